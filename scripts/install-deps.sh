@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every Debian package needed to build and test the project (Debian 12).
+# Idempotent: packages already present are skipped by apt-get. Run as root.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
+  libuv1-dev libcurl4-openssl-dev libssl-dev libjansson-dev libvirt-dev libssh2-1-dev
+  libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libxml2-dev libnl-3-dev libnl-route-3-dev
+  libyaml-dev libisofs-dev zlib1g-dev libmicrohttpd-dev libcmocka-dev
+)
+test_pkgs=(
+  valgrind python3 iproute2 socat netcat-openbsd procps
+  golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev golang-github-gogo-protobuf-dev
+)
+
+missing=()
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "$@"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all packages present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages (run as root): ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
