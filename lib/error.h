@@ -21,9 +21,11 @@ typedef struct caa_error {
 
 /* Sets *err (if err != NULL and *err == NULL) and returns code, forced negative. */
 int caa_error_set(caa_error **err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int caa_error_setv(caa_error **err, int code, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+int caa_error_setv(caa_error **err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* Like caa_error_set, appending ": strerror(-code)". */
-int caa_error_set_errno(caa_error **err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int caa_error_set_errno(caa_error **err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Prepends "prefix: " to an existing error; returns its code (or -EIO when none). */
 int caa_error_prefix(caa_error **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Moves *src into *dst (when dst is non-NULL and empty), returns the code. */

@@ -151,8 +151,8 @@ void caa_logv(caa_log_level level, const char *component, const char *sandbox, c
     } else {
         char *esc = escape_line(msg);
         if (sandbox)
-            line = xasprintf("%s %-5s [%s] sandbox=%s %s\n", ts, caa_log_level_name(level), component, sandbox,
-                             esc);
+            line = xasprintf("%s %-5s [%s] sandbox=%s %s\n", ts, caa_log_level_name(level), component,
+                             sandbox, esc);
         else
             line = xasprintf("%s %-5s [%s] %s\n", ts, caa_log_level_name(level), component, esc);
         free(esc);

@@ -55,8 +55,8 @@ int caa_option_set_value(const caa_option *opt, void *target, const char *value,
         }
         int r = caa_parse_int64(value, min, max, &v);
         if (r == -ERANGE)
-            return caa_error_set(err, r, "value \"%s\" for -%s is out of range [%lld, %lld]", value, opt->name,
-                                 (long long)min, (long long)max);
+            return caa_error_set(err, r, "value \"%s\" for -%s is out of range [%lld, %lld]", value,
+                                 opt->name, (long long)min, (long long)max);
         if (r < 0)
             return caa_error_set(err, r, "invalid integer value \"%s\" for -%s", value, opt->name);
         *FIELD(target, opt, int64_t) = v;
@@ -65,8 +65,8 @@ int caa_option_set_value(const caa_option *opt, void *target, const char *value,
     case CAA_OPT_DURATION: {
         int64_t ns;
         if (caa_parse_duration(value, &ns) < 0)
-            return caa_error_set(err, -EINVAL, "invalid duration \"%s\" for -%s (examples: 90s, 5m, 1h30m)", value,
-                                 opt->name);
+            return caa_error_set(err, -EINVAL, "invalid duration \"%s\" for -%s (examples: 90s, 5m, 1h30m)",
+                                 value, opt->name);
         *FIELD(target, opt, int64_t) = ns;
         return 0;
     }
@@ -198,8 +198,8 @@ static char *format_value(const caa_option *o, void *target)
     return xstrdup("");
 }
 
-void caa_options_dump(const caa_option_set *sets, size_t n_sets, void (*cb)(const char *, const char *, void *),
-                      void *opaque)
+void caa_options_dump(const caa_option_set *sets, size_t n_sets,
+                      void (*cb)(const char *, const char *, void *), void *opaque)
 {
     for (size_t s = 0; s < n_sets; s++) {
         for (size_t i = 0; i < sets[s].n_opts; i++) {

@@ -52,10 +52,11 @@ typedef struct caa_option_set {
  * after the flags are not allowed. */
 int caa_options_parse(const caa_option_set *sets, size_t n_sets, int argc, char **argv, caa_error **err);
 /* Sets one option from its text form (used by parse; exported for tests). */
-int caa_option_set_value(const caa_option *opt, void *target, const char *value, bool append, caa_error **err);
+int caa_option_set_value(const caa_option *opt, void *target, const char *value, bool append,
+                         caa_error **err);
 void caa_options_print_help(FILE *out, const caa_option_set *sets, size_t n_sets);
 /* Calls cb(name, value) for every option with its effective value, secrets masked. */
-void caa_options_dump(const caa_option_set *sets, size_t n_sets, void (*cb)(const char *name, const char *value, void *opaque),
-                      void *opaque);
+void caa_options_dump(const caa_option_set *sets, size_t n_sets,
+                      void (*cb)(const char *name, const char *value, void *opaque), void *opaque);
 /* Frees strings and lists held by the target structs. */
 void caa_options_free(const caa_option_set *sets, size_t n_sets);

@@ -61,8 +61,8 @@ static int unit_ns(const char *u, size_t len, int64_t *ret)
         const char *name;
         int64_t ns;
     } units[] = {
-        {"ns", 1},           {"us", 1000},          {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000},
-        {"ms", 1000000},     {"s", 1000000000LL},   {"m", 60000000000LL}, {"h", 3600000000000LL},
+        {"ns", 1},       {"us", 1000},        {"\xc2\xb5s", 1000},  {"\xce\xbcs", 1000},
+        {"ms", 1000000}, {"s", 1000000000LL}, {"m", 60000000000LL}, {"h", 3600000000000LL},
     };
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strlen(units[i].name) == len && memcmp(units[i].name, u, len) == 0) {

@@ -81,8 +81,8 @@ int caa_provider_validate_spec(caa_provider *p, const caa_instance_spec *spec, c
     return p->ops->validate_spec(p->priv, spec, err);
 }
 
-int caa_provider_create_instance(caa_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
-                                 caa_error **err)
+int caa_provider_create_instance(caa_provider *p, const caa_instance_spec *spec, caa_instance_cb cb,
+                                 void *opaque, caa_error **err)
 {
     if (!cb)
         return caa_error_set(err, -EINVAL, "create_instance without callback");

@@ -75,11 +75,13 @@ typedef struct caa_provider_ops {
     int (*create_instance)(void *priv, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
                            caa_error **err);
     /* Idempotent: an instance that is already gone is success. */
-    int (*delete_instance)(void *priv, const char *instance_id, caa_done_cb cb, void *opaque, caa_error **err);
+    int (*delete_instance)(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
+                           caa_error **err);
     /* Instances this node created (ownership tags); for orphan collection. Optional. */
     int (*list_instances)(void *priv, caa_list_cb cb, void *opaque, caa_error **err);
     /* Looks up one instance (re-adoption after restart); -ENOENT when gone. Optional. */
-    int (*get_instance)(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque, caa_error **err);
+    int (*get_instance)(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
+                        caa_error **err);
     /* Synchronous, NULL-safe, tolerates a half-done init. */
     void (*teardown)(void *priv);
 } caa_provider_ops;
@@ -105,8 +107,8 @@ caa_option_set caa_provider_option_set(caa_provider *p);
 int caa_provider_init(caa_provider *p, caa_error **err);
 int caa_provider_verify_config(caa_provider *p, caa_error **err);
 int caa_provider_validate_spec(caa_provider *p, const caa_instance_spec *spec, caa_error **err);
-int caa_provider_create_instance(caa_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
-                                 caa_error **err);
+int caa_provider_create_instance(caa_provider *p, const caa_instance_spec *spec, caa_instance_cb cb,
+                                 void *opaque, caa_error **err);
 int caa_provider_delete_instance(caa_provider *p, const char *instance_id, caa_done_cb cb, void *opaque,
                                  caa_error **err);
 int caa_provider_list_instances(caa_provider *p, caa_list_cb cb, void *opaque, caa_error **err);
