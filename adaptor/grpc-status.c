@@ -1,0 +1,55 @@
+#include "grpc-status.h"
+
+#include <errno.h>
+
+#include "ttrpc-codec.h"
+
+int caa_grpc_code_from_errno(int code)
+{
+    switch (code) {
+    case 0:
+        return GRPC_OK;
+    case -EINVAL:
+    case -ENAMETOOLONG:
+        return GRPC_INVALID_ARGUMENT;
+    case -ENOENT:
+        return GRPC_NOT_FOUND;
+    case -EEXIST:
+        return GRPC_ALREADY_EXISTS;
+    case -ECANCELED:
+        return GRPC_CANCELLED;
+    case -ETIMEDOUT:
+        return GRPC_DEADLINE_EXCEEDED;
+    case -EBUSY:
+    case -EALREADY:
+        return GRPC_FAILED_PRECONDITION;
+    case -ESHUTDOWN:
+    case -EAGAIN:
+        return GRPC_UNAVAILABLE;
+    case -EACCES:
+    case -EPERM:
+        return GRPC_PERMISSION_DENIED;
+    default:
+        return GRPC_UNKNOWN;
+    }
+}
+
+int caa_grpc_code_from_provider_errno(int code)
+{
+    switch (code) {
+    case 0:
+        return GRPC_OK;
+    case -ECANCELED:
+        return GRPC_CANCELLED;
+    case -ESHUTDOWN:
+    case -EAGAIN:
+    case -ETIMEDOUT:
+    case -ECONNREFUSED:
+    case -ECONNRESET:
+    case -EHOSTUNREACH:
+    case -ENETUNREACH:
+        return GRPC_UNAVAILABLE;
+    default:
+        return GRPC_UNKNOWN;
+    }
+}

@@ -1,0 +1,40 @@
+/* Intrusive circular doubly-linked list (the node is embedded in its owner). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct caa_list {
+    struct caa_list *prev, *next;
+} caa_list;
+
+static inline void caa_list_init(caa_list *head)
+{
+    head->prev = head->next = head;
+}
+
+static inline bool caa_list_empty(const caa_list *head)
+{
+    return head->next == head;
+}
+
+static inline void caa_list_append(caa_list *head, caa_list *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+/* Safe on a node that is not linked (after caa_list_init or a previous remove). */
+static inline void caa_list_remove(caa_list *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+
+#define caa_list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Iterates allowing removal of the current node. */
+#define caa_list_foreach_safe(pos, tmp, head) for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)

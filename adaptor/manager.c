@@ -1,0 +1,296 @@
+/* The manager: startup (directories, state recovery, listening), the pod
+ * table, deferred work, signals and the orderly shutdown. */
+#define LOG_COMPONENT "adaptor/manager"
+#include "manager.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "log.h"
+#include "pod-hooks.h"
+#include "pod.h"
+#include "services.h"
+#include "state-store.h"
+#include "ttrpc.h"
+#include "xalloc.h"
+
+typedef struct caa_deferred {
+    caa_list node;
+    caa_deferred_fn fn;
+    void *arg;
+} caa_deferred;
+
+static void maybe_finish(caa_manager *m);
+
+void caa_manager_init(caa_manager *m, uv_loop_t *loop, const caa_daemon_config *cfg)
+{
+    *m = (caa_manager){0};
+    m->loop = loop;
+    m->cfg = cfg;
+    m->hooks = &caa_pod_hooks_default;
+    caa_list_init(&m->deferred);
+    caa_list_init(&m->pods);
+    caa_list_init(&m->waiters);
+}
+
+/* ---------------------------------------------------------------- pod table */
+
+caa_pod *caa_manager_find_pod(caa_manager *m, const char *sandbox_id)
+{
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &m->pods)
+    {
+        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
+        if (strcmp(pod->rec.sandbox_id, sandbox_id) == 0)
+            return pod;
+    }
+    return NULL;
+}
+
+void caa_manager_add_pod(caa_manager *m, caa_pod *pod)
+{
+    caa_list_append(&m->pods, &pod->node);
+    pod->in_table = true;
+    m->n_pods++;
+}
+
+void caa_manager_remove_pod(caa_manager *m, caa_pod *pod)
+{
+    if (!pod->in_table)
+        return;
+    caa_list_remove(&pod->node);
+    pod->in_table = false;
+    m->n_pods--;
+}
+
+/* ---------------------------------------------------------------- deferred work */
+
+static void on_idle(uv_idle_t *h)
+{
+    caa_manager *m = h->data;
+    /* Run what is queued now; work queued by these calls runs next turn. */
+    caa_list batch;
+    caa_list_init(&batch);
+    if (!caa_list_empty(&m->deferred)) {
+        batch.next = m->deferred.next;
+        batch.prev = m->deferred.prev;
+        batch.next->prev = &batch;
+        batch.prev->next = &batch;
+        caa_list_init(&m->deferred);
+    }
+    while (!caa_list_empty(&batch)) {
+        caa_deferred *d = caa_list_entry(batch.next, caa_deferred, node);
+        caa_list_remove(&d->node);
+        d->fn(d->arg);
+        free(d);
+        m->pending--;
+    }
+    if (caa_list_empty(&m->deferred))
+        uv_idle_stop(h);
+    maybe_finish(m);
+}
+
+static void kick(caa_manager *m)
+{
+    if (!uv_is_closing((uv_handle_t *)&m->deferred_idle))
+        uv_idle_start(&m->deferred_idle, on_idle);
+}
+
+void caa_manager_defer(caa_manager *m, caa_deferred_fn fn, void *arg)
+{
+    caa_deferred *d = xnew0(caa_deferred, 1);
+    d->fn = fn;
+    d->arg = arg;
+    caa_list_append(&m->deferred, &d->node);
+    m->pending++;
+    kick(m);
+}
+
+void caa_manager_op_begin(caa_manager *m)
+{
+    m->pending++;
+}
+
+void caa_manager_op_end(caa_manager *m)
+{
+    m->pending--;
+    /* Finish from the idle callback, never from inside a provider's callback. */
+    if (m->shutting_down && m->pending == 0)
+        kick(m);
+}
+
+/* ---------------------------------------------------------------- shutdown */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void maybe_finish(caa_manager *m)
+{
+    if (!m->shutting_down || m->finished || m->server || m->pending)
+        return;
+    m->finished = true;
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &m->pods)
+    {
+        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
+        if (pod->proxy_started && m->hooks->proxy_stop)
+            m->hooks->proxy_stop(m, pod);
+        pod->proxy_started = false;
+    }
+    caa_pod_free_all(m);
+    caa_provider_free(m->provider);
+    m->provider = NULL;
+    uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&m->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&m->deferred_idle, on_handle_closed);
+    log_info("shutdown complete");
+}
+
+static void on_server_closed(void *opaque)
+{
+    caa_manager *m = opaque;
+    m->server = NULL;
+    kick(m);
+}
+
+void caa_manager_shutdown(caa_manager *m)
+{
+    if (m->shutting_down)
+        return;
+    m->shutting_down = true;
+    if (!m->started) {
+        caa_provider_free(m->provider);
+        m->provider = NULL;
+        m->finished = true;
+        return;
+    }
+    if (m->pending)
+        log_info("shutting down: waiting for %u operations in flight", m->pending);
+    else
+        log_info("shutting down");
+    caa_podvminfo_cancel_all(m);
+    if (m->server)
+        ttrpc_server_close(m->server, on_server_closed, m);
+    kick(m);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    caa_manager *m = h->data;
+    if (m->shutting_down) {
+        log_warn("second signal (%s): exiting without waiting for operations in flight", strsignal(signum));
+        m->forced = true;
+        m->exit_code = 1;
+        uv_stop(m->loop);
+        return;
+    }
+    log_info("received %s", strsignal(signum));
+    caa_manager_shutdown(m);
+}
+
+/* ---------------------------------------------------------------- startup */
+
+typedef struct scan_ctx {
+    caa_manager *m;
+    size_t recovered;
+    size_t rejected;
+} scan_ctx;
+
+static void on_state_scanned(const char *name, caa_pod_record *rec, const caa_error *err, void *opaque)
+{
+    scan_ctx *ctx = opaque;
+    caa_manager *m = ctx->m;
+    if (!rec) {
+        ctx->rejected++;
+        log_error("rejected pod directory \"%s\": %s; left in place for an operator", name, caa_error_msg(err));
+        return;
+    }
+    if (rec->state == CAA_POD_GONE) {
+        _cleanup_free_ char *dir = xasprintf("%s/%s", m->cfg->pods_dir, name);
+        log_pod_info(rec->sandbox_id, "removing the directory of a pod that was already stopped");
+        _cleanup_error_ caa_error *e = NULL;
+        if (caa_rm_rf(dir, &e) < 0)
+            log_pod_error(rec->sandbox_id, "%s", caa_error_msg(e));
+        return;
+    }
+    caa_pod *pod = caa_pod_recover(m, rec);
+    ctx->recovered++;
+    const char *ip = pod->rec.instance_ips && pod->rec.instance_ips[0] ? pod->rec.instance_ips[0] : "none";
+    log_pod_info(pod->rec.sandbox_id, "recovered pod %s/%s: state %s, instance %s (id %s, ip %s)",
+                 pod->rec.pod_namespace, pod->rec.pod_name, caa_pod_state_name(pod->rec.state),
+                 pod->rec.instance_name, pod->rec.instance_id ? pod->rec.instance_id : "unknown", ip);
+}
+
+static int load_pods(caa_manager *m, caa_error **err)
+{
+    scan_ctx ctx = {.m = m};
+    int r = caa_state_store_scan(m->cfg->pods_dir, on_state_scanned, &ctx, err);
+    if (r < 0)
+        return r;
+    log_info("loaded %zu pod(s) from %s, rejected %zu", ctx.recovered, m->cfg->pods_dir, ctx.rejected);
+    /* A StopVM that an earlier daemon did not finish: finish it. */
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &m->pods)
+    {
+        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
+        if (pod->rec.state == CAA_POD_STOPPING) {
+            log_pod_info(pod->rec.sandbox_id, "resuming the interrupted StopVM");
+            caa_pod_stop(pod, NULL, NULL);
+        }
+    }
+    return 0;
+}
+
+static int start_signal(uv_signal_t *h, int signum, caa_error **err)
+{
+    int r = uv_signal_start(h, on_signal, signum);
+    if (r < 0)
+        return caa_error_set(err, r, "watching signal %d: %s", signum, uv_strerror(r));
+    return 0;
+}
+
+int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err)
+{
+    const caa_daemon_config *cfg = m->cfg;
+    _cleanup_free_ char *sock_copy = xstrdup(cfg->socket_path);
+    int r;
+    m->provider = provider;
+
+    uv_idle_init(m->loop, &m->deferred_idle);
+    m->deferred_idle.data = m;
+    uv_signal_init(m->loop, &m->sig_term);
+    m->sig_term.data = m;
+    uv_signal_init(m->loop, &m->sig_int);
+    m->sig_int.data = m;
+    m->started = true;
+    if ((r = start_signal(&m->sig_term, SIGTERM, err)) < 0 || (r = start_signal(&m->sig_int, SIGINT, err)) < 0)
+        goto fail;
+
+    if ((r = caa_mkdir_p(dirname(sock_copy), 0700, err)) < 0)
+        goto fail;
+    if ((r = caa_mkdir_p(cfg->pods_dir, 0700, err)) < 0)
+        goto fail;
+    if ((r = load_pods(m, err)) < 0)
+        goto fail;
+
+    if ((r = ttrpc_server_new(m->loop, &m->server, err)) < 0)
+        goto fail;
+    if ((r = caa_hypervisor_service_register(m, m->server, err)) < 0 ||
+        (r = caa_podvminfo_service_register(m, m->server, err)) < 0)
+        goto fail;
+    if ((r = ttrpc_server_listen_unix(m->server, cfg->socket_path, 0600, err)) < 0)
+        goto fail;
+    log_info("serving hypervisor.Hypervisor and podvminfo.PodVMInfo on %s", cfg->socket_path);
+    return 0;
+
+fail:
+    m->exit_code = 1;
+    caa_manager_shutdown(m);
+    return r;
+}

@@ -1,0 +1,598 @@
+/* StartVM and StopVM flows of one pod.
+ *
+ * Start:  created -> provisioning: provider create -> (instance recorded)
+ *         -> network_setup -> proxy_start -> ready.
+ * Stop:   -> stopping: proxy_stop -> provider delete -> network_teardown
+ *         -> gone: pod dir removed, pod dropped.
+ * A failed start runs the same teardown and leaves the pod in `failed`
+ * (instance id kept only if its deletion failed, so StopVM retries).
+ * StopVM during StartVM marks the pod; the start notices at its next step,
+ * answers CANCELLED, and the stop teardown deletes what the start made. */
+#define LOG_COMPONENT "adaptor/lifecycle"
+#include "pod.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "log.h"
+#include "pod-hooks.h"
+#include "strv.h"
+#include "xalloc.h"
+
+#define ID(pod) ((pod)->rec.sandbox_id)
+
+typedef void (*teardown_done_fn)(caa_pod *pod);
+
+/* Teardown walks these steps in order; td_* fields live in a side struct so
+ * pod.h stays readable. */
+enum teardown_step {
+    TD_PROXY = 0,
+    TD_FIND_INSTANCE,
+    TD_DELETE_INSTANCE,
+    TD_NETWORK,
+    TD_DONE,
+};
+
+typedef struct teardown {
+    caa_pod *pod;
+    enum teardown_step step;
+    teardown_done_fn done;
+    char **found_ids; /* instances found by name (recovered pods whose create had no answer) */
+    size_t next_found;
+    caa_error *error; /* first failure; the teardown goes on with the other steps */
+} teardown;
+
+static void teardown_next(teardown *td);
+
+/* ---------------------------------------------------------------- helpers */
+
+static caa_error *error_or(caa_error *e, int code, const char *fallback)
+{
+    return e ? e : caa_error_new(code, "%s", fallback);
+}
+
+static void set_instance(caa_pod *pod, const caa_instance *inst)
+{
+    free(pod->rec.instance_id);
+    pod->rec.instance_id = xstrdup(inst->id);
+    caa_strv_free(pod->rec.instance_ips);
+    pod->rec.instance_ips = NULL;
+    for (size_t i = 0; inst->ips && inst->ips[i] && i < CAA_STATE_MAX_IPS; i++)
+        caa_strv_push(&pod->rec.instance_ips, inst->ips[i]);
+}
+
+static void clear_instance(caa_pod *pod)
+{
+    free(pod->rec.instance_id);
+    pod->rec.instance_id = NULL;
+    caa_strv_free(pod->rec.instance_ips);
+    pod->rec.instance_ips = NULL;
+}
+
+static void persist_or_log(caa_pod *pod)
+{
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_pod_persist(pod, &e) < 0)
+        log_pod_error(ID(pod), "saving pod state: %s", caa_error_msg(e));
+}
+
+static void transition_or_log(caa_pod *pod, caa_pod_state to)
+{
+    _cleanup_error_ caa_error *e = NULL;
+    if (pod->rec.state != to && caa_pod_transition(pod, to, &e) < 0)
+        log_pod_error(ID(pod), "%s", caa_error_msg(e));
+}
+
+/* ---------------------------------------------------------------- teardown */
+
+static void teardown_start(caa_pod *pod, teardown_done_fn done)
+{
+    teardown *td = xnew0(teardown, 1);
+    td->pod = pod;
+    td->done = done;
+    caa_pod_hold(pod);
+    teardown_next(td);
+}
+
+static void teardown_finish(teardown *td)
+{
+    caa_pod *pod = td->pod;
+    caa_error_free(pod->stop_error);
+    pod->stop_error = td->error;
+    caa_strv_free(td->found_ids);
+    teardown_done_fn done = td->done;
+    free(td);
+    done(pod);
+    caa_pod_release(pod);
+}
+
+static void teardown_fail(teardown *td, caa_error *e)
+{
+    if (!td->error)
+        td->error = e;
+    else
+        caa_error_free(e);
+}
+
+static void on_instance_deleted(int status, caa_error *err, void *opaque)
+{
+    teardown *td = opaque;
+    caa_pod *pod = td->pod;
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "deleting instance failed");
+        caa_error_prefix(&e, "deleting instance %s", pod->rec.instance_id);
+        log_pod_error(ID(pod), "%s", caa_error_msg(e));
+        teardown_fail(td, e);
+    } else {
+        caa_error_free(err);
+        log_pod_info(ID(pod), "deleted instance %s", pod->rec.instance_id);
+        clear_instance(pod);
+        persist_or_log(pod);
+    }
+    td->step = TD_NETWORK;
+    teardown_next(td);
+    caa_pod_release(pod);
+}
+
+static void on_found_deleted(int status, caa_error *err, void *opaque)
+{
+    teardown *td = opaque;
+    caa_pod *pod = td->pod;
+    const char *id = td->found_ids[td->next_found - 1];
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "deleting instance failed");
+        caa_error_prefix(&e, "deleting instance %s", id);
+        log_pod_error(ID(pod), "%s", caa_error_msg(e));
+        teardown_fail(td, e);
+    } else {
+        caa_error_free(err);
+        log_pod_info(ID(pod), "deleted instance %s (found by name)", id);
+    }
+    teardown_next(td);
+    caa_pod_release(pod);
+}
+
+static void on_instances_listed(int status, caa_instance **list, caa_error *err, void *opaque)
+{
+    teardown *td = opaque;
+    caa_pod *pod = td->pod;
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "listing instances failed");
+        caa_error_prefix(&e, "looking for instance %s", pod->rec.instance_name);
+        log_pod_error(ID(pod), "%s", caa_error_msg(e));
+        teardown_fail(td, e);
+    } else {
+        caa_error_free(err);
+        for (size_t i = 0; list && list[i]; i++)
+            if (list[i]->id && list[i]->name && strcmp(list[i]->name, pod->rec.instance_name) == 0)
+                caa_strv_push(&td->found_ids, list[i]->id);
+        if (!td->found_ids)
+            log_pod_info(ID(pod), "no instance named %s exists", pod->rec.instance_name);
+    }
+    caa_instance_list_free(list);
+    td->step = TD_DELETE_INSTANCE;
+    teardown_next(td);
+    caa_pod_release(pod);
+}
+
+static void on_network_torn_down(int status, caa_error *err, void *opaque)
+{
+    teardown *td = opaque;
+    caa_pod *pod = td->pod;
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "network teardown failed");
+        caa_error_prefix(&e, "tearing down the pod network");
+        log_pod_error(ID(pod), "%s", caa_error_msg(e));
+        teardown_fail(td, e);
+    } else {
+        caa_error_free(err);
+        pod->network_set_up = false;
+    }
+    td->step = TD_DONE;
+    teardown_next(td);
+    caa_pod_release(pod);
+}
+
+/* An instance may exist that we never learnt the id of: a create that was in
+ * flight when an earlier daemon stopped. */
+static bool instance_unknown(const caa_pod *pod)
+{
+    if (!pod->recovered || pod->rec.instance_id)
+        return false;
+    switch (pod->rec.state) {
+    case CAA_POD_PROVISIONING:
+    case CAA_POD_BOOTING:
+    case CAA_POD_CONNECTING:
+    case CAA_POD_STOPPING:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void teardown_next(teardown *td)
+{
+    caa_pod *pod = td->pod;
+    caa_manager *m = pod->mgr;
+    _cleanup_error_ caa_error *e = NULL;
+    int r;
+
+    for (;;) {
+        switch (td->step) {
+        case TD_PROXY:
+            if (pod->proxy_started && m->hooks->proxy_stop)
+                m->hooks->proxy_stop(m, pod);
+            pod->proxy_started = false;
+            td->step = TD_FIND_INSTANCE;
+            continue;
+
+        case TD_FIND_INSTANCE:
+            td->step = TD_DELETE_INSTANCE;
+            if (!instance_unknown(pod))
+                continue;
+            log_pod_info(ID(pod), "instance id unknown, looking for instance %s", pod->rec.instance_name);
+            caa_pod_hold(pod);
+            r = caa_provider_list_instances(m->provider, on_instances_listed, td, &e);
+            if (r == 0)
+                return;
+            caa_pod_release(pod);
+            if (r == -EOPNOTSUPP) {
+                log_pod_warn(ID(pod), "provider cannot list instances; an instance named %s may be left",
+                             pod->rec.instance_name);
+                caa_error_free(TAKE_PTR(e));
+                continue;
+            }
+            caa_error_prefix(&e, "looking for instance %s", pod->rec.instance_name);
+            log_pod_error(ID(pod), "%s", caa_error_msg(e));
+            teardown_fail(td, TAKE_PTR(e));
+            continue;
+
+        case TD_DELETE_INSTANCE:
+            if (td->found_ids && td->found_ids[td->next_found]) {
+                const char *id = td->found_ids[td->next_found++];
+                caa_pod_hold(pod);
+                r = caa_provider_delete_instance(m->provider, id, on_found_deleted, td, &e);
+                if (r == 0)
+                    return;
+                caa_pod_release(pod);
+                caa_error_prefix(&e, "deleting instance %s", id);
+                log_pod_error(ID(pod), "%s", caa_error_msg(e));
+                teardown_fail(td, TAKE_PTR(e));
+                continue;
+            }
+            td->step = TD_NETWORK;
+            if (!pod->rec.instance_id)
+                continue;
+            log_pod_info(ID(pod), "deleting instance %s", pod->rec.instance_id);
+            caa_pod_hold(pod);
+            r = caa_provider_delete_instance(m->provider, pod->rec.instance_id, on_instance_deleted, td, &e);
+            if (r == 0)
+                return;
+            caa_pod_release(pod);
+            caa_error_prefix(&e, "deleting instance %s", pod->rec.instance_id);
+            log_pod_error(ID(pod), "%s", caa_error_msg(e));
+            teardown_fail(td, TAKE_PTR(e));
+            continue;
+
+        case TD_NETWORK:
+            td->step = TD_DONE;
+            if (!m->hooks->network_teardown || !(pod->network_set_up || pod->recovered))
+                continue;
+            caa_pod_hold(pod);
+            r = m->hooks->network_teardown(m, pod, on_network_torn_down, td, &e);
+            if (r == 0)
+                return;
+            caa_pod_release(pod);
+            caa_error_prefix(&e, "tearing down the pod network");
+            log_pod_error(ID(pod), "%s", caa_error_msg(e));
+            teardown_fail(td, TAKE_PTR(e));
+            continue;
+
+        case TD_DONE:
+            teardown_finish(td);
+            return;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- stop */
+
+static void complete_stop_waiters(caa_pod *pod, int status, const caa_error *err)
+{
+    caa_pod_waiter *w = pod->stop_waiters;
+    size_t n = pod->n_stop_waiters;
+    pod->stop_waiters = NULL;
+    pod->n_stop_waiters = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w[i].cb)
+            w[i].cb(status, err ? caa_error_copy(err) : NULL, w[i].opaque);
+    free(w);
+}
+
+static void on_stop_teardown_done(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    if (pod->stop_error) {
+        /* Keep the pod (and the instance id) so that another StopVM retries. */
+        transition_or_log(pod, CAA_POD_FAILED);
+        pod->stop_requested = false;
+        caa_error *e = TAKE_PTR(pod->stop_error);
+        complete_stop_waiters(pod, e->code, e);
+        caa_error_free(e);
+        return;
+    }
+    transition_or_log(pod, CAA_POD_GONE);
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_rm_rf(pod->dir, &e) < 0)
+        log_pod_error(ID(pod), "removing pod directory: %s", caa_error_msg(e));
+    caa_manager_remove_pod(m, pod);
+    log_pod_info(ID(pod), "pod stopped");
+    complete_stop_waiters(pod, 0, NULL);
+    /* The pod is freed when the teardown releases it. */
+}
+
+static void begin_stop(caa_pod *pod)
+{
+    transition_or_log(pod, CAA_POD_STOPPING);
+    teardown_start(pod, on_stop_teardown_done);
+}
+
+static void deferred_stop(void *arg)
+{
+    caa_pod *pod = arg;
+    begin_stop(pod);
+    caa_pod_release(pod);
+}
+
+void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque)
+{
+    pod->stop_waiters = xrealloc(pod->stop_waiters, (pod->n_stop_waiters + 1) * sizeof(*pod->stop_waiters));
+    pod->stop_waiters[pod->n_stop_waiters++] = (caa_pod_waiter){cb, opaque};
+    if (pod->stop_requested)
+        return; /* joins the teardown under way */
+    pod->stop_requested = true;
+    if (pod->start_cb) {
+        /* Record the intent now: from here on a crash still leads to deletion. */
+        log_pod_info(ID(pod), "StopVM while StartVM is in flight: cancelling the start");
+        transition_or_log(pod, CAA_POD_STOPPING);
+        return;
+    }
+    /* Never complete re-entrantly from inside the caller. */
+    caa_pod_hold(pod);
+    caa_manager_defer(pod->mgr, deferred_stop, pod);
+}
+
+/* ---------------------------------------------------------------- start */
+
+static void complete_start(caa_pod *pod, int status, caa_error *err)
+{
+    caa_done_cb cb = pod->start_cb;
+    void *opaque = pod->start_opaque;
+    pod->start_cb = NULL;
+    pod->start_opaque = NULL;
+    pod->start_cancelled = false;
+    cb(status, err, opaque);
+}
+
+static void on_start_cleanup_done(caa_pod *pod)
+{
+    if (pod->stop_error) {
+        log_pod_error(ID(pod), "cleanup after the failed start is incomplete: %s", caa_error_msg(pod->stop_error));
+        caa_error_free(TAKE_PTR(pod->stop_error));
+    }
+    persist_or_log(pod);
+    caa_error *e = TAKE_PTR(pod->start_error);
+    if (pod->stop_requested) {
+        /* A StopVM arrived during the cleanup: the start is cancelled and the stop runs now. */
+        complete_start(pod, -ECANCELED, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
+        caa_error_free(e);
+        begin_stop(pod);
+        return;
+    }
+    complete_start(pod, e->code, e);
+}
+
+/* The start cannot go on: answer it once everything created so far is deleted. */
+static void start_fail(caa_pod *pod, caa_error *e)
+{
+    caa_manager *m = pod->mgr;
+    if (pod->stop_requested) {
+        caa_error_free(e);
+        complete_start(pod, -ECANCELED, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
+        begin_stop(pod);
+        return;
+    }
+    if (m->shutting_down) {
+        /* Keep what exists: the state file lets the next daemon delete it on StopVM. */
+        caa_error_free(e);
+        complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
+        return;
+    }
+    log_pod_error(ID(pod), "StartVM failed: %s", caa_error_msg(e));
+    caa_error_free(pod->start_error);
+    pod->start_error = e;
+    transition_or_log(pod, CAA_POD_FAILED);
+    teardown_start(pod, on_start_cleanup_done);
+}
+
+/* Between steps: has StopVM, the caller or a shutdown cut the start short? */
+static bool start_interrupted(caa_pod *pod)
+{
+    if (pod->stop_requested || pod->mgr->shutting_down) {
+        start_fail(pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled", ID(pod)));
+        return true;
+    }
+    if (pod->start_cancelled) {
+        start_fail(pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled: the caller went away", ID(pod)));
+        return true;
+    }
+    return false;
+}
+
+static void start_ready(caa_pod *pod)
+{
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_pod_transition(pod, CAA_POD_READY, &e) < 0) {
+        start_fail(pod, TAKE_PTR(e));
+        return;
+    }
+    log_pod_info(ID(pod), "pod VM %s is ready", pod->rec.instance_id);
+    complete_start(pod, 0, NULL);
+}
+
+static void on_proxy_ready(int status, caa_error *err, void *opaque)
+{
+    caa_pod *pod = opaque;
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "agent proxy failed");
+        caa_error_prefix(&e, "connecting to the pod VM");
+        start_fail(pod, e);
+    } else {
+        caa_error_free(err);
+        if (!start_interrupted(pod))
+            start_ready(pod);
+    }
+    caa_pod_release(pod);
+}
+
+static void start_proxy(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    if (!m->hooks->proxy_start) {
+        start_ready(pod);
+        return;
+    }
+    _cleanup_error_ caa_error *e = NULL;
+    pod->proxy_started = true; /* proxy_stop must handle a half-started proxy */
+    caa_pod_hold(pod);
+    if (m->hooks->proxy_start(m, pod, on_proxy_ready, pod, &e) < 0) {
+        caa_pod_release(pod);
+        caa_error_prefix(&e, "starting the agent proxy");
+        start_fail(pod, TAKE_PTR(e));
+    }
+}
+
+static void on_network_ready(int status, caa_error *err, void *opaque)
+{
+    caa_pod *pod = opaque;
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "network setup failed");
+        caa_error_prefix(&e, "setting up the pod network");
+        start_fail(pod, e);
+    } else {
+        caa_error_free(err);
+        pod->network_set_up = true;
+        if (!start_interrupted(pod))
+            start_proxy(pod);
+    }
+    caa_pod_release(pod);
+}
+
+static void start_network(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    if (!m->hooks->network_setup) {
+        start_proxy(pod);
+        return;
+    }
+    _cleanup_error_ caa_error *e = NULL;
+    caa_pod_hold(pod);
+    if (m->hooks->network_setup(m, pod, on_network_ready, pod, &e) < 0) {
+        caa_pod_release(pod);
+        caa_error_prefix(&e, "setting up the pod network");
+        start_fail(pod, TAKE_PTR(e));
+    }
+}
+
+static void on_instance_created(int status, caa_instance *inst, caa_error *err, void *opaque)
+{
+    caa_pod *pod = opaque;
+    _cleanup_(caa_instance_freep) caa_instance *owned = inst;
+    bool have_id = inst && inst->id && *inst->id;
+
+    if (have_id) {
+        /* Record first: whatever happens next, the id is on disk for deletion. */
+        set_instance(pod, inst);
+        persist_or_log(pod);
+        if (status == 0)
+            log_pod_info(ID(pod), "created instance %s (%s)", inst->id,
+                         inst->ips && inst->ips[0] ? inst->ips[0] : "no IP");
+        else
+            log_pod_warn(ID(pod), "instance %s was created although the create failed", inst->id);
+    }
+
+    if (status < 0) {
+        caa_error *e = error_or(err, status, "creating instance failed");
+        caa_error_prefix(&e, "creating instance %s", pod->rec.instance_name);
+        start_fail(pod, e);
+    } else if (!have_id) {
+        caa_error_free(err);
+        start_fail(pod, caa_error_new(-EPROTO, "creating instance %s: the provider returned no instance id",
+                                      pod->rec.instance_name));
+    } else {
+        caa_error_free(err);
+        caa_podvminfo_instance_known(pod->mgr, pod);
+        if (!start_interrupted(pod)) {
+            if (!pod->rec.instance_ips)
+                start_fail(pod, caa_error_new(-EPROTO, "instance %s has no IP address", pod->rec.instance_id));
+            else
+                start_network(pod);
+        }
+    }
+    caa_pod_release(pod);
+}
+
+int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
+{
+    caa_manager *m = pod->mgr;
+    if (m->shutting_down)
+        return caa_error_set(err, -ESHUTDOWN, "the daemon is shutting down");
+    if (pod->stop_requested || pod->rec.state == CAA_POD_STOPPING)
+        return caa_error_set(err, -EBUSY, "sandbox %s is being stopped", ID(pod));
+    if (pod->start_cb || pod->rec.state != CAA_POD_CREATED)
+        return caa_error_set(err, -EALREADY, "sandbox %s was already started (state %s)", ID(pod),
+                             caa_pod_state_name(pod->rec.state));
+    int r = caa_pod_transition(pod, CAA_POD_PROVISIONING, err);
+    if (r < 0)
+        return r;
+
+    caa_instance_spec spec = {
+        .instance_name = pod->rec.instance_name,
+        .sandbox_id = pod->rec.sandbox_id,
+        .pod_name = pod->rec.pod_name,
+        .pod_namespace = pod->rec.pod_namespace,
+        .vcpus = pod->spec.vcpus,
+        .memory_mib = pod->spec.memory_mib,
+        .gpus = pod->spec.gpus,
+        .instance_type = pod->spec.machine_type,
+        .image = pod->spec.image,
+        .user_data = pod->user_data,
+        .user_data_len = pod->user_data_len,
+        .tags = NULL,
+        .idempotency_key = pod->rec.idempotency_key,
+    };
+    log_pod_info(ID(pod), "creating instance %s", spec.instance_name);
+    _cleanup_error_ caa_error *e = NULL;
+    caa_pod_hold(pod);
+    r = caa_provider_create_instance(m->provider, &spec, on_instance_created, pod, &e);
+    if (r < 0) {
+        /* Nothing was created. */
+        caa_pod_release(pod);
+        transition_or_log(pod, CAA_POD_FAILED);
+        caa_error_prefix(&e, "creating instance %s", spec.instance_name);
+        return caa_error_propagate(err, &e);
+    }
+    pod->start_cb = cb;
+    pod->start_opaque = opaque;
+    return 0;
+}
+
+void caa_pod_cancel_start(caa_pod *pod)
+{
+    if (pod->start_cb && !pod->start_cancelled) {
+        log_pod_warn(ID(pod), "the StartVM caller went away; the start will be cancelled");
+        pod->start_cancelled = true;
+    }
+}

@@ -1,0 +1,440 @@
+/* TLS engine over memory BIOs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "tls-engine.h"
+#include "tls-error.h"
+#include "tls-openssl.h"
+#include "xalloc.h"
+
+#define MAX_CODES 16
+/* SSL alert reasons are SSL_AD_REASON_OFFSET + the alert number. */
+#define ALERT_REASON(n) (SSL_AD_REASON_OFFSET + (n))
+
+struct caa_tls_engine {
+    SSL *ssl;
+    BIO *rbio, *wbio; /* owned by ssl */
+    caa_tls_role role;
+    bool handshake_done;
+    bool peer_closed;
+    bool shutdown_sent;
+    bool got_input;
+    bool cert_requested;      /* client: the server asked for our certificate */
+    unsigned char first_byte; /* first byte the peer sent: TLS records start with 20..23 */
+    caa_error *failure;
+    uint8_t *pending; /* plaintext waiting for the handshake */
+    size_t pending_len, pending_cap;
+};
+
+static const char *peer_name(const caa_tls_engine *e)
+{
+    return e->role == CAA_TLS_ROLE_CLIENT ? "server" : "client";
+}
+
+static bool is_alert(unsigned long code, int alert)
+{
+    return ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) == ALERT_REASON(alert);
+}
+
+static bool has_reason(const unsigned long *codes, unsigned n, int reason)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (ERR_GET_LIB(codes[i]) == ERR_LIB_SSL && ERR_GET_REASON(codes[i]) == reason)
+            return true;
+    return false;
+}
+
+/* The peer refused our certificate (or the lack of one). */
+static bool has_certificate_alert(const unsigned long *codes, unsigned n)
+{
+    static const int alerts[] = {
+        SSL_AD_BAD_CERTIFICATE,     SSL_AD_UNSUPPORTED_CERTIFICATE, SSL_AD_CERTIFICATE_REVOKED,
+        SSL_AD_CERTIFICATE_EXPIRED, SSL_AD_CERTIFICATE_UNKNOWN,     SSL_AD_UNKNOWN_CA,
+        SSL_AD_ACCESS_DENIED,       SSL_AD_CERTIFICATE_REQUIRED,
+    };
+    for (unsigned i = 0; i < n; i++)
+        for (size_t j = 0; j < CAA_ARRAY_SIZE(alerts); j++)
+            if (is_alert(codes[i], alerts[j]))
+                return true;
+    return false;
+}
+
+static bool looks_like_tls(const caa_tls_engine *e)
+{
+    /* change_cipher_spec, alert, handshake, application_data */
+    return !e->got_input || (e->first_byte >= 20 && e->first_byte <= 23);
+}
+
+/* Turns the current failure (SSL_get_error value ssl_err plus the error
+ * queue) into a stored error with a class code and a readable summary. */
+static int engine_fail(caa_tls_engine *e, int ssl_err, caa_error **err)
+{
+    unsigned long codes[MAX_CODES];
+    unsigned n = 0;
+    _cleanup_free_ char *queue = caa_tls_error_queue_drain(codes, MAX_CODES, &n);
+    _cleanup_free_ char *summary = NULL;
+    const char *phase = e->handshake_done ? "TLS connection failed" : "TLS handshake failed";
+    int code;
+
+    if (!looks_like_tls(e)) {
+        code = -EPROTO;
+        summary = xasprintf("the %s is not speaking TLS (first byte 0x%02x; a plain TCP or ttRPC peer?)",
+                            peer_name(e), e->first_byte);
+    } else if (has_reason(codes, n, SSL_R_CERTIFICATE_VERIFY_FAILED)) {
+        long v = SSL_get_verify_result(e->ssl);
+        code = -EACCES;
+        summary = xasprintf("%s certificate rejected: %s", peer_name(e),
+                            v != X509_V_OK ? X509_verify_cert_error_string(v) : "verification failed");
+    } else if (e->role == CAA_TLS_ROLE_CLIENT && e->cert_requested && !SSL_get_certificate(e->ssl) &&
+               (has_certificate_alert(codes, n) ||
+                has_reason(codes, n, ALERT_REASON(SSL_AD_HANDSHAKE_FAILURE)))) {
+        /* TLS 1.2 servers answer a missing certificate with a bare handshake_failure. */
+        code = -EACCES;
+        summary = xasprintf("the server requires a client certificate and none is configured");
+    } else if (has_reason(codes, n, SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)) {
+        code = -EACCES;
+        summary = xasprintf("the client presented no certificate");
+    } else if (has_certificate_alert(codes, n)) {
+        code = -EACCES;
+        summary = xasprintf("the %s refused our certificate", peer_name(e));
+    } else if (has_reason(codes, n, SSL_R_UNEXPECTED_EOF_WHILE_READING) || ssl_err == SSL_ERROR_SYSCALL) {
+        code = -ECONNRESET;
+        summary = e->handshake_done
+                      ? xasprintf("the connection closed without a TLS close_notify")
+                      : xasprintf("the %s closed the connection during the handshake", peer_name(e));
+    } else if (has_reason(codes, n, SSL_R_UNSUPPORTED_PROTOCOL) ||
+               has_reason(codes, n, ALERT_REASON(SSL_AD_PROTOCOL_VERSION)) ||
+               has_reason(codes, n, SSL_R_NO_PROTOCOLS_AVAILABLE)) {
+        code = -EPROTO;
+        summary = xasprintf("no common TLS version with the %s", peer_name(e));
+    } else if (has_reason(codes, n, SSL_R_NO_SHARED_CIPHER) ||
+               has_reason(codes, n, ALERT_REASON(SSL_AD_HANDSHAKE_FAILURE)) ||
+               has_reason(codes, n, SSL_R_NO_CIPHERS_AVAILABLE)) {
+        code = -EPROTO;
+        summary = xasprintf("no common TLS cipher suite with the %s", peer_name(e));
+    } else {
+        code = -EPROTO;
+        summary = xasprintf("protocol error");
+    }
+
+    if (queue)
+        e->failure = caa_error_new(code, "%s: %s [OpenSSL: %s]", phase, summary, queue);
+    else
+        e->failure = caa_error_new(code, "%s: %s", phase, summary);
+    return caa_error_propagate(err, &(caa_error *){caa_error_copy(e->failure)});
+}
+
+/* Client side: runs when the server sends a CertificateRequest. */
+static int note_cert_request(SSL *ssl, void *arg)
+{
+    (void)ssl;
+    ((caa_tls_engine *)arg)->cert_requested = true;
+    return 1;
+}
+
+static int stored_failure(caa_tls_engine *e, caa_error **err)
+{
+    caa_error *copy = caa_error_copy(e->failure);
+    return caa_error_propagate(err, &copy);
+}
+
+int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name, caa_tls_engine **ret,
+                       caa_error **err)
+{
+    unsigned char ipbuf[sizeof(struct in6_addr)];
+    SSL *ssl;
+    BIO *rbio, *wbio;
+
+    if (!ctx)
+        return caa_error_set(err, -EINVAL, "TLS engine: no context");
+    caa_tls_error_clear();
+    ssl = SSL_new(ctx);
+    if (!ssl)
+        return caa_tls_error_set(err, -EIO, "creating a TLS connection");
+    rbio = BIO_new(BIO_s_mem());
+    wbio = BIO_new(BIO_s_mem());
+    if (!rbio || !wbio)
+        caa_oom();
+    /* An empty input buffer means "retry later", not EOF (see feed_eof). */
+    BIO_set_mem_eof_return(rbio, -1);
+    SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
+    if (role == CAA_TLS_ROLE_CLIENT) {
+        bool verifies = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
+        bool is_ip = server_name && (inet_pton(AF_INET, server_name, ipbuf) == 1 ||
+                                     inet_pton(AF_INET6, server_name, ipbuf) == 1);
+        if (verifies && (!server_name || !*server_name)) {
+            SSL_free(ssl);
+            return caa_error_set(err, -EINVAL, "TLS client: a server name to verify is required");
+        }
+        SSL_set_connect_state(ssl);
+        if (server_name && *server_name && !is_ip && !SSL_set_tlsext_host_name(ssl, server_name)) {
+            SSL_free(ssl);
+            return caa_tls_error_set(err, -EINVAL, "setting the TLS server name '%s'", server_name);
+        }
+        if (verifies) {
+            X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+            int ok;
+            /* Like Go: only SANs count, never the subject CN. */
+            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                                       X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, server_name)
+                       : X509_VERIFY_PARAM_set1_host(param, server_name, 0);
+            if (!ok) {
+                SSL_free(ssl);
+                return caa_tls_error_set(err, -EINVAL, "setting the TLS server name '%s'", server_name);
+            }
+        }
+    } else {
+        SSL_set_accept_state(ssl);
+    }
+
+    caa_tls_engine *e = xnew0(caa_tls_engine, 1);
+    if (role == CAA_TLS_ROLE_CLIENT)
+        SSL_set_cert_cb(ssl, note_cert_request, e);
+    e->ssl = ssl;
+    e->rbio = rbio;
+    e->wbio = wbio;
+    e->role = role;
+    *ret = e;
+    return 0;
+}
+
+void caa_tls_engine_free(caa_tls_engine *e)
+{
+    if (!e)
+        return;
+    SSL_free(e->ssl);
+    caa_error_free(e->failure);
+    if (e->pending)
+        explicit_bzero(e->pending, e->pending_cap);
+    free(e->pending);
+    free(e);
+}
+
+static int flush_pending(caa_tls_engine *e, caa_error **err)
+{
+    while (e->pending_len > 0) {
+        int chunk = e->pending_len > INT_MAX ? INT_MAX : (int)e->pending_len;
+        caa_tls_error_clear();
+        int n = SSL_write(e->ssl, e->pending, chunk);
+        if (n <= 0) {
+            int se = SSL_get_error(e->ssl, n);
+            if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
+                return 0;
+            return engine_fail(e, se, err);
+        }
+        memmove(e->pending, e->pending + n, e->pending_len - (size_t)n);
+        e->pending_len -= (size_t)n;
+    }
+    return 0;
+}
+
+int caa_tls_engine_handshake(caa_tls_engine *e, caa_error **err)
+{
+    if (e->failure)
+        return stored_failure(e, err);
+    if (e->handshake_done)
+        return 1;
+    if (e->shutdown_sent)
+        return caa_error_set(err, -EPIPE, "TLS handshake: the connection is shut down");
+    caa_tls_error_clear();
+    int r = SSL_do_handshake(e->ssl);
+    if (r != 1) {
+        int se = SSL_get_error(e->ssl, r);
+        if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE)
+            return 0;
+        return engine_fail(e, se, err);
+    }
+    e->handshake_done = true;
+    r = flush_pending(e, err);
+    return r < 0 ? r : 1;
+}
+
+bool caa_tls_engine_handshake_done(const caa_tls_engine *e)
+{
+    return e->handshake_done;
+}
+
+int caa_tls_engine_feed(caa_tls_engine *e, const void *data, size_t len, caa_error **err)
+{
+    const unsigned char *p = data;
+
+    if (e->failure)
+        return stored_failure(e, err);
+    if (len == 0)
+        return 0;
+    if (!e->got_input) {
+        e->got_input = true;
+        e->first_byte = p[0];
+    }
+    while (len > 0) {
+        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+        int n = BIO_write(e->rbio, p, chunk);
+        if (n <= 0)
+            caa_oom(); /* a memory BIO only fails on allocation */
+        p += n;
+        len -= (size_t)n;
+    }
+    if (!e->handshake_done && !e->shutdown_sent) {
+        int r = caa_tls_engine_handshake(e, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int caa_tls_engine_feed_eof(caa_tls_engine *e, caa_error **err)
+{
+    if (e->failure)
+        return stored_failure(e, err);
+    BIO_set_mem_eof_return(e->rbio, 0);
+    if (!e->handshake_done && !e->shutdown_sent) {
+        int r = caa_tls_engine_handshake(e, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+size_t caa_tls_engine_input_pending(const caa_tls_engine *e)
+{
+    return BIO_ctrl_pending(e->rbio) + (size_t)SSL_pending(e->ssl);
+}
+
+ssize_t caa_tls_engine_read(caa_tls_engine *e, void *buf, size_t cap, caa_error **err)
+{
+    if (e->failure)
+        return stored_failure(e, err);
+    if (!e->handshake_done) {
+        int r = caa_tls_engine_handshake(e, err);
+        if (r <= 0)
+            return r;
+    }
+    if (e->peer_closed || cap == 0)
+        return 0;
+    caa_tls_error_clear();
+    int n = SSL_read(e->ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+    if (n > 0)
+        return n;
+    int se = SSL_get_error(e->ssl, n);
+    switch (se) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return 0;
+    case SSL_ERROR_ZERO_RETURN:
+        e->peer_closed = true;
+        return 0;
+    default:
+        return engine_fail(e, se, err);
+    }
+}
+
+bool caa_tls_engine_peer_closed(const caa_tls_engine *e)
+{
+    return e->peer_closed;
+}
+
+int caa_tls_engine_write(caa_tls_engine *e, const void *data, size_t len, caa_error **err)
+{
+    if (e->failure)
+        return stored_failure(e, err);
+    if (e->shutdown_sent)
+        return caa_error_set(err, -EPIPE, "TLS write after shutdown");
+    if (len == 0)
+        return 0;
+    if (e->pending_len + len < len)
+        return caa_error_set(err, -EINVAL, "TLS write too large");
+    if (e->pending_len + len > e->pending_cap) {
+        size_t cap = e->pending_cap ? e->pending_cap : 4096;
+        while (cap < e->pending_len + len)
+            cap = cap > SIZE_MAX / 2 ? e->pending_len + len : cap * 2;
+        e->pending = xrealloc(e->pending, cap);
+        e->pending_cap = cap;
+    }
+    memcpy(e->pending + e->pending_len, data, len);
+    e->pending_len += len;
+    if (e->handshake_done)
+        return flush_pending(e, err);
+    return 0;
+}
+
+size_t caa_tls_engine_write_pending(const caa_tls_engine *e)
+{
+    return e->pending_len;
+}
+
+size_t caa_tls_engine_output_pending(const caa_tls_engine *e)
+{
+    return BIO_ctrl_pending(e->wbio);
+}
+
+size_t caa_tls_engine_take_output(caa_tls_engine *e, void *buf, size_t cap)
+{
+    size_t done = 0;
+    unsigned char *p = buf;
+
+    while (done < cap && BIO_ctrl_pending(e->wbio) > 0) {
+        size_t want = cap - done;
+        int n = BIO_read(e->wbio, p + done, want > INT_MAX ? INT_MAX : (int)want);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    return done;
+}
+
+int caa_tls_engine_shutdown(caa_tls_engine *e, caa_error **err)
+{
+    if (e->failure || e->shutdown_sent)
+        return 0;
+    if (!e->handshake_done) {
+        e->shutdown_sent = true;
+        e->pending_len = 0;
+        return 0;
+    }
+    int r = flush_pending(e, err);
+    if (r < 0)
+        return r;
+    e->shutdown_sent = true;
+    caa_tls_error_clear();
+    r = SSL_shutdown(e->ssl);
+    if (r < 0) {
+        int se = SSL_get_error(e->ssl, r);
+        if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
+            return engine_fail(e, se, err);
+    }
+    return 0;
+}
+
+const char *caa_tls_engine_protocol(const caa_tls_engine *e)
+{
+    return SSL_get_version(e->ssl);
+}
+
+const char *caa_tls_engine_cipher(const caa_tls_engine *e)
+{
+    return SSL_get_cipher_name(e->ssl);
+}
+
+char *caa_tls_engine_peer_subject(const caa_tls_engine *e)
+{
+    _cleanup_x509_ X509 *peer = SSL_get1_peer_certificate(e->ssl);
+    _cleanup_bio_ BIO *bio = NULL;
+    char *data = NULL;
+    long len;
+
+    if (!peer)
+        return NULL;
+    bio = BIO_new(BIO_s_mem());
+    if (!bio || X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) < 0)
+        caa_oom();
+    len = BIO_get_mem_data(bio, &data);
+    return xstrndup(data ? data : "", len > 0 ? (size_t)len : 0);
+}

@@ -1,0 +1,183 @@
+/* Per-connection ttRPC framing shared by server and client. */
+#include "ttrpc-conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "xalloc.h"
+
+/* One queued frame: the transport request and the bytes in one allocation. */
+typedef struct out_frame {
+    ttrpc_write_req req;
+    ttrpc_conn *conn;
+    uint8_t data[];
+} out_frame;
+
+static void update_reading(ttrpc_conn *c)
+{
+    bool want = !c->closing && !c->held && c->write_queued <= TTRPC_CONN_WRITE_HIGH;
+    if (want == c->reading)
+        return;
+    if (want) {
+        int r = ttrpc_transport_read_start(c->t);
+        if (r < 0) {
+            if (!c->reason)
+                c->reason = r;
+            ttrpc_conn_close(c);
+            return;
+        }
+    } else if (!c->closing) {
+        ttrpc_transport_read_stop(c->t);
+    }
+    c->reading = want;
+}
+
+static void conn_break(ttrpc_conn *c, int reason)
+{
+    if (c->closing)
+        return;
+    c->reason = reason ? reason : -ECONNRESET;
+    ttrpc_conn_close(c);
+}
+
+static void on_transport_read(ttrpc_transport *t, ssize_t nread, const uint8_t *data)
+{
+    ttrpc_conn *c = t->owner;
+    if (nread < 0) {
+        conn_break(c, (int)nread);
+        return;
+    }
+    size_t len = (size_t)nread;
+    /* The whole chunk is parsed even if a handler holds the connection:
+     * the caps are soft by at most one read buffer. */
+    while (!c->closing) {
+        ttrpc_frame_header h;
+        const uint8_t *body;
+        int r = ttrpc_frame_reader_next(&c->reader, &data, &len, &h, &body);
+        if (r == TTRPC_READ_MORE)
+            break;
+        if (r == TTRPC_READ_FRAME)
+            c->ev->frame(c, &h, body);
+        else
+            c->ev->oversize(c, &h);
+    }
+    update_reading(c);
+}
+
+static void on_transport_close(ttrpc_transport *t)
+{
+    ttrpc_conn *c = t->owner;
+    c->t = NULL;
+    ttrpc_frame_reader_done(&c->reader);
+    c->ev->closed(c, c->reason);
+}
+
+void ttrpc_conn_init(ttrpc_conn *c, ttrpc_transport *t, const ttrpc_conn_events *ev, void *owner)
+{
+    memset(c, 0, sizeof(*c));
+    c->t = t;
+    c->ev = ev;
+    c->owner = owner;
+    t->owner = c;
+    t->on_read = on_transport_read;
+    t->on_close = on_transport_close;
+    ttrpc_frame_reader_init(&c->reader);
+}
+
+int ttrpc_conn_start(ttrpc_conn *c)
+{
+    if (c->closing)
+        return -ENOTCONN;
+    update_reading(c);
+    return c->closing ? -ENOTCONN : 0;
+}
+
+static void on_frame_written(ttrpc_write_req *req, int status)
+{
+    out_frame *f = CAA_CONTAINER_OF(req, out_frame, req);
+    ttrpc_conn *c = f->conn;
+    c->write_queued -= req->len;
+    free(f);
+    if (status < 0)
+        conn_break(c, status);
+    else
+        update_reading(c);
+}
+
+static out_frame *frame_new(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags, size_t len)
+{
+    out_frame *f = xmalloc(sizeof(*f) + TTRPC_HEADER_SIZE + len);
+    memset(&f->req, 0, sizeof(f->req));
+    f->conn = c;
+    f->req.data = f->data;
+    f->req.len = TTRPC_HEADER_SIZE + len;
+    f->req.cb = on_frame_written;
+    ttrpc_frame_header h = {.length = (uint32_t)len, .stream_id = stream_id, .type = type, .flags = flags};
+    ttrpc_header_encode(&h, f->data);
+    return f;
+}
+
+static int frame_submit(ttrpc_conn *c, out_frame *f)
+{
+    size_t len = f->req.len;
+    c->write_queued += len;
+    int r = ttrpc_transport_write(c->t, &f->req);
+    if (r < 0) {
+        c->write_queued -= len;
+        free(f);
+        conn_break(c, r);
+        return r;
+    }
+    update_reading(c);
+    return 0;
+}
+
+int ttrpc_conn_send(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags, const uint8_t *body,
+                    size_t len)
+{
+    if (c->closing)
+        return -ENOTCONN;
+    if (len > TTRPC_MESSAGE_LENGTH_MAX)
+        return -EMSGSIZE;
+    out_frame *f = frame_new(c, stream_id, type, flags, len);
+    if (len)
+        memcpy(f->data + TTRPC_HEADER_SIZE, body, len);
+    return frame_submit(c, f);
+}
+
+int ttrpc_conn_send_message(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags,
+                            const ProtobufCMessage *m)
+{
+    if (c->closing)
+        return -ENOTCONN;
+    size_t len = protobuf_c_message_get_packed_size(m);
+    if (len > TTRPC_MESSAGE_LENGTH_MAX)
+        return -EMSGSIZE;
+    out_frame *f = frame_new(c, stream_id, type, flags, len);
+    protobuf_c_message_pack(m, f->data + TTRPC_HEADER_SIZE);
+    return frame_submit(c, f);
+}
+
+void ttrpc_conn_hold(ttrpc_conn *c, bool hold)
+{
+    if (c->held == hold)
+        return;
+    c->held = hold;
+    update_reading(c);
+}
+
+void ttrpc_conn_close(ttrpc_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->reading = false;
+    ttrpc_transport_close(c->t);
+}
+
+bool ttrpc_conn_is_open(const ttrpc_conn *c)
+{
+    return !c->closing;
+}

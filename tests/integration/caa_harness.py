@@ -1,0 +1,361 @@
+"""Shared helpers for the daemon integration tests.
+
+Starts the test daemon (cloud-api-adaptor-test, provider "test") on a
+temporary socket, pods dir and instance dir; drives it with caa-ctl or with
+the small ttRPC client below; kills it by PID on exit, also on failure.
+"""
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+DAEMON = os.environ.get("CAA_TEST_DAEMON", "")
+CTL = os.environ.get("CAA_CTL", "")
+SANITIZED = os.environ.get("CAA_SANITIZED", "") not in ("", "0", "none")
+
+_daemons = []
+_tmpdirs = []
+
+
+def _cleanup():
+    for d in list(_daemons):
+        d.kill()
+    for t in _tmpdirs:
+        shutil.rmtree(t, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+# meson stops a test that runs too long with SIGTERM: still clean up.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+
+
+def fail(msg):
+    raise AssertionError(msg)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def tmpdir():
+    # Short paths: unix socket paths are limited to 107 bytes.
+    d = tempfile.mkdtemp(prefix="caa-it-", dir="/tmp")
+    _tmpdirs.append(d)
+    return d
+
+
+class Daemon:
+    def __init__(self, root=None, args=(), env=None, wrapper=(), log_level="info", socket_path=None):
+        self.root = root or tmpdir()
+        self.sock = socket_path or os.path.join(self.root, "run", "hypervisor.sock")
+        self.pods = os.path.join(self.root, "pods")
+        self.state = os.path.join(self.root, "instances")
+        self.args = list(args)
+        self.env = env
+        self.wrapper = list(wrapper)
+        self.log_level = log_level
+        self.proc = None
+        self.lines = []
+        self.cond = threading.Condition()
+        self.reader = None
+
+    def cmdline(self):
+        return self.wrapper + [DAEMON, "test", "-socket", self.sock, "-pods-dir", self.pods,
+                               "-test-state-dir", self.state, "-log-level", self.log_level] + self.args
+
+    def start(self, wait=True, timeout=20):
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.lines = []
+        self.proc = subprocess.Popen(self.cmdline(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env)
+        _daemons.append(self)
+        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.reader.start()
+        if wait:
+            self.wait_log(r"serving hypervisor\.Hypervisor", timeout)
+        return self
+
+    def _read(self, proc):
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def wait_log(self, pattern, timeout=10, start=0):
+        """Waits for a log line matching pattern (regex); returns it."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            i = start
+            while True:
+                while i < len(self.lines):
+                    if rx.search(self.lines[i]):
+                        return self.lines[i]
+                    i += 1
+                if self.proc.poll() is not None and not self.reader.is_alive():
+                    fail("daemon exited (%s) before logging /%s/:\n%s" % (self.proc.returncode, pattern, self.log()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    fail("no log line /%s/ within %ss:\n%s" % (pattern, timeout, self.log()))
+                self.cond.wait(min(left, 0.5))
+
+    def count_log(self, pattern):
+        rx = re.compile(pattern)
+        with self.cond:
+            return sum(1 for line in self.lines if rx.search(line))
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Signals the daemon and returns its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            fail("daemon did not exit within %ss after signal %d:\n%s" % (timeout, sig, self.log()))
+        self.reader.join(5)
+        if self in _daemons:
+            _daemons.remove(self)
+        return rc
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self in _daemons:
+            _daemons.remove(self)
+
+    def ctl(self, *args, timeout=60):
+        return ctl(self.sock, self.pods, *args, timeout=timeout)
+
+    def ctl_ok(self, *args, timeout=60):
+        rc, out, err = self.ctl(*args, timeout=timeout)
+        if rc != 0:
+            fail("caa-ctl %s failed (%d): %s\n--- daemon log:\n%s" % (" ".join(args), rc, err, self.log()))
+        return out
+
+    def instances(self):
+        """Instance files the test provider holds (leak check from outside)."""
+        if not os.path.isdir(self.state):
+            return []
+        return sorted(f for f in os.listdir(self.state) if f.endswith(".json"))
+
+    def instance(self, name):
+        with open(os.path.join(self.state, name)) as f:
+            return json.load(f)
+
+    def pod_state(self, sid):
+        with open(os.path.join(self.pods, sid, "state.json")) as f:
+            return json.load(f)
+
+
+def ctl(sock, pods, *args, timeout=60):
+    p = subprocess.run([CTL, "-socket", sock, "-pods-dir", pods] + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def pod_annotations(name="nginx", namespace="default", extra=None):
+    ann = {"io.kubernetes.cri.sandbox-name": name, "io.kubernetes.cri.sandbox-namespace": namespace}
+    if extra:
+        ann.update(extra)
+    args = []
+    for k, v in ann.items():
+        args += ["-a", "%s=%s" % (k, v)]
+    return args
+
+
+def sandbox_id(n):
+    return ("%064x" % (0x5A5A0000 + n))[-64:]
+
+
+# ---------------------------------------------------------------- a minimal ttRPC client
+
+GRPC_CODES = {0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
+              5: "NOT_FOUND", 6: "ALREADY_EXISTS", 9: "FAILED_PRECONDITION", 12: "UNIMPLEMENTED",
+              13: "INTERNAL", 14: "UNAVAILABLE"}
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def pb_bytes(field, data):
+    if isinstance(data, str):
+        data = data.encode()
+    return _varint(field << 3 | 2) + _varint(len(data)) + data
+
+
+def pb_varint(field, value):
+    return _varint(field << 3) + _varint(value)
+
+
+def pb_parse(buf):
+    """Returns {field: [values]} (varints as int, length-delimited as bytes)."""
+    out = {}
+    i = 0
+    while i < len(buf):
+        key, i = _read_varint(buf, i)
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = _read_varint(buf, i)
+        elif wt == 2:
+            n, i = _read_varint(buf, i)
+            v = bytes(buf[i:i + n])
+            i += n
+        else:
+            raise ValueError("unsupported wire type %d" % wt)
+        out.setdefault(field, []).append(v)
+    return out
+
+
+def _read_varint(buf, i):
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, i
+        shift += 7
+
+
+class TtrpcClient:
+    def __init__(self, path, timeout=30):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.next_id = 1
+
+    def close(self):
+        self.s.close()
+
+    def send_request(self, service, method, payload=b"", timeout_ns=0):
+        body = pb_bytes(1, service) + pb_bytes(2, method)
+        if payload:
+            body += pb_bytes(3, payload)
+        if timeout_ns:
+            body += pb_varint(4, timeout_ns)
+        sid = self.next_id
+        self.next_id += 2
+        self.s.sendall(struct.pack(">IIBB", len(body), sid, 1, 0) + body)
+        return sid
+
+    def _recv_exact(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("connection closed")
+            buf += chunk
+        return bytes(buf)
+
+    def recv_response(self):
+        length, sid, typ, _flags = struct.unpack(">IIBB", self._recv_exact(10))
+        body = self._recv_exact(length)
+        check(typ == 2, "expected a Response frame, got type %d" % typ)
+        resp = pb_parse(body)
+        code, msg = 0, ""
+        if 1 in resp:
+            st = pb_parse(resp[1][0])
+            code = st.get(1, [0])[0]
+            msg = st.get(2, [b""])[0].decode()
+        payload = resp.get(2, [b""])[0]
+        return sid, code, msg, payload
+
+    def call(self, service, method, payload=b"", timeout_ns=0):
+        sid = self.send_request(service, method, payload, timeout_ns)
+        rsid, code, msg, out = self.recv_response()
+        check(rsid == sid, "response for stream %d, expected %d" % (rsid, sid))
+        return code, msg, out
+
+
+def version_payload():
+    return pb_bytes(1, "0.0.0")
+
+
+def get_info_payload(pod, ns, wait=False):
+    return pb_bytes(1, pod) + pb_bytes(2, ns) + (pb_varint(3, 1) if wait else b"")
+
+
+def run_main(fn):
+    """Runs a test body; prints a TAP-like verdict; exit 0 on success, 77 on skip."""
+    if not DAEMON or not CTL:
+        print("CAA_TEST_DAEMON / CAA_CTL not set")
+        sys.exit(77)
+    try:
+        fn()
+    except AssertionError as e:
+        print("FAIL: %s" % e)
+        _cleanup()
+        sys.exit(1)
+    _cleanup()
+    print("PASS")
+    sys.exit(0)
+
+
+class FakeHealthAgent:
+    """Serves grpc.Health/Check on a unix socket (answers `status`) in a thread."""
+
+    def __init__(self, path, status=1):
+        self.path = path
+        self.status = status
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.bind(path)
+        self.s.listen(4)
+        self.requests = []
+        self.t = threading.Thread(target=self._serve, daemon=True)
+        self.t.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.s.accept()
+            except OSError:
+                return
+            with conn:
+                hdr = conn.recv(10, socket.MSG_WAITALL)
+                if len(hdr) < 10:
+                    continue
+                length, sid, _typ, _flags = struct.unpack(">IIBB", hdr)
+                body = conn.recv(length, socket.MSG_WAITALL) if length else b""
+                req = pb_parse(body)
+                self.requests.append((req.get(1, [b""])[0].decode(), req.get(2, [b""])[0].decode()))
+                payload = pb_varint(1, self.status) if self.status else b""
+                resp = pb_bytes(2, payload) if payload else b""
+                conn.sendall(struct.pack(">IIBB", len(resp), sid, 2, 0) + resp)
+
+    def close(self):
+        self.s.close()
+        os.unlink(self.path)

@@ -1,0 +1,382 @@
+// goclient: a containerd/ttrpc client that runs named interop scenarios
+// against a server registering the test services of package peer.
+//
+// Usage: goclient [-wait DURATION] <addr> <scenario> [args]
+//
+//	basic                 Echo of several payload sizes, hypervisor Version
+//	errors                Fail with every gRPC code; code and message intact
+//	metadata              request metadata arrives intact (multi-value keys)
+//	deadline              timeout_nano arrives; expiry gives DEADLINE_EXCEEDED
+//	unknown               unknown service / method answers
+//	ooo                   responses complete out of order on one connection
+//	abandon               close a connection with calls in flight; server stays healthy
+//	conns N M             N concurrent connections, M calls each
+//	inflight K            K calls in flight on one connection
+//	throughput C D        Version round trips over C connections for D seconds
+//
+// Prints "PASS <scenario> ..." and exits 0, or "FAIL <scenario>: why" and exits 1.
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"caa-interop/peer"
+
+	"github.com/containerd/ttrpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+var (
+	addr     string
+	scenario string
+	waitFor  time.Duration
+)
+
+func failf(format string, args ...interface{}) {
+	fmt.Printf("FAIL %s: %s\n", scenario, fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+func dial() *ttrpc.Client {
+	network, address, err := peer.ParseAddr(addr)
+	if err != nil {
+		failf("%v", err)
+	}
+	end := time.Now().Add(waitFor)
+	for {
+		conn, err := net.Dial(network, address)
+		if err == nil {
+			return ttrpc.NewClient(conn)
+		}
+		if time.Now().After(end) {
+			failf("dial %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func call(ctx context.Context, c *ttrpc.Client, service, method string, payload []byte) ([]byte, error) {
+	var resp peer.Raw
+	err := c.Call(ctx, service, method, &peer.Raw{B: payload}, &resp)
+	return resp.B, err
+}
+
+func mustCall(ctx context.Context, c *ttrpc.Client, method string, payload []byte) []byte {
+	out, err := call(ctx, c, peer.TestService, method, payload)
+	if err != nil {
+		failf("%s(%q): %v", method, payload, err)
+	}
+	return out
+}
+
+func expectStatus(err error, code codes.Code, msg string) {
+	st, ok := status.FromError(err)
+	if err == nil || !ok {
+		failf("want status %v %q, got error %v", code, msg, err)
+	}
+	if st.Code() != code || st.Message() != msg {
+		failf("want status %v %q, got %v %q", code, msg, st.Code(), st.Message())
+	}
+}
+
+func scenarioBasic() {
+	c := dial()
+	defer c.Close()
+	ctx := context.Background()
+	sizes := []int{0, 1, 127, 128, 4096, 65536, 1 << 20}
+	for _, n := range sizes {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(i*7 + n)
+		}
+		if out := mustCall(ctx, c, "Echo", p); !bytes.Equal(out, p) {
+			failf("Echo of %d bytes returned %d different bytes", n, len(out))
+		}
+	}
+	out, err := call(ctx, c, peer.HypervisorService, peer.VersionMethod, peer.Version000)
+	if err != nil {
+		failf("Version: %v", err)
+	}
+	if !bytes.Equal(out, peer.Version000) {
+		failf("Version: got %x", out)
+	}
+	fmt.Printf("PASS basic echo sizes=%v version=0.0.0\n", sizes)
+}
+
+func scenarioErrors() {
+	c := dial()
+	defer c.Close()
+	ctx := context.Background()
+	for code := 1; code <= 16; code++ {
+		msg := fmt.Sprintf("failure %d: ünïcode ✓, colons: kept", code)
+		_, err := call(ctx, c, peer.TestService, "Fail", []byte(fmt.Sprintf("%d:%s", code, msg)))
+		expectStatus(err, codes.Code(code), msg)
+	}
+	long := strings.Repeat("x", 10000)
+	_, err := call(ctx, c, peer.TestService, "Fail", []byte("2:"+long))
+	expectStatus(err, codes.Unknown, long)
+	// The connection keeps working after errors.
+	if out := mustCall(ctx, c, "Echo", []byte("still-alive")); string(out) != "still-alive" {
+		failf("Echo after errors: %q", out)
+	}
+	fmt.Println("PASS errors codes=1..16")
+}
+
+func scenarioMetadata() {
+	c := dial()
+	defer c.Close()
+	md := ttrpc.MD{}
+	md.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	md.Set("k-multi", "first", "second", "third")
+	md.Set("x-unicode", "wert ✓ with spaces")
+	md.Set("empty", "")
+	ctx := ttrpc.WithMetadata(context.Background(), md)
+	want := "empty=\n" +
+		"k-multi=first\nk-multi=second\nk-multi=third\n" +
+		"traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n" +
+		"x-unicode=wert ✓ with spaces\n"
+	if out := mustCall(ctx, c, "Metadata", nil); string(out) != want {
+		failf("metadata echoed as %q, want %q", out, want)
+	}
+	if out := mustCall(context.Background(), c, "Metadata", nil); string(out) != "" {
+		failf("no metadata sent, server saw %q", out)
+	}
+	fmt.Println("PASS metadata")
+}
+
+func scenarioDeadline() {
+	c := dial()
+	defer c.Close()
+	if out := mustCall(context.Background(), c, "Deadline", nil); string(out) != "none" {
+		failf("no deadline sent, server saw %q", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	out := mustCall(ctx, c, "Deadline", nil)
+	cancel()
+	ms, err := strconv.Atoi(string(out))
+	if err != nil || ms <= 3000 || ms > 5000 {
+		failf("5 s deadline arrived as %q ms", out)
+	}
+	arrived := string(out)
+
+	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
+	start := time.Now()
+	_, err = call(ctx, c, peer.TestService, "Expire", nil)
+	elapsed := time.Since(start)
+	cancel()
+	// Either our own context expires first or the server's DEADLINE_EXCEEDED
+	// arrives first; both are the deadline firing.
+	if st, ok := status.FromError(err); !(errors.Is(err, context.DeadlineExceeded) ||
+		(ok && err != nil && st.Code() == codes.DeadlineExceeded)) {
+		failf("Expire with 200 ms deadline: %v", err)
+	}
+	if elapsed < 190*time.Millisecond || elapsed > 3*time.Second {
+		failf("Expire returned after %v", elapsed)
+	}
+	// A late answer for the expired stream must not disturb later calls.
+	mustCall(context.Background(), c, "Sleep", []byte("300:after-expire"))
+	if out := mustCall(context.Background(), c, "Echo", []byte("x")); string(out) != "x" {
+		failf("Echo after expiry: %q", out)
+	}
+	fmt.Printf("PASS deadline arrived=%sms expired-after=%v\n", arrived, elapsed.Round(time.Millisecond))
+}
+
+func scenarioUnknown() {
+	c := dial()
+	defer c.Close()
+	ctx := context.Background()
+	_, err := call(ctx, c, "caa.interop.Nope", "Echo", []byte("x"))
+	expectStatus(err, codes.Unimplemented, "service caa.interop.Nope")
+	_, err = call(ctx, c, peer.TestService, "Nope", []byte("x"))
+	expectStatus(err, codes.Unimplemented, "method Nope")
+	if out := mustCall(ctx, c, "Echo", []byte("y")); string(out) != "y" {
+		failf("Echo after unknown: %q", out)
+	}
+	fmt.Println("PASS unknown")
+}
+
+func scenarioOutOfOrder() {
+	c := dial()
+	defer c.Close()
+	tags := []string{"800:a", "400:b", "0:c"}
+	done := make(chan string, len(tags))
+	for _, t := range tags {
+		go func(t string) {
+			out := mustCall(context.Background(), c, "Sleep", []byte(t))
+			if string(out) != t {
+				failf("Sleep(%s) answered %q", t, out)
+			}
+			done <- t
+		}(t)
+		time.Sleep(20 * time.Millisecond) // keep the send order a, b, c
+	}
+	var order []string
+	for range tags {
+		order = append(order, <-done)
+	}
+	if strings.Join(order, ",") != "0:c,400:b,800:a" {
+		failf("completion order %v, want c, b, a", order)
+	}
+	fmt.Println("PASS ooo order=c,b,a")
+}
+
+func scenarioAbandon() {
+	c := dial()
+	const n = 10
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			_, err := call(context.Background(), c, peer.TestService, "Sleep", []byte(fmt.Sprintf("300:abandon-%d", i)))
+			errs <- err
+		}(i)
+	}
+	time.Sleep(50 * time.Millisecond) // let the requests reach the server
+	c.Close()
+	for i := 0; i < n; i++ {
+		if err := <-errs; err == nil {
+			failf("call %d succeeded on a closed client", i)
+		}
+	}
+	// The server finished (or dropped) the abandoned calls without harm.
+	c = dial()
+	defer c.Close()
+	ctx := context.Background()
+	if out := mustCall(ctx, c, "Sleep", []byte("400:after-abandon")); string(out) != "400:after-abandon" {
+		failf("Sleep after abandon: %q", out)
+	}
+	if out := mustCall(ctx, c, "Echo", []byte("z")); string(out) != "z" {
+		failf("Echo after abandon: %q", out)
+	}
+	fmt.Printf("PASS abandon calls=%d\n", n)
+}
+
+func scenarioConns(n, m int) {
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c := dial()
+			defer c.Close()
+			for j := 0; j < m; j++ {
+				p := []byte(fmt.Sprintf("conn-%d-call-%d", i, j))
+				if out := mustCall(context.Background(), c, "Echo", p); !bytes.Equal(out, p) {
+					failf("conn %d call %d: got %q", i, j, out)
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	fmt.Printf("PASS conns n=%d m=%d in %v\n", n, m, time.Since(start).Round(time.Millisecond))
+}
+
+func scenarioInflight(k int) {
+	c := dial()
+	defer c.Close()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < k; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			// Different sleeps make the server answer out of order.
+			p := []byte(fmt.Sprintf("%d:inflight-%d", (i*7)%50, i))
+			if out := mustCall(context.Background(), c, "Sleep", p); !bytes.Equal(out, p) {
+				failf("call %d: got %q", i, out)
+			}
+		}(i)
+	}
+	wg.Wait()
+	fmt.Printf("PASS inflight k=%d in %v\n", k, time.Since(start).Round(time.Millisecond))
+}
+
+func scenarioThroughput(conns int, d time.Duration) {
+	var total int64
+	var wg sync.WaitGroup
+	clients := make([]*ttrpc.Client, conns)
+	for i := range clients {
+		clients[i] = dial()
+	}
+	start := time.Now()
+	end := start.Add(d)
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func(c *ttrpc.Client) {
+			defer wg.Done()
+			var n int64
+			for time.Now().Before(end) {
+				out, err := call(context.Background(), c, peer.HypervisorService, peer.VersionMethod, peer.Version000)
+				if err != nil || !bytes.Equal(out, peer.Version000) {
+					failf("Version: %x %v", out, err)
+				}
+				n++
+			}
+			atomic.AddInt64(&total, n)
+		}(clients[i])
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	for _, c := range clients {
+		c.Close()
+	}
+	fmt.Printf("PASS throughput conns=%d seconds=%.3f calls=%d rate=%.0f\n", conns, secs, total, float64(total)/secs)
+}
+
+func intArg(i int, def int) int {
+	if flag.NArg() <= i {
+		return def
+	}
+	v, err := strconv.Atoi(flag.Arg(i))
+	if err != nil || v <= 0 {
+		failf("bad number %q", flag.Arg(i))
+	}
+	return v
+}
+
+func main() {
+	flag.DurationVar(&waitFor, "wait", 0, "keep retrying the first dial this long")
+	flag.Parse()
+	if flag.NArg() < 2 {
+		fmt.Fprintln(os.Stderr, "usage: goclient [-wait D] <unix:/path|tcp:host:port> <scenario> [args]")
+		os.Exit(2)
+	}
+	addr, scenario = flag.Arg(0), flag.Arg(1)
+	switch scenario {
+	case "basic":
+		scenarioBasic()
+	case "errors":
+		scenarioErrors()
+	case "metadata":
+		scenarioMetadata()
+	case "deadline":
+		scenarioDeadline()
+	case "unknown":
+		scenarioUnknown()
+	case "ooo":
+		scenarioOutOfOrder()
+	case "abandon":
+		scenarioAbandon()
+	case "conns":
+		scenarioConns(intArg(2, 100), intArg(3, 10))
+	case "inflight":
+		scenarioInflight(intArg(2, 1000))
+	case "throughput":
+		scenarioThroughput(intArg(2, 1), time.Duration(intArg(3, 5))*time.Second)
+	default:
+		fmt.Fprintf(os.Stderr, "unknown scenario %q\n", scenario)
+		os.Exit(2)
+	}
+}

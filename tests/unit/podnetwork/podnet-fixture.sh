@@ -1,0 +1,75 @@
+# Shared fixture for the pod network namespace tests and the benchmark.
+# Source it; it defines:
+#   pn_init PREFIX       names every namespace PREFIX-*, installs the EXIT trap
+#   pn_worker            "worker" netns PREFIX-w: CNI-like bridge cni0 198.19.0.1/24
+#                        and an underlay bridge ul0 198.18.0.1/24 (default route)
+#   pn_pod N             pod netns PREFIX-pN: eth0 198.19.0.(10+N)/24 on cni0,
+#                        default route via 198.19.0.1
+#   pn_vm N              "VM" netns PREFIX-vmN: eth0 198.18.0.(1+N)/24 on ul0,
+#                        default route via 198.18.0.1
+#   pn_bg CMD...         runs CMD in the background; killed (by PID) on exit
+#   pn_cleanup           kills background jobs, deletes every PREFIX-* netns
+# Only addresses inside 198.18.0.0/15, only in namespaces made here.
+
+PN_PREFIX=
+PN_PIDS=()
+
+pn_ns() { echo "$PN_PREFIX-$1"; }
+pn_nspath() { echo "/run/netns/$PN_PREFIX-$1"; }
+
+pn_cleanup() {
+  local pid ns
+  for pid in "${PN_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  PN_PIDS=()
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    case $ns in "$PN_PREFIX"-*) ip netns del "$ns" 2>/dev/null ;; esac
+  done
+  [ -n "${PN_TMP:-}" ] && rm -rf "$PN_TMP"
+  return 0
+}
+
+pn_init() {
+  PN_PREFIX=$1
+  PN_TMP=$(mktemp -d "/tmp/$PN_PREFIX.XXXXXX")
+  trap 'pn_cleanup' EXIT
+  trap 'exit 130' INT TERM
+}
+
+pn_addns() {
+  ip netns add "$(pn_ns "$1")" && ip -n "$(pn_ns "$1")" link set lo up
+}
+
+pn_worker() {
+  local w; w=$(pn_ns w)
+  pn_addns w || return 1
+  ip -n "$w" link add cni0 type bridge && ip -n "$w" addr add 198.19.0.1/24 dev cni0 &&
+    ip -n "$w" link set cni0 up &&
+    ip -n "$w" link add ul0 type bridge && ip -n "$w" addr add 198.18.0.1/24 dev ul0 &&
+    ip -n "$w" link set ul0 up && ip -n "$w" route add default via 198.18.0.254 dev ul0
+}
+
+pn_pod() {
+  local n=$1 w p; w=$(pn_ns w); p=$(pn_ns "p$n")
+  pn_addns "p$n" || return 1
+  ip -n "$w" link add "veth-p$n" type veth peer name eth0 netns "$p" &&
+    ip -n "$w" link set "veth-p$n" master cni0 up &&
+    ip -n "$p" addr add "198.19.0.$((10 + n))/24" dev eth0 && ip -n "$p" link set eth0 up &&
+    ip -n "$p" route add default via 198.19.0.1
+}
+
+pn_vm() {
+  local n=$1 w v; w=$(pn_ns w); v=$(pn_ns "vm$n")
+  pn_addns "vm$n" || return 1
+  ip -n "$w" link add "ul-vm$n" type veth peer name eth0 netns "$v" &&
+    ip -n "$w" link set "ul-vm$n" master ul0 up &&
+    ip -n "$v" addr add "198.18.0.$((1 + n))/24" dev eth0 && ip -n "$v" link set eth0 up &&
+    ip -n "$v" route add default via 198.18.0.1
+}
+
+pn_bg() {
+  "$@" &
+  PN_PIDS+=($!)
+}

@@ -1,0 +1,494 @@
+#!/usr/bin/env python3
+"""process-user-data end to end: cidata directory, ISO 9660 image (loop mount
+when possible), loopback Azure and AWS metadata servers, hostile user-data.
+
+Usage: test-process-user-data.py PATH-TO-process-user-data
+Output: TAP. Every source the program knows is overridden in every run, so
+nothing but 127.0.0.1 is ever contacted."""
+
+import base64
+import gzip
+import hashlib
+import http.server
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+
+PUD = os.path.abspath(sys.argv[1])
+TOML = (
+    'algorithm = "sha512"\n'
+    'version = "0.1.0"\n'
+    "\n"
+    "[data]\n"
+    "\"aa.toml\" = '''\n"
+    "[token_configs.kbs]\n"
+    'url = "http://198.18.0.1:8080"\n'
+    "'''\n"
+    "\"cdh.toml\" = '''\n"
+    "[kbc]\n"
+    'name = "cc_kbc"\n'
+    "'''\n"
+    "\"policy.rego\" = '''\n"
+    "package agent_policy\n"
+    "'''\n"
+).encode()
+INITDATA = base64.b64encode(gzip.compress(TOML)).decode()
+APF = '{"pod-network":{"podip":"10.244.1.7/24"},"pod-name":"nginx","tls-server-key":"KEY"}'
+AUTH = '{"auths":{"quay.io":{"auth":"dXNlcjpwYXNz"}}}'
+DEFAULT_DIGEST = "c0208fd1fb0315723e581bbbc1c57c03236f0cfb8215d8ea6578f6359bd5245b"
+
+# Upstream's layout, literal blocks (what the adaptor sends).
+GOOD = (
+    "#cloud-config\n"
+    "write_files:\n"
+    "  - path: /run/peerpod/apf.json\n"
+    "    content: |\n"
+    f"      {APF}\n"
+    "  - path: /run/peerpod/auth.json\n"
+    "    content: |\n"
+    f"      {AUTH}\n"
+    "  - path: /run/peerpod/initdata\n"
+    "    content: |\n"
+    f"      {INITDATA}\n"
+    "  - path: /run/peerpod/scratch-space.marker\n"
+    '    content: ""\n'
+)
+
+
+def cloud_config(files):
+    """JSON is YAML: a compact way to write arbitrary contents safely."""
+    return "#cloud-config\n" + json.dumps({"write_files": [{"path": p, "content": c} for p, c in files]})
+
+
+HOSTILE = {
+    "unknown top-level key": cloud_config([("/run/peerpod/apf.json", "{}")])[:-1] + ', "runcmd": ["reboot"]}',
+    "unknown item key": "#cloud-config\n"
+    + json.dumps({"write_files": [{"path": "/run/peerpod/apf.json", "content": "{}", "permissions": "4755"}]}),
+    "path traversal": cloud_config([("/run/peerpod/apf.json", "{}"), ("/run/peerpod/../../etc/passwd", "x")]),
+    "path outside the list": cloud_config([("/run/peerpod/apf.json", "{}"), ("/etc/cron.d/x", "* * * * * root id")]),
+    "digest supplied": cloud_config([("/run/peerpod/initdata.digest", "0" * 64)]),
+    "bad base64 initdata": cloud_config([("/run/peerpod/apf.json", "{}"), ("/run/peerpod/initdata", "%%%%")]),
+    "bad gzip initdata": cloud_config([("/run/peerpod/initdata", base64.b64encode(b"plain text").decode())]),
+    "duplicate TOML key": cloud_config(
+        [("/run/peerpod/initdata", base64.b64encode(gzip.compress(TOML + b"\"aa.toml\" = 'again'\n")).decode())]
+    ),
+    "10 MB document": "#cloud-config\n" + "#" * (10 * 1000 * 1000),
+}
+
+results = []
+
+
+class Skip(Exception):
+    pass
+
+
+def case(fn):
+    results.append(fn)
+    return fn
+
+
+def run(tmp, *, cidata_dir="", cidata_device="", azure="", aws="", timeout="10", retry="1", expect=0):
+    out = os.path.join(tmp, "run", "peerpod")
+    cmd = [
+        PUD,
+        "provision-files",
+        "-t",
+        timeout,
+        "--retry-interval",
+        retry,
+        "--cidata-dir",
+        cidata_dir,
+        "--cidata-device",
+        cidata_device,
+        "--azure-imds-url",
+        azure,
+        "--aws-imds-url",
+        aws,
+        "--output-dir",
+        out,
+        "--log-level",
+        "debug",
+    ]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if p.returncode != expect:
+        raise AssertionError(f"exit {p.returncode}, expected {expect}; stderr:\n{p.stderr}")
+    return out, p.stderr
+
+
+def read(out, name):
+    with open(os.path.join(out, name), "rb") as f:
+        return f.read()
+
+
+def mode(out, name):
+    st = os.lstat(os.path.join(out, name))
+    assert stat.S_ISREG(st.st_mode), name
+    return stat.S_IMODE(st.st_mode)
+
+
+def check_good_output(out):
+    assert read(out, "apf.json") == (APF + "\n").encode()
+    assert mode(out, "apf.json") == 0o600
+    assert read(out, "auth.json") == (AUTH + "\n").encode()
+    assert mode(out, "auth.json") == 0o600
+    assert base64.b64decode(read(out, "initdata")) == base64.b64decode(INITDATA)
+    assert read(out, "aa.toml") == b'[token_configs.kbs]\nurl = "http://198.18.0.1:8080"\n'
+    assert read(out, "cdh.toml") == b'[kbc]\nname = "cc_kbc"\n'
+    assert read(out, "policy.rego") == b"package agent_policy\n"
+    assert read(out, "scratch-space.marker") == b""
+    assert read(out, "initdata.digest") == hashlib.sha512(TOML).hexdigest().encode()
+    for name in ("aa.toml", "cdh.toml", "policy.rego", "initdata", "initdata.digest"):
+        assert mode(out, name) == 0o644, name
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755
+    assert sorted(os.listdir(out)) == sorted(
+        ["apf.json", "auth.json", "initdata", "aa.toml", "cdh.toml", "policy.rego", "scratch-space.marker",
+         "initdata.digest"]
+    )
+
+
+def cidata_dir_with(tmp, doc):
+    d = os.path.join(tmp, "cidata")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "user-data"), "w" if isinstance(doc, str) else "wb") as f:
+        f.write(doc)
+    return d
+
+
+# ---- cidata directory ----
+
+
+@case
+def cidata_directory(tmp):
+    out, _ = run(tmp, cidata_dir=cidata_dir_with(tmp, GOOD))
+    check_good_output(out)
+
+
+@case
+def cidata_without_initdata_writes_default(tmp):
+    doc = cloud_config([("/run/peerpod/apf.json", APF)])
+    out, _ = run(tmp, cidata_dir=cidata_dir_with(tmp, doc))
+    assert read(out, "apf.json") == APF.encode()
+    assert read(out, "aa.toml") == b""
+    assert read(out, "initdata.digest") == DEFAULT_DIGEST.encode()
+    assert not os.path.exists(os.path.join(out, "initdata"))
+
+
+@case
+def no_source_times_out(tmp):
+    empty = os.path.join(tmp, "empty")
+    os.makedirs(empty)
+    out, err = run(tmp, cidata_dir=empty, timeout="1", retry="1", expect=1)
+    assert "no user-data" in err and "after 1 s" in err, err
+    assert not os.path.exists(out)
+
+
+@case
+def hostile_user_data_writes_nothing(tmp):
+    for name, doc in HOSTILE.items():
+        d = cidata_dir_with(tmp, doc)
+        out, err = run(tmp, cidata_dir=d, timeout="30", expect=1)
+        assert not os.path.exists(out), f"{name}: {os.listdir(out)}"
+        assert "nothing written" in err or "larger than" in err, f"{name}: {err}"
+        # File contents must not be echoed into the log (paths and key names may be).
+        assert "reboot" not in err and "* * *" not in err and "4755" not in err, f"{name}: {err}"
+
+
+@case
+def symlinked_user_data_refused(tmp):
+    real = os.path.join(tmp, "real-user-data")
+    with open(real, "w") as f:
+        f.write(GOOD)
+    d = os.path.join(tmp, "cidata")
+    os.makedirs(d)
+    os.symlink(real, os.path.join(d, "user-data"))
+    out, err = run(tmp, cidata_dir=d, expect=1)
+    assert not os.path.exists(out)
+
+
+# ---- ISO 9660 ----
+
+
+def make_iso(tmp, doc):
+    tool = shutil.which("genisoimage") or shutil.which("xorrisofs") or shutil.which("mkisofs")
+    if not tool:
+        raise Skip("genisoimage/xorriso not installed")
+    src = os.path.join(tmp, "iso-src")
+    os.makedirs(src)
+    for name, content in (("user-data", doc), ("meta-data", "local-hostname: podvm-test\n"), ("vendor-data", "")):
+        with open(os.path.join(src, name), "w") as f:
+            f.write(content)
+    iso = os.path.join(tmp, "cidata.iso")
+    subprocess.run([tool, "-quiet", "-output", iso, "-volid", "cidata", "-joliet", "-rock", src], check=True)
+    return iso
+
+
+def iso_label_and_user_data(iso):
+    """Reads the ISO without the kernel: primary volume id and the user-data file."""
+    with open(iso, "rb") as f:
+        data = f.read()
+    pvd = data[16 * 2048 : 17 * 2048]
+    assert pvd[0] == 1 and pvd[1:6] == b"CD001", "no primary volume descriptor"
+    label = pvd[40:72].decode().rstrip()
+    if shutil.which("isoinfo"):
+        ud = subprocess.run(["isoinfo", "-R", "-i", iso, "-x", "/user-data"], check=True, capture_output=True).stdout
+    else:
+        ud = None
+    return label, ud
+
+
+def mount_skip_reason():
+    if os.geteuid() != 0:
+        return "not root"
+    with open("/proc/filesystems") as f:
+        if "iso9660" not in f.read():
+            return "kernel has no iso9660 file system"
+    if not shutil.which("losetup"):
+        return "no losetup"
+    return None
+
+
+def read_iso_via_program(tmp, iso):
+    """The program's own path: device present, mount point without user-data."""
+    reason = mount_skip_reason()
+    if reason:
+        raise Skip(f"loop mount of the ISO not possible here ({reason})")
+    loop = subprocess.run(["losetup", "--find", "--show", "--read-only", iso], capture_output=True, text=True)
+    if loop.returncode != 0:
+        raise Skip(f"loop mount of the ISO not possible here (losetup: {loop.stderr.strip()})")
+    dev = loop.stdout.strip()
+    try:
+        by_label = os.path.join(tmp, "by-label")
+        os.makedirs(by_label)
+        os.symlink(dev, os.path.join(by_label, "cidata"))
+        mnt = os.path.join(tmp, "media", "cidata")
+        out, err = run(tmp, cidata_dir=mnt, cidata_device=os.path.join(by_label, "cidata"))
+        assert not os.path.ismount(mnt), "left mounted"
+        return out
+    finally:
+        subprocess.run(["umount", os.path.join(tmp, "media", "cidata")], capture_output=True)
+        subprocess.run(["losetup", "--detach", dev], capture_output=True)
+
+
+@case
+def iso_image_contents(tmp):
+    iso = make_iso(tmp, GOOD)
+    label, ud = iso_label_and_user_data(iso)
+    assert label == "cidata", label
+    if ud is not None:
+        assert ud.decode() == GOOD
+        out, _ = run(tmp, cidata_dir=cidata_dir_with(tmp, ud))
+        check_good_output(out)
+
+
+@case
+def iso_image_loop_mount(tmp):
+    iso = make_iso(tmp, GOOD)
+    check_good_output(read_iso_via_program(tmp, iso))
+
+
+@case
+def iso_from_libvirt_cidata_builder(tmp):
+    builder = os.path.join(os.environ.get("CAA_BUILD_ROOT", ""), "tests", "support", "make-cidata-iso")
+    if not os.path.exists(builder):
+        raise Skip("providers/libvirt cidata ISO builder tool not available")
+    iso = os.path.join(tmp, "libvirt-cidata.iso")
+    with open(os.path.join(tmp, "ud"), "w") as f:
+        f.write(GOOD)
+    subprocess.run([builder, os.path.join(tmp, "ud"), iso], check=True)
+    label, ud = iso_label_and_user_data(iso)
+    assert label == "cidata", label
+    if ud is not None:
+        assert ud.decode() == GOOD
+    check_good_output(read_iso_via_program(tmp, iso))
+
+
+# ---- metadata servers ----
+
+
+class Server:
+    def __init__(self, handler_fn):
+        self.requests = []
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def _do(self):
+                outer.requests.append((self.command, self.path, dict(self.headers)))
+                status, body = handler_fn(self.command, self.path, self.headers, len(outer.requests))
+                if isinstance(body, str):
+                    body = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up on an oversized answer, as it should
+
+            do_GET = do_PUT = _do
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+AZURE_PATH = "/metadata/instance/compute/userData?api-version=2021-01-01&format=text"
+
+
+def azure_handler(doc):
+    def h(method, path, headers, n):
+        if method != "GET" or path != AZURE_PATH:
+            return 404, "not found"
+        if headers.get("Metadata") != "true":
+            return 400, "Required metadata header not specified"
+        # Azure returns the base64 it was given, wrapped here to check whitespace tolerance.
+        b = base64.b64encode(doc.encode() if isinstance(doc, str) else doc).decode()
+        return 200, "\n".join(b[i : i + 76] for i in range(0, len(b), 76))
+
+    return h
+
+
+@case
+def azure_imds(tmp):
+    srv = Server(azure_handler(GOOD))
+    try:
+        empty = os.path.join(tmp, "empty")
+        os.makedirs(empty)
+        out, err = run(tmp, cidata_dir=empty, azure=srv.url)
+        check_good_output(out)
+        assert "user-data from azure" in err, err
+        assert srv.requests[0][2].get("Metadata") == "true"
+    finally:
+        srv.close()
+
+
+TOKEN = "AQAEAExampleTokenValue=="
+
+
+def aws_handler(doc, *, v1_only=False, ready_after=1):
+    def h(method, path, headers, n):
+        if path == "/latest/api/token":
+            if v1_only:
+                return 403, "Forbidden"
+            if method != "PUT" or "X-aws-ec2-metadata-token-ttl-seconds" not in headers:
+                return 400, "Bad Request"
+            return 200, TOKEN
+        if path == "/latest/user-data" and method == "GET":
+            if not v1_only and headers.get("X-aws-ec2-metadata-token") != TOKEN:
+                return 401, "Unauthorized"
+            if n < ready_after:
+                return 404, "Not Found"
+            return 200, doc
+        return 404, "Not Found"
+
+    return h
+
+
+@case
+def aws_imdsv2(tmp):
+    srv = Server(aws_handler(GOOD))
+    try:
+        import urllib.error
+        import urllib.request
+
+        # The server really requires the token.
+        try:
+            urllib.request.urlopen(srv.url + "/latest/user-data", timeout=5)
+            raise AssertionError("user-data served without a token")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+        srv.requests.clear()
+        empty = os.path.join(tmp, "empty")
+        os.makedirs(empty)
+        # Azure pointed at the AWS server: 404 there, then AWS is tried.
+        out, err = run(tmp, cidata_dir=empty, azure=srv.url, aws=srv.url)
+        check_good_output(out)
+        assert "user-data from aws" in err, err
+        methods = [(m, p) for m, p, _ in srv.requests]
+        assert ("PUT", "/latest/api/token") in methods, methods
+        put = next(h for m, p, h in srv.requests if m == "PUT")
+        assert put.get("X-aws-ec2-metadata-token-ttl-seconds") == "60"
+        get = next(h for m, p, h in srv.requests if p == "/latest/user-data")
+        assert get.get("X-aws-ec2-metadata-token") == TOKEN
+        assert TOKEN not in err, "token logged"
+    finally:
+        srv.close()
+
+
+@case
+def aws_retries_until_ready(tmp):
+    # 404 for the first user-data requests (not yet available), then served.
+    srv = Server(aws_handler(GOOD, ready_after=5))
+    try:
+        out, err = run(tmp, aws=srv.url, retry="1", timeout="20")
+        check_good_output(out)
+        gets = [p for m, p, _ in srv.requests if p == "/latest/user-data"]
+        assert len(gets) >= 2, srv.requests
+    finally:
+        srv.close()
+
+
+@case
+def aws_imdsv1_fallback(tmp):
+    srv = Server(aws_handler(GOOD, v1_only=True))
+    try:
+        out, _ = run(tmp, aws=srv.url)
+        check_good_output(out)
+    finally:
+        srv.close()
+
+
+@case
+def imds_hostile_and_oversized(tmp):
+    for name in ("unknown top-level key", "path traversal", "10 MB document"):
+        srv = Server(aws_handler(HOSTILE[name]))
+        try:
+            out, err = run(tmp, aws=srv.url, timeout="30", expect=1)
+            assert not os.path.exists(out), name
+        finally:
+            srv.close()
+    srv = Server(azure_handler("#" * (3 * 1000 * 1000)))
+    try:
+        out, err = run(tmp, azure=srv.url, timeout="30", expect=1)
+        assert not os.path.exists(out)
+        assert "larger than" in err, err
+    finally:
+        srv.close()
+
+
+def main():
+    print(f"1..{len(results)}")
+    failed = 0
+    for i, fn in enumerate(results, 1):
+        tmp = tempfile.mkdtemp(prefix="caa-pud-")
+        try:
+            fn(tmp)
+            print(f"ok {i} - {fn.__name__}")
+        except Skip as e:
+            print(f"ok {i} - {fn.__name__} # SKIP {e}")
+        except Exception:
+            failed += 1
+            print(f"not ok {i} - {fn.__name__}")
+            for line in traceback.format_exc().splitlines():
+                print(f"# {line}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        sys.stdout.flush()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
