@@ -81,7 +81,8 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
         goto out_provider;
     }
     if (r < 0 || caa_daemon_config_validate(&cfg, &err) < 0) {
-        fprintf(stderr, "%s: %s\nRun \"%s %s -help\" for the flags.\n", prog, caa_error_msg(err), prog, ops->name);
+        fprintf(stderr, "%s: %s\nRun \"%s %s -help\" for the flags.\n", prog, caa_error_msg(err), prog,
+                ops->name);
         status = EXIT_USAGE;
         goto out_provider;
     }

@@ -86,7 +86,8 @@ static int check_name(const char *what, const char *key, const char *v, caa_erro
                              CAA_SPEC_NAME_MAX);
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         if (*p < 0x20 || *p == 0x7f || *p == '/')
-            return caa_error_set(err, -EINVAL, "%s in annotation %s contains a forbidden character", what, key);
+            return caa_error_set(err, -EINVAL, "%s in annotation %s contains a forbidden character", what,
+                                 key);
     return 0;
 }
 
@@ -99,11 +100,11 @@ static int parse_number(const caa_annotation *ann, size_t n, const char *key, in
         return 0;
     int r = caa_parse_count(v, allow_fraction, max, ret);
     if (r == -ERANGE)
-        return caa_error_set(err, -EINVAL, "invalid annotation %s=\"%.32s\": out of range (maximum %lld)", key, v,
-                             (long long)max);
+        return caa_error_set(err, -EINVAL, "invalid annotation %s=\"%.32s\": out of range (maximum %lld)",
+                             key, v, (long long)max);
     if (r < 0)
-        return caa_error_set(err, -EINVAL, "invalid annotation %s=\"%.32s\": expected a non-negative %s", key, v,
-                             allow_fraction ? "number" : "integer");
+        return caa_error_set(err, -EINVAL, "invalid annotation %s=\"%.32s\": expected a non-negative %s", key,
+                             v, allow_fraction ? "number" : "integer");
     return 0;
 }
 
@@ -123,7 +124,8 @@ int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_s
     if (!s.pod_namespace) /* extension: the CRI-O sandbox name carries the namespace too */
         s.pod_namespace = namespace_from_crio_name(sandbox_name);
     if (!s.pod_namespace) {
-        r = caa_error_set(err, -EINVAL, "namespace name %s is missing in annotations", CAA_ANN_SANDBOX_NAMESPACE);
+        r = caa_error_set(err, -EINVAL, "namespace name %s is missing in annotations",
+                          CAA_ANN_SANDBOX_NAMESPACE);
         goto fail;
     }
     if ((r = check_name("pod name", CAA_ANN_SANDBOX_NAME, s.pod_name, err)) < 0 ||
@@ -137,7 +139,8 @@ int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_s
 
     /* runtime-rs may send default_vcpus as a float string; the Go shim sends ceil(). */
     if ((r = parse_number(ann, n, CAA_ANN_DEFAULT_VCPUS, 1, CAA_SPEC_VCPUS_MAX, &s.vcpus, err)) < 0 ||
-        (r = parse_number(ann, n, CAA_ANN_DEFAULT_MEMORY, 0, CAA_SPEC_MEMORY_MIB_MAX, &s.memory_mib, err)) < 0 ||
+        (r = parse_number(ann, n, CAA_ANN_DEFAULT_MEMORY, 0, CAA_SPEC_MEMORY_MIB_MAX, &s.memory_mib, err)) <
+            0 ||
         (r = parse_number(ann, n, CAA_ANN_DEFAULT_GPUS, 0, CAA_SPEC_GPUS_MAX, &s.gpus, err)) < 0)
         goto fail;
 

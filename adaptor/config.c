@@ -16,16 +16,18 @@
 #define AGENT_SOCKET_SUFFIX_MIN (sizeof("/x/agent.ttrpc") - 1)
 
 const caa_option caa_daemon_options[] = {
-    {"socket", "REMOTE_HYPERVISOR_ENDPOINT", CAA_OPT_STRING, OPT(socket_path), "/run/peerpod/hypervisor.sock", 0,
-     0, 0, "unix socket the Kata shim connects to"},
+    {"socket", "REMOTE_HYPERVISOR_ENDPOINT", CAA_OPT_STRING, OPT(socket_path), "/run/peerpod/hypervisor.sock",
+     0, 0, 0, "unix socket the Kata shim connects to"},
     {"pods-dir", "PODS_DIR", CAA_OPT_STRING, OPT(pods_dir), "/run/peerpod/pods", 0, 0, 0,
      "directory holding one sub-directory per pod (state, agent socket)"},
-    {"pause-image", "PAUSE_IMAGE", CAA_OPT_STRING, OPT(pause_image), "", 0, 0, 0, "accepted for compatibility, unused"},
+    {"pause-image", "PAUSE_IMAGE", CAA_OPT_STRING, OPT(pause_image), "", 0, 0, 0,
+     "accepted for compatibility, unused"},
     {"forwarder-port", "FORWARDER_PORT", CAA_OPT_INT, OPT(forwarder_port), "15150", 1, 65535, 0,
      "TCP port of the agent-protocol-forwarder in the pod VM"},
     {"ca-cert-file", "CACERT_FILE", CAA_OPT_STRING, OPT(ca_cert_file), "", 0, 0, 0,
      "CA certificate that verifies the forwarder (disables the built-in CA)"},
-    {"cert-file", "CERT_FILE", CAA_OPT_STRING, OPT(cert_file), "", 0, 0, 0, "client certificate for the forwarder"},
+    {"cert-file", "CERT_FILE", CAA_OPT_STRING, OPT(cert_file), "", 0, 0, 0,
+     "client certificate for the forwarder"},
     {"cert-key", "CERT_KEY", CAA_OPT_STRING, OPT(cert_key), "", 0, 0, 0, "client certificate key file"},
     {"tls-skip-verify", "TLS_SKIP_VERIFY", CAA_OPT_BOOL, OPT(tls_skip_verify), "false", 0, 0, 0,
      "do not verify the forwarder's certificate (testing only)"},
@@ -38,7 +40,8 @@ const caa_option caa_daemon_options[] = {
      "maximum time to establish the agent connection"},
     {"tunnel-type", "TUNNEL_TYPE", CAA_OPT_STRING, OPT(tunnel_type), "vxlan", 0, 0, 0,
      "pod network tunnel type (only vxlan)"},
-    {"vxlan-port", "VXLAN_PORT", CAA_OPT_INT, OPT(vxlan_port), "4789", 1, 65535, 0, "VXLAN UDP destination port"},
+    {"vxlan-port", "VXLAN_PORT", CAA_OPT_INT, OPT(vxlan_port), "4789", 1, 65535, 0,
+     "VXLAN UDP destination port"},
     {"vxlan-min-id", NULL, CAA_OPT_INT, OPT(vxlan_min_id), "555000", 1, 16777215, 0, "first VXLAN id (VNI)"},
     {"host-interface", NULL, CAA_OPT_STRING, OPT(host_interface), "", 0, 0, 0,
      "worker interface for the tunnel (default: the interface of the default route)"},
@@ -48,13 +51,14 @@ const caa_option caa_daemon_options[] = {
      "verify the provider configuration at start"},
     {"peerpods-limit-per-node", "PEERPODS_LIMIT_PER_NODE", CAA_OPT_INT, OPT(peerpods_limit_per_node), "10",
      INT32_MIN, INT32_MAX, 0, "peer pods per node (negative: do not advertise)"},
-    {"enable-scratch-space", "ENABLE_SCRATCH_SPACE", CAA_OPT_BOOL, OPT(enable_scratch_space), "false", 0, 0, 0,
-     "let the pod VM encrypt a scratch partition for image storage"},
-    {"ext-network-via-podvm", "EXTERNAL_NETWORK_VIA_PODVM", CAA_OPT_BOOL, OPT(ext_network_via_podvm), "false", 0,
-     0, 0, "[experimental] pod egress through the VM's second NIC"},
+    {"enable-scratch-space", "ENABLE_SCRATCH_SPACE", CAA_OPT_BOOL, OPT(enable_scratch_space), "false", 0, 0,
+     0, "let the pod VM encrypt a scratch partition for image storage"},
+    {"ext-network-via-podvm", "EXTERNAL_NETWORK_VIA_PODVM", CAA_OPT_BOOL, OPT(ext_network_via_podvm), "false",
+     0, 0, 0, "[experimental] pod egress through the VM's second NIC"},
     {"pod-subnet-cidrs", "POD_SUBNET_CIDRS", CAA_OPT_LIST, OPT(pod_subnet_cidrs), NULL, 0, 0, 0,
      "[experimental] CIDRs kept on the tunnel when ext-network-via-podvm is on"},
-    {"log-format", "LOG_FORMAT", CAA_OPT_STRING, OPT(log_format), "text", 0, 0, 0, "log format: text or json"},
+    {"log-format", "LOG_FORMAT", CAA_OPT_STRING, OPT(log_format), "text", 0, 0, 0,
+     "log format: text or json"},
     {"log-level", "LOG_LEVEL", CAA_OPT_STRING, OPT(log_level), "info", 0, 0, 0,
      "log level: error, warn, info, debug or trace"},
 };
@@ -77,7 +81,8 @@ int caa_daemon_config_validate(caa_daemon_config *cfg, caa_error **err)
     if (!cfg->socket_path || !*cfg->socket_path)
         return caa_error_set(err, -EINVAL, "-socket must not be empty");
     if (strlen(cfg->socket_path) >= sizeof(sun.sun_path))
-        return caa_error_set(err, -ENAMETOOLONG, "-socket path is longer than %zu bytes", sizeof(sun.sun_path) - 1);
+        return caa_error_set(err, -ENAMETOOLONG, "-socket path is longer than %zu bytes",
+                             sizeof(sun.sun_path) - 1);
     if (!cfg->pods_dir || !*cfg->pods_dir)
         return caa_error_set(err, -EINVAL, "-pods-dir must not be empty");
     /* The shim's "remote" socket scheme splits on ':'. */
@@ -92,7 +97,8 @@ int caa_daemon_config_validate(caa_daemon_config *cfg, caa_error **err)
     if (*cfg->tls_cipher_suites && strcmp(cfg->tls_min_version, "VersionTLS13") == 0)
         return caa_error_set(err, -EINVAL, "-tls-cipher-suites cannot be used with TLS 1.3");
     if (strcmp(cfg->tunnel_type, "vxlan") != 0)
-        return caa_error_set(err, -EINVAL, "invalid -tunnel-type \"%s\" (only vxlan is supported)", cfg->tunnel_type);
+        return caa_error_set(err, -EINVAL, "invalid -tunnel-type \"%s\" (only vxlan is supported)",
+                             cfg->tunnel_type);
     if (cfg->proxy_timeout_ns <= 0)
         return caa_error_set(err, -EINVAL, "-proxy-timeout must be positive");
     if (caa_log_parse_format(cfg->log_format, &cfg->log_format_value) < 0)

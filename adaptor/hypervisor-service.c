@@ -65,7 +65,8 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
 
     const char *id = req->id ? req->id : "";
     log_pod_info(loggable_id(id), "CreateVM (%zu annotations, netns %s)", req->n_annotations,
-                 req->networknamespacepath && *req->networknamespacepath ? req->networknamespacepath : "none");
+                 req->networknamespacepath && *req->networknamespacepath ? req->networknamespacepath
+                                                                         : "none");
     caa_pod *pod = NULL;
     _cleanup_error_ caa_error *e = NULL;
     int r = caa_pod_create(m, id, ann, req->n_annotations, req->networknamespacepath, &pod, &e);
@@ -221,6 +222,6 @@ static const ttrpc_method_entry hypervisor_methods[] = {
 
 int caa_hypervisor_service_register(caa_manager *m, ttrpc_server *s, caa_error **err)
 {
-    return ttrpc_server_register(s, CAA_HYPERVISOR_SERVICE, hypervisor_methods, CAA_ARRAY_SIZE(hypervisor_methods),
-                                 m, err);
+    return ttrpc_server_register(s, CAA_HYPERVISOR_SERVICE, hypervisor_methods,
+                                 CAA_ARRAY_SIZE(hypervisor_methods), m, err);
 }

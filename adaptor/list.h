@@ -37,4 +37,5 @@ static inline void caa_list_remove(caa_list *node)
 #define caa_list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Iterates allowing removal of the current node. */
-#define caa_list_foreach_safe(pos, tmp, head) for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)
+#define caa_list_foreach_safe(pos, tmp, head)                                                                \
+    for (pos = (head)->next, tmp = pos->next; pos != (head); pos = tmp, tmp = pos->next)

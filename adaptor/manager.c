@@ -208,7 +208,8 @@ static void on_state_scanned(const char *name, caa_pod_record *rec, const caa_er
     caa_manager *m = ctx->m;
     if (!rec) {
         ctx->rejected++;
-        log_error("rejected pod directory \"%s\": %s; left in place for an operator", name, caa_error_msg(err));
+        log_error("rejected pod directory \"%s\": %s; left in place for an operator", name,
+                  caa_error_msg(err));
         return;
     }
     if (rec->state == CAA_POD_GONE) {
@@ -269,7 +270,8 @@ int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err)
     uv_signal_init(m->loop, &m->sig_int);
     m->sig_int.data = m;
     m->started = true;
-    if ((r = start_signal(&m->sig_term, SIGTERM, err)) < 0 || (r = start_signal(&m->sig_int, SIGINT, err)) < 0)
+    if ((r = start_signal(&m->sig_term, SIGTERM, err)) < 0 ||
+        (r = start_signal(&m->sig_int, SIGINT, err)) < 0)
         goto fail;
 
     if ((r = caa_mkdir_p(dirname(sock_copy), 0700, err)) < 0)

@@ -24,7 +24,8 @@ typedef struct caa_pod_hooks {
     /* CreateVM: build the boot data (cloud-config user-data with apf.json,
      * initdata from pod->spec.initdata or cfg->initdata, TLS material) the
      * provider hands to the VM. Never log its content. */
-    int (*build_boot_data)(caa_manager *m, caa_pod *pod, char **ret_user_data, size_t *ret_len, caa_error **err);
+    int (*build_boot_data)(caa_manager *m, caa_pod *pod, char **ret_user_data, size_t *ret_len,
+                           caa_error **err);
     /* StartVM, instance known (pod->rec.instance_ips[0]): worker-side tunnel. */
     int (*network_setup)(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
     /* StartVM: listen on pod->agent_socket, connect to the VM, cb once ready. */

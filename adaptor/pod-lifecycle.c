@@ -379,14 +379,16 @@ static void complete_start(caa_pod *pod, int status, caa_error *err)
 static void on_start_cleanup_done(caa_pod *pod)
 {
     if (pod->stop_error) {
-        log_pod_error(ID(pod), "cleanup after the failed start is incomplete: %s", caa_error_msg(pod->stop_error));
+        log_pod_error(ID(pod), "cleanup after the failed start is incomplete: %s",
+                      caa_error_msg(pod->stop_error));
         caa_error_free(TAKE_PTR(pod->stop_error));
     }
     persist_or_log(pod);
     caa_error *e = TAKE_PTR(pod->start_error);
     if (pod->stop_requested) {
         /* A StopVM arrived during the cleanup: the start is cancelled and the stop runs now. */
-        complete_start(pod, -ECANCELED, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
+        complete_start(pod, -ECANCELED,
+                       caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
         caa_error_free(e);
         begin_stop(pod);
         return;
@@ -400,7 +402,8 @@ static void start_fail(caa_pod *pod, caa_error *e)
     caa_manager *m = pod->mgr;
     if (pod->stop_requested) {
         caa_error_free(e);
-        complete_start(pod, -ECANCELED, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
+        complete_start(pod, -ECANCELED,
+                       caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
         begin_stop(pod);
         return;
     }
@@ -425,7 +428,8 @@ static bool start_interrupted(caa_pod *pod)
         return true;
     }
     if (pod->start_cancelled) {
-        start_fail(pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled: the caller went away", ID(pod)));
+        start_fail(
+            pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled: the caller went away", ID(pod)));
         return true;
     }
     return false;
@@ -536,7 +540,8 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
         caa_podvminfo_instance_known(pod->mgr, pod);
         if (!start_interrupted(pod)) {
             if (!pod->rec.instance_ips)
-                start_fail(pod, caa_error_new(-EPROTO, "instance %s has no IP address", pod->rec.instance_id));
+                start_fail(pod,
+                           caa_error_new(-EPROTO, "instance %s has no IP address", pod->rec.instance_id));
             else
                 start_network(pod);
         }

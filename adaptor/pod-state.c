@@ -4,9 +4,10 @@
 #include <string.h>
 
 static const char *const names[CAA_POD_STATE_COUNT] = {
-    [CAA_POD_CREATED] = "created", [CAA_POD_PROVISIONING] = "provisioning", [CAA_POD_BOOTING] = "booting",
-    [CAA_POD_CONNECTING] = "connecting", [CAA_POD_READY] = "ready", [CAA_POD_STOPPING] = "stopping",
-    [CAA_POD_FAILED] = "failed", [CAA_POD_GONE] = "gone",
+    [CAA_POD_CREATED] = "created", [CAA_POD_PROVISIONING] = "provisioning",
+    [CAA_POD_BOOTING] = "booting", [CAA_POD_CONNECTING] = "connecting",
+    [CAA_POD_READY] = "ready",     [CAA_POD_STOPPING] = "stopping",
+    [CAA_POD_FAILED] = "failed",   [CAA_POD_GONE] = "gone",
 };
 
 #define BIT(s) (1u << (s))
@@ -16,7 +17,8 @@ static const unsigned allowed[CAA_POD_STATE_COUNT] = {
     [CAA_POD_CREATED] = BIT(CAA_POD_PROVISIONING) | BIT(CAA_POD_STOPPING),
     [CAA_POD_PROVISIONING] = BIT(CAA_POD_BOOTING) | BIT(CAA_POD_CONNECTING) | BIT(CAA_POD_READY) |
                              BIT(CAA_POD_FAILED) | BIT(CAA_POD_STOPPING),
-    [CAA_POD_BOOTING] = BIT(CAA_POD_CONNECTING) | BIT(CAA_POD_READY) | BIT(CAA_POD_FAILED) | BIT(CAA_POD_STOPPING),
+    [CAA_POD_BOOTING] =
+        BIT(CAA_POD_CONNECTING) | BIT(CAA_POD_READY) | BIT(CAA_POD_FAILED) | BIT(CAA_POD_STOPPING),
     [CAA_POD_CONNECTING] = BIT(CAA_POD_READY) | BIT(CAA_POD_FAILED) | BIT(CAA_POD_STOPPING),
     [CAA_POD_READY] = BIT(CAA_POD_STOPPING),
     /* A failed delete keeps the pod so that a later StopVM retries. */

@@ -38,10 +38,10 @@ struct caa_pod {
     /* StartVM in flight. */
     caa_done_cb start_cb;
     void *start_opaque;
-    bool start_cancelled;     /* the caller went away */
-    bool network_set_up;      /* network_setup hook succeeded */
-    bool proxy_started;       /* proxy_start hook succeeded (or in progress) */
-    caa_error *start_error;   /* why the start is failing, reported after cleanup */
+    bool start_cancelled;   /* the caller went away */
+    bool network_set_up;    /* network_setup hook succeeded */
+    bool proxy_started;     /* proxy_start hook succeeded (or in progress) */
+    caa_error *start_error; /* why the start is failing, reported after cleanup */
 
     /* StopVM in flight: every caller waits for the same teardown. */
     bool stop_requested;
@@ -49,8 +49,8 @@ struct caa_pod {
     size_t n_stop_waiters;
     caa_error *stop_error; /* first teardown error */
 
-    unsigned busy;     /* async operations referencing this pod */
-    bool in_table;     /* linked in mgr->pods */
+    unsigned busy; /* async operations referencing this pod */
+    bool in_table; /* linked in mgr->pods */
 
     void *network; /* pod network hook data */
     void *proxy;   /* agent proxy hook data */

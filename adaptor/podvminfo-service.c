@@ -87,7 +87,8 @@ void caa_podvminfo_instance_known(caa_manager *m, caa_pod *pod)
     caa_list_foreach_safe(pos, tmp, &m->waiters)
     {
         info_waiter *w = caa_list_entry(pos, info_waiter, node);
-        if (strcmp(w->pod_name, pod->rec.pod_name) == 0 && strcmp(w->pod_namespace, pod->rec.pod_namespace) == 0) {
+        if (strcmp(w->pod_name, pod->rec.pod_name) == 0 &&
+            strcmp(w->pod_namespace, pod->rec.pod_namespace) == 0) {
             reply_vmid(w->call, pod->rec.instance_id);
             waiter_free(w);
         }
@@ -153,6 +154,6 @@ static const ttrpc_method_entry podvminfo_methods[] = {
 
 int caa_podvminfo_service_register(caa_manager *m, ttrpc_server *s, caa_error **err)
 {
-    return ttrpc_server_register(s, CAA_PODVMINFO_SERVICE, podvminfo_methods, CAA_ARRAY_SIZE(podvminfo_methods), m,
-                                 err);
+    return ttrpc_server_register(s, CAA_PODVMINFO_SERVICE, podvminfo_methods,
+                                 CAA_ARRAY_SIZE(podvminfo_methods), m, err);
 }

@@ -14,12 +14,13 @@ int caa_sandbox_id_check(const char *id, caa_error **err)
         return caa_error_set(err, -EINVAL, "invalid sandbox id \"%s\"", id);
     for (const char *p = id; *p; p++) {
         char c = *p;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-            c == '-')
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+            c == '_' || c == '-')
             continue;
         /* Do not echo the id: it may hold control characters or path separators. */
-        return caa_error_set(err, -EINVAL, "invalid sandbox id: character 0x%02x at offset %zu is not allowed "
-                                           "(allowed: A-Z a-z 0-9 . _ -)",
+        return caa_error_set(err, -EINVAL,
+                             "invalid sandbox id: character 0x%02x at offset %zu is not allowed "
+                             "(allowed: A-Z a-z 0-9 . _ -)",
                              (unsigned char)c, (size_t)(p - id));
     }
     return 0;

@@ -123,7 +123,8 @@ static int get_string(json_t *o, const char *key, size_t max, int nullable, int 
         return 0;
     }
     if (!json_is_string(v))
-        return caa_error_set(err, -EINVAL, "field \"%s\" must be a string%s", key, nullable ? " or null" : "");
+        return caa_error_set(err, -EINVAL, "field \"%s\" must be a string%s", key,
+                             nullable ? " or null" : "");
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     if (len != strlen(s))
@@ -227,7 +228,8 @@ int caa_pod_record_from_json(const char *data, size_t len, const char *expected_
     }
     size_t i;
     json_t *ip;
-    json_array_foreach (ips, i, ip) {
+    json_array_foreach(ips, i, ip)
+    {
         if (!json_is_string(ip) || !valid_ip(json_string_value(ip))) {
             r = caa_error_set(err, -EINVAL, "field \"instance_ips\" entry %zu is not an IP address", i);
             goto fail;

@@ -203,9 +203,13 @@ for f in rc.sysinit rc.shutdown svc udhcpc.script; do
 done
 
 version=unknown
+commit_time=0
 if git -C "$here" rev-parse --short HEAD >/dev/null 2>&1; then
     version=$(git -C "$here" rev-parse --short HEAD)
+    commit_time=$(git -C "$here" log -1 --format=%ct)
 fi
+# Fixed timestamps (cpio, PE header, FAT entries) make the image reproducible.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$commit_time}
 spec_gen /etc/os-release 0644 <<EOF
 ID=podvm-base
 NAME="peer-pods test pod VM (busybox)"
@@ -338,7 +342,7 @@ spec_file "$gen/modules.order" /etc/podvm/modules.order 0644
 echo "modules: ${#order[@]} (${wanted[*]})" >>"$manifest"
 
 # ---- initramfs --------------------------------------------------------------------------------
-SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} python3 "$here/tools/mkcpio.py" "$spec" "$gen/initramfs.cpio"
+python3 "$here/tools/mkcpio.py" "$spec" "$gen/initramfs.cpio"
 gzip -n -6 -c "$gen/initramfs.cpio" >"$parts/initramfs.cpio.gz"
 rm -f "$gen/initramfs.cpio"
 
@@ -367,6 +371,7 @@ add_section .initrd "$parts/initramfs.cpio.gz"
 add_section .linux "$kernel"
 uki="$parts/${name%.qcow2}.efi"
 objcopy "${objcopy_args[@]}" "$stub" "$uki"
+python3 "$here/tools/pe-fix-timestamp.py" "$uki"
 for s in .osrel .cmdline .initrd .linux; do
     objdump -h "$uki" | grep -q " $s " || die "UKI lacks section $s"
 done

@@ -8,14 +8,23 @@ build_pkgs=(
   libuv1-dev libcurl4-openssl-dev libssl-dev libjansson-dev libvirt-dev libssh2-1-dev
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libxml2-dev libnl-3-dev libnl-route-3-dev
   libyaml-dev libisofs-dev zlib1g-dev libmicrohttpd-dev libcmocka-dev
+  libnftables-dev
 )
 test_pkgs=(
   valgrind python3 iproute2 socat netcat-openbsd procps
   golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev golang-github-gogo-protobuf-dev
+  nftables util-linux iperf3
+  libvirt-clients libxml2-utils genisoimage
+  e2fsprogs mount
+)
+# Pod VM image (images/build-podvm-base.sh) and its QEMU boot test (meson suite image).
+image_pkgs=(
+  linux-image-amd64 busybox-static systemd-boot-efi mtools fdisk binutils kmod qemu-utils
+  qemu-system-x86 ovmf genisoimage
 )
 
 missing=()
-for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "$@"; do
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "${image_pkgs[@]}" "$@"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi

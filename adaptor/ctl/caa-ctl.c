@@ -49,23 +49,25 @@ struct ctl {
 
 static void usage(FILE *out)
 {
-    fputs("Usage: caa-ctl [-socket PATH] [-pods-dir DIR] [-timeout D] <command> [args]\n"
-          "\n"
-          "Commands:\n"
-          "  create <id> [-a key=value ...] [-netns PATH]   CreateVM; prints the agent socket path\n"
-          "  start <id> [-timeout D]                        StartVM (default timeout 600s)\n"
-          "  stop <id>                                      StopVM\n"
-          "  version                                        hypervisor Version\n"
-          "  info <pod> <namespace> [-wait]                 podvminfo GetInfo; prints the instance id\n"
-          "  check [-agent-socket PATH] [<id>]              grpc.Health/Check on <pods-dir>/<id>/agent.ttrpc\n"
-          "\n"
-          "Global flags (one or two dashes, \"-flag value\" or \"-flag=value\"):\n"
-          "  -socket PATH    hypervisor socket (env REMOTE_HYPERVISOR_ENDPOINT, default /run/peerpod/hypervisor.sock)\n"
-          "  -pods-dir DIR   pods directory for check (env PODS_DIR, default /run/peerpod/pods)\n"
-          "  -timeout D      call deadline, e.g. 30s, 5m (default 60s; start 600s; info -wait none)\n"
-          "\n"
-          "Exit status: 0 success, 1 RPC error, 2 usage error.\n",
-          out);
+    fputs(
+        "Usage: caa-ctl [-socket PATH] [-pods-dir DIR] [-timeout D] <command> [args]\n"
+        "\n"
+        "Commands:\n"
+        "  create <id> [-a key=value ...] [-netns PATH]   CreateVM; prints the agent socket path\n"
+        "  start <id> [-timeout D]                        StartVM (default timeout 600s)\n"
+        "  stop <id>                                      StopVM\n"
+        "  version                                        hypervisor Version\n"
+        "  info <pod> <namespace> [-wait]                 podvminfo GetInfo; prints the instance id\n"
+        "  check [-agent-socket PATH] [<id>]              grpc.Health/Check on <pods-dir>/<id>/agent.ttrpc\n"
+        "\n"
+        "Global flags (one or two dashes, \"-flag value\" or \"-flag=value\"):\n"
+        "  -socket PATH    hypervisor socket (env REMOTE_HYPERVISOR_ENDPOINT, default "
+        "/run/peerpod/hypervisor.sock)\n"
+        "  -pods-dir DIR   pods directory for check (env PODS_DIR, default /run/peerpod/pods)\n"
+        "  -timeout D      call deadline, e.g. 30s, 5m (default 60s; start 600s; info -wait none)\n"
+        "\n"
+        "Exit status: 0 success, 1 RPC error, 2 usage error.\n",
+        out);
 }
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -308,8 +310,10 @@ static int cmd_create(ctl *c, int argc, char **argv)
         return usage_error("create needs a sandbox id");
 
     size_t n = caa_strv_len(kv);
-    Hypervisor__CreateVMRequest__AnnotationsEntry *entries = xnew0(Hypervisor__CreateVMRequest__AnnotationsEntry, n + 1);
-    Hypervisor__CreateVMRequest__AnnotationsEntry **ptrs = xnew0(Hypervisor__CreateVMRequest__AnnotationsEntry *, n + 1);
+    Hypervisor__CreateVMRequest__AnnotationsEntry *entries =
+        xnew0(Hypervisor__CreateVMRequest__AnnotationsEntry, n + 1);
+    Hypervisor__CreateVMRequest__AnnotationsEntry **ptrs =
+        xnew0(Hypervisor__CreateVMRequest__AnnotationsEntry *, n + 1);
     for (size_t i = 0; i < n; i++) {
         hypervisor__create_vmrequest__annotations_entry__init(&entries[i]);
         char *eq = strchr(kv[i], '=');

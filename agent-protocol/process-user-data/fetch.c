@@ -45,6 +45,11 @@ static void reason_add(reasons *rs, const char *source, const char *fmt, ...)
     va_end(ap);
 }
 
+static bool enabled(const char *s)
+{
+    return s && *s;
+}
+
 /* ---- cidata ---- */
 
 static int read_user_data_file(const char *path, char **ret, size_t *ret_len, caa_error **err)
@@ -76,9 +81,10 @@ static int fetch_cidata(const caa_pud_sources *src, char **ret, size_t *ret_len,
         reason_add(rs, "cidata", "%s", caa_error_msg(e));
         return -EAGAIN;
     }
-    if (mount(src->cidata_device, src->cidata_dir, "iso9660", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    const char *fstype = enabled(src->cidata_fstype) ? src->cidata_fstype : "iso9660";
+    if (mount(src->cidata_device, src->cidata_dir, fstype, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               NULL) < 0) {
-        reason_add(rs, "cidata", "mounting %s: %s", src->cidata_device, strerror(errno));
+        reason_add(rs, "cidata", "mounting %s (%s): %s", src->cidata_device, fstype, strerror(errno));
         return -EAGAIN;
     }
     log_debug("mounted %s on %s", src->cidata_device, src->cidata_dir);
@@ -250,11 +256,6 @@ static int fetch_aws(const caa_pud_sources *src, int64_t timeout_ms, char **ret,
     *ret = TAKE_PTR(doc);
     *ret_len = b.len;
     return 0;
-}
-
-static bool enabled(const char *s)
-{
-    return s && *s;
 }
 
 int caa_pud_fetch_once(const caa_pud_sources *src, int64_t request_timeout_ms, char **ret, size_t *ret_len,

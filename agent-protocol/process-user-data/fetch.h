@@ -3,7 +3,8 @@
  * Sources, tried in this order on every round:
  *  1. cidata: the file <cidata_dir>/user-data; when it is missing and the
  *     device (by default /dev/disk/by-label/cidata) exists, the device is
- *     mounted read-only as iso9660 on cidata_dir, read, and unmounted;
+ *     mounted read-only (iso9660 unless cidata_fstype says otherwise) on
+ *     cidata_dir, read, and unmounted;
  *  2. Azure IMDS: GET <azure>/metadata/instance/compute/userData
  *     ?api-version=2021-01-01&format=text with "Metadata: true"; the body is
  *     base64 of the document;
@@ -22,7 +23,8 @@
 typedef struct caa_pud_sources {
     const char *cidata_dir;
     const char *cidata_device;
-    const char *azure_url; /* base URL, e.g. http://169.254.169.254 */
+    const char *cidata_fstype; /* NULL: "iso9660" */
+    const char *azure_url;     /* base URL, e.g. http://169.254.169.254 */
     const char *aws_url;
 } caa_pud_sources;
 

@@ -3,7 +3,7 @@
  * the expanded initdata and its digest under /run/peerpod.
  *
  *   process-user-data provision-files [-t|--user-data-fetch-timeout SECONDS]
- *       [--cidata-dir DIR] [--cidata-device PATH] [--azure-imds-url URL]
+ *       [--cidata-dir DIR] [--cidata-device PATH] [--cidata-fstype TYPE] [--azure-imds-url URL]
  *       [--aws-imds-url URL] [--output-dir DIR] [--retry-interval SECONDS]
  *       [--log-level LEVEL]
  *
@@ -36,6 +36,7 @@ typedef struct args {
     int64_t retry_s;
     const char *cidata_dir;
     const char *cidata_device;
+    const char *cidata_fstype;
     const char *azure_url;
     const char *aws_url;
     const char *output_dir;
@@ -58,6 +59,8 @@ static void usage(FILE *out)
         "                                         (default /media/cidata; empty: skip)\n"
         "      --cidata-device PATH               device to mount when DIR has no user-data\n"
         "                                         (default /dev/disk/by-label/cidata; empty: never mount)\n"
+        "      --cidata-fstype TYPE               its file system type (default iso9660; NoCloud seeds may\n"
+        "                                         also be vfat)\n"
         "      --azure-imds-url URL               Azure IMDS base URL (default " DEFAULT_IMDS
         "; empty: skip)\n"
         "      --aws-imds-url URL                 AWS IMDS base URL (default " DEFAULT_IMDS "; empty: skip)\n"
@@ -70,6 +73,7 @@ static void usage(FILE *out)
 enum {
     OPT_CIDATA_DIR = 256,
     OPT_CIDATA_DEVICE,
+    OPT_CIDATA_FSTYPE,
     OPT_AZURE,
     OPT_AWS,
     OPT_OUTPUT,
@@ -94,6 +98,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"retry-interval", required_argument, NULL, OPT_RETRY},
         {"cidata-dir", required_argument, NULL, OPT_CIDATA_DIR},
         {"cidata-device", required_argument, NULL, OPT_CIDATA_DEVICE},
+        {"cidata-fstype", required_argument, NULL, OPT_CIDATA_FSTYPE},
         {"azure-imds-url", required_argument, NULL, OPT_AZURE},
         {"aws-imds-url", required_argument, NULL, OPT_AWS},
         {"output-dir", required_argument, NULL, OPT_OUTPUT},
@@ -118,6 +123,9 @@ static int parse_args(int argc, char **argv, args *a)
             break;
         case OPT_CIDATA_DEVICE:
             a->cidata_device = optarg;
+            break;
+        case OPT_CIDATA_FSTYPE:
+            a->cidata_fstype = optarg;
             break;
         case OPT_AZURE:
             a->azure_url = optarg;
@@ -161,6 +169,7 @@ static int provision_files(const args *a)
     caa_pud_sources src = {
         .cidata_dir = a->cidata_dir,
         .cidata_device = a->cidata_device,
+        .cidata_fstype = a->cidata_fstype,
         .azure_url = a->azure_url,
         .aws_url = a->aws_url,
     };
@@ -215,6 +224,7 @@ int main(int argc, char **argv)
         .retry_s = DEFAULT_RETRY_S,
         .cidata_dir = "/media/cidata",
         .cidata_device = "/dev/disk/by-label/cidata",
+        .cidata_fstype = "iso9660",
         .azure_url = DEFAULT_IMDS,
         .aws_url = DEFAULT_IMDS,
         .output_dir = "/run/peerpod",

@@ -74,15 +74,34 @@ static int set_random_serial(X509 *x, caa_error **err)
     return 0;
 }
 
+/* Go encodes a name attribute as PrintableString when it can, else as
+ * UTF8String. We do the same: a Go client only sends its certificate when
+ * its issuer's encoded name is byte-for-byte one the server listed. */
+static int name_string_type(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool printable = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                         (c && strchr(" '()+,-./:=?", c));
+        if (!printable)
+            return MBSTRING_UTF8;
+    }
+    return V_ASN1_PRINTABLESTRING;
+}
+
+static int add_name_entry(X509_NAME *name, int nid, const char *value)
+{
+    return X509_NAME_add_entry_by_NID(name, nid, name_string_type(value), (const unsigned char *)value, -1,
+                                      -1, 0);
+}
+
 static int set_subject(X509 *x, const caa__tls_cert_params *p, caa_error **err)
 {
     X509_NAME *name = X509_get_subject_name(x);
 
-    if (!X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8, (const unsigned char *)p->org,
-                                    -1, -1, 0))
+    if (!add_name_entry(name, NID_organizationName, p->org))
         return caa_tls_error_set(err, -EIO, "setting the certificate subject");
-    if (p->common_name && !X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
-                                                      (const unsigned char *)p->common_name, -1, -1, 0))
+    if (p->common_name && !add_name_entry(name, NID_commonName, p->common_name))
         return caa_tls_error_set(err, -EIO, "setting the certificate subject");
     return 0;
 }

@@ -88,8 +88,10 @@ static int engine_fail(caa_tls_engine *e, int ssl_err, caa_error **err)
     } else if (has_reason(codes, n, SSL_R_CERTIFICATE_VERIFY_FAILED)) {
         long v = SSL_get_verify_result(e->ssl);
         code = -EACCES;
-        summary = xasprintf("%s certificate rejected: %s", peer_name(e),
-                            v != X509_V_OK ? X509_verify_cert_error_string(v) : "verification failed");
+        summary = xasprintf(
+            "%s certificate rejected: %s%s", peer_name(e),
+            v != X509_V_OK ? X509_verify_cert_error_string(v) : "verification failed",
+            v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ? " (not one of the trusted certificates)" : "");
     } else if (e->role == CAA_TLS_ROLE_CLIENT && e->cert_requested && !SSL_get_certificate(e->ssl) &&
                (has_certificate_alert(codes, n) ||
                 has_reason(codes, n, ALERT_REASON(SSL_AD_HANDSHAKE_FAILURE)))) {

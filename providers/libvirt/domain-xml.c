@@ -22,14 +22,46 @@ static void docp_free(xmlDocPtr *d)
 }
 #define _cleanup_doc_ _cleanup_(docp_free)
 
+/* Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF) of
+ * characters XML 1.0 can carry, minus all control characters. libxml2's
+ * xmlCheckUTF8 accepts overlong forms, which its own parser then rejects. */
 bool lv_xml_text_ok(const char *s)
 {
     if (!s)
         return true;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, cp, n;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return false;
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
             return false;
-    return xmlCheckUTF8(X(s)) != 0;
+        }
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false; /* overlong or out of range */
+        if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff || (cp >= 0x80 && cp <= 0x9f))
+            return false; /* surrogates, XML non-characters, C1 controls */
+        p += n + 1;
+    }
+    return true;
 }
 
 /* Building state: the first unusable value is remembered and reported once. */

@@ -39,7 +39,8 @@ static const caa_option test_options[] = {
      "directory holding one JSON file per instance"},
     {"test-create-delay", NULL, CAA_OPT_DURATION, OPT(create_delay_ns), "0", 0, 0, 0, "time a create takes"},
     {"test-delete-delay", NULL, CAA_OPT_DURATION, OPT(delete_delay_ns), "0", 0, 0, 0, "time a delete takes"},
-    {"test-fail-create", NULL, CAA_OPT_BOOL, OPT(fail_create), "false", 0, 0, 0, "creates fail, nothing is created"},
+    {"test-fail-create", NULL, CAA_OPT_BOOL, OPT(fail_create), "false", 0, 0, 0,
+     "creates fail, nothing is created"},
     {"test-fail-delete", NULL, CAA_OPT_BOOL, OPT(fail_delete), "false", 0, 0, 0, "deletes fail"},
     {"test-fail-after-create", NULL, CAA_OPT_BOOL, OPT(fail_after_create), "false", 0, 0, 0,
      "creates make the instance, then fail and return it"},
@@ -96,9 +97,8 @@ static caa_instance *instance_from_json(json_t *o)
     caa_instance *inst = caa_instance_new(id, name);
     size_t i;
     json_t *ip;
-    json_array_foreach (json_object_get(o, "ips"), i, ip)
-        if (json_is_string(ip))
-            caa_instance_add_ip(inst, json_string_value(ip));
+    json_array_foreach(json_object_get(o, "ips"), i, ip) if (json_is_string(ip))
+        caa_instance_add_ip(inst, json_string_value(ip));
     return inst;
 }
 
@@ -194,7 +194,8 @@ static void run_create(test_op *op)
 {
     test_priv *p = op->priv;
     if (p->cfg->fail_create) {
-        op->inst_cb(-EIO, NULL, caa_error_new(-EIO, "test provider: create failed (as configured)"), op->opaque);
+        op->inst_cb(-EIO, NULL, caa_error_new(-EIO, "test provider: create failed (as configured)"),
+                    op->opaque);
         return;
     }
     caa_instance *inst = NULL;
@@ -205,7 +206,8 @@ static void run_create(test_op *op)
         return;
     }
     if (p->cfg->fail_after_create) {
-        op->inst_cb(-EIO, inst, caa_error_new(-EIO, "test provider: failed after creating %s (as configured)", inst->id),
+        op->inst_cb(-EIO, inst,
+                    caa_error_new(-EIO, "test provider: failed after creating %s (as configured)", inst->id),
                     op->opaque);
         return;
     }
@@ -216,8 +218,9 @@ static void run_delete(test_op *op)
 {
     test_priv *p = op->priv;
     if (p->cfg->fail_delete) {
-        op->done_cb(-EIO, caa_error_new(-EIO, "test provider: delete of %s failed (as configured)", op->instance_id),
-                    op->opaque);
+        op->done_cb(
+            -EIO, caa_error_new(-EIO, "test provider: delete of %s failed (as configured)", op->instance_id),
+            op->opaque);
         return;
     }
     _cleanup_free_ char *path = instance_path(p, op->instance_id);
@@ -259,7 +262,8 @@ static void run_get(test_op *op)
     json_auto_t *o = find_instance(p, "id", op->instance_id);
     caa_instance *inst = o ? instance_from_json(o) : NULL;
     if (!inst) {
-        op->inst_cb(-ENOENT, NULL, caa_error_new(-ENOENT, "test provider: instance %s not found", op->instance_id),
+        op->inst_cb(-ENOENT, NULL,
+                    caa_error_new(-ENOENT, "test provider: instance %s not found", op->instance_id),
                     op->opaque);
         return;
     }
@@ -319,7 +323,8 @@ static int test_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_e
     return 0;
 }
 
-static int test_create(void *priv, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque, caa_error **err)
+static int test_create(void *priv, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
+                       caa_error **err)
 {
     test_priv *p = priv;
     if (!spec->idempotency_key || !*spec->idempotency_key)

@@ -33,7 +33,8 @@ static void init(void)
     ca_trust = caa_tls_ca_trust(ca);
     caa_tls_server_config s = {.identity = server, .client_ca = client_trust};
     caa_tls_client_config c = {.identity = client, .ca = ca_trust};
-    if (caa_tls_server_ctx_new(&s, &server_ctx, NULL) < 0 || caa_tls_client_ctx_new(&c, &client_ctx, NULL) < 0)
+    if (caa_tls_server_ctx_new(&s, &server_ctx, NULL) < 0 ||
+        caa_tls_client_ctx_new(&c, &client_ctx, NULL) < 0)
         abort();
     /* The contexts hold their own references from here on. */
     caa_tls_trust_free(client_trust);
@@ -61,8 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     chunk = (size_t)(data[0] >> 1) + 1;
     data++;
     size--;
-    if (caa_tls_engine_new(client ? client_ctx : server_ctx, client ? CAA_TLS_ROLE_CLIENT : CAA_TLS_ROLE_SERVER,
-                           client ? "podvm-fuzz" : NULL, &e, NULL) < 0)
+    if (caa_tls_engine_new(client ? client_ctx : server_ctx,
+                           client ? CAA_TLS_ROLE_CLIENT : CAA_TLS_ROLE_SERVER, client ? "podvm-fuzz" : NULL,
+                           &e, NULL) < 0)
         abort();
     if (client && caa_tls_engine_handshake(e, NULL) < 0)
         abort();

@@ -53,9 +53,10 @@ static void test_empty_values_are_defaults(void **state)
     (void)state;
     /* The Go shim always sends every key, possibly empty or "0". */
     const caa_annotation ann[] = {
-        {CAA_ANN_SANDBOX_NAME, "p"},   {CAA_ANN_SANDBOX_NAMESPACE, "ns"}, {CAA_ANN_MACHINE_TYPE, ""},
-        {CAA_ANN_DEFAULT_VCPUS, "0"},  {CAA_ANN_DEFAULT_MEMORY, ""},      {CAA_ANN_DEFAULT_GPUS, "0"},
-        {CAA_ANN_IMAGE, ""},           {CAA_ANN_INITDATA, ""},
+        {CAA_ANN_SANDBOX_NAME, "p"},  {CAA_ANN_SANDBOX_NAMESPACE, "ns"},
+        {CAA_ANN_MACHINE_TYPE, ""},   {CAA_ANN_DEFAULT_VCPUS, "0"},
+        {CAA_ANN_DEFAULT_MEMORY, ""}, {CAA_ANN_DEFAULT_GPUS, "0"},
+        {CAA_ANN_IMAGE, ""},          {CAA_ANN_INITDATA, ""},
     };
     caa_pod_spec s;
     assert_int_equal(caa_pod_spec_from_annotations(ann, N(ann), &s, NULL), 0);
@@ -102,10 +103,12 @@ static void test_float_vcpus(void **state)
     static const struct {
         const char *in;
         int64_t out;
-    } cases[] = {{"1.5", 2}, {"2.0", 2}, {"2.", 2}, {"0.1", 1}, {".5", 1}, {"3", 3}, {"0.0", 0}, {"1.000001", 2}};
+    } cases[] = {{"1.5", 2}, {"2.0", 2}, {"2.", 2},  {"0.1", 1},
+                 {".5", 1},  {"3", 3},   {"0.0", 0}, {"1.000001", 2}};
     for (size_t i = 0; i < N(cases); i++) {
-        const caa_annotation ann[] = {
-            {CAA_ANN_SANDBOX_NAME, "p"}, {CAA_ANN_SANDBOX_NAMESPACE, "n"}, {CAA_ANN_DEFAULT_VCPUS, cases[i].in}};
+        const caa_annotation ann[] = {{CAA_ANN_SANDBOX_NAME, "p"},
+                                      {CAA_ANN_SANDBOX_NAMESPACE, "n"},
+                                      {CAA_ANN_DEFAULT_VCPUS, cases[i].in}};
         caa_pod_spec s;
         assert_int_equal(caa_pod_spec_from_annotations(ann, N(ann), &s, NULL), 0);
         assert_int_equal(s.vcpus, cases[i].out);
@@ -115,7 +118,8 @@ static void test_float_vcpus(void **state)
 
 static void expect_invalid(const char *key, const char *value, const char *needle)
 {
-    const caa_annotation ann[] = {{CAA_ANN_SANDBOX_NAME, "p"}, {CAA_ANN_SANDBOX_NAMESPACE, "n"}, {key, value}};
+    const caa_annotation ann[] = {
+        {CAA_ANN_SANDBOX_NAME, "p"}, {CAA_ANN_SANDBOX_NAMESPACE, "n"}, {key, value}};
     caa_pod_spec s = {0};
     caa_error *err = NULL;
     assert_int_equal(caa_pod_spec_from_annotations(ann, N(ann), &s, &err), -EINVAL);
@@ -180,14 +184,16 @@ static void test_missing_name_namespace(void **state)
     caa_error_free(err);
     err = NULL;
 
-    const caa_annotation crio_empty[] = {{CAA_ANN_SANDBOX_NAME, "k8s__ns_uid_0"}, {CAA_ANN_SANDBOX_NAMESPACE, "n"}};
+    const caa_annotation crio_empty[] = {{CAA_ANN_SANDBOX_NAME, "k8s__ns_uid_0"},
+                                         {CAA_ANN_SANDBOX_NAMESPACE, "n"}};
     assert_int_equal(caa_pod_spec_from_annotations(crio_empty, N(crio_empty), &s, &err), -EINVAL);
     caa_error_free(err);
     err = NULL;
 
     const caa_annotation no_ns[] = {{CAA_ANN_SANDBOX_NAME, "p"}};
     assert_int_equal(caa_pod_spec_from_annotations(no_ns, N(no_ns), &s, &err), -EINVAL);
-    assert_string_equal(err->msg, "namespace name io.kubernetes.cri.sandbox-namespace is missing in annotations");
+    assert_string_equal(err->msg,
+                        "namespace name io.kubernetes.cri.sandbox-namespace is missing in annotations");
     caa_error_free(err);
     err = NULL;
 
@@ -215,9 +221,8 @@ static void test_hostile_names(void **state)
 static void test_duplicate_keys_last_wins(void **state)
 {
     (void)state;
-    const caa_annotation ann[] = {{CAA_ANN_SANDBOX_NAME, "first"},
-                                  {CAA_ANN_SANDBOX_NAMESPACE, "n"},
-                                  {CAA_ANN_SANDBOX_NAME, "second"}};
+    const caa_annotation ann[] = {
+        {CAA_ANN_SANDBOX_NAME, "first"}, {CAA_ANN_SANDBOX_NAMESPACE, "n"}, {CAA_ANN_SANDBOX_NAME, "second"}};
     caa_pod_spec s;
     assert_int_equal(caa_pod_spec_from_annotations(ann, N(ann), &s, NULL), 0);
     assert_string_equal(s.pod_name, "second");
@@ -228,7 +233,8 @@ static void test_sandbox_id(void **state)
 {
     (void)state;
     caa_error *err = NULL;
-    assert_int_equal(caa_sandbox_id_check("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL), 0);
+    assert_int_equal(
+        caa_sandbox_id_check("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", NULL), 0);
     assert_int_equal(caa_sandbox_id_check("a.b_c-D", NULL), 0);
     assert_int_equal(caa_sandbox_id_check("", &err), -EINVAL);
     assert_string_equal(err->msg, "empty sandbox id");

@@ -27,13 +27,25 @@ typedef struct fake_cfg {
 
 static const caa_option fake_options[] = {
     {"fake-region", "FAKE_REGION", CAA_OPT_STRING, offsetof(fake_cfg, region), "eu-1", 0, 0, 0, "region"},
-    {"fake-secret", "FAKE_SECRET", CAA_OPT_STRING, offsetof(fake_cfg, secret), "", 0, 0, CAA_OPT_SECRET, "secret"},
+    {"fake-secret", "FAKE_SECRET", CAA_OPT_STRING, offsetof(fake_cfg, secret), "", 0, 0, CAA_OPT_SECRET,
+     "secret"},
 };
 
 static const char *const env_vars[] = {
-    "REMOTE_HYPERVISOR_ENDPOINT", "PODS_DIR", "FORWARDER_PORT", "PROXY_TIMEOUT", "TLS_SKIP_VERIFY",
-    "POD_SUBNET_CIDRS", "LOG_FORMAT", "LOG_LEVEL", "INITDATA", "FAKE_REGION", "FAKE_SECRET",
-    "PEERPODS_LIMIT_PER_NODE", "TLS_MIN_VERSION", "TUNNEL_TYPE",
+    "REMOTE_HYPERVISOR_ENDPOINT",
+    "PODS_DIR",
+    "FORWARDER_PORT",
+    "PROXY_TIMEOUT",
+    "TLS_SKIP_VERIFY",
+    "POD_SUBNET_CIDRS",
+    "LOG_FORMAT",
+    "LOG_LEVEL",
+    "INITDATA",
+    "FAKE_REGION",
+    "FAKE_SECRET",
+    "PEERPODS_LIMIT_PER_NODE",
+    "TLS_MIN_VERSION",
+    "TUNNEL_TYPE",
 };
 
 static int clear_env(void **state)
@@ -93,11 +105,30 @@ static void test_every_upstream_flag_exists(void **state)
 {
     (void)state;
     static const char *const names[] = {
-        "socket", "pods-dir", "forwarder-port", "proxy-timeout", "pause-image", "ca-cert-file", "cert-file",
-        "cert-key", "tls-skip-verify", "tls-min-version", "tls-cipher-suites", "disable-tls", "tunnel-type",
-        "vxlan-port", "vxlan-min-id", "host-interface", "initdata", "cloud-config-verify",
-        "peerpods-limit-per-node", "enable-scratch-space", "ext-network-via-podvm", "pod-subnet-cidrs",
-        "log-format", "log-level",
+        "socket",
+        "pods-dir",
+        "forwarder-port",
+        "proxy-timeout",
+        "pause-image",
+        "ca-cert-file",
+        "cert-file",
+        "cert-key",
+        "tls-skip-verify",
+        "tls-min-version",
+        "tls-cipher-suites",
+        "disable-tls",
+        "tunnel-type",
+        "vxlan-port",
+        "vxlan-min-id",
+        "host-interface",
+        "initdata",
+        "cloud-config-verify",
+        "peerpods-limit-per-node",
+        "enable-scratch-space",
+        "ext-network-via-podvm",
+        "pod-subnet-cidrs",
+        "log-format",
+        "log-level",
     };
     for (size_t i = 0; i < N(names); i++) {
         bool found = false;
@@ -136,8 +167,8 @@ static void test_env_then_flag(void **state)
     assert_int_equal(p.cfg.log_level_value, CAA_LOG_DEBUG);
     done(&p);
 
-    char *argv[] = {"-socket", "/tmp/flag.sock", "--forwarder-port=17000", "-fake-region=ap-3", "--log-level",
-                    "error"};
+    char *argv[] = {"-socket",           "/tmp/flag.sock", "--forwarder-port=17000",
+                    "-fake-region=ap-3", "--log-level",    "error"};
     assert_int_equal(parse(&p, N(argv), argv, NULL), 0);
     assert_string_equal(p.cfg.socket_path, "/tmp/flag.sock");
     assert_int_equal(p.cfg.forwarder_port, 17000);
@@ -152,7 +183,8 @@ static void test_bool_forms(void **state)
 {
     (void)state;
     parsed p;
-    char *a1[] = {"-disable-tls", "--tls-skip-verify", "-enable-scratch-space=true", "--cloud-config-verify=0"};
+    char *a1[] = {"-disable-tls", "--tls-skip-verify", "-enable-scratch-space=true",
+                  "--cloud-config-verify=0"};
     assert_int_equal(parse(&p, N(a1), a1, NULL), 0);
     assert_true(p.cfg.disable_tls);
     assert_true(p.cfg.tls_skip_verify);

@@ -202,9 +202,10 @@ static void write_state(const char *name, const char *content)
 /* A valid document with one field replaced (key -> raw JSON value), or removed (value NULL). */
 static char *doc_with(const char *id, const char *key, const char *raw)
 {
-    static const char *const keys[] = {"schema", "sandbox_id", "pod_name", "pod_namespace", "state",
-                                       "instance_name", "idempotency_key", "instance_id", "instance_ips", "vni",
-                                       "tls_dir", "created_at", "updated_at"};
+    static const char *const keys[] = {"schema",       "sandbox_id",    "pod_name",        "pod_namespace",
+                                       "state",        "instance_name", "idempotency_key", "instance_id",
+                                       "instance_ips", "vni",           "tls_dir",         "created_at",
+                                       "updated_at"};
     char *vals[13];
     vals[0] = xstrdup("1");
     vals[1] = xasprintf("\"%s\"", id);
@@ -305,7 +306,7 @@ static void test_bad_json(void **state)
     expect_rejected("sb1", "[1, 2]", "not a JSON object");
     expect_rejected("sb1", "\"string\"", "not valid JSON");
     expect_rejected("sb1", "{\"schema\": 1, \"schema\": 1}", "not valid JSON"); /* duplicate key */
-    expect_rejected("sb1", "\xff\xfe{}", "not valid JSON");                    /* not UTF-8 */
+    expect_rejected("sb1", "\xff\xfe{}", "not valid JSON");                     /* not UTF-8 */
 }
 
 static void test_wrong_types(void **state)
@@ -328,11 +329,12 @@ static void test_wrong_types(void **state)
     expect_field_rejected("instance_ips", "\"198.18.0.2\"", "instance_ips");
     expect_field_rejected("instance_ips", "[\"not-an-ip\"]", "instance_ips");
     expect_field_rejected("instance_ips", "[7]", "instance_ips");
-    expect_field_rejected("instance_ips",
-                          "[\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\","
-                          "\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\","
-                          "\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\"]",
-                          "more than");
+    expect_field_rejected(
+        "instance_ips",
+        "[\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\","
+        "\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\","
+        "\"1.1.1.1\",\"1.1.1.1\",\"1.1.1.1\"]",
+        "more than");
     expect_field_rejected("vni", "-1", "vni");
     expect_field_rejected("vni", "16777216", "vni");
     expect_field_rejected("vni", "1.5", "vni");

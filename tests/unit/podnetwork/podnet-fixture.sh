@@ -7,7 +7,8 @@
 #                        default route via 198.19.0.1
 #   pn_vm N              "VM" netns PREFIX-vmN: eth0 198.18.0.(1+N)/24 on ul0,
 #                        default route via 198.18.0.1
-#   pn_bg CMD...         runs CMD in the background; killed (by PID) on exit
+#   pn_bg OUT CMD...     runs CMD in the background with stdout to OUT; killed
+#                        (by PID) on exit
 #   pn_cleanup           kills background jobs, deletes every PREFIX-* netns
 # Only addresses inside 198.18.0.0/15, only in namespaces made here.
 
@@ -38,8 +39,13 @@ pn_init() {
   trap 'exit 130' INT TERM
 }
 
+# IPv6 is off in the fixture: the tunnel is IPv4 only, and DAD would make
+# routes appear on their own between two snapshots.
 pn_addns() {
-  ip netns add "$(pn_ns "$1")" && ip -n "$(pn_ns "$1")" link set lo up
+  local ns; ns=$(pn_ns "$1")
+  ip netns add "$ns" &&
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 &&
+    ip -n "$ns" link set lo up
 }
 
 pn_worker() {
@@ -70,6 +76,9 @@ pn_vm() {
 }
 
 pn_bg() {
-  "$@" &
+  local out=$1; shift
+  # The redirection happens in the background child: opening a FIFO here
+  # would block until its reader shows up.
+  "$@" >"$out" &
   PN_PIDS+=($!)
 }

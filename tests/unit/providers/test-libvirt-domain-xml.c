@@ -399,12 +399,24 @@ static void test_injection_rejected(void **state)
     err = NULL;
     assert_null(lv_raw_volume_xml("c\x02.iso", 1, &err));
     caa_error_free(err);
+    err = NULL;
+    /* UTF-8 that libxml2 would write but not read back (found by fuzzing). */
+    const char *bad_utf8[] = {"\xc0\x97", "\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                              "\xef\xbf\xbe", "\xc2\x85", "\xf8\x88\x80\x80\x80", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
+        assert_false(lv_xml_text_ok(bad_utf8[i]));
+        lv_domain_params p = base_params(LV_LAUNCH_NONE, LV_ARCH_X86_64);
+        p.pod_name = bad_utf8[i];
+        assert_null(lv_domain_xml(&p, &err));
+        caa_error_free(err);
+        err = NULL;
+    }
     /* Multi-byte UTF-8 is fine. */
     lv_domain_params ok = base_params(LV_LAUNCH_NONE, LV_ARCH_X86_64);
-    ok.pod_name = "caf\xc3\xa9-\xe2\x9c\x93";
+    ok.pod_name = "caf\xc3\xa9-\xe2\x9c\x93-\xf0\x9f\x98\x80";
     char *xml = lv_domain_xml(&ok, NULL);
     assert_non_null(xml);
-    assert_non_null(strstr(xml, "caf\xc3\xa9-\xe2\x9c\x93"));
+    assert_non_null(strstr(xml, "caf\xc3\xa9-\xe2\x9c\x93-\xf0\x9f\x98\x80"));
     free(xml);
 }
 

@@ -100,6 +100,9 @@ static void test_generated_client(void **state)
 
     X509 *x = pem_to_x509(pem);
     assert_org(x, "cloud-api-adaptor");
+    /* Encoded as Go would (PrintableString), see name_string_type(). */
+    X509_NAME_ENTRY *org = X509_NAME_get_entry(X509_get_subject_name(x), 0);
+    assert_int_equal(ASN1_STRING_type(X509_NAME_ENTRY_get_data(org)), V_ASN1_PRINTABLESTRING);
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)), 0); /* self-signed */
     assert_int_equal(X509_verify(x, X509_get0_pubkey(x)), 1);
     assert_p256(x);

@@ -2,7 +2,7 @@
 """process-user-data end to end: cidata directory, ISO 9660 image (loop mount
 when possible), loopback Azure and AWS metadata servers, hostile user-data.
 
-Usage: test-process-user-data.py PATH-TO-process-user-data
+Usage: test-process-user-data.py PATH-TO-process-user-data [PATH-TO-make-cidata-iso]
 Output: TAP. Every source the program knows is overridden in every run, so
 nothing but 127.0.0.1 is ever contacted."""
 
@@ -93,7 +93,8 @@ def case(fn):
     return fn
 
 
-def run(tmp, *, cidata_dir="", cidata_device="", azure="", aws="", timeout="10", retry="1", expect=0):
+def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws="", timeout="10", retry="1",
+        expect=0):
     out = os.path.join(tmp, "run", "peerpod")
     cmd = [
         PUD,
@@ -106,6 +107,8 @@ def run(tmp, *, cidata_dir="", cidata_device="", azure="", aws="", timeout="10",
         cidata_dir,
         "--cidata-device",
         cidata_device,
+        "--cidata-fstype",
+        fstype,
         "--azure-imds-url",
         azure,
         "--aws-imds-url",
@@ -242,37 +245,56 @@ def iso_label_and_user_data(iso):
     return label, ud
 
 
-def mount_skip_reason():
+def mount_skip_reason(fstype):
     if os.geteuid() != 0:
         return "not root"
     with open("/proc/filesystems") as f:
-        if "iso9660" not in f.read():
-            return "kernel has no iso9660 file system"
+        if fstype not in f.read().split():
+            return f"kernel has no {fstype} file system"
     if not shutil.which("losetup"):
         return "no losetup"
     return None
 
 
-def read_iso_via_program(tmp, iso):
-    """The program's own path: device present, mount point without user-data."""
-    reason = mount_skip_reason()
+def read_device_via_program(tmp, image, fstype="iso9660"):
+    """The program's own path: a labelled device present, the mount point without user-data;
+    it must mount, read, and unmount."""
+    reason = mount_skip_reason(fstype)
     if reason:
-        raise Skip(f"loop mount of the ISO not possible here ({reason})")
-    loop = subprocess.run(["losetup", "--find", "--show", "--read-only", iso], capture_output=True, text=True)
+        raise Skip(f"loop mount of the {fstype} image not possible here ({reason})")
+    loop = subprocess.run(["losetup", "--find", "--show", "--read-only", image], capture_output=True, text=True)
     if loop.returncode != 0:
-        raise Skip(f"loop mount of the ISO not possible here (losetup: {loop.stderr.strip()})")
+        raise Skip(f"loop mount of the {fstype} image not possible here (losetup: {loop.stderr.strip()})")
     dev = loop.stdout.strip()
+    mnt = os.path.join(tmp, "media", "cidata")
     try:
         by_label = os.path.join(tmp, "by-label")
         os.makedirs(by_label)
         os.symlink(dev, os.path.join(by_label, "cidata"))
-        mnt = os.path.join(tmp, "media", "cidata")
-        out, err = run(tmp, cidata_dir=mnt, cidata_device=os.path.join(by_label, "cidata"))
+        out, err = run(tmp, cidata_dir=mnt, cidata_device=os.path.join(by_label, "cidata"), fstype=fstype)
+        assert f"mounted {os.path.join(by_label, 'cidata')}" in err, err
         assert not os.path.ismount(mnt), "left mounted"
         return out
     finally:
-        subprocess.run(["umount", os.path.join(tmp, "media", "cidata")], capture_output=True)
+        if os.path.ismount(mnt):
+            subprocess.run(["umount", mnt], capture_output=True)
         subprocess.run(["losetup", "--detach", dev], capture_output=True)
+
+
+@case
+def cidata_device_mount(tmp):
+    """The mount path with a file system this kernel surely has (ext4), labelled cidata."""
+    if not shutil.which("mkfs.ext4"):
+        raise Skip("mkfs.ext4 not installed")
+    src = os.path.join(tmp, "fs-src")
+    os.makedirs(src)
+    with open(os.path.join(src, "user-data"), "w") as f:
+        f.write(GOOD)
+    image = os.path.join(tmp, "cidata.img")
+    with open(image, "wb") as f:
+        f.truncate(4 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-L", "cidata", "-d", src, image], check=True)
+    check_good_output(read_device_via_program(tmp, image, "ext4"))
 
 
 @case
@@ -289,23 +311,36 @@ def iso_image_contents(tmp):
 @case
 def iso_image_loop_mount(tmp):
     iso = make_iso(tmp, GOOD)
-    check_good_output(read_iso_via_program(tmp, iso))
+    check_good_output(read_device_via_program(tmp, iso))
 
 
-@case
-def iso_from_libvirt_cidata_builder(tmp):
-    builder = os.path.join(os.environ.get("CAA_BUILD_ROOT", ""), "tests", "support", "make-cidata-iso")
-    if not os.path.exists(builder):
-        raise Skip("providers/libvirt cidata ISO builder tool not available")
+def libvirt_iso(tmp):
+    builder = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
+    if not builder:
+        raise Skip("libvirt provider not built: no cidata ISO builder")
     iso = os.path.join(tmp, "libvirt-cidata.iso")
     with open(os.path.join(tmp, "ud"), "w") as f:
         f.write(GOOD)
     subprocess.run([builder, os.path.join(tmp, "ud"), iso], check=True)
+    return iso
+
+
+@case
+def libvirt_iso_contents(tmp):
+    """The adaptor's in-memory ISO (providers/libvirt/cidata-iso.c): label and file read back."""
+    iso = libvirt_iso(tmp)
     label, ud = iso_label_and_user_data(iso)
     assert label == "cidata", label
-    if ud is not None:
-        assert ud.decode() == GOOD
-    check_good_output(read_iso_via_program(tmp, iso))
+    if ud is None:
+        raise Skip("isoinfo not installed")
+    assert ud.decode() == GOOD
+    out, _ = run(tmp, cidata_dir=cidata_dir_with(tmp, ud))
+    check_good_output(out)
+
+
+@case
+def libvirt_iso_loop_mount(tmp):
+    check_good_output(read_device_via_program(tmp, libvirt_iso(tmp)))
 
 
 # ---- metadata servers ----

@@ -1,0 +1,176 @@
+/* Connection attempts to the agent-protocol-forwarder: TCP, then TLS. */
+#define LOG_COMPONENT "adaptor/proxy"
+
+#include "agent-dialer.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "tls-transport.h"
+#include "xalloc.h"
+
+struct caa_agent_dial {
+    uv_connect_t req;
+    uv_loop_t *loop;
+    ttrpc_transport *tcp; /* ours until connected (plain) or wrapped (TLS) */
+    ttrpc_transport *tls; /* ours during the handshake */
+    SSL_CTX *ctx;         /* NULL: plain TCP */
+    char *server_name;
+    char *where; /* "host:port" for messages */
+    caa_agent_dial_cb cb;
+    void *opaque;
+    bool cancelled;
+};
+
+static void dial_finish(caa_agent_dial *d, int status, ttrpc_transport *t, caa_error *err)
+{
+    caa_agent_dial_cb cb = d->cb;
+    void *opaque = d->opaque;
+    free(d->server_name);
+    free(d->where);
+    free(d);
+    cb(status, t, err, opaque);
+}
+
+static void dial_fail(caa_agent_dial *d, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void dial_fail(caa_agent_dial *d, int status, const char *fmt, ...)
+{
+    if (d->cancelled)
+        status = -ECANCELED;
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
+    va_end(ap);
+    caa_error *err = caa_error_new(status, "%s: %s", d->where, d->cancelled ? "cancelled" : msg);
+    dial_finish(d, status, NULL, err);
+}
+
+static void on_handshake(ttrpc_transport *t, int status, const caa_error *err, void *opaque)
+{
+    caa_agent_dial *d = opaque;
+    d->tls = NULL;
+    if (status == 0) {
+        dial_finish(d, 0, t, NULL);
+        return;
+    }
+    ttrpc_transport_close(t);
+    dial_fail(d, status, "TLS handshake: %s", err ? caa_error_msg(err) : "failed");
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    caa_agent_dial *d = CAA_CONTAINER_OF(req, caa_agent_dial, req);
+    ttrpc_transport *tcp = TAKE_PTR(d->tcp);
+
+    if (status < 0 || d->cancelled) {
+        ttrpc_transport_close(tcp);
+        dial_fail(d, status < 0 ? status : -ECANCELED, "connect: %s", uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay((uv_tcp_t *)ttrpc_transport_uv_stream(tcp), 1);
+    if (!d->ctx) {
+        dial_finish(d, 0, tcp, NULL);
+        return;
+    }
+
+    _cleanup_error_ caa_error *e = NULL;
+    ttrpc_transport *tls = caa_tls_transport_new(d->loop, tcp, d->ctx, CAA_TLS_ROLE_CLIENT, d->server_name, &e);
+    if (!tls) {
+        ttrpc_transport_close(tcp);
+        dial_fail(d, e->code, "TLS: %s", caa_error_msg(e));
+        return;
+    }
+    d->tls = tls;
+    if (caa_tls_transport_handshake(tls, on_handshake, d, &e) < 0) {
+        d->tls = NULL;
+        ttrpc_transport_close(tls);
+        dial_fail(d, e->code, "TLS handshake: %s", caa_error_msg(e));
+    }
+}
+
+static int dial_start(const caa_agent_dialer *dl, uv_loop_t *loop, const char *host, uint16_t port,
+                      const char *server_name, caa_agent_dial_cb cb, void *opaque, caa_agent_dial **ret,
+                      caa_error **err)
+{
+    struct sockaddr_storage ss;
+    if (!host || !cb || !ret)
+        return caa_error_set(err, -EINVAL, "agent dial: missing argument");
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return caa_error_set(err, -EINVAL, "agent dial: '%s' is not a numeric IP address", host);
+    SSL_CTX *ctx = dl->priv;
+    if (ctx && (!server_name || !*server_name))
+        return caa_error_set(err, -EINVAL, "agent dial: TLS needs a server name");
+
+    ttrpc_transport *tcp = ttrpc_transport_uv_new(loop, UV_TCP, err);
+    if (!tcp)
+        return -ENOMEM;
+    caa_agent_dial *d = xnew0(caa_agent_dial, 1);
+    d->loop = loop;
+    d->tcp = tcp;
+    d->ctx = ctx;
+    d->server_name = server_name ? xstrdup(server_name) : NULL;
+    d->where = strchr(host, ':') ? xasprintf("[%s]:%u", host, port) : xasprintf("%s:%u", host, port);
+    d->cb = cb;
+    d->opaque = opaque;
+    int r = uv_tcp_connect(&d->req, (uv_tcp_t *)ttrpc_transport_uv_stream(tcp), (struct sockaddr *)&ss,
+                           on_connect);
+    if (r < 0) {
+        caa_error_set(err, r, "agent dial %s: %s", d->where, uv_strerror(r));
+        ttrpc_transport_close(tcp);
+        free(d->server_name);
+        free(d->where);
+        free(d);
+        return r;
+    }
+    *ret = d;
+    return 0;
+}
+
+static void dial_cancel(caa_agent_dial *d)
+{
+    if (d->cancelled)
+        return;
+    d->cancelled = true;
+    /* Closing what is in progress makes its callback report -ECANCELED. */
+    if (d->tls)
+        ttrpc_transport_close(d->tls);
+    else if (d->tcp)
+        ttrpc_transport_close(d->tcp);
+}
+
+static const caa_agent_dialer tcp_dialer = {
+    .name = "tcp",
+    .dial = dial_start,
+    .cancel = dial_cancel,
+    .priv = NULL,
+};
+
+const caa_agent_dialer *caa_agent_dialer_tcp(void)
+{
+    return &tcp_dialer;
+}
+
+caa_agent_dialer *caa_agent_dialer_tls_new(SSL_CTX *ctx)
+{
+    if (!ctx || SSL_CTX_up_ref(ctx) != 1)
+        return NULL;
+    caa_agent_dialer *d = xnew0(caa_agent_dialer, 1);
+    d->name = "tls";
+    d->dial = dial_start;
+    d->cancel = dial_cancel;
+    d->priv = ctx;
+    return d;
+}
+
+void caa_agent_dialer_tls_free(caa_agent_dialer *d)
+{
+    if (!d)
+        return;
+    SSL_CTX_free(d->priv);
+    free(d);
+}

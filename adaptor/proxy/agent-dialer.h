@@ -1,0 +1,47 @@
+/* How the agent proxy reaches the agent-protocol-forwarder in a pod VM: a
+ * small factory of connected ttRPC transports (plain TCP, or TLS over TCP).
+ *
+ * One dial = one connection attempt. It either fails synchronously (cb not
+ * called) or calls cb exactly once, later: status 0 with a connected
+ * transport the caller now owns, or a negative status (-ECANCELED after
+ * caa_agent_dial_cancel()). Retrying is the caller's business. */
+#pragma once
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "error.h"
+#include "ttrpc-transport.h"
+
+typedef struct caa_agent_dial caa_agent_dial;
+typedef struct caa_agent_dialer caa_agent_dialer;
+
+/* err belongs to the callback (free it). */
+typedef void (*caa_agent_dial_cb)(int status, ttrpc_transport *t, caa_error *err, void *opaque);
+
+struct caa_agent_dialer {
+    const char *name; /* "tcp", "tls" */
+    /* host: numeric IPv4/IPv6 address. server_name: TLS name to verify
+     * (ignored by plain TCP). *ret: the attempt, for cancel. */
+    int (*dial)(const caa_agent_dialer *d, uv_loop_t *loop, const char *host, uint16_t port,
+                const char *server_name, caa_agent_dial_cb cb, void *opaque, caa_agent_dial **ret,
+                caa_error **err);
+    /* Ends an attempt: its cb runs later with -ECANCELED (unless it has
+     * already been called, in which case this must not be called). */
+    void (*cancel)(caa_agent_dial *dial);
+    void *priv;
+};
+
+/* Plain TCP (-disable-tls). Static, never freed. */
+const caa_agent_dialer *caa_agent_dialer_tcp(void);
+/* TLS client over TCP with ctx from caa_tls_client_ctx_new() (a reference
+ * is taken). The proxy's server_name is verified and sent as SNI. */
+caa_agent_dialer *caa_agent_dialer_tls_new(SSL_CTX *ctx);
+void caa_agent_dialer_tls_free(caa_agent_dialer *d);
+
+static inline void caa_agent_dial_cancel(const caa_agent_dialer *d, caa_agent_dial *dial)
+{
+    d->cancel(dial);
+}

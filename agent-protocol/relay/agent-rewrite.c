@@ -1,0 +1,139 @@
+/* kata-agent request rewrites (see agent-rewrite.h).
+ *
+ * The decoded message is never modified in a way free_unpacked would
+ * trip over: added or hidden elements are swapped in around the pack call
+ * (stack objects, a temporary pointer array) and the original pointers are
+ * restored before the message is freed. */
+#include "agent-rewrite.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.pb-c.h"
+#include "cleanup.h"
+#include "oci.pb-c.h"
+#include "xalloc.h"
+
+static uint8_t *pack(const ProtobufCMessage *m, size_t *ret_len)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = xmalloc(n ? n : 1);
+    *ret_len = protobuf_c_message_pack(m, buf);
+    return buf;
+}
+
+int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
+                                  caa_error **err)
+{
+    Grpc__CreateSandboxRequest *req = grpc__create_sandbox_request__unpack(NULL, len, in);
+    if (!req)
+        return caa_error_set(err, -EINVAL, "CreateSandboxRequest: invalid protobuf");
+    if (req->n_dns == 0) {
+        grpc__create_sandbox_request__free_unpacked(req, NULL);
+        return 1;
+    }
+    size_t n_dns = req->n_dns;
+    req->n_dns = 0;
+    *ret = pack(&req->base, ret_len);
+    req->n_dns = n_dns;
+    grpc__create_sandbox_request__free_unpacked(req, NULL);
+    return 0;
+}
+
+int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char *netns_path, uint8_t **ret,
+                                      size_t *ret_len, caa_error **err)
+{
+    Grpc__CreateContainerRequest *req = grpc__create_container_request__unpack(NULL, len, in);
+    if (!req)
+        return caa_error_set(err, -EINVAL, "CreateContainerRequest: invalid protobuf");
+    Grpc__Spec *spec = req->oci;
+    if (!spec) {
+        grpc__create_container_request__free_unpacked(req, NULL);
+        return 1;
+    }
+
+    Grpc__Linux empty_linux = GRPC__LINUX__INIT;
+    Grpc__Linux *lx = spec->linux ? spec->linux : &empty_linux;
+    Grpc__LinuxNamespace ns = GRPC__LINUX_NAMESPACE__INIT;
+    ns.type = (char *)"network";
+    ns.path = (char *)netns_path;
+
+    size_t n = lx->n_namespaces;
+    Grpc__LinuxNamespace **orig = lx->namespaces;
+    _cleanup_free_ Grpc__LinuxNamespace **list = xnew0(Grpc__LinuxNamespace *, n + 1);
+    if (n)
+        memcpy(list, orig, n * sizeof(*list));
+    list[n] = &ns;
+
+    Grpc__Linux *orig_linux = spec->linux;
+    spec->linux = lx;
+    lx->namespaces = list;
+    lx->n_namespaces = n + 1;
+    *ret = pack(&req->base, ret_len);
+    lx->namespaces = orig;
+    lx->n_namespaces = n;
+    spec->linux = orig_linux;
+
+    grpc__create_container_request__free_unpacked(req, NULL);
+    return 0;
+}
+
+int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
+                                    caa_error **err)
+{
+    Grpc__CreateContainerRequest *req = grpc__create_container_request__unpack(NULL, len, in);
+    if (!req)
+        return caa_error_set(err, -EINVAL, "CreateContainerRequest: invalid protobuf");
+    Grpc__Spec *spec = req->oci;
+    if (!spec) {
+        grpc__create_container_request__free_unpacked(req, NULL);
+        return 1;
+    }
+
+    /* A map is a repeated entry list on the wire; a reader keeps the last
+     * entry of a key, so every entry of the key gets the value. */
+    bool found = false, differs = false;
+    for (size_t i = 0; i < spec->n_annotations; i++) {
+        Grpc__Spec__AnnotationsEntry *e = spec->annotations[i];
+        if (e->key && strcmp(e->key, CAA_CDI_PEERPODS_ANNOTATION) == 0) {
+            found = true;
+            if (!e->value || strcmp(e->value, CAA_CDI_ALL_NVIDIA_GPUS) != 0)
+                differs = true;
+        }
+    }
+    if (found && !differs) {
+        grpc__create_container_request__free_unpacked(req, NULL);
+        return 1;
+    }
+
+    size_t n = spec->n_annotations;
+    Grpc__Spec__AnnotationsEntry **orig = spec->annotations;
+    _cleanup_free_ Grpc__Spec__AnnotationsEntry **list = xnew0(Grpc__Spec__AnnotationsEntry *, n + 1);
+    _cleanup_free_ char **saved = xnew0(char *, n + 1);
+    Grpc__Spec__AnnotationsEntry added = GRPC__SPEC__ANNOTATIONS_ENTRY__INIT;
+    added.key = (char *)CAA_CDI_PEERPODS_ANNOTATION;
+    added.value = (char *)CAA_CDI_ALL_NVIDIA_GPUS;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        Grpc__Spec__AnnotationsEntry *e = orig[i];
+        saved[i] = e->value;
+        if (e->key && strcmp(e->key, CAA_CDI_PEERPODS_ANNOTATION) == 0)
+            e->value = (char *)CAA_CDI_ALL_NVIDIA_GPUS;
+        list[m++] = e;
+    }
+    if (!found)
+        list[m++] = &added;
+
+    spec->annotations = list;
+    spec->n_annotations = m;
+    *ret = pack(&req->base, ret_len);
+    spec->annotations = orig;
+    spec->n_annotations = n;
+    for (size_t i = 0; i < n; i++)
+        orig[i]->value = saved[i];
+
+    grpc__create_container_request__free_unpacked(req, NULL);
+    return 0;
+}
