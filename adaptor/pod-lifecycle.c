@@ -559,6 +559,13 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     if (pod->start_cb || pod->rec.state != CAA_POD_CREATED)
         return caa_error_set(err, -EALREADY, "sandbox %s was already started (state %s)", ID(pod),
                              caa_pod_state_name(pod->rec.state));
+    /* The request (annotations, boot data) of a pod created before a restart is not
+     * persisted: starting it would make a VM of the wrong size without its boot data. */
+    if (pod->recovered)
+        return caa_error_set(err, -EBUSY,
+                             "sandbox %s was created by an earlier daemon and its request is lost; "
+                             "stop it and create it again",
+                             ID(pod));
     int r = caa_pod_transition(pod, CAA_POD_PROVISIONING, err);
     if (r < 0)
         return r;

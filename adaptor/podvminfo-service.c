@@ -139,8 +139,12 @@ static void handle_get_info(ttrpc_call *call, void *opaque)
             uv_timer_init(m->loop, &w->timer);
             w->timer.data = w;
             w->has_timer = true;
-            uint64_t ms = (uint64_t)((timeout_ns + 999999) / 1000000);
-            uv_timer_start(&w->timer, on_waiter_deadline, ms, 0);
+            /* Round up to whole ms; clamp absurd deadlines (no overflow) to 30 days. */
+            const int64_t max_ms = 30LL * 24 * 3600 * 1000;
+            int64_t ms = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
+            if (ms > max_ms)
+                ms = max_ms;
+            uv_timer_start(&w->timer, on_waiter_deadline, (uint64_t)ms, 0);
         }
         ttrpc_call_set_cancel_cb(call, on_waiter_cancelled, w);
         log_debug("GetInfo for %s/%s: waiting for the pod VM", ns, name);

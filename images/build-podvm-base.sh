@@ -21,6 +21,7 @@
 #   --modules-dir DIR         modules of that kernel (default /lib/modules/<version>)
 #   --cmdline TEXT            kernel command line (env PODVM_CMDLINE)
 #   --disk-size MIB           virtual size of the qcow2 (default: just large enough)
+#   --initramfs-compression gzip|zstd  (env PODVM_INITRAMFS_COMPRESSION, default gzip)
 #   --debug-shell             also start a root shell on ttyS0 (never for production)
 #   --name FILE               output file name (default podvm-base.qcow2)
 # A binary that is not given or does not exist is replaced by a placeholder that logs
@@ -55,6 +56,7 @@ modules_dir=
 cmdline=${PODVM_CMDLINE:-console=ttyS0,115200 panic=-1 quiet}
 disk_size_mib=
 debug_shell=0
+compression=${PODVM_INITRAMFS_COMPRESSION:-gzip}
 name=podvm-base.qcow2
 outdir=
 
@@ -72,6 +74,7 @@ while [ $# -gt 0 ]; do
     --cmdline) cmdline=${2?}; shift ;;
     --disk-size) disk_size_mib=${2?}; shift ;;
     --debug-shell) debug_shell=1 ;;
+    --initramfs-compression) compression=${2?}; shift ;;
     --name) name=${2?}; shift ;;
     -h | --help) usage 0 ;;
     -*) echo "unknown option $1" >&2; usage 2 >&2 ;;
@@ -82,11 +85,12 @@ done
 [ -n "$outdir" ] || usage 2 >&2
 case $name in */* | '') die "--name must be a plain file name" ;; esac
 [ -z "$disk_size_mib" ] || [[ $disk_size_mib =~ ^[0-9]+$ ]] || die "--disk-size takes MiB"
+case $compression in gzip | zstd) ;; *) die "--initramfs-compression takes gzip or zstd" ;; esac
 
 # ---- tools -----------------------------------------------------------------------------------
 # tool:package; scripts/install-deps.sh (image_pkgs) installs all of them.
 tools=(objcopy:binutils objdump:binutils mformat:mtools mmd:mtools mcopy:mtools sfdisk:fdisk
-    qemu-img:qemu-utils modinfo:kmod python3:python3 gzip:gzip ldd:libc-bin readelf:binutils)
+    qemu-img:qemu-utils modinfo:kmod python3:python3 "$compression:$compression" ldd:libc-bin readelf:binutils)
 missing=()
 for t in "${tools[@]}"; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t%%:*} (package ${t#*:})")
@@ -343,8 +347,12 @@ echo "modules: ${#order[@]} (${wanted[*]})" >>"$manifest"
 
 # ---- initramfs --------------------------------------------------------------------------------
 python3 "$here/tools/mkcpio.py" "$spec" "$gen/initramfs.cpio"
-gzip -n -6 -c "$gen/initramfs.cpio" >"$parts/initramfs.cpio.gz"
+case $compression in
+gzip) gzip -n -6 -c "$gen/initramfs.cpio" >"$parts/initramfs.cpio.$compression" ;;
+zstd) zstd -q -19 -c "$gen/initramfs.cpio" >"$parts/initramfs.cpio.$compression" ;;
+esac
 rm -f "$gen/initramfs.cpio"
+initramfs="$parts/initramfs.cpio.$compression"
 
 # ---- unified kernel image ---------------------------------------------------------------------
 printf '%s' "$cmdline" >"$parts/cmdline"
@@ -367,7 +375,7 @@ add_section() { # add_section NAME FILE
 }
 add_section .osrel "$spec_osrel"
 add_section .cmdline "$parts/cmdline"
-add_section .initrd "$parts/initramfs.cpio.gz"
+add_section .initrd "$initramfs"
 add_section .linux "$kernel"
 uki="$parts/${name%.qcow2}.efi"
 objcopy "${objcopy_args[@]}" "$stub" "$uki"
@@ -411,7 +419,7 @@ tmp_out=
 rm -rf "$gen/raw"
 
 {
-    echo "initramfs: $(stat -c %s "$parts/initramfs.cpio.gz") bytes gzip"
+    echo "initramfs: $(stat -c %s "$initramfs") bytes $compression"
     echo "uki: $(stat -c %s "$uki") bytes"
     echo "esp: ${esp_mib} MiB FAT32, disk: ${disk_mib} MiB GPT"
     echo "qcow2: $(stat -c %s "$outdir/$name") bytes, sha256 $(sha256sum "$outdir/$name" | cut -d' ' -f1)"

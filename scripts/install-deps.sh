@@ -13,7 +13,7 @@ build_pkgs=(
 test_pkgs=(
   valgrind python3 iproute2 socat netcat-openbsd procps
   golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev golang-github-gogo-protobuf-dev
-  nftables util-linux iperf3
+  nftables util-linux iperf3 openssl
   libvirt-clients libxml2-utils genisoimage
   e2fsprogs mount
 )

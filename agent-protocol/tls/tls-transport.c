@@ -1,4 +1,6 @@
 /* TLS over an inner ttRPC transport. */
+#define LOG_COMPONENT "agent-protocol/tls"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -6,6 +8,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "log.h"
 #include "tls-transport.h"
 #include "xalloc.h"
 
@@ -36,6 +39,8 @@ typedef struct tls_transport {
     caa_tls_transport_handshake_cb hs_cb;
     void *hs_opaque;
     void (*shutdown_cb)(ttrpc_transport *t, int status);
+    caa_tls_transport_error_cb error_cb;
+    void *error_opaque;
 
     pending_write *head, *tail;
     uint64_t submitted, written; /* ciphertext bytes handed to / written by inner */
@@ -184,10 +189,15 @@ static void update_inner_reading(tls_transport *t)
     t->inner_reading = want;
 }
 
-/* Tells the owner about a failure, once the alert for the peer is out. */
+/* Tells the owner about a failure. A handshake failure waits until the
+ * alert for the peer is written (a few bytes), so that closing from the
+ * callback still tells the peer why; later failures do not wait, since
+ * megabytes may sit unwritten in front of the alert. */
 static void deliver_failure(tls_transport *t)
 {
-    if (t->failure_delivered || (t->written < t->submitted && !t->inner_write_failed))
+    if (t->failure_delivered)
+        return;
+    if (!t->hs_reported && t->written < t->submitted && !t->inner_write_failed)
         return;
     fail_writes(t, t->fail_code);
     if (t->closing)
@@ -199,6 +209,12 @@ static void deliver_failure(tls_transport *t)
         cb(&t->base, t->fail_code, t->error, t->hs_opaque);
     } else if (t->reading) {
         t->failure_delivered = true;
+        log_debug("%s", caa_error_msg(t->error));
+        if (t->error_cb) {
+            t->error_cb(&t->base, t->error, t->error_opaque);
+            if (t->closing || !t->reading)
+                return;
+        }
         t->base.on_read(&t->base, t->fail_code, NULL);
     }
 }
@@ -481,4 +497,12 @@ caa_tls_engine *caa_tls_transport_engine(ttrpc_transport *base)
 const caa_error *caa_tls_transport_error(ttrpc_transport *base)
 {
     return base->ops == &tls_transport_ops ? from_base(base)->error : NULL;
+}
+
+void caa_tls_transport_set_error_cb(ttrpc_transport *base, caa_tls_transport_error_cb cb, void *opaque)
+{
+    if (base->ops != &tls_transport_ops)
+        return;
+    from_base(base)->error_cb = cb;
+    from_base(base)->error_opaque = opaque;
 }

@@ -47,3 +47,12 @@ int caa_tls_transport_handshake(ttrpc_transport *t, caa_tls_transport_handshake_
 caa_tls_engine *caa_tls_transport_engine(ttrpc_transport *t);
 /* The error that broke the TLS connection, NULL while none. */
 const caa_error *caa_tls_transport_error(ttrpc_transport *t);
+
+/* Called once, on the loop thread, just before a TLS failure after the
+ * handshake reaches on_read (which only carries a code, and which a ttRPC
+ * connection turns into "connection lost"): lets the owner of the ttRPC
+ * client or server record why, e.g. "the server requires a client
+ * certificate and none is configured". Set it before handing the transport
+ * on; err is valid during the call. */
+typedef void (*caa_tls_transport_error_cb)(ttrpc_transport *t, const caa_error *err, void *opaque);
+void caa_tls_transport_set_error_cb(ttrpc_transport *t, caa_tls_transport_error_cb cb, void *opaque);

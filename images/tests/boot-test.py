@@ -145,6 +145,7 @@ def expectations(args, token):
     ]
     if args.process_user_data:
         exp.append(("process-user-data succeeded", r"podvm: process-user-data exited rc=0"))
+        exp.append(("apf.json written from the user-data", r"podvm: apf\.json present"))
     else:
         exp.append(("process-user-data placeholder", r"podvm: missing process-user-data \(placeholder\)"))
     exp.append(("agent started", r"podvm: starting kata-agent"))

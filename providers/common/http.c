@@ -376,13 +376,21 @@ static void check_multi(caa_http_client *c)
 
 /* ---- curl <-> libuv glue ---- */
 
+static void client_handle_closed(caa_http_client *c)
+{
+    if (--c->open_handles == 0 && c->finalized) {
+        free(c->ca_file);
+        free(c->user_agent);
+        free(c);
+    }
+}
+
 static void on_sock_closed(uv_handle_t *h)
 {
     sock_ctx *sc = CAA_CONTAINER_OF((uv_poll_t *)h, sock_ctx, poll);
     caa_http_client *c = sc->c;
     free(sc);
-    c->open_handles--;
-    maybe_finalize(c);
+    client_handle_closed(c);
 }
 
 static void sock_close(sock_ctx *sc)
@@ -421,12 +429,15 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     sock_ctx *sc = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (sc) {
-            curl_multi_assign(c->multi, fd, NULL);
+            if (!c->finalized)
+                curl_multi_assign(c->multi, fd, NULL);
             sock_close(sc);
         }
         return 0;
     }
     if (!sc) {
+        if (c->finalized)
+            return -1;
         sc = xcalloc(1, sizeof(*sc));
         sc->c = c;
         sc->fd = fd;
@@ -668,13 +679,7 @@ unsigned caa_http_client_queued(const caa_http_client *c)
 
 static void on_client_handle_closed(uv_handle_t *h)
 {
-    caa_http_client *c = h->data;
-    c->open_handles--;
-    if (c->open_handles == 0) {
-        free(c->ca_file);
-        free(c->user_agent);
-        free(c);
-    }
+    client_handle_closed(h->data);
 }
 
 /* Once closing and every callback has been delivered: release curl and the
@@ -693,7 +698,6 @@ static void maybe_finalize(caa_http_client *c)
         c->defer.data = c;
         uv_close((uv_handle_t *)&c->timer, on_client_handle_closed);
         uv_close((uv_handle_t *)&c->defer, on_client_handle_closed);
-        return;
     }
 }
 

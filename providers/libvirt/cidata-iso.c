@@ -118,8 +118,8 @@ static int drain(struct burn_source *src, uint8_t **ret_image, size_t *ret_len, 
     return 0;
 }
 
-int caa_cidata_iso_build(const char *volume_id, const caa_cidata_file *files, size_t n_files, uint8_t **ret_image,
-                         size_t *ret_len, caa_error **err)
+int caa_cidata_iso_build(const char *volume_id, const caa_cidata_file *files, size_t n_files,
+                         uint8_t **ret_image, size_t *ret_len, caa_error **err)
 {
     pthread_once(&iso_once, iso_init_once);
     if (iso_init_status < 0)

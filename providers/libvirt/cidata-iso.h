@@ -16,8 +16,8 @@ typedef struct caa_cidata_file {
 /* Builds an ISO image holding `files` in its root directory, volume id
  * `volume_id` (NULL: "cidata"). On success *ret_image is a malloc'd buffer of
  * *ret_len bytes (a multiple of 2048). Thread-safe. */
-int caa_cidata_iso_build(const char *volume_id, const caa_cidata_file *files, size_t n_files, uint8_t **ret_image,
-                         size_t *ret_len, caa_error **err);
+int caa_cidata_iso_build(const char *volume_id, const caa_cidata_file *files, size_t n_files,
+                         uint8_t **ret_image, size_t *ret_len, caa_error **err);
 
 /* The NoCloud seed of a pod VM: user-data (the cloud-config document),
  * meta-data ("local-hostname: <hostname>") and an empty vendor-data.

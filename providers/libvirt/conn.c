@@ -45,7 +45,8 @@ static bool connection_lost(const virError *e, virConnectPtr conn)
     case VIR_ERR_SYSTEM_ERROR:
         /* Also used for file errors on the libvirt host; only a broken
          * transport counts. */
-        return e->domain == VIR_FROM_RPC || e->domain == VIR_FROM_REMOTE || (conn && virConnectIsAlive(conn) == 0);
+        return e->domain == VIR_FROM_RPC || e->domain == VIR_FROM_REMOTE ||
+               (conn && virConnectIsAlive(conn) == 0);
     default:
         return e->domain == VIR_FROM_RPC && conn && virConnectIsAlive(conn) == 0;
     }

@@ -96,22 +96,26 @@ static void attr(builder *b, xmlNodePtr node, const char *name, const char *valu
     xmlNewProp(node, X(name), X(value));
 }
 
+/* Serialises and frees the document. */
 static char *serialize(builder *b, caa_error **err)
 {
-    if (b->bad)
-        return caa_error_set(err, -EINVAL, "value for <%s> contains control characters or invalid UTF-8", b->bad),
-               NULL;
+    _cleanup_doc_ xmlDocPtr doc = TAKE_PTR(b->doc);
+    if (b->bad) {
+        caa_error_set(err, -EINVAL, "value for <%s> contains control characters or invalid UTF-8", b->bad);
+        return NULL;
+    }
     xmlBufferPtr buf = xmlBufferCreate();
     xmlSaveCtxtPtr ctx = xmlSaveToBuffer(buf, "UTF-8", XML_SAVE_FORMAT | XML_SAVE_NO_DECL);
     if (!ctx) {
         xmlBufferFree(buf);
         caa_oom();
     }
-    long r = xmlSaveDoc(ctx, b->doc);
+    long r = xmlSaveDoc(ctx, doc);
     xmlSaveClose(ctx);
     if (r < 0) {
         xmlBufferFree(buf);
-        return caa_error_set(err, -EIO, "serialising XML failed"), NULL;
+        caa_error_set(err, -EIO, "serialising XML failed");
+        return NULL;
     }
     char *out = xstrdup((const char *)xmlBufferContent(buf));
     xmlBufferFree(buf);
@@ -208,8 +212,8 @@ static void add_features_cpu(builder *b, xmlNodePtr domain, const lv_domain_para
     attr(b, el(b, domain, "cpu", NULL), "mode", passthrough ? "host-passthrough" : "host-model");
 }
 
-static void add_volume_disk(builder *b, xmlNodePtr devices, const lv_domain_params *p, bool root, const char *dev,
-                            const char *bus, bool iommu)
+static void add_volume_disk(builder *b, xmlNodePtr devices, const lv_domain_params *p, bool root,
+                            const char *dev, const char *bus, bool iommu)
 {
     bool cdrom = !root && strcmp(bus, "virtio") != 0;
     xmlNodePtr disk = el(b, devices, "disk", NULL);
@@ -356,7 +360,6 @@ char *lv_domain_xml(const lv_domain_params *p, caa_error **err)
 {
     builder b = {0};
     xmlNodePtr domain = new_root(&b, "domain");
-    _cleanup_doc_ xmlDocPtr doc = b.doc;
 
     attr(&b, domain, "type", p->domain_type);
     el(&b, domain, "name", p->name);
@@ -386,7 +389,6 @@ char *lv_root_volume_xml(const char *name, uint64_t capacity_bytes, const char *
 {
     builder b = {0};
     xmlNodePtr vol = new_root(&b, "volume");
-    _cleanup_doc_ xmlDocPtr doc = b.doc;
     el(&b, vol, "name", name);
     attr(&b, elf(&b, vol, "capacity", "%" PRIu64, capacity_bytes), "unit", "bytes");
     xmlNodePtr target = el(&b, vol, "target", NULL);
@@ -394,7 +396,8 @@ char *lv_root_volume_xml(const char *name, uint64_t capacity_bytes, const char *
     el(&b, el(&b, target, "permissions", NULL), "mode", "0644");
     xmlNodePtr backing = el(&b, vol, "backingStore", NULL);
     el(&b, backing, "path", backing_path);
-    attr(&b, el(&b, backing, "format", NULL), "type", backing_format && *backing_format ? backing_format : "qcow2");
+    attr(&b, el(&b, backing, "format", NULL), "type",
+         backing_format && *backing_format ? backing_format : "qcow2");
     return serialize(&b, err);
 }
 
@@ -402,7 +405,6 @@ char *lv_raw_volume_xml(const char *name, uint64_t capacity_bytes, caa_error **e
 {
     builder b = {0};
     xmlNodePtr vol = new_root(&b, "volume");
-    _cleanup_doc_ xmlDocPtr doc = b.doc;
     el(&b, vol, "name", name);
     attr(&b, elf(&b, vol, "capacity", "%" PRIu64, capacity_bytes), "unit", "bytes");
     xmlNodePtr target = el(&b, vol, "target", NULL);

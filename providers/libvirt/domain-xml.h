@@ -21,8 +21,8 @@ typedef enum lv_arch {
 } lv_arch;
 
 typedef struct lv_domain_params {
-    const char *name; /* validated instance name */
-    const char *uuid; /* 36-character UUID string */
+    const char *name;        /* validated instance name */
+    const char *uuid;        /* 36-character UUID string */
     const char *domain_type; /* "kvm" or "qemu" */
     lv_arch arch;
     const char *machine; /* NULL: q35 on x86_64, virt on aarch64, s390-ccw-virtio on s390x */
@@ -34,7 +34,7 @@ typedef struct lv_domain_params {
      * firmware (<os firmware='efi'>). */
     const char *loader;
     lv_launch_security launch;
-    unsigned sev_cbitpos;        /* SEV-SNP C-bit position */
+    unsigned sev_cbitpos; /* SEV-SNP C-bit position */
     unsigned sev_reduced_phys_bits;
     uint64_t snp_policy;
     uint64_t tdx_policy;
@@ -45,14 +45,14 @@ typedef struct lv_domain_params {
     const char *console_log; /* file on the libvirt host, or NULL for a pty only */
     /* Metadata (ownership and re-adoption). */
     const char *sandbox_id;
-    const char *pod_name;      /* may be NULL */
-    const char *pod_namespace; /* may be NULL */
-    const char *image;         /* base volume name */
+    const char *pod_name;        /* may be NULL */
+    const char *pod_namespace;   /* may be NULL */
+    const char *image;           /* base volume name */
     const char *idempotency_key; /* may be NULL */
-    char *const *tags;         /* "k=v" items, may be NULL */
+    char *const *tags;           /* "k=v" items, may be NULL */
 } lv_domain_params;
 
-#define LV_SNP_DEFAULT_POLICY UINT64_C(0x30000) /* SMT allowed, reserved bit 17 set, no debug/migration */
+#define LV_SNP_DEFAULT_POLICY UINT64_C(0x30000)    /* SMT allowed, reserved bit 17 set, no debug/migration */
 #define LV_TDX_DEFAULT_POLICY UINT64_C(0x10000000) /* SEPT_VE_DISABLE, no debug */
 #define LV_SEV_DEFAULT_CBITPOS 51
 #define LV_SEV_DEFAULT_REDUCED_PHYS_BITS 1

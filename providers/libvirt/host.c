@@ -50,23 +50,24 @@ static int resolve_launch(const lv_config *cfg, const lv_settings *set, lv_arch 
     lv_launch_security l = set->launch;
     if (l == LV_LAUNCH_NONE && !cfg->disable_cvm) {
         if (arch != LV_ARCH_S390X)
-            return caa_error_set(err, -EINVAL,
-                                 "libvirt: DISABLECVM=false on an %s host needs -launch-security sev-snp or tdx",
-                                 arch_name(arch));
+            return caa_error_set(
+                err, -EINVAL, "libvirt: DISABLECVM=false on an %s host needs -launch-security sev-snp or tdx",
+                arch_name(arch));
         l = LV_LAUNCH_S390_PV;
     }
     if ((l == LV_LAUNCH_SEV_SNP || l == LV_LAUNCH_TDX) && arch != LV_ARCH_X86_64)
         return caa_error_set(err, -EOPNOTSUPP, "libvirt: -launch-security %s needs an x86_64 host, not %s",
                              lv_launch_security_name(l), arch_name(arch));
     if (l == LV_LAUNCH_S390_PV && arch != LV_ARCH_S390X)
-        return caa_error_set(err, -EOPNOTSUPP, "libvirt: -launch-security s390-pv needs an s390x host, not %s",
+        return caa_error_set(err, -EOPNOTSUPP,
+                             "libvirt: -launch-security s390-pv needs an s390x host, not %s",
                              arch_name(arch));
     *ret = l;
     return 0;
 }
 
-static void resolve_domain_type(const lv_settings *set, const lv_caps *caps, lv_arch arch, lv_launch_security l,
-                                const char *cpuinfo, size_t cpuinfo_len, lv_host *h)
+static void resolve_domain_type(const lv_settings *set, const lv_caps *caps, lv_arch arch,
+                                lv_launch_security l, const char *cpuinfo, size_t cpuinfo_len, lv_host *h)
 {
     if (set->domain_type == LV_DOMTYPE_KVM) {
         h->domain_type = "kvm";
@@ -104,8 +105,8 @@ static char *find_loader(char *const *loaders, const char *const *needles)
     return NULL;
 }
 
-static char *resolve_loader(const lv_config *cfg, const lv_settings *set, const lv_domcaps *domcaps, lv_arch arch,
-                            lv_launch_security l)
+static char *resolve_loader(const lv_config *cfg, const lv_settings *set, const lv_domcaps *domcaps,
+                            lv_arch arch, lv_launch_security l)
 {
     static const char *const snp[] = {"amdsev", "AmdSev", NULL};
     static const char *const tdx[] = {"inteltdx", "IntelTdx", "tdx", NULL};
@@ -121,8 +122,9 @@ static char *resolve_loader(const lv_config *cfg, const lv_settings *set, const 
     return xstrdup(cfg->firmware);
 }
 
-int lv_host_resolve(const lv_config *cfg, const lv_settings *set, const lv_caps *caps, const lv_domcaps *domcaps,
-                    const char *cpuinfo, size_t cpuinfo_len, lv_host *ret, caa_error **err)
+int lv_host_resolve(const lv_config *cfg, const lv_settings *set, const lv_caps *caps,
+                    const lv_domcaps *domcaps, const char *cpuinfo, size_t cpuinfo_len, lv_host *ret,
+                    caa_error **err)
 {
     lv_host h = {0};
     h.arch = arch_of(caps->host_arch);
@@ -131,12 +133,15 @@ int lv_host_resolve(const lv_config *cfg, const lv_settings *set, const lv_caps 
         return r;
     resolve_domain_type(set, caps, h.arch, h.launch, cpuinfo, cpuinfo_len, &h);
     if (h.launch != LV_LAUNCH_NONE && strcmp(h.domain_type, "kvm") != 0) {
-        int code = caa_error_set(err, -EINVAL, "libvirt: launch security %s needs KVM, but the domain type is %s (%s)",
+        int code = caa_error_set(err, -EINVAL,
+                                 "libvirt: launch security %s needs KVM, but the domain type is %s (%s)",
                                  lv_launch_security_name(h.launch), h.domain_type, h.domain_type_reason);
         lv_host_done(&h);
         return code;
     }
-    const char *m = h.arch == LV_ARCH_S390X ? caps->machine_s390 : h.arch == LV_ARCH_AARCH64 ? caps->machine_virt : NULL;
+    const char *m = h.arch == LV_ARCH_S390X     ? caps->machine_s390
+                    : h.arch == LV_ARCH_AARCH64 ? caps->machine_virt
+                                                : NULL;
     h.machine = m ? xstrdup(m) : NULL;
     h.loader = resolve_loader(cfg, set, domcaps, h.arch, h.launch);
     h.cbitpos = domcaps && domcaps->cbitpos ? domcaps->cbitpos : LV_SEV_DEFAULT_CBITPOS;

@@ -12,7 +12,7 @@
 
 typedef struct lv_host {
     lv_arch arch;
-    const char *domain_type; /* static "kvm" or "qemu" */
+    const char *domain_type;  /* static "kvm" or "qemu" */
     char *domain_type_reason; /* why (for verify_config and debug logs) */
     char *machine;            /* NULL: the builder's default alias */
     lv_launch_security launch;
@@ -28,5 +28,6 @@ bool lv_uri_is_local(const char *uri);
 
 /* domcaps may be NULL (not offered by the driver). cpuinfo is the text of
  * /proc/cpuinfo of the libvirt host when it is this machine, else NULL. */
-int lv_host_resolve(const lv_config *cfg, const lv_settings *set, const lv_caps *caps, const lv_domcaps *domcaps,
-                    const char *cpuinfo, size_t cpuinfo_len, lv_host *ret, caa_error **err);
+int lv_host_resolve(const lv_config *cfg, const lv_settings *set, const lv_caps *caps,
+                    const lv_domcaps *domcaps, const char *cpuinfo, size_t cpuinfo_len, lv_host *ret,
+                    caa_error **err);

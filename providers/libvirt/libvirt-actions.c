@@ -102,7 +102,8 @@ static int probe_host(lv_provider *p, virConnectPtr conn, lv_host *ret, caa_erro
     lv_domcaps domcaps = {0};
     bool have_domcaps = false;
     if (p->set.launch != LV_LAUNCH_NONE || !p->cfg->disable_cvm) {
-        _cleanup_free_ char *dc_xml = virConnectGetDomainCapabilities(conn, NULL, caps.host_arch, NULL, "kvm", 0);
+        _cleanup_free_ char *dc_xml =
+            virConnectGetDomainCapabilities(conn, NULL, caps.host_arch, NULL, "kvm", 0);
         if (dc_xml) {
             caa_error *ignored = NULL;
             have_domcaps = lv_parse_domcaps(dc_xml, strlen(dc_xml), &domcaps, &ignored) >= 0;
@@ -130,11 +131,12 @@ static int probe_host(lv_provider *p, virConnectPtr conn, lv_host *ret, caa_erro
         }
     }
 
-    r = lv_host_resolve(p->cfg, &p->set, &caps, have_domcaps ? &domcaps : NULL, cpuinfo, cpuinfo_len, ret, err);
+    r = lv_host_resolve(p->cfg, &p->set, &caps, have_domcaps ? &domcaps : NULL, cpuinfo, cpuinfo_len, ret,
+                        err);
     if (r >= 0)
-        log_debug("libvirt host: arch %s, domain type %s (%s), launch security \"%s\", loader %s", caps.host_arch,
-                  ret->domain_type, ret->domain_type_reason, lv_launch_security_name(ret->launch),
-                  ret->loader ? ret->loader : "(autoselect)");
+        log_debug("libvirt host: arch %s, domain type %s (%s), launch security \"%s\", loader %s",
+                  caps.host_arch, ret->domain_type, ret->domain_type_reason,
+                  lv_launch_security_name(ret->launch), ret->loader ? ret->loader : "(autoselect)");
     lv_caps_done(&caps);
     lv_domcaps_done(&domcaps);
     return r;
@@ -265,8 +267,8 @@ static void random_uuid(char out[VIR_UUID_STRING_BUFLEN])
     u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
     u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
     snprintf(out, VIR_UUID_STRING_BUFLEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
-             u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+             u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
 /* ---- create ---- */
@@ -288,7 +290,8 @@ static int take_existing(create_ctx *c, virConnectPtr conn, virDomainPtr dom, ca
         return caa_error_propagate(err, &e);
     if (r < 0) {
         caa_error_free(e);
-        return caa_error_set(err, -EEXIST, "a domain named %s exists and was not created by the adaptor", st->name);
+        return caa_error_set(err, -EEXIST, "a domain named %s exists and was not created by the adaptor",
+                             st->name);
     }
     bool same = strcmp(md.sandbox_id, st->sandbox_id) == 0;
     lv_metadata_done(&md);
@@ -328,11 +331,12 @@ static int lookup_base(create_ctx *c, virConnectPtr conn, virStoragePoolPtr pool
     if (lv_last_error_code() != VIR_ERR_NO_STORAGE_VOL)
         return lv_error(err, conn, "looking up base volume %s", base);
     virResetLastError();
-    return caa_error_set(err, -ENOENT, "base volume %s not found in storage pool %s", base, c->p->cfg->pool_name);
+    return caa_error_set(err, -ENOENT, "base volume %s not found in storage pool %s", base,
+                         c->p->cfg->pool_name);
 }
 
-static int create_root_volume(create_ctx *c, virConnectPtr conn, virStoragePoolPtr pool, virStorageVolPtr base,
-                              const char *root_name, caa_error **err)
+static int create_root_volume(create_ctx *c, virConnectPtr conn, virStoragePoolPtr pool,
+                              virStorageVolPtr base, const char *root_name, caa_error **err)
 {
     virStorageVolInfo info;
     if (virStorageVolGetInfo(base, &info) < 0)
@@ -400,8 +404,8 @@ static int upload(virConnectPtr conn, virStorageVolPtr vol, const char *name, co
     return r;
 }
 
-static int create_cidata_volume(create_ctx *c, virConnectPtr conn, virStoragePoolPtr pool, const char *iso_name,
-                                caa_error **err)
+static int create_cidata_volume(create_ctx *c, virConnectPtr conn, virStoragePoolPtr pool,
+                                const char *iso_name, caa_error **err)
 {
     _cleanup_free_ uint8_t *image = NULL;
     size_t len = 0;
@@ -425,9 +429,9 @@ static int define_and_start(create_ctx *c, virConnectPtr conn, const lv_host *ho
     const lv_config *cfg = c->p->cfg;
     if (!st->uuid[0])
         random_uuid(st->uuid);
-    _cleanup_free_ char *console =
-        cfg->console_log_dir && *cfg->console_log_dir ? xasprintf("%s/%s-console.log", cfg->console_log_dir, st->name)
-                                                      : NULL;
+    _cleanup_free_ char *console = cfg->console_log_dir && *cfg->console_log_dir
+                                       ? xasprintf("%s/%s-console.log", cfg->console_log_dir, st->name)
+                                       : NULL;
     lv_domain_params dp = {
         .name = st->name,
         .uuid = st->uuid,
@@ -508,7 +512,8 @@ static int create_op(virConnectPtr conn, void *arg, caa_error **err)
     /* No domain of this name exists, so volumes of these names are leftovers
      * of an earlier attempt for this very pod (or of our own first try
      * before a reconnect): replace them. */
-    if ((r = delete_volume(conn, pool, root_name, err)) < 0 || (r = delete_volume(conn, pool, iso_name, err)) < 0)
+    if ((r = delete_volume(conn, pool, root_name, err)) < 0 ||
+        (r = delete_volume(conn, pool, iso_name, err)) < 0)
         return r;
     if ((r = create_root_volume(c, conn, pool, base, root_name, err)) < 0)
         return r;
@@ -617,7 +622,8 @@ static int addresses_op(virConnectPtr conn, void *arg, caa_error **err)
     if (active < 0)
         return lv_error(err, conn, "domain %s state", c->uuid);
     if (!active)
-        return caa_error_set(err, -ESRCH, "domain %s stopped while waiting for its address", virDomainGetName(dom));
+        return caa_error_set(err, -ESRCH, "domain %s stopped while waiting for its address",
+                             virDomainGetName(dom));
     caa_strv_free(c->ips);
     c->ips = NULL;
     return domain_ips(c->p, conn, dom, &c->ips, err);
@@ -679,8 +685,8 @@ int lv_do_delete(lv_provider *p, const char *uuid, caa_error **err)
 /* ---- list / get ---- */
 
 /* Builds an instance for an adaptor domain; -ENOENT when it is not ours. */
-static int instance_of(lv_provider *p, virConnectPtr conn, virDomainPtr dom, bool with_ips, caa_instance **ret,
-                       caa_error **err)
+static int instance_of(lv_provider *p, virConnectPtr conn, virDomainPtr dom, bool with_ips,
+                       caa_instance **ret, caa_error **err)
 {
     lv_metadata md = {0};
     int r = read_metadata(conn, dom, &md, err);

@@ -18,7 +18,8 @@
 const caa_option lv_options[LV_N_OPTIONS] = {
     OPT("uri", "LIBVIRT_URI", CAA_OPT_STRING, uri, LV_DEFAULT_URI, "libvirt URI"),
     OPT("pool-name", "LIBVIRT_POOL", CAA_OPT_STRING, pool_name, "default", "libvirt storage pool"),
-    OPT("network-name", "LIBVIRT_NET", CAA_OPT_STRING, network_name, "default", "libvirt network for the pod VM NIC"),
+    OPT("network-name", "LIBVIRT_NET", CAA_OPT_STRING, network_name, "default",
+        "libvirt network for the pod VM NIC"),
     OPT("vol-name", "LIBVIRT_VOL_NAME", CAA_OPT_STRING, vol_name, "podvm-base.qcow2",
         "volume name of the pod VM base image in the pool"),
     OPT("launch-security", "LIBVIRT_LAUNCH_SECURITY", CAA_OPT_STRING, launch_security, "",
@@ -32,12 +33,14 @@ const caa_option lv_options[LV_N_OPTIONS] = {
             "root disk size in GiB (never below the base image size)"),
     OPT("data-dir", NULL, CAA_OPT_STRING, data_dir, "/var/lib/libvirt/images",
         "libvirt storage directory (accepted for compatibility, unused)"),
-    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "true", "create plain (non-confidential) VMs"),
+    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "true",
+        "create plain (non-confidential) VMs"),
     OPT("domain-type", "LIBVIRT_DOMAIN_TYPE", CAA_OPT_STRING, domain_type, "auto",
         "auto, kvm or qemu (TCG); auto picks kvm only when the host can run KVM guests"),
     OPT("ip-wait", "LIBVIRT_IP_WAIT", CAA_OPT_DURATION, ip_wait, "60s",
         "how long to wait for a pod VM's DHCP lease"),
-    OPT("console-log-dir", "LIBVIRT_CONSOLE_LOG_DIR", CAA_OPT_STRING, console_log_dir, "/var/log/libvirt/qemu",
+    OPT("console-log-dir", "LIBVIRT_CONSOLE_LOG_DIR", CAA_OPT_STRING, console_log_dir,
+        "/var/log/libvirt/qemu",
         "directory on the libvirt host for <name>-console.log (empty: serial console on a pty only)"),
 };
 
@@ -122,7 +125,8 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
     int r;
 
     if ((r = require(cfg->uri, "uri", err)) < 0 || (r = require(cfg->pool_name, "pool-name", err)) < 0 ||
-        (r = require(cfg->network_name, "network-name", err)) < 0 || (r = require(cfg->vol_name, "vol-name", err)) < 0)
+        (r = require(cfg->network_name, "network-name", err)) < 0 ||
+        (r = require(cfg->vol_name, "vol-name", err)) < 0)
         return r;
     if (cfg->cpu <= 0 || cfg->memory <= 0)
         return caa_error_set(err, -EINVAL, "libvirt: -cpu and -memory must be positive");
@@ -132,12 +136,14 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
         return caa_error_set(err, -EINVAL, "libvirt: invalid -cpuset \"%s\" (expected e.g. 0-3,8 or 0-7,^4)",
                              cfg->cpuset);
     if (lv_launch_security_parse(cfg->launch_security, &s.launch) < 0)
-        return caa_error_set(err, -EINVAL, "libvirt: unknown -launch-security \"%s\" (expected sev-snp, tdx or s390-pv)",
+        return caa_error_set(err, -EINVAL,
+                             "libvirt: unknown -launch-security \"%s\" (expected sev-snp, tdx or s390-pv)",
                              cfg->launch_security);
     if (cfg->disable_cvm && s.launch != LV_LAUNCH_NONE)
-        return caa_error_set(err, -EINVAL,
-                             "libvirt: -launch-security %s needs confidential VMs, but -disable-cvm (DISABLECVM) is true",
-                             cfg->launch_security);
+        return caa_error_set(
+            err, -EINVAL,
+            "libvirt: -launch-security %s needs confidential VMs, but -disable-cvm (DISABLECVM) is true",
+            cfg->launch_security);
     const char *dt = cfg->domain_type && *cfg->domain_type ? cfg->domain_type : "auto";
     if (strcmp(dt, "auto") == 0)
         s.domain_type = LV_DOMTYPE_AUTO;
@@ -146,7 +152,8 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
     else if (strcmp(dt, "qemu") == 0)
         s.domain_type = LV_DOMTYPE_QEMU;
     else
-        return caa_error_set(err, -EINVAL, "libvirt: unknown -domain-type \"%s\" (expected auto, kvm or qemu)", dt);
+        return caa_error_set(err, -EINVAL,
+                             "libvirt: unknown -domain-type \"%s\" (expected auto, kvm or qemu)", dt);
     if (s.domain_type == LV_DOMTYPE_QEMU && (s.launch == LV_LAUNCH_SEV_SNP || s.launch == LV_LAUNCH_TDX))
         return caa_error_set(err, -EINVAL, "libvirt: -launch-security %s needs KVM, not -domain-type qemu",
                              cfg->launch_security);

@@ -29,8 +29,9 @@ static int read_doc(const char *xml, size_t len, const char *what, xmlDocPtr *re
         return caa_error_set(err, -EINVAL, "empty %s XML", what);
     if (len > LV_PARSE_MAX_XML || len > INT_MAX)
         return caa_error_set(err, -EINVAL, "%s XML is too large (%zu bytes)", what, len);
-    xmlDocPtr doc = xmlReadMemory(xml, (int)len, NULL, NULL,
-                                  XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+    xmlDocPtr doc =
+        xmlReadMemory(xml, (int)len, NULL, NULL,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
     if (!doc || !xmlDocGetRootElement(doc)) {
         if (doc)
             xmlFreeDoc(doc);
@@ -212,7 +213,8 @@ int lv_parse_volume_format(const char *xml, size_t len, char **ret, caa_error **
     if (!is_el(root, "volume"))
         return caa_error_set(err, -EINVAL, "volume XML without <volume>");
     _cleanup_free_ char *format = prop(child(child(root, "target"), "format"), "type");
-    if (format && (!*format || strlen(format) > 32 || strspn(format, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(format)))
+    if (format && (!*format || strlen(format) > 32 ||
+                   strspn(format, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(format)))
         return caa_error_set(err, -EINVAL, "volume XML with an unusable format \"%.32s\"", format);
     *ret = TAKE_PTR(format);
     return 0;
@@ -254,7 +256,8 @@ int lv_parse_metadata(const char *xml, size_t len, lv_metadata *ret, caa_error *
     if (r < 0)
         return r;
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    bool ns_ok = !root->ns || (root->ns->href && xmlStrcmp(root->ns->href, (const xmlChar *)LV_METADATA_NS) == 0);
+    bool ns_ok =
+        !root->ns || (root->ns->href && xmlStrcmp(root->ns->href, (const xmlChar *)LV_METADATA_NS) == 0);
     if (!is_el(root, "instance") || !ns_ok)
         return caa_error_set(err, -ENOENT, "domain metadata is not the adaptor's");
     lv_metadata m = {0};

@@ -16,7 +16,7 @@ enum {
 };
 
 typedef struct lv_caps {
-    char *host_arch;     /* /capabilities/host/cpu/arch */
+    char *host_arch;      /* /capabilities/host/cpu/arch */
     unsigned guest_types; /* LV_GUEST_* offered for hvm guests of host_arch */
     /* Canonical machine names for the aliases we use (NULL when not listed). */
     char *machine_q35;

@@ -218,8 +218,9 @@ static void create_done(lv_job *job)
             create_finish(req, -ECANCELED, NULL, caa_error_new(-ECANCELED, "libvirt provider shutting down"));
             return;
         case PHASE_ADDRESS:
-            create_finish(req, -ECANCELED, instance_of_state(&req->st),
-                          caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+            create_finish(
+                req, -ECANCELED, instance_of_state(&req->st),
+                caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
             return;
         case PHASE_CLEANUP:
             create_report_failure(req, -ECANCELED, NULL);
@@ -238,8 +239,9 @@ static void create_done(lv_job *job)
             return;
         }
         if (p->stopping) {
-            create_finish(req, -ECANCELED, instance_of_state(&req->st),
-                          caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+            create_finish(
+                req, -ECANCELED, instance_of_state(&req->st),
+                caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
             return;
         }
         req->deadline = uv_now(p->loop) + (uint64_t)(p->cfg->ip_wait / 1000000);
@@ -258,15 +260,16 @@ static void create_done(lv_job *job)
             return;
         }
         if (p->stopping) {
-            create_finish(req, -ECANCELED, instance_of_state(&req->st),
-                          caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+            create_finish(
+                req, -ECANCELED, instance_of_state(&req->st),
+                caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
             return;
         }
         uint64_t now = uv_now(p->loop);
         if (now >= req->deadline) {
-            caa_error *e = caa_error_new(-ETIMEDOUT, "no DHCP lease for domain %s within %lld ms%s%s", req->st.name,
-                                         (long long)(p->cfg->ip_wait / 1000000), req->error ? ": " : "",
-                                         req->error ? caa_error_msg(req->error) : "");
+            caa_error *e = caa_error_new(-ETIMEDOUT, "no DHCP lease for domain %s within %lld ms%s%s",
+                                         req->st.name, (long long)(p->cfg->ip_wait / 1000000),
+                                         req->error ? ": " : "", req->error ? caa_error_msg(req->error) : "");
             create_fail(req, e);
             return;
         }
@@ -331,9 +334,11 @@ static int lv_validate_spec(void *priv, const caa_instance_spec *spec, caa_error
         if ((r = check_text("tag", spec->tags[i], 1024, true, err)) < 0)
             return r;
     if (spec->vcpus < 0 || spec->vcpus > 4096)
-        return caa_error_set(err, -EINVAL, "libvirt: vCPU count %lld out of range [1, 4096]", (long long)spec->vcpus);
+        return caa_error_set(err, -EINVAL, "libvirt: vCPU count %lld out of range [1, 4096]",
+                             (long long)spec->vcpus);
     if (spec->memory_mib < 0 || spec->memory_mib > (INT64_C(16) << 20))
-        return caa_error_set(err, -EINVAL, "libvirt: memory %lld MiB out of range", (long long)spec->memory_mib);
+        return caa_error_set(err, -EINVAL, "libvirt: memory %lld MiB out of range",
+                             (long long)spec->memory_mib);
     if (spec->gpus > 0)
         return caa_error_set(err, -EOPNOTSUPP, "libvirt: the libvirt provider does not attach GPUs");
     if (spec->user_data && spec->user_data_len > LV_USER_DATA_MAX)
@@ -420,14 +425,16 @@ static bool uuid_ok(const char *s)
         return false;
     for (size_t i = 0; s[i]; i++) {
         bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-                                   (s[i] >= 'A' && s[i] <= 'F')))
+        if (dash ? s[i] != '-'
+                 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                     (s[i] >= 'A' && s[i] <= 'F')))
             return false;
     }
     return true;
 }
 
-static int simple_submit(lv_provider *p, simple_kind kind, const char *id, void *cb, void *opaque, caa_error **err)
+static int simple_submit(lv_provider *p, simple_kind kind, const char *id, void *cb, void *opaque,
+                         caa_error **err)
 {
     if (p->stopping)
         return caa_error_set(err, -ECANCELED, "libvirt provider is shutting down");
@@ -446,7 +453,8 @@ static int simple_submit(lv_provider *p, simple_kind kind, const char *id, void 
     return 0;
 }
 
-static int lv_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque, caa_error **err)
+static int lv_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
+                              caa_error **err)
 {
     return simple_submit(priv, SIMPLE_DELETE, instance_id, (void *)cb, opaque, err);
 }
@@ -456,7 +464,8 @@ static int lv_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error
     return simple_submit(priv, SIMPLE_LIST, NULL, (void *)cb, opaque, err);
 }
 
-static int lv_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque, caa_error **err)
+static int lv_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
+                           caa_error **err)
 {
     return simple_submit(priv, SIMPLE_GET, instance_id, (void *)cb, opaque, err);
 }

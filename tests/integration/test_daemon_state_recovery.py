@@ -97,6 +97,16 @@ def main():
     d.wait_log(r"sandbox=%s deleted instance test-00000000000000aa \(found by name\)" % sid2)
     check(d.instances() == [], "instances left: %s" % d.instances())
 
+    # A pod created (not started) before the restart cannot be started: its request is lost.
+    sid5 = sandbox_id(44)
+    d.ctl_ok("create", sid5, *pod_annotations("late"))
+    check(d.stop() == 0, "exit status")
+    d = Daemon(root=root).start()
+    rc, _, err = d.ctl("start", sid5)
+    check(rc == 1 and "FAILED_PRECONDITION" in err and "earlier daemon" in err, "start after restart: %s" % err)
+    check(d.instances() == [], "no instance for a lost request")
+    d.ctl_ok("stop", sid5)
+
     # A pod dir whose state could not be loaded blocks reuse of its id.
     rc, _, err = d.ctl("create", "bad-json", *pod_annotations())
     check(rc == 1 and "could not be loaded" in err, "CreateVM over a rejected state file: %s" % err)

@@ -13,7 +13,7 @@ done
 [ -x "$driver" ] || { echo "Bail out! driver not found: $driver"; exit 1; }
 
 . "$here/podnet-fixture.sh"
-pn_init "caa-e-$$"
+pn_init "caa-pne-$$"
 
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -40,7 +40,7 @@ drv_w inspect "$(pn_nspath p1)" --vni 555000 >"$cfg" || { nok "inspect pod 1"; f
 
 # ---- inspect ----
 expect_fail "inspect: namespace path does not exist" \
-  '^error ENOENT: network namespace "/run/netns/caa-e-[0-9]+-nope" does not exist' \
+  '^error ENOENT: network namespace "/run/netns/caa-pne-[0-9]+-nope" does not exist' \
   drv_w inspect "$(pn_nspath nope)"
 touch "$PN_TMP/plain-file"
 expect_fail "inspect: path is not a network namespace" '^error EINVAL: ".*plain-file" is not a network namespace' \

@@ -1,6 +1,7 @@
 # Shared fixture for the pod network namespace tests and the benchmark.
 # Source it; it defines:
-#   pn_init PREFIX       names every namespace PREFIX-*, installs the EXIT trap
+#   pn_init PREFIX       names every namespace PREFIX-*, installs the EXIT trap;
+#                        PREFIX is caa-pn<letter>-<pid of the test shell>
 #   pn_worker            "worker" netns PREFIX-w: CNI-like bridge cni0 198.19.0.1/24
 #                        and an underlay bridge ul0 198.18.0.1/24 (default route)
 #   pn_pod N             pod netns PREFIX-pN: eth0 198.19.0.(10+N)/24 on cni0,
@@ -32,8 +33,21 @@ pn_cleanup() {
   return 0
 }
 
+# Namespaces left by a run that was killed with SIGKILL (no trap ran): any
+# caa-pn?-<pid>-* whose <pid> is gone.
+pn_sweep_stale() {
+  local ns pid
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    [[ $ns =~ ^caa-pn[a-z]-([0-9]+)- ]] || continue
+    pid=${BASH_REMATCH[1]}
+    kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null
+  done
+  return 0
+}
+
 pn_init() {
   PN_PREFIX=$1
+  pn_sweep_stale
   PN_TMP=$(mktemp -d "/tmp/$PN_PREFIX.XXXXXX")
   trap 'pn_cleanup' EXIT
   trap 'exit 130' INT TERM

@@ -14,7 +14,7 @@ done
 [ -x "$driver" ] || { echo "Bail out! driver not found: $driver"; exit 1; }
 
 . "$here/podnet-fixture.sh"
-pn_init "caa-t-$$"
+pn_init "caa-pnt-$$"
 
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }

@@ -7,7 +7,7 @@
 # Usage: libvirt-qemu-smoke.sh PATH-TO-libvirt-smoke
 set -uo pipefail
 smoke=$1
-skip() { echo "1..0 # SKIP $*"; exit 77; }
+skip() { echo "SKIP: $*"; exit 77; }
 [ "${CAA_LIBVIRT_SMOKE:-}" = 1 ] || skip "set CAA_LIBVIRT_SMOKE=1 to run"
 [ "$(id -u)" = 0 ] || skip "needs root"
 for b in /usr/sbin/libvirtd /usr/sbin/virtlogd virsh qemu-system-x86_64 ip; do
@@ -64,14 +64,15 @@ $V net-create "$run/net.xml" >/dev/null || { echo "Bail out! network"; exit 1; }
 rc=$?
 
 # Reconnect: libvirtd restarts between two calls of one provider.
-coproc SMOKE { "$smoke" qemu:///system reconnect; }
-while IFS= read -r line <&"${SMOKE[0]}"; do
-  echo "$line"
-  if [ "$line" = "# READY" ]; then
-    stop_daemons
-    start_libvirtd || echo "# libvirtd restart failed"
-    echo go >&"${SMOKE[1]}"
-  fi
-done
-wait "$SMOKE_PID" || rc=1
+mkfifo "$run/in"
+"$smoke" qemu:///system reconnect <"$run/in" >"$run/out" 2>&1 &
+smoke_pid=$!
+exec 3>"$run/in"
+for _ in $(seq 300); do grep -q '^# READY' "$run/out" && break; sleep 0.1; done
+stop_daemons
+start_libvirtd || echo "# libvirtd restart failed"
+echo go >&3
+exec 3>&-
+wait "$smoke_pid" || rc=1
+cat "$run/out"
 exit $rc

@@ -52,7 +52,8 @@ bool lvt_have(const char *prog)
     const char *path = getenv("PATH");
     char *copy = strdup(path ? path : "/usr/bin:/bin");
     bool found = false;
-    for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
+    for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir && !found;
+         dir = strtok_r(NULL, ":", &save)) {
         char full[4096];
         snprintf(full, sizeof(full), "%s/%s", dir, prog);
         found = access(full, X_OK) == 0;

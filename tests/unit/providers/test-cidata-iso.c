@@ -34,12 +34,13 @@ static void test_seed_content(void **state)
 {
     (void)state;
     need_isoinfo();
-    const char *user_data = "#cloud-config\nwrite_files:\n- path: /run/peerpod/apf.json\n  content: '{\"a\": 1}'\n";
+    const char *user_data =
+        "#cloud-config\nwrite_files:\n- path: /run/peerpod/apf.json\n  content: '{\"a\": 1}'\n";
     uint8_t *img = NULL;
     size_t len = 0;
     caa_error *err = NULL;
-    assert_int_equal(caa_cidata_iso_build_seed("podvm-nginx-1234abcd", user_data, strlen(user_data), &img, &len, &err),
-                     0);
+    assert_int_equal(
+        caa_cidata_iso_build_seed("podvm-nginx-1234abcd", user_data, strlen(user_data), &img, &len, &err), 0);
     assert_null(err);
     assert_true(len >= 16 * 2048);
     assert_int_equal(len % 2048, 0);
@@ -109,7 +110,8 @@ static void test_binary_and_large_file(void **state)
     assert_int_equal(st, 0);
     free(out);
     char *x = NULL;
-    char *sh[] = {"sh", "-c", "isoinfo -R -i \"$0\" -x /blob.bin | cmp - \"$1\" && echo SAME", iso, NULL, NULL};
+    char *sh[] = {"sh", "-c", "isoinfo -R -i \"$0\" -x /blob.bin | cmp - \"$1\" && echo SAME",
+                  iso,  NULL, NULL};
     char *raw = lvt_write_temp("raw.bin", data, n);
     sh[4] = raw;
     assert_int_equal(lvt_run(sh, &x), 0);
@@ -127,7 +129,12 @@ static void test_bad_input(void **state)
     uint8_t *img = NULL;
     size_t len = 0;
     caa_error *err = NULL;
-    const char *bad_names[] = {"", "a/b", "..", ".", "x y", "new\nline",
+    const char *bad_names[] = {"",
+                               "a/b",
+                               "..",
+                               ".",
+                               "x y",
+                               "new\nline",
                                "12345678901234567890123456789012345678901234567890123456789012345"};
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
         caa_cidata_file f = {bad_names[i], "x", 1};
@@ -144,12 +151,14 @@ static void test_bad_input(void **state)
     assert_int_equal(caa_cidata_iso_build("", NULL, 0, &img, &len, &err), -EINVAL);
     caa_error_free(err);
     err = NULL;
-    assert_int_equal(caa_cidata_iso_build("123456789012345678901234567890123", NULL, 0, &img, &len, &err), -EINVAL);
+    assert_int_equal(caa_cidata_iso_build("123456789012345678901234567890123", NULL, 0, &img, &len, &err),
+                     -EINVAL);
     caa_error_free(err);
     err = NULL;
     /* Host names are validated instance names, nothing YAML could misread. */
-    const char *bad_hosts[] = {"", "Upper", "a: b", "x\nlocal-hostname: evil", "a_b",
-                               "0123456789012345678901234567890123456789012345678901234567890123"};
+    const char *bad_hosts[] = {"",     "Upper",
+                               "a: b", "x\nlocal-hostname: evil",
+                               "a_b",  "0123456789012345678901234567890123456789012345678901234567890123"};
     for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
         assert_int_equal(caa_cidata_iso_build_seed(bad_hosts[i], "x", 1, &img, &len, &err), -EINVAL);
         caa_error_free(err);

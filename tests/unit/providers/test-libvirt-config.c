@@ -35,9 +35,19 @@ static void done(lv_config *cfg)
 
 static void clear_env(void)
 {
-    const char *vars[] = {"LIBVIRT_URI", "LIBVIRT_POOL", "LIBVIRT_NET", "LIBVIRT_VOL_NAME", "LIBVIRT_LAUNCH_SECURITY",
-                          "LIBVIRT_EFI_FIRMWARE", "LIBVIRT_CPU", "LIBVIRT_MEMORY", "LIBVIRT_CPUSET",
-                          "LIBVIRT_ROOT_DISK_SIZE", "DISABLECVM", "LIBVIRT_DOMAIN_TYPE", "LIBVIRT_IP_WAIT"};
+    const char *vars[] = {"LIBVIRT_URI",
+                          "LIBVIRT_POOL",
+                          "LIBVIRT_NET",
+                          "LIBVIRT_VOL_NAME",
+                          "LIBVIRT_LAUNCH_SECURITY",
+                          "LIBVIRT_EFI_FIRMWARE",
+                          "LIBVIRT_CPU",
+                          "LIBVIRT_MEMORY",
+                          "LIBVIRT_CPUSET",
+                          "LIBVIRT_ROOT_DISK_SIZE",
+                          "DISABLECVM",
+                          "LIBVIRT_DOMAIN_TYPE",
+                          "LIBVIRT_IP_WAIT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
 }
@@ -79,8 +89,8 @@ static void test_env_and_flags(void **state)
     setenv("LIBVIRT_CPU", "4", 1);
     setenv("DISABLECVM", "false", 1);
     setenv("LIBVIRT_LAUNCH_SECURITY", "tdx", 1);
-    char *argv[] = {"-memory=2048", "--pool-name", "flagpool", "-cpuset", "0-3,8", "-ip-wait", "90s", "-domain-type",
-                    "kvm"};
+    char *argv[] = {"-memory=2048", "--pool-name", "flagpool",     "-cpuset", "0-3,8",
+                    "-ip-wait",     "90s",         "-domain-type", "kvm"};
     lv_config cfg;
     assert_int_equal(parse(&cfg, 9, argv, NULL), 0);
     assert_string_equal(cfg.uri, "qemu:///system");
@@ -124,7 +134,8 @@ static void test_invalid_values(void **state)
     expect_invalid((char *[]){"-cpuset", "0-"}, 2, "cpuset");
     expect_invalid((char *[]){"-launch-security", "sev"}, 2, "launch-security");
     expect_invalid((char *[]){"-launch-security", "sev-snp"}, 2, "disable-cvm");
-    expect_invalid((char *[]){"-disable-cvm=false", "-launch-security", "tdx", "-domain-type", "qemu"}, 5, "KVM");
+    expect_invalid((char *[]){"-disable-cvm=false", "-launch-security", "tdx", "-domain-type", "qemu"}, 5,
+                   "KVM");
     expect_invalid((char *[]){"-domain-type", "xen"}, 2, "domain-type");
     expect_invalid((char *[]){"-uri", ""}, 2, "uri");
     expect_invalid((char *[]){"-pool-name="}, 1, "pool-name");
@@ -137,8 +148,25 @@ static void test_cpuset(void **state)
 {
     (void)state;
     const char *good[] = {"0", "0-3", "0-3,8", "0-7,^4", "1,2,3", "12-12", "1048575"};
-    const char *bad[] = {"", ",", "0,", ",0", "a", "0-", "-1", "3-1", "^4", "^4,^5", "0 - 3", "0;1", "1048576",
-                         "01", "0-3,,4", "0x1", "+1", "0-^3", "99999999999999999999"};
+    const char *bad[] = {"",
+                         ",",
+                         "0,",
+                         ",0",
+                         "a",
+                         "0-",
+                         "-1",
+                         "3-1",
+                         "^4",
+                         "^4,^5",
+                         "0 - 3",
+                         "0;1",
+                         "1048576",
+                         "01",
+                         "0-3,,4",
+                         "0x1",
+                         "+1",
+                         "0-^3",
+                         "99999999999999999999"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         if (!lv_cpuset_valid(good[i]))
             fail_msg("\"%s\" should be valid", good[i]);
@@ -169,9 +197,10 @@ static const char caps_x86_kvm[] =
     "<guest><os_type>hvm</os_type><arch name='x86_64'><machine canonical='pc-q35-7.2'>q35</machine>"
     "<domain type='qemu'/><domain type='kvm'/></arch></guest>"
     "<guest><os_type>hvm</os_type><arch name='i686'><domain type='qemu'/></arch></guest></capabilities>";
-static const char caps_x86_tcg[] = "<capabilities><host><cpu><arch>x86_64</arch></cpu></host>"
-                                   "<guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/></arch>"
-                                   "</guest></capabilities>";
+static const char caps_x86_tcg[] =
+    "<capabilities><host><cpu><arch>x86_64</arch></cpu></host>"
+    "<guest><os_type>hvm</os_type><arch name='x86_64'><domain type='qemu'/></arch>"
+    "</guest></capabilities>";
 static const char caps_s390[] =
     "<capabilities><host><cpu><arch>s390x</arch></cpu></host>"
     "<guest><os_type>hvm</os_type><arch name='s390x'><machine canonical='s390-ccw-virtio-7.2'>s390-ccw-virtio"
@@ -181,7 +210,8 @@ static const char caps_arm[] =
     "<guest><os_type>hvm</os_type><arch name='aarch64'><domain type='kvm'><machine canonical='virt-7.2'>virt"
     "</machine></domain></arch></guest></capabilities>";
 static const char cpuinfo_vmx[] = "processor\t: 0\nflags\t\t: fpu vme de pse vmx ssse3\nbugs\t\t:\n";
-static const char cpuinfo_pvm[] = "processor\t: 0\nflags\t\t: fpu vme de pse ssse3 hypervisor\nbugs\t\t: svm_x\n";
+static const char cpuinfo_pvm[] =
+    "processor\t: 0\nflags\t\t: fpu vme de pse ssse3 hypervisor\nbugs\t\t: svm_x\n";
 
 typedef struct host_case {
     lv_config cfg;
@@ -195,14 +225,23 @@ static int resolve(host_case *hc, const char *caps_xml, const lv_domcaps *dc, co
                    caa_error **err)
 {
     memset(hc, 0, sizeof(*hc));
-    hc->cfg = (lv_config){.uri = "qemu:///system", .pool_name = "p", .network_name = "n", .vol_name = "v",
-                          .launch_security = (char *)launch, .firmware = (char *)firmware, .cpu = 1, .memory = 1,
-                          .disable_cvm = disable_cvm, .domain_type = (char *)domain_type, .ip_wait = 1};
+    hc->cfg = (lv_config){.uri = "qemu:///system",
+                          .pool_name = "p",
+                          .network_name = "n",
+                          .vol_name = "v",
+                          .launch_security = (char *)launch,
+                          .firmware = (char *)firmware,
+                          .cpu = 1,
+                          .memory = 1,
+                          .disable_cvm = disable_cvm,
+                          .domain_type = (char *)domain_type,
+                          .ip_wait = 1};
     int r = lv_config_validate(&hc->cfg, &hc->set, err);
     if (r < 0)
         return r;
     assert_int_equal(lv_parse_capabilities(caps_xml, strlen(caps_xml), &hc->caps, NULL), 0);
-    r = lv_host_resolve(&hc->cfg, &hc->set, &hc->caps, dc, cpuinfo, cpuinfo ? strlen(cpuinfo) : 0, &hc->host, err);
+    r = lv_host_resolve(&hc->cfg, &hc->set, &hc->caps, dc, cpuinfo, cpuinfo ? strlen(cpuinfo) : 0, &hc->host,
+                        err);
     lv_caps_done(&hc->caps);
     return r;
 }
@@ -325,8 +364,8 @@ static void test_parse_capabilities_bad(void **state)
         "<capabilities/>",
         "<capabilities><host><cpu/></host></capabilities>",
         "<capabilities><host><cpu><arch></arch></cpu></host></capabilities>",
-        "<!DOCTYPE capabilities [<!ENTITY a 'x'>]><capabilities><host><cpu><arch>&a;</arch></cpu></host>"
-        "</capabilities>",
+        ("<!DOCTYPE capabilities [<!ENTITY a 'x'>]><capabilities><host><cpu><arch>&a;</arch></cpu></host>"
+         "</capabilities>"),
         "<capabilities><host><cpu><arch>x86_64</arch></cpu></host>\x01</capabilities>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -369,11 +408,12 @@ static void test_parse_capabilities_ok(void **state)
 static void test_parse_domcaps(void **state)
 {
     (void)state;
-    const char *xml = "<domainCapabilities><os supported='yes'><loader supported='yes'>"
-                      "<value>/usr/share/OVMF/OVMF_CODE_4M.fd</value><value>relative.fd</value>"
-                      "<value>/usr/share/ovmf/OVMF.amdsev.fd</value></loader></os>"
-                      "<features><sev supported='yes'><cbitpos>51</cbitpos><reducedPhysBits>1</reducedPhysBits>"
-                      "</sev></features></domainCapabilities>";
+    const char *xml =
+        "<domainCapabilities><os supported='yes'><loader supported='yes'>"
+        "<value>/usr/share/OVMF/OVMF_CODE_4M.fd</value><value>relative.fd</value>"
+        "<value>/usr/share/ovmf/OVMF.amdsev.fd</value></loader></os>"
+        "<features><sev supported='yes'><cbitpos>51</cbitpos><reducedPhysBits>1</reducedPhysBits>"
+        "</sev></features></domainCapabilities>";
     lv_domcaps d = {0};
     assert_int_equal(lv_parse_domcaps(xml, strlen(xml), &d, NULL), 0);
     assert_true(d.sev_supported);
@@ -416,9 +456,10 @@ static void test_parse_metadata(void **state)
 {
     (void)state;
     lv_metadata m = {0};
-    const char *ok = "<caa:instance xmlns:caa='https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1'>"
-                     "<caa:sandbox-id>sb1</caa:sandbox-id><caa:pod namespace='ns' name='p&amp;q'/>"
-                     "<caa:pool>pp</caa:pool><caa:image>base</caa:image></caa:instance>";
+    const char *ok =
+        "<caa:instance xmlns:caa='https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1'>"
+        "<caa:sandbox-id>sb1</caa:sandbox-id><caa:pod namespace='ns' name='p&amp;q'/>"
+        "<caa:pool>pp</caa:pool><caa:image>base</caa:image></caa:instance>";
     assert_int_equal(lv_parse_metadata(ok, strlen(ok), &m, NULL), 0);
     assert_string_equal(m.sandbox_id, "sb1");
     assert_string_equal(m.pod_name, "p&q");
@@ -441,11 +482,13 @@ static void test_parse_metadata(void **state)
     const char *other_el = "<something><sandbox-id>x</sandbox-id></something>";
     assert_int_equal(lv_parse_metadata(other_el, strlen(other_el), &m, NULL), -ENOENT);
     /* Our element, but a sandbox id in another namespace does not count. */
-    const char *mixed = "<c:instance xmlns:c='https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1'>"
-                        "<sandbox-id>x</sandbox-id></c:instance>";
+    const char *mixed =
+        "<c:instance xmlns:c='https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1'>"
+        "<sandbox-id>x</sandbox-id></c:instance>";
     assert_int_equal(lv_parse_metadata(mixed, strlen(mixed), &m, NULL), -EPROTO);
-    const char *badpool = "<c:instance xmlns:c='https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1'>"
-                          "<c:sandbox-id>x</c:sandbox-id><c:pool>a&#10;b</c:pool></c:instance>";
+    const char *badpool =
+        "<c:instance xmlns:c='https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1'>"
+        "<c:sandbox-id>x</c:sandbox-id><c:pool>a&#10;b</c:pool></c:instance>";
     assert_int_equal(lv_parse_metadata(badpool, strlen(badpool), &m, NULL), -EPROTO);
     assert_int_equal(lv_parse_metadata("<x", 2, &m, NULL), -EINVAL);
     assert_null(m.sandbox_id);

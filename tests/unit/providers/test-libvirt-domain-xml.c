@@ -60,13 +60,14 @@ typedef struct variant {
     const char *file;
     lv_launch_security launch;
     lv_arch arch;
-    const char *loader; /* overrides the default when set */
+    const char *loader;      /* overrides the default when set */
     const char *schema_word; /* word the schema must know for the whole document to validate */
 } variant;
 
 static const variant variants[] = {
     {"libvirt-domain-none.xml", LV_LAUNCH_NONE, LV_ARCH_X86_64, NULL, NULL},
-    {"libvirt-domain-sev-snp.xml", LV_LAUNCH_SEV_SNP, LV_ARCH_X86_64, "/usr/share/ovmf/OVMF.amdsev.fd", "sev-snp"},
+    {"libvirt-domain-sev-snp.xml", LV_LAUNCH_SEV_SNP, LV_ARCH_X86_64, "/usr/share/ovmf/OVMF.amdsev.fd",
+     "sev-snp"},
     {"libvirt-domain-tdx.xml", LV_LAUNCH_TDX, LV_ARCH_X86_64, "/usr/share/ovmf/OVMF.inteltdx.fd", "tdx"},
     {"libvirt-domain-s390-pv.xml", LV_LAUNCH_S390_PV, LV_ARCH_S390X, NULL, NULL},
     {"libvirt-domain-aarch64.xml", LV_LAUNCH_NONE, LV_ARCH_AARCH64, NULL, NULL},
@@ -401,8 +402,9 @@ static void test_injection_rejected(void **state)
     caa_error_free(err);
     err = NULL;
     /* UTF-8 that libxml2 would write but not read back (found by fuzzing). */
-    const char *bad_utf8[] = {"\xc0\x97", "\xc1\xbf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                              "\xef\xbf\xbe", "\xc2\x85", "\xf8\x88\x80\x80\x80", "\xe2\x82"};
+    const char *bad_utf8[] = {"\xc0\x97",         "\xc1\xbf",     "\xe0\x80\xaf", "\xed\xa0\x80",
+                              "\xf4\x90\x80\x80", "\xef\xbf\xbe", "\xc2\x85",     "\xf8\x88\x80\x80\x80",
+                              "\xe2\x82"};
     for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
         assert_false(lv_xml_text_ok(bad_utf8[i]));
         lv_domain_params p = base_params(LV_LAUNCH_NONE, LV_ARCH_X86_64);

@@ -263,7 +263,7 @@ static void create(fixture *f, const caa_instance_spec *spec, result *r)
     assert_int_equal(r->calls, 1);
 }
 
-static void delete(fixture *f, const char *id, result *r)
+static void delete (fixture *f, const char *id, result *r)
 {
     memset(r, 0, sizeof(*r));
     assert_int_equal(caa_provider_delete_instance(f->prov, id, on_done, r, NULL), 0);
@@ -353,11 +353,11 @@ static void test_round_trip(void **state)
     result_done(&r);
 
     /* Delete, then delete again: both succeed; nothing is left. */
-    delete(&f, id, &r);
+    delete (&f, id, &r);
     assert_int_equal(r.status, 0);
     result_done(&r);
     assert_nothing_left(&f);
-    delete(&f, id, &r);
+    delete (&f, id, &r);
     assert_int_equal(r.status, 0);
     result_done(&r);
     assert_int_equal(caa_provider_get_instance(f.prov, id, on_instance, &g, NULL), 0);
@@ -387,13 +387,13 @@ static void test_capacity_and_image(void **state)
     free(xml);
     virDomainPtr dom = virDomainLookupByUUIDString(f.conn, r.inst->id);
     xml = virDomainGetXMLDesc(dom, 0);
-    assert_non_null(strstr(xml, ">2</vcpu>"));                              /* -cpu default */
+    assert_non_null(strstr(xml, ">2</vcpu>"));                   /* -cpu default */
     assert_non_null(strstr(xml, "unit='KiB'>8388608</memory>")); /* -memory default */
     free(xml);
     virDomainFree(dom);
     char *id = strdup(r.inst->id);
     result_done(&r);
-    delete(&f, id, &r);
+    delete (&f, id, &r);
     assert_int_equal(r.status, 0);
     result_done(&r);
     free(id);
@@ -550,7 +550,7 @@ static void test_cleanup_failure_returns_partial(void **state)
     char *id = strdup(r.inst->id);
     result_done(&r);
     caa_libvirt_test_set_faults(f.prov->priv, 0);
-    delete(&f, id, &r);
+    delete (&f, id, &r);
     assert_int_equal(r.status, 0);
     result_done(&r);
     free(id);
@@ -600,7 +600,7 @@ static void test_idempotent_create(void **state)
     char *id = strdup(a.inst->id);
     result_done(&a);
     result_done(&b);
-    delete(&f, id, &a);
+    delete (&f, id, &a);
     assert_int_equal(a.status, 0);
     result_done(&a);
     free(id);
@@ -613,7 +613,8 @@ static void test_concurrent_creates(void **state)
     (void)state;
     static fixture f;
     setup(&f, 0, NULL);
-    const char *sandboxes[] = {"aaaaaaaa00000000", "bbbbbbbb00000000", "cccccccc00000000", "dddddddd00000000"};
+    const char *sandboxes[] = {"aaaaaaaa00000000", "bbbbbbbb00000000", "cccccccc00000000",
+                               "dddddddd00000000"};
     caa_instance_spec specs[4];
     result r[4];
     memset(r, 0, sizeof(r));
@@ -647,7 +648,8 @@ static void test_concurrent_creates(void **state)
 static const char node_xml[] =
     "<node>\n"
     "  <network><name>default</name><bridge name='ppbr0'/>\n"
-    "    <ip address='198.18.0.1' netmask='255.255.255.0'><dhcp><range start='198.18.0.100' end='198.18.0.200'/>"
+    "    <ip address='198.18.0.1' netmask='255.255.255.0'><dhcp><range start='198.18.0.100' "
+    "end='198.18.0.200'/>"
     "</dhcp></ip></network>\n"
     "  <pool type='dir'><name>default-pool</name><target><path>/default-pool</path></target>\n"
     "    <volume type='file'><name>podvm-base.qcow2</name><capacity unit='MiB'>64</capacity>\n"
@@ -706,7 +708,7 @@ static void test_delete_rules(void **state)
     setup(&f, 0, NULL);
     result r;
     /* Unknown UUID: already gone. */
-    delete(&f, "01234567-89ab-cdef-0123-456789abcdef", &r);
+    delete (&f, "01234567-89ab-cdef-0123-456789abcdef", &r);
     assert_int_equal(r.status, 0);
     result_done(&r);
     /* Not a UUID: refused synchronously, callback never called. */
@@ -725,7 +727,7 @@ static void test_delete_rules(void **state)
     char uuid[VIR_UUID_STRING_BUFLEN];
     virDomainGetUUIDString(test, uuid);
     virDomainFree(test);
-    delete(&f, uuid, &r);
+    delete (&f, uuid, &r);
     expect_error(&r, -EPERM, "not created by the adaptor");
     result_done(&r);
     result g = {0};
@@ -751,7 +753,8 @@ static void test_validate_spec(void **state)
     } cases[] = {
         {"upper case name", spec_for("X", "1234567812345678"), -EINVAL},
         {"quote in name", spec_for("a'b", "1234567812345678"), -EINVAL},
-        {"long name", spec_for("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "1234567812345678"), -EINVAL},
+        {"long name",
+         spec_for("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "1234567812345678"), -EINVAL},
         {"newline in image", spec_for("a", "1234567812345678"), -EINVAL},
         {"control char in pod", spec_for("a", "1234567812345678"), -EINVAL},
         {"gpus", spec_for("a", "1234567812345678"), -EOPNOTSUPP},
@@ -796,7 +799,8 @@ static void test_hostile_names_escaped(void **state)
         fail_msg("create: %s", caa_error_msg(r.err));
     char *md = NULL;
     virDomainPtr dom = virDomainLookupByUUIDString(f.conn, r.inst->id);
-    md = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, "https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1", 0);
+    md = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
+                              "https://confidentialcontainers.org/cloud-api-adaptor-c/libvirt/1", 0);
     assert_non_null(md);
     assert_null(strstr(md, "<evil"));
     assert_non_null(strstr(md, "&lt;evil/&gt;"));
@@ -804,7 +808,7 @@ static void test_hostile_names_escaped(void **state)
     virDomainFree(dom);
     char *id = strdup(r.inst->id);
     result_done(&r);
-    delete(&f, id, &r);
+    delete (&f, id, &r);
     assert_int_equal(r.status, 0);
     result_done(&r);
     free(id);

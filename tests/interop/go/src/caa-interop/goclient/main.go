@@ -13,13 +13,17 @@
 //	conns N M             N concurrent connections, M calls each
 //	inflight K            K calls in flight on one connection
 //	throughput C D        Version round trips over C connections for D seconds
+//	drive                 run calls as told on stdin (see scenarioDrive)
 //
 // Prints "PASS <scenario> ..." and exits 0, or "FAIL <scenario>: why" and exits 1.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -335,6 +339,137 @@ func scenarioThroughput(conns int, d time.Duration) {
 	fmt.Printf("PASS throughput conns=%d seconds=%.3f calls=%d rate=%.0f\n", conns, secs, total, float64(total)/secs)
 }
 
+// FillPayload is the "fill:N" payload of scenarioDrive: byte i = i*131+7.
+func fillPayload(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i*131 + 7)
+	}
+	return p
+}
+
+// scenarioDrive reads commands from stdin, one per line, so a test script
+// can steer calls around faults it injects:
+//
+//	conn N                                  use connection N (dialled on first use)
+//	close N                                 close connection N
+//	call ID SERVICE METHOD TIMEOUT_MS DATA  start a call on the current connection;
+//	                                        DATA: hex, "-" (empty) or "fill:N"; TIMEOUT_MS 0: no deadline
+//	wait                                    wait for every started call, then print "IDLE"
+//	sync TAG                                print "SYNC TAG" (orders output)
+//
+// Each finished call prints one line:
+//
+//	DONE ID CODE ELAPSED_MS LEN DATA MESSAGE
+//
+// CODE is the gRPC code (0 OK, -1 for a non-status error), DATA the response
+// payload in hex ("-" when empty, "sha256:<hex>" above 64 KiB), MESSAGE the
+// status or error text quoted by Go's %q. End of input waits for all calls.
+func scenarioDrive() {
+	conns := map[int]*ttrpc.Client{}
+	cur := 0
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	emit := func(format string, args ...interface{}) {
+		mu.Lock()
+		fmt.Printf(format+"\n", args...)
+		mu.Unlock()
+	}
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 1<<20), 32<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "conn", "close":
+			if len(f) != 2 {
+				failf("bad line %q", sc.Text())
+			}
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				failf("bad connection number %q", f[1])
+			}
+			if f[0] == "conn" {
+				if conns[n] == nil {
+					conns[n] = dial()
+				}
+				cur = n
+			} else if conns[n] != nil {
+				conns[n].Close()
+				delete(conns, n)
+			}
+		case "call":
+			if len(f) != 6 {
+				failf("bad line %q", sc.Text())
+			}
+			id, service, method := f[1], f[2], f[3]
+			ms, err := strconv.Atoi(f[4])
+			if err != nil {
+				failf("bad timeout %q", f[4])
+			}
+			var payload []byte
+			switch {
+			case f[5] == "-":
+			case strings.HasPrefix(f[5], "fill:"):
+				n, err := strconv.Atoi(strings.TrimPrefix(f[5], "fill:"))
+				if err != nil {
+					failf("bad fill %q", f[5])
+				}
+				payload = fillPayload(n)
+			default:
+				if payload, err = hex.DecodeString(f[5]); err != nil {
+					failf("bad hex for call %s", id)
+				}
+			}
+			if conns[cur] == nil {
+				conns[cur] = dial()
+			}
+			c := conns[cur]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if ms > 0 {
+					ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+				}
+				start := time.Now()
+				out, err := call(ctx, c, service, method, payload)
+				elapsed := time.Since(start).Milliseconds()
+				cancel()
+				code, msg := 0, ""
+				if err != nil {
+					if st, ok := status.FromError(err); ok {
+						code, msg = int(st.Code()), st.Message()
+					} else {
+						code, msg = -1, err.Error()
+					}
+				}
+				data := "-"
+				if len(out) > 65536 {
+					sum := sha256.Sum256(out)
+					data = "sha256:" + hex.EncodeToString(sum[:])
+				} else if len(out) > 0 {
+					data = hex.EncodeToString(out)
+				}
+				emit("DONE %s %d %d %d %s %q", id, code, elapsed, len(out), data, msg)
+			}()
+		case "wait":
+			wg.Wait()
+			emit("IDLE")
+		case "sync":
+			emit("SYNC %s", strings.Join(f[1:], " "))
+		default:
+			failf("unknown command %q", f[0])
+		}
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 func intArg(i int, def int) int {
 	if flag.NArg() <= i {
 		return def
@@ -375,6 +510,8 @@ func main() {
 		scenarioInflight(intArg(2, 1000))
 	case "throughput":
 		scenarioThroughput(intArg(2, 1), time.Duration(intArg(3, 5))*time.Second)
+	case "drive":
+		scenarioDrive()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown scenario %q\n", scenario)
 		os.Exit(2)

@@ -1,12 +1,21 @@
 // goserver: a containerd/ttrpc server registering the interop test services
 // (see package peer) and hypervisor.Hypervisor/Version.
 //
-// Usage: goserver unix:/path | tcp:127.0.0.1:0
+// Usage: goserver [-agent] [-record FILE] unix:/path | tcp:127.0.0.1:0
 // Prints "LISTENING <addr>" once it accepts connections; exits on SIGTERM/SIGINT.
+//
+// -agent also registers the kata-agent services (stand-in for the agent
+// behind agent-protocol-forwarder): every grpc.AgentService method echoes
+// its payload, except WaitProcess/ReadStdout/ReadStderr for a container id
+// starting with "block", which wait for a SignalProcess on that container
+// id (WaitProcess then answers status 137, the reads EOF); grpc.Health/Check
+// answers SERVING, grpc.Health/Version a fixed version. -record appends
+// "<service> <method> <payload hex>" per request to FILE.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -91,12 +100,68 @@ func version(ctx context.Context, in []byte) ([]byte, error) {
 	return peer.Version000, nil
 }
 
+// agentMethod records the request and answers it as described above.
+func agentMethod(rec *peer.Recorder, blk *peer.Blocker, service, name string) ttrpc.Method {
+	return method(func(ctx context.Context, in []byte) ([]byte, error) {
+		rec.Record(service, name, in)
+		switch name {
+		case "Check":
+			return peer.HealthServing, nil
+		case "Version":
+			return peer.HealthVersion, nil
+		case "SignalProcess":
+			if id, err := peer.StringField(in, 1); err == nil {
+				blk.Release(id)
+			}
+		case "WaitProcess", "ReadStdout", "ReadStderr":
+			id, err := peer.StringField(in, 1)
+			if err == nil && strings.HasPrefix(id, "block") {
+				select {
+				case <-blk.Wait(id):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				if name == "WaitProcess" {
+					return peer.WaitStatusKilled, nil
+				}
+				return nil, nil
+			}
+		}
+		return in, nil
+	})
+}
+
+func registerAgent(s *ttrpc.Server, rec *peer.Recorder) {
+	blk := peer.NewBlocker()
+	agent := map[string]ttrpc.Method{}
+	for _, m := range peer.AgentMethods {
+		agent[m] = agentMethod(rec, blk, peer.AgentService, m)
+	}
+	s.Register(peer.AgentService, agent)
+	s.Register(peer.HealthService, map[string]ttrpc.Method{
+		"Check":   agentMethod(rec, blk, peer.HealthService, "Check"),
+		"Version": agentMethod(rec, blk, peer.HealthService, "Version"),
+	})
+}
+
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: goserver unix:/path | tcp:host:port")
+	agentMode := flag.Bool("agent", false, "also serve the kata-agent services")
+	recordPath := flag.String("record", "", "append every agent request to this file")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: goserver [-agent] [-record FILE] unix:/path | tcp:host:port")
 		os.Exit(2)
 	}
-	network, address, err := peer.ParseAddr(os.Args[1])
+	var rec *peer.Recorder
+	if *recordPath != "" {
+		r, err := peer.NewRecorder(*recordPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "record:", err)
+			os.Exit(1)
+		}
+		rec = r
+	}
+	network, address, err := peer.ParseAddr(flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -126,6 +191,9 @@ func main() {
 	s.Register(peer.HypervisorService, map[string]ttrpc.Method{
 		peer.VersionMethod: method(version),
 	})
+	if *agentMode {
+		registerAgent(s, rec)
+	}
 
 	sigc := make(chan os.Signal, 1)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)

@@ -1,0 +1,199 @@
+/* EC2 Query protocol requests (see ec2-query.h). */
+#include "ec2-query.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "xalloc.h"
+
+void aws_params_add(aws_params *p, const char *key, const char *value)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->v = xrealloc(p->v, p->cap * sizeof(*p->v));
+    }
+    p->v[p->n].key = xstrdup(key);
+    p->v[p->n].value = xstrdup(value ? value : "");
+    p->n++;
+}
+
+void aws_params_addf(aws_params *p, const char *value, const char *keyfmt, ...)
+{
+    va_list ap;
+    va_start(ap, keyfmt);
+    _cleanup_free_ char *key = xvasprintf(keyfmt, ap);
+    va_end(ap);
+    aws_params_add(p, key, value);
+}
+
+const char *aws_params_get(const aws_params *p, const char *key)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].key, key) == 0)
+            return p->v[i].value;
+    return NULL;
+}
+
+char *aws_params_encode(const aws_params *p)
+{
+    size_t total = 1;
+    char **parts = xnew0(char *, p->n ? p->n : 1);
+    for (size_t i = 0; i < p->n; i++) {
+        _cleanup_free_ char *k = aws_uri_escape(p->v[i].key);
+        _cleanup_free_ char *v = aws_uri_escape(p->v[i].value);
+        parts[i] = xasprintf("%s=%s", k, v);
+        total += strlen(parts[i]) + 1;
+    }
+    char *out = xmalloc(total);
+    char *o = out;
+    for (size_t i = 0; i < p->n; i++) {
+        if (i)
+            *o++ = '&';
+        size_t l = strlen(parts[i]);
+        memcpy(o, parts[i], l);
+        o += l;
+        free(parts[i]);
+    }
+    *o = '\0';
+    free(parts);
+    return out;
+}
+
+void aws_params_done(aws_params *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free((char *)p->v[i].key);
+        free((char *)p->v[i].value);
+    }
+    free(p->v);
+    memset(p, 0, sizeof(*p));
+}
+
+void aws_params_action(aws_params *p, const char *action, const char *version)
+{
+    aws_params_add(p, "Action", action);
+    aws_params_add(p, "Version", version);
+}
+
+static void add_list(aws_params *p, const char *prefix, char *const *items)
+{
+    for (size_t i = 0; items && items[i]; i++)
+        aws_params_addf(p, items[i], "%s.%zu", prefix, i + 1);
+}
+
+void ec2_build_run_instances(const ec2_run_request *r, aws_params *out)
+{
+    aws_params_action(out, "RunInstances", EC2_API_VERSION);
+    aws_params_add(out, "MinCount", "1");
+    aws_params_add(out, "MaxCount", "1");
+    bool lt = r->launch_template && *r->launch_template;
+    if (lt) {
+        aws_params_add(out, "LaunchTemplate.LaunchTemplateName", r->launch_template);
+    } else {
+        aws_params_add(out, "ImageId", r->image_id);
+        aws_params_add(out, "InstanceType", r->instance_type);
+        if (r->public_ip) {
+            aws_params_add(out, "NetworkInterface.1.DeviceIndex", "0");
+            aws_params_add(out, "NetworkInterface.1.AssociatePublicIpAddress", "true");
+            aws_params_add(out, "NetworkInterface.1.DeleteOnTermination", "true");
+            if (r->subnet_id && *r->subnet_id)
+                aws_params_add(out, "NetworkInterface.1.SubnetId", r->subnet_id);
+            add_list(out, "NetworkInterface.1.SecurityGroupId", r->security_group_ids);
+        } else {
+            if (r->subnet_id && *r->subnet_id)
+                aws_params_add(out, "SubnetId", r->subnet_id);
+            add_list(out, "SecurityGroupId", r->security_group_ids);
+        }
+        if (r->key_name && *r->key_name)
+            aws_params_add(out, "KeyName", r->key_name);
+        if (r->sev_snp)
+            aws_params_add(out, "CpuOptions.AmdSevSnp", "enabled");
+    }
+    if (r->root_volume_size > 0 && r->root_device_name && *r->root_device_name) {
+        char size[24];
+        snprintf(size, sizeof(size), "%lld", (long long)r->root_volume_size);
+        aws_params_add(out, "BlockDeviceMapping.1.DeviceName", r->root_device_name);
+        aws_params_add(out, "BlockDeviceMapping.1.Ebs.VolumeSize", size);
+    }
+    if (r->user_data_b64 && *r->user_data_b64)
+        aws_params_add(out, "UserData", r->user_data_b64);
+    aws_params_add(out, "MetadataOptions.HttpTokens", "required");
+    if (r->n_tags) {
+        aws_params_add(out, "TagSpecification.1.ResourceType", "instance");
+        for (size_t i = 0; i < r->n_tags; i++) {
+            aws_params_addf(out, r->tags[i].key, "TagSpecification.1.Tag.%zu.Key", i + 1);
+            aws_params_addf(out, r->tags[i].value, "TagSpecification.1.Tag.%zu.Value", i + 1);
+        }
+    }
+    if (r->client_token && *r->client_token)
+        aws_params_add(out, "ClientToken", r->client_token);
+}
+
+void ec2_build_terminate_instances(const char *instance_id, aws_params *out)
+{
+    aws_params_action(out, "TerminateInstances", EC2_API_VERSION);
+    aws_params_add(out, "InstanceId.1", instance_id);
+}
+
+void ec2_build_describe_instances(char *const *ids, const ec2_filter *filters, size_t n_filters,
+                                  int max_results, const char *next_token, aws_params *out)
+{
+    aws_params_action(out, "DescribeInstances", EC2_API_VERSION);
+    add_list(out, "InstanceId", ids);
+    for (size_t i = 0; i < n_filters; i++) {
+        aws_params_addf(out, filters[i].name, "Filter.%zu.Name", i + 1);
+        for (size_t j = 0; filters[i].values && filters[i].values[j]; j++)
+            aws_params_addf(out, filters[i].values[j], "Filter.%zu.Value.%zu", i + 1, j + 1);
+    }
+    if (max_results > 0) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", max_results);
+        aws_params_add(out, "MaxResults", n);
+    }
+    if (next_token && *next_token)
+        aws_params_add(out, "NextToken", next_token);
+}
+
+void ec2_build_describe_instance_types(char *const *types, const char *next_token, aws_params *out)
+{
+    aws_params_action(out, "DescribeInstanceTypes", EC2_API_VERSION);
+    add_list(out, "InstanceType", types);
+    if (next_token && *next_token)
+        aws_params_add(out, "NextToken", next_token);
+}
+
+void ec2_build_describe_images(char *const *image_ids, aws_params *out)
+{
+    aws_params_action(out, "DescribeImages", EC2_API_VERSION);
+    add_list(out, "ImageId", image_ids);
+}
+
+void ec2_build_describe_addresses(const char *instance_id, aws_params *out)
+{
+    aws_params_action(out, "DescribeAddresses", EC2_API_VERSION);
+    aws_params_add(out, "Filter.1.Name", "instance-id");
+    aws_params_add(out, "Filter.1.Value.1", instance_id);
+}
+
+void ec2_build_release_address(const char *allocation_id, aws_params *out)
+{
+    aws_params_action(out, "ReleaseAddress", EC2_API_VERSION);
+    aws_params_add(out, "AllocationId", allocation_id);
+}
+
+void ec2_build_disassociate_address(const char *association_id, aws_params *out)
+{
+    aws_params_action(out, "DisassociateAddress", EC2_API_VERSION);
+    aws_params_add(out, "AssociationId", association_id);
+}
+
+void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name, const char *token,
+                                             aws_params *out)
+{
+    aws_params_action(out, "AssumeRoleWithWebIdentity", STS_API_VERSION);
+    aws_params_add(out, "RoleArn", role_arn);
+    aws_params_add(out, "RoleSessionName", session_name);
+    aws_params_add(out, "WebIdentityToken", token);
+}

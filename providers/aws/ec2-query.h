@@ -1,0 +1,65 @@
+/* EC2 Query protocol requests (API version 2016-11-15): parameter lists for
+ * the actions the provider calls, and their form-urlencoded body. Pure
+ * functions; tests compare them with what the official SDK sends. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sigv4.h"
+
+#define EC2_API_VERSION "2016-11-15"
+#define STS_API_VERSION "2011-06-15"
+
+/* Ordered key/value pairs (keys may repeat only where the protocol allows). */
+typedef struct aws_params {
+    aws_kv *v; /* owned strings (cast away const on free) */
+    size_t n, cap;
+} aws_params;
+
+void aws_params_add(aws_params *p, const char *key, const char *value);
+void aws_params_addf(aws_params *p, const char *value, const char *keyfmt, ...) __attribute__((format(printf, 3, 4)));
+const char *aws_params_get(const aws_params *p, const char *key);
+/* key=value&... with both sides escaped as the SDK does. */
+char *aws_params_encode(const aws_params *p);
+void aws_params_done(aws_params *p);
+
+/* Starts a request: Action=<action>&Version=<version>. */
+void aws_params_action(aws_params *p, const char *action, const char *version);
+
+typedef struct ec2_run_request {
+    const char *image_id;
+    const char *instance_type;
+    const char *subnet_id;
+    char *const *security_group_ids;
+    const char *key_name; /* NULL/"": none */
+    const char *user_data_b64;
+    bool sev_snp;                /* CpuOptions.AmdSevSnp=enabled */
+    const char *root_device_name; /* with root_volume_size > 0: BlockDeviceMapping */
+    int64_t root_volume_size;     /* GiB */
+    bool public_ip;               /* network interface with a public address */
+    const char *launch_template;  /* launch-template mode when set */
+    const aws_kv *tags;           /* instance tags, Name first */
+    size_t n_tags;
+    const char *client_token;
+} ec2_run_request;
+
+void ec2_build_run_instances(const ec2_run_request *r, aws_params *out);
+void ec2_build_terminate_instances(const char *instance_id, aws_params *out);
+
+typedef struct ec2_filter {
+    const char *name;
+    char *const *values;
+} ec2_filter;
+
+/* ids and filters may be NULL/0; max_results 0: not sent. */
+void ec2_build_describe_instances(char *const *ids, const ec2_filter *filters, size_t n_filters,
+                                  int max_results, const char *next_token, aws_params *out);
+void ec2_build_describe_instance_types(char *const *types, const char *next_token, aws_params *out);
+void ec2_build_describe_images(char *const *image_ids, aws_params *out);
+void ec2_build_describe_addresses(const char *instance_id, aws_params *out);
+void ec2_build_release_address(const char *allocation_id, aws_params *out);
+void ec2_build_disassociate_address(const char *association_id, aws_params *out);
+void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name, const char *token,
+                                             aws_params *out);
