@@ -31,7 +31,8 @@ int caa_podnet_vni_alloc(uint32_t min_id, const uint32_t *in_use, size_t n_in_us
         if (sorted[i] > candidate)
             break;
         if (candidate == CAA_PODNET_MAX_VNI)
-            return caa_error_set(err, -ENOSPC, "no free VXLAN id between %u and %u", min_id, CAA_PODNET_MAX_VNI);
+            return caa_error_set(err, -ENOSPC, "no free VXLAN id between %u and %u", min_id,
+                                 CAA_PODNET_MAX_VNI);
         candidate++;
     }
     *ret_vni = candidate;

@@ -95,8 +95,8 @@ static int inspect_pod(const char *netns_path, const caa_podnet_inspect_opts *op
 
     /* -pod-subnet-cidrs: extra routes through the pod's default gateway. */
     for (size_t i = 0; opts->pod_subnet_cidrs && opts->pod_subnet_cidrs[i]; i++) {
-        caa_podnet_route extra = {.has_gw = def.has_gw, .gw = def.gw, .protocol = RTPROT_BOOT,
-                                  .scope = RT_SCOPE_UNIVERSE};
+        caa_podnet_route extra = {
+            .has_gw = def.has_gw, .gw = def.gw, .protocol = RTPROT_BOOT, .scope = RT_SCOPE_UNIVERSE};
         if ((r = caa_podnet_prefix_parse(opts->pod_subnet_cidrs[i], &extra.dst, err)) < 0)
             return PODNET_PREFIXED(r, err, "pod-subnet-cidrs");
         if (!def.has_gw)

@@ -130,7 +130,8 @@ int caa_podnet_worker_teardown(const char *netns_path, const caa_podnet_config *
     teardown_pod(netns_path, cfg, &first, err);
     keep_first(caa_podnet_notrack_remove(cfg->vxlan_id, &e), &e, &first, err);
     if (first < 0)
-        return PODNET_PREFIXED(first, err, "tearing down the pod network tunnel (VXLAN id %u)", cfg->vxlan_id);
+        return PODNET_PREFIXED(first, err, "tearing down the pod network tunnel (VXLAN id %u)",
+                               cfg->vxlan_id);
     log_debug("tunnel of vni %u in %s removed", cfg->vxlan_id, netns_path);
     return 0;
 }

@@ -52,8 +52,8 @@ int caa_podnet_config_add_neighbor(caa_podnet_config *cfg, const caa_podnet_neig
 int caa_podnet_config_validate(const caa_podnet_config *cfg, caa_error **err)
 {
     if (!caa_podnet_ifname_valid(cfg->interface))
-        return caa_error_set(err, -EINVAL, "pod-network: interface: invalid interface name \"%.*s\"", QUOTE_MAX,
-                             cfg->interface);
+        return caa_error_set(err, -EINVAL, "pod-network: interface: invalid interface name \"%.*s\"",
+                             QUOTE_MAX, cfg->interface);
     if (cfg->pod_ip.len > 32 || cfg->worker_node_ip.len > 32)
         return caa_error_set(err, -EINVAL, "pod-network: prefix length above 32");
     if (cfg->mtu != 0 && (cfg->mtu < 68 || cfg->mtu > 65535))
@@ -70,7 +70,8 @@ int caa_podnet_config_validate(const caa_podnet_config *cfg, caa_error **err)
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const caa_podnet_route *r = &cfg->routes[i];
         if (!caa_podnet_ifname_valid(r->dev))
-            return caa_error_set(err, -EINVAL, "pod-network: routes[%zu].dev: invalid interface name \"%.*s\"", i,
+            return caa_error_set(err, -EINVAL,
+                                 "pod-network: routes[%zu].dev: invalid interface name \"%.*s\"", i,
                                  QUOTE_MAX, r->dev);
         if (r->dst.len > 32)
             return caa_error_set(err, -EINVAL, "pod-network: routes[%zu].dst: prefix length above 32", i);
@@ -78,14 +79,15 @@ int caa_podnet_config_validate(const caa_podnet_config *cfg, caa_error **err)
             return caa_error_set(err, -EINVAL, "pod-network: routes[%zu].protocol: unsupported value %u", i,
                                  r->protocol);
         if (!caa_podnet_route_scope_name(r->scope))
-            return caa_error_set(err, -EINVAL, "pod-network: routes[%zu].scope: unsupported value %u", i, r->scope);
+            return caa_error_set(err, -EINVAL, "pod-network: routes[%zu].scope: unsupported value %u", i,
+                                 r->scope);
     }
     for (size_t i = 0; i < cfg->n_neighbors; i++) {
         const caa_podnet_neighbor *n = &cfg->neighbors[i];
         if (!caa_podnet_ifname_valid(n->dev))
             return caa_error_set(err, -EINVAL,
-                                 "pod-network: neighbors[%zu].dev: invalid interface name \"%.*s\"", i, QUOTE_MAX,
-                                 n->dev);
+                                 "pod-network: neighbors[%zu].dev: invalid interface name \"%.*s\"", i,
+                                 QUOTE_MAX, n->dev);
         if (!caa_podnet_neigh_state_name(n->state))
             return caa_error_set(err, -EINVAL, "pod-network: neighbors[%zu].state: unsupported value %u", i,
                                  n->state);
@@ -231,7 +233,8 @@ static int get_ifname(const json_t *o, const char *key, const char *what, char o
     return 0;
 }
 
-static int get_prefix(const json_t *o, const char *key, const char *what, caa_podnet_prefix *ret, caa_error **err)
+static int get_prefix(const json_t *o, const char *key, const char *what, caa_podnet_prefix *ret,
+                      caa_error **err)
 {
     const char *s = NULL;
     int r = get_string(o, key, what, true, &s, err);
@@ -294,8 +297,8 @@ static int parse_route(const json_t *o, size_t i, caa_podnet_route *r, caa_error
         return ret;
     r->protocol = RTPROT_BOOT;
     if (s && caa_podnet_route_protocol_parse(s, &r->protocol) < 0)
-        return caa_error_set(err, -EINVAL, "pod-network: %s: \"%.*s\" is not static, boot, dhcp or kernel", what,
-                             QUOTE_MAX, s);
+        return caa_error_set(err, -EINVAL, "pod-network: %s: \"%.*s\" is not static, boot, dhcp or kernel",
+                             what, QUOTE_MAX, s);
     snprintf(what, sizeof(what), "routes[%zu].scope", i);
     if ((ret = get_string(o, "scope", what, false, &s, err)) < 0)
         return ret;
@@ -351,7 +354,8 @@ int caa_podnet_config_from_json(const json_t *obj, caa_podnet_config **ret, caa_
         (r = get_string(obj, "tunnel-type", "tunnel-type", true, &s, err)) < 0)
         return r;
     if (strcmp(s, CAA_PODNET_TUNNEL_TYPE) != 0)
-        return caa_error_set(err, -EINVAL, "pod-network: tunnel-type: \"%.*s\" is not supported (only \"vxlan\")",
+        return caa_error_set(err, -EINVAL,
+                             "pod-network: tunnel-type: \"%.*s\" is not supported (only \"vxlan\")",
                              QUOTE_MAX, s);
 
     if ((r = get_list(obj, "routes", CAA_PODNET_MAX_ROUTES, &list, err)) < 0)

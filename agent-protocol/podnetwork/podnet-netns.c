@@ -40,8 +40,8 @@ static int enter_netns(int fd, const char *what, caa_error **err)
 {
     if (setns(fd, CLONE_NEWNET) < 0) {
         if (errno == EPERM)
-            return caa_error_set(err, -EPERM, "entering %s: operation not permitted (CAP_SYS_ADMIN is needed)",
-                                 what);
+            return caa_error_set(err, -EPERM,
+                                 "entering %s: operation not permitted (CAP_SYS_ADMIN is needed)", what);
         return caa_error_set_errno(err, -errno, "entering %s", what);
     }
     return 0;
@@ -170,8 +170,10 @@ int caa_podnet_netns_ensure(const char *path, bool *ret_created, caa_error **err
     if (job.error) {
         unlink(path);
         if (job.error == EPERM)
-            return caa_error_set(err, -EPERM, "creating network namespace \"%s\": %s: operation not permitted "
-                                 "(CAP_SYS_ADMIN is needed)", path, job.step);
+            return caa_error_set(err, -EPERM,
+                                 "creating network namespace \"%s\": %s: operation not permitted "
+                                 "(CAP_SYS_ADMIN is needed)",
+                                 path, job.step);
         return caa_error_set_errno(err, -job.error, "creating network namespace \"%s\": %s", path, job.step);
     }
     log_debug("created network namespace %s", path);

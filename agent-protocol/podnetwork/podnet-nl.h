@@ -14,7 +14,8 @@ struct rtnl_link;
 
 /* Translates a libnl error code (negative NLE_*) into an errno class and a
  * message "<what>: <libnl text>". Permission errors name CAP_NET_ADMIN. */
-int caa_podnet_nl_error(caa_error **err, int nlerr, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int caa_podnet_nl_error(caa_error **err, int nlerr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Installs the error tracking caa_podnet_nl_error() uses (kernel errno and
  * extended-ack text); caa_podnet_nl_open*() call it on every socket. */

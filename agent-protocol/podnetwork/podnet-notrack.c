@@ -71,7 +71,8 @@ static int list_rules(const char *comment, bool *ret_exists, rule_ref **ret_refs
 {
     _cleanup_error_ caa_error *e = NULL;
     _cleanup_free_ char *out = NULL;
-    json_t *cmd = json_pack("[{s:{s:{s:s,s:s}}}]", "list", "table", "family", "ip", "name", CAA_PODNET_NFT_TABLE);
+    json_t *cmd =
+        json_pack("[{s:{s:{s:s,s:s}}}]", "list", "table", "family", "ip", "name", CAA_PODNET_NFT_TABLE);
     int r = nft_run(cmd, &out, &e);
     *ret_exists = false;
     *ret_refs = NULL;
@@ -128,8 +129,8 @@ static int remove_rules(const char *comment, bool drop_empty_table, caa_error **
                                               CAA_PODNET_NFT_TABLE));
     } else {
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(cmds, json_pack("{s:{s:{s:s,s:s,s:s,s:I}}}", "delete", "rule", "family", "ip",
-                                                  "table", CAA_PODNET_NFT_TABLE, "chain", refs[i].chain,
+            json_array_append_new(cmds, json_pack("{s:{s:{s:s,s:s,s:s,s:I}}}", "delete", "rule", "family",
+                                                  "ip", "table", CAA_PODNET_NFT_TABLE, "chain", refs[i].chain,
                                                   "handle", refs[i].handle));
     }
     if (json_array_size(cmds) == 0) {
@@ -157,16 +158,17 @@ int caa_podnet_notrack_add(uint32_t vni, struct in_addr remote, uint16_t port, c
         return r;
 
     json_t *cmds = json_array();
-    json_array_append_new(cmds, json_pack("{s:{s:{s:s,s:s}}}", "add", "table", "family", "ip", "name",
-                                          CAA_PODNET_NFT_TABLE));
+    json_array_append_new(
+        cmds, json_pack("{s:{s:{s:s,s:s}}}", "add", "table", "family", "ip", "name", CAA_PODNET_NFT_TABLE));
     for (size_t i = 0; i < CAA_ARRAY_SIZE(chains); i++) {
-        json_array_append_new(cmds, json_pack("{s:{s:{s:s,s:s,s:s,s:s,s:s,s:i,s:s}}}", "add", "chain", "family",
-                                              "ip", "table", CAA_PODNET_NFT_TABLE, "name", chains[i][0], "type",
-                                              "filter", "hook", chains[i][1], "prio", NFT_PRIO_RAW, "policy",
-                                              "accept"));
+        json_array_append_new(cmds, json_pack("{s:{s:{s:s,s:s,s:s,s:s,s:s,s:i,s:s}}}", "add", "chain",
+                                              "family", "ip", "table", CAA_PODNET_NFT_TABLE, "name",
+                                              chains[i][0], "type", "filter", "hook", chains[i][1], "prio",
+                                              NFT_PRIO_RAW, "policy", "accept"));
         bool incoming = !strcmp(chains[i][1], "prerouting");
-        json_t *expr = json_pack("[o,o,{s:n}]", match_payload("ip", incoming ? "saddr" : "daddr", json_string(addr)),
-                                 match_payload("udp", "dport", json_integer(port)), "notrack");
+        json_t *expr =
+            json_pack("[o,o,{s:n}]", match_payload("ip", incoming ? "saddr" : "daddr", json_string(addr)),
+                      match_payload("udp", "dport", json_integer(port)), "notrack");
         json_array_append_new(cmds, json_pack("{s:{s:{s:s,s:s,s:s,s:s,s:o}}}", "add", "rule", "family", "ip",
                                               "table", CAA_PODNET_NFT_TABLE, "chain", chains[i][0], "comment",
                                               comment, "expr", expr));

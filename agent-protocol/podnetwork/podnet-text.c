@@ -156,9 +156,9 @@ static const name_value route_scopes[] = {
 };
 
 static const name_value neigh_states[] = {
-    {"none", NUD_NONE},   {"incomplete", NUD_INCOMPLETE}, {"reachable", NUD_REACHABLE},
-    {"stale", NUD_STALE}, {"delay", NUD_DELAY},           {"probe", NUD_PROBE},
-    {"failed", NUD_FAILED}, {"noarp", NUD_NOARP},         {"permanent", NUD_PERMANENT},
+    {"none", NUD_NONE},     {"incomplete", NUD_INCOMPLETE}, {"reachable", NUD_REACHABLE},
+    {"stale", NUD_STALE},   {"delay", NUD_DELAY},           {"probe", NUD_PROBE},
+    {"failed", NUD_FAILED}, {"noarp", NUD_NOARP},           {"permanent", NUD_PERMANENT},
 };
 
 static const char *nv_name(const name_value *t, size_t n, unsigned v)

@@ -50,7 +50,8 @@ static int configure(struct nl_sock *pod, const caa_podnet_config *cfg, caa_erro
     /* Routes without a gateway first: they make the gateways reachable. */
     for (int with_gw = 0; with_gw < 2; with_gw++)
         for (size_t i = 0; i < cfg->n_routes; i++)
-            if (cfg->routes[i].has_gw == (with_gw == 1) && (r = caa_podnet_route_add(pod, &cfg->routes[i], err)) < 0)
+            if (cfg->routes[i].has_gw == (with_gw == 1) &&
+                (r = caa_podnet_route_add(pod, &cfg->routes[i], err)) < 0)
                 return r;
     for (size_t i = 0; i < cfg->n_neighbors; i++)
         if ((r = caa_podnet_neighbor_add(pod, &cfg->neighbors[i], err)) < 0)
@@ -83,7 +84,8 @@ int caa_podnet_vm_setup(const caa_podnet_config *cfg, const caa_podnet_vm_opts *
     if ((r = clear_stale_device(pod, cfg, path, err)) < 0)
         return r;
 
-    if (notrack && (r = caa_podnet_notrack_add(cfg->vxlan_id, cfg->worker_node_ip.addr, cfg->vxlan_port, err)) < 0)
+    if (notrack &&
+        (r = caa_podnet_notrack_add(cfg->vxlan_id, cfg->worker_node_ip.addr, cfg->vxlan_port, err)) < 0)
         return r;
     uint32_t mtu = cfg->mtu == 0 || cfg->mtu > CAA_PODNET_VM_MAX_MTU ? CAA_PODNET_VM_MAX_MTU : cfg->mtu;
     caa_podnet_vxlan_spec spec = {

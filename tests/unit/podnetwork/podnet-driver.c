@@ -77,22 +77,28 @@ static int cmd_inspect(int argc, char **argv)
     uint32_t v;
     if (argc < 2)
         return usage();
-    for (int i = 2; i < argc; i++) {
-        if (i + 1 >= argc)
-            return usage();
-        if (!strcmp(argv[i], "--vni") && u32_arg(argv[i + 1], &opts.vxlan_id) == 0)
-            i++;
-        else if (!strcmp(argv[i], "--index") && u32_arg(argv[i + 1], &opts.index) == 0)
-            i++;
-        else if (!strcmp(argv[i], "--port") && u32_arg(argv[i + 1], &v) == 0 && v <= 65535)
-            opts.vxlan_port = (uint16_t)v, i++;
-        else if (!strcmp(argv[i], "--host-if"))
-            opts.host_interface = argv[++i];
-        else if (!strcmp(argv[i], "--subnet"))
-            caa_strv_push(&subnets, argv[++i]);
-        else
-            return usage();
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *flag = argv[i], *val = argv[i + 1];
+        if (!strcmp(flag, "--vni") && u32_arg(val, &opts.vxlan_id) == 0)
+            continue;
+        if (!strcmp(flag, "--index") && u32_arg(val, &opts.index) == 0)
+            continue;
+        if (!strcmp(flag, "--port") && u32_arg(val, &v) == 0 && v <= 65535) {
+            opts.vxlan_port = (uint16_t)v;
+            continue;
+        }
+        if (!strcmp(flag, "--host-if")) {
+            opts.host_interface = val;
+            continue;
+        }
+        if (!strcmp(flag, "--subnet")) {
+            caa_strv_push(&subnets, val);
+            continue;
+        }
+        return usage();
     }
+    if (argc % 2 != 0)
+        return usage(); /* a flag without its value */
     opts.pod_subnet_cidrs = subnets;
     _cleanup_podnet_config_ caa_podnet_config *cfg = NULL;
     if (caa_podnet_worker_inspect(argv[1], &opts, &cfg, &e) < 0)

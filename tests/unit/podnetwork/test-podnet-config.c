@@ -19,11 +19,13 @@
 static void test_prefix_text(void **state)
 {
     (void)state;
-    static const char *good[] = {"10.244.1.7/24", "0.0.0.0/0", "255.255.255.255/32", "198.19.0.5/32", "1.2.3.4/9"};
-    static const char *bad[] = {"",           "10.0.0.1",     "10.0.0.1/33",     "10.0.0.1/",      "010.0.0.1/8",
-                                "1.2.3.4/08", "1.2.3/8",      "1.2.3.4.5/8",     "256.1.1.1/8",    "fd00::1/64",
-                                "1.2.3.4/-1", " 1.2.3.4/8",   "1.2.3.4/8 ",      "1.2.3.4/+8",     "1..3.4/8",
-                                "1.2.3.4//8", "1.2.3.4/8/8",  "1.2.3.4/1000",    "::ffff:1.2.3.4/8", "1.2.3.4\n/8"};
+    static const char *good[] = {"10.244.1.7/24", "0.0.0.0/0", "255.255.255.255/32", "198.19.0.5/32",
+                                 "1.2.3.4/9"};
+    static const char *bad[] = {
+        "",           "10.0.0.1",    "10.0.0.1/33",  "10.0.0.1/",        "010.0.0.1/8",
+        "1.2.3.4/08", "1.2.3/8",     "1.2.3.4.5/8",  "256.1.1.1/8",      "fd00::1/64",
+        "1.2.3.4/-1", " 1.2.3.4/8",  "1.2.3.4/8 ",   "1.2.3.4/+8",       "1..3.4/8",
+        "1.2.3.4//8", "1.2.3.4/8/8", "1.2.3.4/1000", "::ffff:1.2.3.4/8", "1.2.3.4\n/8"};
     for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
         caa_podnet_prefix p;
         char buf[CAA_PODNET_PREFIX_STRLEN];
@@ -64,8 +66,9 @@ static void test_addr_mac_ifname(void **state)
     caa_podnet_mac_format(mac, buf);
     assert_string_equal(buf, "aa:bb:0c:dd:ee:ff");
     assert_int_equal(caa_podnet_mac_parse("aa-bb-0c-dd-ee-ff", mac, NULL), 0);
-    static const char *bad[] = {"aa:bb:cc:dd:ee", "aa:bb:cc:dd:ee:ff:00", "aa:bb-cc:dd:ee:ff", "aa:bb:cc:dd:ee:fg",
-                                "aabb.ccdd.eeff", "",                     "aa.bb.cc.dd.ee.ff", "a:bb:cc:dd:ee:fff"};
+    static const char *bad[] = {"aa:bb:cc:dd:ee",    "aa:bb:cc:dd:ee:ff:00", "aa:bb-cc:dd:ee:ff",
+                                "aa:bb:cc:dd:ee:fg", "aabb.ccdd.eeff",       "",
+                                "aa.bb.cc.dd.ee.ff", "a:bb:cc:dd:ee:fff"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
         assert_int_equal(caa_podnet_mac_parse(bad[i], mac, NULL), -EINVAL);
 
@@ -106,7 +109,8 @@ static caa_podnet_config *sample(void)
     assert_int_equal(caa_podnet_prefix_parse("192.168.122.63/24", &cfg->worker_node_ip, NULL), 0);
     caa_podnet_route r1 = {.dev = "eth0", .protocol = RTPROT_KERNEL, .scope = RT_SCOPE_LINK};
     assert_int_equal(caa_podnet_prefix_parse("10.244.1.0/24", &r1.dst, NULL), 0);
-    caa_podnet_route r2 = {.dev = "eth0", .protocol = RTPROT_BOOT, .scope = RT_SCOPE_UNIVERSE, .has_gw = true};
+    caa_podnet_route r2 = {
+        .dev = "eth0", .protocol = RTPROT_BOOT, .scope = RT_SCOPE_UNIVERSE, .has_gw = true};
     assert_int_equal(caa_podnet_prefix_parse("0.0.0.0/0", &r2.dst, NULL), 0);
     assert_int_equal(caa_podnet_addr_parse("10.244.1.1", &r2.gw, NULL), 0);
     assert_int_equal(caa_podnet_config_add_route(cfg, &r1, NULL), 0);
@@ -172,10 +176,11 @@ static void test_round_trip(void **state)
 static void test_lenient_where_go_is(void **state)
 {
     (void)state;
-    static const char doc[] = "{\"podip\":\"10.0.0.2/32\",\"pod-hw-addr\":\"02:00:00:00:00:01\",\"interface\":\"eth0\","
-                              "\"worker-node-ip\":\"192.168.1.2/24\",\"tunnel-type\":\"vxlan\",\"routes\":null,"
-                              "\"neighbors\":null,\"vxlan-id\":555000,\"future-field\":{\"x\":[1,2]},"
-                              "\"routes-extra\":7}";
+    static const char doc[] =
+        "{\"podip\":\"10.0.0.2/32\",\"pod-hw-addr\":\"02:00:00:00:00:01\",\"interface\":\"eth0\","
+        "\"worker-node-ip\":\"192.168.1.2/24\",\"tunnel-type\":\"vxlan\",\"routes\":null,"
+        "\"neighbors\":null,\"vxlan-id\":555000,\"future-field\":{\"x\":[1,2]},"
+        "\"routes-extra\":7}";
     caa_podnet_config *cfg = NULL;
     caa_error *err = NULL;
     assert_int_equal(caa_podnet_config_parse(doc, strlen(doc), &cfg, &err), 0);
@@ -188,9 +193,10 @@ static void test_lenient_where_go_is(void **state)
     caa_podnet_config_free(cfg);
 
     /* A route without protocol/scope/gw gets boot/universe/none. */
-    static const char doc2[] = "{\"podip\":\"10.0.0.2/32\",\"pod-hw-addr\":\"02:00:00:00:00:01\",\"interface\":"
-                               "\"eth0\",\"worker-node-ip\":\"192.168.1.2/24\",\"tunnel-type\":\"vxlan\","
-                               "\"vxlan-id\":1,\"routes\":[{\"dst\":\"0.0.0.0/0\",\"dev\":\"eth0\"}]}";
+    static const char doc2[] =
+        "{\"podip\":\"10.0.0.2/32\",\"pod-hw-addr\":\"02:00:00:00:00:01\",\"interface\":"
+        "\"eth0\",\"worker-node-ip\":\"192.168.1.2/24\",\"tunnel-type\":\"vxlan\","
+        "\"vxlan-id\":1,\"routes\":[{\"dst\":\"0.0.0.0/0\",\"dev\":\"eth0\"}]}";
     assert_int_equal(caa_podnet_config_parse(doc2, strlen(doc2), &cfg, NULL), 0);
     assert_int_equal(cfg->routes[0].protocol, RTPROT_BOOT);
     assert_int_equal(cfg->routes[0].scope, RT_SCOPE_UNIVERSE);
@@ -229,7 +235,8 @@ static void expect_bad(const char *doc, size_t len, int code, const char *msg)
     caa_error *err = NULL;
     int r = caa_podnet_config_parse(doc, len, &cfg, &err);
     if (r != code || !err || !strstr(err->msg, msg))
-        fail_msg("document %.200s: got %d \"%s\", want %d \"%s\"", doc, r, err ? err->msg : "(none)", code, msg);
+        fail_msg("document %.200s: got %d \"%s\", want %d \"%s\"", doc, r, err ? err->msg : "(none)", code,
+                 msg);
     assert_null(cfg);
     caa_error_free(err);
 }
@@ -282,7 +289,8 @@ static void test_bad_members(void **state)
         {"neighbors", "[{\"ip\":\"1.2.3.4/32\",\"hw-addr\":\"ee:ee:ee:ee:ee:ee\",\"dev\":\"eth0\"}]", -EINVAL,
          "neighbors[0].ip: invalid IPv4 address"},
         {"neighbors", "[{\"ip\":\"1.2.3.4\",\"dev\":\"eth0\"}]", -EINVAL, "neighbors[0].hw-addr: missing"},
-        {"neighbors", "[{\"ip\":\"1.2.3.4\",\"hw-addr\":\"ee:ee:ee:ee:ee:ee\",\"dev\":\"eth0\",\"state\":\"bogus\"}]",
+        {"neighbors",
+         "[{\"ip\":\"1.2.3.4\",\"hw-addr\":\"ee:ee:ee:ee:ee:ee\",\"dev\":\"eth0\",\"state\":\"bogus\"}]",
          -EINVAL, "neighbors[0].state: unknown state"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
@@ -339,8 +347,8 @@ static void test_size_limits(void **state)
 
     json_t *neigh = json_array();
     for (int i = 0; i <= CAA_PODNET_MAX_NEIGHBORS; i++)
-        json_array_append_new(neigh, json_pack("{s:s,s:s,s:s}", "ip", "1.2.3.4", "hw-addr", "02:00:00:00:00:01",
-                                               "dev", "eth0"));
+        json_array_append_new(neigh, json_pack("{s:s,s:s,s:s}", "ip", "1.2.3.4", "hw-addr",
+                                               "02:00:00:00:00:01", "dev", "eth0"));
     json_object_set_new(j, "neighbors", neigh);
     doc = json_dumps(j, 0);
     expect_bad(doc, strlen(doc), -E2BIG, "neighbors: 257 entries");
@@ -382,10 +390,14 @@ static void test_validate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prefix_text),    cmocka_unit_test(test_addr_mac_ifname),
-        cmocka_unit_test(test_to_json_layout), cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_lenient_where_go_is), cmocka_unit_test(test_bad_members),
-        cmocka_unit_test(test_bad_documents),  cmocka_unit_test(test_size_limits),
+        cmocka_unit_test(test_prefix_text),
+        cmocka_unit_test(test_addr_mac_ifname),
+        cmocka_unit_test(test_to_json_layout),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_lenient_where_go_is),
+        cmocka_unit_test(test_bad_members),
+        cmocka_unit_test(test_bad_documents),
+        cmocka_unit_test(test_size_limits),
         cmocka_unit_test(test_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
