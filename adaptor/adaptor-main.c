@@ -109,6 +109,8 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
         status = 1;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (!m.forced)
+        caa_manager_done(&m);
     if (m.forced) {
         /* Second signal: leave at once; the state files are consistent. */
         caa_daemon_config_done(&cfg);

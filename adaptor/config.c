@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "daemon-tls.h"
 #include "strv.h"
+#include "userdata.h"
 
 #define OPT(field) offsetof(caa_daemon_config, field)
 
@@ -90,12 +92,12 @@ int caa_daemon_config_validate(caa_daemon_config *cfg, caa_error **err)
         return caa_error_set(err, -EINVAL, "-pods-dir must not contain ':'");
     if (strlen(cfg->pods_dir) + AGENT_SOCKET_SUFFIX_MIN >= sizeof(sun.sun_path))
         return caa_error_set(err, -ENAMETOOLONG, "-pods-dir is too long for unix socket paths below it");
-    if (*cfg->tls_min_version && strcmp(cfg->tls_min_version, "VersionTLS12") != 0 &&
-        strcmp(cfg->tls_min_version, "VersionTLS13") != 0)
-        return caa_error_set(err, -EINVAL, "invalid -tls-min-version \"%s\" (VersionTLS12 or VersionTLS13)",
-                             cfg->tls_min_version);
-    if (*cfg->tls_cipher_suites && strcmp(cfg->tls_min_version, "VersionTLS13") == 0)
-        return caa_error_set(err, -EINVAL, "-tls-cipher-suites cannot be used with TLS 1.3");
+    int r = caa_daemon_tls_check_config(cfg, err);
+    if (r < 0)
+        return r;
+    /* Checked once here so that a bad value stops the daemon, not every CreateVM. */
+    if (*cfg->initdata && (r = caa_userdata_validate_initdata_default(cfg->initdata, err)) < 0)
+        return r;
     if (strcmp(cfg->tunnel_type, "vxlan") != 0)
         return caa_error_set(err, -EINVAL, "invalid -tunnel-type \"%s\" (only vxlan is supported)",
                              cfg->tunnel_type);

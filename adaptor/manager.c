@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon-tls.h"
 #include "fs.h"
 #include "log.h"
 #include "pod-hooks.h"
@@ -175,6 +176,15 @@ void caa_manager_shutdown(caa_manager *m)
     else
         log_info("shutting down");
     caa_podvminfo_cancel_all(m);
+    /* Agent proxies still connecting would hold the shutdown for up to
+     * -proxy-timeout: stop every proxy now (their starts end with -ESHUTDOWN). */
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &m->pods)
+    {
+        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
+        if (pod->proxy_started && m->hooks->proxy_stop)
+            m->hooks->proxy_stop(m, pod);
+    }
     if (m->server)
         ttrpc_server_close(m->server, on_server_closed, m);
     kick(m);
@@ -192,6 +202,12 @@ static void on_signal(uv_signal_t *h, int signum)
     }
     log_info("received %s", strsignal(signum));
     caa_manager_shutdown(m);
+}
+
+void caa_manager_done(caa_manager *m)
+{
+    caa_daemon_tls_free(m->tls);
+    m->tls = NULL;
 }
 
 /* ---------------------------------------------------------------- startup */
@@ -235,14 +251,17 @@ static int load_pods(caa_manager *m, caa_error **err)
     if (r < 0)
         return r;
     log_info("loaded %zu pod(s) from %s, rejected %zu", ctx.recovered, m->cfg->pods_dir, ctx.rejected);
-    /* A StopVM that an earlier daemon did not finish: finish it. */
     caa_list *pos, *tmp;
     caa_list_foreach_safe(pos, tmp, &m->pods)
     {
         caa_pod *pod = caa_list_entry(pos, caa_pod, node);
         if (pod->rec.state == CAA_POD_STOPPING) {
+            /* A StopVM that an earlier daemon did not finish: finish it. */
             log_pod_info(pod->rec.sandbox_id, "resuming the interrupted StopVM");
             caa_pod_stop(pod, NULL, NULL);
+        } else if (pod->rec.state == CAA_POD_READY) {
+            /* Its VM runs and the shim may still use it: serve its agent socket again. */
+            caa_pod_reconnect(pod);
         }
     }
     return 0;
@@ -277,6 +296,8 @@ int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err)
     if ((r = caa_mkdir_p(dirname(sock_copy), 0700, err)) < 0)
         goto fail;
     if ((r = caa_mkdir_p(cfg->pods_dir, 0700, err)) < 0)
+        goto fail;
+    if (!cfg->disable_tls && (r = caa_daemon_tls_new(cfg, &m->tls, err)) < 0)
         goto fail;
     if ((r = load_pods(m, err)) < 0)
         goto fail;

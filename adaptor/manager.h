@@ -14,6 +14,7 @@
 typedef struct ttrpc_server ttrpc_server;
 typedef struct caa_pod caa_pod;
 typedef struct caa_pod_hooks caa_pod_hooks;
+typedef struct caa_daemon_tls caa_daemon_tls;
 
 typedef void (*caa_deferred_fn)(void *arg);
 
@@ -22,6 +23,7 @@ typedef struct caa_manager {
     const caa_daemon_config *cfg;
     caa_provider *provider; /* owned from caa_manager_start() on */
     const caa_pod_hooks *hooks;
+    caa_daemon_tls *tls; /* NULL with -disable-tls */
     ttrpc_server *server;
     uv_signal_t sig_term;
     uv_signal_t sig_int;
@@ -41,13 +43,18 @@ typedef struct caa_manager {
 /* Sets up fields; no handles yet. */
 void caa_manager_init(caa_manager *m, uv_loop_t *loop, const caa_daemon_config *cfg);
 /* Takes ownership of provider (also on failure), creates directories, loads
- * persisted pods, starts serving on cfg->socket_path and watches signals. On
+ * the TLS material (unless -disable-tls), loads persisted pods (reconnecting
+ * the agent proxies of ready ones), starts serving on cfg->socket_path and
+ * watches signals. On
  * failure everything is released; run the loop dry before closing it. */
 int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err);
 /* Graceful shutdown (also on SIGTERM/SIGINT): stop serving, wait for
  * in-flight provider operations, tear the provider down, close every handle.
  * Pod VMs are kept (their state files let the next daemon find them). */
 void caa_manager_shutdown(caa_manager *m);
+/* After the loop has run dry: releases what agent proxies may have used until
+ * their last handle closed (the TLS material). */
+void caa_manager_done(caa_manager *m);
 
 /* Pod table. */
 caa_pod *caa_manager_find_pod(caa_manager *m, const char *sandbox_id);

@@ -39,5 +39,20 @@ typedef struct caa_pod_hooks {
     void (*pod_free)(caa_manager *m, caa_pod *pod);
 } caa_pod_hooks;
 
-/* What the daemon uses today (pod-hooks.c); later issues fill it in. */
+/* The daemon's hooks (pod-hooks.c): pod network (pod-network.c), boot data
+ * (boot-data.c), agent proxy (pod-proxy.c). */
 extern const caa_pod_hooks caa_pod_hooks_default;
+
+/* The hook implementations, for tests that compose their own table. */
+int caa_pod_network_inspect(caa_manager *m, caa_pod *pod, caa_error **err);
+int caa_pod_network_setup(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
+int caa_pod_network_teardown(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
+void caa_pod_network_free(caa_pod *pod);
+int caa_pod_build_boot_data(caa_manager *m, caa_pod *pod, char **ret_user_data, size_t *ret_len,
+                            caa_error **err);
+int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
+void caa_pod_proxy_stop(caa_manager *m, caa_pod *pod);
+
+/* For hooks that finish synchronously: runs cb(status, err, opaque) from the
+ * loop soon (never re-entrantly), as the async contract demands. Takes err. */
+void caa_hook_complete_later(caa_manager *m, caa_done_cb cb, void *opaque, int status, caa_error *err);

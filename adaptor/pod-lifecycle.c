@@ -299,6 +299,15 @@ static void teardown_next(teardown *td)
 
 /* ---------------------------------------------------------------- stop */
 
+/* An agent proxy still trying to reach the VM would keep going until
+ * -proxy-timeout; stopping it makes its ready callback run with -ECANCELED. */
+static void stop_connecting_proxy(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    if (pod->start_cb && pod->proxy_started && m->hooks->proxy_stop)
+        m->hooks->proxy_stop(m, pod);
+}
+
 static void complete_stop_waiters(caa_pod *pod, int status, const caa_error *err)
 {
     caa_pod_waiter *w = pod->stop_waiters;
@@ -357,6 +366,7 @@ void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque)
         /* Record the intent now: from here on a crash still leads to deletion. */
         log_pod_info(ID(pod), "StopVM while StartVM is in flight: cancelling the start");
         transition_or_log(pod, CAA_POD_STOPPING);
+        stop_connecting_proxy(pod);
         return;
     }
     /* Never complete re-entrantly from inside the caller. */
@@ -449,7 +459,12 @@ static void start_ready(caa_pod *pod)
 static void on_proxy_ready(int status, caa_error *err, void *opaque)
 {
     caa_pod *pod = opaque;
-    if (status < 0) {
+    if (status == -ECANCELED && (pod->stop_requested || pod->start_cancelled || pod->mgr->shutting_down)) {
+        /* We stopped the proxy to cut the start short: say why. */
+        caa_error_free(err);
+        if (!start_interrupted(pod))
+            start_fail(pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled", ID(pod)));
+    } else if (status < 0) {
         caa_error *e = error_or(err, status, "agent proxy failed");
         caa_error_prefix(&e, "connecting to the pod VM");
         start_fail(pod, e);
@@ -461,6 +476,17 @@ static void on_proxy_ready(int status, caa_error *err, void *opaque)
     caa_pod_release(pod);
 }
 
+/* Persists the next step's state; false (start failed) when that write fails. */
+static bool start_step(caa_pod *pod, caa_pod_state to)
+{
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_pod_transition(pod, to, &e) < 0) {
+        start_fail(pod, TAKE_PTR(e));
+        return false;
+    }
+    return true;
+}
+
 static void start_proxy(caa_pod *pod)
 {
     caa_manager *m = pod->mgr;
@@ -468,6 +494,8 @@ static void start_proxy(caa_pod *pod)
         start_ready(pod);
         return;
     }
+    if (!start_step(pod, CAA_POD_CONNECTING))
+        return;
     _cleanup_error_ caa_error *e = NULL;
     pod->proxy_started = true; /* proxy_stop must handle a half-started proxy */
     caa_pod_hold(pod);
@@ -497,6 +525,8 @@ static void on_network_ready(int status, caa_error *err, void *opaque)
 static void start_network(caa_pod *pod)
 {
     caa_manager *m = pod->mgr;
+    if (!start_step(pod, CAA_POD_BOOTING))
+        return;
     if (!m->hooks->network_setup) {
         start_proxy(pod);
         return;
@@ -570,21 +600,8 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     if (r < 0)
         return r;
 
-    caa_instance_spec spec = {
-        .instance_name = pod->rec.instance_name,
-        .sandbox_id = pod->rec.sandbox_id,
-        .pod_name = pod->rec.pod_name,
-        .pod_namespace = pod->rec.pod_namespace,
-        .vcpus = pod->spec.vcpus,
-        .memory_mib = pod->spec.memory_mib,
-        .gpus = pod->spec.gpus,
-        .instance_type = pod->spec.machine_type,
-        .image = pod->spec.image,
-        .user_data = pod->user_data,
-        .user_data_len = pod->user_data_len,
-        .tags = NULL,
-        .idempotency_key = pod->rec.idempotency_key,
-    };
+    caa_instance_spec spec;
+    caa_pod_instance_spec(pod, &spec);
     log_pod_info(ID(pod), "creating instance %s", spec.instance_name);
     _cleanup_error_ caa_error *e = NULL;
     caa_pod_hold(pod);
@@ -606,5 +623,36 @@ void caa_pod_cancel_start(caa_pod *pod)
     if (pod->start_cb && !pod->start_cancelled) {
         log_pod_warn(ID(pod), "the StartVM caller went away; the start will be cancelled");
         pod->start_cancelled = true;
+        stop_connecting_proxy(pod);
+    }
+}
+
+/* ---------------------------------------------------------------- reconnect */
+
+static void on_reconnected(int status, caa_error *err, void *opaque)
+{
+    caa_pod *pod = opaque;
+    if (status == 0)
+        log_pod_info(ID(pod), "agent proxy reconnected to the pod VM %s", pod->rec.instance_id);
+    else if (status != -ECANCELED)
+        log_pod_warn(ID(pod), "agent proxy could not reconnect to the pod VM %s: %s; agent calls fail until "
+                              "the pod is stopped",
+                     pod->rec.instance_id, err ? caa_error_msg(err) : "failed");
+    caa_error_free(err);
+    caa_pod_release(pod);
+}
+
+void caa_pod_reconnect(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    if (!m->hooks->proxy_start || !pod->rec.instance_ips || pod->proxy_started)
+        return;
+    _cleanup_error_ caa_error *e = NULL;
+    pod->proxy_started = true;
+    caa_pod_hold(pod);
+    if (m->hooks->proxy_start(m, pod, on_reconnected, pod, &e) < 0) {
+        pod->proxy_started = false;
+        log_pod_warn(ID(pod), "cannot serve the agent socket again: %s", caa_error_msg(e));
+        caa_pod_release(pod);
     }
 }

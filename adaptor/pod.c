@@ -148,6 +148,8 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
         .state = CAA_POD_CREATED,
         .instance_name = caa_instance_name(pod->spec.pod_name, sandbox_id),
         .idempotency_key = xstrdup(key),
+        .netns_path = pod->netns_path ? xstrdup(pod->netns_path) : NULL,
+        .gpus = (uint32_t)pod->spec.gpus,
         .created_at = now,
         .updated_at = now,
     };
@@ -160,6 +162,14 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
     if (m->hooks->build_boot_data &&
         (r = m->hooks->build_boot_data(m, pod, &pod->user_data, &pod->user_data_len, err)) < 0)
         goto fail_rmdir;
+    /* A spec the provider would refuse at StartVM (user-data over its limit, a
+     * size it cannot make) fails now, before any cloud call. */
+    caa_instance_spec spec;
+    caa_pod_instance_spec(pod, &spec);
+    if ((r = caa_provider_validate_spec(m->provider, &spec, err)) < 0) {
+        caa_error_prefix(err, "provider %s refuses the pod", m->provider->ops->name);
+        goto fail_rmdir;
+    }
     r = caa_pod_persist(pod, err);
     if (r < 0)
         goto fail_rmdir;
@@ -175,6 +185,25 @@ fail_rmdir:
 fail:
     caa_pod_free(pod);
     return r;
+}
+
+void caa_pod_instance_spec(const caa_pod *pod, caa_instance_spec *ret)
+{
+    *ret = (caa_instance_spec){
+        .instance_name = pod->rec.instance_name,
+        .sandbox_id = pod->rec.sandbox_id,
+        .pod_name = pod->rec.pod_name,
+        .pod_namespace = pod->rec.pod_namespace,
+        .vcpus = pod->spec.vcpus,
+        .memory_mib = pod->spec.memory_mib,
+        .gpus = pod->spec.gpus,
+        .instance_type = pod->spec.machine_type,
+        .image = pod->spec.image,
+        .user_data = pod->user_data,
+        .user_data_len = pod->user_data_len,
+        .tags = NULL,
+        .idempotency_key = pod->rec.idempotency_key,
+    };
 }
 
 caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec)

@@ -56,9 +56,11 @@ struct caa_pod {
     void *proxy;   /* agent proxy hook data */
 };
 
-/* CreateVM: validates, parses annotations, creates the pod dir (0700) and
- * its state file, runs network_inspect and build_boot_data, registers the
- * pod. -EINVAL bad input, -EEXIST duplicate id. Synchronous. */
+/* CreateVM: validates, parses annotations, runs network_inspect, creates the
+ * pod dir (0700), runs build_boot_data, lets the provider check the instance
+ * spec (validate_spec: user-data size, ...), writes the state file and
+ * registers the pod. -EINVAL bad input, -EEXIST duplicate id. Synchronous;
+ * on failure nothing is left behind. */
 int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation *ann, size_t n_ann,
                    const char *netns_path, caa_pod **ret, caa_error **err);
 /* Registers a pod loaded from its state file. Takes the record's contents. */
@@ -69,8 +71,15 @@ caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec);
  * everything created so far is deleted. -EBUSY/-EALREADY synchronously when
  * the pod is not in the created state. */
 int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
-/* The StartVM caller disconnected: fail the start at the next step and clean up. */
+/* The StartVM caller disconnected: fail the start at the next step (an agent
+ * proxy still connecting is stopped at once) and clean up. */
 void caa_pod_cancel_start(caa_pod *pod);
+/* A ready pod recovered at start: starts its agent proxy again (the VM and
+ * its tunnel outlive the daemon). Failures are logged; the pod stays ready
+ * and StopVM still deletes it. */
+void caa_pod_reconnect(caa_pod *pod);
+/* What the provider is asked to create for this pod (pointers into pod). */
+void caa_pod_instance_spec(const caa_pod *pod, caa_instance_spec *ret);
 /* StopVM: tears down whatever exists; a StartVM in flight is cancelled first.
  * cb may be NULL (resumed stop of a recovered pod). Never fails synchronously. */
 void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque);

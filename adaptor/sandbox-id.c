@@ -12,6 +12,8 @@ int caa_sandbox_id_check(const char *id, caa_error **err)
         return caa_error_set(err, -EINVAL, "sandbox id is longer than %d characters", CAA_SANDBOX_ID_MAX);
     if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
         return caa_error_set(err, -EINVAL, "invalid sandbox id \"%s\"", id);
+    if (strcmp(id, CAA_PODS_DIR_TLS_NAME) == 0)
+        return caa_error_set(err, -EINVAL, "sandbox id \"%s\" is reserved", id);
     for (const char *p = id; *p; p++) {
         char c = *p;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||

@@ -22,6 +22,7 @@
 #define INSTANCE_ID_MAX_LEN 1024
 #define PATH_MAX_LEN 4096
 #define VNI_MAX 16777215
+#define GPUS_MAX 1024
 
 void caa_pod_record_done(caa_pod_record *rec)
 {
@@ -33,6 +34,7 @@ void caa_pod_record_done(caa_pod_record *rec)
     free(rec->instance_id);
     caa_strv_free(rec->instance_ips);
     free(rec->tls_dir);
+    free(rec->netns_path);
     *rec = (caa_pod_record){0};
 }
 
@@ -83,6 +85,8 @@ char *caa_pod_record_to_json(const caa_pod_record *rec)
     json_object_set(o, "instance_ips", ips);
     json_object_set_new(o, "vni", json_integer(rec->vni));
     json_object_set_new(o, "tls_dir", string_or_null(rec->tls_dir));
+    json_object_set_new(o, "netns_path", string_or_null(rec->netns_path));
+    json_object_set_new(o, "gpus", json_integer(rec->gpus));
     json_object_set_new(o, "created_at", json_string(created));
     json_object_set_new(o, "updated_at", json_string(updated));
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -217,6 +221,23 @@ int caa_pod_record_from_json(const char *data, size_t len, const char *expected_
     }
     rec.vni = (uint32_t)json_integer_value(vni);
 
+    /* Added after the first files were written: absent means none. */
+    if (json_object_get(o, "netns_path") &&
+        (r = get_string(o, "netns_path", PATH_MAX_LEN, 1, 0, &rec.netns_path, err)) < 0)
+        goto fail;
+    if (rec.netns_path && rec.netns_path[0] != '/') {
+        r = caa_error_set(err, -EINVAL, "field \"netns_path\" is not an absolute path");
+        goto fail;
+    }
+    json_t *gpus = json_object_get(o, "gpus");
+    if (gpus) {
+        if (!json_is_integer(gpus) || json_integer_value(gpus) < 0 || json_integer_value(gpus) > GPUS_MAX) {
+            r = caa_error_set(err, -EINVAL, "field \"gpus\" must be an integer in [0, %d]", GPUS_MAX);
+            goto fail;
+        }
+        rec.gpus = (uint32_t)json_integer_value(gpus);
+    }
+
     json_t *ips = json_object_get(o, "instance_ips");
     if (!json_is_array(ips)) {
         r = caa_error_set(err, -EINVAL, "field \"instance_ips\" is missing or not an array");
@@ -308,7 +329,8 @@ int caa_state_store_scan(const char *pods_dir, caa_state_scan_cb cb, void *opaqu
     _cleanup_strv_ char **names = NULL;
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strcmp(de->d_name, CAA_PODS_DIR_TLS_NAME) == 0)
             continue;
         caa_strv_push(&names, de->d_name);
     }

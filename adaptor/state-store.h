@@ -25,8 +25,10 @@ typedef struct caa_pod_record {
     char *idempotency_key;
     char *instance_id;   /* NULL: not known */
     char **instance_ips; /* NULL-terminated, may be NULL */
-    uint32_t vni;        /* 0: none allocated (the pod network issue fills it) */
-    char *tls_dir;       /* TLS material location; NULL until TLS is implemented */
+    uint32_t vni;        /* 0: no pod network (CreateVM without a network namespace) */
+    char *tls_dir;       /* directory of the TLS material this pod's VM trusts; NULL with -disable-tls */
+    char *netns_path;    /* CreateVM networkNamespacePath; NULL: none (optional in the file) */
+    uint32_t gpus;       /* GPUs the pod asked for, for the agent proxy (optional in the file) */
     time_t created_at;
     time_t updated_at;
 } caa_pod_record;

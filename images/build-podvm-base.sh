@@ -17,8 +17,8 @@
 #   --pud-args ARGS           extra process-user-data arguments     (env PODVM_PUD_ARGS, default "")
 #   --extra-bin PATH[:DEST]   add a host binary and its libraries (repeatable; env PODVM_EXTRA_BINS,
 #                             space separated); DEST defaults to /usr/local/bin/<name>
-#   --kernel PATH             kernel (default: newest /boot/vmlinuz-*; env PODVM_KERNEL)
-#   --modules-dir DIR         modules of that kernel (default /lib/modules/<version>)
+#   --kernel PATH             kernel (default: newest /boot/vmlinuz-*; env PODVM_KERNEL); its
+#                             modules come from /lib/modules/<version>
 #   --cmdline TEXT            kernel command line (env PODVM_CMDLINE)
 #   --disk-size MIB           virtual size of the qcow2 (default: just large enough)
 #   --initramfs-compression gzip|zstd  (env PODVM_INITRAMFS_COMPRESSION, default gzip)
@@ -52,7 +52,6 @@ forwarder_args=${PODVM_FORWARDER_ARGS:--pod-namespace /run/netns/podns -kata-age
 pud_args=${PODVM_PUD_ARGS:-}
 read -r -a extra_bins <<<"${PODVM_EXTRA_BINS:-}"
 kernel=${PODVM_KERNEL:-}
-modules_dir=
 cmdline=${PODVM_CMDLINE:-console=ttyS0,115200 panic=-1 quiet}
 disk_size_mib=
 debug_shell=0
@@ -70,7 +69,6 @@ while [ $# -gt 0 ]; do
     --pud-args) pud_args=${2?}; shift ;;
     --extra-bin) extra_bins+=("${2?}"); shift ;;
     --kernel) kernel=${2?}; shift ;;
-    --modules-dir) modules_dir=${2?}; shift ;;
     --cmdline) cmdline=${2?}; shift ;;
     --disk-size) disk_size_mib=${2?}; shift ;;
     --debug-shell) debug_shell=1 ;;
@@ -102,7 +100,7 @@ if [ ! -x "$busybox" ] || readelf -l "$busybox" 2>/dev/null | grep -q 'program i
     missing+=("static $busybox (package busybox-static)")
 fi
 if [ -z "$kernel" ]; then
-    kernel=$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)
+    kernel=$(find /boot -maxdepth 1 -name 'vmlinuz-*' 2>/dev/null | sort -V | tail -n 1 || true)
     [ -n "$kernel" ] || missing+=("/boot/vmlinuz-* (package linux-image-amd64)")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
@@ -111,8 +109,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 [ -r "$kernel" ] || die "kernel $kernel is not readable"
 kver=${kernel##*/vmlinuz-}
-modules_dir=${modules_dir:-/lib/modules/$kver}
-[ -d "$modules_dir/kernel" ] || die "no modules for $kver in $modules_dir"
+[ -d "/lib/modules/$kver/kernel" ] || die "no modules for $kver in /lib/modules/$kver"
 
 # ---- work directory (rebuilt from scratch every run) ----------------------------------------
 outdir=$(realpath -m "$outdir")
@@ -170,7 +167,8 @@ spec_file() { # spec_file SOURCE DEST MODE
     spec_add file "$2" "$1 $3 0 0"
 }
 spec_gen() { # spec_gen DEST MODE < content
-    local f="$gen/$(echo "$1" | tr / _)"
+    local f
+    f="$gen/$(echo "$1" | tr / _)"
     cat >"$f"
     spec_file "$f" "$1" "$2"
 }
@@ -301,7 +299,7 @@ mapfile -t wanted < <(grep -v '^\s*\(#\|$\)' "$here/podvm-base/modules.list")
 declare -A mod_state=()
 order=()
 visit_module() { # visit_module NAME [optional]: depth-first, dependencies and soft "pre:" deps first
-    local m=${1//-/_} opt=${2:-} file dep soft
+    local m=${1//-/_} opt=${2:-} file dep soft provider
     case ${mod_state[$m]:-} in done) return ;; visiting) die "module dependency cycle at $m" ;; esac
     mod_state[$m]=visiting
     file=$(modinfo -k "$kver" -F filename "$m" 2>/dev/null | head -n 1) || true
@@ -314,7 +312,7 @@ visit_module() { # visit_module NAME [optional]: depth-first, dependencies and s
         # them may fail to load on a given CPU, so they are optional.
         soft=$(modinfo -k "$kver" -F softdep "$m" | sed -n 's/.*pre:\([^:]*\)\( post:.*\)\{0,1\}$/\1/p')
         for dep in $soft; do
-            for dep in $(modinfo -k "$kver" -F name "$dep"); do visit_module "$dep" optional; done
+            for provider in $(modinfo -k "$kver" -F name "$dep"); do visit_module "$provider" optional; done
         done
         case $file in
         /lib/modules/"$kver"/*) ;;
@@ -322,11 +320,8 @@ visit_module() { # visit_module NAME [optional]: depth-first, dependencies and s
         esac
         order+=("${opt:+?}$file")
     fi
-    mod_state[$m]=done
+    mod_state[$m]="done"
 }
-if [ "$modules_dir" != "/lib/modules/$kver" ]; then
-    die "--modules-dir other than /lib/modules/$kver is not supported by modinfo lookups"
-fi
 for m in "${wanted[@]}"; do visit_module "$m"; done
 : >"$gen/modules.order"
 for f in "${order[@]}"; do
@@ -348,11 +343,11 @@ echo "modules: ${#order[@]} (${wanted[*]})" >>"$manifest"
 # ---- initramfs --------------------------------------------------------------------------------
 python3 "$here/tools/mkcpio.py" "$spec" "$gen/initramfs.cpio"
 case $compression in
-gzip) gzip -n -6 -c "$gen/initramfs.cpio" >"$parts/initramfs.cpio.$compression" ;;
-zstd) zstd -q -19 -c "$gen/initramfs.cpio" >"$parts/initramfs.cpio.$compression" ;;
+gzip) initramfs="$parts/initramfs.cpio.gz" && gzip -n -6 -c "$gen/initramfs.cpio" >"$initramfs" ;;
+zstd) initramfs="$parts/initramfs.cpio.zst" && zstd -q -19 -c "$gen/initramfs.cpio" >"$initramfs" ;;
 esac
+echo "initramfs-uncompressed: $(stat -c %s "$gen/initramfs.cpio") bytes" >>"$manifest"
 rm -f "$gen/initramfs.cpio"
-initramfs="$parts/initramfs.cpio.$compression"
 
 # ---- unified kernel image ---------------------------------------------------------------------
 printf '%s' "$cmdline" >"$parts/cmdline"
@@ -366,7 +361,7 @@ while read -r idx _ size vma _; do
     end=$((16#$vma + 16#$size))
     [ $end -le $next ] || next=$end
 done < <(objdump -h "$stub")
-[ "$next" -gt 0 ] && [ "$align" -gt 0 ] || die "cannot read the section layout of $stub"
+if [ "$next" -eq 0 ] || [ "$align" -eq 0 ]; then die "cannot read the section layout of $stub"; fi
 objcopy_args=()
 add_section() { # add_section NAME FILE
     next=$(((next + align - 1) / align * align))

@@ -29,8 +29,10 @@ static int inspect_host(const caa_podnet_inspect_opts *opts, caa_podnet_config *
     if ((r = caa_podnet_nl_open(NULL, &host, err)) < 0)
         return r;
     r = caa_podnet_default_route_get(host, &def, &e);
-    if (r < 0 && (r != -ENOENT || !override))
-        return PODNET_PREFIXED(caa_error_propagate(err, &e), err, "finding the host's primary interface");
+    if (r < 0 && (r != -ENOENT || !override)) {
+        r = caa_error_propagate(err, &e);
+        return PODNET_PREFIXED(r, err, "finding the host's primary interface");
+    }
     bool have_default = r == 0;
 
     if (override) {

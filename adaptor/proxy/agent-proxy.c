@@ -345,6 +345,11 @@ int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg, ca
         return caa_error_set(err, -EINVAL, "agent proxy: missing argument");
     if (strlen(cfg->socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return caa_error_set(err, -ENAMETOOLONG, "agent proxy: socket path %s is too long", cfg->socket_path);
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(cfg->host, 0, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(cfg->host, 0, (struct sockaddr_in6 *)&ss) != 0)
+        return caa_error_set(err, -EINVAL, "agent proxy: forwarder address '%s' is not a numeric IP address",
+                             cfg->host);
     const caa_agent_dialer *dialer = cfg->dialer ? cfg->dialer : caa_agent_dialer_tcp();
 
     caa_agent_proxy *p = xnew0(caa_agent_proxy, 1);

@@ -16,12 +16,22 @@
 #include "oci.pb-c.h"
 #include "xalloc.h"
 
-static uint8_t *pack(const ProtobufCMessage *m, size_t *ret_len)
+/* Packs m and checks that the result decodes again: protobuf-c accepts a
+ * few malformed inputs (a field number 0 spelt as a non-minimal varint)
+ * whose re-encoding no decoder, protobuf-c included, accepts. Such a
+ * request is refused rather than turned into something else. */
+static int pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len, caa_error **err)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = xmalloc(n ? n : 1);
-    *ret_len = protobuf_c_message_pack(m, buf);
-    return buf;
+    _cleanup_free_ uint8_t *buf = xmalloc(n ? n : 1);
+    n = protobuf_c_message_pack(m, buf);
+    ProtobufCMessage *again = protobuf_c_message_unpack(m->descriptor, NULL, n, buf);
+    if (!again)
+        return caa_error_set(err, -EINVAL, "%s: malformed field tags", m->descriptor->short_name);
+    protobuf_c_message_free_unpacked(again, NULL);
+    *ret = TAKE_PTR(buf);
+    *ret_len = n;
+    return 0;
 }
 
 int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
@@ -36,10 +46,10 @@ int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, 
     }
     size_t n_dns = req->n_dns;
     req->n_dns = 0;
-    *ret = pack(&req->base, ret_len);
+    int r = pack(&req->base, ret, ret_len, err);
     req->n_dns = n_dns;
     grpc__create_sandbox_request__free_unpacked(req, NULL);
-    return 0;
+    return r;
 }
 
 int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char *netns_path, uint8_t **ret,
@@ -71,13 +81,13 @@ int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char 
     spec->linux = lx;
     lx->namespaces = list;
     lx->n_namespaces = n + 1;
-    *ret = pack(&req->base, ret_len);
+    int r = pack(&req->base, ret, ret_len, err);
     lx->namespaces = orig;
     lx->n_namespaces = n;
     spec->linux = orig_linux;
 
     grpc__create_container_request__free_unpacked(req, NULL);
-    return 0;
+    return r;
 }
 
 int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
@@ -128,12 +138,12 @@ int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret
 
     spec->annotations = list;
     spec->n_annotations = m;
-    *ret = pack(&req->base, ret_len);
+    int r = pack(&req->base, ret, ret_len, err);
     spec->annotations = orig;
     spec->n_annotations = n;
     for (size_t i = 0; i < n; i++)
         orig[i]->value = saved[i];
 
     grpc__create_container_request__free_unpacked(req, NULL);
-    return 0;
+    return r;
 }

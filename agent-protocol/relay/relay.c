@@ -355,6 +355,8 @@ void caa_relay_set_upstream_state(caa_relay *r, caa_relay_upstream_state state)
 {
     if (state == CAA_RELAY_UPSTREAM_UP)
         return; /* only caa_relay_set_upstream() brings it up */
+    if (state == CAA_RELAY_UPSTREAM_CONNECTING && r->max_wait_ns == 0)
+        state = CAA_RELAY_UPSTREAM_DOWN; /* nothing may wait */
     drop_upstream(r);
     r->state = state;
     if (state == CAA_RELAY_UPSTREAM_DOWN) {

@@ -86,7 +86,8 @@ ttrpc_server *caa_relay_server(caa_relay *r);
 /* Hands over a connected client (the relay owns it from now on, its close
  * callback included); state becomes UP and waiting calls are sent. */
 void caa_relay_set_upstream(caa_relay *r, ttrpc_client *c);
-/* CONNECTING or DOWN (DOWN fails waiting calls with UNAVAILABLE). Closes
+/* CONNECTING or DOWN (DOWN fails waiting calls with UNAVAILABLE; with
+ * max_wait_ns 0 CONNECTING means DOWN). Closes
  * the current upstream client, if any (its calls fail with UNAVAILABLE). */
 void caa_relay_set_upstream_state(caa_relay *r, caa_relay_upstream_state state);
 caa_relay_upstream_state caa_relay_upstream_state_get(const caa_relay *r);

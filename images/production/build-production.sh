@@ -14,7 +14,7 @@ die() {
     exit 1
 }
 
-agent= forwarder= pud= outdir=
+agent='' forwarder='' pud='' outdir=''
 while [ $# -gt 0 ]; do
     case $1 in
     --kata-agent) agent=${2?}; shift ;;
@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$outdir" ] || die "OUTPUT_DIR missing (see --help)"
 for f in "$agent" "$forwarder" "$pud"; do
-    [ -n "$f" ] && [ -x "$f" ] || die "--kata-agent, --forwarder and --process-user-data must name executables"
+    [ -n "$f" ] && [ -x "$f" ] && continue
+    die "--kata-agent, --forwarder and --process-user-data must name executables"
 done
 for t in mkosi mksquashfs qemu-img; do
     command -v "$t" >/dev/null || die "$t is not installed"

@@ -61,7 +61,6 @@ struct aws_api {
     imds_req *imds_reqs;    /* all live reads */
 };
 
-int64_t aws_wall_ms(void);
 void aws_api_release(aws_api *api);
 
 /* aws-creds.c: usable credentials now, or NULL (then the call waits). */

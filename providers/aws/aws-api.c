@@ -164,6 +164,7 @@ int aws_api_new(uv_loop_t *loop, const aws_api_settings *s, aws_api **ret, caa_e
         free(api);
         return r;
     }
+    api->pending = 1; /* the creator's reference */
     api->rng = (uint64_t)aws_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)api;
     *ret = api;
     return 0;
@@ -187,6 +188,12 @@ void aws_api_release(aws_api *api)
 {
     if (--api->pending == 0 && api->closing)
         api_free(api);
+}
+
+void aws_api_unref(aws_api *api)
+{
+    if (api)
+        aws_api_release(api);
 }
 
 void aws_api_close(aws_api *api)

@@ -39,9 +39,12 @@ typedef struct aws_api_settings {
 } aws_api_settings;
 
 int aws_api_new(uv_loop_t *loop, const aws_api_settings *s, aws_api **ret, caa_error **err);
-/* Cancels every call and read (callbacks later with -ECANCELED); frees
- * itself once they are delivered and its handles closed. NULL-safe. */
+/* Cancels every call and read (callbacks later with -ECANCELED); new ones
+ * fail with -ESHUTDOWN. NULL-safe. */
 void aws_api_close(aws_api *api);
+/* Drops the creator's reference (after aws_api_close): the object is freed
+ * once the cancelled callbacks are delivered and its handles closed. */
+void aws_api_unref(aws_api *api);
 
 /* Endpoints, once the region is known: NULL endpoint = the default
  * https://<svc>.<region>.amazonaws.com (".com.cn" in China). */
@@ -91,6 +94,9 @@ int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned f
                    aws_call **ret, caa_error **err);
 /* The callback runs later with -ECANCELED (only before it ran). */
 void aws_call_cancel(aws_call *call);
+
+/* Wall clock in milliseconds (credential expiry is wall-clock time). */
+int64_t aws_wall_ms(void);
 
 /* Maps an AWS error code (and HTTP status) to an errno class. */
 int aws_error_class(const char *code, long http_status);

@@ -54,9 +54,15 @@ static int apply(const char *text, const char *want, bool config_file, bool over
                                      config_file ? "config" : "credentials");
             *end = '\0';
             char *name = trim(l + 1);
-            if (config_file && strncmp(name, "profile", 7) == 0 && isspace((unsigned char)name[7]))
-                name = trim(name + 8);
-            in = strcmp(name, want) == 0;
+            if (config_file) {
+                /* The config file names profiles "profile X"; a bare name is
+                 * not a profile there, except "default". */
+                if (strncmp(name, "profile", 7) == 0 && isspace((unsigned char)name[7]))
+                    name = trim(name + 8);
+                else if (strcmp(name, "default") != 0)
+                    name = NULL;
+            }
+            in = name && strcmp(name, want) == 0;
             p->found = p->found || in;
             continue;
         }

@@ -55,7 +55,12 @@ def tmpdir():
 
 
 class Daemon:
-    def __init__(self, root=None, args=(), env=None, wrapper=(), log_level="info", socket_path=None):
+    """The test daemon. By default its pod VMs are 127.0.0.1 and a FakeForwarder
+    (plain TCP, -disable-tls) answers the agent proxy, so StartVM completes at
+    once; forwarder=False leaves VM IP, port and TLS to the test's args."""
+
+    def __init__(self, root=None, args=(), env=None, wrapper=(), log_level="info", socket_path=None,
+                 forwarder=True):
         self.root = root or tmpdir()
         self.sock = socket_path or os.path.join(self.root, "run", "hypervisor.sock")
         self.pods = os.path.join(self.root, "pods")
@@ -64,14 +69,19 @@ class Daemon:
         self.env = env
         self.wrapper = list(wrapper)
         self.log_level = log_level
+        self.forwarder = FakeForwarder() if forwarder else None
         self.proc = None
         self.lines = []
         self.cond = threading.Condition()
         self.reader = None
 
     def cmdline(self):
-        return self.wrapper + [DAEMON, "test", "-socket", self.sock, "-pods-dir", self.pods,
-                               "-test-state-dir", self.state, "-log-level", self.log_level] + self.args
+        base = [DAEMON, "test", "-socket", self.sock, "-pods-dir", self.pods, "-test-state-dir", self.state,
+                "-log-level", self.log_level]
+        if self.forwarder:
+            # Before the test's args: a later flag wins.
+            base += ["-test-ip", "127.0.0.1", "-disable-tls", "-forwarder-port", str(self.forwarder.port)]
+        return self.wrapper + base + self.args
 
     def start(self, wait=True, timeout=20):
         env = dict(os.environ)
@@ -147,6 +157,15 @@ class Daemon:
             self.proc.wait()
         if self in _daemons:
             _daemons.remove(self)
+
+    def user_data(self, instance_file):
+        """The user-data the test provider received for an instance (<id>.json -> <id>.user-data)."""
+        with open(os.path.join(self.state, instance_file[:-len(".json")] + ".user-data"), "rb") as f:
+            return f.read()
+
+    def apf(self, sid):
+        with open(os.path.join(self.pods, sid, "apf.json")) as f:
+            return json.load(f)
 
     def ctl(self, *args, timeout=60):
         return ctl(self.sock, self.pods, *args, timeout=timeout)
@@ -359,3 +378,53 @@ class FakeHealthAgent:
     def close(self):
         self.s.close()
         os.unlink(self.path)
+
+
+class FakeForwarder:
+    """Stands in for the agent-protocol-forwarder of every pod VM (127.0.0.1,
+    plain TCP): answers grpc.Health/Check SERVING and every other request with
+    an empty OK, on any number of connections and requests."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.listen(16)
+        self.port = self.s.getsockname()[1]
+        self.requests = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.s.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        with conn:
+            while True:
+                try:
+                    hdr = conn.recv(10, socket.MSG_WAITALL)
+                    if len(hdr) < 10:
+                        return
+                    length, sid, typ, _flags = struct.unpack(">IIBB", hdr)
+                    body = conn.recv(length, socket.MSG_WAITALL) if length else b""
+                except OSError:
+                    return
+                if typ != 1:
+                    continue
+                req = pb_parse(body)
+                call = (req.get(1, [b""])[0].decode(), req.get(2, [b""])[0].decode())
+                with self.lock:
+                    self.requests.append(call)
+                payload = pb_varint(1, 1) if call == ("grpc.Health", "Check") else b""
+                resp = pb_bytes(2, payload) if payload else b""
+                try:
+                    conn.sendall(struct.pack(">IIBB", len(resp), sid, 2, 0) + resp)
+                except OSError:
+                    return
+
+    def close(self):
+        self.s.close()

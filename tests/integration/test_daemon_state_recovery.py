@@ -12,7 +12,7 @@ def valid_doc(sid, state="ready", instance_id=None, name="podvm-p-x"):
     return {
         "schema": 1, "sandbox_id": sid, "pod_name": "p", "pod_namespace": "ns", "state": state,
         "instance_name": name, "idempotency_key": "0a1b2c3d-0000-4000-8000-000000000000",
-        "instance_id": instance_id, "instance_ips": ["198.18.0.2"] if instance_id else [], "vni": 0,
+        "instance_id": instance_id, "instance_ips": ["127.0.0.1"] if instance_id else [], "vni": 0,
         "tls_dir": None, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
     }
 
@@ -68,7 +68,7 @@ def main():
     sid3 = sandbox_id(42)
     write_pod(pods, sid3, json.dumps(valid_doc(sid3, state="stopping", instance_id="test-00000000000000bb")))
     with open(os.path.join(d.state, "test-00000000000000bb.json"), "w") as f:
-        json.dump({"id": "test-00000000000000bb", "name": "podvm-p-x", "ips": ["198.18.0.2"]}, f)
+        json.dump({"id": "test-00000000000000bb", "name": "podvm-p-x", "ips": ["127.0.0.1"]}, f)
     # A pod already gone whose directory was not removed.
     sid4 = sandbox_id(43)
     write_pod(pods, sid4, json.dumps(valid_doc(sid4, state="gone")))

@@ -31,6 +31,7 @@ typedef struct test_config {
     bool fail_delete;
     bool fail_after_create;
     char *ip;
+    int64_t user_data_limit;
 } test_config;
 
 #define OPT(f) offsetof(test_config, f)
@@ -45,6 +46,8 @@ static const caa_option test_options[] = {
     {"test-fail-after-create", NULL, CAA_OPT_BOOL, OPT(fail_after_create), "false", 0, 0, 0,
      "creates make the instance, then fail and return it"},
     {"test-ip", NULL, CAA_OPT_STRING, OPT(ip), "198.18.0.2", 0, 0, 0, "IP of every instance (empty: none)"},
+    {"test-user-data-limit", NULL, CAA_OPT_INT, OPT(user_data_limit), "0", 0, INT32_MAX, 0,
+     "largest user-data in bytes the provider accepts (0: no limit), checked by validate_spec"},
 };
 
 typedef struct test_priv {
@@ -66,6 +69,7 @@ typedef struct test_op {
     /* create */
     char *name, *sandbox_id, *key;
     int64_t vcpus, memory_mib;
+    char *user_data;
     size_t user_data_len;
     /* delete/get */
     char *instance_id;
@@ -86,6 +90,12 @@ static bool id_safe(const char *id)
 static char *instance_path(const test_priv *p, const char *id)
 {
     return xasprintf("%s/%s.json", p->cfg->state_dir, id);
+}
+
+/* The user-data the create received, next to the instance file (tests read it). */
+static char *user_data_path(const test_priv *p, const char *id)
+{
+    return xasprintf("%s/%s.user-data", p->cfg->state_dir, id);
 }
 
 static caa_instance *instance_from_json(json_t *o)
@@ -170,8 +180,12 @@ static int write_instance(test_priv *p, test_op *op, caa_instance **ret, caa_err
         json_array_append_new(ips, json_string(p->cfg->ip));
     json_object_set_new(o, "ips", ips);
     _cleanup_free_ char *doc = json_dumps(o, JSON_INDENT(2));
+    _cleanup_free_ char *ud_path = user_data_path(p, id);
+    int r = caa_write_file_atomic(ud_path, op->user_data ? op->user_data : "", op->user_data_len, 0600, err);
+    if (r < 0)
+        return r;
     _cleanup_free_ char *path = instance_path(p, id);
-    int r = caa_write_file_atomic(path, doc, strlen(doc), 0644, err);
+    r = caa_write_file_atomic(path, doc, strlen(doc), 0644, err);
     if (r < 0)
         return r;
     *ret = instance_from_json(o);
@@ -186,6 +200,7 @@ static void on_op_closed(uv_handle_t *h)
     free(op->name);
     free(op->sandbox_id);
     free(op->key);
+    free(op->user_data);
     free(op->instance_id);
     free(op);
 }
@@ -223,6 +238,8 @@ static void run_delete(test_op *op)
             op->opaque);
         return;
     }
+    _cleanup_free_ char *ud_path = user_data_path(p, op->instance_id);
+    (void)unlink(ud_path);
     _cleanup_free_ char *path = instance_path(p, op->instance_id);
     if (unlink(path) < 0 && errno != ENOENT) {
         int r = -errno;
@@ -336,8 +353,18 @@ static int test_create(void *priv, const caa_instance_spec *spec, caa_instance_c
     op->key = xstrdup(spec->idempotency_key);
     op->vcpus = spec->vcpus;
     op->memory_mib = spec->memory_mib;
-    op->user_data_len = spec->user_data_len;
+    op->user_data_len = spec->user_data ? spec->user_data_len : 0;
+    op->user_data = spec->user_data ? xmemdup(spec->user_data, spec->user_data_len) : NULL;
     op_schedule(op, p->cfg->create_delay_ns);
+    return 0;
+}
+
+static int test_validate(void *priv, const caa_instance_spec *spec, caa_error **err)
+{
+    test_priv *p = priv;
+    if (p->cfg->user_data_limit > 0 && spec->user_data && spec->user_data_len > (size_t)p->cfg->user_data_limit)
+        return caa_error_set(err, -EINVAL, "test provider: user-data of %zu bytes is over the limit of %lld bytes",
+                             spec->user_data_len, (long long)p->cfg->user_data_limit);
     return 0;
 }
 
@@ -388,6 +415,7 @@ const caa_provider_ops caa_test_provider = {
     .n_options = CAA_ARRAY_SIZE(test_options),
     .config_size = sizeof(test_config),
     .init = test_init,
+    .validate_spec = test_validate,
     .create_instance = test_create,
     .delete_instance = test_delete,
     .list_instances = test_list,

@@ -100,6 +100,7 @@ class Proc:
         self.argv = argv
         self.lines = []
         self.out = []
+        self.out_t = []  # arrival time of each stdout line
         self.cond = threading.Condition()
         e = dict(os.environ)
         if env:
@@ -118,6 +119,8 @@ class Proc:
         for raw in stream:
             with self.cond:
                 into.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                if into is self.out:
+                    self.out_t.append(time.monotonic())
                 self.cond.notify_all()
         with self.cond:
             self.cond.notify_all()
@@ -259,6 +262,7 @@ class Driver:
         with self.p.cond:
             while self.seen < len(self.p.out):
                 line = self.p.out[self.seen]
+                t = self.p.out_t[self.seen]
                 self.seen += 1
                 m = re.match(r'^DONE (\S+) (-?\d+) (\d+) (\d+) (\S+) (.*)$', line)
                 if m:
@@ -266,7 +270,7 @@ class Driver:
                     self.results[m.group(1)] = {
                         "code": int(m.group(2)), "ms": int(m.group(3)), "len": int(m.group(4)),
                         "data": data if data.startswith("sha256:") else (b"" if data == "-" else bytes.fromhex(data)),
-                        "msg": m.group(6), "t": time.monotonic()}
+                        "msg": m.group(6), "t": t}
                 elif line.startswith("FAIL"):
                     raise Failed("goclient: " + line)
 

@@ -8,7 +8,7 @@
  *       check, then "ALL-READY"; "FAILED <i> <message>" when one could not
  *       connect within the timeout (exit 1 after all settled).
  *       SIGUSR1: prints one "STATS ..." line (counters, RSS, heap in use).
- *       SIGTERM/SIGINT: shuts every proxy down, checks the socket files are
+ *       SIGTERM/SIGINT (or a failed start): prints STATS, shuts every proxy down, checks the socket files are
  *       gone, exit 0. With -pods K > 1 the sockets are PATH.0 .. PATH.K-1.
  *       TLS is used when -cert-file or -tls-skip-verify is given.
  *
@@ -148,6 +148,7 @@ static void stop_all(host *h)
     if (h->stopping)
         return;
     h->stopping = true;
+    print_stats(h); /* last counters, also after a failed start */
     for (size_t i = 0; i < h->n_pods; i++) {
         caa_agent_proxy *proxy = TAKE_PTR(h->pods[i].proxy);
         if (proxy)

@@ -53,6 +53,8 @@ static caa_pod_record sample(void)
         .instance_id = xstrdup("i-0123456789abcdef0"),
         .vni = 555001,
         .tls_dir = NULL,
+        .netns_path = xstrdup("/var/run/netns/cni-1234"),
+        .gpus = 3,
         .created_at = 1767225600, /* 2026-01-01T00:00:00Z */
         .updated_at = 1767225660,
     };
@@ -83,6 +85,8 @@ static void test_round_trip(void **state)
     assert_null(b.instance_ips[2]);
     assert_int_equal(b.vni, 555001);
     assert_null(b.tls_dir);
+    assert_string_equal(b.netns_path, "/var/run/netns/cni-1234");
+    assert_int_equal(b.gpus, 3);
     assert_int_equal(b.created_at, a.created_at);
     assert_int_equal(b.updated_at, a.updated_at);
     caa_pod_record_done(&b);
@@ -205,8 +209,8 @@ static char *doc_with(const char *id, const char *key, const char *raw)
     static const char *const keys[] = {"schema",       "sandbox_id",    "pod_name",        "pod_namespace",
                                        "state",        "instance_name", "idempotency_key", "instance_id",
                                        "instance_ips", "vni",           "tls_dir",         "created_at",
-                                       "updated_at"};
-    char *vals[13];
+                                       "updated_at",   "netns_path",    "gpus"};
+    char *vals[15];
     vals[0] = xstrdup("1");
     vals[1] = xasprintf("\"%s\"", id);
     vals[2] = xstrdup("\"p\"");
@@ -220,8 +224,10 @@ static char *doc_with(const char *id, const char *key, const char *raw)
     vals[10] = xstrdup("null");
     vals[11] = xstrdup("\"2026-01-01T00:00:00Z\"");
     vals[12] = xstrdup("\"2026-01-01T00:00:00Z\"");
+    vals[13] = xstrdup("\"/run/netns/cni-1\"");
+    vals[14] = xstrdup("2");
     char *out = xstrdup("{");
-    for (size_t i = 0; i < 13; i++) {
+    for (size_t i = 0; i < 15; i++) {
         const char *v = vals[i];
         if (key && strcmp(key, keys[i]) == 0) {
             if (!raw)
@@ -234,7 +240,7 @@ static char *doc_with(const char *id, const char *key, const char *raw)
     }
     char *next = xasprintf("%s}", out);
     free(out);
-    for (size_t i = 0; i < 13; i++)
+    for (size_t i = 0; i < 15; i++)
         free(vals[i]);
     return next;
 }
@@ -297,6 +303,51 @@ static void test_valid_doc_accepted(void **state)
     free(doc);
 }
 
+/* netns_path and gpus came after the first files: absent or null is accepted. */
+static void test_optional_fields(void **state)
+{
+    (void)state;
+    const char *variants[][2] = {{"netns_path", NULL}, {"netns_path", "null"}, {"gpus", NULL}};
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        char *doc = doc_with("sb1", variants[i][0], variants[i][1]);
+        caa_pod_record rec;
+        caa_error *err = NULL;
+        if (caa_pod_record_from_json(doc, strlen(doc), "sb1", &rec, &err) < 0)
+            fail_msg("%s=%s: %s", variants[i][0], variants[i][1] ? variants[i][1] : "(absent)", err->msg);
+        if (strcmp(variants[i][0], "gpus") == 0) {
+            assert_int_equal(rec.gpus, 0);
+            assert_string_equal(rec.netns_path, "/run/netns/cni-1");
+        } else {
+            assert_null(rec.netns_path);
+            assert_int_equal(rec.gpus, 2);
+        }
+        caa_pod_record_done(&rec);
+        free(doc);
+    }
+}
+
+/* The daemon's TLS directory lives in the pods dir but is not a pod. */
+static void test_tls_dir_skipped(void **state)
+{
+    (void)state;
+    char *tls = xasprintf("%s/.tls", tmpdir);
+    assert_int_equal(mkdir(tls, 0700), 0);
+    char *doc = doc_with("sb1", NULL, NULL);
+    write_state("sb1", doc);
+    scan_result r = {0};
+    assert_int_equal(caa_state_store_scan(tmpdir, on_scan, &r, NULL), 0);
+    assert_int_equal(r.ok, 1);
+    assert_int_equal(r.rejected, 0);
+    free(r.last_ok);
+    caa_pod_record rec;
+    caa_error *err = NULL;
+    assert_int_equal(caa_pod_record_load(tmpdir, ".tls", &rec, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "reserved"));
+    caa_error_free(err);
+    free(doc);
+    free(tls);
+}
+
 static void test_bad_json(void **state)
 {
     (void)state;
@@ -339,6 +390,12 @@ static void test_wrong_types(void **state)
     expect_field_rejected("vni", "16777216", "vni");
     expect_field_rejected("vni", "1.5", "vni");
     expect_field_rejected("tls_dir", "false", "tls_dir");
+    expect_field_rejected("netns_path", "5", "netns_path");
+    expect_field_rejected("netns_path", "\"relative/ns\"", "absolute");
+    expect_field_rejected("netns_path", "\"\"", "netns_path");
+    expect_field_rejected("gpus", "-1", "gpus");
+    expect_field_rejected("gpus", "1025", "gpus");
+    expect_field_rejected("gpus", "\"2\"", "gpus");
     expect_field_rejected("created_at", "1767225600", "created_at");
     expect_field_rejected("updated_at", "\"yesterday\"", "updated_at");
 }
@@ -496,6 +553,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_save_load_atomic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valid_doc_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_json, setup, teardown),
+        cmocka_unit_test(test_optional_fields),
+        cmocka_unit_test_setup_teardown(test_tls_dir_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_id_mismatch, setup, teardown),

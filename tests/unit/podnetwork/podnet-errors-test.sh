@@ -60,6 +60,9 @@ pn_addns noroute && fake_dev noroute eth0 && ip -n "$(pn_ns noroute)" link set e
   ip -n "$(pn_ns noroute)" addr add 198.19.1.5/24 dev eth0
 expect_fail "inspect: pod without default route" '^error ENOENT: pod network namespace ".*-noroute": no IPv4 default route' \
   drv_w inspect "$(pn_nspath noroute)"
+expect_fail "inspect: host without default route" \
+  "^error ENOENT: finding the host's primary interface: no IPv4 default route" \
+  "$driver" --netns "$(pn_nspath noroute)" inspect "$(pn_nspath p1)"
 expect_fail "inspect: missing host interface override" '^error ENOENT: host interface: no network device named "nosuch0"' \
   drv_w inspect "$(pn_nspath p1)" --host-if nosuch0
 expect_fail "inspect: bad pod-subnet-cidrs" '^error EINVAL: pod-subnet-cidrs: invalid IPv4 prefix "10.0.0.0/40"' \

@@ -1,0 +1,51 @@
+/* Agent proxy hooks: the shim's agent socket (<pods-dir>/<id>/agent.ttrpc)
+ * relayed to the agent-protocol-forwarder at <VM ip>:<-forwarder-port>
+ * (adaptor/proxy/agent-proxy.h), over TLS unless -disable-tls. */
+#define LOG_COMPONENT "adaptor/proxy"
+#include <errno.h>
+
+#include "agent-proxy.h"
+#include "daemon-tls.h"
+#include "log.h"
+#include "pod-hooks.h"
+#include "pod.h"
+
+int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
+{
+    const caa_daemon_config *cfg = m->cfg;
+    if (pod->proxy)
+        return caa_error_set(err, -EALREADY, "the agent proxy of sandbox %s is already running",
+                             pod->rec.sandbox_id);
+    if (!pod->rec.instance_ips || !pod->rec.instance_ips[0])
+        return caa_error_set(err, -EINVAL, "instance %s has no IP address", pod->rec.instance_name);
+    caa_agent_proxy_config pc = {
+        .sandbox_id = pod->rec.sandbox_id,
+        .socket_path = pod->agent_socket,
+        .host = pod->rec.instance_ips[0],
+        .port = (uint16_t)cfg->forwarder_port,
+        .dialer = m->tls ? caa_daemon_tls_dialer(m->tls) : caa_agent_dialer_tcp(),
+        .server_name = m->tls ? caa_daemon_tls_server_name(m->tls, pod->rec.instance_name) : NULL,
+        .timeout_ns = cfg->proxy_timeout_ns,
+        .gpus = pod->rec.gpus,
+    };
+    caa_agent_proxy *p = NULL;
+    /* The proxy's ready callback has caa_done_cb's shape and contract. */
+    int r = caa_agent_proxy_start(m->loop, &pc, cb, opaque, &p, err);
+    if (r < 0)
+        return r;
+    pod->proxy = p;
+    log_pod_info(pod->rec.sandbox_id, "agent proxy: connecting to %s:%u (%s)", pc.host, pc.port,
+                 m->tls ? "TLS" : "plain TCP");
+    return 0;
+}
+
+void caa_pod_proxy_stop(caa_manager *m, caa_pod *pod)
+{
+    (void)m;
+    caa_agent_proxy *p = pod->proxy;
+    if (!p)
+        return;
+    pod->proxy = NULL;
+    /* Asynchronous: a ready callback still pending runs later with -ECANCELED. */
+    caa_agent_proxy_shutdown(p, NULL, NULL);
+}

@@ -1,0 +1,923 @@
+/* The provider's operations as state machines on the loop: create
+ * (instance-type choice with capacity fallback, RunInstances, optional wait
+ * for a public address, termination of what a failed create left behind),
+ * delete (Elastic IPs, then TerminateInstances), list (by ownership tag) and
+ * get. Results are delivered from each operation's own timer, so a callback
+ * never runs inside a provider call or inside another operation's step. */
+#define LOG_COMPONENT "provider/aws"
+#include "aws-internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "strv.h"
+#include "xalloc.h"
+
+#define POLL_FIRST_MS 250
+#define POLL_MAX_MS 5000
+#define LIST_PAGE 1000
+#define MAX_CLIENT_TOKEN 64
+
+typedef enum op_kind {
+    OP_CREATE,
+    OP_DELETE,
+    OP_LIST,
+    OP_GET,
+} op_kind;
+
+typedef enum op_phase {
+    PH_WAIT,
+    PH_IMAGE,
+    PH_RUN,
+    PH_POLL,
+    PH_DEL_ADDRS,
+    PH_DEL_DISASSOC,
+    PH_DEL_RELEASE,
+    PH_DEL_TERMINATE,
+    PH_LIST,
+    PH_GET,
+    PH_DONE,
+} op_phase;
+
+struct aws_op {
+    aws_provider *p;
+    op_kind kind;
+    op_phase phase;
+    aws_milestone need;
+    uv_timer_t timer;
+    aws_call *call;
+    aws_op *prev, *next;
+    void *cb;
+    void *opaque;
+
+    /* create */
+    char *name;
+    char *sandbox_id;
+    char *image;
+    char *explicit_type;
+    char *user_data_b64;
+    char *token_base;
+    int64_t vcpus, memory_mib, gpus;
+    aws_kv *tags;
+    size_t n_tags;
+    char **candidates;
+    size_t cand_idx;
+    char *instance_id;
+    char *private_ip;
+    char *public_ip;
+    uint64_t poll_deadline;
+    uint64_t poll_delay;
+    caa_error *failure; /* create failed after RunInstances: being cleaned up */
+
+    /* delete (also the cleanup of a failed create) */
+    char *id;
+    ec2_address_list addrs;
+    size_t addr_idx;
+    caa_error *addr_err; /* an address could not be released */
+
+    /* list */
+    caa_instance **list;
+    size_t n_list;
+
+    /* result, delivered from the timer */
+    int status;
+    caa_error *err;
+    caa_instance *inst;
+};
+
+/* ---- lifecycle ---- */
+
+static void op_closed(uv_handle_t *h)
+{
+    aws_op *op = CAA_CONTAINER_OF((uv_timer_t *)h, aws_op, timer);
+    aws_provider *p = op->p;
+    free(op->name);
+    free(op->sandbox_id);
+    free(op->image);
+    free(op->explicit_type);
+    if (op->user_data_b64) {
+        memset(op->user_data_b64, 0, strlen(op->user_data_b64));
+        free(op->user_data_b64);
+    }
+    free(op->token_base);
+    aws_kv_free(op->tags, op->n_tags);
+    caa_strv_free(op->candidates);
+    free(op->instance_id);
+    free(op->private_ip);
+    free(op->public_ip);
+    caa_error_free(op->failure);
+    free(op->id);
+    ec2_address_list_done(&op->addrs);
+    caa_error_free(op->addr_err);
+    caa_instance_list_free(op->list);
+    caa_error_free(op->err);
+    caa_instance_free(op->inst);
+    free(op);
+    aws_provider_release(p);
+}
+
+static void on_deliver(uv_timer_t *t)
+{
+    aws_op *op = CAA_CONTAINER_OF(t, aws_op, timer);
+    caa_error *e = TAKE_PTR(op->err);
+    switch (op->kind) {
+    case OP_CREATE:
+    case OP_GET:
+        ((caa_instance_cb)op->cb)(op->status, TAKE_PTR(op->inst), e, op->opaque);
+        break;
+    case OP_DELETE:
+        ((caa_done_cb)op->cb)(op->status, e, op->opaque);
+        break;
+    case OP_LIST:
+        ((caa_list_cb)op->cb)(op->status, op->status < 0 ? NULL : TAKE_PTR(op->list), e, op->opaque);
+        break;
+    }
+    uv_close((uv_handle_t *)&op->timer, op_closed);
+}
+
+static void op_finish(aws_op *op, int status, caa_instance *inst, caa_error *e)
+{
+    aws_provider *p = op->p;
+    if (op->phase == PH_DONE) {
+        caa_instance_free(inst);
+        caa_error_free(e);
+        return;
+    }
+    op->phase = PH_DONE;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        p->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    if (status < 0 && !e)
+        e = caa_error_new(status, "AWS operation failed");
+    op->status = status;
+    op->err = e;
+    op->inst = inst;
+    uv_timer_stop(&op->timer);
+    uv_timer_start(&op->timer, on_deliver, 0, 0);
+}
+
+static aws_op *op_new(aws_provider *p, op_kind kind, aws_milestone need, void *cb, void *opaque)
+{
+    aws_op *op = xcalloc(1, sizeof(*op));
+    op->p = p;
+    op->kind = kind;
+    op->need = need;
+    op->phase = PH_WAIT;
+    op->cb = cb;
+    op->opaque = opaque;
+    uv_timer_init(p->loop, &op->timer);
+    op->next = p->ops;
+    if (p->ops)
+        p->ops->prev = op;
+    p->ops = op;
+    p->pending++;
+    return op;
+}
+
+static bool milestone_met(const aws_provider *p, aws_milestone need)
+{
+    return need == AWS_NEED_REGION ? p->region_ready : p->ready;
+}
+
+static void op_begin(aws_op *op);
+
+static void on_kick(uv_timer_t *t)
+{
+    aws_op *op = CAA_CONTAINER_OF(t, aws_op, timer);
+    aws_provider *p = op->p;
+    if (milestone_met(p, op->need)) {
+        op_begin(op);
+        return;
+    }
+    /* Waits for aws_ops_startup_event(). */
+    aws_startup_ensure(p, op->need);
+}
+
+static void op_kick(aws_op *op)
+{
+    uv_timer_start(&op->timer, on_kick, 0, 0);
+}
+
+void aws_ops_startup_event(aws_provider *p, const caa_error *err)
+{
+    for (aws_op *op = p->ops, *next; op; op = next) {
+        next = op->next;
+        if (op->phase != PH_WAIT || uv_is_active((uv_handle_t *)&op->timer))
+            continue;
+        if (milestone_met(p, op->need))
+            op_begin(op);
+        else if (err)
+            op_finish(op, err->code, NULL, caa_error_copy(err));
+    }
+}
+
+/* Starts an EC2 call for op; a synchronous failure goes to on_done later. */
+static void op_call(aws_op *op, aws_params *params, aws_call_cb cb)
+{
+    caa_error *e = NULL;
+    if (op->p->stopping) {
+        aws_params_done(params);
+        cb(-ECANCELED, NULL, NULL, caa_error_new(-ECANCELED, "the AWS provider is shutting down"), op);
+        return;
+    }
+    int r = aws_call_start(op->p->api, AWS_SVC_EC2, params, 0, cb, op, &op->call, &e);
+    if (r < 0) {
+        op->call = NULL;
+        cb(r, NULL, NULL, e, op);
+    }
+}
+
+static bool code_is(const char *code, const char *want)
+{
+    return code && strcmp(code, want) == 0;
+}
+
+static caa_instance *partial_instance(const aws_op *op)
+{
+    const char *id = op->instance_id ? op->instance_id : op->id;
+    return id ? caa_instance_new(id, op->name) : NULL;
+}
+
+/* ---- delete machine (delete, and cleanup of a failed create) ---- */
+
+static void delete_done(aws_op *op, int status, caa_error *e);
+static void del_next_address(aws_op *op);
+
+static void on_terminate(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status < 0 && code_is(code, "InvalidInstanceID.NotFound")) {
+        caa_error_free(e);
+        e = NULL;
+        status = 0; /* already gone */
+    } else if (status >= 0) {
+        ec2_instance_list l;
+        status = ec2_parse_terminate_instances(r->body, r->body_len, &l, &e);
+        if (status < 0)
+            caa_error_prefix(&e, "EC2 TerminateInstances");
+        ec2_instance_list_done(&l);
+    }
+    if (status >= 0 && op->addr_err) {
+        status = op->addr_err->code;
+        e = TAKE_PTR(op->addr_err);
+    }
+    delete_done(op, status, e);
+}
+
+static void del_terminate(aws_op *op)
+{
+    op->phase = PH_DEL_TERMINATE;
+    aws_params params = {0};
+    ec2_build_terminate_instances(op->id, &params);
+    op_call(op, &params, on_terminate);
+}
+
+static void note_address_failure(aws_op *op, caa_error *e)
+{
+    if (!op->addr_err)
+        op->addr_err = e;
+    else
+        caa_error_free(e);
+}
+
+static void on_release(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    caa_http_response_free(resp);
+    op->call = NULL;
+    if (status == -ECANCELED) {
+        delete_done(op, status, e);
+        return;
+    }
+    if (status < 0 && !code_is(code, "InvalidAllocationID.NotFound"))
+        note_address_failure(op, e);
+    else
+        caa_error_free(e);
+    op->addr_idx++;
+    del_next_address(op);
+}
+
+static void del_release(aws_op *op)
+{
+    const ec2_address *a = &op->addrs.v[op->addr_idx];
+    op->phase = PH_DEL_RELEASE;
+    aws_params params = {0};
+    ec2_build_release_address(a->allocation_id, &params);
+    op_call(op, &params, on_release);
+}
+
+static void on_disassociate(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    caa_http_response_free(resp);
+    op->call = NULL;
+    if (status == -ECANCELED) {
+        delete_done(op, status, e);
+        return;
+    }
+    if (status < 0 && !code_is(code, "InvalidAssociationID.NotFound")) {
+        note_address_failure(op, e);
+        op->addr_idx++;
+        del_next_address(op);
+        return;
+    }
+    caa_error_free(e);
+    const ec2_address *a = &op->addrs.v[op->addr_idx];
+    if (a->allocation_id && *a->allocation_id) {
+        del_release(op);
+        return;
+    }
+    op->addr_idx++;
+    del_next_address(op);
+}
+
+static void del_next_address(aws_op *op)
+{
+    while (op->addr_idx < op->addrs.n) {
+        const ec2_address *a = &op->addrs.v[op->addr_idx];
+        if (a->association_id && *a->association_id) {
+            op->phase = PH_DEL_DISASSOC;
+            aws_params params = {0};
+            ec2_build_disassociate_address(a->association_id, &params);
+            op_call(op, &params, on_disassociate);
+            return;
+        }
+        if (a->allocation_id && *a->allocation_id) {
+            del_release(op);
+            return;
+        }
+        op->addr_idx++;
+    }
+    del_terminate(op);
+}
+
+static void on_addresses(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status == -ECANCELED) {
+        delete_done(op, status, e);
+        return;
+    }
+    if (status >= 0)
+        status = ec2_parse_describe_addresses(r->body, r->body_len, &op->addrs, &e);
+    if (status < 0) {
+        /* Not knowing the Elastic IPs must not keep the instance alive. */
+        log_debug("DescribeAddresses for %s: %s; terminating anyway", op->id, caa_error_msg(e));
+        caa_error_free(e);
+        del_terminate(op);
+        return;
+    }
+    caa_error_free(e);
+    op->addr_idx = 0;
+    del_next_address(op);
+}
+
+static void del_start(aws_op *op, const char *id)
+{
+    free(op->id);
+    op->id = xstrdup(id);
+    ec2_address_list_done(&op->addrs);
+    op->phase = PH_DEL_ADDRS;
+    aws_params params = {0};
+    ec2_build_describe_addresses(op->id, &params);
+    op_call(op, &params, on_addresses);
+}
+
+/* ---- create ---- */
+
+static void create_run(aws_op *op);
+
+/* A create failed after RunInstances: terminate the instance, then report. */
+static void create_fail_after_run(aws_op *op, caa_error *e)
+{
+    caa_error_prefix(&e, "creating instance %s (%s)", op->name, op->instance_id);
+    if (op->p->stopping || e->code == -ECANCELED) {
+        op_finish(op, e->code, partial_instance(op), e);
+        return;
+    }
+    op->failure = e;
+    del_start(op, op->instance_id);
+}
+
+static void delete_done(aws_op *op, int status, caa_error *e)
+{
+    if (op->kind == OP_DELETE) {
+        if (status < 0)
+            caa_error_prefix(&e, "deleting instance %s", op->id);
+        op_finish(op, status, NULL, e);
+        return;
+    }
+    /* Cleanup of a failed create. */
+    caa_error *f = TAKE_PTR(op->failure);
+    if (status >= 0) {
+        caa_error_free(e);
+        op_finish(op, f->code, NULL, f);
+        return;
+    }
+    char *msg = xasprintf("%s; terminating it failed too: %s", f->msg, e ? caa_error_msg(e) : "unknown error");
+    free(f->msg);
+    f->msg = msg;
+    caa_error_free(e);
+    op_finish(op, f->code, partial_instance(op), f);
+}
+
+static void create_succeed(aws_op *op)
+{
+    caa_instance *inst = caa_instance_new(op->instance_id, op->name);
+    if (op->p->public_ip && op->public_ip)
+        caa_instance_add_ip(inst, op->public_ip);
+    if (op->private_ip && !(op->public_ip && strcmp(op->public_ip, op->private_ip) == 0))
+        caa_instance_add_ip(inst, op->private_ip);
+    op_finish(op, 0, inst, NULL);
+}
+
+static void poll_later(aws_op *op);
+
+static void on_poll(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status < 0) {
+        /* Right after RunInstances the id may not be visible yet. */
+        if (code_is(code, "InvalidInstanceID.NotFound") && !op->p->stopping) {
+            caa_error_free(e);
+            poll_later(op);
+            return;
+        }
+        create_fail_after_run(op, e);
+        return;
+    }
+    ec2_instance_list l;
+    if (ec2_parse_describe_instances(r->body, r->body_len, &l, &e) < 0) {
+        caa_error_prefix(&e, "EC2 DescribeInstances");
+        create_fail_after_run(op, e);
+        return;
+    }
+    const ec2_instance *inst = NULL;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i].id && strcmp(l.v[i].id, op->instance_id) == 0)
+            inst = &l.v[i];
+    const char *state = inst && inst->state ? inst->state : "";
+    if (inst && strcmp(state, "running") == 0) {
+        const char *pub = ec2_instance_address(inst, 1);
+        const char *priv = ec2_instance_address(inst, 0);
+        if (priv && !op->private_ip)
+            op->private_ip = xstrdup(priv);
+        if (pub) {
+            op->public_ip = xstrdup(pub);
+            ec2_instance_list_done(&l);
+            create_succeed(op);
+            return;
+        }
+        ec2_instance_list_done(&l);
+        create_fail_after_run(op, caa_error_new(-EPROTO, "the instance is running but has no public address"));
+        return;
+    }
+    if (inst && strcmp(state, "pending") != 0) {
+        e = caa_error_new(-EIO, "the instance is %.32s instead of running", state);
+        ec2_instance_list_done(&l);
+        create_fail_after_run(op, e);
+        return;
+    }
+    ec2_instance_list_done(&l);
+    poll_later(op);
+}
+
+static void on_poll_timer(uv_timer_t *t)
+{
+    aws_op *op = CAA_CONTAINER_OF(t, aws_op, timer);
+    char *ids[] = {op->instance_id, NULL};
+    aws_params params = {0};
+    ec2_build_describe_instances(ids, NULL, 0, 0, NULL, &params);
+    op_call(op, &params, on_poll);
+}
+
+static void poll_later(aws_op *op)
+{
+    uint64_t now = uv_now(op->p->loop);
+    if (now >= op->poll_deadline) {
+        create_fail_after_run(op, caa_error_new(-ETIMEDOUT, "not running with a public address within %llu s",
+                                                (unsigned long long)(op->p->running_wait_ms / 1000)));
+        return;
+    }
+    uint64_t delay = op->poll_delay;
+    if (delay > op->poll_deadline - now)
+        delay = op->poll_deadline - now;
+    op->poll_delay = op->poll_delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : op->poll_delay * 2;
+    uv_timer_start(&op->timer, on_poll_timer, delay, 0);
+}
+
+static void on_run(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    aws_provider *p = op->p;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status < 0) {
+        if (code_is(code, "InsufficientInstanceCapacity") && op->candidates &&
+            op->candidates[op->cand_idx + 1] && !p->stopping) {
+            log_debug("%s: no capacity for %s, trying %s", op->name, op->candidates[op->cand_idx],
+                      op->candidates[op->cand_idx + 1]);
+            caa_error_free(e);
+            op->cand_idx++;
+            create_run(op);
+            return;
+        }
+        caa_error_prefix(&e, "creating instance %s", op->name);
+        op_finish(op, status, NULL, e);
+        return;
+    }
+    ec2_instance_list l;
+    if (ec2_parse_run_instances(r->body, r->body_len, &l, &e) < 0 || l.n == 0 || !l.v[0].id || !*l.v[0].id) {
+        if (!e)
+            e = caa_error_new(-EPROTO, "RunInstances answered without an instance");
+        caa_error_prefix(&e, "creating instance %s: EC2 RunInstances", op->name);
+        ec2_instance_list_done(&l);
+        /* No id, nothing to clean up here; list_instances finds any orphan. */
+        op_finish(op, -EPROTO, NULL, e);
+        return;
+    }
+    op->instance_id = xstrdup(l.v[0].id);
+    const char *priv = ec2_instance_address(&l.v[0], 0);
+    if (priv)
+        op->private_ip = xstrdup(priv);
+    ec2_instance_list_done(&l);
+    if (!aws_instance_id_valid(op->instance_id)) {
+        /* Not an id we could ever delete: report without cleanup. */
+        op_finish(op, -EPROTO, NULL,
+                  caa_error_new(-EPROTO, "creating instance %s: RunInstances answered with a malformed instance id",
+                                op->name));
+        return;
+    }
+    if (p->public_ip) {
+        op->phase = PH_POLL;
+        op->poll_deadline = uv_now(p->loop) + p->running_wait_ms;
+        op->poll_delay = POLL_FIRST_MS;
+        poll_later(op);
+        return;
+    }
+    if (!op->private_ip) {
+        create_fail_after_run(op, caa_error_new(-EPROTO, "RunInstances answered without a private IP address"));
+        return;
+    }
+    create_succeed(op);
+}
+
+/* Client token of the n-th attempt: the idempotency key for the first, a
+ * derived one for capacity fallbacks (another type is another request). */
+static char *client_token(const aws_op *op)
+{
+    if (op->cand_idx == 0)
+        return xstrdup(op->token_base);
+    char *t = xasprintf("%s-%zu", op->token_base, op->cand_idx);
+    if (strlen(t) <= MAX_CLIENT_TOKEN)
+        return t;
+    char hex[65];
+    aws_sha256_hex(t, strlen(t), hex);
+    free(t);
+    return xstrndup(hex, 48);
+}
+
+static void create_run(aws_op *op)
+{
+    aws_provider *p = op->p;
+    const char *image = op->image ? op->image : p->image_id;
+    const aws_image_info *img = aws_image_find(p, image);
+    aws_kv *tags = xnew0(aws_kv, op->n_tags + p->n_tags + 3);
+    size_t nt = 0;
+    tags[nt++] = (aws_kv){"Name", op->name};
+    for (size_t i = 0; i < p->n_tags; i++)
+        tags[nt++] = p->tags[i];
+    for (size_t i = 0; i < op->n_tags; i++)
+        tags[nt++] = op->tags[i];
+    tags[nt++] = (aws_kv){"caa.node", p->node_name};
+    tags[nt++] = (aws_kv){"caa.sandbox-id", op->sandbox_id};
+    _cleanup_free_ char *token = client_token(op);
+    ec2_run_request rr = {
+        .image_id = image,
+        .instance_type = op->candidates ? op->candidates[op->cand_idx] : NULL,
+        .subnet_id = p->subnet_id,
+        .security_group_ids = p->sg_ids,
+        .key_name = p->key_name,
+        .user_data_b64 = op->user_data_b64,
+        .sev_snp = !p->disable_cvm,
+        .root_device_name = img ? img->root_device_name : NULL,
+        .root_volume_size = aws_root_volume_size(p, img),
+        .public_ip = p->public_ip,
+        .launch_template = p->use_lt ? p->lt_name : NULL,
+        .tags = tags,
+        .n_tags = nt,
+        .client_token = token,
+    };
+    aws_params params = {0};
+    ec2_build_run_instances(&rr, &params);
+    free(tags);
+    op->phase = PH_RUN;
+    op_call(op, &params, on_run);
+}
+
+static void on_spec_image(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0) {
+        ec2_image_list l;
+        status = ec2_parse_describe_images(r->body, r->body_len, &l, &e);
+        if (status >= 0) {
+            for (size_t i = 0; i < l.n; i++)
+                aws_image_add(op->p, &l.v[i]);
+            ec2_image_list_done(&l);
+            if (!aws_image_find(op->p, op->image))
+                status = caa_error_set(&e, -ENOENT, "AMI %s not found", op->image);
+        }
+    }
+    if (status < 0) {
+        caa_error_prefix(&e, "creating instance %s", op->name);
+        op_finish(op, status, NULL, e);
+        return;
+    }
+    create_run(op);
+}
+
+static void create_begin(aws_op *op)
+{
+    aws_provider *p = op->p;
+    if (!p->use_lt) {
+        caa_instance_type_request req = {
+            .explicit_type = op->explicit_type,
+            .vcpus = op->vcpus,
+            .memory_mib = op->memory_mib,
+            .gpus = op->gpus,
+        };
+        char *chosen = NULL;
+        caa_error *e = NULL;
+        if (caa_instance_type_select(p->types, p->n_types, p->default_type, p->allowed_types, &req, &chosen, &e) <
+            0) {
+            op_finish(op, e->code, NULL, e);
+            return;
+        }
+        char **fb = caa_instance_type_fallbacks(p->types, p->n_types, p->allowed_types, &req, chosen);
+        caa_strv_push(&op->candidates, chosen);
+        for (size_t i = 0; fb[i]; i++)
+            caa_strv_push(&op->candidates, fb[i]);
+        caa_strv_free(fb);
+        free(chosen);
+    }
+    const char *image = op->image ? op->image : p->image_id;
+    if (!image && !p->use_lt) {
+        op_finish(op, -EINVAL, NULL,
+                  caa_error_new(-EINVAL, "creating instance %s: no AMI: set -imageid (PODVM_AMI_ID)", op->name));
+        return;
+    }
+    if (image && p->root_volume_size > 0 && !aws_image_find(p, image)) {
+        op->phase = PH_IMAGE;
+        char *ids[] = {(char *)image, NULL};
+        aws_params params = {0};
+        ec2_build_describe_images(ids, &params);
+        op_call(op, &params, on_spec_image);
+        return;
+    }
+    create_run(op);
+}
+
+/* ---- list / get ---- */
+
+static caa_instance *instance_of(const aws_provider *p, const ec2_instance *i)
+{
+    caa_instance *inst = caa_instance_new(i->id, ec2_instance_tag(i, "Name"));
+    const char *pub = p->public_ip ? ec2_instance_address(i, 1) : NULL;
+    const char *priv = ec2_instance_address(i, 0);
+    if (pub)
+        caa_instance_add_ip(inst, pub);
+    if (priv && !(pub && strcmp(pub, priv) == 0))
+        caa_instance_add_ip(inst, priv);
+    return inst;
+}
+
+static void list_page(aws_op *op, const char *next_token);
+
+static void on_list(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    ec2_instance_list l = {0};
+    if (status >= 0) {
+        status = ec2_parse_describe_instances(r->body, r->body_len, &l, &e);
+        if (status < 0)
+            caa_error_prefix(&e, "EC2 DescribeInstances");
+    }
+    if (status < 0) {
+        caa_error_prefix(&e, "listing instances");
+        op_finish(op, status, NULL, e);
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        if (!l.v[i].id || !aws_instance_id_valid(l.v[i].id))
+            continue;
+        op->list = xrealloc(op->list, (op->n_list + 2) * sizeof(*op->list));
+        op->list[op->n_list++] = instance_of(op->p, &l.v[i]);
+        op->list[op->n_list] = NULL;
+    }
+    if (l.next_token && *l.next_token) {
+        list_page(op, l.next_token);
+        ec2_instance_list_done(&l);
+        return;
+    }
+    ec2_instance_list_done(&l);
+    if (!op->list)
+        op->list = xcalloc(1, sizeof(*op->list));
+    op_finish(op, 0, NULL, NULL);
+}
+
+static void list_page(aws_op *op, const char *next_token)
+{
+    aws_provider *p = op->p;
+    char *node[] = {p->node_name, NULL};
+    char *states[] = {"pending", "running", "stopping", "stopped", NULL};
+    ec2_filter filters[] = {{"tag:caa.node", node}, {"instance-state-name", states}};
+    aws_params params = {0};
+    ec2_build_describe_instances(NULL, filters, CAA_ARRAY_SIZE(filters), LIST_PAGE, next_token, &params);
+    op->phase = PH_LIST;
+    op_call(op, &params, on_list);
+}
+
+static void on_get(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status < 0) {
+        if (code_is(code, "InvalidInstanceID.NotFound")) {
+            caa_error_free(e);
+            op_finish(op, -ENOENT, NULL, caa_error_new(-ENOENT, "instance %s not found", op->id));
+            return;
+        }
+        caa_error_prefix(&e, "looking up instance %s", op->id);
+        op_finish(op, status, NULL, e);
+        return;
+    }
+    ec2_instance_list l;
+    if (ec2_parse_describe_instances(r->body, r->body_len, &l, &e) < 0) {
+        caa_error_prefix(&e, "looking up instance %s: EC2 DescribeInstances", op->id);
+        op_finish(op, -EPROTO, NULL, e);
+        return;
+    }
+    caa_instance *found = NULL;
+    for (size_t i = 0; i < l.n && !found; i++)
+        if (l.v[i].id && strcmp(l.v[i].id, op->id) == 0 && !(l.v[i].state && strcmp(l.v[i].state, "terminated") == 0))
+            found = instance_of(op->p, &l.v[i]);
+    ec2_instance_list_done(&l);
+    if (!found) {
+        op_finish(op, -ENOENT, NULL, caa_error_new(-ENOENT, "instance %s not found", op->id));
+        return;
+    }
+    op_finish(op, 0, found, NULL);
+}
+
+static void op_begin(aws_op *op)
+{
+    switch (op->kind) {
+    case OP_CREATE:
+        create_begin(op);
+        break;
+    case OP_DELETE:
+        del_start(op, op->id);
+        break;
+    case OP_LIST:
+        list_page(op, NULL);
+        break;
+    case OP_GET: {
+        op->phase = PH_GET;
+        char *ids[] = {op->id, NULL};
+        aws_params params = {0};
+        ec2_build_describe_instances(ids, NULL, 0, 0, NULL, &params);
+        op_call(op, &params, on_get);
+        break;
+    }
+    }
+}
+
+/* ---- entry points ---- */
+
+bool aws_instance_id_valid(const char *id)
+{
+    if (!id || strncmp(id, "i-", 2) != 0)
+        return false;
+    size_t n = strlen(id + 2);
+    if (n < 8 || n > 17)
+        return false;
+    for (const char *q = id + 2; *q; q++)
+        if (!isxdigit((unsigned char)*q) || isupper((unsigned char)*q))
+            return false;
+    return true;
+}
+
+static char *base64(const char *data, size_t len)
+{
+    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)data, (int)len);
+    return out;
+}
+
+static bool token_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > MAX_CLIENT_TOKEN)
+        return false;
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+        if (*q <= 0x20 || *q >= 0x7f)
+            return false;
+    return true;
+}
+
+int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque, caa_error **err)
+{
+    aws_kv *tags = NULL;
+    size_t n_tags = 0;
+    int r = aws_parse_tags(spec->tags, &tags, &n_tags, err);
+    if (r < 0)
+        return caa_error_prefix(err, "pod tags");
+    aws_op *op = op_new(p, OP_CREATE, AWS_NEED_READY, (void *)cb, opaque);
+    op->name = xstrdup(spec->instance_name);
+    op->sandbox_id = xstrdup(spec->sandbox_id);
+    op->image = spec->image && *spec->image ? xstrdup(spec->image) : NULL;
+    op->explicit_type = spec->instance_type && *spec->instance_type ? xstrdup(spec->instance_type) : NULL;
+    op->vcpus = spec->vcpus;
+    op->memory_mib = spec->memory_mib;
+    op->gpus = spec->gpus;
+    op->tags = tags;
+    op->n_tags = n_tags;
+    if (spec->user_data && spec->user_data_len)
+        op->user_data_b64 = base64(spec->user_data, spec->user_data_len);
+    if (token_ok(spec->idempotency_key)) {
+        op->token_base = xstrdup(spec->idempotency_key);
+    } else {
+        /* Stable per pod without a key: a hash of what names it. */
+        _cleanup_free_ char *seed = xasprintf("%s\n%s", spec->sandbox_id, spec->instance_name);
+        char hex[65];
+        aws_sha256_hex(seed, strlen(seed), hex);
+        op->token_base = xstrndup(hex, 40);
+    }
+    op_kick(op);
+    return 0;
+}
+
+int aws_op_delete(aws_provider *p, const char *id, caa_done_cb cb, void *opaque, caa_error **err)
+{
+    if (!aws_instance_id_valid(id))
+        return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
+    aws_op *op = op_new(p, OP_DELETE, AWS_NEED_REGION, (void *)cb, opaque);
+    op->id = xstrdup(id);
+    op_kick(op);
+    return 0;
+}
+
+int aws_op_list(aws_provider *p, caa_list_cb cb, void *opaque, caa_error **err)
+{
+    (void)err;
+    aws_op *op = op_new(p, OP_LIST, AWS_NEED_REGION, (void *)cb, opaque);
+    op_kick(op);
+    return 0;
+}
+
+int aws_op_get(aws_provider *p, const char *id, caa_instance_cb cb, void *opaque, caa_error **err)
+{
+    if (!aws_instance_id_valid(id))
+        return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
+    aws_op *op = op_new(p, OP_GET, AWS_NEED_REGION, (void *)cb, opaque);
+    op->id = xstrdup(id);
+    op_kick(op);
+    return 0;
+}
+
+void aws_ops_cancel_all(aws_provider *p)
+{
+    for (aws_op *op = p->ops, *next; op; op = next) {
+        next = op->next;
+        if (op->call) {
+            aws_call_cancel(op->call); /* its callback ends the op with -ECANCELED */
+            continue;
+        }
+        caa_instance *inst = op->kind == OP_CREATE ? partial_instance(op) : NULL;
+        op_finish(op, -ECANCELED, inst, caa_error_new(-ECANCELED, "the AWS provider is shutting down"));
+    }
+}

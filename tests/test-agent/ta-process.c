@@ -1,0 +1,470 @@
+/* Container and exec processes: uv_spawn with three socket-pair stdio
+ * streams, exit through uv_process_t (libuv's SIGCHLD handling), output
+ * buffered for ReadStdout/ReadStderr, parked calls answered on events.
+ *
+ * A process joins a network namespace by the loop thread switching into it
+ * around uv_spawn: the forked child inherits the thread's namespace, and
+ * the agent switches straight back. */
+#define LOG_COMPONENT "test-agent"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.pb-c.h"
+#include "cleanup.h"
+#include "log.h"
+#include "test-agent.h"
+#include "xalloc.h"
+
+/* Unread output kept per stream before reading stops (the pipe then fills
+ * and the process blocks, as with a real agent whose shim stops reading). */
+#define TA_OUTPUT_CAP (1u << 20)
+/* ReadStreamRequest.len 0 (no limit given). */
+#define TA_READ_DEFAULT (64u << 10)
+#define TA_READ_CHUNK (64u << 10)
+
+/* ------------------------------------------------------------ parked calls */
+
+static void pending_unlink(ta_pending *pd)
+{
+    for (ta_pending **pp = pd->list; *pp; pp = &(*pp)->next) {
+        if (*pp == pd) {
+            *pp = pd->next;
+            return;
+        }
+    }
+}
+
+static void pending_cancelled(ttrpc_call *c, void *opaque)
+{
+    ta_pending *pd = opaque;
+    pending_unlink(pd);
+    free(pd);
+    ttrpc_call_reply_error(c, GRPC_CANCELLED, "connection closed"); /* only frees the call */
+}
+
+static void park(ta_pending **list, ttrpc_call *c, uint32_t max_len)
+{
+    ta_pending *pd = xnew0(ta_pending, 1);
+    pd->call = c;
+    pd->list = list;
+    pd->max_len = max_len;
+    ta_pending **pp = list;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = pd; /* FIFO: readers are served in arrival order */
+    ttrpc_call_set_cancel_cb(c, pending_cancelled, pd);
+}
+
+static ttrpc_call *unpark(ta_pending **list, uint32_t *ret_max_len)
+{
+    ta_pending *pd = *list;
+    *list = pd->next;
+    ttrpc_call *c = pd->call;
+    if (ret_max_len)
+        *ret_max_len = pd->max_len;
+    ttrpc_call_set_cancel_cb(c, NULL, NULL);
+    free(pd);
+    return c;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static void process_maybe_free(ta_process *p)
+{
+    if (!p->detached || p->open_handles > 0)
+        return;
+    for (ta_process **pp = &p->agent->orphans; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    free(p->out.buf);
+    free(p->err.buf);
+    free(p->exec_id);
+    free(p);
+}
+
+static void process_handle_closed(uv_handle_t *h)
+{
+    ta_process *p = h->data;
+    p->open_handles--;
+    process_maybe_free(p);
+}
+
+static void stream_handle_closed(uv_handle_t *h)
+{
+    ta_stream *s = h->data;
+    ta_process *p = s->proc;
+    p->open_handles--;
+    process_maybe_free(p);
+}
+
+/* ------------------------------------------------------------ output */
+
+static void stream_serve(ta_stream *s);
+
+static void stream_close(ta_stream *s)
+{
+    s->eof = true;
+    s->reading = false;
+    if (s->open) {
+        s->open = false;
+        uv_close((uv_handle_t *)&s->pipe, stream_handle_closed);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = xmalloc(TA_READ_CHUNK);
+    buf->len = TA_READ_CHUNK;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    ta_stream *s = st->data;
+    if (n > 0) {
+        s->buf = xrealloc(s->buf, s->len + (size_t)n);
+        memcpy(s->buf + s->len, buf->base, (size_t)n);
+        s->len += (size_t)n;
+        if (s->len >= TA_OUTPUT_CAP) {
+            uv_read_stop(st);
+            s->reading = false;
+        }
+    }
+    free(buf->base);
+    if (n < 0) {
+        if (n != UV_EOF)
+            log_debug("output of process %s: %s", s->proc->exec_id, uv_strerror((int)n));
+        stream_close(s);
+    }
+    stream_serve(s);
+}
+
+/* Answers parked readers while there is data, or EOF (an empty reply). */
+static void stream_serve(ta_stream *s)
+{
+    while (s->readers && (s->len > 0 || s->eof)) {
+        uint32_t max;
+        ttrpc_call *c = unpark(&s->readers, &max);
+        size_t n = s->len < max ? s->len : max;
+        Grpc__ReadStreamResponse resp = GRPC__READ_STREAM_RESPONSE__INIT;
+        resp.data.data = s->buf;
+        resp.data.len = n;
+        ta_reply(c, &resp.base);
+        if (n < s->len)
+            memmove(s->buf, s->buf + n, s->len - n);
+        s->len -= n;
+    }
+    if (s->open && !s->reading && !s->eof && s->len < TA_OUTPUT_CAP) {
+        int r = uv_read_start((uv_stream_t *)&s->pipe, on_alloc, on_read);
+        if (r < 0) {
+            log_debug("output of process %s: %s", s->proc->exec_id, uv_strerror(r));
+            stream_close(s);
+            stream_serve(s);
+            return;
+        }
+        s->reading = true;
+    }
+}
+
+void ta_process_read(ta_process *p, bool err_stream, uint32_t max_len, ttrpc_call *c)
+{
+    ta_stream *s = err_stream ? &p->err : &p->out;
+    if (max_len == 0)
+        max_len = TA_READ_DEFAULT;
+    if (max_len > TA_OUTPUT_CAP)
+        max_len = TA_OUTPUT_CAP;
+    park(&s->readers, c, max_len);
+    stream_serve(s);
+}
+
+/* ------------------------------------------------------------ exit */
+
+static void on_process_exit(uv_process_t *h, int64_t exit_status, int term_signal)
+{
+    ta_process *p = h->data;
+    p->exited = true;
+    /* As the kata-agent reports it: the exit code, or 128 + signal. */
+    p->status = term_signal ? 128 + term_signal : (int)exit_status;
+    log_info("process %s (pid %d) exited with status %d", p->exec_id, h->pid, p->status);
+    while (p->waiters) {
+        ttrpc_call *c = unpark(&p->waiters, NULL);
+        Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
+        resp.status = p->status;
+        ta_reply(c, &resp.base);
+    }
+    uv_close((uv_handle_t *)h, process_handle_closed);
+}
+
+void ta_process_wait(ta_process *p, ttrpc_call *c)
+{
+    if (p->exited) {
+        Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
+        resp.status = p->status;
+        ta_reply(c, &resp.base);
+        return;
+    }
+    park(&p->waiters, c, 0);
+}
+
+/* ------------------------------------------------------------ stdin */
+
+typedef struct ta_write {
+    uv_write_t req;
+    ttrpc_call *call;
+    uint8_t *data;
+    size_t len;
+} ta_write;
+
+static void on_written(uv_write_t *req, int status)
+{
+    ta_write *w = CAA_CONTAINER_OF(req, ta_write, req);
+    if (status < 0) {
+        ttrpc_call_reply_error(w->call, GRPC_INTERNAL, "writing stdin: %s", uv_strerror(status));
+    } else {
+        Grpc__WriteStreamResponse resp = GRPC__WRITE_STREAM_RESPONSE__INIT;
+        resp.len = (uint32_t)w->len;
+        ta_reply(w->call, &resp.base);
+    }
+    free(w->data);
+    free(w);
+}
+
+void ta_process_write(ta_process *p, const uint8_t *data, size_t len, ttrpc_call *c)
+{
+    if (!p->in_open) {
+        ttrpc_call_reply_error(c, GRPC_FAILED_PRECONDITION, "stdin of process %s is closed", p->exec_id);
+        return;
+    }
+    if (len == 0) {
+        Grpc__WriteStreamResponse resp = GRPC__WRITE_STREAM_RESPONSE__INIT;
+        ta_reply(c, &resp.base);
+        return;
+    }
+    ta_write *w = xnew0(ta_write, 1);
+    w->call = c;
+    w->data = xmemdup(data, len);
+    w->len = len;
+    uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+    int r = uv_write(&w->req, (uv_stream_t *)&p->in, &b, 1, on_written);
+    if (r < 0) {
+        free(w->data);
+        free(w);
+        ttrpc_call_reply_error(c, GRPC_INTERNAL, "writing stdin: %s", uv_strerror(r));
+    }
+}
+
+static void on_stdin_shutdown(uv_shutdown_t *req, int status)
+{
+    uv_handle_t *h = (uv_handle_t *)req->handle;
+    (void)status;
+    free(req);
+    uv_close(h, process_handle_closed);
+}
+
+int ta_process_close_stdin(ta_process *p, caa_error **err)
+{
+    (void)err;
+    if (!p->in_open)
+        return 0; /* closing twice is harmless */
+    p->in_open = false;
+    /* Shutdown lets queued writes finish before the child sees EOF. */
+    uv_shutdown_t *req = xnew0(uv_shutdown_t, 1);
+    if (uv_shutdown(req, (uv_stream_t *)&p->in, on_stdin_shutdown) < 0) {
+        free(req);
+        uv_close((uv_handle_t *)&p->in, process_handle_closed);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ signals */
+
+int ta_process_signal(ta_process *p, int signum, caa_error **err)
+{
+    if (p->exited)
+        return 0; /* as kill(2) on a zombie: nothing to do */
+    int r = uv_process_kill(&p->handle, signum);
+    if (r < 0)
+        return caa_error_set(err, -EINVAL, "signal %d to process %s: %s", signum, p->exec_id, uv_strerror(r));
+    return 0;
+}
+
+void ta_process_detach(ta_process *p)
+{
+    ta_agent *a = p->agent;
+    p->detached = true;
+    if (!p->exited) {
+        /* Not reaped yet (exit_cb has not run), so the pid is still ours.
+         * The child may not have reached setsid(): kill it by pid too. */
+        kill(-p->handle.pid, SIGKILL);
+        kill(p->handle.pid, SIGKILL);
+    }
+    if (p->in_open) {
+        p->in_open = false;
+        uv_close((uv_handle_t *)&p->in, process_handle_closed);
+    }
+    stream_close(&p->out);
+    stream_serve(&p->out);
+    stream_close(&p->err);
+    stream_serve(&p->err);
+    p->next = a->orphans;
+    a->orphans = p;
+    process_maybe_free(p);
+}
+
+ta_process *ta_process_find(ta_process *list, const char *exec_id)
+{
+    for (ta_process *p = list; p; p = p->next)
+        if (strcmp(p->exec_id, exec_id) == 0)
+            return p;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ spawn */
+
+/* The sandbox's pause container names /pause, which a test VM does not
+ * have: this program stands in for it. */
+static bool missing_pause(const char *file)
+{
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    return strcmp(base, "pause") == 0 && access(file, X_OK) < 0;
+}
+
+static int netns_enter(const char *netns, int *ret_saved, caa_error **err)
+{
+    _cleanup_close_ int target = open(netns, O_RDONLY | O_CLOEXEC);
+    if (target < 0)
+        return caa_error_set_errno(err, -errno, "network namespace %s", netns);
+    _cleanup_close_ int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (saved < 0)
+        return caa_error_set_errno(err, -errno, "own network namespace");
+    if (setns(target, CLONE_NEWNET) < 0) {
+        int e = errno;
+        if (e == EPERM)
+            return caa_error_set(err, -EPERM,
+                                 "joining network namespace %s: operation not permitted "
+                                 "(the test agent needs CAP_SYS_ADMIN)",
+                                 netns);
+        if (e == EINVAL)
+            return caa_error_set(err, -EINVAL, "%s is not a network namespace", netns);
+        return caa_error_set_errno(err, -e, "joining network namespace %s", netns);
+    }
+    *ret_saved = TAKE_FD(saved);
+    return 0;
+}
+
+static void netns_leave(int saved)
+{
+    if (setns(saved, CLONE_NEWNET) < 0) {
+        /* Serving on in a pod's namespace would be wrong in ways hard to see. */
+        log_error("cannot return to the agent's network namespace: %s", strerror(errno));
+        abort();
+    }
+    close(saved);
+}
+
+int ta_process_spawn(ta_agent *a, ta_process **list, const char *exec_id, bool init, char *const *args,
+                     char *const *env, const char *cwd, const char *netns, ta_process **ret, caa_error **err)
+{
+    if (!args || !args[0] || !*args[0])
+        return caa_error_set(err, -EINVAL, "process %s has no args", exec_id);
+    if (ta_process_find(*list, exec_id))
+        return caa_error_set(err, -EEXIST, "process %s already exists", exec_id);
+
+    const char *file = args[0];
+    char *pause_args[] = {(char *)TA_NAME, (char *)TA_PAUSE_ARG, NULL};
+    char *const *argv = args;
+    if (missing_pause(file)) {
+        log_info("process %s: %s not present, using the built-in pause", exec_id, file);
+        file = a->self_path;
+        argv = pause_args;
+    }
+    char *no_env[] = {NULL};
+
+    int saved_ns = -1;
+    if (netns && netns_enter(netns, &saved_ns, err) < 0)
+        return caa_error_prefix(err, "starting process %s", exec_id);
+
+    ta_process *p = xnew0(ta_process, 1);
+    p->agent = a;
+    p->exec_id = xstrdup(exec_id);
+    p->init = init;
+    p->handle.data = p;
+    p->in.data = p;
+    p->out.proc = p->err.proc = p;
+    p->out.pipe.data = &p->out;
+    p->err.pipe.data = &p->err;
+    uv_pipe_init(a->loop, &p->in, 0);
+    uv_pipe_init(a->loop, &p->out.pipe, 0);
+    uv_pipe_init(a->loop, &p->err.pipe, 0);
+
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&p->in},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out.pipe},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err.pipe},
+    };
+    uv_process_options_t o = {
+        .exit_cb = on_process_exit,
+        .file = file,
+        .args = (char **)argv,
+        .env = env ? (char **)env : no_env,
+        .cwd = cwd && *cwd ? cwd : "/",
+        /* Own session and process group: removal kills the whole group. */
+        .flags = UV_PROCESS_DETACHED,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    int r = uv_spawn(a->loop, &p->handle, &o);
+    if (saved_ns >= 0)
+        netns_leave(saved_ns);
+
+    p->open_handles = 4;
+    if (r < 0) {
+        /* The handles were initialised: close them, the close callbacks free p. */
+        p->exited = true;
+        p->detached = true;
+        p->next = a->orphans;
+        a->orphans = p;
+        uv_close((uv_handle_t *)&p->handle, process_handle_closed);
+        uv_close((uv_handle_t *)&p->in, process_handle_closed);
+        uv_close((uv_handle_t *)&p->out.pipe, stream_handle_closed);
+        uv_close((uv_handle_t *)&p->err.pipe, stream_handle_closed);
+        return caa_error_set(err, r, "starting process %s (%s): %s", exec_id, file, uv_strerror(r));
+    }
+    p->in_open = p->out.open = p->err.open = true;
+    stream_serve(&p->out); /* starts reading */
+    stream_serve(&p->err);
+    log_info("process %s started: pid %d%s%s", exec_id, p->handle.pid, netns ? " in " : "",
+             netns ? netns : "");
+    p->next = *list;
+    *list = p;
+    if (ret)
+        *ret = p;
+    return 0;
+}
+
+int ta_pause_main(void)
+{
+    /* Like the Kubernetes pause container: exit 0 on SIGINT/SIGTERM. */
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigaction(SIGCHLD, &sa, NULL); /* reap anything re-parented to us */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    int sig;
+    sigwait(&set, &sig);
+    return 0;
+}

@@ -1,0 +1,383 @@
+/* Worker agent proxy (adaptor/proxy/agent-proxy.c) against a stand-in
+ * forwarder (our ttRPC server on TCP): readiness through the health check,
+ * socket file handling, GPU rewrite, reconnect, retries and timeouts,
+ * shutdown before ready, argument errors. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agent-proxy.h"
+#include "agent-rewrite.h"
+#include "ttrpc-test-util.h"
+#include "ttrpc.h"
+#include "xalloc.h"
+
+typedef struct fwd {
+    ttrpc_server *s;
+    uint16_t port;
+    int check_code; /* answer to Health/Check */
+    int checks;
+    uint8_t *last_cc;
+    size_t last_cc_len;
+    bool closed;
+} fwd;
+
+typedef struct fx {
+    uv_loop_t loop;
+    char *dir, *sock;
+    fwd f;
+    caa_agent_proxy *p;
+    bool ready_called;
+    int ready_status;
+    char ready_msg[256];
+    bool in_start;
+    bool done_called;
+    ttrpc_client *shim;
+} fx;
+
+/* ------------------------------------------------------------ stand-in forwarder */
+
+static void h_check(ttrpc_call *c, void *opaque)
+{
+    fwd *f = opaque;
+    f->checks++;
+    if (f->check_code)
+        ttrpc_call_reply_error(c, f->check_code, "agent not there");
+    else
+        ttrpc_call_reply(c, (const uint8_t *)"\x08\x01", 2);
+}
+
+static void h_create_container(ttrpc_call *c, void *opaque)
+{
+    fwd *f = opaque;
+    size_t n;
+    const uint8_t *p = ttrpc_call_payload(c, &n);
+    free(f->last_cc);
+    f->last_cc = xmemdup(p ? p : (const uint8_t *)"", n);
+    f->last_cc_len = n;
+    ttrpc_call_reply(c, NULL, 0);
+}
+
+static const ttrpc_method_entry health[] = {{"Check", h_check}};
+static const ttrpc_method_entry agent[] = {{"CreateContainer", h_create_container}};
+
+static void fwd_start(fx *x, uint16_t port)
+{
+    fwd *f = &x->f;
+    f->closed = false;
+    assert_int_equal(ttrpc_server_new(&x->loop, &f->s, NULL), 0);
+    assert_int_equal(ttrpc_server_register(f->s, "grpc.Health", health, 1, f, NULL), 0);
+    assert_int_equal(ttrpc_server_register(f->s, CAA_AGENT_SERVICE, agent, 1, f, NULL), 0);
+    assert_int_equal(ttrpc_server_listen_tcp(f->s, "127.0.0.1", port, NULL), 0);
+    f->port = ttrpc_server_tcp_port(f->s);
+}
+
+static void on_fwd_closed(void *opaque)
+{
+    ((fwd *)opaque)->closed = true;
+}
+
+static bool fwd_closed(void *arg)
+{
+    return ((fx *)arg)->f.closed;
+}
+
+static void fwd_stop(fx *x)
+{
+    ttrpc_server_close(TAKE_PTR(x->f.s), on_fwd_closed, &x->f);
+    assert_true(tu_run_until(&x->loop, fwd_closed, x, 5000));
+}
+
+/* ------------------------------------------------------------ proxy */
+
+static void on_ready(int status, caa_error *err, void *opaque)
+{
+    fx *x = opaque;
+    assert_false(x->in_start); /* never from inside start */
+    assert_false(x->ready_called); /* exactly once */
+    x->ready_called = true;
+    x->ready_status = status;
+    snprintf(x->ready_msg, sizeof(x->ready_msg), "%s", err ? caa_error_msg(err) : "");
+    if (status == 0)
+        assert_null(err);
+    else
+        assert_non_null(err);
+    caa_error_free(err);
+}
+
+static bool ready(void *arg)
+{
+    return ((fx *)arg)->ready_called;
+}
+
+static int start(fx *x, const char *host, uint16_t port, int64_t timeout_ns, unsigned gpus, caa_error **err)
+{
+    caa_agent_proxy_config cfg = {
+        .sandbox_id = "sb-test",
+        .socket_path = x->sock,
+        .host = host,
+        .port = port,
+        .timeout_ns = timeout_ns,
+        .gpus = gpus,
+    };
+    x->in_start = true;
+    int r = caa_agent_proxy_start(&x->loop, &cfg, on_ready, x, &x->p, err);
+    x->in_start = false;
+    return r;
+}
+
+static void on_done(void *opaque)
+{
+    ((fx *)opaque)->done_called = true;
+}
+
+static bool done(void *arg)
+{
+    return ((fx *)arg)->done_called;
+}
+
+static void shutdown_proxy(fx *x)
+{
+    caa_agent_proxy_shutdown(TAKE_PTR(x->p), on_done, x);
+    assert_false(x->done_called);
+    assert_true(tu_run_until(&x->loop, done, x, 5000));
+}
+
+static int setup(void **state)
+{
+    fx *x = xnew0(fx, 1);
+    uv_loop_init(&x->loop);
+    x->dir = tu_tmpdir();
+    x->sock = tu_path(x->dir, "agent.ttrpc");
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *x = *state;
+    if (x->shim)
+        ttrpc_client_close(x->shim);
+    if (x->p)
+        shutdown_proxy(x);
+    if (x->f.s)
+        fwd_stop(x);
+    tu_loop_finish(&x->loop);
+    free(x->f.last_cc);
+    free(x->sock);
+    tu_tmpdir_remove(x->dir);
+    free(x);
+    return 0;
+}
+
+/* ------------------------------------------------------------ shim side */
+
+static void on_shim(ttrpc_client *c, int status, const caa_error *err, void *opaque)
+{
+    (void)err;
+    assert_int_equal(status, 0);
+    ((fx *)opaque)->shim = c;
+}
+
+static bool have_shim(void *arg)
+{
+    return ((fx *)arg)->shim != NULL;
+}
+
+typedef struct res {
+    bool done;
+    int status, code;
+} res;
+
+static void on_res(const ttrpc_result *r, void *opaque)
+{
+    res *o = opaque;
+    o->done = true;
+    o->status = r->status;
+    o->code = r->grpc_code;
+}
+
+static bool res_done(void *arg)
+{
+    return ((res *)arg)->done;
+}
+
+static res shim_call(fx *x, const char *service, const char *method, const uint8_t *p, size_t n)
+{
+    if (!x->shim) {
+        assert_int_equal(ttrpc_client_connect_unix(&x->loop, x->sock, on_shim, x, NULL), 0);
+        assert_true(tu_run_until(&x->loop, have_shim, x, 5000));
+    }
+    res r = {0};
+    assert_int_equal(ttrpc_client_call(x->shim, service, method, p, n, 5000000000LL, NULL, 0, on_res, &r, NULL), 0);
+    assert_true(tu_run_until(&x->loop, res_done, &r, 5000));
+    return r;
+}
+
+/* CreateContainerRequest{container_id "c", OCI {Version "1"}} by hand. */
+static const uint8_t cc_req[] = {0x0a, 0x01, 'c', 0x32, 0x03, 0x0a, 0x01, '1'};
+
+/* ------------------------------------------------------------ tests */
+
+static void test_ready_socket_and_gpu_rewrite(void **state)
+{
+    fx *x = *state;
+    fwd_start(x, 0);
+    /* A stale socket from an earlier run is replaced. */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", x->sock);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+    close(fd);
+
+    assert_int_equal(start(x, "127.0.0.1", x->f.port, 5000000000LL, 1, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat(x->sock, &st), 0); /* listening before the VM answers */
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_true(tu_run_until(&x->loop, ready, x, 5000));
+    assert_int_equal(x->ready_status, 0);
+    assert_int_equal(x->f.checks, 1);
+
+    res r = shim_call(x, CAA_AGENT_SERVICE, "CreateContainer", cc_req, sizeof(cc_req));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.code, 0);
+    assert_non_null(x->f.last_cc);
+    assert_true(x->f.last_cc_len > sizeof(cc_req));
+    assert_non_null(memmem(x->f.last_cc, x->f.last_cc_len, CAA_CDI_ALL_NVIDIA_GPUS, strlen(CAA_CDI_ALL_NVIDIA_GPUS)));
+
+    caa_agent_proxy_stats s;
+    caa_agent_proxy_get_stats(x->p, &s);
+    assert_int_equal(s.connects, 1);
+    assert_int_equal(s.connected, 1);
+    assert_int_equal(s.rewritten, 1);
+    assert_int_equal(s.shim_connections, 1);
+
+    ttrpc_client_close(TAKE_PTR(x->shim));
+    shutdown_proxy(x);
+    assert_int_not_equal(access(x->sock, F_OK), 0); /* socket file removed */
+}
+
+static void test_no_gpus_no_rewrite(void **state)
+{
+    fx *x = *state;
+    fwd_start(x, 0);
+    assert_int_equal(start(x, "127.0.0.1", x->f.port, 5000000000LL, 0, NULL), 0);
+    assert_true(tu_run_until(&x->loop, ready, x, 5000));
+    res r = shim_call(x, CAA_AGENT_SERVICE, "CreateContainer", cc_req, sizeof(cc_req));
+    assert_int_equal(r.code, 0);
+    assert_int_equal(x->f.last_cc_len, sizeof(cc_req));
+    assert_memory_equal(x->f.last_cc, cc_req, sizeof(cc_req));
+}
+
+static void test_reconnect(void **state)
+{
+    fx *x = *state;
+    fwd_start(x, 0);
+    uint16_t port = x->f.port;
+    assert_int_equal(start(x, "127.0.0.1", port, 10000000000LL, 0, NULL), 0);
+    assert_true(tu_run_until(&x->loop, ready, x, 5000));
+    fwd_stop(x);
+    caa_agent_proxy_stats s;
+    caa_agent_proxy_get_stats(x->p, &s);
+    assert_int_equal(s.connected, 0);
+    fwd_start(x, port);
+    res r = shim_call(x, CAA_AGENT_SERVICE, "CreateContainer", cc_req, sizeof(cc_req));
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.code, 0);
+    caa_agent_proxy_get_stats(x->p, &s);
+    assert_int_equal(s.connects, 2);
+    assert_int_equal(s.connected, 1);
+}
+
+static void test_health_error_times_out(void **state)
+{
+    fx *x = *state;
+    fwd_start(x, 0);
+    x->f.check_code = GRPC_UNAVAILABLE;
+    uint64_t t0 = uv_now(&x->loop);
+    assert_int_equal(start(x, "127.0.0.1", x->f.port, 500000000LL, 0, NULL), 0);
+    assert_true(tu_run_until(&x->loop, ready, x, 5000));
+    uint64_t dt = uv_now(&x->loop) - t0;
+    assert_int_equal(x->ready_status, -ETIMEDOUT);
+    assert_non_null(strstr(x->ready_msg, "health check"));
+    assert_non_null(strstr(x->ready_msg, "agent not there"));
+    assert_true(dt >= 450 && dt < 3000);
+    /* 0, 100, 300 ms and then the deadline: several attempts, first retry fast. */
+    assert_true(x->f.checks >= 3);
+}
+
+static void test_shutdown_before_ready(void **state)
+{
+    fx *x = *state;
+    /* Port 1 on loopback: refused, so the proxy keeps retrying. */
+    assert_int_equal(start(x, "127.0.0.1", 1, 60000000000LL, 0, NULL), 0);
+    tu_run_until(&x->loop, ready, x, 250);
+    assert_false(x->ready_called);
+    caa_agent_proxy_stats s;
+    caa_agent_proxy_get_stats(x->p, &s);
+    assert_true(s.dial_failures >= 2);
+    shutdown_proxy(x);
+    assert_true(x->ready_called); /* before done */
+    assert_int_equal(x->ready_status, -ECANCELED);
+    assert_int_not_equal(access(x->sock, F_OK), 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+    fx *x = *state;
+    caa_error *e = NULL;
+    /* A regular file where the socket goes is not replaced. */
+    FILE *fp = fopen(x->sock, "w");
+    fclose(fp);
+    assert_int_equal(start(x, "127.0.0.1", 1, 1000000000LL, 0, &e), -EEXIST);
+    assert_non_null(strstr(caa_error_msg(e), "not a socket"));
+    caa_error_freep(&e);
+    assert_int_equal(access(x->sock, F_OK), 0);
+    unlink(x->sock);
+
+    assert_int_equal(start(x, "podvm.example", 1, 1000000000LL, 0, &e), -EINVAL);
+    assert_non_null(strstr(caa_error_msg(e), "numeric IP"));
+    caa_error_freep(&e);
+
+    char *saved = x->sock;
+    char longpath[200];
+    memset(longpath, 'a', sizeof(longpath) - 1);
+    longpath[0] = '/';
+    longpath[sizeof(longpath) - 1] = '\0';
+    x->sock = longpath;
+    assert_int_equal(start(x, "127.0.0.1", 1, 1000000000LL, 0, &e), -ENAMETOOLONG);
+    caa_error_freep(&e);
+    x->sock = saved;
+    x->p = NULL;
+
+    /* The failed starts left nothing running and call no callback. */
+    tu_run_until(&x->loop, ready, x, 100);
+    assert_false(x->ready_called);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ready_socket_and_gpu_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_gpus_no_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_health_error_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shutdown_before_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
