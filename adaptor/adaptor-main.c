@@ -3,6 +3,7 @@
 #include "adaptor-main.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,11 +152,11 @@ int caa_adaptor_main(int argc, char **argv)
         print_version(prog);
         return 0;
     }
-    const caa_provider_ops *ops = caa_provider_lookup(cmd);
+    _cleanup_error_ caa_error *err = NULL;
+    const caa_provider_ops *ops = caa_provider_find(cmd, &err); /* may load a provider module */
     if (!ops) {
-        fprintf(stderr, "%s: unknown provider \"%s\"\n", prog, cmd);
-        print_usage(stderr, prog);
-        return EXIT_USAGE;
+        fprintf(stderr, "%s: %s\n", prog, caa_error_msg(err));
+        return err && err->code == -ENOENT ? EXIT_USAGE : 1;
     }
     return run(prog, ops, argc - 2, argv + 2);
 }

@@ -94,11 +94,15 @@ typedef struct caa_provider {
     uv_loop_t *loop;
 } caa_provider;
 
-/* Registry of compiled-in providers, plus extra ones registered at start
- * (the test provider lives under tests/ and is registered by its own main). */
+/* Registry: providers registered at start (the test provider lives under
+ * tests/ and is registered by its own main), then provider modules loaded on
+ * first lookup (providers/module.h, docs/provider-modules.md). */
 const caa_provider_ops *caa_provider_lookup(const char *name);
+/* Like caa_provider_lookup, saying why not: -ENOENT unknown provider (the
+ * message lists the available ones), others: a module that was refused. */
+const caa_provider_ops *caa_provider_find(const char *name, caa_error **err);
 int caa_provider_register(const caa_provider_ops *ops, caa_error **err);
-/* NULL-terminated list of names, for help output. */
+/* NULL-terminated list of names (registered, loaded, module files present), for help output. */
 void caa_provider_names(const char **names, size_t max);
 
 /* Allocates the config struct of ops (zeroed) for option parsing. */

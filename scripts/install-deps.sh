@@ -16,6 +16,7 @@ test_pkgs=(
   nftables util-linux iperf3 openssl
   libvirt-clients libxml2-utils genisoimage
   e2fsprogs mount
+  nodejs
 )
 # Pod VM image (images/build-podvm-base.sh) and its QEMU boot test (meson suite image).
 image_pkgs=(

@@ -36,7 +36,8 @@ static void dial_finish(caa_agent_dial *d, int status, ttrpc_transport *t, caa_e
     cb(status, t, err, opaque);
 }
 
-static void dial_fail(caa_agent_dial *d, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void dial_fail(caa_agent_dial *d, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void dial_fail(caa_agent_dial *d, int status, const char *fmt, ...)
 {
     if (d->cancelled)
@@ -78,7 +79,8 @@ static void on_connect(uv_connect_t *req, int status)
     }
 
     _cleanup_error_ caa_error *e = NULL;
-    ttrpc_transport *tls = caa_tls_transport_new(d->loop, tcp, d->ctx, CAA_TLS_ROLE_CLIENT, d->server_name, &e);
+    ttrpc_transport *tls =
+        caa_tls_transport_new(d->loop, tcp, d->ctx, CAA_TLS_ROLE_CLIENT, d->server_name, &e);
     if (!tls) {
         ttrpc_transport_close(tcp);
         dial_fail(d, e->code, "TLS: %s", caa_error_msg(e));

@@ -155,12 +155,14 @@ static void give_up(caa_agent_proxy *p)
     if (!p->ready_reported) {
         p->ready_reported = true;
         p->ready_cb(-ETIMEDOUT,
-                    caa_error_new(-ETIMEDOUT, "no connection to the agent-protocol-forwarder at %s within %.1f s: %s",
+                    caa_error_new(-ETIMEDOUT,
+                                  "no connection to the agent-protocol-forwarder at %s within %.1f s: %s",
                                   p->where, secs, why),
                     p->ready_opaque);
         return;
     }
-    log_pod_warn(ID(p), "agent proxy: gave up reconnecting to %s after %.1f s (%s); calls fail until one succeeds",
+    log_pod_warn(ID(p),
+                 "agent proxy: gave up reconnecting to %s after %.1f s (%s); calls fail until one succeeds",
                  p->where, secs, why);
 }
 
@@ -214,8 +216,8 @@ static void on_checked(const ttrpc_result *res, void *opaque)
     if (res->status < 0)
         set_last_error(p, caa_error_new(res->status, "health check: %s", strerror(-res->status)));
     else
-        set_last_error(p, caa_error_new(-EPROTO, "health check: %s: %s", grpc_code_name(res->grpc_code),
-                                        res->message));
+        set_last_error(
+            p, caa_error_new(-EPROTO, "health check: %s: %s", grpc_code_name(res->grpc_code), res->message));
     log_pod_debug(ID(p), "agent proxy: %s", caa_error_msg(p->last_error));
     p->dial_failures++;
     ttrpc_client_close(c);
@@ -295,7 +297,8 @@ static void attempt(caa_agent_proxy *p)
         return;
     }
     _cleanup_error_ caa_error *e = NULL;
-    if (p->dialer->dial(p->dialer, p->loop, p->host, p->port, p->server_name, on_dialed, p, &p->dial, &e) < 0) {
+    if (p->dialer->dial(p->dialer, p->loop, p->host, p->port, p->server_name, on_dialed, p, &p->dial, &e) <
+        0) {
         p->dial = NULL;
         p->dial_failures++;
         set_last_error(p, TAKE_PTR(e));
@@ -338,8 +341,9 @@ static void on_upstream_wanted(caa_relay *r, void *opaque)
 
 /* ------------------------------------------------------------ start */
 
-int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg, caa_agent_proxy_ready_cb ready_cb,
-                          void *opaque, caa_agent_proxy **ret, caa_error **err)
+int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg,
+                          caa_agent_proxy_ready_cb ready_cb, void *opaque, caa_agent_proxy **ret,
+                          caa_error **err)
 {
     if (!loop || !cfg || !ready_cb || !ret || !cfg->socket_path || !cfg->host || cfg->timeout_ns < 0)
         return caa_error_set(err, -EINVAL, "agent proxy: missing argument");
@@ -358,7 +362,8 @@ int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg, ca
     p->host = xstrdup(cfg->host);
     p->server_name = cfg->server_name ? xstrdup(cfg->server_name) : NULL;
     p->port = cfg->port ? cfg->port : CAA_AGENT_PROXY_DEFAULT_PORT;
-    p->where = strchr(p->host, ':') ? xasprintf("[%s]:%u", p->host, p->port) : xasprintf("%s:%u", p->host, p->port);
+    p->where =
+        strchr(p->host, ':') ? xasprintf("[%s]:%u", p->host, p->port) : xasprintf("%s:%u", p->host, p->port);
     p->dialer = dialer;
     p->timeout_ns = cfg->timeout_ns ? cfg->timeout_ns : CAA_AGENT_PROXY_DEFAULT_TIMEOUT_NS;
     p->gpus = cfg->gpus;

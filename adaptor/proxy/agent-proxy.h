@@ -52,8 +52,9 @@ typedef struct caa_agent_proxy_config {
 /* Listens at once (errors here are synchronous: bad socket path, bind) and
  * starts dialling; ready_cb runs once, later. *ret is valid right away
  * (for shutdown). Strings are copied. */
-int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg, caa_agent_proxy_ready_cb ready_cb,
-                          void *opaque, caa_agent_proxy **ret, caa_error **err);
+int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg,
+                          caa_agent_proxy_ready_cb ready_cb, void *opaque, caa_agent_proxy **ret,
+                          caa_error **err);
 
 /* Stops listening, removes the socket file, closes the shim connections
  * (their calls end) and the forwarder connection. done (may be NULL) runs
@@ -62,13 +63,13 @@ void caa_agent_proxy_shutdown(caa_agent_proxy *p, void (*done)(void *opaque), vo
 
 typedef struct caa_agent_proxy_stats {
     size_t shim_connections;
-    size_t inflight;      /* calls waiting for the forwarder */
-    size_t queued;        /* calls waiting for a connection */
-    uint64_t relayed;     /* calls sent to the forwarder */
-    uint64_t rewritten;   /* of those, rewritten (CreateContainer with GPUs) */
-    uint64_t connects;    /* successful (re)connections */
+    size_t inflight;    /* calls waiting for the forwarder */
+    size_t queued;      /* calls waiting for a connection */
+    uint64_t relayed;   /* calls sent to the forwarder */
+    uint64_t rewritten; /* of those, rewritten (CreateContainer with GPUs) */
+    uint64_t connects;  /* successful (re)connections */
     uint64_t dial_failures;
-    int connected;        /* 1 while the forwarder connection is up */
+    int connected; /* 1 while the forwarder connection is up */
 } caa_agent_proxy_stats;
 
 void caa_agent_proxy_get_stats(const caa_agent_proxy *p, caa_agent_proxy_stats *ret);

@@ -81,7 +81,8 @@ static void on_connected(ttrpc_client *c, int status, const caa_error *err, void
     if (status < 0) {
         if (!l->waiting_logged) {
             l->waiting_logged = true;
-            log_info("waiting for the kata-agent at %s (%s)", l->path, err ? caa_error_msg(err) : "no answer");
+            log_info("waiting for the kata-agent at %s (%s)", l->path,
+                     err ? caa_error_msg(err) : "no answer");
         } else {
             log_debug("kata-agent at %s: %s", l->path, err ? caa_error_msg(err) : "no answer");
         }

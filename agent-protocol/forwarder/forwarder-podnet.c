@@ -15,9 +15,9 @@ int fwd_pod_network_setup(const caa_apf_config *apf, const char *netns_path, caa
     if (r < 0)
         return caa_error_prefix(err, "apf.json pod-network");
     caa_podnet_vm_opts opts = {.netns_path = netns_path};
-    r = caa_podnet_vm_setup(cfg, &opts, err);
+    r = caa_podnet_vm_setup(cfg, &opts, err); /* its errors name the namespace */
     if (r < 0)
-        return caa_error_prefix(err, "setting up the pod network in %s", netns_path);
+        return r;
     log_info("pod network set up in %s (interface %s, VNI %u)", netns_path, cfg->interface, cfg->vxlan_id);
     return 0;
 }

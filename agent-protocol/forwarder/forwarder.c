@@ -156,8 +156,8 @@ static void finish_part(void *opaque)
     caa_forwarder *f = opaque;
     if (--f->pending > 0)
         return;
-    report_serving(f, -ECANCELED, caa_error_new(-ECANCELED, "forwarder closed before the kata-agent answered"),
-                   0);
+    report_serving(f, -ECANCELED,
+                   caa_error_new(-ECANCELED, "forwarder closed before the kata-agent answered"), 0);
     void (*done)(void *) = f->done;
     void *done_opaque = f->done_opaque;
     SSL_CTX_free(f->tls);

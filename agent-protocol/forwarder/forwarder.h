@@ -28,7 +28,7 @@ typedef struct caa_forwarder_config {
     uint16_t listen_port;    /* 0: any free port */
     const char *agent_socket;
     const char *pod_namespace;
-    SSL_CTX *tls; /* server context, or NULL for plain TCP (a reference is taken) */
+    SSL_CTX *tls;          /* server context, or NULL for plain TCP (a reference is taken) */
     int64_t agent_wait_ns; /* 0: FWD_AGENT_WAIT_NS */
 } caa_forwarder_config;
 

@@ -121,8 +121,8 @@ int main(int argc, char **argv)
     if (fwd_config_load(o.config, &apf, &e) < 0)
         goto out;
     if (apf.pod_namespace && *apf.pod_namespace && strcmp(apf.pod_namespace, o.pod_namespace) != 0)
-        log_warn("apf.json pod-namespace %s differs from -pod-namespace %s; using the flag", apf.pod_namespace,
-                 o.pod_namespace);
+        log_warn("apf.json pod-namespace %s differs from -pod-namespace %s; using the flag",
+                 apf.pod_namespace, o.pod_namespace);
     r = fwd_pod_network_setup(&apf, o.pod_namespace, &e);
     if (r < 0)
         goto out;

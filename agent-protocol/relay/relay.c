@@ -20,8 +20,8 @@
 
 typedef struct relay_call {
     caa_relay *r;
-    ttrpc_call *call;    /* NULL once the downstream side is gone */
-    uint8_t *body;       /* rewritten Request body; NULL: the call's own */
+    ttrpc_call *call; /* NULL once the downstream side is gone */
+    uint8_t *body;    /* rewritten Request body; NULL: the call's own */
     size_t body_len;
     uint64_t arrival_ns; /* uv_hrtime() */
     uint64_t expiry_ms;  /* loop time at which waiting ends */

@@ -46,17 +46,22 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-bool aws_error_retryable(const char *code, long http_status)
-{
-    static const char *const retry[] = {
+static const char *const retry_codes[] = {
         "RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
         "RequestThrottledException", "TooManyRequestsException", "ProvisionedThroughputExceededException",
         "TransactionInProgressException", "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
         "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout",
         "RequestTimeoutException", "IDPCommunicationError",
-    };
-    if (code_in(code, retry, CAA_ARRAY_SIZE(retry)))
+};
+
+bool aws_error_retryable(const char *code, long http_status)
+{
+    if (code_in(code, retry_codes, CAA_ARRAY_SIZE(retry_codes)))
         return true;
+    /* EC2 sends some definite answers with a 5xx status (e.g.
+     * InsufficientInstanceCapacity with 500): those are not retried. */
+    if (code && aws_error_class(code, 0) != -EIO)
+        return false;
     return http_status == 429 || http_status == 500 || http_status == 502 || http_status == 503 ||
            http_status == 504;
 }
@@ -87,7 +92,7 @@ int aws_error_class(const char *code, long http_status)
             strcmp(code, "Unsupported") == 0 || strcmp(code, "UnsupportedOperation") == 0 ||
             strcmp(code, "ValidationError") == 0 || strncmp(code, "Invalid", 7) == 0)
             return -EINVAL;
-        if (aws_error_retryable(code, 0))
+        if (code_in(code, retry_codes, CAA_ARRAY_SIZE(retry_codes)))
             return -EAGAIN;
     }
     if (http_status == 429 || http_status == 503)

@@ -389,8 +389,9 @@ static void on_addresses(int status, caa_http_response *resp, const char *code, 
 
 static void del_start(aws_op *op, const char *id)
 {
+    char *copy = xstrdup(id); /* id may be op->id itself */
     free(op->id);
-    op->id = xstrdup(id);
+    op->id = copy;
     ec2_address_list_done(&op->addrs);
     op->phase = PH_DEL_ADDRS;
     aws_params params = {0};

@@ -75,6 +75,16 @@ static void poll(uv_timer_t *h);
 
 /* Waits before the next poll: Retry-After (capped) or the poll interval,
  * never past the deadline. */
+static bool past_deadline(az_lro *l)
+{
+    if (uv_now(l->ctx->loop) < l->deadline)
+        return false;
+    finish(l, -ETIMEDOUT,
+           caa_error_new(-ETIMEDOUT, "operation on %s did not finish within %llu ms (%u polls)", l->what,
+                         (unsigned long long)(l->deadline - l->started), l->polls));
+    return true;
+}
+
 static void schedule(az_lro *l, const caa_http_response *r)
 {
     uint64_t now = uv_now(l->ctx->loop);
@@ -82,12 +92,8 @@ static void schedule(az_lro *l, const caa_http_response *r)
         finish(l, -ECANCELED, caa_error_new(-ECANCELED, "operation on %s: cancelled", l->what));
         return;
     }
-    if (now >= l->deadline) {
-        finish(l, -ETIMEDOUT,
-               caa_error_new(-ETIMEDOUT, "operation on %s did not finish within %llu ms (%u polls)", l->what,
-                             (unsigned long long)(l->deadline - l->started), l->polls));
+    if (past_deadline(l))
         return;
-    }
     int64_t ra = r ? az_parse_retry_after(caa_http_response_header(r, "retry-after"), time(NULL)) : -1;
     uint64_t delay = ra >= 0 ? (uint64_t)ra : l->ctx->set->poll_interval_ms;
     if (delay > l->ctx->set->retry_max_delay_ms)
@@ -179,6 +185,8 @@ static void on_poll(int status, caa_http_response *resp, caa_error *err, void *o
 static void poll(uv_timer_t *h)
 {
     az_lro *l = h->data;
+    if (past_deadline(l))
+        return;
     caa_error *e = NULL;
     int r = az_arm_start(l->ctx, "GET", l->poll_url, NULL, l->deadline, 0, on_poll, l, &l->call, &e);
     if (r < 0) {

@@ -385,9 +385,10 @@ class FakeForwarder:
     plain TCP): answers grpc.Health/Check SERVING and every other request with
     an empty OK, on any number of connections and requests."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1", port=0):
         self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.s.bind(("127.0.0.1", 0))
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.s.bind((host, port))
         self.s.listen(16)
         self.port = self.s.getsockname()[1]
         self.requests = []
@@ -428,3 +429,14 @@ class FakeForwarder:
 
     def close(self):
         self.s.close()
+
+
+if __name__ == "__main__":
+    # fake-forwarder HOST PORT: a FakeForwarder as its own process (for tests
+    # that need it inside a network namespace); serves until stdin closes.
+    if len(sys.argv) != 4 or sys.argv[1] != "fake-forwarder":
+        print("usage: caa_harness.py fake-forwarder HOST PORT", file=sys.stderr)
+        sys.exit(2)
+    fwd = FakeForwarder(sys.argv[2], int(sys.argv[3]))
+    print("LISTENING %d" % fwd.port, flush=True)
+    sys.stdin.read()

@@ -3,10 +3,11 @@
 instance the in-flight create returns is deleted, StopVM answers after that.
 Also: a StartVM caller that goes away gets its instance deleted."""
 import os
+import socket
 import subprocess
 import time
 
-from caa_harness import CTL, Daemon, check, pod_annotations, run_main, sandbox_id
+from caa_harness import CTL, Daemon, check, pod_annotations, run_main, sandbox_id, tmpdir
 
 
 def main():
@@ -55,6 +56,63 @@ def main():
     start.wait(30)
     check(d.instances() == [], "instance leaked: %s" % d.instances())
 
+    check(d.stop() == 0, "exit status")
+
+    connecting_scenarios()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def connecting_scenarios():
+    """The agent proxy is still dialling a forwarder that never answers (60 s
+    proxy timeout): StopVM, a departing caller and SIGTERM cut it short."""
+    root = tmpdir()
+    args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(free_port()), "-disable-tls", "-proxy-timeout", "60s"]
+    d = Daemon(root=root, forwarder=False, args=args).start()
+
+    sid = sandbox_id(23)
+    d.ctl_ok("create", sid, *pod_annotations("c1"))
+    start = subprocess.Popen([CTL, "-socket", d.sock, "start", sid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d.wait_log(r"sandbox=%s agent proxy: connecting" % sid)
+    t0 = time.monotonic()
+    d.ctl_ok("stop", sid)
+    took = time.monotonic() - t0
+    _, serr = start.communicate(timeout=30)
+    check(start.returncode == 1 and b"CANCELLED" in serr, "StartVM cut by StopVM: %s" % serr)
+    check(took < 5, "StopVM waited %.1fs for the connecting proxy" % took)
+    check(d.instances() == [] and not os.path.exists(os.path.join(d.pods, sid)), "leftovers after StopVM")
+
+    sid = sandbox_id(24)
+    d.ctl_ok("create", sid, *pod_annotations("c2"))
+    t0 = time.monotonic()
+    rc, _, err = d.ctl("-timeout", "1s", "start", sid)
+    check(rc == 1 and "DEADLINE_EXCEEDED" in err, "client deadline while connecting: %s" % err)
+    d.wait_log(r"sandbox=%s deleted instance" % sid, timeout=10)
+    check(time.monotonic() - t0 < 8, "the abandoned start was not cut short")
+    check(d.instances() == [] and d.pod_state(sid)["state"] == "failed", "abandoned connecting start")
+    d.ctl_ok("stop", sid)
+
+    # SIGTERM: the daemon leaves at once, the VM is kept for the next daemon.
+    sid = sandbox_id(25)
+    d.ctl_ok("create", sid, *pod_annotations("c3"))
+    start = subprocess.Popen([CTL, "-socket", d.sock, "start", sid], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    d.wait_log(r"sandbox=%s agent proxy: connecting" % sid)
+    t0 = time.monotonic()
+    check(d.stop() == 0, "exit status after SIGTERM while connecting")
+    check(time.monotonic() - t0 < 5, "shutdown waited for the connecting proxy")
+    _, serr = start.communicate(timeout=30)
+    check(start.returncode == 1 and b"UNAVAILABLE" in serr, "StartVM at shutdown: %s" % serr)
+    st = d.pod_state(sid)
+    check(st["instance_id"] and len(d.instances()) == 1, "the instance must be kept and recorded: %s" % st)
+    d = Daemon(root=root, forwarder=False, args=args).start()
+    d.ctl_ok("stop", sid)
+    check(d.instances() == [], "the next daemon's StopVM must delete the instance")
     check(d.stop() == 0, "exit status")
 
 

@@ -400,14 +400,14 @@ int ta_process_spawn(ta_agent *a, ta_process **list, const char *exec_id, bool i
     p->agent = a;
     p->exec_id = xstrdup(exec_id);
     p->init = init;
-    p->handle.data = p;
+    uv_pipe_init(a->loop, &p->in, 0);
+    uv_pipe_init(a->loop, &p->out.pipe, 0);
+    uv_pipe_init(a->loop, &p->err.pipe, 0);
+    p->handle.data = p; /* uv_spawn initialises the handle but keeps data */
     p->in.data = p;
     p->out.proc = p->err.proc = p;
     p->out.pipe.data = &p->out;
     p->err.pipe.data = &p->err;
-    uv_pipe_init(a->loop, &p->in, 0);
-    uv_pipe_init(a->loop, &p->out.pipe, 0);
-    uv_pipe_init(a->loop, &p->err.pipe, 0);
 
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE, .data.stream = (uv_stream_t *)&p->in},

@@ -207,11 +207,12 @@ def wait_status(reply):
     return get(reply.payload, 1, 0)
 
 
-def read_all(c, cid, eid="", method="ReadStdout"):
+def read_all(c, cid, eid="", method="ReadStdout", chunk=4096):
     """Stream contents up to EOF (an empty ReadStreamResponse)."""
     out = b""
     while True:
-        r = expect_ok(c.agent(method, msg((1, cid), (2, eid), (3, 4096))), method)
+        r = expect_ok(c.agent(method, msg((1, cid), (2, eid), (3, chunk))), method)
+        check(len(get(r.payload, 1, b"")) <= chunk, "%s returned more than len %d" % (method, chunk))
         data = get(r.payload, 1, b"")
         if not data:
             return out

@@ -133,6 +133,24 @@ def t_exec_no_blocking(ctx):
                GRPC_NOT_FOUND, "/nonexistent/x", "exec of a missing program")
 
 
+def t_bulk(ctx):
+    c = ctx["c"]
+    data = os.urandom(2 << 20)  # twice the agent's per-stream buffer
+    piece = 64 << 10
+    run_container(c, "ctr-bulk", ["/bin/cat"])
+    # Pipelined, as the shim does: cat blocks on a full stdout until we read.
+    sids = [c.send("grpc.AgentService", "WriteStdin", msg((1, "ctr-bulk"), (3, data[i:i + piece])))
+            for i in range(0, len(data), piece)]
+    sid_close = c.send("grpc.AgentService", "CloseStdin", msg((1, "ctr-bulk")))
+    out = read_all(c, "ctr-bulk", chunk=piece)
+    check(out == data, "cat returned %d bytes, %d written (equal: %s)" % (len(out), len(data), out == data))
+    for sid in sids:
+        check(get(expect_ok(c.wait(sid), "WriteStdin").payload, 1, 0) == piece, "WriteStdin len")
+    expect_ok(c.wait(sid_close), "CloseStdin")
+    check(wait_status(c.agent("WaitProcess", msg((1, "ctr-bulk")))) == 0, "cat exit")
+    return "%d bytes each way" % len(data)
+
+
 def t_pause(ctx):
     c = ctx["c"]
     run_container(c, "ctr-pause", ["/pause"])
@@ -308,6 +326,7 @@ def main():
         ("container echo hello; exit 3: WaitProcess 3, ReadStdout hello", t_hello),
         ("container env, cwd and stderr", t_env_cwd),
         ("sleeping ExecProcess does not block other calls; stdin, signals", t_exec_no_blocking),
+        ("2 MiB through stdin and stdout with back-pressure", t_bulk),
         ("built-in pause stands in for a missing /pause", t_pause),
         ("CopyFile under the scratch dir; outside /run and symlinks refused", t_copy_file),
         ("unknown method and service: UNIMPLEMENTED", t_unimplemented),

@@ -67,8 +67,10 @@ DEFAULTS = {
     ],
     "page_size": 50,
     "private_ip_prefix": "127.0.1.",
+    "private_ip_fixed": None,  # every VM gets this private IP
     "public_ip_prefix": "127.0.2.",
     "public_ip_address": True,  # False: public IPs without an address
+    "url_base": None,  # base of the URLs we hand out (default: http://<Host header>)
 }
 
 
@@ -128,10 +130,14 @@ def vm_json(vm):
             "location": S.cfg["region"], "tags": vm["body"].get("tags", {}), "properties": props}
 
 
+def base_url(host):
+    return S.cfg["url_base"] or "http://" + host
+
+
 def op_url(host, op_id):
     c = S.cfg
-    return "http://%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/operations/%s?api-version=%s" % (
-        host, c["sub"], c["region"], op_id, COMPUTE_API)
+    return "%s/subscriptions/%s/providers/Microsoft.Compute/locations/%s/operations/%s?api-version=%s" % (
+        base_url(host), c["sub"], c["region"], op_id, COMPUTE_API)
 
 
 def lro_headers(host, op_id):
@@ -154,7 +160,7 @@ def provision(vm):
     vm["state"] = "Succeeded"
     name = vm["name"]
     vm["nic"] = name + "-net"
-    vm["private_ip"] = S.cfg["private_ip_prefix"] + str(S.next_ip)
+    vm["private_ip"] = S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + str(S.next_ip)
     S.next_ip += 1
     ipc = vm["body"]["properties"]["networkProfile"]["networkInterfaceConfigurations"][0]["properties"][
         "ipConfigurations"][0]["properties"]
@@ -299,8 +305,8 @@ def handle_arm(method, path, query, body, host):
         page = names[start:start + c["page_size"]]
         doc = {"value": [vm_json(S.vms[n]) for n in page]}
         if start + c["page_size"] < len(names):
-            doc["nextLink"] = "http://%s%s?api-version=%s&$skiptoken=%d" % (
-                host, path, COMPUTE_API, start + c["page_size"])
+            doc["nextLink"] = "%s%s?api-version=%s&$skiptoken=%d" % (
+                base_url(host), path, COMPUTE_API, start + c["page_size"])
         return 200, doc, {}
     if len(rest) != 4:
         return arm_error(404, "NotFound", "no such path")
@@ -473,7 +479,7 @@ async def handle_conn(reader, writer):
             await serve_one(writer, method, target, headers, raw)
             if headers.get("connection", "").lower() == "close":
                 break
-    except (ConnectionError, asyncio.IncompleteReadError):
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
         pass
     finally:
         try:

@@ -192,8 +192,8 @@ static void on_signal(uv_signal_t *s, int signum)
 static int cmd_run(int argc, char **argv)
 {
     opts o = {0};
-    caa_option_set set = {.title = "proxy-host run", .opts = run_options,
-                          .n_opts = CAA_ARRAY_SIZE(run_options), .target = &o};
+    caa_option_set set = {
+        .title = "proxy-host run", .opts = run_options, .n_opts = CAA_ARRAY_SIZE(run_options), .target = &o};
     _cleanup_error_ caa_error *e = NULL;
     if (caa_options_parse(&set, 1, argc, argv, &e) != 0 || !*o.socket) {
         fprintf(stderr, "proxy-host run: %s\n", e ? caa_error_msg(e) : "-socket is required");
@@ -319,7 +319,8 @@ static int cmd_gen_tls(const char *dir, const char *server_name)
     json = caa_apf_config_to_string(&apf, &e);
     if (!json || write_text(dir, "ca.crt", ca_pem, 0644, &e) < 0 ||
         write_text(dir, "client.crt", client_pem, 0644, &e) < 0 ||
-        write_text(dir, "client.key", client_key, 0600, &e) < 0 || write_text(dir, "apf.json", json, 0600, &e) < 0)
+        write_text(dir, "client.key", client_key, 0600, &e) < 0 ||
+        write_text(dir, "apf.json", json, 0600, &e) < 0)
         goto fail;
     return 0;
 fail:

@@ -1,5 +1,6 @@
 /* Test helpers around the fake Azure endpoint (see az-fake.h). */
 #include "az-fake.h"
+#include "azure-provider.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -193,9 +194,8 @@ caa_provider *az_test_provider(uv_loop_t *loop, az_fake *f, const char *const *e
         caa_strv_push(&argv, base[i]);
     for (size_t i = 0; extra && extra[i]; i++)
         caa_strv_push(&argv, extra[i]);
-    const caa_provider_ops *ops = caa_provider_lookup("azure");
-    assert(ops);
-    caa_provider *p = caa_provider_new(ops, loop);
+    /* The statically linked provider, not the registry's loadable module. */
+    caa_provider *p = caa_provider_new(&caa_azure_provider, loop);
     caa_option_set set = caa_provider_option_set(p);
     int r = caa_options_parse(&set, 1, (int)caa_strv_len(argv), argv, err);
     if (r == 0)

@@ -105,7 +105,7 @@ static void fwd_stop(fx *x)
 static void on_ready(int status, caa_error *err, void *opaque)
 {
     fx *x = opaque;
-    assert_false(x->in_start); /* never from inside start */
+    assert_false(x->in_start);     /* never from inside start */
     assert_false(x->ready_called); /* exactly once */
     x->ready_called = true;
     x->ready_status = status;
@@ -221,7 +221,8 @@ static res shim_call(fx *x, const char *service, const char *method, const uint8
         assert_true(tu_run_until(&x->loop, have_shim, x, 5000));
     }
     res r = {0};
-    assert_int_equal(ttrpc_client_call(x->shim, service, method, p, n, 5000000000LL, NULL, 0, on_res, &r, NULL), 0);
+    assert_int_equal(
+        ttrpc_client_call(x->shim, service, method, p, n, 5000000000LL, NULL, 0, on_res, &r, NULL), 0);
     assert_true(tu_run_until(&x->loop, res_done, &r, 5000));
     return r;
 }
@@ -256,7 +257,8 @@ static void test_ready_socket_and_gpu_rewrite(void **state)
     assert_int_equal(r.code, 0);
     assert_non_null(x->f.last_cc);
     assert_true(x->f.last_cc_len > sizeof(cc_req));
-    assert_non_null(memmem(x->f.last_cc, x->f.last_cc_len, CAA_CDI_ALL_NVIDIA_GPUS, strlen(CAA_CDI_ALL_NVIDIA_GPUS)));
+    assert_non_null(
+        memmem(x->f.last_cc, x->f.last_cc_len, CAA_CDI_ALL_NVIDIA_GPUS, strlen(CAA_CDI_ALL_NVIDIA_GPUS)));
 
     caa_agent_proxy_stats s;
     caa_agent_proxy_get_stats(x->p, &s);

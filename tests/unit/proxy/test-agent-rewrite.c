@@ -85,7 +85,8 @@ static void test_sandbox_without_dns_unchanged(void **state)
 static void test_sandbox_bad_input(void **state)
 {
     (void)state;
-    static const uint8_t bad[][4] = {{0xff, 0xff, 0xff, 0xff}, {0x12, 0x05, 'a', 'b'}, {0x0a, 0x80, 0x80, 0x80}};
+    static const uint8_t bad[][4] = {
+        {0xff, 0xff, 0xff, 0xff}, {0x12, 0x05, 'a', 'b'}, {0x0a, 0x80, 0x80, 0x80}};
     for (size_t i = 0; i < 3; i++) {
         caa_error *e = NULL;
         uint8_t *out = NULL;
@@ -96,6 +97,22 @@ static void test_sandbox_bad_input(void **state)
         assert_null(out);
         caa_error_free(e);
     }
+}
+
+static void test_sandbox_unrepresentable(void **state)
+{
+    (void)state;
+    /* dns [""] then a field number 0 written as a 2-byte varint: protobuf-c
+     * decodes it but cannot write it back in a decodable form (found by
+     * the forwarder-rewrite fuzz target). */
+    static const uint8_t in[] = {0x12, 0x00, 0x80, 0x00, 0x80, 0x01, 0x80, 0x00, 0x00};
+    caa_error *e = NULL;
+    uint8_t *out = NULL;
+    size_t n;
+    assert_int_equal(caa_agent_rewrite_sandbox_dns(in, sizeof(in), &out, &n, &e), -EINVAL);
+    assert_non_null(strstr(caa_error_msg(e), "malformed"));
+    assert_null(out);
+    caa_error_free(e);
 }
 
 /* ------------------------------------------------------------ CreateContainer */
@@ -115,7 +132,8 @@ static uint8_t *container_bytes(const cc_opts *o, size_t *len)
     Grpc__Linux lx = GRPC__LINUX__INIT;
     Grpc__LinuxNamespace ns[2] = {GRPC__LINUX_NAMESPACE__INIT, GRPC__LINUX_NAMESPACE__INIT};
     Grpc__LinuxNamespace *nsp[2] = {&ns[0], &ns[1]};
-    Grpc__Spec__AnnotationsEntry ann[2] = {GRPC__SPEC__ANNOTATIONS_ENTRY__INIT, GRPC__SPEC__ANNOTATIONS_ENTRY__INIT};
+    Grpc__Spec__AnnotationsEntry ann[2] = {GRPC__SPEC__ANNOTATIONS_ENTRY__INIT,
+                                           GRPC__SPEC__ANNOTATIONS_ENTRY__INIT};
     Grpc__Spec__AnnotationsEntry *annp[2] = {&ann[0], &ann[1]};
     ns[0].type = "pid";
     ns[1].type = "ipc";
@@ -313,7 +331,8 @@ static void test_container_bad_input(void **state)
         caa_error *e = NULL;
         uint8_t *out = NULL;
         size_t n;
-        assert_int_equal(caa_agent_rewrite_container_netns(cases[i].b, cases[i].n, "/p", &out, &n, &e), -EINVAL);
+        assert_int_equal(caa_agent_rewrite_container_netns(cases[i].b, cases[i].n, "/p", &out, &n, &e),
+                         -EINVAL);
         assert_non_null(strstr(caa_error_msg(e), "CreateContainerRequest"));
         caa_error_free(e);
         e = NULL;
@@ -329,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_sandbox_clears_dns),
         cmocka_unit_test(test_sandbox_without_dns_unchanged),
         cmocka_unit_test(test_sandbox_bad_input),
+        cmocka_unit_test(test_sandbox_unrepresentable),
         cmocka_unit_test(test_container_netns_appended),
         cmocka_unit_test(test_container_netns_creates_linux),
         cmocka_unit_test(test_container_without_oci_unchanged),

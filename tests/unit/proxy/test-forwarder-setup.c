@@ -33,9 +33,15 @@ static void test_listen_parsing(void **state)
         const char *host;
         int port; /* -1: rejected */
     } cases[] = {
-        {"0.0.0.0:15150", "0.0.0.0", 15150}, {":15150", "", 15150},  {"[::1]:80", "::1", 80},
-        {"127.0.0.1:0", "127.0.0.1", 0},     {"::1:80", NULL, -1},   {"15150", NULL, -1},
-        {"host:99999", NULL, -1},            {"host:abc", NULL, -1}, {"host:", NULL, -1},
+        {"0.0.0.0:15150", "0.0.0.0", 15150},
+        {":15150", "", 15150},
+        {"[::1]:80", "::1", 80},
+        {"127.0.0.1:0", "127.0.0.1", 0},
+        {"::1:80", NULL, -1},
+        {"15150", NULL, -1},
+        {"host:99999", NULL, -1},
+        {"host:abc", NULL, -1},
+        {"host:", NULL, -1},
     };
     for (size_t i = 0; i < CAA_ARRAY_SIZE(cases); i++) {
         char *host = NULL;
@@ -71,8 +77,10 @@ static void test_flags(void **state)
 
     /* The systemd unit's command line. */
     memset(&o, 0, sizeof(o));
-    char *argv[] = {"-pod-namespace", "/run/netns/podns", "-kata-agent-socket", "/run/kata-containers/agent.sock",
-                    "-disable-tls", "--listen=127.0.0.1:1234", "-host-interface", "eth1", "-tls-skip-verify"};
+    char *argv[] = {
+        "-pod-namespace",  "/run/netns/podns",        "-kata-agent-socket", "/run/kata-containers/agent.sock",
+        "-disable-tls",    "--listen=127.0.0.1:1234", "-host-interface",    "eth1",
+        "-tls-skip-verify"};
     assert_int_equal(caa_options_parse(&set, 1, CAA_ARRAY_SIZE(argv), argv, NULL), 0);
     assert_true(o.disable_tls);
     assert_true(o.tls_skip_verify);
@@ -107,9 +115,10 @@ static void test_config_load(void **state)
     assert_non_null(strstr(caa_error_msg(e), missing));
     caa_error_freep(&e);
 
-    char *ok = write_tmp(dir, "ok.json",
-                         "{\"pod-name\":\"nginx\",\"pod-namespace\":\"/run/netns/podns\",\"pod-network\":null,"
-                         "\"sc-pp-prv\":\"legacy\",\"something-new\":{\"x\":1},\"tls-cipher-suites\":[]}");
+    char *ok =
+        write_tmp(dir, "ok.json",
+                  "{\"pod-name\":\"nginx\",\"pod-namespace\":\"/run/netns/podns\",\"pod-network\":null,"
+                  "\"sc-pp-prv\":\"legacy\",\"something-new\":{\"x\":1},\"tls-cipher-suites\":[]}");
     assert_int_equal(fwd_config_load(ok, &c, NULL), 0);
     assert_string_equal(c.pod_name, "nginx");
     assert_null(c.pod_network);
@@ -166,7 +175,8 @@ static void test_tls_ctx(void **state)
     apf.tls_client_ca = client_pem;
     assert_int_equal(fwd_tls_server_ctx(&o, &apf, &ctx, NULL), 0);
     assert_non_null(ctx);
-    assert_int_equal(SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT, SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
+    assert_int_equal(SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                     SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
     SSL_CTX_free(ctx);
 
     /* A bad profile in apf.json is refused, naming it. */
@@ -241,8 +251,9 @@ static void test_sd_notify(void **state)
     struct sockaddr_un abs = {.sun_family = AF_UNIX};
     const char *name = "@caa-test-notify";
     memcpy(abs.sun_path + 1, name + 1, strlen(name) - 1);
-    assert_int_equal(bind(fd, (struct sockaddr *)&abs, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))),
-                     0);
+    assert_int_equal(
+        bind(fd, (struct sockaddr *)&abs, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name))),
+        0);
     setenv("NOTIFY_SOCKET", name, 1);
     assert_int_equal(fwd_sd_notify("READY=1"), 1);
     memset(buf, 0, sizeof(buf));
@@ -259,8 +270,9 @@ static void test_sd_notify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_listen_parsing), cmocka_unit_test(test_flags), cmocka_unit_test(test_config_load),
-        cmocka_unit_test(test_tls_ctx),        cmocka_unit_test(test_sd_notify),
+        cmocka_unit_test(test_listen_parsing), cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_config_load),    cmocka_unit_test(test_tls_ctx),
+        cmocka_unit_test(test_sd_notify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

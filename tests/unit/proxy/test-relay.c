@@ -83,8 +83,8 @@ static void h_hold(ttrpc_call *c, void *opaque)
 }
 
 static const ttrpc_method_entry methods[] = {
-    {"Echo", h_echo}, {"Rewrite", h_record}, {"Record", h_record}, {"Hold", h_hold},
-    {"Reject", h_echo}, {"Grow", h_echo},
+    {"Echo", h_echo}, {"Rewrite", h_record}, {"Record", h_record},
+    {"Hold", h_hold}, {"Reject", h_echo},    {"Grow", h_echo},
 };
 
 static void on_up_closed(void *opaque)
@@ -123,7 +123,8 @@ static bool up_held(void *arg)
 
 /* ------------------------------------------------------------ rewrites */
 
-static int rw_prefix(void *opaque, const uint8_t *p, size_t n, uint8_t **ret, size_t *ret_len, caa_error **err)
+static int rw_prefix(void *opaque, const uint8_t *p, size_t n, uint8_t **ret, size_t *ret_len,
+                     caa_error **err)
 {
     (void)opaque;
     (void)err;
@@ -134,7 +135,8 @@ static int rw_prefix(void *opaque, const uint8_t *p, size_t n, uint8_t **ret, si
     return 0;
 }
 
-static int rw_reject(void *opaque, const uint8_t *p, size_t n, uint8_t **ret, size_t *ret_len, caa_error **err)
+static int rw_reject(void *opaque, const uint8_t *p, size_t n, uint8_t **ret, size_t *ret_len,
+                     caa_error **err)
 {
     (void)opaque;
     (void)p;
@@ -402,7 +404,8 @@ static void test_down_fails_at_once(void **state)
 
     /* CONNECTING -> DOWN fails what waits. */
     caa_relay_set_upstream_state(f->relay, CAA_RELAY_UPSTREAM_CONNECTING);
-    assert_int_equal(caa_relay_upstream_state_get(f->relay), CAA_RELAY_UPSTREAM_DOWN); /* max_wait 0: no waiting */
+    assert_int_equal(caa_relay_upstream_state_get(f->relay),
+                     CAA_RELAY_UPSTREAM_DOWN); /* max_wait 0: no waiting */
 }
 
 static void test_state_down_fails_queue(void **state)

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Agent path benchmark (run through bench/agent-path/run.sh).
+
+Paths, all ending at the same Go ttRPC server standing in for the kata-agent
+(tests/interop goserver -agent, unix socket), all driven by the same Go
+client (goclient bench):
+  direct   client -> agent socket
+  socat    client -> unix socket -> socat -> TCP -> socat -> agent socket
+           (two byte relays: the same hops as proxy + forwarder, no ttRPC work)
+  caa      client -> worker agent proxy (proxy-host) -> TCP -> agent-protocol-forwarder -> agent socket
+  caa-tls  the same with TLS between proxy and forwarder (certificates as the daemon issues them)
+
+Workloads: grpc.Health/Check (empty request, 2-byte answer) and
+grpc.AgentService/WriteStdin with a 64 KiB payload (the stand-in agent echoes
+it, so 64 KiB travel each way), each over 1 connection (latency) and over
+16 connections (throughput). Then the adaptor's memory per connected pod.
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration", "proxy"))
+import agentpath as ap  # noqa: E402
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid):
+    """utime+stime+cutime+cstime of pid plus the utime+stime of live descendants, in seconds."""
+    def stat(p):
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                s = f.read()
+        except OSError:
+            return None
+        rest = s[s.rindex(")") + 2:].split()
+        return int(rest[1]), sum(int(x) for x in rest[11:15]), sum(int(x) for x in rest[11:13])
+    total = 0
+    own = stat(pid)
+    if own:
+        total += own[1]
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = stat(int(d))
+            if st:
+                children.setdefault(st[0], []).append((int(d), st[2]))
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        for c, t in children.get(p, []):
+            total += t
+            todo.append(c)
+    return total / HZ
+
+
+def run_bench(goclient, sock, service, method, size, conns, secs, cpu_pids):
+    before = sum(proc_cpu(p) for p in cpu_pids)
+    p = subprocess.run([goclient, "-wait", "5s", "unix:" + sock, "bench", service, method, str(size), str(conns),
+                        str(secs)], capture_output=True, timeout=secs + 60)
+    after = sum(proc_cpu(p) for p in cpu_pids)
+    out = p.stdout.decode().strip()
+    m = re.match(r"PASS bench calls=(\d+) seconds=([\d.]+) rate=(\d+) p50_us=(\d+) p99_us=(\d+)", out)
+    if not m:
+        raise SystemExit("bench failed on %s: %s %s" % (sock, out, p.stderr.decode()))
+    calls = int(m.group(1))
+    # CPU includes the 0.3 s warm-up: scale the window to the measured part.
+    cpu_us = (after - before) * 1e6 / calls * (secs / (secs + 0.3)) if cpu_pids else None
+    return {"rate": int(m.group(3)), "p50": int(m.group(4)), "p99": int(m.group(5)), "cpu": cpu_us}
+
+
+class Paths:
+    def __init__(self, goserver, tmp):
+        self.tmp = tmp
+        self.agent_sock = os.path.join(tmp, "agent.sock")
+        self.agent = ap.start_agent(goserver, self.agent_sock)
+        self.paths = {"direct": (self.agent_sock, [])}
+
+    def add_socat(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        sock = os.path.join(self.tmp, "socat.sock")
+        far = subprocess.Popen(["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,nodelay" % port,
+                                "UNIX-CONNECT:" + self.agent_sock], stderr=subprocess.DEVNULL)
+        near = subprocess.Popen(["socat", "UNIX-LISTEN:%s,fork" % sock,
+                                 "TCP:127.0.0.1:%d,nodelay" % port], stderr=subprocess.DEVNULL)
+        self.socats = [far, near]
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        self.paths["socat"] = (sock, [far.pid, near.pid])
+
+    def add_caa(self, name, tls):
+        d = os.path.join(self.tmp, name)
+        os.mkdir(d)
+        apf = os.path.join(d, "apf.json")
+        if tls:
+            ap.gen_tls(d, "podvm-bench")
+        else:
+            ap.write_apf(apf)
+        fwd = ap.start_forwarder(self.agent_sock, apf, tls=tls, extra=["-log-level", "info"])
+        sock = os.path.join(d, "pod.sock")
+        proxy = ap.start_proxy(sock, fwd.port, tls_dir=d if tls else None, server_name="podvm-bench",
+                               extra=["-log-level", "info"])
+        self.paths[name] = (sock, [proxy.pid, fwd.pid])
+        return fwd, proxy
+
+    def stop(self):
+        for p in getattr(self, "socats", []):
+            p.terminate()
+            p.wait()
+
+
+def memory(tmp, goserver_agent_sock, tls, pods):
+    d = os.path.join(tmp, "mem-%s" % ("tls" if tls else "tcp"))
+    os.mkdir(d)
+    apf = os.path.join(d, "apf.json")
+    if tls:
+        ap.gen_tls(d, "podvm-bench")
+    else:
+        ap.write_apf(apf)
+    fwd = ap.start_forwarder(goserver_agent_sock, apf, tls=tls, extra=["-log-level", "info"])
+    base = os.path.join(d, "p")
+    proxy = ap.start_proxy(base, fwd.port, pods=pods, tls_dir=d if tls else None, server_name="podvm-bench",
+                           extra=["-log-level", "info"])
+    m = proxy.wait_line(r"^BASELINE rss_kb=(\d+) heap_bytes=(\d+)", stdout=True)
+    rss0, heap0 = int(m.group(1)), int(m.group(2))
+    st = ap.proxy_stats(proxy)
+    rss1, heap1 = int(st["rss_kb"]), int(st["heap_bytes"])
+    # One shim connection per pod, each used once (Health/Check), kept open.
+    conns = []
+    body = ap.request_body("grpc.Health", "Check")
+    for i in range(pods):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect("%s.%d" % (base, i))
+        s.sendall(ap.frame(1, 1, body))
+        f = ap.recv_frame(s)
+        assert f and f[1] == 2, "no answer from pod %d" % i
+        conns.append(s)
+    st = ap.proxy_stats(proxy)
+    rss2, heap2 = int(st["rss_kb"]), int(st["heap_bytes"])
+    assert st["shim"] == str(pods) and st["connected"] == str(pods), st
+    for s in conns:
+        s.close()
+    proxy.stop()
+    fwd.stop()
+    return {
+        "rss_pod": (rss1 - rss0) * 1024 / pods, "heap_pod": (heap1 - heap0) / pods,
+        "rss_shim": (rss2 - rss0) * 1024 / pods, "heap_shim": (heap2 - heap0) / pods,
+        "rss0": rss0,
+    }
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--goserver", required=True)
+    a.add_argument("--goclient", required=True)
+    a.add_argument("--secs", type=int, default=5)
+    a.add_argument("--runs", type=int, default=3)
+    a.add_argument("--conns", type=int, default=16)
+    a.add_argument("--pods", type=int, default=100)
+    args = a.parse_args()
+
+    tmp = ap.tmpdir()
+    paths = Paths(args.goserver, tmp)
+    paths.add_socat()
+    paths.add_caa("caa", tls=False)
+    paths.add_caa("caa-tls", tls=True)
+    order = ["direct", "socat", "caa", "caa-tls"]
+    loads = [("Health.Check", "grpc.Health", "Check", 0, 1),
+             ("Health.Check", "grpc.Health", "Check", 0, args.conns),
+             ("WriteStdin 64 KiB", "grpc.AgentService", "WriteStdin", 65536, 1),
+             ("WriteStdin 64 KiB", "grpc.AgentService", "WriteStdin", 65536, args.conns)]
+    results = {}
+    for run in range(args.runs):
+        for load in loads:
+            for name in order:  # paths alternate within a run
+                sock, pids = paths.paths[name]
+                r = run_bench(args.goclient, sock, load[1], load[2], load[3], load[4], args.secs, pids)
+                results.setdefault((load[0], load[4], name), []).append(r)
+                print("# run %d %s x%d %s: %s" % (run + 1, load[0], load[4], name, r), flush=True)
+    paths.stop()
+
+    print()
+    print("| call | conns | path | calls/s (median) | min | max | p50 µs | p99 µs | relay CPU µs/call |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for load in loads:
+        for name in order:
+            rs = results[(load[0], load[4], name)]
+            rates = [r["rate"] for r in rs]
+            cpu = [r["cpu"] for r in rs if r["cpu"] is not None]
+            print("| %s | %d | %s | %d | %d | %d | %d | %d | %s |" % (
+                load[0], load[4], name, statistics.median(rates), min(rates), max(rates),
+                statistics.median(r["p50"] for r in rs), statistics.median(r["p99"] for r in rs),
+                "%.1f" % statistics.median(cpu) if cpu else "-"))
+
+    print()
+    print("| link | pods | RSS per pod (connected) | heap per pod | RSS per pod (+1 shim conn) | heap per pod (+1 shim conn) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for tls in (False, True):
+        m = memory(tmp, paths.agent_sock, tls, args.pods)
+        print("| %s | %d | %.1f KiB | %.1f KiB | %.1f KiB | %.1f KiB |" % (
+            "TLS" if tls else "plain TCP", args.pods, m["rss_pod"] / 1024, m["heap_pod"] / 1024,
+            m["rss_shim"] / 1024, m["heap_shim"] / 1024))
+    paths.agent.stop(signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    main()

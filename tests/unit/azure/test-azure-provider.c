@@ -1,0 +1,694 @@
+/* The Azure provider against the fake Azure endpoint (fake_arm.py): the
+ * create / delete / list / get flows, long-running operations, retries,
+ * token methods and refresh, error mapping, hostile answers, and that no VM
+ * is left behind after a failure. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "az-fake.h"
+#include "cleanup.h"
+#include "strv.h"
+#include "xalloc.h"
+
+static az_fake fake = {.stdin_fd = -1};
+static uv_loop_t loop;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!az_fake_start(&fake, NULL)) {
+        fprintf(stderr, "# python3 or fake_arm.py not available\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    az_fake_stop(&fake);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    az_fake_reset(&fake, NULL);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return 0;
+}
+
+#define FLAGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static caa_provider *provider(const char *const *extra)
+{
+    caa_error *err = NULL;
+    caa_provider *p = az_test_provider(&loop, &fake, extra, &err);
+    if (!p)
+        fail_msg("provider init: %s", caa_error_msg(err));
+    return p;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!hay || !strstr(hay, needle))
+        fail_msg("\"%s\" does not contain \"%s\"", hay ? hay : "(null)", needle);
+}
+
+/* The happy path, with the request sequence of the official client. */
+static void test_create_delete(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-tags", "team=peerpods,env=test"));
+    caa_instance_spec spec = az_test_spec(1);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    _cleanup_free_ char *id = xasprintf(
+        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/%s", spec.instance_name);
+    assert_string_equal(r.inst->id, id);
+    assert_string_equal(r.inst->name, spec.instance_name);
+    assert_non_null(r.inst->ips);
+    assert_true(strncmp(r.inst->ips[0], "127.0.1.", 8) == 0);
+    assert_null(r.inst->ips[1]);
+    az_result_done(&r);
+
+    json_t *st = az_fake_state(&fake);
+    json_t *vm = json_object_get(json_object_get(st, "vms"), spec.instance_name);
+    assert_non_null(vm);
+    json_t *tags = json_object_get(vm, "tags");
+    assert_string_equal(json_string_value(json_object_get(tags, "caa-node")), "node-a");
+    assert_string_equal(json_string_value(json_object_get(tags, "caa-sandbox-id")), spec.sandbox_id);
+    assert_string_equal(json_string_value(json_object_get(tags, "team")), "peerpods");
+    assert_string_equal(json_string_value(json_object_get(vm, "size")), "Standard_DC2as_v5");
+    /* PUT (201 + Azure-AsyncOperation), GET operation, final GET, NIC. */
+    json_t *log = json_object_get(st, "log");
+    _cleanup_strv_ char **seq = NULL;
+    json_t *e;
+    size_t i;
+    json_array_foreach(log, i, e)
+    {
+        const char *path = json_string_value(json_array_get(e, 1));
+        if (strstr(path, "vmSizes") || strstr(path, "oauth2"))
+            continue;
+        const char *last = strrchr(path, '/');
+        const char *kind = strstr(path, "/operations/")             ? "op"
+                           : strstr(path, "/networkInterfaces/")    ? "nic"
+                           : strstr(path, "/virtualMachines/")      ? "vm"
+                                                                    : last;
+        _cleanup_free_ char *item = xasprintf("%s %s", json_string_value(json_array_get(e, 0)), kind);
+        caa_strv_push(&seq, item);
+    }
+    _cleanup_free_ char *joined = caa_strv_join(seq, ",");
+    assert_string_equal(joined, "PUT vm,GET op,GET vm,GET nic");
+    /* The token was asked for ARM's audience. */
+    json_t *scopes = json_object_get(json_object_get(st, "stats"), "scopes");
+    _cleanup_free_ char *scope = xasprintf("%s/.default", fake.url);
+    assert_string_equal(json_string_value(json_array_get(scopes, 0)), scope);
+    json_decref(st);
+
+    assert_int_equal(az_test_delete(&loop, p, id, &r), 0);
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 0);
+    /* Already gone: still success. */
+    assert_int_equal(az_test_delete(&loop, p, id, &r), 0);
+    az_result_done(&r);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_public_ip(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-use-public-ip"));
+    caa_instance_spec spec = az_test_spec(2);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    assert_true(strncmp(r.inst->ips[0], "127.0.2.", 8) == 0);
+    assert_true(strncmp(r.inst->ips[1], "127.0.1.", 8) == 0);
+    /* get_instance finds the same addresses. */
+    _cleanup_free_ char *id = xstrdup(r.inst->id);
+    _cleanup_strv_ char **ips = caa_strv_copy(r.inst->ips);
+    az_result_done(&r);
+    assert_int_equal(az_test_get(&loop, p, id, &r), 0);
+    assert_string_equal(r.inst->ips[0], ips[0]);
+    assert_string_equal(r.inst->ips[1], ips[1]);
+    az_result_done(&r);
+    assert_int_equal(az_fake_count(&fake, "GET", "/publicIPAddresses/"), 2);
+    az_test_provider_free(&loop, p);
+}
+
+/* A failed or canceled operation: the VM Azure keeps in state Failed is
+ * deleted (upstream leaks it), the ARM error is reported. */
+static void test_lro_failed(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    az_fake_config(&fake, "{\"lro_result\": \"Failed\", \"lro_polls\": 2}");
+    caa_instance_spec spec = az_test_spec(3);
+    az_result r;
+    assert_true(az_test_create(&loop, p, &spec, &r) < 0);
+    assert_null(r.inst);
+    assert_contains(caa_error_msg(r.err), "OSProvisioningTimedOut");
+    assert_contains(caa_error_msg(r.err), spec.instance_name);
+    az_result_done(&r);
+    assert_int_equal(az_fake_count(&fake, "DELETE", spec.instance_name), 1);
+    assert_int_equal(az_fake_vm_count(&fake), 0);
+
+    az_fake_config(&fake, "{\"lro_result\": \"Canceled\", \"lro_polls\": 1}");
+    spec = az_test_spec(4);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -ECANCELED);
+    assert_contains(caa_error_msg(r.err), "canceled");
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 0);
+    az_test_provider_free(&loop, p);
+}
+
+/* An operation that never ends stops at the create deadline; the VM goes. */
+static void test_lro_never(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-create-timeout", "800ms", "-poll-interval", "50ms"));
+    az_fake_config(&fake, "{\"lro_result\": \"never\"}");
+    caa_instance_spec spec = az_test_spec(5);
+    az_result r;
+    uint64_t t0 = uv_now(&loop);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -ETIMEDOUT);
+    uint64_t took = uv_now(&loop) - t0;
+    assert_true(took >= 700 && took < 3000);
+    assert_contains(caa_error_msg(r.err), "did not finish");
+    az_result_done(&r);
+    assert_true(az_fake_count(&fake, "GET", "/operations/") >= 5);
+    assert_int_equal(az_fake_vm_count(&fake), 0);
+    az_test_provider_free(&loop, p);
+}
+
+/* Retry-After is honoured, and capped by -retry-max-delay. */
+static void test_retry_after(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-retry-max-delay", "400ms"));
+    az_fake_config(&fake, "{\"retry_after\": \"1\", \"lro_polls\": 2}");
+    caa_instance_spec spec = az_test_spec(6);
+    az_result r;
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    uint64_t took = uv_now(&loop) - t0;
+    az_result_done(&r);
+    /* Two waits of min(1 s, 400 ms). */
+    assert_true(took >= 780);
+    assert_true(took < 1900);
+    az_test_provider_free(&loop, p);
+
+    p = provider(FLAGS("-retry-max-delay", "5s", "-poll-interval", "5s"));
+    az_fake_config(&fake, "{\"retry_after\": \"0\", \"lro_polls\": 3}");
+    spec = az_test_spec(7);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    /* Retry-After 0 wins over the 5 s default interval. */
+    assert_true(uv_now(&loop) - t0 < 2000);
+    az_result_done(&r);
+    az_test_provider_free(&loop, p);
+}
+
+/* The other ways ARM announces an operation. */
+static void test_lro_modes(void **state)
+{
+    (void)state;
+    static const char *const modes[] = {"location", "operation-location", "none"};
+    for (size_t i = 0; i < CAA_ARRAY_SIZE(modes); i++) {
+        caa_provider *p = provider(NULL);
+        az_fake_reset(&fake, NULL);
+        az_fake_config(&fake, "{\"lro_header\": \"%s\", \"lro_polls\": 2}", modes[i]);
+        caa_instance_spec spec = az_test_spec(10 + (int)i);
+        az_result r;
+        if (az_test_create(&loop, p, &spec, &r) != 0)
+            fail_msg("mode %s: %s", modes[i], caa_error_msg(r.err));
+        _cleanup_free_ char *id = xstrdup(r.inst->id);
+        az_result_done(&r);
+        assert_int_equal(az_test_delete(&loop, p, id, &r), 0);
+        az_result_done(&r);
+        assert_int_equal(az_fake_vm_count(&fake), 0);
+        az_fake_config(&fake, "{\"lro_result\": \"Failed\"}");
+        spec = az_test_spec(20 + (int)i);
+        assert_true(az_test_create(&loop, p, &spec, &r) < 0);
+        az_result_done(&r);
+        assert_int_equal(az_fake_vm_count(&fake), 0);
+        az_test_provider_free(&loop, p);
+    }
+}
+
+/* 429 and 5xx storms: retried with Retry-After; past -max-retries the
+ * error names the code and nothing is left. */
+static void test_throttling(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-max-retries", "6"));
+    caa_instance_spec spec = az_test_spec(30);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0); /* warm up the token */
+    az_result_done(&r);
+    az_fake_config(&fake, "{\"throttle\": 5}");
+    spec = az_test_spec(31);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    az_fake_config(&fake, "{\"throttle\": 3, \"throttle_status\": 503}");
+    spec = az_test_spec(32);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 3);
+
+    az_fake_config(&fake, "{\"throttle\": 1000, \"throttle_status\": 429}");
+    spec = az_test_spec(33);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EAGAIN);
+    assert_contains(caa_error_msg(r.err), "TooManyRequests");
+    assert_contains(caa_error_msg(r.err), "after 6 retries");
+    az_result_done(&r);
+    az_fake_config(&fake, "{\"throttle\": 0}");
+    assert_int_equal(az_fake_vm_count(&fake), 3);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_quota_and_sku(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    az_fake_config(&fake, "{\"put_error\": {\"status\": 409, \"code\": \"OperationNotAllowed\", \"message\": "
+                          "\"Operation could not be completed as it results in exceeding approved "
+                          "standardDCASv5Family Cores quota.\"}}");
+    caa_instance_spec spec = az_test_spec(40);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EDQUOT);
+    assert_contains(caa_error_msg(r.err), "quota exceeded");
+    assert_contains(caa_error_msg(r.err), "OperationNotAllowed");
+    az_result_done(&r);
+    az_fake_config(&fake, "{\"put_error\": null, \"sku_unavailable\": [\"Standard_DC2as_v5\"]}");
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -ENOSPC);
+    assert_contains(caa_error_msg(r.err), "SkuNotAvailable");
+    assert_contains(caa_error_msg(r.err), "not available");
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 0);
+    /* A definite rejection created nothing: no DELETE. */
+    assert_int_equal(az_fake_count(&fake, "DELETE", "virtualMachines"), 0);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_bad_secret(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-secret", "wrong-secret-8c1f"));
+    caa_instance_spec spec = az_test_spec(50);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EACCES);
+    assert_contains(caa_error_msg(r.err), "invalid_client");
+    assert_contains(caa_error_msg(r.err), "client secret");
+    assert_null(strstr(caa_error_msg(r.err), "wrong-secret-8c1f"));
+    az_result_done(&r);
+    assert_int_equal(az_fake_stat(&fake, "arm_requests"), 0);
+    az_test_provider_free(&loop, p);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Workload identity: the federated token file is read for every token
+ * (rotation), as the client assertion. */
+static void test_workload_identity(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/caa-az-fed-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "federated-jwt-value\n");
+    caa_provider *p = provider(FLAGS("-secret", "", "-federated-token-file", path));
+    caa_instance_spec spec = az_test_spec(60);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    /* Rotation: new file content, old tokens revoked. */
+    write_file(path, "federated-jwt-rotated");
+    az_fake_config(&fake, "{\"federated_token\": \"federated-jwt-rotated\"}");
+    json_t *j = az_fake_call(&fake, "POST", "/_fake/expire-tokens", NULL);
+    json_decref(j);
+    spec = az_test_spec(61);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    assert_int_equal(az_fake_stat(&fake, "token_requests"), 2);
+    /* A wrong assertion is an auth error. */
+    write_file(path, "not-the-right-one");
+    j = az_fake_call(&fake, "POST", "/_fake/expire-tokens", NULL);
+    json_decref(j);
+    spec = az_test_spec(62);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EACCES);
+    assert_contains(caa_error_msg(r.err), "workload identity");
+    az_result_done(&r);
+    az_test_provider_free(&loop, p);
+    unlink(path);
+    assert_int_equal(az_fake_vm_count(&fake), 2);
+}
+
+/* Managed identity through IMDS (no secret, no token file). */
+static void test_managed_identity(void **state)
+{
+    (void)state;
+    az_fake_config(&fake, "{\"imds_client_id\": \"mi-client-7\"}");
+    caa_provider *p = provider(FLAGS("-secret", "", "-clientid", "mi-client-7", "-tenantid", ""));
+    caa_instance_spec spec = az_test_spec(70);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    assert_int_equal(az_fake_stat(&fake, "imds_requests"), 1);
+    assert_int_equal(az_fake_stat(&fake, "token_requests"), 0);
+    json_t *st = az_fake_state(&fake);
+    _cleanup_free_ char *res = xasprintf("%s/", fake.url);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(json_object_get(st, "stats"), "imds_resources"), 0)), res);
+    json_decref(st);
+    az_test_provider_free(&loop, p);
+
+    /* IMDS hiccups (5xx) are retried. */
+    az_fake_config(&fake, "{\"token_fail\": 2, \"token_fail_status\": 503}");
+    p = provider(FLAGS("-secret", "", "-clientid", "mi-client-7", "-tenantid", ""));
+    spec = az_test_spec(71);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    az_test_provider_free(&loop, p);
+}
+
+/* Many calls without a token wait on one request; a token near its end is
+ * refreshed in the background; a revoked token is replaced after a 401. */
+static void test_token_refresh(void **state)
+{
+    (void)state;
+    az_fake_config(&fake, "{\"token_lifetime\": 4, \"token_lifetime_as_string\": true, \"latency_ms\": 50}");
+    caa_provider *p = provider(NULL);
+    az_result rs[20];
+    caa_instance_spec specs[20];
+    for (int i = 0; i < 20; i++) {
+        specs[i] = az_test_spec(80 + i);
+        rs[i] = (az_result){0};
+        assert_int_equal(caa_provider_create_instance(p, &specs[i], az_create_cb, &rs[i], NULL), 0);
+    }
+    for (int i = 0; i < 20; i++) {
+        az_run_until(&loop, &rs[i].done);
+        assert_int_equal(rs[i].status, 0);
+        az_result_done(&rs[i]);
+    }
+    assert_int_equal(az_fake_stat(&fake, "token_requests"), 1);
+    /* Past half the lifetime: the next call still goes at once, and a
+     * refresh runs beside it. */
+    az_run_for(&loop, 2300);
+    caa_instance_spec spec = az_test_spec(100);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    assert_int_equal(az_fake_stat(&fake, "token_requests"), 2);
+    /* Revoked on the server: 401, new token, same call succeeds. */
+    json_t *j = az_fake_call(&fake, "POST", "/_fake/expire-tokens", NULL);
+    json_decref(j);
+    spec = az_test_spec(101);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    assert_int_equal(az_fake_stat(&fake, "token_requests"), 3);
+    az_test_provider_free(&loop, p);
+}
+
+/* Hostile answers end in clear errors and the VM is deleted. */
+static void test_hostile(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    struct {
+        const char *config;
+        int code;
+        const char *text;
+    } cases[] = {
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": {\"prefix\": \"\", \"repeat\": \"[\", "
+         "\"times\": 200000}}}",
+         -EPROTO, "not JSON"},
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": {\"prefix\": \"{\\\"a\\\": \\\"\", \"repeat\": "
+         "\"xxxxxxxxxxxxxxxx\", \"times\": 600000, \"suffix\": \"\\\"}\"}}}",
+         -EMSGSIZE, "larger than"},
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": \"{\\\"properties\\\": {\\\"ipConfigurations\\\": "
+         "\\\"x\\\"}}\"}}",
+         -EPROTO, "ipConfigurations"},
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": \"{\\\"properties\\\": {\\\"ipConfigurations\\\": "
+         "[{\\\"properties\\\": {\\\"privateIPAddress\\\": \\\"10.0.0.1; rm -rf /\\\"}}]}}\"}}",
+         -EPROTO, "not an IP address"},
+        {"{\"hostile\": {\"match\": \"/operations/\", \"body\": \"{\\\"status\\\": 42}\"}}", -EPROTO,
+         "not a string"},
+        {"{\"hostile\": {\"match\": \"/operations/\", \"body\": \"<html>gateway</html>\"}}", -EPROTO, "not JSON"},
+    };
+    for (size_t i = 0; i < CAA_ARRAY_SIZE(cases); i++) {
+        az_fake_config(&fake, "%s", cases[i].config);
+        caa_instance_spec spec = az_test_spec(110 + (int)i);
+        az_result r;
+        int rc = az_test_create(&loop, p, &spec, &r);
+        if (rc != cases[i].code || !strstr(caa_error_msg(r.err), cases[i].text))
+            fail_msg("case %zu: %d %s", i, rc, caa_error_msg(r.err));
+        assert_null(r.inst);
+        az_result_done(&r);
+        assert_int_equal(az_fake_vm_count(&fake), 0);
+    }
+    /* A polling URL pointing elsewhere never gets our token. */
+    az_fake_config(&fake, "{\"hostile\": {\"match\": \"virtualMachines/podvm-test-120\", \"status\": 201, \"body\": "
+                          "\"{}\", \"headers\": {\"Azure-AsyncOperation\": \"https://evil.example/op\"}}}");
+    caa_instance_spec spec = az_test_spec(120);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EPROTO);
+    assert_contains(caa_error_msg(r.err), "polling URL outside");
+    az_result_done(&r);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_list_and_get(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    caa_provider *other = provider(FLAGS("-node-name", "node-b"));
+    az_fake_config(&fake, "{\"page_size\": 1}");
+    az_result r;
+    for (int i = 0; i < 3; i++) {
+        caa_instance_spec spec = az_test_spec(130 + i);
+        assert_int_equal(az_test_create(&loop, i == 2 ? other : p, &spec, &r), 0);
+        az_result_done(&r);
+    }
+    assert_int_equal(az_test_list(&loop, p, &r), 0);
+    assert_int_equal(caa_strv_len((char **)r.list), 2);
+    assert_non_null(strstr(r.list[0]->name, "podvm-test-13"));
+    assert_null(r.list[0]->ips);
+    _cleanup_free_ char *id = xstrdup(r.list[0]->id);
+    az_result_done(&r);
+    /* Three final GETs of the creates, three list pages (page_size 1). */
+    assert_int_equal(az_fake_count(&fake, "GET", "rg-1/providers/Microsoft.Compute/virtualMachines"), 3 + 3);
+    assert_int_equal(az_test_get(&loop, p, id, &r), 0);
+    assert_string_equal(r.inst->id, id);
+    assert_non_null(r.inst->ips);
+    az_result_done(&r);
+    _cleanup_free_ char *gone =
+        xstrdup("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/podvm-gone");
+    assert_int_equal(az_test_get(&loop, p, gone, &r), -ENOENT);
+    az_result_done(&r);
+    /* Ids that are not VM ids fail at once. */
+    assert_int_equal(az_test_get(&loop, p, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/x/y", &r),
+                     -EINVAL);
+    az_result_done(&r);
+    assert_int_equal(az_test_delete(&loop, p, "podvm-1?api-version=x", &r), -EINVAL);
+    az_result_done(&r);
+    az_test_provider_free(&loop, other);
+    az_test_provider_free(&loop, p);
+}
+
+/* A create retried for the same sandbox adopts the VM it made first. */
+static void test_adopt(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    caa_instance_spec spec = az_test_spec(140);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    _cleanup_free_ char *ip = xstrdup(r.inst->ips[0]);
+    az_result_done(&r);
+    /* A new per-VM key: ARM refuses the change (409), the VM is ours. */
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    assert_string_equal(r.inst->ips[0], ip);
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 1);
+    /* Another sandbox's VM of that name is not touched. */
+    caa_instance_spec other = spec;
+    other.sandbox_id = "ffffffff0000111122223333444455556666777788889999aaaabbbbcccc";
+    assert_int_equal(az_test_create(&loop, p, &other, &r), -EIO);
+    assert_contains(caa_error_msg(r.err), "PropertyChangeNotAllowed");
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 1);
+    assert_int_equal(az_fake_count(&fake, "DELETE", "virtualMachines"), 0);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-instance-sizes", "Standard_DC4as_v5,Standard_DC8as_v5,Standard_NotInRegion"));
+    caa_instance_spec spec = az_test_spec(150);
+    spec.vcpus = 3;
+    spec.memory_mib = 12000;
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    json_t *st = az_fake_state(&fake);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(st, "vms"), spec.instance_name), "size")),
+                        "Standard_DC4as_v5");
+    json_decref(st);
+    spec = az_test_spec(151);
+    spec.vcpus = 64;
+    spec.memory_mib = 1024;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EINVAL);
+    assert_contains(caa_error_msg(r.err), "no instance type found");
+    az_result_done(&r);
+    spec = az_test_spec(152);
+    spec.instance_type = "Standard_D2as_v5";
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), -EINVAL);
+    assert_contains(caa_error_msg(r.err), "not part of supported instance types list");
+    az_result_done(&r);
+    assert_int_equal(az_fake_count(&fake, "GET", "vmSizes"), 1);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_userdata_limit(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    caa_instance_spec spec = az_test_spec(160);
+    _cleanup_free_ char *big = xmalloc(49153);
+    memset(big, 'a', 49153);
+    spec.user_data = big;
+    spec.user_data_len = 49153; /* 65540 bytes of base64 */
+    caa_error *err = NULL;
+    assert_int_equal(caa_provider_validate_spec(p, &spec, &err), -EINVAL);
+    assert_contains(caa_error_msg(err), "64 KiB");
+    caa_error_free(err);
+    spec.user_data_len = 49152; /* exactly 64 KiB of base64 */
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    az_test_provider_free(&loop, p);
+}
+
+/* Teardown with a create in flight: one callback, -ECANCELED, and the id of
+ * the VM that may exist; the loop closes cleanly. */
+static void test_teardown_in_flight(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    az_fake_config(&fake, "{\"lro_result\": \"never\"}");
+    caa_instance_spec spec = az_test_spec(170);
+    az_result r = {0};
+    assert_int_equal(caa_provider_create_instance(p, &spec, az_create_cb, &r, NULL), 0);
+    az_run_for(&loop, 200);
+    assert_false(r.done);
+    caa_provider_free(p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(r.done);
+    assert_int_equal(r.status, -ECANCELED);
+    assert_non_null(r.inst);
+    assert_non_null(strstr(r.inst->id, spec.instance_name));
+    az_result_done(&r);
+}
+
+/* -max-requests bounds the requests in flight. */
+static void test_request_cap(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-max-requests", "3"));
+    az_fake_config(&fake, "{\"latency_ms\": 30}");
+    enum { N = 12 };
+    az_result rs[N];
+    caa_instance_spec specs[N];
+    for (int i = 0; i < N; i++) {
+        specs[i] = az_test_spec(180 + i);
+        rs[i] = (az_result){0};
+        assert_int_equal(caa_provider_create_instance(p, &specs[i], az_create_cb, &rs[i], NULL), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        az_run_until(&loop, &rs[i].done);
+        assert_int_equal(rs[i].status, 0);
+        az_result_done(&rs[i]);
+    }
+    long max = az_fake_stat(&fake, "max_in_flight");
+    assert_true(max >= 2 && max <= 3);
+    az_test_provider_free(&loop, p);
+}
+
+static void test_rsa_key(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(FLAGS("-ssh-key-type", "rsa"));
+    caa_instance_spec spec = az_test_spec(190);
+    az_result r;
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    az_result_done(&r);
+    json_t *st = az_fake_state(&fake);
+    json_t *put = json_array_get(json_object_get(st, "puts"), 0);
+    json_t *linux_cfg = json_object_get(
+        json_object_get(json_object_get(put, "properties"), "osProfile"), "linuxConfiguration");
+    json_t *keys = json_object_get(json_object_get(linux_cfg, "ssh"), "publicKeys");
+    const char *key = json_string_value(json_object_get(json_array_get(keys, 0), "keyData"));
+    assert_non_null(key);
+    assert_true(strncmp(key, "ssh-rsa AAAAB3NzaC1yc2E", 23) == 0);
+    assert_true(strlen(key) > 700);
+    json_decref(st);
+    az_test_provider_free(&loop, p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_create_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_public_ip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lro_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lro_never, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lro_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quota_and_sku, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_secret, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_workload_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_managed_identity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_refresh, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_userdata_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_teardown_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rsa_key, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
