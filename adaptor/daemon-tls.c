@@ -149,7 +149,8 @@ int caa_daemon_tls_new(const caa_daemon_config *cfg, caa_daemon_tls **ret, caa_e
         goto fail;
     }
 
-    if (t->user_client && (r = caa_tls_identity_load_files(cfg->cert_file, cfg->cert_key, &t->client, err)) < 0)
+    if (t->user_client &&
+        (r = caa_tls_identity_load_files(cfg->cert_file, cfg->cert_key, &t->client, err)) < 0)
         goto fail;
     if (t->user_ca && (r = caa_tls_trust_load_file(cfg->ca_cert_file, &t->trust, err)) < 0)
         goto fail;
@@ -188,7 +189,8 @@ int caa_daemon_tls_fill_apf(caa_daemon_tls *t, const char *instance_name, caa_ap
                             caa_error **err)
 {
     if (t->ca) {
-        int r = caa_tls_ca_issue_server(t->ca, instance_name, &apf->tls_server_cert, &apf->tls_server_key, err);
+        int r =
+            caa_tls_ca_issue_server(t->ca, instance_name, &apf->tls_server_cert, &apf->tls_server_key, err);
         if (r < 0)
             return caa_error_prefix(err, "issuing the server certificate for %s", instance_name);
     }

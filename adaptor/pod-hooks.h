@@ -1,4 +1,4 @@
-/* Seams in the pod lifecycle where later work plugs in. A NULL member is a
+/* Seams in the pod lifecycle (pod network, boot data, agent proxy). A NULL member is a
  * step that is skipped. Async members follow the tree's contract: a negative
  * return means failed now (cb never called), 0 means cb runs exactly once
  * later on the loop thread.

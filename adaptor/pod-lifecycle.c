@@ -635,8 +635,9 @@ static void on_reconnected(int status, caa_error *err, void *opaque)
     if (status == 0)
         log_pod_info(ID(pod), "agent proxy reconnected to the pod VM %s", pod->rec.instance_id);
     else if (status != -ECANCELED)
-        log_pod_warn(ID(pod), "agent proxy could not reconnect to the pod VM %s: %s; agent calls fail until "
-                              "the pod is stopped",
+        log_pod_warn(ID(pod),
+                     "agent proxy could not reconnect to the pod VM %s: %s; agent calls fail until "
+                     "the pod is stopped",
                      pod->rec.instance_id, err ? caa_error_msg(err) : "failed");
     caa_error_free(err);
     caa_pod_release(pod);

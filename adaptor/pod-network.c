@@ -123,9 +123,9 @@ int caa_pod_network_setup(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *op
     const char *vm_ip = ips[0];
     if (net->dedicated) {
         if (!ips[1])
-            return caa_error_set(err, -EINVAL,
-                                 "the host interface is dedicated (-host-interface) but instance %s has one IP",
-                                 pod->rec.instance_id);
+            return caa_error_set(
+                err, -EINVAL, "the host interface is dedicated (-host-interface) but instance %s has one IP",
+                pod->rec.instance_id);
         vm_ip = ips[1];
     }
     int r = caa_podnet_worker_setup(pod->rec.netns_path, net, vm_ip, err);

@@ -3,8 +3,7 @@
  *   created -> provisioning -> [booting -> connecting ->] ready -> stopping -> gone
  *   any live state -> stopping; provisioning..connecting -> failed; failed -> stopping
  *
- * booting/connecting are reserved for the pod network and agent proxy steps;
- * the state file accepts them so a daemon that knows them can be rolled back. */
+ * booting is StartVM's pod network step, connecting its agent proxy step. */
 #pragma once
 
 #include <stdbool.h>

@@ -81,8 +81,8 @@ int caa_tls_store_load(const char *dir, caa_tls_material *ret, caa_error **err)
     }
     json_t *schema = json_object_get(o, "schema");
     if (!json_is_integer(schema) || json_integer_value(schema) != CAA_TLS_STORE_SCHEMA) {
-        r = caa_error_set(err, -EINVAL, "'%s': missing or unsupported \"schema\" (this daemon reads %d)", path,
-                          CAA_TLS_STORE_SCHEMA);
+        r = caa_error_set(err, -EINVAL, "'%s': missing or unsupported \"schema\" (this daemon reads %d)",
+                          path, CAA_TLS_STORE_SCHEMA);
         goto out;
     }
     if ((r = get_pem(o, "client_cert", &m.client_cert, err)) < 0 ||

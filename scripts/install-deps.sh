@@ -11,7 +11,7 @@ build_pkgs=(
   libnftables-dev
 )
 test_pkgs=(
-  valgrind python3 iproute2 socat netcat-openbsd procps
+  valgrind python3 python3-yaml iproute2 socat netcat-openbsd procps
   golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev golang-github-gogo-protobuf-dev
   nftables util-linux iperf3 openssl
   libvirt-clients libxml2-utils genisoimage

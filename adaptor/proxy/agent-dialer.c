@@ -4,6 +4,7 @@
 #include "agent-dialer.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>

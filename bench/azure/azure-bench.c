@@ -50,15 +50,16 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "-cold") == 0)
             cold = 1;
         else {
-            fprintf(stderr, "usage: %s [-n PODS] [-latency-ms MS] [-polls N] [-max-requests N] [-cold]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n PODS] [-latency-ms MS] [-polls N] [-max-requests N] [-cold]\n",
+                    argv[0]);
             return 2;
         }
     }
     if (n < 1 || n > 60000 || polls < 1)
         return 2;
     az_fake fake = {.stdin_fd = -1};
-    _cleanup_free_ char *fcfg = xasprintf("{\"latency_ms\": %d, \"lro_polls\": %d, \"retry_after\": \"0\"}",
-                                          latency, polls);
+    _cleanup_free_ char *fcfg =
+        xasprintf("{\"latency_ms\": %d, \"lro_polls\": %d, \"retry_after\": \"0\"}", latency, polls);
     if (!az_fake_start(&fake, fcfg)) {
         fprintf(stderr, "cannot start the fake endpoint (python3, CAA_SOURCE_ROOT)\n");
         return 77;
@@ -114,10 +115,11 @@ int main(int argc, char **argv)
     az_test_provider_free(&loop, p);
     uv_loop_close(&loop);
     az_fake_stop(&fake);
-    printf("{\"pods\": %d, \"ok\": %d, \"vms\": %zu, \"latency_ms\": %d, \"polls\": %d, \"max_requests\": %d, "
-           "\"cold\": %s, \"wall_s\": %.3f, \"since_init_s\": %.3f, \"arm_requests\": %ld, \"req_per_s\": %.1f, "
-           "\"max_in_flight\": %ld, \"rss_base_kib\": %ld, \"rss_ready_kib\": %ld, \"rss_peak_kib\": %ld}\n",
-           n, ok, vms, latency, polls, max_requests, cold ? "true" : "false", t1 - t0, t1 - t_init, reqs,
-           (double)reqs / (t1 - t0), in_flight, rss_base, rss_ready, rss_peak);
+    printf(
+        "{\"pods\": %d, \"ok\": %d, \"vms\": %zu, \"latency_ms\": %d, \"polls\": %d, \"max_requests\": %d, "
+        "\"cold\": %s, \"wall_s\": %.3f, \"since_init_s\": %.3f, \"arm_requests\": %ld, \"req_per_s\": %.1f, "
+        "\"max_in_flight\": %ld, \"rss_base_kib\": %ld, \"rss_ready_kib\": %ld, \"rss_peak_kib\": %ld}\n",
+        n, ok, vms, latency, polls, max_requests, cold ? "true" : "false", t1 - t0, t1 - t_init, reqs,
+        (double)reqs / (t1 - t0), in_flight, rss_base, rss_ready, rss_peak);
     return ok == n ? 0 : 1;
 }

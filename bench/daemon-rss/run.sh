@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Daemon memory: VmRSS/VmHWM (and the anonymous/file-backed split) of the
-# daemon with the "test" provider, idle and with N pods in the created state,
-# then after StopVM of all of them. Two binaries, same code:
-#   full       tests/support/cloud-api-adaptor-test  (every compiled-in provider linked, as the product)
-#   core-only  bench/daemon-rss/cloud-api-adaptor-core-only (no cloud provider libraries)
+# Daemon memory: VmRSS/VmHWM (and the anonymous/file-backed split, and the
+# number of shared objects mapped) of the daemon idle, with N pods in the
+# created state, then after StopVM of all of them. Two variants:
+#   test     tests/support/cloud-api-adaptor-test test: the daemon core with the
+#            statically registered test provider (no provider module loaded)
+#   libvirt  adaptor/cloud-api-adaptor libvirt -uri test:///default: the product
+#            binary, which loads the libvirt provider module (providers are
+#            modules: docs/provider-modules.md); libvirt's in-process test driver
 #
 #   bench/daemon-rss/run.sh -b <build-dir> [-n pods] [-r runs]
 #
@@ -22,8 +25,8 @@ while getopts "b:n:r:" opt; do
   esac
 done
 ctl=$build/adaptor/ctl/caa-ctl
-ninja -C "$build" tests/support/cloud-api-adaptor-test bench/daemon-rss/cloud-api-adaptor-core-only \
-  adaptor/ctl/caa-ctl >/dev/null
+ninja -C "$build" tests/support/cloud-api-adaptor-test adaptor/cloud-api-adaptor adaptor/ctl/caa-ctl \
+  providers/caa-provider-libvirt.so >/dev/null
 
 work=$(mktemp -d /dev/shm/caa-rss.XXXXXX)
 pid=
@@ -34,16 +37,17 @@ cleanup() {
 trap cleanup EXIT
 
 field() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
+objects() { awk '$6 ~ /\.so/ { print $6 }' "/proc/$pid/maps" | sort -u | wc -l; }
 report() { # variant label
-  printf '%-10s %-22s VmRSS %6s KiB  VmHWM %6s KiB  RssAnon %6s KiB  RssFile %6s KiB\n' \
-    "$1" "$2" "$(field VmRSS)" "$(field VmHWM)" "$(field RssAnon)" "$(field RssFile)"
+  printf '%-8s %-20s VmRSS %6s KiB  VmHWM %6s KiB  RssAnon %6s KiB  RssFile %6s KiB  %3s shared objects\n' \
+    "$1" "$2" "$(field VmRSS)" "$(field VmHWM)" "$(field RssAnon)" "$(field RssFile)" "$(objects)"
 }
 
-measure() { # variant binary
+measure() { # variant daemon provider-args...
   local variant=$1 daemon=$2 sock=$work/hv.sock
+  shift 2
   rm -rf "${work:?}"/*
-  "$daemon" test -socket "$sock" -pods-dir "$work/pods" -test-state-dir "$work/inst" -log-level warn \
-    2>"$work/daemon.log" &
+  "$daemon" "$@" -socket "$sock" -pods-dir "$work/pods" -log-level warn 2>"$work/daemon.log" &
   pid=$!
   for _ in $(seq 1 500); do [ -S "$sock" ] && break; sleep 0.01; done
   c() { "$ctl" -socket "$sock" "$@" >/dev/null; }
@@ -58,7 +62,7 @@ measure() { # variant binary
   t1=$(date +%s.%N)
   report "$variant" "$pods pods created"
   awk -v a="$t0" -v b="$t1" -v n="$pods" -v v="$variant" \
-    'BEGIN { printf "%-10s %-22s %.2f s, %.2f ms per CreateVM (incl. starting caa-ctl)\n", v, "create time", b - a, (b - a) * 1000 / n }'
+    'BEGIN { printf "%-8s %-20s %.2f s, %.2f ms per CreateVM (incl. starting caa-ctl)\n", v, "create time", b - a, (b - a) * 1000 / n }'
   for i in $(seq 1 "$pods"); do c stop "$(printf 'sb%062d' "$i")"; done
   report "$variant" "after $pods StopVM"
   kill -TERM "$pid"
@@ -68,6 +72,6 @@ measure() { # variant binary
 
 for run in $(seq 1 "$runs"); do
   echo "== run $run"
-  measure full "$build/tests/support/cloud-api-adaptor-test"
-  measure core-only "$build/bench/daemon-rss/cloud-api-adaptor-core-only"
+  measure test "$build/tests/support/cloud-api-adaptor-test" test -test-state-dir "$work/inst"
+  measure libvirt "$build/adaptor/cloud-api-adaptor" libvirt -uri test:///default -pool-name default-pool
 done

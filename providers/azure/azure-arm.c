@@ -54,7 +54,8 @@ bool az_same_origin(const char *url, const char *base)
     /* base is "scheme://host[:port]"; skip the scheme's "//". */
     const char *b = strstr(base, "://");
     const char *u = strstr(url, "://");
-    if (!b || !u || (size_t)(b - base) != (size_t)(u - url) || strncasecmp(base, url, (size_t)(b - base)) != 0)
+    if (!b || !u || (size_t)(b - base) != (size_t)(u - url) ||
+        strncasecmp(base, url, (size_t)(b - base)) != 0)
         return false;
     b += 3;
     u += 3;
@@ -97,16 +98,18 @@ static void on_timer(uv_timer_t *h)
 
 static bool transient(int status)
 {
-    return status == -ECONNREFUSED || status == -ECONNRESET || status == -ETIMEDOUT || status == -EHOSTUNREACH ||
-           status == -EIO;
+    return status == -ECONNREFUSED || status == -ECONNRESET || status == -ETIMEDOUT ||
+           status == -EHOSTUNREACH || status == -EIO;
 }
 
 /* Retries after delay_ms (-1: back-off) when allowed; else finishes. */
-static void retry_or_finish(az_arm_call *c, int status, caa_http_response *resp, caa_error *err, int64_t delay_ms)
+static void retry_or_finish(az_arm_call *c, int status, caa_http_response *resp, caa_error *err,
+                            int64_t delay_ms)
 {
     uint64_t now = uv_now(c->ctx->loop);
     const az_settings *s = c->ctx->set;
-    uint64_t delay = delay_ms >= 0 ? (uint64_t)delay_ms : (uint64_t)BACKOFF_BASE_MS << (c->attempt < 16 ? c->attempt : 16);
+    uint64_t delay =
+        delay_ms >= 0 ? (uint64_t)delay_ms : (uint64_t)BACKOFF_BASE_MS << (c->attempt < 16 ? c->attempt : 16);
     if (delay > s->retry_max_delay_ms)
         delay = s->retry_max_delay_ms;
     if (c->cancelled || c->attempt >= s->max_retries || now + delay >= c->deadline) {
@@ -116,7 +119,8 @@ static void retry_or_finish(az_arm_call *c, int status, caa_http_response *resp,
         return;
     }
     c->attempt++;
-    log_debug("%s: %s; retry %u in %llu ms", c->what, caa_error_msg(err), c->attempt, (unsigned long long)delay);
+    log_debug("%s: %s; retry %u in %llu ms", c->what, caa_error_msg(err), c->attempt,
+              (unsigned long long)delay);
     caa_http_response_free(resp);
     caa_error_free(err);
     c->state = CALL_WAIT;
@@ -155,7 +159,8 @@ static void on_response(int status, caa_http_response *resp, caa_error *err, voi
         get_token(c);
         return;
     }
-    if (resp->status == 429 || resp->status >= 500 || (resp->status == 409 && (c->flags & AZ_ARM_RETRY_CONFLICT))) {
+    if (resp->status == 429 || resp->status >= 500 ||
+        (resp->status == 409 && (c->flags & AZ_ARM_RETRY_CONFLICT))) {
         int64_t ra = az_parse_retry_after(caa_http_response_header(resp, "retry-after"), time(NULL));
         retry_or_finish(c, code, resp, e, ra);
         return;
@@ -176,7 +181,8 @@ static void send_with_token(az_arm_call *c, const char *token)
     free(c->token_used);
     c->token_used = xstrdup(token);
     _cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", token);
-    char *headers[] = {auth, "Accept: application/json", c->body ? "Content-Type: application/json" : NULL, NULL};
+    char *headers[] = {auth, "Accept: application/json", c->body ? "Content-Type: application/json" : NULL,
+                       NULL};
     caa_http_request_info info = {
         .method = c->method,
         .url = c->url,
@@ -222,7 +228,8 @@ int az_arm_start(az_ctx *ctx, const char *method, const char *url, const char *b
     if (r < 0)
         return r;
     if (!az_same_origin(url, ctx->set->arm))
-        return caa_error_set(err, -EPROTO, "refusing to send an ARM token to a URL outside %s", ctx->set->arm);
+        return caa_error_set(err, -EPROTO, "refusing to send an ARM token to a URL outside %s",
+                             ctx->set->arm);
     az_arm_call *c = xcalloc(1, sizeof(*c));
     c->ctx = ctx;
     c->method = xstrdup(method);

@@ -28,7 +28,8 @@
     }
 
 const caa_option az_options[AZ_N_OPTIONS] = {
-    OPT_SECRET("clientid", "AZURE_CLIENT_ID", client_id, "client id of the app registration or managed identity"),
+    OPT_SECRET("clientid", "AZURE_CLIENT_ID", client_id,
+               "client id of the app registration or managed identity"),
     OPT_SECRET("secret", "AZURE_CLIENT_SECRET", client_secret,
                "client secret (empty: workload identity, else managed identity)"),
     OPT_SECRET("tenantid", "AZURE_TENANT_ID", tenant_id, "Entra ID tenant id"),
@@ -36,7 +37,8 @@ const caa_option az_options[AZ_N_OPTIONS] = {
     OPT("region", "AZURE_REGION", CAA_OPT_STRING, region, "", "region (location) of the pod VMs"),
     OPT("resourcegroup", "AZURE_RESOURCE_GROUP", CAA_OPT_STRING, resource_group, "",
         "resource group of the pod VMs"),
-    OPT("subnetid", "AZURE_SUBNET_ID", CAA_OPT_STRING, subnet_id, "", "ARM id of the subnet of the pod VM NIC"),
+    OPT("subnetid", "AZURE_SUBNET_ID", CAA_OPT_STRING, subnet_id, "",
+        "ARM id of the subnet of the pod VM NIC"),
     OPT("securitygroupid", "AZURE_NSG_ID", CAA_OPT_STRING, nsg_id, "",
         "ARM id of the network security group attached to the NIC"),
     OPT("imageid", "AZURE_IMAGE_ID", CAA_OPT_STRING, image_id, "",
@@ -48,7 +50,8 @@ const caa_option az_options[AZ_N_OPTIONS] = {
     OPT("ssh-key-path", NULL, CAA_OPT_STRING, ssh_key_path, "",
         "SSH public key for the VM admin user (mode 0600); empty: a new key per VM"),
     OPT("ssh-username", "SSH_USERNAME", CAA_OPT_STRING, ssh_username, "peerpod", "VM admin user name"),
-    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "false", "create plain (non-confidential) VMs"),
+    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "false",
+        "create plain (non-confidential) VMs"),
     OPT("enable-secure-boot", "ENABLE_SECURE_BOOT", CAA_OPT_BOOL, enable_secure_boot, "false",
         "UEFI secure boot for confidential VMs"),
     OPT("use-public-ip", "USE_PUBLIC_IP", CAA_OPT_BOOL, use_public_ip, "false",
@@ -212,10 +215,11 @@ int az_tags_validate(char *const *tags, caa_error **err)
         const char *eq = strchr(tags[i], '=');
         size_t kn = eq ? (size_t)(eq - tags[i]) : strlen(tags[i]);
         if (!eq || kn == 0 || kn > 512)
-            return caa_error_set(err, -EINVAL, "tag \"%.64s\": the name must have 1 to 512 characters", tags[i]);
-        if (strlen(eq + 1) > 256)
-            return caa_error_set(err, -EINVAL, "tag \"%.*s\": the value is longer than 256 characters", (int)kn,
+            return caa_error_set(err, -EINVAL, "tag \"%.64s\": the name must have 1 to 512 characters",
                                  tags[i]);
+        if (strlen(eq + 1) > 256)
+            return caa_error_set(err, -EINVAL, "tag \"%.*s\": the value is longer than 256 characters",
+                                 (int)kn, tags[i]);
         for (size_t k = 0; k < kn; k++)
             if (strchr("<>%&\\?/", tags[i][k]) || (unsigned char)tags[i][k] < 0x20)
                 return caa_error_set(err, -EINVAL, "tag name \"%.*s\" contains a character Azure refuses",
@@ -226,8 +230,8 @@ int az_tags_validate(char *const *tags, caa_error **err)
     }
     /* 50 tags per resource, two of them ours. */
     if (n > 48)
-        return caa_error_set(err, -EINVAL, "%zu tags: Azure allows 50 per resource, 2 are needed by the adaptor",
-                             n);
+        return caa_error_set(err, -EINVAL,
+                             "%zu tags: Azure allows 50 per resource, 2 are needed by the adaptor", n);
     return 0;
 }
 
@@ -246,7 +250,8 @@ static int check_endpoint(const char *what, const char *url, unsigned flags, caa
     if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
         return caa_error_set(err, -EINVAL, "-%s \"%s\" is not an http(s) URL", what, url);
     if (strpbrk(url, "?# \t\r\n"))
-        return caa_error_set(err, -EINVAL, "-%s \"%s\" must be a plain URL without query or fragment", what, url);
+        return caa_error_set(err, -EINVAL, "-%s \"%s\" must be a plain URL without query or fragment", what,
+                             url);
     int r = caa_http_url_check(url, flags, err);
     if (r < 0)
         return caa_error_prefix(err, "-%s", what);
@@ -278,24 +283,29 @@ void az_settings_done(az_settings *s)
 static int validate(const az_config *c, az_settings *s, caa_error **err)
 {
     if (!subscription_valid(c->subscription_id))
-        return caa_error_set(err, -EINVAL, "-subscriptionid (AZURE_SUBSCRIPTION_ID) is required: a subscription id");
+        return caa_error_set(err, -EINVAL,
+                             "-subscriptionid (AZURE_SUBSCRIPTION_ID) is required: a subscription id");
     if (!az_region_valid(c->region))
-        return caa_error_set(err, -EINVAL, "-region (AZURE_REGION) is required: a region name such as eastus");
+        return caa_error_set(err, -EINVAL,
+                             "-region (AZURE_REGION) is required: a region name such as eastus");
     if (!az_resource_group_valid(c->resource_group))
-        return caa_error_set(err, -EINVAL, "-resourcegroup (AZURE_RESOURCE_GROUP) is required: a resource group name");
-    if (!az_arm_id_valid(c->subnet_id, "Microsoft.Network/virtualNetworks") || !strcasestr(c->subnet_id, "/subnets/"))
+        return caa_error_set(err, -EINVAL,
+                             "-resourcegroup (AZURE_RESOURCE_GROUP) is required: a resource group name");
+    if (!az_arm_id_valid(c->subnet_id, "Microsoft.Network/virtualNetworks") ||
+        !strcasestr(c->subnet_id, "/subnets/"))
         return caa_error_set(err, -EINVAL,
                              "-subnetid (AZURE_SUBNET_ID) is required: the ARM id of a subnet "
                              "(/subscriptions/.../virtualNetworks/<vnet>/subnets/<subnet>)");
     if (is_set(c->nsg_id) && !az_arm_id_valid(c->nsg_id, "Microsoft.Network/networkSecurityGroups"))
-        return caa_error_set(err, -EINVAL, "-securitygroupid \"%s\" is not the ARM id of a network security group",
-                             c->nsg_id);
+        return caa_error_set(
+            err, -EINVAL, "-securitygroupid \"%s\" is not the ARM id of a network security group", c->nsg_id);
     if (!is_set(c->image_id))
         return caa_error_set(err, -EINVAL, "-imageid (AZURE_IMAGE_ID) is required");
     if (!is_set(c->instance_size))
         return caa_error_set(err, -EINVAL, "-instance-size must not be empty");
     if (!az_username_valid(c->ssh_username))
-        return caa_error_set(err, -EINVAL, "-ssh-username \"%s\" is not a user name Azure accepts", c->ssh_username);
+        return caa_error_set(err, -EINVAL, "-ssh-username \"%s\" is not a user name Azure accepts",
+                             c->ssh_username);
     int r = az_tags_validate(c->tags, err);
     if (r < 0)
         return caa_error_prefix(err, "-tags");
@@ -326,9 +336,10 @@ static int validate(const az_config *c, az_settings *s, caa_error **err)
     }
     if (s->auth != AZ_AUTH_MANAGED_IDENTITY) {
         if (!is_set(c->client_id) || !is_set(c->tenant_id))
-            return caa_error_set(err, -EINVAL,
-                                 "-clientid (AZURE_CLIENT_ID) and -tenantid (AZURE_TENANT_ID) are required with a "
-                                 "client secret or workload identity");
+            return caa_error_set(
+                err, -EINVAL,
+                "-clientid (AZURE_CLIENT_ID) and -tenantid (AZURE_TENANT_ID) are required with a "
+                "client secret or workload identity");
         if (!tenant_valid(c->tenant_id))
             return caa_error_set(err, -EINVAL, "-tenantid is not a tenant id or domain name");
     }
@@ -357,8 +368,9 @@ static int validate(const az_config *c, az_settings *s, caa_error **err)
     }
     if (strlen(s->node_name) > 256)
         return caa_error_set(err, -EINVAL, "-node-name is longer than 256 characters (an Azure tag value)");
-    s->vm_base_path = xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines",
-                                c->subscription_id, c->resource_group);
+    s->vm_base_path =
+        xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines",
+                  c->subscription_id, c->resource_group);
     return 0;
 }
 

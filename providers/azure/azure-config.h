@@ -81,14 +81,15 @@ typedef enum az_key_type {
 typedef struct az_settings {
     az_auth_method auth;
     az_key_type key_type;
-    char *authority;    /* without trailing '/' */
-    char *arm;          /* without trailing '/' */
-    char *scope;        /* "<audience>/.default" */
-    char *resource;     /* audience for IMDS ("<audience>/") */
-    char *imds;         /* without trailing '/' */
-    char *token_file;   /* federated token file or NULL */
-    char *node_name;    /* value of the caa-node tag */
-    char *vm_base_path; /* /subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines */
+    char *authority;  /* without trailing '/' */
+    char *arm;        /* without trailing '/' */
+    char *scope;      /* "<audience>/.default" */
+    char *resource;   /* audience for IMDS ("<audience>/") */
+    char *imds;       /* without trailing '/' */
+    char *token_file; /* federated token file or NULL */
+    char *node_name;  /* value of the caa-node tag */
+    char *
+        vm_base_path; /* /subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines */
     uint64_t request_timeout_ms;
     uint64_t create_timeout_ms;
     uint64_t delete_timeout_ms;

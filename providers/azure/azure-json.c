@@ -126,9 +126,13 @@ static bool code_is(const char *code, const char *const *list)
 
 static int classify(long status, const char *code, const char *msg, const char **ret_lead)
 {
-    static const char *const quota[] = {"QuotaExceeded", "OperationNotAllowedQuota", "SubscriptionQuotaExceeded",
-                                        "ResourceQuotaExceeded", "PublicIPCountLimitReached",
-                                        "TotalCoresQuotaExceeded", NULL};
+    static const char *const quota[] = {"QuotaExceeded",
+                                        "OperationNotAllowedQuota",
+                                        "SubscriptionQuotaExceeded",
+                                        "ResourceQuotaExceeded",
+                                        "PublicIPCountLimitReached",
+                                        "TotalCoresQuotaExceeded",
+                                        NULL};
     static const char *const capacity[] = {"SkuNotAvailable",
                                            "AllocationFailed",
                                            "ZonalAllocationFailed",
@@ -173,8 +177,9 @@ int az_arm_error(long http_status, const char *body, size_t len, const char *wha
     az_arm_error_fields(body, len, &code, &msg);
     const char *lead;
     int r = classify(http_status, code, msg, &lead);
-    return caa_error_set(err, r, "%s%s%s: HTTP %ld%s%s%s%s", lead ? lead : "", lead ? ": " : "", what ? what : "ARM",
-                         http_status, code ? ": " : "", code ? code : "", msg ? ": " : "", msg ? msg : "");
+    return caa_error_set(err, r, "%s%s%s: HTTP %ld%s%s%s%s", lead ? lead : "", lead ? ": " : "",
+                         what ? what : "ARM", http_status, code ? ": " : "", code ? code : "",
+                         msg ? ": " : "", msg ? msg : "");
 }
 
 /* ---- tokens ---- */
@@ -228,7 +233,8 @@ int az_parse_token(const char *body, size_t len, time_t now, char **ret_token, i
     if (!tok)
         return caa_error_set(err, -EPROTO, "token response without access_token");
     if (strlen(tok) > 32768 || !header_safe(tok))
-        return caa_error_set(err, -EPROTO, "token response: access_token is empty, too long or not header-safe");
+        return caa_error_set(err, -EPROTO,
+                             "token response: access_token is empty, too long or not header-safe");
     const char *type = str_member(root, "token_type");
     if (type && strcasecmp(type, "Bearer") != 0)
         return caa_error_set(err, -EPROTO, "token response: token_type is not Bearer");
@@ -277,7 +283,8 @@ int az_parse_vm_sizes(const char *body, size_t len, caa_instance_type **ret, siz
         return caa_error_set(err, -EPROTO, "VM sizes: no \"value\" array");
     size_t n = json_array_size(value);
     if (n > AZ_MAX_SIZES)
-        return caa_error_set(err, -EPROTO, "VM sizes: %zu entries is more than the %d we accept", n, AZ_MAX_SIZES);
+        return caa_error_set(err, -EPROTO, "VM sizes: %zu entries is more than the %d we accept", n,
+                             AZ_MAX_SIZES);
     caa_instance_type *types = xnew0(caa_instance_type, n ? n : 1);
     size_t k = 0;
     json_t *item;
@@ -290,7 +297,8 @@ int az_parse_vm_sizes(const char *body, size_t len, caa_instance_type **ret, siz
             !int_member(item, "memoryInMB", &mem) || cores < 0 || mem < 0 || cores > 100000 ||
             mem > (INT64_C(1) << 40)) {
             caa_instance_types_free(types, k);
-            return caa_error_set(err, -EPROTO, "VM sizes: entry %zu lacks a name, numberOfCores or memoryInMB", i);
+            return caa_error_set(err, -EPROTO,
+                                 "VM sizes: entry %zu lacks a name, numberOfCores or memoryInMB", i);
         }
         types[k++] = (caa_instance_type){.name = xstrdup(name), .vcpus = cores, .memory_mib = mem};
     }
@@ -307,7 +315,7 @@ static int status_of_text(const char *s, az_op_status *ret)
         const char *name;
         az_op_status st;
     } map[] = {
-        {"succeeded", AZ_OP_SUCCEEDED}, {"failed", AZ_OP_FAILED},     {"canceled", AZ_OP_CANCELED},
+        {"succeeded", AZ_OP_SUCCEEDED}, {"failed", AZ_OP_FAILED},      {"canceled", AZ_OP_CANCELED},
         {"cancelled", AZ_OP_CANCELED},  {"inprogress", AZ_OP_RUNNING}, {"running", AZ_OP_RUNNING},
         {"accepted", AZ_OP_RUNNING},    {"started", AZ_OP_RUNNING},    {"creating", AZ_OP_RUNNING},
         {"updating", AZ_OP_RUNNING},    {"deleting", AZ_OP_RUNNING},   {"canceling", AZ_OP_RUNNING},
@@ -385,8 +393,8 @@ static int parse_status(long http_status, const char *body, size_t len, bool pro
     return 0;
 }
 
-int az_parse_operation(long http_status, const char *body, size_t len, az_op_status *ret, caa_error **ret_error,
-                       caa_error **err)
+int az_parse_operation(long http_status, const char *body, size_t len, az_op_status *ret,
+                       caa_error **ret_error, caa_error **err)
 {
     return parse_status(http_status, body, len, false, ret, ret_error, err);
 }
@@ -555,8 +563,8 @@ int az_parse_nic(const char *body, size_t len, char ***ret_private_ips, char ***
         if (ipv && !json_is_null(ipv)) {
             const char *ip = json_string_value(ipv);
             if (!ip_valid(ip))
-                return caa_error_set(err, -EPROTO, "IP configuration %zu: privateIPAddress is not an IP address",
-                                     i);
+                return caa_error_set(err, -EPROTO,
+                                     "IP configuration %zu: privateIPAddress is not an IP address", i);
             /* The primary configuration's address first. */
             if (json_is_true(json_object_get(cp, "primary")) && priv) {
                 _cleanup_strv_ char **re = NULL;

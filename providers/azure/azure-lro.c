@@ -112,8 +112,9 @@ static void handle(az_lro *l, const caa_http_response *r, bool initial)
         u = poll_header(r, &m);
     if (u && (m == l->mode || initial)) {
         if (!az_same_origin(u, l->ctx->set->arm)) {
-            finish(l, -EPROTO,
-                   caa_error_new(-EPROTO, "operation on %s: polling URL outside %s", l->what, l->ctx->set->arm));
+            finish(
+                l, -EPROTO,
+                caa_error_new(-EPROTO, "operation on %s: polling URL outside %s", l->what, l->ctx->set->arm));
             return;
         }
         free(l->poll_url);
@@ -201,7 +202,8 @@ int az_lro_start(az_ctx *ctx, const char *method, const char *resource_url, cons
     lro_mode mode = MODE_BODY;
     const char *u = poll_header(initial, &mode);
     if (u && !az_same_origin(u, ctx->set->arm))
-        return caa_error_set(err, -EPROTO, "%s %s: polling URL outside %s", method, resource_url, ctx->set->arm);
+        return caa_error_set(err, -EPROTO, "%s %s: polling URL outside %s", method, resource_url,
+                             ctx->set->arm);
     if (!u && strcmp(method, "PUT") != 0)
         mode = MODE_LOCATION; /* polled once more at most: see below */
 

@@ -237,8 +237,9 @@ static int sizes_load(az_provider *p, caa_error **err)
 {
     if (p->sizes_call)
         return 0;
-    _cleanup_free_ char *path = xasprintf("/subscriptions/%s/providers/Microsoft.Compute/locations/%s/vmSizes",
-                                          p->cfg->subscription_id, p->cfg->region);
+    _cleanup_free_ char *path =
+        xasprintf("/subscriptions/%s/providers/Microsoft.Compute/locations/%s/vmSizes",
+                  p->cfg->subscription_id, p->cfg->region);
     _cleanup_free_ char *url = az_url(&p->ctx, path, AZ_COMPUTE_API_VERSION);
     int r = az_arm_start(&p->ctx, "GET", url, NULL, deadline_in(p, p->set.create_timeout_ms), 0, on_sizes, p,
                          &p->sizes_call, err);
@@ -316,8 +317,8 @@ static void create_fail(az_create *c, caa_error *err)
     c->error = err;
     c->phase = C_CLEANUP;
     caa_error *e = NULL;
-    int r = az_vm_delete_start(&p->ctx, c->vm_path, deadline_in(p, p->set.delete_timeout_ms), on_cleanup, c, &c->del,
-                               &e);
+    int r = az_vm_delete_start(&p->ctx, c->vm_path, deadline_in(p, p->set.delete_timeout_ms), on_cleanup, c,
+                               &c->del, &e);
     if (r < 0)
         on_cleanup(r, e, c);
 }
@@ -352,7 +353,8 @@ static void create_lookup(az_create *c)
     }
     c->phase = C_LOOKUP;
     caa_error *e = NULL;
-    int r = az_vm_lookup_start(&p->ctx, c->vm_path, p->cfg->use_public_ip, c->deadline, on_lookup, c, &c->lookup, &e);
+    int r = az_vm_lookup_start(&p->ctx, c->vm_path, p->cfg->use_public_ip, c->deadline, on_lookup, c,
+                               &c->lookup, &e);
     if (r < 0)
         create_fail(c, e);
 }
@@ -418,7 +420,8 @@ static void on_put(int status, caa_http_response *resp, caa_error *err, void *op
             c->phase = C_ADOPT;
             c->error = err;
             caa_error *e = NULL;
-            if (az_arm_start(&c->p->ctx, "GET", c->vm_url, NULL, c->deadline, 0, on_adopt, c, &c->call, &e) < 0) {
+            if (az_arm_start(&c->p->ctx, "GET", c->vm_url, NULL, c->deadline, 0, on_adopt, c, &c->call, &e) <
+                0) {
                 caa_error_free(e);
                 c->error = NULL;
                 create_fail(c, err);
@@ -502,8 +505,8 @@ static int create_proceed(az_create *c, caa_error **err)
         .memory_mib = c->memory_mib,
         .gpus = c->gpus,
     };
-    int r = caa_instance_type_select(p->types, p->n_types, p->cfg->instance_size, p->cfg->instance_sizes, &req,
-                                     &c->size, err);
+    int r = caa_instance_type_select(p->types, p->n_types, p->cfg->instance_size, p->cfg->instance_sizes,
+                                     &req, &c->size, err);
     if (r < 0)
         return r;
     if (!p->ssh_key && p->set.key_type == AZ_KEY_ED25519) {
@@ -573,7 +576,8 @@ static int az_validate_spec(void *priv, const caa_instance_spec *spec, caa_error
         return caa_error_set(err, -EINVAL, "instance name \"%.80s\" is not a valid Azure VM name",
                              spec->instance_name ? spec->instance_name : "");
     size_t sl = spec->sandbox_id ? strlen(spec->sandbox_id) : 0;
-    if (sl == 0 || sl > 256 || strspn(spec->sandbox_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != sl)
+    if (sl == 0 || sl > 256 ||
+        strspn(spec->sandbox_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != sl)
         return caa_error_set(err, -EINVAL, "sandbox id is not usable as an Azure tag value");
     size_t b64 = az_base64_len(spec->user_data ? spec->user_data_len : 0);
     if (b64 > AZ_USERDATA_MAX_B64)
@@ -581,12 +585,14 @@ static int az_validate_spec(void *priv, const caa_instance_spec *spec, caa_error
                              "user data is %zu bytes after base64, Azure takes at most %u (64 KiB)", b64,
                              AZ_USERDATA_MAX_B64);
     if (spec->image && *spec->image && !image_valid(spec->image))
-        return caa_error_set(err, -EINVAL, "image \"%.200s\" is not an Azure image id or /CommunityGalleries/ id",
+        return caa_error_set(err, -EINVAL,
+                             "image \"%.200s\" is not an Azure image id or /CommunityGalleries/ id",
                              spec->image);
     if (spec->instance_type && *spec->instance_type) {
         caa_instance_type_request req = {.explicit_type = spec->instance_type};
         _cleanup_free_ char *chosen = NULL;
-        int r = caa_instance_type_select(NULL, 0, p->cfg->instance_size, p->cfg->instance_sizes, &req, &chosen, err);
+        int r = caa_instance_type_select(NULL, 0, p->cfg->instance_size, p->cfg->instance_sizes, &req,
+                                         &chosen, err);
         if (r < 0)
             return r;
     }
@@ -679,7 +685,8 @@ static void delete_cancel(az_op *op)
     az_vm_delete_cancel(d->del);
 }
 
-static int az_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque, caa_error **err)
+static int az_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
+                              caa_error **err)
 {
     az_provider *p = priv;
     if (p->stopping)
@@ -733,7 +740,8 @@ static void get_cancel(az_op *op)
     az_vm_lookup_cancel(g->lookup);
 }
 
-static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque, caa_error **err)
+static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
+                           caa_error **err)
 {
     az_provider *p = priv;
     if (p->stopping)
@@ -745,8 +753,8 @@ static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb 
     g->p = p;
     g->cb = cb;
     g->opaque = opaque;
-    int r = az_vm_lookup_start(&p->ctx, instance_id, p->cfg->use_public_ip, deadline_in(p, p->set.create_timeout_ms),
-                               on_got, g, &g->lookup, err);
+    int r = az_vm_lookup_start(&p->ctx, instance_id, p->cfg->use_public_ip,
+                               deadline_in(p, p->set.create_timeout_ms), on_got, g, &g->lookup, err);
     if (r < 0) {
         free(g);
         return r;
@@ -912,7 +920,8 @@ static int az_verify_config(void *priv, caa_error **err)
         return r;
     az_settings_done(&s);
     if (!image_valid(p->cfg->image_id))
-        return caa_error_set(err, -EINVAL, "-imageid \"%s\" is not an Azure image id or /CommunityGalleries/ id",
+        return caa_error_set(err, -EINVAL,
+                             "-imageid \"%s\" is not an Azure image id or /CommunityGalleries/ id",
                              p->cfg->image_id);
     if (p->cfg->ssh_key_path && *p->cfg->ssh_key_path) {
         r = az_ssh_key_file_mode_check(p->cfg->ssh_key_path, err);

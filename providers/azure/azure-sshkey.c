@@ -85,9 +85,10 @@ int az_ssh_pubkey_check(const char *text, char **ret_line, caa_error **err)
         if (strlen(key_types[i]) == tlen && strncmp(line, key_types[i], tlen) == 0)
             type = key_types[i];
     if (!type)
-        return caa_error_set(err, -EINVAL,
-                             "SSH public key: not an authorized_keys line with a known key type (options are not "
-                             "accepted)");
+        return caa_error_set(
+            err, -EINVAL,
+            "SSH public key: not an authorized_keys line with a known key type (options are not "
+            "accepted)");
     const char *b64 = line + tlen;
     while (*b64 == ' ' || *b64 == '\t')
         b64++;

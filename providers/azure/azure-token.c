@@ -128,8 +128,8 @@ static void attempt_failed(az_tokens *t, int status, caa_error *err, int64_t ret
     if (delay > t->set->retry_max_delay_ms)
         delay = t->set->retry_max_delay_ms;
     t->attempt++;
-    log_debug("token request (%s) failed (%s), retry %u in %llu ms", method_name(t), caa_error_msg(err), t->attempt,
-              (unsigned long long)delay);
+    log_debug("token request (%s) failed (%s), retry %u in %llu ms", method_name(t), caa_error_msg(err),
+              t->attempt, (unsigned long long)delay);
     caa_error_free(err);
     uv_timer_start(&t->timer, on_timer, delay, 0);
 }
@@ -157,7 +157,8 @@ static void on_response(int status, caa_http_response *resp, caa_error *err, voi
         /* IMDS answers 404/410 while the identity is being set up. */
         if (t->set->auth == AZ_AUTH_MANAGED_IDENTITY && (r->status == 404 || r->status == 410))
             code = e->code = -EAGAIN;
-        attempt_failed(t, code, e, az_parse_retry_after(caa_http_response_header(r, "retry-after"), time(NULL)));
+        attempt_failed(t, code, e,
+                       az_parse_retry_after(caa_http_response_header(r, "retry-after"), time(NULL)));
         return;
     }
     char *token = NULL;
@@ -189,8 +190,8 @@ static int build_request(az_tokens *t, caa_http_request_info *info, char ***head
     switch (s->auth) {
     case AZ_AUTH_CLIENT_SECRET: {
         _cleanup_free_ char *secret = az_url_encode(c->client_secret);
-        *body = xasprintf("grant_type=client_credentials&client_id=%s&client_secret=%s&scope=%s", client, secret,
-                          scope);
+        *body = xasprintf("grant_type=client_credentials&client_id=%s&client_secret=%s&scope=%s", client,
+                          secret, scope);
         /* The encoded secret is freed by the cleanup; wipe it first. */
         explicit_bzero(secret, strlen(secret));
         break;
@@ -207,16 +208,17 @@ static int build_request(az_tokens *t, caa_http_request_info *info, char ***head
         if (n == 0)
             return caa_error_set(err, -EACCES, "the federated token file %s is empty", s->token_file);
         _cleanup_free_ char *enc = az_url_encode(assertion);
-        *body = xasprintf("grant_type=client_credentials&client_id=%s&client_assertion_type=urn%%3Aietf%%3Aparams%%"
-                          "3Aoauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s&scope=%s",
-                          client, enc, scope);
+        *body = xasprintf(
+            "grant_type=client_credentials&client_id=%s&client_assertion_type=urn%%3Aietf%%3Aparams%%"
+            "3Aoauth%%3Aclient-assertion-type%%3Ajwt-bearer&client_assertion=%s&scope=%s",
+            client, enc, scope);
         break;
     }
     case AZ_AUTH_MANAGED_IDENTITY: {
         _cleanup_free_ char *resource = az_url_encode(s->resource);
         if (c->client_id && *c->client_id)
-            *url = xasprintf("%s/metadata/identity/oauth2/token?api-version=%s&resource=%s&client_id=%s", s->imds,
-                             AZ_IMDS_API_VERSION, resource, client);
+            *url = xasprintf("%s/metadata/identity/oauth2/token?api-version=%s&resource=%s&client_id=%s",
+                             s->imds, AZ_IMDS_API_VERSION, resource, client);
         else
             *url = xasprintf("%s/metadata/identity/oauth2/token?api-version=%s&resource=%s", s->imds,
                              AZ_IMDS_API_VERSION, resource);
@@ -238,7 +240,8 @@ static int build_request(az_tokens *t, caa_http_request_info *info, char ***head
 
 static void send_request(az_tokens *t)
 {
-    caa_http_request_info info = {.timeout_ms = t->set->request_timeout_ms, .max_response = TOKEN_RESPONSE_MAX};
+    caa_http_request_info info = {.timeout_ms = t->set->request_timeout_ms,
+                                  .max_response = TOKEN_RESPONSE_MAX};
     _cleanup_strv_ char **headers = NULL;
     _cleanup_free_ char *url = NULL;
     char *body = NULL;

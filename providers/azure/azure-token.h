@@ -28,7 +28,8 @@ typedef struct az_token_waiter {
     bool queued;
 } az_token_waiter;
 
-az_tokens *az_tokens_new(uv_loop_t *loop, caa_http_client *http, const az_config *cfg, const az_settings *set);
+az_tokens *az_tokens_new(uv_loop_t *loop, caa_http_client *http, const az_config *cfg,
+                         const az_settings *set);
 /* Returns 1 and sets *ret_token (valid until control returns to the loop)
  * when a token is at hand; else returns 0 and queues w: cb runs later, once,
  * unless az_tokens_cancel_wait() removes w first. */

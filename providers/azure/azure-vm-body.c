@@ -155,7 +155,8 @@ json_t *az_vm_body(const az_vm_params *p)
         json_object_set_new(props, "securityProfile", sec);
     }
     json_object_set_new(props, "diagnosticsProfile", obj1("bootDiagnostics", obj1("enabled", json_true())));
-    _cleanup_free_ char *ud = az_base64(p->user_data ? p->user_data : "", p->user_data ? p->user_data_len : 0);
+    _cleanup_free_ char *ud =
+        az_base64(p->user_data ? p->user_data : "", p->user_data ? p->user_data_len : 0);
     json_object_set_new(props, "userData", json_string(ud));
 
     json_t *body = json_object();

@@ -87,7 +87,8 @@ int az_vm_delete_start(az_ctx *ctx, const char *vm_path, uint64_t deadline, az_v
     d->deadline = deadline;
     d->cb = cb;
     d->opaque = opaque;
-    int r = az_arm_start(ctx, "DELETE", d->url, NULL, deadline, AZ_ARM_RETRY_CONFLICT, on_delete, d, &d->call, err);
+    int r = az_arm_start(ctx, "DELETE", d->url, NULL, deadline, AZ_ARM_RETRY_CONFLICT, on_delete, d, &d->call,
+                         err);
     if (r < 0) {
         free(d->url);
         free(d);
@@ -229,8 +230,9 @@ static void lookup_next(az_vm_lookup *l)
         const char *nic = l->vm.nic_ids && l->next < MAX_NICS ? l->vm.nic_ids[l->next] : NULL;
         if (nic) {
             if (!az_arm_id_valid(nic, "Microsoft.Network/networkInterfaces")) {
-                lookup_finish(l, -EPROTO,
-                              caa_error_new(-EPROTO, "VM %s: network interface id is not a NIC id", l->vm.name));
+                lookup_finish(
+                    l, -EPROTO,
+                    caa_error_new(-EPROTO, "VM %s: network interface id is not a NIC id", l->vm.name));
                 return;
             }
             lookup_get(l, nic, AZ_NETWORK_API_VERSION);
@@ -249,14 +251,15 @@ static void lookup_next(az_vm_lookup *l)
         return;
     }
     if (!az_arm_id_valid(pip, "Microsoft.Network/publicIPAddresses")) {
-        lookup_finish(l, -EPROTO, caa_error_new(-EPROTO, "VM %s: public IP id is not a public IP id", l->vm.name));
+        lookup_finish(l, -EPROTO,
+                      caa_error_new(-EPROTO, "VM %s: public IP id is not a public IP id", l->vm.name));
         return;
     }
     lookup_get(l, pip, AZ_NETWORK_API_VERSION);
 }
 
-int az_vm_lookup_start(az_ctx *ctx, const char *vm_path, bool public_ip, uint64_t deadline, az_vm_lookup_cb cb,
-                       void *opaque, az_vm_lookup **ret, caa_error **err)
+int az_vm_lookup_start(az_ctx *ctx, const char *vm_path, bool public_ip, uint64_t deadline,
+                       az_vm_lookup_cb cb, void *opaque, az_vm_lookup **ret, caa_error **err)
 {
     az_vm_lookup *l = xcalloc(1, sizeof(*l));
     l->ctx = ctx;

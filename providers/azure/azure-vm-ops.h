@@ -27,8 +27,8 @@ typedef struct az_vm_lookup az_vm_lookup;
  * VM does not exist. */
 typedef void (*az_vm_lookup_cb)(int status, caa_instance *inst, az_vm *vm, caa_error *err, void *opaque);
 
-int az_vm_lookup_start(az_ctx *ctx, const char *vm_path, bool public_ip, uint64_t deadline, az_vm_lookup_cb cb,
-                       void *opaque, az_vm_lookup **ret, caa_error **err);
+int az_vm_lookup_start(az_ctx *ctx, const char *vm_path, bool public_ip, uint64_t deadline,
+                       az_vm_lookup_cb cb, void *opaque, az_vm_lookup **ret, caa_error **err);
 void az_vm_lookup_cancel(az_vm_lookup *l);
 
 /* "<arm><path>?api-version=<version>" */

@@ -118,7 +118,7 @@ def demo_flow(cloud, build, step, pod_ifname="eth0", adaptor_flags=()):
             agent.start_container("httpd")
     url = "http://%s:8080/" % POD_IP
     with step("HTTP GET %s from the client netns: worker bridge -> pod netns -> VXLAN -> pod VM" % url):
-        body = lc.http_get(client, url, 120).strip()
+        body = lc.http_get(client, POD_IP, 8080, 120).strip()
         expect(token in body, "the answer %r lacks %s" % (body, token))
         host_kernel = platform.release()
         expect(host_kernel not in body, "answered by the host kernel %s, not the VM: %r" % (host_kernel, body))
@@ -141,6 +141,8 @@ def main():
     ap.add_argument("--state-file")
     ap.add_argument("--keep-logs", help="copy the daemon log and console logs here")
     ap.add_argument("--pod-ifname", default=os.environ.get("CAA_E2E_POD_IFNAME", "eth0"))
+    ap.add_argument("--hold-on-failure", type=int, default=0, metavar="SECONDS",
+                    help="on failure, keep everything running this long for inspection")
     args = ap.parse_args()
     reason = lc.check_machine()
     if reason:
@@ -162,6 +164,8 @@ def main():
     except lc.E2EError as e:
         print("demo: FAILED: %s" % e)
     finally:
+        if cloud and not ok and args.hold_on_failure:
+            hold(cloud, args.hold_on_failure)
         if cloud:
             if not ok or args.keep_logs:
                 dump_logs(cloud, args.keep_logs)
@@ -181,6 +185,16 @@ def main():
         return 0
     print("DEMO FAILED after %.1f s" % (time.monotonic() - t0))
     return 1
+
+
+def hold(cloud, seconds):
+    pid = cloud.daemon_pids.get("libvirtd")
+    print("holding for %d s (Ctrl-C ends it); enter the run with:" % seconds)
+    print("  nsenter -t %s -m -n    # mount + worker netns; ip netns list; virsh -c qemu:///system list" % pid)
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        pass
 
 
 def dump_logs(cloud, dest):

@@ -84,7 +84,7 @@ def check_machine():
     for tool in ("/usr/sbin/libvirtd", "/usr/sbin/virtlogd"):
         if not os.access(tool, os.X_OK):
             return "%s is not installed (libvirt-daemon-system)" % tool
-    for tool in ("virsh", "qemu-system-x86_64", "qemu-img", "ip", "unshare", "busybox", "nft"):
+    for tool in ("virsh", "qemu-system-x86_64", "qemu-img", "ip", "tc", "unshare", "nft"):
         if not shutil.which(tool):
             return "%s is not installed" % tool
     if not os.path.exists("/usr/share/OVMF/OVMF_CODE_4M.fd"):
@@ -566,17 +566,37 @@ def http_server_command(token):
             "exec httpd -f -p 8080 -h /tmp/www-%s" % (token, page, token, token)]
 
 
-def http_get(client, url, timeout):
-    """GET url from the client pod namespace, retrying until it answers (the server
-    in the VM needs a moment to listen). Returns the body."""
+_HTTP_GET = r"""
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port), timeout=3)
+s.settimeout(5)
+s.sendall(b"GET / HTTP/1.0\r\nHost: %s\r\n\r\n" % host.encode())
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+head, _, body = data.partition(b"\r\n\r\n")
+if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0]:
+    sys.exit("bad answer: %r" % head[:80])
+sys.stdout.write(body.decode(errors="replace"))
+"""
+
+
+def http_get(client, host, port, timeout):
+    """GET / from host:port inside the client pod namespace, retrying until it
+    answers (the server in the VM needs a moment to listen). Returns the body.
+    (A plain Python client: busybox-static's wget crashes in some namespaces.)"""
     last = [""]
 
     def attempt():
-        p = client.run(["busybox", "wget", "-q", "-T", "3", "-O", "-", url], check=False, timeout=10)
-        last[0] = p.stderr.strip()
+        p = client.run([sys.executable, "-c", _HTTP_GET, host, str(port)], check=False, timeout=15)
+        last[0] = (p.stderr.strip().splitlines() or [""])[-1]
         return p.stdout if p.returncode == 0 else None
     try:
-        return wait_for("%s to answer" % url, attempt, timeout, 0.5)
+        return wait_for("http://%s:%d/ to answer" % (host, port), attempt, timeout, 0.5)
     except E2EError as e:
         raise E2EError("%s (last error: %s)" % (e, last[0])) from None
 

@@ -3,8 +3,8 @@
 
 caa-ctl (as the shim) -> daemon (test provider, VM IP 127.0.0.1) -> agent
 proxy on <pods-dir>/<id>/agent.ttrpc -> agent-protocol-forwarder (our
-forwarder with the apf.json the daemon wrote for the pod) -> goserver -agent
-(Go ttRPC server standing in for the kata-agent).
+forwarder with the apf.json the daemon wrote for the pod) -> caa-test-agent
+(tests/test-agent, the stand-in kata-agent; it records every request).
 
 - plain TCP (-disable-tls) and TLS (built-in CA, per-pod server certificate,
   generated client certificate): StartVM waits while no forwarder listens and
@@ -16,8 +16,8 @@ forwarder with the apf.json the daemon wrote for the pod) -> goserver -agent
 - TLS with the wrong server certificate (another pod's apf.json): the name
   check refuses it and StartVM fails the same way.
 """
+import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,10 +26,8 @@ import time
 
 from caa_harness import CTL, Daemon, check, fail, pod_annotations, run_main, sandbox_id, tmpdir
 
-SRC = os.environ.get("CAA_SOURCE_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 FORWARDER = os.environ.get("CAA_FORWARDER", "")
-GO_OUT = os.environ.get("CAA_GO_OUT", "")
-sys.path.insert(0, os.path.join(SRC, "tests", "interop"))
+TEST_AGENT = os.environ.get("CAA_TEST_AGENT", "")
 
 _procs = []
 
@@ -44,7 +42,7 @@ def _kill_all():
 class Child:
     """A helper process whose output lines are collected."""
 
-    def __init__(self, argv, stream="stderr"):
+    def __init__(self, argv):
         self.lines = []
         self.cond = threading.Condition()
         self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -105,14 +103,23 @@ def start_vm_async(d, sid):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def start_agent(sock, record=None):
+    argv = [TEST_AGENT, "-socket", sock] + (["-record", record] if record else [])
+    a = Child(argv)
+    a.wait_line("listening on")
+    return a
+
+
 def health_checks(record):
+    """grpc.Health/Check requests the agent received (its -record file)."""
     if not os.path.exists(record):
         return 0
     with open(record) as f:
-        return sum(1 for l in f if l.startswith("grpc.Health Check"))
+        calls = [json.loads(l) for l in f if l.strip()]
+    return sum(1 for c in calls if (c["service"], c["method"]) == ("grpc.Health", "Check"))
 
 
-def scenario_ready(goserver, tls):
+def scenario_ready(tls):
     what = "TLS" if tls else "plain TCP"
     root = tmpdir()
     port = free_port()
@@ -122,8 +129,7 @@ def scenario_ready(goserver, tls):
     d = Daemon(root=root, forwarder=False, args=args, log_level="debug").start()
     agent_sock = os.path.join(root, "kata-agent.sock")
     record = os.path.join(root, "agent-requests")
-    agent = Child([goserver, "-agent", "-record", record, "unix:" + agent_sock])
-    agent.wait_line("LISTENING")
+    agent = start_agent(agent_sock, record)
 
     sid = sandbox_id(10 if tls else 11)
     sock = d.ctl_ok("create", sid, *pod_annotations("e2e", "default")).strip()
@@ -187,14 +193,13 @@ def scenario_never_up():
     check(d.stop() == 0, "exit status")
 
 
-def scenario_wrong_certificate(goserver):
+def scenario_wrong_certificate():
     root = tmpdir()
     port = free_port()
     d = Daemon(root=root, forwarder=False,
                args=["-test-ip", "127.0.0.1", "-forwarder-port", str(port), "-proxy-timeout", "3s"]).start()
     agent_sock = os.path.join(root, "kata-agent.sock")
-    agent = Child([goserver, "-agent", "unix:" + agent_sock])
-    agent.wait_line("LISTENING")
+    agent = start_agent(agent_sock)
     a, b = sandbox_id(13), sandbox_id(14)
     d.ctl_ok("create", a, *pod_annotations("alpha", "default"))
     d.ctl_ok("create", b, *pod_annotations("beta", "default"))
@@ -211,16 +216,14 @@ def scenario_wrong_certificate(goserver):
 
 
 def main():
-    if not FORWARDER or shutil.which("go") is None:
-        print("SKIP: needs the forwarder (CAA_FORWARDER) and go")
+    if not FORWARDER or not TEST_AGENT:
+        print("SKIP: needs the forwarder (CAA_FORWARDER) and caa-test-agent (CAA_TEST_AGENT)")
         sys.exit(77)
-    from goproc import build_go_peers
-    goserver, _ = build_go_peers(os.path.join(SRC, "tests", "interop", "go"), GO_OUT or os.path.join(tmpdir(), "go"))
     try:
         scenario_never_up()
-        scenario_ready(goserver, tls=False)
-        scenario_ready(goserver, tls=True)
-        scenario_wrong_certificate(goserver)
+        scenario_ready(tls=False)
+        scenario_ready(tls=True)
+        scenario_wrong_certificate()
     finally:
         _kill_all()
 

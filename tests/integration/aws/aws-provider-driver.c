@@ -305,13 +305,30 @@ static void cmd_wait(void)
     emit(json_pack("{s:o}", "results", arr));
 }
 
+/* kB value of a /proc/self/status field (VmHWM is this process's own peak:
+ * ru_maxrss would include the forking parent's RSS carried over exec). */
+static long status_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            v = atol(line + n + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
 static void cmd_rusage(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    emit(json_pack("{s:I, s:f, s:f}", "maxrss_kib", (json_int_t)ru.ru_maxrss, "utime_s",
-                   ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, "stime_s",
-                   ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
+    emit(json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "vm_hwm_kib", (json_int_t)status_kb("VmHWM"), "vm_rss_kib",
+                   (json_int_t)status_kb("VmRSS"), "rss_anon_kib", (json_int_t)status_kb("RssAnon"), "rss_file_kib",
+                   (json_int_t)status_kb("RssFile"), "utime_s", ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+                   "stime_s", ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
 }
 
 int main(int argc, char **argv)

@@ -171,6 +171,19 @@ class Proc:
             _procs.remove(self)
         return rc
 
+    def wait_exit(self, timeout=20):
+        """Waits for a process that exits by itself (no signal sent); returns its status."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise Failed("%s did not exit within %ss:\n%s" % (self.name, timeout, self.tail()))
+        for t in self.readers:
+            t.join(5)
+        if self in _procs:
+            _procs.remove(self)
+        return rc
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()

@@ -12,9 +12,10 @@
 """
 import os
 import signal
+import subprocess
 import time
 
-from agentpath import (Driver, Tap, check, go_peers, msg, proxy_stats, run_scenario, skip_without_go, start_agent,
+from agentpath import (FORWARDER, Driver, Tap, check, go_peers, msg, proxy_stats, run_scenario, skip_without_go, start_agent,
                        start_forwarder, start_proxy, tmpdir, write_apf)
 
 SCENARIOS = [
@@ -25,7 +26,7 @@ SCENARIOS = [
 
 def main():
     skip_without_go()
-    tap = Tap(1 + len(SCENARIOS) + 3)
+    tap = Tap(1 + len(SCENARIOS) + 4)
     d = tmpdir()
     goserver, goclient = go_peers()
     agent_sock = os.path.join(d, "agent.sock")
@@ -95,9 +96,21 @@ def main():
     def shutdown():
         rc = chain["proxy"].stop(signal.SIGTERM)
         check(rc == 0 and not os.path.exists(sock), "proxy exit %s:\n%s" % (rc, chain["proxy"].tail()))
-        rc = chain["fwd"].stop(signal.SIGTERM)
+        rc = chain["fwd"].stop(signal.SIGINT)
         check(rc == 0, "forwarder exit %s:\n%s" % (rc, chain["fwd"].tail()))
-    tap.run("clean shutdown", shutdown)
+    tap.run("clean shutdown (proxy SIGTERM, forwarder SIGINT)", shutdown)
+
+    def version_help():
+        v = subprocess.run([FORWARDER, "-version"], capture_output=True, timeout=10)
+        check(v.returncode == 0 and v.stdout.startswith(b"agent-protocol-forwarder version "), "-version: %s" % v)
+        h = subprocess.run([FORWARDER, "-h"], capture_output=True, timeout=10)
+        for flag in (b"-config", b"-listen", b"-kata-agent-socket", b"-pod-namespace", b"-host-interface",
+                     b"-ca-cert-file", b"-cert-file", b"-cert-key", b"-tls-skip-verify", b"-disable-tls", b"-version"):
+            check(flag in h.stdout, "-h does not list %s" % flag.decode())
+        b = subprocess.run([FORWARDER, "-no-such-flag"], capture_output=True, timeout=10)
+        check(b.returncode == 2, "bad flag exit %d" % b.returncode)
+        return v.stdout.decode().splitlines()[0]
+    tap.run("forwarder -version, -h with upstream's flags, bad flag exit 2", version_help)
     tap.exit()
 
 

@@ -249,10 +249,11 @@ def main():
                           timeout="1s", wait=False)
         m = bad.wait_line(r"^FAILED 0 (.*)", stdout=True, timeout=10)
         check("TLS" in m.group(1), "failure does not say TLS: %s" % m.group(1))
-        check(bad.stop() == 1, "failed proxy should exit 1")
+        rc = bad.wait_exit()
+        check(rc == 1, "failed proxy exited %s, want 1" % rc)
         plain = start_proxy(os.path.join(d, "tls-plain.sock"), fwd.port, timeout="1s", wait=False)
         plain.wait_line(r"^FAILED 0 ", stdout=True, timeout=10)
-        plain.stop()
+        check(plain.wait_exit() == 1, "plain proxy exit status")
         fwd.wait_line(r"TLS handshake with .* failed")
         check(fwd.stop() == 0, "TLS forwarder exit")
         return m.group(1)[:120]
@@ -269,7 +270,8 @@ def main():
         dt = time.monotonic() - t0
         st = p.wait_line(r"^STATS (.*)", stdout=True)
         stats = dict(kv.split("=", 1) for kv in st.group(1).split())
-        check(p.stop() == 1, "proxy exit status")
+        rc = p.wait_exit()
+        check(rc == 1, "proxy exited %s, want 1" % rc)
         check(1.4 < dt < 3.5, "gave up after %.2f s" % dt)
         check("within 1.5 s" in m.group(1) and "refused" in m.group(1), "message: %s" % m.group(1))
         # Attempts at 0, 100, 300, 700 ms (100 ms, doubling); the next would be at the 1.5 s deadline.

@@ -80,8 +80,7 @@ def main():
         write_apf(apf, {"pod-network": pn})
         fwd = forwarder_in_netns(agent_sock, apf, podns)
         try:
-            rc = fwd.proc.wait(20)
-            fwd.stop()
+            rc = fwd.wait_exit()
             check(rc == 1, "exit status %s" % rc)
             check(any("external-net-via-pod-vm" in line for line in fwd.lines), "no reason given:\n%s" % fwd.tail())
             check(not any("listening on" in line for line in fwd.lines), "listened anyway")
@@ -110,8 +109,7 @@ def main():
             f.write('{"pod-network": {"podip": "not-an-ip"}}')
         fwd = Proc("agent-protocol-forwarder", [FORWARDER, "-config", apf, "-kata-agent-socket", agent_sock,
                                                  "-listen", "127.0.0.1:0", "-disable-tls"])
-        rc = fwd.proc.wait(20)
-        fwd.stop()
+        rc = fwd.wait_exit()
         check(rc == 1 and any("podip" in line for line in fwd.lines), "rc %s:\n%s" % (rc, fwd.tail()))
     tap.run("a malformed pod-network: exit 1 naming the field", bad_config)
     agent.stop()

@@ -106,7 +106,8 @@ static void test_store_round_trip(void **state)
     assert_int_equal(caa_tls_store_load(dir, &m, &err), -ENOENT);
     assert_null(err);
 
-    caa_tls_material in = {.client_cert = "CERT-A", .client_key = "KEY-A", .ca_cert = "CA", .ca_key = "CAKEY"};
+    caa_tls_material in = {
+        .client_cert = "CERT-A", .client_key = "KEY-A", .ca_cert = "CA", .ca_key = "CAKEY"};
     assert_int_equal(caa_tls_store_save(dir, &in, NULL), 0);
     struct stat st;
     char *file = xasprintf("%s/%s", dir, CAA_TLS_STORE_FILE);
@@ -163,7 +164,8 @@ static void test_store_bad_files(void **state)
     expect_load_fails(dir, "{\"schema\": 1, \"client_key\": \"SECRET\"}", "without its key");
     expect_load_fails(dir, "{\"schema\": 1, \"ca_cert\": 5, \"ca_key\": \"SECRET\"}", "ca_cert");
     expect_load_fails(dir, "{\"schema\": 1, \"ca_cert\": \"\", \"ca_key\": \"SECRET\"}", "ca_cert");
-    expect_load_fails(dir, "{\"schema\": 1, \"ca_key\": \"SECRET\", \"ca_key\": \"SECRET\"}", "not a JSON object");
+    expect_load_fails(dir, "{\"schema\": 1, \"ca_key\": \"SECRET\", \"ca_key\": \"SECRET\"}",
+                      "not a JSON object");
 
     /* Not a regular file. */
     char *file = xasprintf("%s/%s", dir, CAA_TLS_STORE_FILE);
@@ -213,7 +215,8 @@ static void test_generated_and_persisted(void **state)
 {
     (void)state;
     caa_daemon_config cfg = base_config();
-    cfg.tls_cipher_suites = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384";
+    cfg.tls_cipher_suites =
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384";
     cfg.tls_min_version = "VersionTLS12";
     caa_daemon_tls *t = NULL;
     caa_error *err = NULL;

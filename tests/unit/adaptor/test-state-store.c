@@ -206,10 +206,10 @@ static void write_state(const char *name, const char *content)
 /* A valid document with one field replaced (key -> raw JSON value), or removed (value NULL). */
 static char *doc_with(const char *id, const char *key, const char *raw)
 {
-    static const char *const keys[] = {"schema",       "sandbox_id",    "pod_name",        "pod_namespace",
-                                       "state",        "instance_name", "idempotency_key", "instance_id",
-                                       "instance_ips", "vni",           "tls_dir",         "created_at",
-                                       "updated_at",   "netns_path",    "gpus"};
+    static const char *const keys[] = {
+        "schema",        "sandbox_id",      "pod_name",    "pod_namespace", "state",
+        "instance_name", "idempotency_key", "instance_id", "instance_ips",  "vni",
+        "tls_dir",       "created_at",      "updated_at",  "netns_path",    "gpus"};
     char *vals[15];
     vals[0] = xstrdup("1");
     vals[1] = xasprintf("\"%s\"", id);

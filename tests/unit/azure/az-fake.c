@@ -173,22 +173,63 @@ long az_fake_stat(az_fake *f, const char *name)
 caa_provider *az_test_provider(uv_loop_t *loop, az_fake *f, const char *const *extra, caa_error **err)
 {
     static const char *const env[] = {
-        "AZURE_CLIENT_ID",          "AZURE_CLIENT_SECRET",   "AZURE_TENANT_ID",       "AZURE_SUBSCRIPTION_ID",
-        "AZURE_REGION",             "AZURE_RESOURCE_GROUP",  "AZURE_SUBNET_ID",       "AZURE_NSG_ID",
-        "AZURE_IMAGE_ID",           "AZURE_INSTANCE_SIZE",   "AZURE_INSTANCE_SIZES",  "SSH_USERNAME",
-        "DISABLECVM",               "ENABLE_SECURE_BOOT",    "USE_PUBLIC_IP",         "ROOT_VOLUME_SIZE",
-        "TAGS",                     "AZURE_AUTHORITY_HOST",  "AZURE_FEDERATED_TOKEN_FILE",
-        "AZURE_RESOURCE_MANAGER_ENDPOINT", "AZURE_IMDS_ENDPOINT", "NODE_NAME",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_TENANT_ID",
+        "AZURE_SUBSCRIPTION_ID",
+        "AZURE_REGION",
+        "AZURE_RESOURCE_GROUP",
+        "AZURE_SUBNET_ID",
+        "AZURE_NSG_ID",
+        "AZURE_IMAGE_ID",
+        "AZURE_INSTANCE_SIZE",
+        "AZURE_INSTANCE_SIZES",
+        "SSH_USERNAME",
+        "DISABLECVM",
+        "ENABLE_SECURE_BOOT",
+        "USE_PUBLIC_IP",
+        "ROOT_VOLUME_SIZE",
+        "TAGS",
+        "AZURE_AUTHORITY_HOST",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "AZURE_RESOURCE_MANAGER_ENDPOINT",
+        "AZURE_IMDS_ENDPOINT",
+        "NODE_NAME",
     };
     for (size_t i = 0; i < CAA_ARRAY_SIZE(env); i++)
         unsetenv(env[i]);
-    const char *base[] = {
-        "-clientid", "client-1", "-secret", "s3cr3t-value", "-tenantid", "tenant-1", "-subscriptionid", "sub-1",
-        "-region", "eastus", "-resourcegroup", "rg-1", "-subnetid",
-        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/virtualNetworks/vnet/subnets/default",
-        "-imageid", "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/images/podvm",
-        "-authority-host", f->url, "-resource-manager-endpoint", f->url, "-imds-endpoint", f->url, "-node-name",
-        "node-a", "-poll-interval", "10ms", "-retry-max-delay", "50ms", "-request-timeout", "10s", NULL};
+    const char *base[] = {"-clientid",
+                          "client-1",
+                          "-secret",
+                          "s3cr3t-value",
+                          "-tenantid",
+                          "tenant-1",
+                          "-subscriptionid",
+                          "sub-1",
+                          "-region",
+                          "eastus",
+                          "-resourcegroup",
+                          "rg-1",
+                          "-subnetid",
+                          "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/"
+                          "virtualNetworks/vnet/subnets/default",
+                          "-imageid",
+                          "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/images/podvm",
+                          "-authority-host",
+                          f->url,
+                          "-resource-manager-endpoint",
+                          f->url,
+                          "-imds-endpoint",
+                          f->url,
+                          "-node-name",
+                          "node-a",
+                          "-poll-interval",
+                          "10ms",
+                          "-retry-max-delay",
+                          "50ms",
+                          "-request-timeout",
+                          "10s",
+                          NULL};
     _cleanup_strv_ char **argv = NULL;
     for (size_t i = 0; base[i]; i++)
         caa_strv_push(&argv, base[i]);
@@ -333,9 +374,11 @@ int az_test_list(uv_loop_t *loop, caa_provider *p, az_result *r)
 caa_instance_spec az_test_spec(int n)
 {
     static char names[64][64], sids[64][80];
-    static const char ud[] = "#cloud-config\nwrite_files:\n  - path: /run/peerpod/apf.json\n    content: |\n      {}\n";
+    static const char ud[] =
+        "#cloud-config\nwrite_files:\n  - path: /run/peerpod/apf.json\n    content: |\n      {}\n";
     int k = n & 63;
-    snprintf(sids[k], sizeof(sids[k]), "%08x0000111122223333444455556666777788889999aaaabbbbcccc", (unsigned)n);
+    snprintf(sids[k], sizeof(sids[k]), "%08x0000111122223333444455556666777788889999aaaabbbbcccc",
+             (unsigned)n);
     snprintf(names[k], sizeof(names[k]), "podvm-test-%d-%.8s", n, sids[k]);
     return (caa_instance_spec){
         .instance_name = names[k],

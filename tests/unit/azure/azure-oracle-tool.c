@@ -16,22 +16,28 @@
 #include "cleanup.h"
 #include "xalloc.h"
 
-#define SUBNET "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+#define SUBNET                                                                                               \
+    "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
 #define NSG "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/networkSecurityGroups/nsg"
-#define IMAGE "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"
-#define COMMUNITY "/CommunityGalleries/cocopodvm-d0e4f35f-5530-4b9c-8596-112487cdea85/Images/podvm/Versions/0.13.0"
+#define IMAGE                                                                                                \
+    "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/galleries/g/images/i/versions/"    \
+    "1.0.0"
+#define COMMUNITY                                                                                            \
+    "/CommunityGalleries/cocopodvm-d0e4f35f-5530-4b9c-8596-112487cdea85/Images/podvm/Versions/0.13.0"
 
 static int bodies(void)
 {
     char *tags[] = {"owner=team-a", "env=ci", NULL};
-    static const char ud[] = "#cloud-config\nwrite_files:\n  - path: /run/peerpod/apf.json\n    content: |\n      {}\n";
+    static const char ud[] =
+        "#cloud-config\nwrite_files:\n  - path: /run/peerpod/apf.json\n    content: |\n      {}\n";
     az_vm_params base = {
         .name = "podvm-nginx-12345678",
         .location = "eastus",
         .size = "Standard_DC2as_v5",
         .image_id = IMAGE,
         .admin_user = "peerpod",
-        .ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl caa",
+        .ssh_public_key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl caa",
         .subnet_id = SUBNET,
         .cvm = true,
         .tags = tags,

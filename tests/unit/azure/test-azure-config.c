@@ -21,8 +21,11 @@
 #include "strv.h"
 #include "xalloc.h"
 
-#define SUBNET "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
-#define IMAGE "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/galleries/g/images/i/versions/1.0.0"
+#define SUBNET                                                                                               \
+    "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Network/virtualNetworks/v/subnets/s"
+#define IMAGE                                                                                                \
+    "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/galleries/g/images/i/versions/"    \
+    "1.0.0"
 
 static void assert_contains(const char *hay, const char *needle)
 {
@@ -33,9 +36,10 @@ static void assert_contains(const char *hay, const char *needle)
 /* Parses flags (after the required ones) into cfg. */
 static int parse(az_config *cfg, const char *const *extra, caa_error **err)
 {
-    const char *base[] = {"-clientid", "c", "-secret", "s", "-tenantid", "t", "-subscriptionid", "sub-1",
-                          "-region", "eastus", "-resourcegroup", "rg-1", "-subnetid", SUBNET, "-imageid", IMAGE,
-                          NULL};
+    const char *base[] = {
+        "-clientid", "c",      "-secret",        "s",    "-tenantid", "t",    "-subscriptionid", "sub-1",
+        "-region",   "eastus", "-resourcegroup", "rg-1", "-subnetid", SUBNET, "-imageid",        IMAGE,
+        NULL};
     _cleanup_strv_ char **argv = NULL;
     for (size_t i = 0; base[i]; i++)
         caa_strv_push(&argv, base[i]);
@@ -73,8 +77,9 @@ static void test_defaults(void **state)
     assert_string_equal(s.arm, "https://management.azure.com");
     assert_string_equal(s.scope, "https://management.azure.com/.default");
     assert_string_equal(s.resource, "https://management.azure.com/");
-    assert_string_equal(s.vm_base_path,
-                        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines");
+    assert_string_equal(
+        s.vm_base_path,
+        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines");
     assert_int_equal(s.create_timeout_ms, 600000);
     assert_int_equal(s.poll_interval_ms, 2000);
     assert_non_null(s.node_name);
@@ -117,9 +122,9 @@ static void test_env_and_sovereign(void **state)
     unsetenv("AZURE_AUTHORITY_HOST");
     unsetenv("AZURE_RESOURCE_MANAGER_ENDPOINT");
 
-    assert_int_equal(parse(&cfg, FLAGS("-resource-manager-audience", "https://management.core.chinacloudapi.cn/"),
-                           NULL),
-                     0);
+    assert_int_equal(
+        parse(&cfg, FLAGS("-resource-manager-audience", "https://management.core.chinacloudapi.cn/"), NULL),
+        0);
     assert_int_equal(az_config_validate(&cfg, &s, NULL), 0);
     assert_string_equal(s.scope, "https://management.core.chinacloudapi.cn/.default");
     az_settings_done(&s);
@@ -164,11 +169,13 @@ static void test_invalid(void **state)
         {FLAGS("-region", "East US"), "-region"},
         {FLAGS("-resourcegroup", "rg/../x"), "-resourcegroup"},
         {FLAGS("-subnetid", "subnet-1"), "-subnetid"},
-        {FLAGS("-subnetid", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v"),
+        {FLAGS("-subnetid",
+               "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v"),
          "-subnetid"},
         {FLAGS("-subnetid", "/subscriptions/s/../providers/Microsoft.Network/virtualNetworks/v/subnets/s"),
          "-subnetid"},
-        {FLAGS("-securitygroupid", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v"),
+        {FLAGS("-securitygroupid",
+               "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v"),
          "-securitygroupid"},
         {FLAGS("-imageid", ""), "-imageid"},
         {FLAGS("-instance-size", ""), "-instance-size"},
@@ -222,8 +229,8 @@ static void test_invalid(void **state)
 static void test_ids(void **state)
 {
     (void)state;
-    _cleanup_free_ char *n =
-        az_vm_name_of_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/podvm-a-1");
+    _cleanup_free_ char *n = az_vm_name_of_id(
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/podvm-a-1");
     assert_string_equal(n, "podvm-a-1");
     _cleanup_free_ char *n2 =
         az_vm_name_of_id("/subscriptions/s/resourcegroups/RG/providers/microsoft.compute/virtualmachines/vm");
@@ -244,7 +251,8 @@ static void test_ids(void **state)
         if (x)
             fail_msg("accepted %s", bad[i]);
     }
-    assert_true(az_same_origin("https://management.azure.com/subscriptions/x?a=b", "https://management.azure.com"));
+    assert_true(
+        az_same_origin("https://management.azure.com/subscriptions/x?a=b", "https://management.azure.com"));
     assert_true(az_same_origin("https://MANAGEMENT.azure.com/x", "https://management.azure.com"));
     assert_false(az_same_origin("https://management.azure.com.evil/x", "https://management.azure.com"));
     assert_false(az_same_origin("https://management.azure.com:8443/x", "https://management.azure.com"));
@@ -302,7 +310,8 @@ static void test_ssh_keys(void **state)
         "ssh-ed25519 !!!!",
         /* RSA with a 1024-bit modulus. */
         "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7"
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        "AAAAAAAAAAAA"
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     };
     for (size_t i = 0; i < CAA_ARRAY_SIZE(bad); i++) {
@@ -365,13 +374,15 @@ static void test_vm_body(void **state)
     assert_string_equal(str_at(b, "properties.storageProfile.osDisk.caching"), "ReadWrite");
     assert_string_equal(str_at(b, "properties.storageProfile.osDisk.deleteOption"), "Delete");
     assert_null(path_get(b, "properties.storageProfile.osDisk.diskSizeGB"));
-    assert_string_equal(str_at(b, "properties.storageProfile.osDisk.managedDisk.storageAccountType"), "Premium_LRS");
+    assert_string_equal(str_at(b, "properties.storageProfile.osDisk.managedDisk.storageAccountType"),
+                        "Premium_LRS");
     assert_string_equal(
         str_at(b, "properties.storageProfile.osDisk.managedDisk.securityProfile.securityEncryptionType"),
         "VMGuestStateOnly");
     assert_string_equal(str_at(b, "properties.osProfile.adminUsername"), "peerpod");
     assert_string_equal(str_at(b, "properties.osProfile.computerName"), "podvm-a-12345678");
-    assert_true(json_is_true(path_get(b, "properties.osProfile.linuxConfiguration.disablePasswordAuthentication")));
+    assert_true(
+        json_is_true(path_get(b, "properties.osProfile.linuxConfiguration.disablePasswordAuthentication")));
     assert_string_equal(str_at(b, "properties.osProfile.linuxConfiguration.ssh.publicKeys.0.path"),
                         "/home/peerpod/.ssh/authorized_keys");
     assert_string_equal(str_at(b, "properties.osProfile.linuxConfiguration.ssh.publicKeys.0.keyData"),
@@ -403,14 +414,18 @@ static void test_vm_body(void **state)
     assert_null(path_get(b, "properties.securityProfile"));
     assert_null(path_get(b, "properties.storageProfile.osDisk.managedDisk.securityProfile"));
     assert_null(path_get(b, "properties.storageProfile.imageReference.id"));
-    assert_string_equal(str_at(b, "properties.storageProfile.imageReference.communityGalleryImageId"), p.image_id);
+    assert_string_equal(str_at(b, "properties.storageProfile.imageReference.communityGalleryImageId"),
+                        p.image_id);
     assert_int_equal(json_integer_value(path_get(b, "properties.storageProfile.osDisk.diskSizeGB")), 30);
     nic = path_get(b, "properties.networkProfile.networkInterfaceConfigurations.0");
     assert_string_equal(str_at(nic, "properties.networkSecurityGroup.id"), p.nsg_id);
-    assert_string_equal(str_at(nic, "properties.ipConfigurations.0.properties.publicIPAddressConfiguration.name"),
-                        "podvm-a-12345678-net");
     assert_string_equal(
-        str_at(nic, "properties.ipConfigurations.0.properties.publicIPAddressConfiguration.properties.deleteOption"),
+        str_at(nic, "properties.ipConfigurations.0.properties.publicIPAddressConfiguration.name"),
+        "podvm-a-12345678-net");
+    assert_string_equal(
+        str_at(
+            nic,
+            "properties.ipConfigurations.0.properties.publicIPAddressConfiguration.properties.deleteOption"),
         "Delete");
     json_decref(b);
 
@@ -429,14 +444,22 @@ static void test_vm_body(void **state)
 
 int main(void)
 {
-    static const char *const env[] = {"AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID",
-                                      "AZURE_FEDERATED_TOKEN_FILE", "TAGS", "NODE_NAME", "AZURE_AUTHORITY_HOST",
-                                      "AZURE_RESOURCE_MANAGER_ENDPOINT", "DISABLECVM", "AZURE_SUBSCRIPTION_ID"};
+    static const char *const env[] = {"AZURE_CLIENT_ID",
+                                      "AZURE_CLIENT_SECRET",
+                                      "AZURE_TENANT_ID",
+                                      "AZURE_FEDERATED_TOKEN_FILE",
+                                      "TAGS",
+                                      "NODE_NAME",
+                                      "AZURE_AUTHORITY_HOST",
+                                      "AZURE_RESOURCE_MANAGER_ENDPOINT",
+                                      "DISABLECVM",
+                                      "AZURE_SUBSCRIPTION_ID"};
     for (size_t i = 0; i < CAA_ARRAY_SIZE(env); i++)
         unsetenv(env[i]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults), cmocka_unit_test(test_env_and_sovereign), cmocka_unit_test(test_auth_choice),
-        cmocka_unit_test(test_invalid),  cmocka_unit_test(test_ids),               cmocka_unit_test(test_ssh_keys),
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_env_and_sovereign),
+        cmocka_unit_test(test_auth_choice), cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_ids),         cmocka_unit_test(test_ssh_keys),
         cmocka_unit_test(test_vm_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,21 +30,28 @@ static void test_arm_errors(void **state)
         int code;
         const char *text;
     } cases[] = {
-        {409, "{\"error\":{\"code\":\"OperationNotAllowed\",\"message\":\"Operation could not be completed as it "
-              "results in exceeding approved Total Regional Cores quota.\"}}",
+        {409,
+         "{\"error\":{\"code\":\"OperationNotAllowed\",\"message\":\"Operation could not be completed as it "
+         "results in exceeding approved Total Regional Cores quota.\"}}",
          -EDQUOT, "Azure quota exceeded: PUT x: HTTP 409: OperationNotAllowed: Operation could not"},
         {409, "{\"error\":{\"code\":\"OperationNotAllowed\",\"message\":\"VM is being deleted\"}}", -EIO,
          "OperationNotAllowed"},
         {403, "{\"error\":{\"code\":\"QuotaExceeded\",\"message\":\"q\"}}", -EDQUOT, "quota"},
-        {409, "{\"error\":{\"code\":\"SkuNotAvailable\",\"message\":\"The requested VM size Standard_DC2as_v5 is "
-              "currently not available in location 'eastus'.\"}}",
+        {409,
+         "{\"error\":{\"code\":\"SkuNotAvailable\",\"message\":\"The requested VM size Standard_DC2as_v5 is "
+         "currently not available in location 'eastus'.\"}}",
          -ENOSPC, "VM size not available or out of capacity"},
-        {200, "{\"error\":{\"code\":\"AllocationFailed\",\"message\":\"no capacity\"}}", -ENOSPC, "AllocationFailed"},
-        {401, "{\"error\":{\"code\":\"ExpiredAuthenticationToken\",\"message\":\"expired\"}}", -EACCES, "credentials"},
-        {403, "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"no\"}}", -EACCES, "AuthorizationFailed"},
-        {404, "{\"error\":{\"code\":\"ResourceNotFound\",\"message\":\"gone\"}}", -ENOENT, "ResourceNotFound"},
+        {200, "{\"error\":{\"code\":\"AllocationFailed\",\"message\":\"no capacity\"}}", -ENOSPC,
+         "AllocationFailed"},
+        {401, "{\"error\":{\"code\":\"ExpiredAuthenticationToken\",\"message\":\"expired\"}}", -EACCES,
+         "credentials"},
+        {403, "{\"error\":{\"code\":\"AuthorizationFailed\",\"message\":\"no\"}}", -EACCES,
+         "AuthorizationFailed"},
+        {404, "{\"error\":{\"code\":\"ResourceNotFound\",\"message\":\"gone\"}}", -ENOENT,
+         "ResourceNotFound"},
         {400, "{\"error\":{\"code\":\"ResourceGroupNotFound\",\"message\":\"gone\"}}", -ENOENT, "gone"},
-        {429, "{\"error\":{\"code\":\"TooManyRequests\",\"message\":\"slow down\"}}", -EAGAIN, "TooManyRequests"},
+        {429, "{\"error\":{\"code\":\"TooManyRequests\",\"message\":\"slow down\"}}", -EAGAIN,
+         "TooManyRequests"},
         {503, "", -EAGAIN, "HTTP 503"},
         {400, "{\"error\":{\"code\":\"InvalidParameter\",\"message\":\"bad\",\"target\":\"x\"}}", -EINVAL,
          "InvalidParameter: bad"},
@@ -80,19 +87,22 @@ static void test_token(void **state)
     (void)state;
     char *tok = NULL;
     int64_t exp = 0;
-    assert_int_equal(az_parse_token(S("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"abc.def\"}"),
-                                    1000, &tok, &exp, NULL),
-                     0);
+    assert_int_equal(
+        az_parse_token(S("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"abc.def\"}"),
+                       1000, &tok, &exp, NULL),
+        0);
     assert_string_equal(tok, "abc.def");
     assert_int_equal(exp, 3599);
     free(tok);
     /* IMDS: strings, expires_on. */
-    assert_int_equal(az_parse_token(S("{\"access_token\":\"t\",\"expires_in\":\"86399\",\"token_type\":\"Bearer\"}"),
-                                    0, &tok, &exp, NULL),
-                     0);
+    assert_int_equal(
+        az_parse_token(S("{\"access_token\":\"t\",\"expires_in\":\"86399\",\"token_type\":\"Bearer\"}"), 0,
+                       &tok, &exp, NULL),
+        0);
     assert_int_equal(exp, 86399);
     free(tok);
-    assert_int_equal(az_parse_token(S("{\"access_token\":\"t\",\"expires_on\":\"5000\"}"), 1400, &tok, &exp, NULL), 0);
+    assert_int_equal(
+        az_parse_token(S("{\"access_token\":\"t\",\"expires_on\":\"5000\"}"), 1400, &tok, &exp, NULL), 0);
     assert_int_equal(exp, 3600);
     free(tok);
     static const char *const bad[] = {
@@ -117,9 +127,10 @@ static void test_token(void **state)
         caa_error_free(e);
     }
     caa_error *e = NULL;
-    assert_int_equal(az_token_error(401, S("{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215\"}"),
-                                    "getting a token", &e),
-                     -EACCES);
+    assert_int_equal(
+        az_token_error(401, S("{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215\"}"),
+                       "getting a token", &e),
+        -EACCES);
     assert_string_equal(caa_error_msg(e), "getting a token: HTTP 401: invalid_client: AADSTS7000215");
     caa_error_free(e);
     e = NULL;
@@ -132,9 +143,10 @@ static void test_sizes(void **state)
     (void)state;
     caa_instance_type *t = NULL;
     size_t n = 0;
-    const char *doc = "{\"value\":[{\"name\":\"Standard_DC2as_v5\",\"numberOfCores\":2,\"osDiskSizeInMB\":1047552,"
-                      "\"resourceDiskSizeInMB\":0,\"memoryInMB\":8192,\"maxDataDiskCount\":4},"
-                      "{\"name\":\"Standard_DC4as_v5\",\"numberOfCores\":4,\"memoryInMB\":16384}]}";
+    const char *doc =
+        "{\"value\":[{\"name\":\"Standard_DC2as_v5\",\"numberOfCores\":2,\"osDiskSizeInMB\":1047552,"
+        "\"resourceDiskSizeInMB\":0,\"memoryInMB\":8192,\"maxDataDiskCount\":4},"
+        "{\"name\":\"Standard_DC4as_v5\",\"numberOfCores\":4,\"memoryInMB\":16384}]}";
     assert_int_equal(az_parse_vm_sizes(S(doc), &t, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(t[1].name, "Standard_DC4as_v5");
@@ -169,7 +181,8 @@ static void test_operation(void **state)
     caa_error *oe = NULL;
     assert_int_equal(az_parse_operation(200, S("{\"status\":\"InProgress\"}"), &st, &oe, NULL), 0);
     assert_int_equal(st, AZ_OP_RUNNING);
-    assert_int_equal(az_parse_operation(200, S("{\"status\":\"Succeeded\",\"endTime\":\"x\"}"), &st, &oe, NULL), 0);
+    assert_int_equal(
+        az_parse_operation(200, S("{\"status\":\"Succeeded\",\"endTime\":\"x\"}"), &st, &oe, NULL), 0);
     assert_int_equal(st, AZ_OP_SUCCEEDED);
     assert_null(oe);
     assert_int_equal(az_parse_operation(200, S("{\"status\":\"SomethingNew\"}"), &st, &oe, NULL), 0);
@@ -178,11 +191,12 @@ static void test_operation(void **state)
     assert_int_equal(st, AZ_OP_RUNNING);
     assert_int_equal(az_parse_operation(200, S("  "), &st, &oe, NULL), 0);
     assert_int_equal(st, AZ_OP_SUCCEEDED);
-    assert_int_equal(az_parse_operation(200,
-                                        S("{\"status\":\"Failed\",\"error\":{\"code\":\"OSProvisioningTimedOut\","
-                                          "\"message\":\"too slow\"}}"),
-                                        &st, &oe, NULL),
-                     0);
+    assert_int_equal(
+        az_parse_operation(200,
+                           S("{\"status\":\"Failed\",\"error\":{\"code\":\"OSProvisioningTimedOut\","
+                             "\"message\":\"too slow\"}}"),
+                           &st, &oe, NULL),
+        0);
     assert_int_equal(st, AZ_OP_FAILED);
     assert_int_equal(oe->code, -EIO);
     assert_string_equal(caa_error_msg(oe), "operation failed: OSProvisioningTimedOut: too slow");
@@ -198,12 +212,12 @@ static void test_operation(void **state)
     assert_int_equal(st, AZ_OP_CANCELED);
     assert_int_equal(oe->code, -ECANCELED);
     caa_error_free(oe);
-    assert_int_equal(az_parse_provisioning(200, S("{\"properties\":{\"provisioningState\":\"Creating\"}}"), &st, &oe,
-                                           NULL),
+    assert_int_equal(az_parse_provisioning(200, S("{\"properties\":{\"provisioningState\":\"Creating\"}}"),
+                                           &st, &oe, NULL),
                      0);
     assert_int_equal(st, AZ_OP_RUNNING);
-    assert_int_equal(az_parse_provisioning(200, S("{\"properties\":{\"provisioningState\":\"Succeeded\"}}"), &st, &oe,
-                                           NULL),
+    assert_int_equal(az_parse_provisioning(200, S("{\"properties\":{\"provisioningState\":\"Succeeded\"}}"),
+                                           &st, &oe, NULL),
                      0);
     assert_int_equal(st, AZ_OP_SUCCEEDED);
     static const char *const bad[] = {"{\"status\":5}", "[1]", "<html>", "{\"status\":"};
@@ -223,7 +237,8 @@ static void test_vm(void **state)
         "{\"id\":\"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/podvm-a\","
         "\"name\":\"podvm-a\",\"tags\":{\"caa-node\":\"n1\",\"caa-sandbox-id\":\"abc\",\"x\":\"y\"},"
         "\"properties\":{\"provisioningState\":\"Succeeded\",\"networkProfile\":{\"networkInterfaces\":["
-        "{\"id\":\"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/second\"},"
+        "{\"id\":\"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/"
+        "second\"},"
         "{\"id\":\"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/first\","
         "\"properties\":{\"primary\":true}}]}}}";
     assert_int_equal(az_parse_vm(S(doc), &vm, NULL), 0);
@@ -256,18 +271,20 @@ static void test_vm(void **state)
     az_vm *vms = NULL;
     size_t n = 0;
     char *next = NULL;
-    assert_int_equal(az_parse_vm_list(S("{\"value\":[{\"id\":\"/a\",\"name\":\"a\"},{\"id\":\"/b\",\"name\":\"b\"}],"
-                                        "\"nextLink\":\"https://management.azure.com/next\"}"),
-                                      &vms, &n, &next, NULL),
-                     0);
+    assert_int_equal(
+        az_parse_vm_list(S("{\"value\":[{\"id\":\"/a\",\"name\":\"a\"},{\"id\":\"/b\",\"name\":\"b\"}],"
+                           "\"nextLink\":\"https://management.azure.com/next\"}"),
+                         &vms, &n, &next, NULL),
+        0);
     assert_int_equal(n, 2);
     assert_string_equal(vms[1].name, "b");
     assert_string_equal(next, "https://management.azure.com/next");
     az_vm_list_free(vms, n);
     free(next);
     caa_error *e = NULL;
-    assert_int_equal(az_parse_vm_list(S("{\"value\":[{\"id\":\"/a\",\"name\":\"a\"},{\"id\":3}]}"), &vms, &n, &next, &e),
-                     -EPROTO);
+    assert_int_equal(
+        az_parse_vm_list(S("{\"value\":[{\"id\":\"/a\",\"name\":\"a\"},{\"id\":3}]}"), &vms, &n, &next, &e),
+        -EPROTO);
     assert_contains(caa_error_msg(e), "entry 1");
     caa_error_free(e);
     e = NULL;
@@ -311,7 +328,8 @@ static void test_network(void **state)
     assert_int_equal(az_parse_public_ip(S("{\"properties\":{\"ipAddress\":\"20.1.2.3\"}}"), &ip, NULL), 0);
     assert_string_equal(ip, "20.1.2.3");
     free(ip);
-    assert_int_equal(az_parse_public_ip(S("{\"properties\":{\"publicIPAllocationMethod\":\"Static\"}}"), &ip, NULL), 0);
+    assert_int_equal(
+        az_parse_public_ip(S("{\"properties\":{\"publicIPAllocationMethod\":\"Static\"}}"), &ip, NULL), 0);
     assert_null(ip);
     caa_error *e = NULL;
     assert_int_equal(az_parse_public_ip(S("{\"properties\":{\"ipAddress\":\"x\"}}"), &ip, &e), -EPROTO);

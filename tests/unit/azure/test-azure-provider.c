@@ -80,8 +80,9 @@ static void test_create_delete(void **state)
     caa_instance_spec spec = az_test_spec(1);
     az_result r;
     assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
-    _cleanup_free_ char *id = xasprintf(
-        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/%s", spec.instance_name);
+    _cleanup_free_ char *id =
+        xasprintf("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/%s",
+                  spec.instance_name);
     assert_string_equal(r.inst->id, id);
     assert_string_equal(r.inst->name, spec.instance_name);
     assert_non_null(r.inst->ips);
@@ -108,10 +109,10 @@ static void test_create_delete(void **state)
         if (strstr(path, "vmSizes") || strstr(path, "oauth2"))
             continue;
         const char *last = strrchr(path, '/');
-        const char *kind = strstr(path, "/operations/")             ? "op"
-                           : strstr(path, "/networkInterfaces/")    ? "nic"
-                           : strstr(path, "/virtualMachines/")      ? "vm"
-                                                                    : last;
+        const char *kind = strstr(path, "/operations/")          ? "op"
+                           : strstr(path, "/networkInterfaces/") ? "nic"
+                           : strstr(path, "/virtualMachines/")   ? "vm"
+                                                                 : last;
         _cleanup_free_ char *item = xasprintf("%s %s", json_string_value(json_array_get(e, 0)), kind);
         caa_strv_push(&seq, item);
     }
@@ -387,7 +388,8 @@ static void test_managed_identity(void **state)
     json_t *st = az_fake_state(&fake);
     _cleanup_free_ char *res = xasprintf("%s/", fake.url);
     assert_string_equal(
-        json_string_value(json_array_get(json_object_get(json_object_get(st, "stats"), "imds_resources"), 0)), res);
+        json_string_value(json_array_get(json_object_get(json_object_get(st, "stats"), "imds_resources"), 0)),
+        res);
     json_decref(st);
     az_test_provider_free(&loop, p);
 
@@ -451,18 +453,22 @@ static void test_hostile(void **state)
         {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": {\"prefix\": \"\", \"repeat\": \"[\", "
          "\"times\": 200000}}}",
          -EPROTO, "not JSON"},
-        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": {\"prefix\": \"{\\\"a\\\": \\\"\", \"repeat\": "
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": {\"prefix\": \"{\\\"a\\\": \\\"\", "
+         "\"repeat\": "
          "\"xxxxxxxxxxxxxxxx\", \"times\": 600000, \"suffix\": \"\\\"}\"}}}",
          -EMSGSIZE, "larger than"},
-        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": \"{\\\"properties\\\": {\\\"ipConfigurations\\\": "
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": \"{\\\"properties\\\": "
+         "{\\\"ipConfigurations\\\": "
          "\\\"x\\\"}}\"}}",
          -EPROTO, "ipConfigurations"},
-        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": \"{\\\"properties\\\": {\\\"ipConfigurations\\\": "
+        {"{\"hostile\": {\"match\": \"networkInterfaces\", \"body\": \"{\\\"properties\\\": "
+         "{\\\"ipConfigurations\\\": "
          "[{\\\"properties\\\": {\\\"privateIPAddress\\\": \\\"10.0.0.1; rm -rf /\\\"}}]}}\"}}",
          -EPROTO, "not an IP address"},
         {"{\"hostile\": {\"match\": \"/operations/\", \"body\": \"{\\\"status\\\": 42}\"}}", -EPROTO,
          "not a string"},
-        {"{\"hostile\": {\"match\": \"/operations/\", \"body\": \"<html>gateway</html>\"}}", -EPROTO, "not JSON"},
+        {"{\"hostile\": {\"match\": \"/operations/\", \"body\": \"<html>gateway</html>\"}}", -EPROTO,
+         "not JSON"},
     };
     for (size_t i = 0; i < CAA_ARRAY_SIZE(cases); i++) {
         az_fake_config(&fake, "%s", cases[i].config);
@@ -476,8 +482,9 @@ static void test_hostile(void **state)
         assert_int_equal(az_fake_vm_count(&fake), 0);
     }
     /* A polling URL pointing elsewhere never gets our token. */
-    az_fake_config(&fake, "{\"hostile\": {\"match\": \"virtualMachines/podvm-test-120\", \"status\": 201, \"body\": "
-                          "\"{}\", \"headers\": {\"Azure-AsyncOperation\": \"https://evil.example/op\"}}}");
+    az_fake_config(&fake,
+                   "{\"hostile\": {\"match\": \"virtualMachines/podvm-test-120\", \"status\": 201, \"body\": "
+                   "\"{}\", \"headers\": {\"Azure-AsyncOperation\": \"https://evil.example/op\"}}}");
     caa_instance_spec spec = az_test_spec(120);
     az_result r;
     assert_int_equal(az_test_create(&loop, p, &spec, &r), -EPROTO);
@@ -510,13 +517,14 @@ static void test_list_and_get(void **state)
     assert_string_equal(r.inst->id, id);
     assert_non_null(r.inst->ips);
     az_result_done(&r);
-    _cleanup_free_ char *gone =
-        xstrdup("/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/podvm-gone");
+    _cleanup_free_ char *gone = xstrdup(
+        "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines/podvm-gone");
     assert_int_equal(az_test_get(&loop, p, gone, &r), -ENOENT);
     az_result_done(&r);
     /* Ids that are not VM ids fail at once. */
-    assert_int_equal(az_test_get(&loop, p, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/x/y", &r),
-                     -EINVAL);
+    assert_int_equal(
+        az_test_get(&loop, p, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/x/y", &r),
+        -EINVAL);
     az_result_done(&r);
     assert_int_equal(az_test_delete(&loop, p, "podvm-1?api-version=x", &r), -EINVAL);
     az_result_done(&r);
@@ -553,7 +561,8 @@ static void test_adopt(void **state)
 static void test_sizes(void **state)
 {
     (void)state;
-    caa_provider *p = provider(FLAGS("-instance-sizes", "Standard_DC4as_v5,Standard_DC8as_v5,Standard_NotInRegion"));
+    caa_provider *p =
+        provider(FLAGS("-instance-sizes", "Standard_DC4as_v5,Standard_DC8as_v5,Standard_NotInRegion"));
     caa_instance_spec spec = az_test_spec(150);
     spec.vcpus = 3;
     spec.memory_mib = 12000;
@@ -655,8 +664,8 @@ static void test_rsa_key(void **state)
     az_result_done(&r);
     json_t *st = az_fake_state(&fake);
     json_t *put = json_array_get(json_object_get(st, "puts"), 0);
-    json_t *linux_cfg = json_object_get(
-        json_object_get(json_object_get(put, "properties"), "osProfile"), "linuxConfiguration");
+    json_t *linux_cfg = json_object_get(json_object_get(json_object_get(put, "properties"), "osProfile"),
+                                        "linuxConfiguration");
     json_t *keys = json_object_get(json_object_get(linux_cfg, "ssh"), "publicKeys");
     const char *key = json_string_value(json_object_get(json_array_get(keys, 0), "keyData"));
     assert_non_null(key);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# AWS provider: N pods created at once against the fake EC2 endpoint with an
+# injected latency per call (default: 200 pods, 1 s). See bench/README.md.
+#
+#   bench/aws/run.sh -b <build-dir> [-n pods] [-l latency-ms] [-c max-concurrent] [-r runs]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+build=build
+pods=200
+latency=1000
+conc=128
+runs=3
+while getopts "b:n:l:c:r:" opt; do
+  case $opt in
+    b) build=$OPTARG ;;
+    n) pods=$OPTARG ;;
+    l) latency=$OPTARG ;;
+    c) conc=$OPTARG ;;
+    r) runs=$OPTARG ;;
+    *) echo "usage: $0 -b build-dir [-n pods] [-l latency-ms] [-c max-concurrent] [-r runs]" >&2; exit 2 ;;
+  esac
+done
+build="$(cd "$build" && pwd)"
+ninja -C "$build" tests/integration/aws/aws-provider-driver >/dev/null
+CAA_BUILD_ROOT="$build" CAA_SOURCE_ROOT="$root" \
+  CAA_AWS_DRIVER="$build/tests/integration/aws/aws-provider-driver" \
+  exec python3 "$here/bench.py" "$pods" "$latency" "$conc" "$runs"
