@@ -52,6 +52,40 @@ static int get_pem(json_t *o, const char *key, char **ret, caa_error **err)
     return 0;
 }
 
+int caa_tls_material_parse(const char *data, size_t len, caa_tls_material *ret, caa_error **err)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    caa_tls_material m = {0};
+    int r;
+    if (!o || !json_is_object(o)) {
+        r = caa_error_set(err, -EINVAL, "not a JSON object");
+        goto out;
+    }
+    json_t *schema = json_object_get(o, "schema");
+    if (!json_is_integer(schema) || json_integer_value(schema) != CAA_TLS_STORE_SCHEMA) {
+        r = caa_error_set(err, -EINVAL, "missing or unsupported \"schema\" (this daemon reads %d)",
+                          CAA_TLS_STORE_SCHEMA);
+        goto out;
+    }
+    if ((r = get_pem(o, "client_cert", &m.client_cert, err)) < 0 ||
+        (r = get_pem(o, "client_key", &m.client_key, err)) < 0 ||
+        (r = get_pem(o, "ca_cert", &m.ca_cert, err)) < 0 || (r = get_pem(o, "ca_key", &m.ca_key, err)) < 0)
+        goto out;
+    if (!m.client_cert != !m.client_key || !m.ca_cert != !m.ca_key) {
+        r = caa_error_set(err, -EINVAL, "a certificate without its key (or the reverse)");
+        goto out;
+    }
+    *ret = m;
+    m = (caa_tls_material){0};
+    r = 0;
+out:
+    /* jansson keeps its own copies of the key strings; they go with the object. */
+    json_decref(o);
+    caa_tls_material_done(&m);
+    return r;
+}
+
 int caa_tls_store_load(const char *dir, caa_tls_material *ret, caa_error **err)
 {
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, CAA_TLS_STORE_FILE);
@@ -69,40 +103,12 @@ int caa_tls_store_load(const char *dir, caa_tls_material *ret, caa_error **err)
     int r = caa_read_file(path, CAA_TLS_STORE_MAX, 1, &data, &len, err);
     if (r < 0)
         return r;
-    json_error_t jerr;
-    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    r = caa_tls_material_parse(data, len, ret, err);
     explicit_bzero(data, len);
     free(data);
-
-    caa_tls_material m = {0};
-    if (!o || !json_is_object(o)) {
-        r = caa_error_set(err, -EINVAL, "'%s': not a JSON object", path);
-        goto out;
-    }
-    json_t *schema = json_object_get(o, "schema");
-    if (!json_is_integer(schema) || json_integer_value(schema) != CAA_TLS_STORE_SCHEMA) {
-        r = caa_error_set(err, -EINVAL, "'%s': missing or unsupported \"schema\" (this daemon reads %d)",
-                          path, CAA_TLS_STORE_SCHEMA);
-        goto out;
-    }
-    if ((r = get_pem(o, "client_cert", &m.client_cert, err)) < 0 ||
-        (r = get_pem(o, "client_key", &m.client_key, err)) < 0 ||
-        (r = get_pem(o, "ca_cert", &m.ca_cert, err)) < 0 || (r = get_pem(o, "ca_key", &m.ca_key, err)) < 0) {
-        caa_error_prefix(err, "'%s'", path);
-        goto out;
-    }
-    if (!m.client_cert != !m.client_key || !m.ca_cert != !m.ca_key) {
-        r = caa_error_set(err, -EINVAL, "'%s': a certificate without its key (or the reverse)", path);
-        goto out;
-    }
-    *ret = m;
-    m = (caa_tls_material){0};
-    r = 0;
-out:
-    /* jansson keeps its own copies of the key strings; they go with the object. */
-    json_decref(o);
-    caa_tls_material_done(&m);
-    return r;
+    if (r < 0)
+        return caa_error_prefix(err, "'%s'", path);
+    return 0;
 }
 
 static void set_pem(json_t *o, const char *key, const char *pem)

@@ -9,6 +9,8 @@
  * keys: it is never logged, and buffers holding it are wiped. */
 #pragma once
 
+#include <stddef.h>
+
 #include "error.h"
 
 #define CAA_TLS_STORE_FILE "tls-material.json"
@@ -29,6 +31,9 @@ int caa_tls_store_prepare_dir(const char *dir, caa_error **err);
  * does not exist; -EINVAL for a file that is not ours (bad JSON, wrong types,
  * a pair with only one half, an unknown schema). */
 int caa_tls_store_load(const char *dir, caa_tls_material *ret, caa_error **err);
+/* Parses the file's content (the part of load that sees untrusted bytes).
+ * -EINVAL with a message that never echoes the content. */
+int caa_tls_material_parse(const char *data, size_t len, caa_tls_material *ret, caa_error **err);
 /* Atomically replaces <dir>/tls-material.json (mode 0600). */
 int caa_tls_store_save(const char *dir, const caa_tls_material *m, caa_error **err);
 /* Wipes the keys and frees everything. */

@@ -38,35 +38,38 @@ static int check_trusted(const struct stat *st, const char *what, const char *pa
                              "user",
                              what, path, (unsigned)st->st_uid);
     if (st->st_mode & (S_IWGRP | S_IWOTH))
-        return caa_error_set(err, -EPERM, "refusing provider module %s %s: it is group- or world-writable (%04o)",
-                             what, path, (unsigned)(st->st_mode & 07777));
+        return caa_error_set(err, -EPERM,
+                             "refusing provider module %s %s: it is group- or world-writable (%04o)", what,
+                             path, (unsigned)(st->st_mode & 07777));
     return 0;
 }
 
 static int check_entry(const caa_provider_module *m, const char *path, const char *name, caa_error **err)
 {
     if (m->abi_version != CAA_PROVIDER_ABI)
-        return caa_error_set(err, -EPROTO,
-                             "provider module %s was built for provider ABI %u, this daemon needs ABI %u: install "
-                             "the module that came with this daemon",
-                             path, (unsigned)m->abi_version, (unsigned)CAA_PROVIDER_ABI);
+        return caa_error_set(
+            err, -EPROTO,
+            "provider module %s was built for provider ABI %u, this daemon needs ABI %u: install "
+            "the module that came with this daemon",
+            path, (unsigned)m->abi_version, (unsigned)CAA_PROVIDER_ABI);
     if (m->ops_size != sizeof(caa_provider_ops))
-        return caa_error_set(err, -EPROTO,
-                             "provider module %s has a provider table of %u bytes, this daemon expects %zu: install "
-                             "the module that came with this daemon",
-                             path, (unsigned)m->ops_size, sizeof(caa_provider_ops));
+        return caa_error_set(
+            err, -EPROTO,
+            "provider module %s has a provider table of %u bytes, this daemon expects %zu: install "
+            "the module that came with this daemon",
+            path, (unsigned)m->ops_size, sizeof(caa_provider_ops));
     if (!m->ops || !m->ops->name || strcmp(m->ops->name, name) != 0)
         return caa_error_set(err, -EPROTO, "provider module %s provides \"%s\", not \"%s\"", path,
                              m->ops && m->ops->name ? m->ops->name : "(no name)", name);
     return 0;
 }
 
-int caa_provider_module_load(const char *dir, const char *name, const caa_provider_ops **ret,
-                             caa_error **err)
+int caa_provider_module_load(const char *dir, const char *name, const caa_provider_ops **ret, caa_error **err)
 {
     if (!caa_provider_name_valid(name))
         return caa_error_set(err, -EINVAL, "invalid provider name \"%s\"", name ? name : "");
-    char file[sizeof(CAA_PROVIDER_MODULE_PREFIX) + CAA_PROVIDER_NAME_MAX + sizeof(CAA_PROVIDER_MODULE_SUFFIX)];
+    char
+        file[sizeof(CAA_PROVIDER_MODULE_PREFIX) + CAA_PROVIDER_NAME_MAX + sizeof(CAA_PROVIDER_MODULE_SUFFIX)];
     snprintf(file, sizeof(file), CAA_PROVIDER_MODULE_PREFIX "%s" CAA_PROVIDER_MODULE_SUFFIX, name);
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
 
@@ -106,7 +109,8 @@ int caa_provider_module_load(const char *dir, const char *name, const caa_provid
     void *handle = dlopen(fd_path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *why = dlerror();
-        return caa_error_set(err, -ENOEXEC, "loading provider module %s: %s", path, why ? why : "dlopen failed");
+        return caa_error_set(err, -ENOEXEC, "loading provider module %s: %s", path,
+                             why ? why : "dlopen failed");
     }
     /* glibc finds an already loaded object by its name: fd stays open for the
      * life of the process, so its number (the object's name, /proc/self/fd/N)

@@ -133,8 +133,8 @@ static int unknown_provider(const char *name, caa_error **err)
         free(list);
         list = next;
     }
-    return caa_error_set(err, -ENOENT, "unknown provider \"%s\" (available: %s; provider modules are in %s)", name,
-                         list ? list : "none", module_dir());
+    return caa_error_set(err, -ENOENT, "unknown provider \"%s\" (available: %s; provider modules are in %s)",
+                         name, list ? list : "none", module_dir());
 }
 
 const caa_provider_ops *caa_provider_find(const char *name, caa_error **err)

@@ -27,6 +27,29 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* RssAnon / RssFile of this process, KiB. */
+static void rss_split(long *anon, long *file)
+{
+    *anon = *file = -1;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f)) {
+        sscanf(line, "RssAnon: %ld", anon);
+        sscanf(line, "RssFile: %ld", file);
+    }
+    fclose(f);
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static long maxrss_kib(void)
 {
     struct rusage ru;
@@ -88,6 +111,7 @@ int main(int argc, char **argv)
     long rss_ready = maxrss_kib();
     long req0 = az_fake_stat(&fake, "arm_requests");
     az_result *rs = xnew0(az_result, (size_t)n);
+    double cpu0 = cpu_s();
     double t0 = now_s();
     for (int i = 0; i < n; i++) {
         caa_instance_spec spec = az_test_spec(1000 + i);
@@ -102,7 +126,10 @@ int main(int argc, char **argv)
         ok += rs[i].status == 0;
     }
     double t1 = now_s();
+    double cpu = cpu_s() - cpu0;
     long rss_peak = maxrss_kib();
+    long anon, file;
+    rss_split(&anon, &file);
     long reqs = az_fake_stat(&fake, "arm_requests") - req0;
     long in_flight = az_fake_stat(&fake, "max_in_flight");
     for (int i = 0; i < n; i++) {
@@ -118,8 +145,9 @@ int main(int argc, char **argv)
     printf(
         "{\"pods\": %d, \"ok\": %d, \"vms\": %zu, \"latency_ms\": %d, \"polls\": %d, \"max_requests\": %d, "
         "\"cold\": %s, \"wall_s\": %.3f, \"since_init_s\": %.3f, \"arm_requests\": %ld, \"req_per_s\": %.1f, "
-        "\"max_in_flight\": %ld, \"rss_base_kib\": %ld, \"rss_ready_kib\": %ld, \"rss_peak_kib\": %ld}\n",
+        "\"max_in_flight\": %ld, \"rss_base_kib\": %ld, \"rss_ready_kib\": %ld, \"rss_peak_kib\": %ld, "
+        "\"rss_anon_kib\": %ld, \"rss_file_kib\": %ld, \"cpu_s\": %.3f}\n",
         n, ok, vms, latency, polls, max_requests, cold ? "true" : "false", t1 - t0, t1 - t_init, reqs,
-        (double)reqs / (t1 - t0), in_flight, rss_base, rss_ready, rss_peak);
+        (double)reqs / (t1 - t0), in_flight, rss_base, rss_ready, rss_peak, anon, file, cpu);
     return ok == n ? 0 : 1;
 }

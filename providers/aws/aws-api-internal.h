@@ -46,7 +46,7 @@ struct aws_api {
     bool have_source;
     aws_credentials creds;
     bool have_creds;
-    int64_t creds_got_ms;     /* wall clock when fetched */
+    int64_t creds_got_ms; /* wall clock when fetched */
     bool refreshing;
     int64_t next_bg_refresh_ms;
     aws_call *creds_waiters;

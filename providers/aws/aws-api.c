@@ -47,11 +47,25 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 static const char *const retry_codes[] = {
-        "RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
-        "RequestThrottledException", "TooManyRequestsException", "ProvisionedThroughputExceededException",
-        "TransactionInProgressException", "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
-        "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "RequestTimeout",
-        "RequestTimeoutException", "IDPCommunicationError",
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "Unavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "IDPCommunicationError",
 };
 
 bool aws_error_retryable(const char *code, long http_status)
@@ -69,22 +83,41 @@ bool aws_error_retryable(const char *code, long http_status)
 int aws_error_class(const char *code, long http_status)
 {
     static const char *const denied[] = {
-        "AuthFailure", "UnauthorizedOperation", "SignatureDoesNotMatch", "InvalidClientTokenId", "ExpiredToken",
-        "ExpiredTokenException", "AccessDenied", "AccessDeniedException", "OptInRequired", "Blocked",
-        "InvalidIdentityToken", "IncompleteSignature", "MissingAuthenticationToken", "RequestExpired",
+        "AuthFailure",
+        "UnauthorizedOperation",
+        "SignatureDoesNotMatch",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AccessDenied",
+        "AccessDeniedException",
+        "OptInRequired",
+        "Blocked",
+        "InvalidIdentityToken",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "RequestExpired",
         "PendingVerification",
     };
     static const char *const capacity[] = {
-        "InsufficientInstanceCapacity", "InsufficientCapacity", "InstanceLimitExceeded", "VcpuLimitExceeded",
-        "InsufficientAddressCapacity", "AddressLimitExceeded", "InsufficientFreeAddressesInSubnet",
-        "MaxSpotInstanceCountExceeded", "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
+        "InsufficientInstanceCapacity",
+        "InsufficientCapacity",
+        "InstanceLimitExceeded",
+        "VcpuLimitExceeded",
+        "InsufficientAddressCapacity",
+        "AddressLimitExceeded",
+        "InsufficientFreeAddressesInSubnet",
+        "MaxSpotInstanceCountExceeded",
+        "InsufficientHostCapacity",
+        "InsufficientReservedInstanceCapacity",
     };
     if (code) {
         if (code_in(code, denied, CAA_ARRAY_SIZE(denied)))
             return -EACCES;
         if (code_in(code, capacity, CAA_ARRAY_SIZE(capacity)))
             return -ENOSPC;
-        if (ends_with(code, ".NotFound") || ends_with(code, "NotFoundException") || strcmp(code, "NotFound") == 0)
+        if (ends_with(code, ".NotFound") || ends_with(code, "NotFoundException") ||
+            strcmp(code, "NotFound") == 0)
             return -ENOENT;
         if (ends_with(code, ".Malformed") || strncmp(code, "InvalidParameter", 16) == 0 ||
             strcmp(code, "MissingParameter") == 0 || strcmp(code, "MissingAction") == 0 ||
@@ -385,15 +418,16 @@ static void on_http(int status, caa_http_response *resp, caa_error *e, void *opa
     c->http = NULL;
     if (c->cancelled || status == -ECANCELED) {
         caa_error_free(e);
-        call_finish(c, -ECANCELED,
-                    NULL, NULL, caa_error_new(-ECANCELED, "%s %s: cancelled", svc_name(c->svc), c->action));
+        call_finish(c, -ECANCELED, NULL, NULL,
+                    caa_error_new(-ECANCELED, "%s %s: cancelled", svc_name(c->svc), c->action));
         return;
     }
     bool last = c->attempt >= c->api->set.max_attempts;
     if (status < 0) {
         bool transient = status == -ETIMEDOUT || status == -ECONNRESET || status == -ECONNREFUSED;
         if (transient && !last) {
-            log_debug("%s %s attempt %d: %s; retrying", svc_name(c->svc), c->action, c->attempt, caa_error_msg(e));
+            log_debug("%s %s attempt %d: %s; retrying", svc_name(c->svc), c->action, c->attempt,
+                      caa_error_msg(e));
             caa_error_free(e);
             call_retry_later(c);
             return;
@@ -439,8 +473,8 @@ static void on_http(int status, caa_http_response *resp, caa_error *e, void *opa
     if (parsed) {
         _cleanup_free_ char *msg = clean_message(ae.message);
         _cleanup_free_ char *rid = clean_message(ae.request_id);
-        fe = caa_error_new(cls, "%s %s: %s: %s (HTTP %ld%s%s%s)", svc_name(c->svc), c->action, code ? code : "error",
-                           msg, r->status, *rid ? ", request id " : "", rid,
+        fe = caa_error_new(cls, "%s %s: %s: %s (HTTP %ld%s%s%s)", svc_name(c->svc), c->action,
+                           code ? code : "error", msg, r->status, *rid ? ", request id " : "", rid,
                            c->attempt > 1 ? ", after retries" : "");
     } else {
         fe = caa_error_new(cls, "%s %s: HTTP %ld%s%.80s%s", svc_name(c->svc), c->action, r->status,
@@ -531,8 +565,8 @@ void aws_call_creds_ready(aws_call *c, int status, const caa_error *err)
     call_send(c);
 }
 
-int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned flags, aws_call_cb cb, void *opaque,
-                   aws_call **ret, caa_error **err)
+int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned flags, aws_call_cb cb,
+                   void *opaque, aws_call **ret, caa_error **err)
 {
     if (api->closing) {
         aws_params_done(params);
@@ -584,5 +618,6 @@ void aws_call_cancel(aws_call *c)
         c->waiting_creds = false;
     }
     uv_timer_stop(&c->timer);
-    call_finish_later(c, -ECANCELED, caa_error_new(-ECANCELED, "%s %s: cancelled", svc_name(c->svc), c->action));
+    call_finish_later(c, -ECANCELED,
+                      caa_error_new(-ECANCELED, "%s %s: cancelled", svc_name(c->svc), c->action));
 }

@@ -32,8 +32,8 @@ typedef struct aws_api_settings {
     size_t max_response;
     const char *ca_file;
     int max_attempts;
-    uint64_t backoff_base_ms; /* 0: 200 ms */
-    uint64_t backoff_cap_ms;  /* 0: 20 s */
+    uint64_t backoff_base_ms;  /* 0: 200 ms */
+    uint64_t backoff_cap_ms;   /* 0: 20 s */
     const char *imds_endpoint; /* NULL: instance metadata disabled */
     uint64_t imds_timeout_ms;  /* 0: 3 s */
 } aws_api_settings;
@@ -90,8 +90,8 @@ enum {
 };
 
 /* Takes params over (*params is zeroed). */
-int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned flags, aws_call_cb cb, void *opaque,
-                   aws_call **ret, caa_error **err);
+int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned flags, aws_call_cb cb,
+                   void *opaque, aws_call **ret, caa_error **err);
 /* The callback runs later with -ECANCELED (only before it ran). */
 void aws_call_cancel(aws_call *call);
 

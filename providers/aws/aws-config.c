@@ -43,7 +43,8 @@ const caa_option aws_options[AWS_N_OPTIONS] = {
     OPT("securitygroupids", "AWS_SG_IDS", CAA_OPT_LIST, security_group_ids, "",
         "security groups of pod VMs (empty: this node's)"),
     OPT("keyname", "SSH_KP_NAME", CAA_OPT_STRING, key_name, "", "EC2 key pair name (empty: this node's)"),
-    OPT("use-lt", "USE_PODVM_LAUNCHTEMPLATE", CAA_OPT_BOOL, use_lt, "false", "create pod VMs from a launch template"),
+    OPT("use-lt", "USE_PODVM_LAUNCHTEMPLATE", CAA_OPT_BOOL, use_lt, "false",
+        "create pod VMs from a launch template"),
     OPT("aws-lt-name", "PODVM_LAUNCHTEMPLATE_NAME", CAA_OPT_STRING, lt_name, "kata", "launch template name"),
     OPT("use-public-ip", "USE_PUBLIC_IP", CAA_OPT_BOOL, use_public_ip, "false",
         "give pod VMs a public address and connect to it"),
@@ -61,9 +62,9 @@ const caa_option aws_options[AWS_N_OPTIONS] = {
     OPT("aws-running-wait", "AWS_RUNNING_WAIT", CAA_OPT_DURATION, running_wait, "120s",
         "with -use-public-ip: how long to wait for a pod VM to be running"),
     OPT("aws-ca-bundle", "AWS_CA_BUNDLE", CAA_OPT_STRING, ca_bundle, "",
-        "extra CA certificates (PEM) for the AWS endpoints"),
-    OPT_INT("aws-max-response-size", "AWS_MAX_RESPONSE_SIZE", max_response, "16777216", 4096, INT64_C(1) << 30,
-            "largest AWS answer accepted, in bytes"),
+        "CA certificates (PEM) to trust for the AWS endpoints instead of the system store"),
+    OPT_INT("aws-max-response-size", "AWS_MAX_RESPONSE_SIZE", max_response, "16777216", 4096,
+            INT64_C(1) << 30, "largest AWS answer accepted, in bytes"),
     OPT("aws-node-name", "NODE_NAME", CAA_OPT_STRING, node_name, "",
         "node name in the caa.node ownership tag (empty: the host name)"),
 };
@@ -99,7 +100,8 @@ int aws_parse_tags(char *const *items, aws_kv **ret, size_t *ret_n, caa_error **
         if (!eq || klen == 0) {
             r = caa_error_set(err, -EINVAL, "tag \"%.140s\" is not key=value", items[i]);
         } else if (klen > AWS_MAX_TAG_KEY || strlen(v) > AWS_MAX_TAG_VALUE) {
-            r = caa_error_set(err, -EINVAL, "tag %.140s: key longer than %d or value longer than %d characters", key,
+            r = caa_error_set(err, -EINVAL,
+                              "tag %.140s: key longer than %d or value longer than %d characters", key,
                               AWS_MAX_TAG_KEY, AWS_MAX_TAG_VALUE);
         } else if (strncasecmp(key, "aws:", 4) == 0) {
             r = caa_error_set(err, -EINVAL, "tag %s: keys starting with \"aws:\" are reserved by AWS", key);
@@ -155,10 +157,12 @@ int aws_config_validate(const aws_config *cfg, caa_error **err)
     if (cfg->use_lt && (!cfg->lt_name || !*cfg->lt_name))
         return caa_error_set(err, -EINVAL, "-use-lt needs -aws-lt-name");
     if (cfg->subnet_id && *cfg->subnet_id && !id_like(cfg->subnet_id, "subnet-"))
-        return caa_error_set(err, -EINVAL, "-subnetid \"%.64s\" is not a subnet id (subnet-...)", cfg->subnet_id);
+        return caa_error_set(err, -EINVAL, "-subnetid \"%.64s\" is not a subnet id (subnet-...)",
+                             cfg->subnet_id);
     for (size_t i = 0; cfg->security_group_ids && cfg->security_group_ids[i]; i++)
         if (!id_like(cfg->security_group_ids[i], "sg-"))
-            return caa_error_set(err, -EINVAL, "-securitygroupids: \"%.64s\" is not a security group id (sg-...)",
+            return caa_error_set(err, -EINVAL,
+                                 "-securitygroupids: \"%.64s\" is not a security group id (sg-...)",
                                  cfg->security_group_ids[i]);
     aws_kv *tags = NULL;
     size_t n = 0;

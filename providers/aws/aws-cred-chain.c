@@ -79,19 +79,22 @@ int aws_resolve_credentials(const aws_config *cfg, bool imds_enabled, aws_cred_s
     }
     if (named) {
         if (!pr.found) {
-            r = caa_error_set(err, -ENOENT, "AWS profile %s not found in the shared config/credentials files", name);
+            r = caa_error_set(err, -ENOENT, "AWS profile %s not found in the shared config/credentials files",
+                              name);
             goto out;
         }
         if (from_profile(&pr, name, ret))
             goto out;
-        r = caa_error_set(err, -EACCES, "AWS profile %s has no credentials (keys or role_arn + web_identity_token_file)",
+        r = caa_error_set(err, -EACCES,
+                          "AWS profile %s has no credentials (keys or role_arn + web_identity_token_file)",
                           name);
         goto out;
     }
     const char *role = getenv("AWS_ROLE_ARN");
     const char *token_file = getenv("AWS_WEB_IDENTITY_TOKEN_FILE");
     if (set(role) && set(token_file)) {
-        web_identity(ret, role, token_file, getenv("AWS_ROLE_SESSION_NAME"), xstrdup("web identity (environment)"));
+        web_identity(ret, role, token_file, getenv("AWS_ROLE_SESSION_NAME"),
+                     xstrdup("web identity (environment)"));
         goto out;
     }
     if (from_profile(&pr, name, ret))
@@ -101,9 +104,10 @@ int aws_resolve_credentials(const aws_config *cfg, bool imds_enabled, aws_cred_s
         ret->description = xstrdup("instance role (instance metadata)");
         goto out;
     }
-    r = caa_error_set(err, -EACCES,
-                      "no AWS credentials: set -aws-access-key-id/-aws-secret-key, a profile, AWS_ROLE_ARN with "
-                      "AWS_WEB_IDENTITY_TOKEN_FILE, or run on EC2 with an instance role");
+    r = caa_error_set(
+        err, -EACCES,
+        "no AWS credentials: set -aws-access-key-id/-aws-secret-key, a profile, AWS_ROLE_ARN with "
+        "AWS_WEB_IDENTITY_TOKEN_FILE, or run on EC2 with an instance role");
 out:
     aws_profile_done(&pr);
     if (r < 0) {

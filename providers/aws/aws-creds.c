@@ -195,9 +195,11 @@ static void on_imds_creds(int status, char *body, caa_error *e, void *opaque)
         json_error_t je;
         json_t *j = json_loads(body, 0, &je);
         const char *code = NULL, *ak = NULL, *sk = NULL, *tok = NULL, *exp = NULL;
-        if (j && json_unpack(j, "{s?s, s:s, s:s, s:s, s:s}", "Code", &code, "AccessKeyId", &ak, "SecretAccessKey",
-                             &sk, "Token", &tok, "Expiration", &exp) == 0 &&
-            (!code || strcmp(code, "Success") == 0) && *ak && *sk && aws_parse_iso8601(exp, &fresh.expiration) == 0) {
+        if (j &&
+            json_unpack(j, "{s?s, s:s, s:s, s:s, s:s}", "Code", &code, "AccessKeyId", &ak, "SecretAccessKey",
+                        &sk, "Token", &tok, "Expiration", &exp) == 0 &&
+            (!code || strcmp(code, "Success") == 0) && *ak && *sk &&
+            aws_parse_iso8601(exp, &fresh.expiration) == 0) {
             fresh.access_key_id = xstrdup(ak);
             fresh.secret_access_key = xstrdup(sk);
             fresh.session_token = xstrdup(tok);

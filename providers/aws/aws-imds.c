@@ -113,7 +113,8 @@ static void on_token(int status, caa_http_response *resp, caa_error *e, void *op
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
     q->http = NULL;
     api->imds_token_fetching = false;
-    if (status >= 0 && (r->status != 200 || r->body_len == 0 || r->body_len > 4096 || strpbrk(r->body, "\r\n"))) {
+    if (status >= 0 &&
+        (r->status != 200 || r->body_len == 0 || r->body_len > 4096 || strpbrk(r->body, "\r\n"))) {
         status = r->status == 200 ? -EPROTO : (r->status == 403 ? -EACCES : -EIO);
         e = caa_error_new(status, "PUT %s/latest/api/token: HTTP %ld", api->imds_endpoint, r->status);
     }
@@ -200,7 +201,8 @@ static void send_get(imds_req *q)
 {
     aws_api *api = q->api;
     if (api->closing) {
-        req_finish(q, -ECANCELED, NULL, caa_error_new(-ECANCELED, "instance metadata %s: cancelled", q->path));
+        req_finish(q, -ECANCELED, NULL,
+                   caa_error_new(-ECANCELED, "instance metadata %s: cancelled", q->path));
         return;
     }
     if (!token_valid(api)) {

@@ -91,7 +91,8 @@ void aws_image_add(aws_provider *p, const ec2_image *img);
 int64_t aws_root_volume_size(const aws_provider *p, const aws_image_info *img);
 
 /* aws-ops.c */
-int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque, caa_error **err);
+int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
+                  caa_error **err);
 int aws_op_delete(aws_provider *p, const char *id, caa_done_cb cb, void *opaque, caa_error **err);
 int aws_op_list(aws_provider *p, caa_list_cb cb, void *opaque, caa_error **err);
 int aws_op_get(aws_provider *p, const char *id, caa_instance_cb cb, void *opaque, caa_error **err);

@@ -430,7 +430,8 @@ static void delete_done(aws_op *op, int status, caa_error *e)
         op_finish(op, f->code, NULL, f);
         return;
     }
-    char *msg = xasprintf("%s; terminating it failed too: %s", f->msg, e ? caa_error_msg(e) : "unknown error");
+    char *msg =
+        xasprintf("%s; terminating it failed too: %s", f->msg, e ? caa_error_msg(e) : "unknown error");
     free(f->msg);
     f->msg = msg;
     caa_error_free(e);
@@ -487,7 +488,8 @@ static void on_poll(int status, caa_http_response *resp, const char *code, caa_e
             return;
         }
         ec2_instance_list_done(&l);
-        create_fail_after_run(op, caa_error_new(-EPROTO, "the instance is running but has no public address"));
+        create_fail_after_run(op,
+                              caa_error_new(-EPROTO, "the instance is running but has no public address"));
         return;
     }
     if (inst && strcmp(state, "pending") != 0) {
@@ -562,7 +564,8 @@ static void on_run(int status, caa_http_response *resp, const char *code, caa_er
     if (!aws_instance_id_valid(op->instance_id)) {
         /* Not an id we could ever delete: report without cleanup. */
         op_finish(op, -EPROTO, NULL,
-                  caa_error_new(-EPROTO, "creating instance %s: RunInstances answered with a malformed instance id",
+                  caa_error_new(-EPROTO,
+                                "creating instance %s: RunInstances answered with a malformed instance id",
                                 op->name));
         return;
     }
@@ -574,7 +577,8 @@ static void on_run(int status, caa_http_response *resp, const char *code, caa_er
         return;
     }
     if (!op->private_ip) {
-        create_fail_after_run(op, caa_error_new(-EPROTO, "RunInstances answered without a private IP address"));
+        create_fail_after_run(op,
+                              caa_error_new(-EPROTO, "RunInstances answered without a private IP address"));
         return;
     }
     create_succeed(op);
@@ -670,8 +674,8 @@ static void create_begin(aws_op *op)
         };
         char *chosen = NULL;
         caa_error *e = NULL;
-        if (caa_instance_type_select(p->types, p->n_types, p->default_type, p->allowed_types, &req, &chosen, &e) <
-            0) {
+        if (caa_instance_type_select(p->types, p->n_types, p->default_type, p->allowed_types, &req, &chosen,
+                                     &e) < 0) {
             op_finish(op, e->code, NULL, e);
             return;
         }
@@ -684,8 +688,9 @@ static void create_begin(aws_op *op)
     }
     const char *image = op->image ? op->image : p->image_id;
     if (!image && !p->use_lt) {
-        op_finish(op, -EINVAL, NULL,
-                  caa_error_new(-EINVAL, "creating instance %s: no AMI: set -imageid (PODVM_AMI_ID)", op->name));
+        op_finish(
+            op, -EINVAL, NULL,
+            caa_error_new(-EINVAL, "creating instance %s: no AMI: set -imageid (PODVM_AMI_ID)", op->name));
         return;
     }
     if (image && p->root_volume_size > 0 && !aws_image_find(p, image)) {
@@ -785,7 +790,8 @@ static void on_get(int status, caa_http_response *resp, const char *code, caa_er
     }
     caa_instance *found = NULL;
     for (size_t i = 0; i < l.n && !found; i++)
-        if (l.v[i].id && strcmp(l.v[i].id, op->id) == 0 && !(l.v[i].state && strcmp(l.v[i].state, "terminated") == 0))
+        if (l.v[i].id && strcmp(l.v[i].id, op->id) == 0 &&
+            !(l.v[i].state && strcmp(l.v[i].state, "terminated") == 0))
             found = instance_of(op->p, &l.v[i]);
     ec2_instance_list_done(&l);
     if (!found) {
@@ -850,7 +856,8 @@ static bool token_ok(const char *s)
     return true;
 }
 
-int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque, caa_error **err)
+int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
+                  caa_error **err)
 {
     aws_kv *tags = NULL;
     size_t n_tags = 0;

@@ -94,8 +94,8 @@ static int apply(const char *text, const char *want, bool config_file, bool over
     return 0;
 }
 
-int aws_profile_parse(const char *credentials_text, const char *config_text, const char *name, aws_profile *ret,
-                      caa_error **err)
+int aws_profile_parse(const char *credentials_text, const char *config_text, const char *name,
+                      aws_profile *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
     int r = apply(config_text, name, true, false, ret, err);

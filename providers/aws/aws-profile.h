@@ -20,8 +20,8 @@ typedef struct aws_profile {
 } aws_profile;
 
 /* Parses the two documents (either may be NULL). */
-int aws_profile_parse(const char *credentials_text, const char *config_text, const char *name, aws_profile *ret,
-                      caa_error **err);
+int aws_profile_parse(const char *credentials_text, const char *config_text, const char *name,
+                      aws_profile *ret, caa_error **err);
 /* Reads the files ($AWS_SHARED_CREDENTIALS_FILE, $AWS_CONFIG_FILE, else
  * ~/.aws/credentials and ~/.aws/config; missing files are empty). */
 int aws_profile_load(const char *name, aws_profile *ret, caa_error **err);

@@ -98,7 +98,8 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
     p->loop = loop;
     p->region = cfg->region && *cfg->region ? xstrdup(cfg->region) : TAKE_PTR(profile_region);
     if (!p->region && !imds_on) {
-        r = caa_error_set(err, -EINVAL, "no AWS region: set -aws-region or AWS_REGION (instance metadata is disabled)");
+        r = caa_error_set(err, -EINVAL,
+                          "no AWS region: set -aws-region or AWS_REGION (instance metadata is disabled)");
         goto fail;
     }
     if ((r = endpoint_env("AWS_ENDPOINT_URL_EC2", &p->ec2_endpoint, err)) < 0 ||
@@ -186,8 +187,8 @@ static int aws_validate_spec(void *priv, const caa_instance_spec *spec, caa_erro
     if (!*spec->instance_name || strlen(spec->instance_name) > 255 || strlen(spec->sandbox_id) > 255)
         return caa_error_set(err, -EINVAL, "instance name or sandbox id empty or longer than 255 characters");
     if (spec->user_data_len > AWS_MAX_USER_DATA)
-        return caa_error_set(err, -EINVAL, "user data of %zu bytes is over EC2's limit of %d bytes", spec->user_data_len,
-                             AWS_MAX_USER_DATA);
+        return caa_error_set(err, -EINVAL, "user data of %zu bytes is over EC2's limit of %d bytes",
+                             spec->user_data_len, AWS_MAX_USER_DATA);
     if (spec->vcpus < 0 || spec->memory_mib < 0 || spec->gpus < 0)
         return caa_error_set(err, -EINVAL, "negative vCPUs, memory or GPUs");
     if (spec->image && *spec->image) {
@@ -201,14 +202,15 @@ static int aws_validate_spec(void *priv, const caa_instance_spec *spec, caa_erro
     if (spec->instance_type && *spec->instance_type && !p->use_lt &&
         strcmp(spec->instance_type, p->default_type) != 0) {
         if (caa_strv_len(p->allowed_types) == 0)
-            return caa_error_set(err, -EINVAL,
-                                 "requested instance type (\"%s\") is not default (\"%s\") and supported instance "
-                                 "types list is empty",
-                                 spec->instance_type, p->default_type);
+            return caa_error_set(
+                err, -EINVAL,
+                "requested instance type (\"%s\") is not default (\"%s\") and supported instance "
+                "types list is empty",
+                spec->instance_type, p->default_type);
         if (!caa_strv_contains(p->allowed_types, spec->instance_type))
-            return caa_error_set(err, -EINVAL,
-                                 "requested instance type (\"%s\") is not part of supported instance types list",
-                                 spec->instance_type);
+            return caa_error_set(
+                err, -EINVAL, "requested instance type (\"%s\") is not part of supported instance types list",
+                spec->instance_type);
     }
     aws_kv *tags = NULL;
     size_t n = 0;

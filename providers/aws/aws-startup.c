@@ -165,7 +165,8 @@ static void on_mac(int status, char *body, caa_error *e, void *opaque)
     aws_provider *p = opaque;
     if (status >= 0 && *first_line(body) && !strchr(body, '/')) {
         if (!p->subnet_id) {
-            _cleanup_free_ char *path = xasprintf("/latest/meta-data/network/interfaces/macs/%s/subnet-id", body);
+            _cleanup_free_ char *path =
+                xasprintf("/latest/meta-data/network/interfaces/macs/%s/subnet-id", body);
             start_imds(p, path, on_subnet);
         }
         if (!p->sg_ids) {

@@ -189,8 +189,8 @@ void ec2_build_disassociate_address(const char *association_id, aws_params *out)
     aws_params_add(out, "AssociationId", association_id);
 }
 
-void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name, const char *token,
-                                             aws_params *out)
+void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name,
+                                             const char *token, aws_params *out)
 {
     aws_params_action(out, "AssumeRoleWithWebIdentity", STS_API_VERSION);
     aws_params_add(out, "RoleArn", role_arn);

@@ -19,7 +19,8 @@ typedef struct aws_params {
 } aws_params;
 
 void aws_params_add(aws_params *p, const char *key, const char *value);
-void aws_params_addf(aws_params *p, const char *value, const char *keyfmt, ...) __attribute__((format(printf, 3, 4)));
+void aws_params_addf(aws_params *p, const char *value, const char *keyfmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *aws_params_get(const aws_params *p, const char *key);
 /* key=value&... with both sides escaped as the SDK does. */
 char *aws_params_encode(const aws_params *p);
@@ -35,7 +36,7 @@ typedef struct ec2_run_request {
     char *const *security_group_ids;
     const char *key_name; /* NULL/"": none */
     const char *user_data_b64;
-    bool sev_snp;                /* CpuOptions.AmdSevSnp=enabled */
+    bool sev_snp;                 /* CpuOptions.AmdSevSnp=enabled */
     const char *root_device_name; /* with root_volume_size > 0: BlockDeviceMapping */
     int64_t root_volume_size;     /* GiB */
     bool public_ip;               /* network interface with a public address */
@@ -61,5 +62,5 @@ void ec2_build_describe_images(char *const *image_ids, aws_params *out);
 void ec2_build_describe_addresses(const char *instance_id, aws_params *out);
 void ec2_build_release_address(const char *allocation_id, aws_params *out);
 void ec2_build_disassociate_address(const char *association_id, aws_params *out);
-void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name, const char *token,
-                                             aws_params *out);
+void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name,
+                                             const char *token, aws_params *out);

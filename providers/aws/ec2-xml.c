@@ -29,8 +29,9 @@ static xmlDocPtr read_doc(const char *xml, size_t len)
 {
     if (!xml || len == 0 || len > INT_MAX)
         return NULL;
-    xmlDocPtr d = xmlReadMemory(xml, (int)len, NULL, NULL,
-                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    xmlDocPtr d =
+        xmlReadMemory(xml, (int)len, NULL, NULL,
+                      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
     if (!d)
         return NULL;
     /* EC2 never sends a DTD; one could only serve entity expansion games. */
@@ -356,7 +357,8 @@ void ec2_instance_type_list_done(ec2_instance_type_list *l)
     memset(l, 0, sizeof(*l));
 }
 
-int ec2_parse_describe_instance_types(const char *xml, size_t len, ec2_instance_type_list *ret, caa_error **err)
+int ec2_parse_describe_instance_types(const char *xml, size_t len, ec2_instance_type_list *ret,
+                                      caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
     _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
@@ -372,7 +374,8 @@ int ec2_parse_describe_instance_types(const char *xml, size_t len, ec2_instance_
         caa_instance_type *t = &ret->v[ret->n++];
         t->name = path_text(c, "instanceType");
         int r = path_int(c, "vCpuInfo/defaultVCpus", &t->vcpus);
-        if (r == -EPROTO || (r = path_int(c, "memoryInfo/sizeInMiB", &t->memory_mib)) == -EPROTO || !t->name) {
+        if (r == -EPROTO || (r = path_int(c, "memoryInfo/sizeInMiB", &t->memory_mib)) == -EPROTO ||
+            !t->name) {
             ec2_instance_type_list_done(ret);
             return bad(err, "DescribeInstanceTypes");
         }

@@ -24,7 +24,7 @@ void ec2_error_done(ec2_error *e);
 
 typedef struct ec2_nic {
     char *private_ip;
-    char *public_ip; /* association/publicIp */
+    char *public_ip;      /* association/publicIp */
     int64_t device_index; /* -1 when not given */
 } ec2_nic;
 
@@ -65,13 +65,15 @@ typedef struct ec2_instance_type_list {
 
 /* vcpus = vCpuInfo/defaultVCpus, memory = memoryInfo/sizeInMiB, gpus = sum
  * of gpuInfo/gpus/item/count. */
-int ec2_parse_describe_instance_types(const char *xml, size_t len, ec2_instance_type_list *ret, caa_error **err);
+int ec2_parse_describe_instance_types(const char *xml, size_t len, ec2_instance_type_list *ret,
+                                      caa_error **err);
 void ec2_instance_type_list_done(ec2_instance_type_list *l);
 
 typedef struct ec2_image {
     char *id;
     char *root_device_name;
-    int64_t root_volume_size; /* GiB of the root device's EBS mapping (else the first mapping's); 0 when none */
+    int64_t
+        root_volume_size; /* GiB of the root device's EBS mapping (else the first mapping's); 0 when none */
 } ec2_image;
 
 typedef struct ec2_image_list {

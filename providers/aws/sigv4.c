@@ -40,8 +40,8 @@ void aws_credentials_copy(aws_credentials *dst, const aws_credentials *src)
 
 static bool unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 char *aws_uri_escape(const char *s)
@@ -85,7 +85,8 @@ void aws_sha256_hex(const void *data, size_t len, char out[65])
 static void hmac(const void *key, size_t keylen, const char *data, unsigned char out[32])
 {
     unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, strlen(data), out, &len) || len != 32)
+    if (!HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)data, strlen(data), out, &len) ||
+        len != 32)
         abort();
 }
 
@@ -219,9 +220,9 @@ static int cmp_hitem(const void *pa, const void *pb)
 static bool unsignable(const char *lname)
 {
     static const char *const never[] = {
-        "authorization", "cache-control", "connection", "expect",  "from",    "keep-alive",        "max-forwards",
-        "pragma",        "referer",       "te",         "trailer", "transfer-encoding", "upgrade", "user-agent",
-        "x-amzn-trace-id",
+        "authorization", "cache-control",     "connection", "expect",     "from",
+        "keep-alive",    "max-forwards",      "pragma",     "referer",    "te",
+        "trailer",       "transfer-encoding", "upgrade",    "user-agent", "x-amzn-trace-id",
     };
     for (size_t i = 0; i < CAA_ARRAY_SIZE(never); i++)
         if (strcmp(lname, never[i]) == 0)
@@ -284,7 +285,8 @@ int aws_sigv4_sign(const aws_sigv4_request *req, const aws_credentials *creds, a
         return caa_error_set(err, -EACCES, "SigV4: no credentials");
 
     struct tm tm;
-    if (!gmtime_r(&req->when, &tm) || strftime(ret->amz_date, sizeof(ret->amz_date), "%Y%m%dT%H%M%SZ", &tm) != 16)
+    if (!gmtime_r(&req->when, &tm) ||
+        strftime(ret->amz_date, sizeof(ret->amz_date), "%Y%m%dT%H%M%SZ", &tm) != 16)
         return caa_error_set(err, -EINVAL, "SigV4: bad signing time");
     char short_date[9];
     memcpy(short_date, ret->amz_date, 8);

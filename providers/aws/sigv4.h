@@ -44,12 +44,12 @@ typedef struct aws_sigv4_request {
 } aws_sigv4_request;
 
 typedef struct aws_sigv4_result {
-    char amz_date[17];         /* X-Amz-Date value, e.g. 20150830T123600Z */
-    char payload_sha256[65];   /* hex; x-amz-content-sha256 value when added */
-    char signature[65];        /* hex */
-    char *signed_headers;      /* "host;x-amz-date" */
-    char *authorization;       /* Authorization header value */
-    char *canonical_request;   /* for tests and debugging; holds no secret */
+    char amz_date[17];       /* X-Amz-Date value, e.g. 20150830T123600Z */
+    char payload_sha256[65]; /* hex; x-amz-content-sha256 value when added */
+    char signature[65];      /* hex */
+    char *signed_headers;    /* "host;x-amz-date" */
+    char *authorization;     /* Authorization header value */
+    char *canonical_request; /* for tests and debugging; holds no secret */
     char *string_to_sign;
 } aws_sigv4_result;
 

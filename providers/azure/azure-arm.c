@@ -217,8 +217,12 @@ static void get_token(az_arm_call *c)
 {
     const char *token = NULL;
     c->state = CALL_TOKEN;
-    if (az_tokens_get(c->ctx->tokens, &c->waiter, on_token, c, &token) == 1)
+    int r = az_tokens_get(c->ctx->tokens, &c->waiter, on_token, c, &token);
+    if (r == 1)
         send_with_token(c, token);
+    else if (r < 0)
+        finish(c, -ECANCELED, NULL,
+               caa_error_new(-ECANCELED, "%s: the Azure provider is shutting down", c->what));
 }
 
 int az_arm_start(az_ctx *ctx, const char *method, const char *url, const char *body, uint64_t deadline,

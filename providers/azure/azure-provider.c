@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "azure-arm.h"
 #include "azure-config.h"
@@ -477,6 +478,8 @@ static void keygen_run(uv_work_t *w)
 {
     az_create *c = CAA_CONTAINER_OF(w, az_create, work);
     c->keygen_status = az_ssh_keygen(AZ_KEY_RSA4096, &c->ssh_key, &c->keygen_error);
+    /* Free OpenSSL's per-thread state (its DRBG): the pool thread lives on. */
+    OPENSSL_thread_stop();
 }
 
 static void keygen_done(uv_work_t *w, int status)

@@ -287,6 +287,8 @@ az_tokens *az_tokens_new(uv_loop_t *loop, caa_http_client *http, const az_config
 
 int az_tokens_get(az_tokens *t, az_token_waiter *w, az_token_cb cb, void *opaque, const char **ret_token)
 {
+    if (t->closing)
+        return -ECANCELED;
     uint64_t now = uv_now(t->loop);
     if (t->token && now < t->expires_at) {
         if (now >= t->refresh_at)

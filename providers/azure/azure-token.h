@@ -32,7 +32,7 @@ az_tokens *az_tokens_new(uv_loop_t *loop, caa_http_client *http, const az_config
                          const az_settings *set);
 /* Returns 1 and sets *ret_token (valid until control returns to the loop)
  * when a token is at hand; else returns 0 and queues w: cb runs later, once,
- * unless az_tokens_cancel_wait() removes w first. */
+ * unless az_tokens_cancel_wait() removes w first. -ECANCELED once closed. */
 int az_tokens_get(az_tokens *t, az_token_waiter *w, az_token_cb cb, void *opaque, const char **ret_token);
 /* Removes a queued waiter without calling it. */
 void az_tokens_cancel_wait(az_tokens *t, az_token_waiter *w);

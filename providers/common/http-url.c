@@ -57,7 +57,8 @@ static bool host_is_link_local(const char *host)
         return (ntohl(a4.s_addr) >> 16) == 0xa9fe; /* 169.254.0.0/16 */
     struct in6_addr a6;
     if (inet_pton(AF_INET6, h, &a6) == 1) {
-        static const uint8_t ec2_imds[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+        static const uint8_t ec2_imds[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
+                                             0,    0,    0,    0,    0, 0, 0x02, 0x54};
         return IN6_IS_ADDR_LINKLOCAL(&a6) || memcmp(&a6, ec2_imds, 16) == 0;
     }
     return false;
@@ -95,11 +96,12 @@ int caa_http_url_check(const char *url, unsigned flags, caa_error **err)
     if (strcasecmp(scheme, "https") == 0)
         return 0;
     if (strcasecmp(scheme, "http") != 0)
-        return caa_error_set(err, -EINVAL, "URL scheme \"%s\" is not supported (only https, and http for loopback)",
-                             scheme);
+        return caa_error_set(
+            err, -EINVAL, "URL scheme \"%s\" is not supported (only https, and http for loopback)", scheme);
     if (caa_http_host_is_loopback(host))
         return 0;
     if ((flags & CAA_HTTP_ALLOW_LINK_LOCAL) && host_is_link_local(host))
         return 0;
-    return caa_error_set(err, -EACCES, "plain http to %s is refused: use https (http is for loopback only)", host);
+    return caa_error_set(err, -EACCES, "plain http to %s is refused: use https (http is for loopback only)",
+                         host);
 }

@@ -312,8 +312,8 @@ static void finish_transfer(caa_http_request *r, CURLcode rc)
         return;
     }
     if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
-        r->status = caa_error_set(&r->err, -EMSGSIZE, "%s: response larger than the limit of %zu bytes", r->what,
-                                  r->max_response);
+        r->status = caa_error_set(&r->err, -EMSGSIZE, "%s: response larger than the limit of %zu bytes",
+                                  r->what, r->max_response);
         return;
     }
     int code = errno_of_curl(rc);
@@ -606,8 +606,8 @@ int caa_http_client_new(uv_loop_t *loop, const caa_http_client_options *opts, ca
     return 0;
 }
 
-int caa_http_request_start(caa_http_client *c, const caa_http_request_info *info, caa_http_cb cb, void *opaque,
-                           caa_http_request **ret_req, caa_error **err)
+int caa_http_request_start(caa_http_client *c, const caa_http_request_info *info, caa_http_cb cb,
+                           void *opaque, caa_http_request **ret_req, caa_error **err)
 {
     if (!c || !info || !cb || !info->method || !info->url)
         return caa_error_set(err, -EINVAL, "HTTP request without client, method, URL or callback");

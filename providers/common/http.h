@@ -38,7 +38,7 @@ typedef struct caa_http_client_options {
     size_t max_response;         /* body bytes; 0: CAA_HTTP_DEFAULT_MAX_RESPONSE */
     uint64_t timeout_ms;         /* whole transfer; 0: CAA_HTTP_DEFAULT_TIMEOUT_MS */
     uint64_t connect_timeout_ms; /* 0: CAA_HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
-    const char *ca_file;         /* extra trust anchors (PEM); NULL: the system store */
+    const char *ca_file;         /* trust anchors (PEM) instead of the system store; NULL: the system store */
     const char *user_agent;      /* NULL: "cloud-api-adaptor/<version>" */
 } caa_http_client_options;
 
@@ -83,8 +83,8 @@ void caa_http_client_close(caa_http_client *c);
 
 /* Starts (or queues) a request. *ret_req (optional) identifies it for
  * caa_http_request_cancel() until its callback has run. */
-int caa_http_request_start(caa_http_client *c, const caa_http_request_info *info, caa_http_cb cb, void *opaque,
-                           caa_http_request **ret_req, caa_error **err);
+int caa_http_request_start(caa_http_client *c, const caa_http_request_info *info, caa_http_cb cb,
+                           void *opaque, caa_http_request **ret_req, caa_error **err);
 /* The callback runs later with -ECANCELED. Only before the callback ran. */
 void caa_http_request_cancel(caa_http_request *req);
 

@@ -54,8 +54,8 @@ static bool fits(const caa_instance_type *t, int64_t vcpus, int64_t mem, int64_t
 }
 
 /* The first (smallest) entry satisfying the request, or NULL. */
-static const caa_instance_type *first_fit(const caa_instance_type *types, size_t n, int64_t vcpus, int64_t mem,
-                                          int64_t gpus)
+static const caa_instance_type *first_fit(const caa_instance_type *types, size_t n, int64_t vcpus,
+                                          int64_t mem, int64_t gpus)
 {
     for (size_t i = 0; i < n; i++) {
         if (gpus == 0 && types[i].gpus > 0)
@@ -76,7 +76,8 @@ int caa_instance_type_select(const caa_instance_type *types, size_t n, const cha
     } else if (req->gpus > 0 || (req->vcpus > 0 && req->memory_mib > 0)) {
         const caa_instance_type *t = first_fit(types, n, req->vcpus, req->memory_mib, req->gpus);
         if (!t)
-            return caa_error_set(err, -EINVAL, "no instance type found for the given vcpus (%lld) and memory (%lld)",
+            return caa_error_set(err, -EINVAL,
+                                 "no instance type found for the given vcpus (%lld) and memory (%lld)",
                                  (long long)req->vcpus, (long long)req->memory_mib);
         chosen = t->name;
     }
@@ -86,14 +87,15 @@ int caa_instance_type_select(const caa_instance_type *types, size_t n, const cha
     }
     if (strcmp(chosen, default_type) != 0) {
         if (caa_strv_len(allowed) == 0)
-            return caa_error_set(err, -EINVAL,
-                                 "requested instance type (\"%s\") is not default (\"%s\") and supported instance "
-                                 "types list is empty",
-                                 chosen, default_type);
+            return caa_error_set(
+                err, -EINVAL,
+                "requested instance type (\"%s\") is not default (\"%s\") and supported instance "
+                "types list is empty",
+                chosen, default_type);
         if (!caa_strv_contains(allowed, chosen))
-            return caa_error_set(err, -EINVAL,
-                                 "requested instance type (\"%s\") is not part of supported instance types list",
-                                 chosen);
+            return caa_error_set(
+                err, -EINVAL, "requested instance type (\"%s\") is not part of supported instance types list",
+                chosen);
     }
     *ret = xstrdup(chosen);
     return 0;

@@ -130,7 +130,7 @@ def demo_flow(cloud, build, step, pod_ifname="eth0", adaptor_flags=()):
         expect(cloud.volumes() == [lc.BASE_VOLUME], "volumes left: %s" % cloud.volumes())
         expect(pod.leftover_devices() == [], "pod netns still has %s" % pod.leftover_devices())
         expect(cloud.nft_rules() == "", "NOTRACK rules left: %s" % cloud.nft_rules())
-        expect(not os.listdir(caa.pods_dir), "pods dir not empty: %s" % os.listdir(caa.pods_dir))
+        expect(caa.pod_dirs() == [], "pods dir not empty: %s" % caa.pod_dirs())
     res["adaptor"] = caa
     return res
 
@@ -154,7 +154,7 @@ def main():
     step = Steps()
     t0 = time.monotonic()
     cloud = None
-    ok = False
+    ok = failed = False
     try:
         cloud = start_cloud(step, args.state_file)
         res = demo_flow(cloud, build, step, args.pod_ifname)
@@ -163,8 +163,9 @@ def main():
         print("demo: interrupted (%s); cleaning up" % (e or "Ctrl-C"))
     except lc.E2EError as e:
         print("demo: FAILED: %s" % e)
+        failed = True
     finally:
-        if cloud and not ok and args.hold_on_failure:
+        if cloud and failed and args.hold_on_failure:
             hold(cloud, args.hold_on_failure)
         if cloud:
             if not ok or args.keep_logs:

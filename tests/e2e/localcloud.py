@@ -375,8 +375,8 @@ class Cloud:
         if rules:
             left.append("NOTRACK rules in the worker: %s" % rules)
         for a in self.adaptors:
-            if os.path.isdir(a.pods_dir) and os.listdir(a.pods_dir):
-                left.append("%s: %s" % (a.pods_dir, os.listdir(a.pods_dir)))
+            if a.pod_dirs():
+                left.append("%s: %s" % (a.pods_dir, a.pod_dirs()))
         return left
 
     # -- teardown
@@ -526,13 +526,21 @@ class Adaptor:
 
     # -- caa-ctl
     def ctl_argv(self, *args):
-        return [self.build.ctl, "-socket", self.socket, "-pods-dir", self.pods_dir] + list(args)
+        # A generous call deadline: StopVM during a StartVM waits for the
+        # provider's create (the DHCP lease wait) to come back first.
+        return [self.build.ctl, "-socket", self.socket, "-pods-dir", self.pods_dir, "-timeout", "600s"] + list(args)
 
     def ctl(self, *args, timeout=660, check=True):
         return run(self.ctl_argv(*args), timeout=timeout, check=check)
 
     def ctl_bg(self, *args):
         return subprocess.Popen(self.ctl_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def pod_dirs(self):
+        """The pod directories (the daemon's own dot-entries, e.g. .tls, are not pods)."""
+        if not os.path.isdir(self.pods_dir):
+            return []
+        return sorted(n for n in os.listdir(self.pods_dir) if not n.startswith("."))
 
     def agent_socket(self, sandbox_id):
         return os.path.join(self.pods_dir, sandbox_id, "agent.ttrpc")

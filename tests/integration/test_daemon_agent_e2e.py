@@ -138,7 +138,7 @@ def scenario_ready(tls):
     try:
         # No forwarder yet: the proxy listens and keeps dialling; StartVM waits.
         d.wait_log(r"sandbox=%s agent proxy: connecting to 127\.0\.0\.1:%d \(%s\)" % (sid, port, what))
-        d.wait_log(r"sandbox=%s agent proxy: dial: .*(refused|reset)" % sid)
+        d.wait_log(r"sandbox=%s agent proxy: .*connection refused" % sid)
         check(start.poll() is None, "%s: StartVM returned before the forwarder was up" % what)
         check(d.pod_state(sid)["state"] == "connecting", "%s: state while connecting: %s" % (what, d.pod_state(sid)))
         check(health_checks(record) == 0, "the agent saw a call before the forwarder existed")

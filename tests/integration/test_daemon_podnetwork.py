@@ -17,6 +17,7 @@ tunnel down (config read back from apf.json); a freed VNI is reused.
 import atexit
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -59,7 +60,17 @@ def make_netns(name):
     ns(name, "ip", "link", "set", "lo", "up")
 
 
+def sweep():
+    """Namespaces left by an earlier run that was killed (its pid is gone)."""
+    for line in sh("ip", "netns", "list").splitlines():
+        name = line.split()[0] if line.strip() else ""
+        m = re.match(r"^caa-itn(\d+)-", name)
+        if m and not os.path.exists("/proc/%s" % m.group(1)):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
 def setup():
+    sweep()
     for n in (W, U, P1, P2):
         make_netns(n)
     # Worker <-> underlay: the worker's primary interface and the VM's address.

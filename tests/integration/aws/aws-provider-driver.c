@@ -325,10 +325,11 @@ static void cmd_rusage(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    emit(json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "vm_hwm_kib", (json_int_t)status_kb("VmHWM"), "vm_rss_kib",
-                   (json_int_t)status_kb("VmRSS"), "rss_anon_kib", (json_int_t)status_kb("RssAnon"), "rss_file_kib",
-                   (json_int_t)status_kb("RssFile"), "utime_s", ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-                   "stime_s", ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
+    emit(json_pack("{s:I, s:I, s:I, s:I, s:f, s:f}", "vm_hwm_kib", (json_int_t)status_kb("VmHWM"),
+                   "vm_rss_kib", (json_int_t)status_kb("VmRSS"), "rss_anon_kib",
+                   (json_int_t)status_kb("RssAnon"), "rss_file_kib", (json_int_t)status_kb("RssFile"),
+                   "utime_s", ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, "stime_s",
+                   ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6));
 }
 
 int main(int argc, char **argv)

@@ -102,6 +102,9 @@ class Fake:
     def add_address(self, **a):
         return self._post("/_fake/address", a)
 
+    def imds_revoke(self):
+        return self._post("/_fake/imds-revoke", {})
+
     def state(self):
         with urllib.request.urlopen(self.url + "/_fake/state", timeout=10) as r:
             return json.loads(r.read())

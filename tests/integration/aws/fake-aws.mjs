@@ -64,6 +64,7 @@ function resetState() {
   st = {
     instances: new Map(), tokens: new Map(), addresses: [], temp_keys: new Map(), imds_tokens: new Map(),
     counts: {}, errors: {}, sig_failures: 0, sts_issued: 0, imds_creds_issued: 0, in_flight: 0, max_in_flight: 0,
+    imds_tokens_issued: 0, imds_unauthorized: 0,
     seq: 0,
   };
 }
@@ -393,11 +394,15 @@ function imds(req, res) {
     if (!(ttl >= 1 && ttl <= cfg.imds.token_ttl_max)) return send(res, 400, "bad ttl", "text/plain");
     const tok = "imds-" + hex(32);
     st.imds_tokens.set(tok, Date.now() + ttl * 1000);
+    st.imds_tokens_issued++;
     return send(res, 200, tok, "text/plain");
   }
   if (req.method !== "GET") return send(res, 405, "", "text/plain");
   const tok = req.headers["x-aws-ec2-metadata-token"];
-  if (!tok || !st.imds_tokens.has(tok) || st.imds_tokens.get(tok) < Date.now()) return send(res, 401, "", "text/plain");
+  if (!tok || !st.imds_tokens.has(tok) || st.imds_tokens.get(tok) < Date.now()) {
+    st.imds_unauthorized++;
+    return send(res, 401, "", "text/plain");
+  }
   const m = cfg.imds;
   const base = "/latest/meta-data/";
   const paths = {
@@ -521,6 +526,7 @@ function stateJson() {
       root_volume: i.rootVolume, client_token: i.token })),
     addresses: st.addresses, counts: st.counts, errors: st.errors, sig_failures: st.sig_failures,
     sts_issued: st.sts_issued, imds_creds_issued: st.imds_creds_issued, imds_tokens: st.imds_tokens.size,
+    imds_tokens_issued: st.imds_tokens_issued, imds_unauthorized: st.imds_unauthorized,
     max_in_flight: st.max_in_flight,
   };
 }
@@ -551,6 +557,10 @@ const server = http.createServer((req, res) => {
       if (req.url === "/_fake/reset" && req.method === "POST") {
         cfg = DEFAULT_CFG();
         resetState();
+        return send(res, 200, "{}", "application/json");
+      }
+      if (req.url === "/_fake/imds-revoke" && req.method === "POST") {
+        st.imds_tokens.clear(); // as if every session token had expired
         return send(res, 200, "{}", "application/json");
       }
       if (req.url === "/_fake/address" && req.method === "POST") {

@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aws_harness import (AMI, AMI2, NODE, SG1, SG2, STATIC_AK, STATIC_SK, SUBNET, Driver, Fake, Skip, Tap,  # noqa: E402
+from aws_harness import (AMI, AMI2, NODE, SG1, SG2, STATIC_SK, SUBNET, Driver, Fake, Skip, Tap,  # noqa: E402
                          base_args, base_env, check, tmpdir)
 
 fake = None
@@ -429,6 +429,24 @@ def t_imds_everything():
     d.cmd("delete " + inst["id"])
     d.close()
     no_leftovers()
+    # Short-lived instance-role credentials and a revoked IMDS session token:
+    # the refresh meets a 401, takes a new token and carries on.
+    fake.reset(imds={"creds_lifetime_s": 3})
+    d = Driver(fake, args)
+    r = d.cmd("create podvm-n-22222222 2222222222222224")
+    check(r["status"] == 0, "first create: %s" % r)
+    fake.imds_revoke()
+    time.sleep(2.8)
+    r2 = d.cmd("create podvm-o-22222222 2222222222222225")
+    check(r2["status"] == 0, "create after the token was revoked: %s" % r2)
+    st = fake.state()
+    check(st["imds_unauthorized"] >= 1 and st["imds_tokens_issued"] >= 2, "401 then a new token: %s" % st)
+    check(st["imds_creds_issued"] >= 2, "credentials refreshed from IMDS: %d" % st["imds_creds_issued"])
+    check("ExpiredToken" not in st["errors"], "no expired credentials used: %s" % st["errors"])
+    d.cmd("delete " + r["instance"]["id"])
+    d.cmd("delete " + r2["instance"]["id"])
+    d.close()
+    no_leftovers()
     # IMDS off and no region: init fails clearly.
     env = base_env(fake, AWS_EC2_METADATA_DISABLED="true")
     d = Driver(fake, base_args(**{"-aws-region": None}), env=env, expect_ready=False)
@@ -509,7 +527,7 @@ TESTS = [
     ("hostile answers end in clear errors", t_hostile_answers),
     ("bad signatures and unknown keys", t_bad_signature),
     ("web identity credentials refreshed without a herd", t_web_identity_refresh),
-    ("region, network, key and credentials from IMDSv2", t_imds_everything),
+    ("region, network, key and credentials from IMDSv2; token 401 and refresh", t_imds_everything),
     ("plain http only for loopback endpoints", t_endpoint_policy),
     ("verify_config runs the startup calls", t_verify_config),
     ("teardown with creates in flight", t_teardown_in_flight),

@@ -155,14 +155,18 @@ static void build_params(json_t *c, aws_params *p)
     } else if (strcmp(action, "DisassociateAddress") == 0) {
         ec2_build_disassociate_address(str(c, "association_id"), p);
     } else if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
-        sts_build_assume_role_with_web_identity(str(c, "role_arn"), str(c, "session_name"), str(c, "token"), p);
+        sts_build_assume_role_with_web_identity(str(c, "role_arn"), str(c, "session_name"), str(c, "token"),
+                                                p);
     }
 }
 
 /* Decodes our own form body, so the comparison covers the encoding too. */
 static int unhex(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
 }
 
 static char *urldecode(const char *s, size_t n)
@@ -210,14 +214,14 @@ static json_t *instance_json(const ec2_instance *i)
 {
     json_t *nics = json_array(), *tags = json_array();
     for (size_t k = 0; k < i->n_nics; k++)
-        json_array_append_new(nics, json_pack("{s:o, s:o, s:I}", "private_ip", jstr(i->nics[k].private_ip), "public_ip",
-                                              jstr(i->nics[k].public_ip), "device_index",
+        json_array_append_new(nics, json_pack("{s:o, s:o, s:I}", "private_ip", jstr(i->nics[k].private_ip),
+                                              "public_ip", jstr(i->nics[k].public_ip), "device_index",
                                               (json_int_t)i->nics[k].device_index));
     for (size_t k = 0; k < i->n_tags; k++)
         json_array_append_new(tags, json_pack("[s, s]", i->tags[k].key, i->tags[k].value));
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", jstr(i->id), "state", jstr(i->state), "type",
-                     jstr(i->instance_type), "private_ip", jstr(i->private_ip), "public_ip", jstr(i->public_ip),
-                     "nics", nics, "tags", tags);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", jstr(i->id), "state", jstr(i->state),
+                     "type", jstr(i->instance_type), "private_ip", jstr(i->private_ip), "public_ip",
+                     jstr(i->public_ip), "nics", nics, "tags", tags);
 }
 
 static json_t *instances_json(const ec2_instance_list *l, int with_token)
@@ -235,7 +239,9 @@ static json_t *do_parse(json_t *c)
 {
     const char *xml = str(c, "xml");
     size_t len = strlen(xml);
-    json_int_t status = json_is_integer(json_object_get(c, "status")) ? json_integer_value(json_object_get(c, "status")) : 200;
+    json_int_t status = json_is_integer(json_object_get(c, "status"))
+                            ? json_integer_value(json_object_get(c, "status"))
+                            : 200;
     json_t *req = json_object_get(c, "request");
     const char *action = req ? str(req, "action") : str(c, "action");
     caa_error *e = NULL;
@@ -244,8 +250,8 @@ static json_t *do_parse(json_t *c)
         ec2_error ae;
         if (ec2_parse_error(xml, len, &ae) < 0)
             return json_pack("{s:b}", "fail", 1);
-        out = json_pack("{s:{s:o, s:o, s:o}}", "error", "code", jstr(ae.code), "message", jstr(ae.message), "request_id",
-                        jstr(ae.request_id));
+        out = json_pack("{s:{s:o, s:o, s:o}}", "error", "code", jstr(ae.code), "message", jstr(ae.message),
+                        "request_id", jstr(ae.request_id));
         ec2_error_done(&ae);
         return out;
     }
@@ -259,7 +265,8 @@ static json_t *do_parse(json_t *c)
             if (strcmp(action, "TerminateInstances") == 0) {
                 json_t *arr = json_array();
                 for (size_t i = 0; i < l.n; i++)
-                    json_array_append_new(arr, json_pack("{s:o, s:o}", "id", jstr(l.v[i].id), "state", jstr(l.v[i].state)));
+                    json_array_append_new(
+                        arr, json_pack("{s:o, s:o}", "id", jstr(l.v[i].id), "state", jstr(l.v[i].state)));
                 out = json_pack("{s:o}", "instances", arr);
             } else {
                 out = instances_json(&l, strcmp(action, "DescribeInstances") == 0);
@@ -271,9 +278,10 @@ static json_t *do_parse(json_t *c)
         if (ec2_parse_describe_instance_types(xml, len, &l, &e) >= 0) {
             json_t *arr = json_array();
             for (size_t i = 0; i < l.n; i++)
-                json_array_append_new(arr, json_pack("{s:o, s:I, s:I, s:I}", "name", jstr(l.v[i].name), "vcpus",
-                                                     (json_int_t)l.v[i].vcpus, "memory_mib",
-                                                     (json_int_t)l.v[i].memory_mib, "gpus", (json_int_t)l.v[i].gpus));
+                json_array_append_new(arr, json_pack("{s:o, s:I, s:I, s:I}", "name", jstr(l.v[i].name),
+                                                     "vcpus", (json_int_t)l.v[i].vcpus, "memory_mib",
+                                                     (json_int_t)l.v[i].memory_mib, "gpus",
+                                                     (json_int_t)l.v[i].gpus));
             out = json_pack("{s:o, s:o}", "types", arr, "next_token", jstr(l.next_token));
             ec2_instance_type_list_done(&l);
         }
@@ -282,9 +290,10 @@ static json_t *do_parse(json_t *c)
         if (ec2_parse_describe_images(xml, len, &l, &e) >= 0) {
             json_t *arr = json_array();
             for (size_t i = 0; i < l.n; i++)
-                json_array_append_new(arr, json_pack("{s:o, s:o, s:I}", "id", jstr(l.v[i].id), "root_device_name",
-                                                     jstr(l.v[i].root_device_name), "root_volume_size",
-                                                     (json_int_t)l.v[i].root_volume_size));
+                json_array_append_new(arr,
+                                      json_pack("{s:o, s:o, s:I}", "id", jstr(l.v[i].id), "root_device_name",
+                                                jstr(l.v[i].root_device_name), "root_volume_size",
+                                                (json_int_t)l.v[i].root_volume_size));
             out = json_pack("{s:o}", "images", arr);
             ec2_image_list_done(&l);
         }
@@ -293,10 +302,10 @@ static json_t *do_parse(json_t *c)
         if (ec2_parse_describe_addresses(xml, len, &l, &e) >= 0) {
             json_t *arr = json_array();
             for (size_t i = 0; i < l.n; i++)
-                json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o}", "public_ip", jstr(l.v[i].public_ip),
-                                                     "allocation_id", jstr(l.v[i].allocation_id), "association_id",
-                                                     jstr(l.v[i].association_id), "instance_id",
-                                                     jstr(l.v[i].instance_id)));
+                json_array_append_new(
+                    arr, json_pack("{s:o, s:o, s:o, s:o}", "public_ip", jstr(l.v[i].public_ip),
+                                   "allocation_id", jstr(l.v[i].allocation_id), "association_id",
+                                   jstr(l.v[i].association_id), "instance_id", jstr(l.v[i].instance_id)));
             out = json_pack("{s:o}", "addresses", arr);
             ec2_address_list_done(&l);
         }

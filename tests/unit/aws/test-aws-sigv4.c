@@ -36,11 +36,13 @@ static void test_get_vanilla(void **state)
     aws_sigv4_result res;
     assert_int_equal(aws_sigv4_sign(&r, &example_creds, &res, NULL), 0);
     assert_string_equal(res.amz_date, "20150830T123600Z");
-    assert_string_equal(res.canonical_request,
-                        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
-                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    assert_string_equal(res.string_to_sign, "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
-                                            "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
+    assert_string_equal(
+        res.canonical_request,
+        "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n"
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_string_equal(res.string_to_sign,
+                        "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n"
+                        "bb579772317eb040ac9ed261061d46c1f17a8133879d6129b6e1c25292927e63");
     assert_string_equal(res.signature, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
     assert_string_equal(res.authorization,
                         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
@@ -54,8 +56,11 @@ static void test_token_checksum_and_dropped_headers(void **state)
     (void)state;
     aws_credentials c = example_creds;
     c.session_token = "TOKEN";
-    aws_kv h[] = {{"host", "h"}, {"Authorization", "old"}, {"X-Amz-Date", "19700101T000000Z"},
-                  {"User-Agent", "ua"}, {"X-Amz-Security-Token", "stale"}};
+    aws_kv h[] = {{"host", "h"},
+                  {"Authorization", "old"},
+                  {"X-Amz-Date", "19700101T000000Z"},
+                  {"User-Agent", "ua"},
+                  {"X-Amz-Security-Token", "stale"}};
     const char body[] = "Action=DescribeInstances&Version=2016-11-15";
     aws_sigv4_request r = {
         .method = "POST",
@@ -85,7 +90,8 @@ static void test_bad_input(void **state)
 {
     (void)state;
     aws_kv dup[] = {{"host", "a"}, {"Host", "b"}};
-    aws_sigv4_request r = {.method = "GET", .path = "/", .headers = dup, .n_headers = 2, .region = "r", .service = "s"};
+    aws_sigv4_request r = {
+        .method = "GET", .path = "/", .headers = dup, .n_headers = 2, .region = "r", .service = "s"};
     aws_sigv4_result res;
     caa_error *e = NULL;
     assert_int_equal(aws_sigv4_sign(&r, &example_creds, &res, &e), -EINVAL);
@@ -189,12 +195,9 @@ static void test_run_instances_modes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_vanilla),
-        cmocka_unit_test(test_token_checksum_and_dropped_headers),
-        cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_params_encode),
-        cmocka_unit_test(test_run_instances_modes),
+        cmocka_unit_test(test_get_vanilla),   cmocka_unit_test(test_token_checksum_and_dropped_headers),
+        cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_params_encode), cmocka_unit_test(test_run_instances_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

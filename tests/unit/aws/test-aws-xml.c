@@ -21,15 +21,17 @@ static void test_errors(void **state)
 {
     (void)state;
     ec2_error e;
-    assert_int_equal(ec2_parse_error(S("<Response><Errors><Error><Code>Throttling</Code><Message>slow down</Message>"
-                                       "</Error></Errors><RequestID>r1</RequestID></Response>"),
-                                     &e),
-                     0);
+    assert_int_equal(
+        ec2_parse_error(S("<Response><Errors><Error><Code>Throttling</Code><Message>slow down</Message>"
+                          "</Error></Errors><RequestID>r1</RequestID></Response>"),
+                        &e),
+        0);
     assert_string_equal(e.code, "Throttling");
     assert_string_equal(e.message, "slow down");
     assert_string_equal(e.request_id, "r1");
     ec2_error_done(&e);
-    assert_int_equal(ec2_parse_error(S("<ErrorResponse><Error><Code>X</Code></Error></ErrorResponse>"), &e), 0);
+    assert_int_equal(ec2_parse_error(S("<ErrorResponse><Error><Code>X</Code></Error></ErrorResponse>"), &e),
+                     0);
     assert_string_equal(e.code, "X");
     assert_null(e.message);
     ec2_error_done(&e);
@@ -47,15 +49,18 @@ static void test_hostile(void **state)
     ec2_instance_list l;
     caa_error *e = NULL;
     /* truncated */
-    assert_int_equal(ec2_parse_describe_instances(S("<DescribeInstancesResponse><reservationSet><item>"), &l, &e), -EPROTO);
+    assert_int_equal(
+        ec2_parse_describe_instances(S("<DescribeInstancesResponse><reservationSet><item>"), &l, &e),
+        -EPROTO);
     assert_non_null(strstr(e->msg, "DescribeInstances"));
     caa_error_free(e);
     e = NULL;
     /* billion laughs: refused for having a DTD at all */
-    const char *laughs = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
-                         "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
-                         "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
-                         "<DescribeInstancesResponse><nextToken>&lol3;</nextToken></DescribeInstancesResponse>";
+    const char *laughs =
+        "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">"
+        "<!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">"
+        "<!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">]>"
+        "<DescribeInstancesResponse><nextToken>&lol3;</nextToken></DescribeInstancesResponse>";
     assert_int_equal(ec2_parse_describe_instances(S(laughs), &l, &e), -EPROTO);
     caa_error_free(e);
     e = NULL;
@@ -96,44 +101,49 @@ static void test_numbers(void **state)
     (void)state;
     ec2_instance_type_list tl;
     caa_error *e = NULL;
-    assert_int_equal(ec2_parse_describe_instance_types(
-                         S("<DescribeInstanceTypesResponse><instanceTypeSet><item><instanceType>m</instanceType>"
-                           "<vCpuInfo><defaultVCpus>two</defaultVCpus></vCpuInfo></item></instanceTypeSet>"
-                           "</DescribeInstanceTypesResponse>"),
-                         &tl, &e),
-                     -EPROTO);
+    assert_int_equal(
+        ec2_parse_describe_instance_types(
+            S("<DescribeInstanceTypesResponse><instanceTypeSet><item><instanceType>m</instanceType>"
+              "<vCpuInfo><defaultVCpus>two</defaultVCpus></vCpuInfo></item></instanceTypeSet>"
+              "</DescribeInstanceTypesResponse>"),
+            &tl, &e),
+        -EPROTO);
     caa_error_free(e);
     e = NULL;
-    assert_int_equal(ec2_parse_describe_instance_types(
-                         S("<DescribeInstanceTypesResponse><instanceTypeSet><item><instanceType>m</instanceType>"
-                           "<gpuInfo><gpus><item><count>-3</count></item></gpus></gpuInfo></item></instanceTypeSet>"
-                           "</DescribeInstanceTypesResponse>"),
-                         &tl, &e),
-                     -EPROTO);
+    assert_int_equal(
+        ec2_parse_describe_instance_types(
+            S("<DescribeInstanceTypesResponse><instanceTypeSet><item><instanceType>m</instanceType>"
+              "<gpuInfo><gpus><item><count>-3</count></item></gpus></gpuInfo></item></instanceTypeSet>"
+              "</DescribeInstanceTypesResponse>"),
+            &tl, &e),
+        -EPROTO);
     caa_error_free(e);
     e = NULL;
-    assert_int_equal(ec2_parse_describe_instance_types(
-                         S("<DescribeInstanceTypesResponse><instanceTypeSet><item><vCpuInfo><defaultVCpus>2"
-                           "</defaultVCpus></vCpuInfo></item></instanceTypeSet></DescribeInstanceTypesResponse>"),
-                         &tl, &e),
-                     -EPROTO); /* no name */
+    assert_int_equal(
+        ec2_parse_describe_instance_types(
+            S("<DescribeInstanceTypesResponse><instanceTypeSet><item><vCpuInfo><defaultVCpus>2"
+              "</defaultVCpus></vCpuInfo></item></instanceTypeSet></DescribeInstanceTypesResponse>"),
+            &tl, &e),
+        -EPROTO); /* no name */
     caa_error_free(e);
     e = NULL;
-    assert_int_equal(ec2_parse_describe_instance_types(
-                         S("<DescribeInstanceTypesResponse><instanceTypeSet><item><instanceType>m</instanceType>"
-                           "<vCpuInfo><defaultVCpus>99999999999999999999</defaultVCpus></vCpuInfo></item>"
-                           "</instanceTypeSet></DescribeInstanceTypesResponse>"),
-                         &tl, &e),
-                     -EPROTO);
+    assert_int_equal(
+        ec2_parse_describe_instance_types(
+            S("<DescribeInstanceTypesResponse><instanceTypeSet><item><instanceType>m</instanceType>"
+              "<vCpuInfo><defaultVCpus>99999999999999999999</defaultVCpus></vCpuInfo></item>"
+              "</instanceTypeSet></DescribeInstanceTypesResponse>"),
+            &tl, &e),
+        -EPROTO);
     caa_error_free(e);
     e = NULL;
     ec2_image_list il;
-    assert_int_equal(ec2_parse_describe_images(S("<DescribeImagesResponse><imagesSet><item><imageId>ami-1</imageId>"
-                                                 "<blockDeviceMapping><item><ebs><volumeSize>-1</volumeSize></ebs>"
-                                                 "</item></blockDeviceMapping></item></imagesSet>"
-                                                 "</DescribeImagesResponse>"),
-                                               &il, &e),
-                     -EPROTO);
+    assert_int_equal(
+        ec2_parse_describe_images(S("<DescribeImagesResponse><imagesSet><item><imageId>ami-1</imageId>"
+                                    "<blockDeviceMapping><item><ebs><volumeSize>-1</volumeSize></ebs>"
+                                    "</item></blockDeviceMapping></item></imagesSet>"
+                                    "</DescribeImagesResponse>"),
+                                  &il, &e),
+        -EPROTO);
     caa_error_free(e);
 }
 
@@ -141,20 +151,21 @@ static void test_addresses_of_instance(void **state)
 {
     (void)state;
     ec2_instance_list l;
-    assert_int_equal(ec2_parse_describe_instances(
-                         S("<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
-                           "<instanceId>i-1</instanceId><ipAddress>9.9.9.9</ipAddress>"
-                           "<networkInterfaceSet><item><privateIpAddress>10.0.0.2</privateIpAddress>"
-                           "<association><publicIp>1.1.1.1</publicIp></association>"
-                           "<attachment><deviceIndex>1</deviceIndex></attachment></item>"
-                           "<item><privateIpAddress>10.0.0.1</privateIpAddress>"
-                           "<association><publicIp>2.2.2.2</publicIp></association>"
-                           "<attachment><deviceIndex>0</deviceIndex></attachment></item></networkInterfaceSet>"
-                           "</item><item><instanceId>i-2</instanceId><ipAddress>8.8.8.8</ipAddress></item>"
-                           "<item><instanceId>i-3</instanceId><privateIpAddress></privateIpAddress></item>"
-                           "</instancesSet></item></reservationSet></DescribeInstancesResponse>"),
-                         &l, NULL),
-                     0);
+    assert_int_equal(
+        ec2_parse_describe_instances(
+            S("<DescribeInstancesResponse><reservationSet><item><instancesSet><item>"
+              "<instanceId>i-1</instanceId><ipAddress>9.9.9.9</ipAddress>"
+              "<networkInterfaceSet><item><privateIpAddress>10.0.0.2</privateIpAddress>"
+              "<association><publicIp>1.1.1.1</publicIp></association>"
+              "<attachment><deviceIndex>1</deviceIndex></attachment></item>"
+              "<item><privateIpAddress>10.0.0.1</privateIpAddress>"
+              "<association><publicIp>2.2.2.2</publicIp></association>"
+              "<attachment><deviceIndex>0</deviceIndex></attachment></item></networkInterfaceSet>"
+              "</item><item><instanceId>i-2</instanceId><ipAddress>8.8.8.8</ipAddress></item>"
+              "<item><instanceId>i-3</instanceId><privateIpAddress></privateIpAddress></item>"
+              "</instancesSet></item></reservationSet></DescribeInstancesResponse>"),
+            &l, NULL),
+        0);
     assert_int_equal(l.n, 3);
     /* device index 0 wins over list order */
     assert_string_equal(ec2_instance_address(&l.v[0], 1), "2.2.2.2");
@@ -183,21 +194,23 @@ static void test_sts_and_time(void **state)
     aws_credentials c;
     caa_error *e = NULL;
     /* credentials without a session token or expiry are refused */
-    assert_int_equal(sts_parse_assume_role(S("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
-                                             "<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S"
-                                             "</SecretAccessKey></Credentials></AssumeRoleWithWebIdentityResult>"
-                                             "</AssumeRoleWithWebIdentityResponse>"),
-                                           &c, &e),
-                     -EPROTO);
+    assert_int_equal(
+        sts_parse_assume_role(S("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                                "<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S"
+                                "</SecretAccessKey></Credentials></AssumeRoleWithWebIdentityResult>"
+                                "</AssumeRoleWithWebIdentityResponse>"),
+                              &c, &e),
+        -EPROTO);
     caa_error_free(e);
     e = NULL;
-    assert_int_equal(sts_parse_assume_role(S("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
-                                             "<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S"
-                                             "</SecretAccessKey><SessionToken>T</SessionToken><Expiration>soon"
-                                             "</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
-                                             "</AssumeRoleWithWebIdentityResponse>"),
-                                           &c, &e),
-                     -EPROTO);
+    assert_int_equal(
+        sts_parse_assume_role(S("<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>"
+                                "<Credentials><AccessKeyId>A</AccessKeyId><SecretAccessKey>S"
+                                "</SecretAccessKey><SessionToken>T</SessionToken><Expiration>soon"
+                                "</Expiration></Credentials></AssumeRoleWithWebIdentityResult>"
+                                "</AssumeRoleWithWebIdentityResponse>"),
+                              &c, &e),
+        -EPROTO);
     caa_error_free(e);
 }
 
@@ -205,9 +218,10 @@ static void test_expect_root(void **state)
 {
     (void)state;
     caa_error *e = NULL;
-    assert_int_equal(ec2_parse_expect_root(S("<ReleaseAddressResponse><return>true</return></ReleaseAddressResponse>"),
-                                           "ReleaseAddressResponse", NULL),
-                     0);
+    assert_int_equal(
+        ec2_parse_expect_root(S("<ReleaseAddressResponse><return>true</return></ReleaseAddressResponse>"),
+                              "ReleaseAddressResponse", NULL),
+        0);
     assert_int_equal(ec2_parse_expect_root(S("<Other/>"), "ReleaseAddressResponse", &e), -EPROTO);
     assert_non_null(strstr(e->msg, "ReleaseAddressResponse"));
     caa_error_free(e);
@@ -216,12 +230,9 @@ static void test_expect_root(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_addresses_of_instance),
-        cmocka_unit_test(test_sts_and_time),
-        cmocka_unit_test(test_expect_root),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_addresses_of_instance),
+        cmocka_unit_test(test_sts_and_time), cmocka_unit_test(test_expect_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

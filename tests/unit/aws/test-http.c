@@ -50,9 +50,10 @@ static void send_all(int fd, const void *p, size_t n)
 static void respond(int fd, int status, const char *ctype, const char *body, size_t len, const char *extra)
 {
     char head[512];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
-                     ctype, len, extra ? extra : "");
+    int n =
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                 status, ctype, len, extra ? extra : "");
     send_all(fd, head, (size_t)n);
     send_all(fd, body, len);
 }
@@ -117,7 +118,8 @@ static void *conn_main(void *arg)
     } else if (strncmp(path, "/big?n=", 7) == 0) {
         size_t n = strtoul(path + 7, NULL, 10);
         char head[256];
-        int hn = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
+        int hn = snprintf(head, sizeof(head),
+                          "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", n);
         send_all(fd, head, (size_t)hn);
         static char chunk[65536];
         memset(chunk, 'a', sizeof(chunk));
@@ -158,7 +160,8 @@ static void *conn_main(void *arg)
     } else if (strcmp(path, "/close") == 0) {
         /* nothing */
     } else if (strcmp(path, "/headers") == 0) {
-        respond(fd, 200, "text/xml; charset=UTF-8", "<ok/>", 5, "X-A: 1\r\nx-a:  2 \r\nX-Request-Id: r-7\r\n");
+        respond(fd, 200, "text/xml; charset=UTF-8", "<ok/>", 5,
+                "X-A: 1\r\nx-a:  2 \r\nX-Request-Id: r-7\r\n");
     } else {
         respond(fd, 404, "text/plain", "no", 2, NULL);
     }
@@ -496,7 +499,7 @@ static void test_cancel_and_close(void **state)
     caa_http_request *ra, *rb;
     caa_http_request_info info = {.method = "GET", .url = u};
     assert_int_equal(caa_http_request_start(c, &info, on_done, &a, &ra, NULL), 0);
-    assert_int_equal(caa_http_request_start(c, &info, on_done, &b, &rb, NULL), 0); /* queued */
+    assert_int_equal(caa_http_request_start(c, &info, on_done, &b, &rb, NULL), 0);  /* queued */
     assert_int_equal(caa_http_request_start(c, &info, on_done, &d, NULL, NULL), 0); /* queued */
     caa_http_request_cancel(rb);
     assert_int_equal(b.done, 0); /* never inside cancel */
@@ -604,7 +607,8 @@ static void test_tls_verification(void **state)
     /* wait until it accepts */
     for (int i = 0; i < 100; i++) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+        struct sockaddr_in t = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = connect(s, (struct sockaddr *)&t, sizeof(t)) == 0;
         close(s);
@@ -654,16 +658,11 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_policy),
-        cmocka_unit_test(test_get_post_put),
-        cmocka_unit_test(test_status_and_headers),
-        cmocka_unit_test(test_size_cap),
-        cmocka_unit_test(test_timeouts),
-        cmocka_unit_test(test_transport_errors),
-        cmocka_unit_test(test_sync_failures),
-        cmocka_unit_test(test_concurrency_cap),
-        cmocka_unit_test(test_cancel_and_close),
-        cmocka_unit_test(test_callbacks_reenter),
+        cmocka_unit_test(test_url_policy),         cmocka_unit_test(test_get_post_put),
+        cmocka_unit_test(test_status_and_headers), cmocka_unit_test(test_size_cap),
+        cmocka_unit_test(test_timeouts),           cmocka_unit_test(test_transport_errors),
+        cmocka_unit_test(test_sync_failures),      cmocka_unit_test(test_concurrency_cap),
+        cmocka_unit_test(test_cancel_and_close),   cmocka_unit_test(test_callbacks_reenter),
         cmocka_unit_test(test_tls_verification),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,14 +30,14 @@ static caa_instance_type *table(const row *rows, size_t n)
 }
 
 static const row AWS[] = {
-    {"m6a.large", 2, 8192, 0},    {"m6a.xlarge", 4, 16384, 0}, {"m6a.2xlarge", 8, 32768, 0},
-    {"c6a.xlarge", 4, 8192, 0},   {"r6a.large", 2, 16384, 0},  {"g5.xlarge", 4, 16384, 1},
+    {"m6a.large", 2, 8192, 0},      {"m6a.xlarge", 4, 16384, 0},      {"m6a.2xlarge", 8, 32768, 0},
+    {"c6a.xlarge", 4, 8192, 0},     {"r6a.large", 2, 16384, 0},       {"g5.xlarge", 4, 16384, 1},
     {"g5.12xlarge", 48, 196608, 4}, {"p4d.24xlarge", 96, 1179648, 8},
 };
 #define N_AWS (sizeof(AWS) / sizeof(AWS[0]))
 
-static char *select_type(const caa_instance_type *t, size_t n, char *const *allowed, const char *explicit_type,
-                         int64_t vcpus, int64_t mem, int64_t gpus, caa_error **err)
+static char *select_type(const caa_instance_type *t, size_t n, char *const *allowed,
+                         const char *explicit_type, int64_t vcpus, int64_t mem, int64_t gpus, caa_error **err)
 {
     caa_instance_type_request req = {explicit_type, vcpus, mem, gpus};
     char *ret = NULL;
@@ -45,7 +45,7 @@ static char *select_type(const caa_instance_type *t, size_t n, char *const *allo
     return r < 0 ? NULL : ret;
 }
 
-static char *allowed_all[] = {"m6a.large", "m6a.xlarge", "m6a.2xlarge", "c6a.xlarge", "r6a.large",
+static char *allowed_all[] = {"m6a.large", "m6a.xlarge",  "m6a.2xlarge",  "c6a.xlarge", "r6a.large",
                               "g5.xlarge", "g5.12xlarge", "p4d.24xlarge", NULL};
 
 static void test_sort_order(void **state)
@@ -109,7 +109,10 @@ static void test_true_minimum_not_binary_search(void **state)
 {
     (void)state;
     static const row rows[] = {
-        {"a.small", 8, 4096, 0}, {"b.mem", 2, 8192, 0}, {"c.mem", 2, 12288, 0}, {"d.big", 8, 16384, 0},
+        {"a.small", 8, 4096, 0},
+        {"b.mem", 2, 8192, 0},
+        {"c.mem", 2, 12288, 0},
+        {"d.big", 8, 16384, 0},
     };
     caa_instance_type *t = table(rows, 4);
     char *allowed[] = {"a.small", "b.mem", "c.mem", "d.big", NULL};
@@ -157,7 +160,8 @@ static void test_errors_as_upstream(void **state)
     e = NULL;
     char *some[] = {"m6a.large", "c6a.xlarge", NULL};
     assert_null(select_type(t, N_AWS, some, "m6a.xlarge", 0, 0, 0, &e));
-    assert_string_equal(e->msg, "requested instance type (\"m6a.xlarge\") is not part of supported instance types list");
+    assert_string_equal(
+        e->msg, "requested instance type (\"m6a.xlarge\") is not part of supported instance types list");
     caa_error_free(e);
     e = NULL;
     /* A size-based pick outside a non-empty allow-list is refused too. */

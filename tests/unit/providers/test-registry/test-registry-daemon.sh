@@ -7,15 +7,15 @@
 #  - a module with a wrong ABI or a world-writable one is refused;
 #  - the module logs with the level and format given to the daemon.
 #
-#   test-registry-daemon.sh DAEMON TEST-DAEMON BAD-ABI-MODULE MODULE-DIR [PROVIDER...]
+#   test-registry-daemon.sh DAEMON TEST-DAEMON BAD-ABI-MODULE MODULE-DIR INSTALLED-MODULE-DIR [PROVIDER...]
 #
 # The refused modules are copied into MODULE-DIR (the build tree's one: the
 # daemon takes modules from nowhere else) under names unique to this run and
 # removed on exit.
 set -euo pipefail
 
-daemon=$1 test_daemon=$2 bad_abi=$3 moddir=$4
-shift 4
+daemon=$1 test_daemon=$2 bad_abi=$3 moddir=$4 installed_moddir=$5
+shift 5
 providers=("$@")
 
 tmp=$(mktemp -d /tmp/caa-test-registry-daemon.XXXXXX)
@@ -100,6 +100,15 @@ for name in nosuchcloud ../../tmp/x /tmp/x LIBVIRT; do
         not_ok "unknown provider \"$name\": exit 2, lists the available ones"
     fi
 done
+
+# Outside the build tree the same binary looks only in the installed directory.
+cp "$daemon" "$tmp/cloud-api-adaptor"
+if run outside-build-tree 2 "$tmp/cloud-api-adaptor" nosuchcloud &&
+    has err "provider modules are in $installed_moddir)"; then
+    ok "a copy outside the build tree looks only in $installed_moddir"
+else
+    not_ok "a copy outside the build tree looks only in $installed_moddir"
+fi
 
 # 5. A module built for another ABI is refused before use.
 install -m 0755 "$bad_abi" "$moddir/caa-provider-$tag-abi.so"

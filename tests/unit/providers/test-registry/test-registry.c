@@ -66,8 +66,8 @@ static void expect_refused(const char *dir, const char *name, int code, const ch
     caa_error *err = NULL;
     int r = caa_provider_module_load(dir, name, &ops, &err);
     if (r != code || !err || !strstr(caa_error_msg(err), needle))
-        fail_msg("loading %s: got %d \"%s\", want %d with \"%s\"", name, r, err ? caa_error_msg(err) : "(none)",
-                 code, needle);
+        fail_msg("loading %s: got %d \"%s\", want %d with \"%s\"", name, r,
+                 err ? caa_error_msg(err) : "(none)", code, needle);
     assert_null(ops);
     caa_error_free(err);
 }
