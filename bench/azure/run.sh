@@ -18,12 +18,13 @@ tool=$build/bench/azure/azure-bench
 export CAA_SOURCE_ROOT=$root
 ulimit -n 4096 2>/dev/null || true
 for r in $(seq "$runs"); do
-  # The official client's LRO (PUT, one status poll, final GET) + our NIC read.
+  # The official client's LRO (PUT, one status poll, final GET) + our NIC read;
+  # the default cap of 256 requests in flight.
   "$tool" -n "$pods" -latency-ms "$lat" -polls 1 -max-requests 256
   # InProgress twice, then Succeeded.
   "$tool" -n "$pods" -latency-ms "$lat" -polls 3 -max-requests 256
   # Cold start: the first token is part of the clock.
   "$tool" -n "$pods" -latency-ms "$lat" -polls 1 -max-requests 256 -cold
-  # The default cap of 64 requests in flight.
+  # A cap of 64 requests in flight.
   "$tool" -n "$pods" -latency-ms "$lat" -polls 1 -max-requests 64
 done

@@ -74,7 +74,7 @@ const caa_option az_options[AZ_N_OPTIONS] = {
         "value of the caa-node tag on pod VMs (empty: the host name)"),
     OPT("ssh-key-type", "AZURE_SSH_KEY_TYPE", CAA_OPT_STRING, ssh_key_type, "ed25519",
         "type of the generated per-VM key: ed25519 or rsa (RSA-4096, as upstream; slow)"),
-    OPT_INT("max-requests", "AZURE_MAX_REQUESTS", max_requests, "64", 1, 4096,
+    OPT_INT("max-requests", "AZURE_MAX_REQUESTS", max_requests, "256", 1, 4096,
             "Azure API requests in flight at once"),
     OPT("request-timeout", "AZURE_REQUEST_TIMEOUT", CAA_OPT_DURATION, request_timeout, "60s",
         "timeout of one Azure API request"),

@@ -139,10 +139,15 @@ def sc_stop_during_start(cloud, build, step):
                 st = caa.state(sid)["state"]
                 expect(st == "provisioning", "state %s when the domain appeared" % st)
             else:
+                # Hold the agent connection back (a firewall rule of the worker
+                # netns drops the proxy's SYNs to the forwarder port), so that
+                # "connecting" lasts until the stop rather than a few seconds.
+                cloud.block_forwarder_port(True)
                 lc.wait_for("state connecting", lambda: (caa.state(sid) or {}).get("state") == "connecting"
                             or start.poll() is not None, 400, 0.1)
                 expect(start.poll() is None, "StartVM ended before the stop: %s" % (start.communicate(),))
                 expect("vxlan1" in pod.links(), "tunnel not up in state connecting: %s" % pod.links())
+            step.note("%s: state %s seen, calling StopVM" % (lc.utc_now(), caa.state(sid)["state"]))
             t0 = time.monotonic()
             stop = caa.ctl_bg("stop", sid)
             rc, _out, err = wait_start(stop, 400)
@@ -151,6 +156,7 @@ def sc_stop_during_start(cloud, build, step):
             rc, _out, err = wait_start(start, 60)
             expect(rc != 0 and "CANCELLED" in err, "StartVM answered rc %d %r, want CANCELLED" % (rc, err))
             step.note("StopVM took %.1f s; StartVM: %s" % (stop_s, err))
+            cloud.block_forwarder_port(False)
         assert_clean(cloud, step)
     expect(caa.stop() == 0, "adaptor exit status")
 

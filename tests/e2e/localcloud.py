@@ -48,6 +48,12 @@ def now():
     return time.monotonic()
 
 
+def utc_now():
+    """Wall clock in the daemon log's format, for correlating the two."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % (int(t * 1000) % 1000)
+
+
 def run(cmd, timeout=120, check=True, netns=None, input=None):
     """Runs cmd (list), optionally inside a network namespace; raises E2EError on failure."""
     if netns:
@@ -351,6 +357,17 @@ class Cloud:
         """Rule lines of the NOTRACK table in the worker netns ("" when it is gone)."""
         p = run(["nft", "list", "table", "ip", "peerpod"], netns=self.worker, check=False)
         return "\n".join(line.strip() for line in p.stdout.splitlines() if "notrack" in line)
+
+    def block_forwarder_port(self, on, port=15150):
+        """Drops (on) or stops dropping the worker's TCP SYNs to the VMs' forwarder
+        port: a pod then stays in "connecting" as long as the test wants."""
+        if on:
+            rules = ("add table ip caa_e2e\n"
+                     "add chain ip caa_e2e out { type filter hook output priority 0; }\n"
+                     "add rule ip caa_e2e out ip daddr %s.0/24 tcp dport %d drop\n" % (VM_NET, port))
+            run(["nft", "-f", "-"], netns=self.worker, input=rules)
+        else:
+            run(["nft", "delete", "table", "ip", "caa_e2e"], netns=self.worker, check=False)
 
     # -- leftovers
     def leftovers(self, keep_volumes=(BASE_VOLUME,)):
