@@ -131,15 +131,39 @@ static void on_handle_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* Runs from the idle callback once the server is closed: cancels what the
+ * provider has in flight instead of waiting for it. The provider's cancelled
+ * callbacks run now, later on the loop, or never; pods and handles are
+ * released in caa_manager_done() after the loop has run dry either way. */
 static void maybe_finish(caa_manager *m)
 {
-    if (!m->shutting_down || m->finished || m->server || m->pending)
+    if (!m->shutting_down || m->finished || m->server || m->provider_torn_down)
+        return;
+    m->provider_torn_down = true;
+    if (m->pending)
+        log_info("shutting down: cancelling %u operation(s) in flight", m->pending);
+    caa_provider_teardown(m->provider);
+    /* Signals must not keep the loop alive; a second one still forces the exit. */
+    uv_unref((uv_handle_t *)&m->sig_term);
+    uv_unref((uv_handle_t *)&m->sig_int);
+}
+
+static void finish(caa_manager *m)
+{
+    if (!m->started || m->finished)
         return;
     m->finished = true;
+    /* Deferred work that did not run (the loop ended): drop it, the pods go below. */
+    while (!caa_list_empty(&m->deferred)) {
+        caa_deferred *d = caa_list_entry(m->deferred.next, caa_deferred, node);
+        caa_list_remove(&d->node);
+        free(d);
+    }
     caa_list *pos, *tmp;
     caa_list_foreach_safe(pos, tmp, &m->pods)
     {
         caa_pod *pod = caa_list_entry(pos, caa_pod, node);
+        caa_pod_abandon(pod);
         if (pod->proxy_started && m->hooks->proxy_stop)
             m->hooks->proxy_stop(m, pod);
         pod->proxy_started = false;
@@ -150,6 +174,7 @@ static void maybe_finish(caa_manager *m)
     uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&m->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&m->deferred_idle, on_handle_closed);
+    uv_run(m->loop, UV_RUN_DEFAULT);
     log_info("shutdown complete");
 }
 
@@ -171,10 +196,7 @@ void caa_manager_shutdown(caa_manager *m)
         m->finished = true;
         return;
     }
-    if (m->pending)
-        log_info("shutting down: waiting for %u operations in flight", m->pending);
-    else
-        log_info("shutting down");
+    log_info("shutting down");
     caa_podvminfo_cancel_all(m);
     /* Agent proxies still connecting would hold the shutdown for up to
      * -proxy-timeout: stop every proxy now (their starts end with -ESHUTDOWN). */
@@ -194,7 +216,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     caa_manager *m = h->data;
     if (m->shutting_down) {
-        log_warn("second signal (%s): exiting without waiting for operations in flight", strsignal(signum));
+        log_warn("second signal (%s): exiting without cleaning up", strsignal(signum));
         m->forced = true;
         m->exit_code = 1;
         uv_stop(m->loop);
@@ -206,6 +228,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
 void caa_manager_done(caa_manager *m)
 {
+    finish(m);
     caa_daemon_tls_free(m->tls);
     m->tls = NULL;
 }

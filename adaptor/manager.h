@@ -36,7 +36,8 @@ typedef struct caa_manager {
     bool started;
     bool shutting_down;
     bool finished;
-    bool forced; /* second signal: leave the loop without cleanup */
+    bool provider_torn_down; /* shutdown cancelled the provider's operations */
+    bool forced;             /* second signal: leave the loop without cleanup */
     int exit_code;
 } caa_manager;
 
@@ -48,12 +49,16 @@ void caa_manager_init(caa_manager *m, uv_loop_t *loop, const caa_daemon_config *
  * watches signals. On
  * failure everything is released; run the loop dry before closing it. */
 int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err);
-/* Graceful shutdown (also on SIGTERM/SIGINT): stop serving, wait for
- * in-flight provider operations, tear the provider down, close every handle.
- * Pod VMs are kept (their state files let the next daemon find them). */
+/* Prompt shutdown (also on SIGTERM/SIGINT): stop serving, then tear the
+ * provider down, which cancels its operations in flight (a cloud create may
+ * take minutes). Pod VMs are kept and state files stay as they are (a pod
+ * whose create was cancelled stays `provisioning`, so the next daemon finds
+ * its VM by name). */
 void caa_manager_shutdown(caa_manager *m);
-/* After the loop has run dry: releases what agent proxies may have used until
- * their last handle closed (the TLS material). */
+/* After the loop has run dry: frees the pods (also those whose provider
+ * callbacks the torn-down provider dropped), closes the manager's handles and
+ * runs the loop until they are closed, then releases what agent proxies may
+ * have used until their last handle closed (the TLS material). */
 void caa_manager_done(caa_manager *m);
 
 /* Pod table. */

@@ -220,6 +220,9 @@ static void teardown_next(teardown *td)
     int r;
 
     for (;;) {
+        /* A shutdown cancelled a step: leave the rest (and the state file) to the next daemon. */
+        if (m->shutting_down && td->error && td->step != TD_DONE)
+            td->step = TD_DONE;
         switch (td->step) {
         case TD_PROXY:
             if (pod->proxy_started && m->hooks->proxy_stop)
@@ -323,6 +326,14 @@ static void complete_stop_waiters(caa_pod *pod, int status, const caa_error *err
 static void on_stop_teardown_done(caa_pod *pod)
 {
     caa_manager *m = pod->mgr;
+    if (pod->stop_error && m->shutting_down) {
+        /* Stays `stopping`: the next daemon resumes the StopVM. */
+        caa_error *e = TAKE_PTR(pod->stop_error);
+        log_pod_info(ID(pod), "StopVM interrupted by the shutdown: %s", caa_error_msg(e));
+        complete_stop_waiters(pod, -ESHUTDOWN, e);
+        caa_error_free(e);
+        return;
+    }
     if (pod->stop_error) {
         /* Keep the pod (and the instance id) so that another StopVM retries. */
         transition_or_log(pod, CAA_POD_FAILED);
@@ -410,17 +421,18 @@ static void on_start_cleanup_done(caa_pod *pod)
 static void start_fail(caa_pod *pod, caa_error *e)
 {
     caa_manager *m = pod->mgr;
+    if (m->shutting_down) {
+        /* Keep what exists: the state file lets the next daemon delete it on StopVM
+         * (or resume the StopVM that was requested: the pod is `stopping`). */
+        caa_error_free(e);
+        complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
+        return;
+    }
     if (pod->stop_requested) {
         caa_error_free(e);
         complete_start(pod, -ECANCELED,
                        caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
         begin_stop(pod);
-        return;
-    }
-    if (m->shutting_down) {
-        /* Keep what exists: the state file lets the next daemon delete it on StopVM. */
-        caa_error_free(e);
-        complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
         return;
     }
     log_pod_error(ID(pod), "StartVM failed: %s", caa_error_msg(e));
@@ -624,6 +636,16 @@ void caa_pod_cancel_start(caa_pod *pod)
         log_pod_warn(ID(pod), "the StartVM caller went away; the start will be cancelled");
         pod->start_cancelled = true;
         stop_connecting_proxy(pod);
+    }
+}
+
+void caa_pod_abandon(caa_pod *pod)
+{
+    if (pod->start_cb)
+        complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
+    if (pod->n_stop_waiters) {
+        _cleanup_error_ caa_error *e = caa_error_new(-ESHUTDOWN, "the daemon is shutting down");
+        complete_stop_waiters(pod, -ESHUTDOWN, e);
     }
 }
 

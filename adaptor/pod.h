@@ -74,6 +74,9 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
 /* The StartVM caller disconnected: fail the start at the next step (an agent
  * proxy still connecting is stopped at once) and clean up. */
 void caa_pod_cancel_start(caa_pod *pod);
+/* After the loop ran dry at shutdown: answers a StartVM or StopVM whose
+ * provider callback the torn-down provider dropped (-ESHUTDOWN). */
+void caa_pod_abandon(caa_pod *pod);
 /* A ready pod recovered at start: starts its agent proxy again (the VM and
  * its tunnel outlive the daemon). Failures are logged; the pod stays ready
  * and StopVM still deletes it. */

@@ -84,6 +84,8 @@ int caa_provider_validate_spec(caa_provider *p, const caa_instance_spec *spec, c
 int caa_provider_create_instance(caa_provider *p, const caa_instance_spec *spec, caa_instance_cb cb,
                                  void *opaque, caa_error **err)
 {
+    if (p->torn_down)
+        return caa_error_set(err, -ESHUTDOWN, "provider %s was torn down", p->ops->name);
     if (!cb)
         return caa_error_set(err, -EINVAL, "create_instance without callback");
     int r = caa_provider_validate_spec(p, spec, err);
@@ -97,6 +99,8 @@ int caa_provider_create_instance(caa_provider *p, const caa_instance_spec *spec,
 int caa_provider_delete_instance(caa_provider *p, const char *instance_id, caa_done_cb cb, void *opaque,
                                  caa_error **err)
 {
+    if (p->torn_down)
+        return caa_error_set(err, -ESHUTDOWN, "provider %s was torn down", p->ops->name);
     if (!cb || !instance_id || !*instance_id)
         return caa_error_set(err, -EINVAL, "delete_instance without instance id or callback");
     if (!p->ops->delete_instance)
@@ -106,6 +110,8 @@ int caa_provider_delete_instance(caa_provider *p, const char *instance_id, caa_d
 
 int caa_provider_list_instances(caa_provider *p, caa_list_cb cb, void *opaque, caa_error **err)
 {
+    if (p->torn_down)
+        return caa_error_set(err, -ESHUTDOWN, "provider %s was torn down", p->ops->name);
     if (!cb)
         return caa_error_set(err, -EINVAL, "list_instances without callback");
     if (!p->ops->list_instances)
@@ -116,6 +122,8 @@ int caa_provider_list_instances(caa_provider *p, caa_list_cb cb, void *opaque, c
 int caa_provider_get_instance(caa_provider *p, const char *instance_id, caa_instance_cb cb, void *opaque,
                               caa_error **err)
 {
+    if (p->torn_down)
+        return caa_error_set(err, -ESHUTDOWN, "provider %s was torn down", p->ops->name);
     if (!cb || !instance_id || !*instance_id)
         return caa_error_set(err, -EINVAL, "get_instance without instance id or callback");
     if (!p->ops->get_instance)
@@ -123,12 +131,20 @@ int caa_provider_get_instance(caa_provider *p, const char *instance_id, caa_inst
     return p->ops->get_instance(p->priv, instance_id, cb, opaque, err);
 }
 
+void caa_provider_teardown(caa_provider *p)
+{
+    if (!p || p->torn_down)
+        return;
+    p->torn_down = true;
+    if (p->ops->teardown && p->priv)
+        p->ops->teardown(p->priv);
+}
+
 void caa_provider_free(caa_provider *p)
 {
     if (!p)
         return;
-    if (p->ops->teardown && p->priv)
-        p->ops->teardown(p->priv);
+    caa_provider_teardown(p);
     caa_option_set set = caa_provider_option_set(p);
     caa_options_free(&set, 1);
     free(p->config);

@@ -92,6 +92,7 @@ typedef struct caa_provider {
     void *config;
     void *priv;
     uv_loop_t *loop;
+    bool torn_down; /* caa_provider_teardown() ran: calls fail with -ESHUTDOWN */
 } caa_provider;
 
 /* Registry: providers registered at start (the test provider lives under
@@ -118,5 +119,10 @@ int caa_provider_delete_instance(caa_provider *p, const char *instance_id, caa_d
 int caa_provider_list_instances(caa_provider *p, caa_list_cb cb, void *opaque, caa_error **err);
 int caa_provider_get_instance(caa_provider *p, const char *instance_id, caa_instance_cb cb, void *opaque,
                               caa_error **err);
+/* Tears the provider down (operations in flight are cancelled; their
+ * callbacks may run with -ECANCELED now or later on the loop, or not at all)
+ * but keeps the config, which cancelled work may still read, until
+ * caa_provider_free(). Later calls fail with -ESHUTDOWN. NULL-safe, idempotent. */
+void caa_provider_teardown(caa_provider *p);
 /* Tears down and frees (config included). NULL-safe. */
 void caa_provider_free(caa_provider *p);

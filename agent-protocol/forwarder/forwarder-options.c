@@ -29,6 +29,8 @@ static const caa_option fwd_options_table[] = {
     {"cert-key", NULL, CAA_OPT_STRING, OPT(cert_key), "", 0, 0, 0, "server certificate key file"},
     {"tls-skip-verify", NULL, CAA_OPT_BOOL, OPT(tls_skip_verify), "false", 0, 0, 0,
      "do not ask clients for a certificate (testing only)"},
+    {"tls-handshake-timeout", NULL, CAA_OPT_DURATION, OPT(tls_handshake_timeout_ns), "10s", 0, 0, 0,
+     "close connections whose TLS handshake is not complete by then"},
     {"disable-tls", NULL, CAA_OPT_BOOL, OPT(disable_tls), "false", 0, 0, 0, "plain TCP instead of TLS"},
     {"version", NULL, CAA_OPT_BOOL, OPT(version), "false", 0, 0, 0, "print the version and exit"},
     {"log-level", NULL, CAA_OPT_STRING, OPT(log_level), "info", 0, 0, 0,

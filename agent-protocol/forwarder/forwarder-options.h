@@ -26,6 +26,7 @@ typedef struct fwd_options {
     char *cert_key;
     bool tls_skip_verify;
     bool disable_tls;
+    int64_t tls_handshake_timeout_ns;
     bool version;
     char *log_level;
 } fwd_options;

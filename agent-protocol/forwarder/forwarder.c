@@ -22,6 +22,7 @@ struct caa_forwarder {
     uint16_t listen_port;
     char *pod_namespace;
     SSL_CTX *tls;
+    int64_t tls_handshake_timeout_ns;
     caa_relay_rewrite rewrites[2];
     caa_relay *relay;
     fwd_agent_link *link;
@@ -71,6 +72,9 @@ static void start_listening(caa_forwarder *f)
         r = fwd_tls_listen(f->loop, caa_relay_server(f->relay), f->tls, f->listen_host, f->listen_port,
                            &f->tls_listener, &e);
         port = r == 0 ? fwd_tls_listener_port(f->tls_listener) : 0;
+        if (r == 0 && f->tls_handshake_timeout_ns > 0)
+            fwd_tls_listener_set_handshake_timeout(
+                f->tls_listener, (uint64_t)((f->tls_handshake_timeout_ns + 999999) / 1000000));
     } else {
         ttrpc_server *s = caa_relay_server(f->relay);
         r = ttrpc_server_listen_tcp(s, f->listen_host, f->listen_port, &e);
@@ -111,6 +115,7 @@ int caa_forwarder_start(uv_loop_t *loop, const caa_forwarder_config *cfg, caa_fo
     if (cfg->tls) {
         SSL_CTX_up_ref(cfg->tls);
         f->tls = cfg->tls;
+        f->tls_handshake_timeout_ns = cfg->tls_handshake_timeout_ns;
     }
     f->serving_cb = cb;
     f->serving_opaque = opaque;

@@ -28,8 +28,9 @@ typedef struct caa_forwarder_config {
     uint16_t listen_port;    /* 0: any free port */
     const char *agent_socket;
     const char *pod_namespace;
-    SSL_CTX *tls;          /* server context, or NULL for plain TCP (a reference is taken) */
-    int64_t agent_wait_ns; /* 0: FWD_AGENT_WAIT_NS */
+    SSL_CTX *tls;                     /* server context, or NULL for plain TCP (a reference is taken) */
+    int64_t agent_wait_ns;            /* 0: FWD_AGENT_WAIT_NS */
+    int64_t tls_handshake_timeout_ns; /* 0: FWD_TLS_HANDSHAKE_TIMEOUT_MS (tls-listener.h) */
 } caa_forwarder_config;
 
 /* status 0: listening on port; negative: cannot listen (err says why; the

@@ -149,6 +149,7 @@ int main(int argc, char **argv)
         .agent_socket = o.kata_agent_socket,
         .pod_namespace = o.pod_namespace,
         .tls = tls,
+        .tls_handshake_timeout_ns = o.tls_handshake_timeout_ns,
     };
     if (caa_forwarder_start(&a.loop, &fc, on_serving, &a, &a.fwd, &e) < 0) {
         uv_close((uv_handle_t *)&a.sigterm, NULL);

@@ -20,6 +20,8 @@
 typedef struct handshake {
     fwd_tls_listener *l;
     ttrpc_transport *t;
+    uv_timer_t deadline; /* a peer that never completes the handshake is dropped */
+    bool timed_out;
     char peer[64];
     struct handshake *prev, *next;
 } handshake;
@@ -31,6 +33,7 @@ struct fwd_tls_listener {
     SSL_CTX *ctx;
     uint16_t port;
     handshake *handshakes;
+    uint64_t handshake_timeout_ms;
     bool closing;
     int pending;
     void (*done)(void *opaque);
@@ -60,13 +63,32 @@ static void hs_unlink(handshake *h)
         h->next->prev = h->prev;
 }
 
+static void on_deadline_closed(uv_handle_t *handle)
+{
+    handshake *h = handle->data;
+    fwd_tls_listener *l = h->l;
+    free(h);
+    if (l->closing)
+        finish_part(l);
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    handshake *h = timer->data;
+    log_debug("TLS handshake with %s not complete after %llu ms: closing the connection", h->peer,
+              (unsigned long long)h->l->handshake_timeout_ms);
+    h->timed_out = true;
+    ttrpc_transport_close(h->t); /* on_handshake follows with -ECANCELED */
+}
+
 static void on_handshake(ttrpc_transport *t, int status, const caa_error *err, void *opaque)
 {
     handshake *h = opaque;
     fwd_tls_listener *l = h->l;
     hs_unlink(h);
+    uv_timer_stop(&h->deadline);
     if (status < 0) {
-        if (!l->closing)
+        if (!l->closing && !h->timed_out)
             log_warn("TLS handshake with %s failed: %s", h->peer, err ? caa_error_msg(err) : "unknown error");
         ttrpc_transport_close(t);
     } else {
@@ -75,9 +97,7 @@ static void on_handshake(ttrpc_transport *t, int status, const caa_error *err, v
         if (ttrpc_server_adopt(l->server, t, &e) < 0)
             log_debug("serving %s: %s", h->peer, caa_error_msg(e));
     }
-    free(h);
-    if (l->closing)
-        finish_part(l);
+    uv_close((uv_handle_t *)&h->deadline, on_deadline_closed);
 }
 
 static void peer_name(uv_tcp_t *tcp, char *buf, size_t size)
@@ -134,6 +154,10 @@ static void on_connection(uv_stream_t *s, int status)
         free(hs);
         return;
     }
+    uv_timer_init(l->loop, &hs->deadline);
+    hs->deadline.data = hs;
+    if (l->handshake_timeout_ms)
+        uv_timer_start(&hs->deadline, on_deadline, l->handshake_timeout_ms, 0);
     hs->next = l->handshakes;
     if (l->handshakes)
         l->handshakes->prev = hs;
@@ -171,6 +195,7 @@ int fwd_tls_listen(uv_loop_t *loop, ttrpc_server *server, SSL_CTX *ctx, const ch
     fwd_tls_listener *l = xnew0(fwd_tls_listener, 1);
     l->loop = loop;
     l->server = server;
+    l->handshake_timeout_ms = FWD_TLS_HANDSHAKE_TIMEOUT_MS;
     SSL_CTX_up_ref(ctx);
     l->ctx = ctx;
     int r = uv_tcp_init(loop, &l->tcp);
@@ -200,6 +225,11 @@ int fwd_tls_listen(uv_loop_t *loop, ttrpc_server *server, SSL_CTX *ctx, const ch
     return 0;
 }
 
+void fwd_tls_listener_set_handshake_timeout(fwd_tls_listener *l, uint64_t ms)
+{
+    l->handshake_timeout_ms = ms;
+}
+
 uint16_t fwd_tls_listener_port(const fwd_tls_listener *l)
 {
     return l->port;
@@ -218,7 +248,8 @@ void fwd_tls_listener_close(fwd_tls_listener *l, void (*done)(void *opaque), voi
     /* Each closed handshake reports -ECANCELED to on_handshake. */
     for (handshake *h = l->handshakes, *next; h; h = next) {
         next = h->next;
-        ttrpc_transport_close(h->t);
+        if (!h->timed_out) /* already closing: its on_handshake is on the way */
+            ttrpc_transport_close(h->t);
     }
     uv_close((uv_handle_t *)&l->tcp, on_tcp_closed);
 }

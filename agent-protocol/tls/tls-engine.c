@@ -2,7 +2,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -16,9 +20,20 @@
 /* SSL alert reasons are SSL_AD_REASON_OFFSET + the alert number. */
 #define ALERT_REASON(n) (SSL_AD_REASON_OFFSET + (n))
 
+/* Bytes [off, off + len) of data are unread. */
+typedef struct byte_buf {
+    uint8_t *data;
+    size_t off, len, cap;
+} byte_buf;
+
 struct caa_tls_engine {
     SSL *ssl;
-    BIO *rbio, *wbio; /* owned by ssl */
+    BIO *rbio, *wbio; /* owned by ssl; see "ciphertext BIOs" */
+    byte_buf in;      /* ciphertext fed, not yet read by OpenSSL */
+    const uint8_t *window; /* borrowed input after in (feed_borrowed) */
+    size_t window_len;
+    bool in_eof;
+    byte_buf out; /* ciphertext produced, not yet taken */
     caa_tls_role role;
     bool handshake_done;
     bool peer_closed;
@@ -145,6 +160,150 @@ static int stored_failure(caa_tls_engine *e, caa_error **err)
     return caa_error_propagate(err, &copy);
 }
 
+/* ------------------------------------------------------------ ciphertext BIOs
+ *
+ * Two small BIOs over the engine's own buffers instead of memory BIOs: no
+ * zeroing on every write, input read in place from the transport's buffer
+ * (feed_borrowed), output handed out in place (output_peek), and buffers
+ * freed as soon as they are empty, so an idle connection holds none. The
+ * input BIO behaves like a memory BIO whose EOF return is -1 until
+ * feed_eof: empty means "retry", then 0 (EOF). */
+
+static void buf_append(byte_buf *b, const void *data, size_t len)
+{
+    if (len == 0)
+        return;
+    if (b->off + b->len + len > b->cap) {
+        if (b->off > 0) {
+            memmove(b->data, b->data + b->off, b->len);
+            b->off = 0;
+        }
+        if (b->len + len > b->cap) {
+            size_t cap = b->cap ? b->cap : 256;
+            while (cap < b->len + len)
+                cap = cap > SIZE_MAX / 2 ? b->len + len : cap * 2;
+            b->data = xrealloc(b->data, cap);
+            b->cap = cap;
+        }
+    }
+    memcpy(b->data + b->off + b->len, data, len);
+    b->len += len;
+}
+
+static void buf_consume(byte_buf *b, size_t n)
+{
+    b->off += n;
+    b->len -= n;
+    if (b->len == 0) {
+        free(b->data);
+        *b = (byte_buf){0};
+    }
+}
+
+static size_t input_available(const caa_tls_engine *e)
+{
+    return e->in.len + e->window_len;
+}
+
+static int in_bio_read(BIO *b, char *out, int outl)
+{
+    caa_tls_engine *e = BIO_get_data(b);
+    size_t cap = outl > 0 ? (size_t)outl : 0, n = 0;
+
+    BIO_clear_retry_flags(b);
+    if (e->in.len > 0 && cap > 0) {
+        n = e->in.len < cap ? e->in.len : cap;
+        memcpy(out, e->in.data + e->in.off, n);
+        buf_consume(&e->in, n);
+    }
+    if (e->window_len > 0 && n < cap) {
+        size_t m = e->window_len < cap - n ? e->window_len : cap - n;
+        memcpy(out + n, e->window, m);
+        e->window += m;
+        e->window_len -= m;
+        n += m;
+    }
+    if (n > 0)
+        return (int)n;
+    if (e->in_eof)
+        return 0;
+    BIO_set_retry_read(b);
+    return -1;
+}
+
+static long in_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    caa_tls_engine *e = BIO_get_data(b);
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_PENDING:
+        return (long)input_available(e);
+    case BIO_CTRL_EOF:
+        return input_available(e) == 0;
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int out_bio_write(BIO *b, const char *data, int len)
+{
+    caa_tls_engine *e = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (len <= 0)
+        return 0;
+    buf_append(&e->out, data, (size_t)len);
+    return len;
+}
+
+static long out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    caa_tls_engine *e = BIO_get_data(b);
+    (void)num;
+    (void)ptr;
+    switch (cmd) {
+    case BIO_CTRL_PENDING:
+    case BIO_CTRL_WPENDING:
+        return (long)e->out.len;
+    case BIO_CTRL_FLUSH:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *in_method, *out_method;
+
+static void make_methods(void)
+{
+    in_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "caa-tls-input");
+    out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "caa-tls-output");
+    if (!in_method || !out_method || !BIO_meth_set_read(in_method, in_bio_read) ||
+        !BIO_meth_set_ctrl(in_method, in_bio_ctrl) || !BIO_meth_set_create(in_method, bio_create) ||
+        !BIO_meth_set_write(out_method, out_bio_write) || !BIO_meth_set_ctrl(out_method, out_bio_ctrl) ||
+        !BIO_meth_set_create(out_method, bio_create))
+        caa_oom();
+}
+
+static BIO *engine_bio(caa_tls_engine *e, bool input)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_methods);
+    BIO *b = BIO_new(input ? in_method : out_method);
+    if (!b)
+        caa_oom();
+    BIO_set_data(b, e);
+    return b;
+}
+
 int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name, caa_tls_engine **ret,
                        caa_error **err)
 {
@@ -158,14 +317,14 @@ int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name,
     ssl = SSL_new(ctx);
     if (!ssl)
         return caa_tls_error_set(err, -EIO, "creating a TLS connection");
-    rbio = BIO_new(BIO_s_mem());
-    wbio = BIO_new(BIO_s_mem());
-    if (!rbio || !wbio)
-        caa_oom();
-    /* An empty input buffer means "retry later", not EOF (see feed_eof). */
-    BIO_set_mem_eof_return(rbio, -1);
+    caa_tls_engine *e = xnew0(caa_tls_engine, 1);
+    rbio = engine_bio(e, true);
+    wbio = engine_bio(e, false);
     SSL_set_bio(ssl, rbio, wbio);
-    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* RELEASE_BUFFERS: OpenSSL's record buffers (about 34 KiB) are freed
+     * while the connection is idle. */
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_RELEASE_BUFFERS);
 
     if (role == CAA_TLS_ROLE_CLIENT) {
         bool verifies = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
@@ -173,11 +332,13 @@ int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name,
                                      inet_pton(AF_INET6, server_name, ipbuf) == 1);
         if (verifies && (!server_name || !*server_name)) {
             SSL_free(ssl);
+            free(e);
             return caa_error_set(err, -EINVAL, "TLS client: a server name to verify is required");
         }
         SSL_set_connect_state(ssl);
         if (server_name && *server_name && !is_ip && !SSL_set_tlsext_host_name(ssl, server_name)) {
             SSL_free(ssl);
+            free(e);
             return caa_tls_error_set(err, -EINVAL, "setting the TLS server name '%s'", server_name);
         }
         if (verifies) {
@@ -190,6 +351,7 @@ int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name,
                        : X509_VERIFY_PARAM_set1_host(param, server_name, 0);
             if (!ok) {
                 SSL_free(ssl);
+                free(e);
                 return caa_tls_error_set(err, -EINVAL, "setting the TLS server name '%s'", server_name);
             }
         }
@@ -197,7 +359,6 @@ int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name,
         SSL_set_accept_state(ssl);
     }
 
-    caa_tls_engine *e = xnew0(caa_tls_engine, 1);
     if (role == CAA_TLS_ROLE_CLIENT)
         SSL_set_cert_cb(ssl, note_cert_request, e);
     e->ssl = ssl;
@@ -213,6 +374,8 @@ void caa_tls_engine_free(caa_tls_engine *e)
     if (!e)
         return;
     SSL_free(e->ssl);
+    free(e->in.data);
+    free(e->out.data);
     caa_error_free(e->failure);
     if (e->pending)
         explicit_bzero(e->pending, e->pending_cap);
@@ -276,14 +439,9 @@ int caa_tls_engine_feed(caa_tls_engine *e, const void *data, size_t len, caa_err
         e->got_input = true;
         e->first_byte = p[0];
     }
-    while (len > 0) {
-        int chunk = len > INT_MAX ? INT_MAX : (int)len;
-        int n = BIO_write(e->rbio, p, chunk);
-        if (n <= 0)
-            caa_oom(); /* a memory BIO only fails on allocation */
-        p += n;
-        len -= (size_t)n;
-    }
+    if (e->window_len > 0)
+        caa_tls_engine_feed_done(e); /* keeps the order of the bytes */
+    buf_append(&e->in, p, len);
     if (!e->handshake_done && !e->shutdown_sent) {
         int r = caa_tls_engine_handshake(e, err);
         if (r < 0)
@@ -292,11 +450,36 @@ int caa_tls_engine_feed(caa_tls_engine *e, const void *data, size_t len, caa_err
     return 0;
 }
 
+int caa_tls_engine_feed_borrowed(caa_tls_engine *e, const void *data, size_t len, caa_error **err)
+{
+    if (e->failure || len == 0 || e->window_len > 0)
+        return caa_tls_engine_feed(e, data, len, err);
+    if (!e->got_input) {
+        e->got_input = true;
+        e->first_byte = ((const unsigned char *)data)[0];
+    }
+    e->window = data;
+    e->window_len = len;
+    if (!e->handshake_done && !e->shutdown_sent) {
+        int r = caa_tls_engine_handshake(e, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+void caa_tls_engine_feed_done(caa_tls_engine *e)
+{
+    buf_append(&e->in, e->window, e->window_len);
+    e->window = NULL;
+    e->window_len = 0;
+}
+
 int caa_tls_engine_feed_eof(caa_tls_engine *e, caa_error **err)
 {
     if (e->failure)
         return stored_failure(e, err);
-    BIO_set_mem_eof_return(e->rbio, 0);
+    e->in_eof = true;
     if (!e->handshake_done && !e->shutdown_sent) {
         int r = caa_tls_engine_handshake(e, err);
         if (r < 0)
@@ -307,7 +490,7 @@ int caa_tls_engine_feed_eof(caa_tls_engine *e, caa_error **err)
 
 size_t caa_tls_engine_input_pending(const caa_tls_engine *e)
 {
-    return BIO_ctrl_pending(e->rbio) + (size_t)SSL_pending(e->ssl);
+    return input_available(e) + (size_t)SSL_pending(e->ssl);
 }
 
 ssize_t caa_tls_engine_read(caa_tls_engine *e, void *buf, size_t cap, caa_error **err)
@@ -343,14 +526,8 @@ bool caa_tls_engine_peer_closed(const caa_tls_engine *e)
     return e->peer_closed;
 }
 
-int caa_tls_engine_write(caa_tls_engine *e, const void *data, size_t len, caa_error **err)
+static int queue_pending(caa_tls_engine *e, const void *data, size_t len, caa_error **err)
 {
-    if (e->failure)
-        return stored_failure(e, err);
-    if (e->shutdown_sent)
-        return caa_error_set(err, -EPIPE, "TLS write after shutdown");
-    if (len == 0)
-        return 0;
     if (e->pending_len + len < len)
         return caa_error_set(err, -EINVAL, "TLS write too large");
     if (e->pending_len + len > e->pending_cap) {
@@ -362,9 +539,92 @@ int caa_tls_engine_write(caa_tls_engine *e, const void *data, size_t len, caa_er
     }
     memcpy(e->pending + e->pending_len, data, len);
     e->pending_len += len;
-    if (e->handshake_done)
-        return flush_pending(e, err);
     return 0;
+}
+
+/* Encrypts straight from the caller's memory once nothing waits before it;
+ * what OpenSSL does not take is queued. */
+static int write_direct(caa_tls_engine *e, const uint8_t *p, size_t len, caa_error **err)
+{
+    while (len > 0 && e->pending_len == 0) {
+        int chunk = len > INT_MAX ? INT_MAX : (int)len;
+        caa_tls_error_clear();
+        int n = SSL_write(e->ssl, p, chunk);
+        if (n <= 0) {
+            int se = SSL_get_error(e->ssl, n);
+            if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE)
+                return engine_fail(e, se, err);
+            break;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (len == 0)
+        return 0;
+    int r = queue_pending(e, p, len, err);
+    return r < 0 ? r : flush_pending(e, err);
+}
+
+int caa_tls_engine_write(caa_tls_engine *e, const void *data, size_t len, caa_error **err)
+{
+    if (e->failure)
+        return stored_failure(e, err);
+    if (e->shutdown_sent)
+        return caa_error_set(err, -EPIPE, "TLS write after shutdown");
+    if (len == 0)
+        return 0;
+    if (e->handshake_done)
+        return write_direct(e, data, len, err);
+    return queue_pending(e, data, len, err);
+}
+
+/* Largest TLS record payload. */
+#define RECORD_MAX 16384
+
+int caa_tls_engine_writev(caa_tls_engine *e, const struct iovec *iov, size_t n, caa_error **err)
+{
+    if (e->failure)
+        return stored_failure(e, err);
+    if (e->shutdown_sent)
+        return caa_error_set(err, -EPIPE, "TLS write after shutdown");
+    if (!e->handshake_done) {
+        for (size_t i = 0; i < n; i++) {
+            int r = queue_pending(e, iov[i].iov_base, iov[i].iov_len, err);
+            if (r < 0)
+                return r;
+        }
+        return 0;
+    }
+    /* Small pieces share records: gather them into one record's worth
+     * before encrypting; whole records of a large piece go directly. */
+    uint8_t rec[RECORD_MAX];
+    size_t have = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        while (len > 0) {
+            int r = 0;
+            if (have > 0 || len < RECORD_MAX) {
+                size_t take = len < RECORD_MAX - have ? len : RECORD_MAX - have;
+                memcpy(rec + have, p, take);
+                have += take;
+                p += take;
+                len -= take;
+                if (have == RECORD_MAX) {
+                    r = write_direct(e, rec, have, err);
+                    have = 0;
+                }
+            } else {
+                size_t whole = len - len % RECORD_MAX;
+                r = write_direct(e, p, whole, err);
+                p += whole;
+                len -= whole;
+            }
+            if (r < 0)
+                return r;
+        }
+    }
+    return have > 0 ? write_direct(e, rec, have, err) : 0;
 }
 
 size_t caa_tls_engine_write_pending(const caa_tls_engine *e)
@@ -374,22 +634,28 @@ size_t caa_tls_engine_write_pending(const caa_tls_engine *e)
 
 size_t caa_tls_engine_output_pending(const caa_tls_engine *e)
 {
-    return BIO_ctrl_pending(e->wbio);
+    return e->out.len;
 }
 
 size_t caa_tls_engine_take_output(caa_tls_engine *e, void *buf, size_t cap)
 {
-    size_t done = 0;
-    unsigned char *p = buf;
-
-    while (done < cap && BIO_ctrl_pending(e->wbio) > 0) {
-        size_t want = cap - done;
-        int n = BIO_read(e->wbio, p + done, want > INT_MAX ? INT_MAX : (int)want);
-        if (n <= 0)
-            break;
-        done += (size_t)n;
+    size_t n = e->out.len < cap ? e->out.len : cap;
+    if (n > 0) {
+        memcpy(buf, e->out.data + e->out.off, n);
+        buf_consume(&e->out, n);
     }
-    return done;
+    return n;
+}
+
+const uint8_t *caa_tls_engine_output_peek(const caa_tls_engine *e, size_t *ret_len)
+{
+    *ret_len = e->out.len;
+    return e->out.len ? e->out.data + e->out.off : NULL;
+}
+
+void caa_tls_engine_output_consume(caa_tls_engine *e, size_t n)
+{
+    buf_consume(&e->out, n < e->out.len ? n : e->out.len);
 }
 
 int caa_tls_engine_shutdown(caa_tls_engine *e, caa_error **err)

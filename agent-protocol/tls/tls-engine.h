@@ -31,7 +31,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <openssl/ssl.h>
 
@@ -60,6 +62,11 @@ bool caa_tls_engine_handshake_done(const caa_tls_engine *e);
 
 /* Takes ciphertext received from the peer and advances the handshake. */
 int caa_tls_engine_feed(caa_tls_engine *e, const void *data, size_t len, caa_error **err);
+/* As caa_tls_engine_feed, without copying: data is read in place until
+ * caa_tls_engine_feed_done(), which must follow (after the reads) before
+ * data goes away; it keeps a copy of what was not read yet. */
+int caa_tls_engine_feed_borrowed(caa_tls_engine *e, const void *data, size_t len, caa_error **err);
+void caa_tls_engine_feed_done(caa_tls_engine *e);
 /* The transport reached EOF. During the handshake this fails at once. */
 int caa_tls_engine_feed_eof(caa_tls_engine *e, caa_error **err);
 /* Ciphertext fed but not yet decrypted (for back-pressure decisions). */
@@ -74,6 +81,9 @@ bool caa_tls_engine_peer_closed(const caa_tls_engine *e);
 /* Queues plaintext for the peer (all of it; it is encrypted as soon as the
  * handshake is complete). */
 int caa_tls_engine_write(caa_tls_engine *e, const void *data, size_t len, caa_error **err);
+/* As caa_tls_engine_write for the concatenation of iov; small pieces
+ * share TLS records (up to 16 KiB each) instead of one record each. */
+int caa_tls_engine_writev(caa_tls_engine *e, const struct iovec *iov, size_t n, caa_error **err);
 /* Plaintext accepted by write() but not yet encrypted (before the handshake). */
 size_t caa_tls_engine_write_pending(const caa_tls_engine *e);
 
@@ -81,6 +91,12 @@ size_t caa_tls_engine_write_pending(const caa_tls_engine *e);
 size_t caa_tls_engine_output_pending(const caa_tls_engine *e);
 /* Moves up to cap bytes of it to buf; returns the count. */
 size_t caa_tls_engine_take_output(caa_tls_engine *e, void *buf, size_t cap);
+
+/* All waiting ciphertext in place (NULL when none), valid until the next
+ * call on the engine; then consume what was sent. Saves the copy of
+ * take_output. */
+const uint8_t *caa_tls_engine_output_peek(const caa_tls_engine *e, size_t *ret_len);
+void caa_tls_engine_output_consume(caa_tls_engine *e, size_t n);
 
 /* Encrypts queued plaintext and queues close_notify; later writes fail with
  * -EPIPE. Before the handshake completes it only marks the engine closed

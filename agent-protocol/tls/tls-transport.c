@@ -6,14 +6,21 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "cleanup.h"
 #include "log.h"
 #include "tls-transport.h"
 #include "xalloc.h"
 
-/* One TLS record's worth of plaintext per on_read call. */
-#define PLAINTEXT_CHUNK (16 * 1024)
+/* Plaintext handed to the owner per on_read call: several records, as
+ * much as one read of the plain transport, so a 64 KiB ttRPC frame usually
+ * arrives whole (and the owner's caps stay soft by the same amount). */
+#define PLAINTEXT_CHUNK (64 * 1024)
+
+/* One plaintext buffer per thread, used only inside deliver_plaintext. */
+static _Thread_local uint8_t *thread_plain_buf;
+static _Thread_local bool thread_plain_buf_busy;
 
 /* A write of the owner, done once `mark` ciphertext bytes are written. */
 typedef struct pending_write {
@@ -47,6 +54,9 @@ typedef struct tls_transport {
 
     caa_error *error;
     int fail_code;
+
+    ttrpc_write_req now_req; /* inner write_now request, when not in use */
+    bool now_req_busy;
 
     bool started;
     bool reading;       /* the owner wants plaintext */
@@ -120,13 +130,8 @@ static void complete_writes(tls_transport *t)
     }
 }
 
-static void on_chunk_written(ttrpc_write_req *req, int status)
+static void after_inner_write(tls_transport *t, size_t len, int status)
 {
-    cipher_chunk *c = CAA_CONTAINER_OF(req, cipher_chunk, req);
-    tls_transport *t = c->t;
-    size_t len = req->len;
-
-    free(c);
     if (status < 0) {
         t->inner_write_failed = true;
         set_failed(t, status,
@@ -139,12 +144,90 @@ static void on_chunk_written(ttrpc_write_req *req, int status)
     pump(t);
 }
 
+static void on_chunk_written(ttrpc_write_req *req, int status)
+{
+    cipher_chunk *c = CAA_CONTAINER_OF(req, cipher_chunk, req);
+    tls_transport *t = c->t;
+    size_t len = req->len;
+    free(c);
+    after_inner_write(t, len, status);
+}
+
+/* Ciphertext handed to write_now that the socket did not take at once. */
+typedef struct cipher_req {
+    ttrpc_write_req req;
+    tls_transport *t;
+} cipher_req;
+
+static void on_now_written(ttrpc_write_req *req, int status)
+{
+    tls_transport *t;
+    size_t len = req->len;
+    if (req->data) { /* the embedded request (data marks it) */
+        t = CAA_CONTAINER_OF(req, tls_transport, now_req);
+        t->now_req_busy = false;
+    } else {
+        cipher_req *c = CAA_CONTAINER_OF(req, cipher_req, req);
+        t = c->t;
+        free(c);
+    }
+    after_inner_write(t, len, status);
+}
+
+static void inner_write_failed(tls_transport *t, int r)
+{
+    t->inner_write_failed = true;
+    set_failed(t, r, caa_error_new(r, "TLS transport: sending failed: %s", uv_strerror(r)));
+    kick(t);
+}
+
+/* Sends the engine's ciphertext from where it lies: copied only if the
+ * socket does not take it all at once. */
+static void flush_output_now(tls_transport *t)
+{
+    size_t n;
+    const uint8_t *p;
+
+    while (!t->closing && !t->inner_write_failed && (p = caa_tls_engine_output_peek(t->engine, &n))) {
+        ttrpc_write_req *req;
+        if (!t->now_req_busy) {
+            req = &t->now_req;
+            t->now_req_busy = true;
+            req->data = (const uint8_t *)t; /* marks the embedded request */
+        } else {
+            cipher_req *c = xnew0(cipher_req, 1);
+            c->t = t;
+            req = &c->req;
+        }
+        req->len = n;
+        req->cb = on_now_written;
+        uv_buf_t buf = uv_buf_init((char *)p, (unsigned)n);
+        t->submitted += n;
+        int r = t->inner->ops->write_now(t->inner, req, &buf, 1);
+        caa_tls_engine_output_consume(t->engine, n);
+        if (r == 0)
+            continue;
+        if (req == &t->now_req)
+            t->now_req_busy = false;
+        else
+            free(CAA_CONTAINER_OF(req, cipher_req, req));
+        if (r < 0) {
+            t->submitted -= n;
+            inner_write_failed(t, r);
+            return;
+        }
+        t->written += n;
+    }
+}
+
 /* Hands all ciphertext to the inner transport and marks the owner's writes
  * whose plaintext is now encrypted. */
 static void flush_output(tls_transport *t)
 {
     size_t n;
 
+    if (t->inner && t->inner->ops->write_now)
+        flush_output_now(t);
     while (!t->closing && !t->inner_write_failed && (n = caa_tls_engine_output_pending(t->engine)) > 0) {
         cipher_chunk *c = xmalloc(sizeof(*c) + n);
         memset(&c->req, 0, sizeof(c->req));
@@ -219,15 +302,21 @@ static void deliver_failure(tls_transport *t)
     }
 }
 
-static void deliver_plaintext(tls_transport *t)
+static void deliver_plaintext_into(tls_transport *t, uint8_t *buf)
 {
-    uint8_t buf[PLAINTEXT_CHUNK];
-
     while (t->reading && !t->closing && !t->failed && !t->eof_delivered) {
         caa_error *err = NULL;
-        ssize_t n = caa_tls_engine_read(t->engine, buf, sizeof(buf), &err);
-        if (n > 0) {
-            t->base.on_read(&t->base, n, buf);
+        size_t have = 0;
+        ssize_t n = 0;
+        while (have < PLAINTEXT_CHUNK) {
+            n = caa_tls_engine_read(t->engine, buf + have, PLAINTEXT_CHUNK - have, &err);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+        }
+        if (have > 0) {
+            caa_error_free(err); /* a failure sticks: the next read reports it */
+            t->base.on_read(&t->base, (ssize_t)have, buf);
             continue;
         }
         if (n < 0) {
@@ -240,6 +329,21 @@ static void deliver_plaintext(tls_transport *t)
         }
         return;
     }
+}
+
+static void deliver_plaintext(tls_transport *t)
+{
+    if (thread_plain_buf_busy) { /* not expected: TLS inside TLS */
+        uint8_t *buf = xmalloc(PLAINTEXT_CHUNK);
+        deliver_plaintext_into(t, buf);
+        free(buf);
+        return;
+    }
+    if (!thread_plain_buf)
+        thread_plain_buf = xmalloc(PLAINTEXT_CHUNK);
+    thread_plain_buf_busy = true;
+    deliver_plaintext_into(t, thread_plain_buf);
+    thread_plain_buf_busy = false;
 }
 
 /* Moves everything along after any event. Safe to re-enter: every callback
@@ -283,7 +387,13 @@ static void on_inner_read(ttrpc_transport *inner, ssize_t nread, const uint8_t *
     if (t->closing || t->failed)
         return;
     if (nread > 0) {
-        r = caa_tls_engine_feed(t->engine, data, (size_t)nread, &err);
+        /* Read in place; feed_done below keeps what is left. */
+        r = caa_tls_engine_feed_borrowed(t->engine, data, (size_t)nread, &err);
+        if (r < 0)
+            set_failed(t, r, err);
+        pump(t);
+        caa_tls_engine_feed_done(t->engine);
+        return;
     } else if (nread == UV_EOF) {
         t->inner_eof = true;
         t->inner_reading = false;
@@ -403,6 +513,47 @@ static int tlst_write(ttrpc_transport *base, ttrpc_write_req *req)
     return 0;
 }
 
+/* Fast path: with nothing queued, the plaintext is encrypted straight from
+ * the caller's buffers and the records go to the socket from where OpenSSL
+ * put them; the write is then complete on return. */
+static int tlst_write_now(ttrpc_transport *base, ttrpc_write_req *req, const uv_buf_t *bufs, unsigned nbufs)
+{
+    tls_transport *t = from_base(base);
+    if (t->closing)
+        return -ENOTCONN;
+    if (t->failed)
+        return t->fail_code;
+    if (t->shutting_down)
+        return -EPIPE;
+    int r = start(t, NULL);
+    if (r < 0)
+        return r;
+    bool idle = !t->head && t->written == t->submitted;
+    size_t total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    /* uv_buf_t is laid out as struct iovec on Unix. */
+    r = caa_tls_engine_writev(t->engine, (const struct iovec *)bufs, nbufs, NULL);
+    if (r < 0)
+        return r;
+    pending_write *w = xnew0(pending_write, 1);
+    w->req = req;
+    if (t->tail)
+        t->tail->next = w;
+    else
+        t->head = w;
+    t->tail = w;
+    flush_output(t);
+    if (idle && !t->failed && w->marked && t->written == t->submitted && t->head == w) {
+        t->head = t->tail = NULL;
+        free(w);
+        return 1;
+    }
+    if (total == 0 || t->failed)
+        kick(t); /* completes (or fails) it later */
+    return 0;
+}
+
 static void on_inner_shutdown(ttrpc_transport *inner, int status)
 {
     tls_transport *t = inner->owner;
@@ -446,6 +597,7 @@ static const ttrpc_transport_ops tls_transport_ops = {
     .write = tlst_write,
     .shutdown = tlst_shutdown,
     .close = tlst_close,
+    .write_now = tlst_write_now,
 };
 
 ttrpc_transport *caa_tls_transport_new(uv_loop_t *loop, ttrpc_transport *inner, SSL_CTX *ctx,

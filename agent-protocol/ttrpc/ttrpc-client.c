@@ -174,7 +174,10 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
         log_debug("response on inactive stream %u dropped", h->stream_id);
         return;
     }
-    Ttrpc__Response *resp = ttrpc_response_decode(body, h->length, NULL);
+    /* A large payload is handed out in place, not copied by the decoder. */
+    const uint8_t *payload;
+    size_t payload_len;
+    Ttrpc__Response *resp = ttrpc_response_decode_view(body, h->length, &payload, &payload_len, NULL);
     if (!resp) {
         call_fail(call, -EPROTO);
         return;
@@ -183,8 +186,8 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
         .status = 0,
         .grpc_code = resp->status ? resp->status->code : GRPC_OK,
         .message = resp->status && resp->status->message ? resp->status->message : "",
-        .payload = resp->payload.data,
-        .payload_len = resp->payload.len,
+        .payload = payload,
+        .payload_len = payload_len,
         .response = body,
         .response_len = h->length,
     };

@@ -69,6 +69,17 @@ bool ttrpc_frame_reader_idle(const ttrpc_frame_reader *r)
     return r->hdr_have == 0 && !r->in_body && r->skip == 0;
 }
 
+uint8_t *ttrpc_frame_reader_take_body(ttrpc_frame_reader *r, const uint8_t *body)
+{
+    if (!body || body != r->body || r->in_body)
+        return NULL;
+    uint8_t *b = r->body;
+    r->body = NULL;
+    r->body_cap = 0;
+    r->body_have = 0;
+    return b;
+}
+
 static void advance(const uint8_t **data, size_t *len, size_t n)
 {
     *data += n;
@@ -137,9 +148,13 @@ int ttrpc_frame_reader_next(ttrpc_frame_reader *r, const uint8_t **data, size_t 
             return TTRPC_READ_MORE;
         size_t n = *len < need ? *len : need;
         if (r->body_have + n > r->body_cap) {
-            size_t cap = r->body_cap ? r->body_cap * 2 : 4096;
-            if (cap < r->body_have + n)
-                cap = r->body_have + n;
+            /* Room for twice what has arrived (at least 4 KiB, at most the
+             * frame): a frame that arrives in two chunks is reallocated once
+             * at most, and a peer that stalls costs at most twice what it
+             * sent. */
+            size_t cap = 2 * (r->body_have + n);
+            if (cap < 4096)
+                cap = 4096;
             if (cap > r->cur.length)
                 cap = r->cur.length;
             r->body = xrealloc(r->body, cap);
@@ -260,6 +275,112 @@ Ttrpc__Request *ttrpc_request_decode(const uint8_t *buf, size_t len, caa_error *
     return r;
 }
 
+/* Payloads at least this long are not copied by the _view decoders. */
+#define VIEW_MIN_PAYLOAD 256
+
+static bool read_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret);
+
+/* Finds the one top-level occurrence of bytes field `field` that protobuf-c
+ * would take as that field (tag and length each at most 5 bytes), walking
+ * the whole message. False (decode normally) when the walk meets anything
+ * odd, when the field occurs more than once or when it is short. */
+static bool find_bytes_field(const uint8_t *buf, size_t len, uint32_t field, size_t *ret_start,
+                             size_t *ret_data, size_t *ret_end)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    bool found = false;
+
+    while (p < end) {
+        const uint8_t *start = p;
+        uint64_t key, v;
+        if (!read_varint(&p, end, &key))
+            return false;
+        switch (key & 7) {
+        case 0:
+            if (!read_varint(&p, end, &v))
+                return false;
+            break;
+        case 1:
+            if (end - p < 8)
+                return false;
+            p += 8;
+            break;
+        case 2: {
+            const uint8_t *lstart = p;
+            if (!read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return false;
+            if (key >> 3 == field) {
+                if (found || key != ((uint64_t)field << 3 | 2) || lstart - start > 5 || p - lstart > 5)
+                    return false;
+                found = true;
+                *ret_start = (size_t)(start - buf);
+                *ret_data = (size_t)(p - buf);
+                *ret_end = (size_t)(p - buf) + v;
+            }
+            p += v;
+            break;
+        }
+        case 5:
+            if (end - p < 4)
+                return false;
+            p += 4;
+            break;
+        default:
+            return false;
+        }
+    }
+    return found && *ret_end - *ret_data >= VIEW_MIN_PAYLOAD;
+}
+
+/* Unpacks buf without copying its large bytes field `field`: the message
+ * is unpacked from a copy of buf without that field (the rest decides
+ * whether protobuf-c accepts it, exactly as for the whole message), and the
+ * field's bytes are returned as a pointer into buf. */
+static ProtobufCMessage *unpack_view(const ProtobufCMessageDescriptor *d, uint32_t field, const uint8_t *buf,
+                                     size_t len, const uint8_t **ret_data, size_t *ret_len)
+{
+    static const uint8_t empty[1];
+    size_t start, data, end;
+
+    *ret_data = NULL;
+    *ret_len = 0;
+    if (!buf || !find_bytes_field(buf, len, field, &start, &data, &end))
+        return protobuf_c_message_unpack(d, NULL, len, buf ? buf : empty);
+    size_t rest = len - (end - start);
+    uint8_t stack[512];
+    uint8_t *trimmed = rest <= sizeof(stack) ? stack : xmalloc(rest);
+    memcpy(trimmed, buf, start);
+    memcpy(trimmed + start, buf + end, len - end);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, rest, rest ? trimmed : empty);
+    if (trimmed != stack)
+        free(trimmed);
+    if (m) {
+        *ret_data = buf + data;
+        *ret_len = end - data;
+    }
+    return m;
+}
+
+Ttrpc__Request *ttrpc_request_decode_view(const uint8_t *buf, size_t len, const uint8_t **ret_payload,
+                                          size_t *ret_payload_len, caa_error **err)
+{
+    const uint8_t *view;
+    size_t view_len;
+    Ttrpc__Request *r =
+        (Ttrpc__Request *)unpack_view(&ttrpc__request__descriptor, 3, buf, len, &view, &view_len);
+    if (r && has_field_zero(&r->base)) {
+        ttrpc__request__free_unpacked(r, NULL);
+        r = NULL;
+    }
+    if (!r)
+        return caa_error_set(err, -EPROTO,
+                             "invalid ttrpc Request: cannot parse %zu bytes of protobuf wire format", len),
+               NULL;
+    *ret_payload = view ? view : r->payload.data;
+    *ret_payload_len = view ? view_len : r->payload.len;
+    return r;
+}
+
 void ttrpc_request_free(Ttrpc__Request *r)
 {
     if (r)
@@ -354,6 +475,26 @@ Ttrpc__Response *ttrpc_response_decode(const uint8_t *buf, size_t len, caa_error
     if (!r)
         caa_error_set(err, -EPROTO, "invalid ttrpc Response: cannot parse %zu bytes of protobuf wire format",
                       len);
+    return r;
+}
+
+Ttrpc__Response *ttrpc_response_decode_view(const uint8_t *buf, size_t len, const uint8_t **ret_payload,
+                                            size_t *ret_payload_len, caa_error **err)
+{
+    const uint8_t *view;
+    size_t view_len;
+    Ttrpc__Response *r =
+        (Ttrpc__Response *)unpack_view(&ttrpc__response__descriptor, 2, buf, len, &view, &view_len);
+    if (r && has_field_zero(&r->base)) {
+        ttrpc__response__free_unpacked(r, NULL);
+        r = NULL;
+    }
+    if (!r)
+        return caa_error_set(err, -EPROTO,
+                             "invalid ttrpc Response: cannot parse %zu bytes of protobuf wire format", len),
+               NULL;
+    *ret_payload = view ? view : r->payload.data;
+    *ret_payload_len = view ? view_len : r->payload.len;
     return r;
 }
 

@@ -100,6 +100,10 @@ void ttrpc_frame_reader_done(ttrpc_frame_reader *r);
  * the input or into the reader; it is valid until the next call. */
 int ttrpc_frame_reader_next(ttrpc_frame_reader *r, const uint8_t **data, size_t *len,
                             ttrpc_frame_header *ret_h, const uint8_t **ret_body);
+/* The malloc'd buffer holding the body that ttrpc_frame_reader_next just
+ * returned, now the caller's to free(), when the reader assembled it from
+ * several chunks; NULL when that body points into the input. */
+uint8_t *ttrpc_frame_reader_take_body(ttrpc_frame_reader *r, const uint8_t *body);
 /* True when no partial frame (header, body or skipped body) is pending. */
 bool ttrpc_frame_reader_idle(const ttrpc_frame_reader *r);
 
@@ -123,6 +127,12 @@ uint8_t *ttrpc_request_encode(const char *service, const char *method, const uin
 /* -EPROTO with a message on bytes that are not a Request. Free with ttrpc_request_free. */
 Ttrpc__Request *ttrpc_request_decode(const uint8_t *buf, size_t len, caa_error **err);
 void ttrpc_request_free(Ttrpc__Request *r);
+/* The same decision as ttrpc_request_decode, without copying a large
+ * payload: *ret_payload and *ret_payload_len give the payload (it may point
+ * into buf, so it lives as long as buf), and the returned Request's own
+ * payload field may be left empty. */
+Ttrpc__Request *ttrpc_request_decode_view(const uint8_t *buf, size_t len, const uint8_t **ret_payload,
+                                          size_t *ret_payload_len, caa_error **err);
 /* Reads timeout_nano from a Request body without unpacking it (relays);
  * 0 when absent. -EPROTO when the bytes are not valid protobuf. */
 int ttrpc_request_peek_timeout(const uint8_t *buf, size_t len, int64_t *ret_timeout_ns, caa_error **err);
@@ -135,6 +145,9 @@ uint8_t *ttrpc_response_encode(int grpc_code, const char *message, const uint8_t
 /* -EPROTO with a message on bytes that are not a Response. Free with ttrpc_response_free. */
 Ttrpc__Response *ttrpc_response_decode(const uint8_t *buf, size_t len, caa_error **err);
 void ttrpc_response_free(Ttrpc__Response *r);
+/* As ttrpc_request_decode_view, for a Response. */
+Ttrpc__Response *ttrpc_response_decode_view(const uint8_t *buf, size_t len, const uint8_t **ret_payload,
+                                            size_t *ret_payload_len, caa_error **err);
 
 /* Text the Go server uses for an oversize frame, into buf. */
 void ttrpc_oversize_message(uint32_t length, char *buf, size_t size);

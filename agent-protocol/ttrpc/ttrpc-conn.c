@@ -8,12 +8,17 @@
 #include "cleanup.h"
 #include "xalloc.h"
 
-/* One queued frame: the transport request and the bytes in one allocation. */
+/* One frame handed to the transport: the request, and (for a transport
+ * without write_now) the bytes, in one allocation. */
 typedef struct out_frame {
     ttrpc_write_req req;
     ttrpc_conn *conn;
+    size_t len; /* counted in write_queued */
     uint8_t data[];
 } out_frame;
+
+/* Messages up to this size are packed on the stack before sending. */
+#define SEND_STACK_MAX 1024
 
 static void update_reading(ttrpc_conn *c)
 {
@@ -98,7 +103,7 @@ static void on_frame_written(ttrpc_write_req *req, int status)
 {
     out_frame *f = CAA_CONTAINER_OF(req, out_frame, req);
     ttrpc_conn *c = f->conn;
-    c->write_queued -= req->len;
+    c->write_queued -= f->len;
     free(f);
     if (status < 0)
         conn_break(c, status);
@@ -111,6 +116,7 @@ static out_frame *frame_new(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uin
     out_frame *f = xmalloc(sizeof(*f) + TTRPC_HEADER_SIZE + len);
     memset(&f->req, 0, sizeof(f->req));
     f->conn = c;
+    f->len = TTRPC_HEADER_SIZE + len;
     f->req.data = f->data;
     f->req.len = TTRPC_HEADER_SIZE + len;
     f->req.cb = on_frame_written;
@@ -134,6 +140,37 @@ static int frame_submit(ttrpc_conn *c, out_frame *f)
     return 0;
 }
 
+/* Header and body straight from the caller's memory (writev); the
+ * transport copies only what the socket does not take at once. */
+static int frame_write_now(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags, const uint8_t *body,
+                           size_t len)
+{
+    uint8_t hdr[TTRPC_HEADER_SIZE];
+    ttrpc_frame_header h = {.length = (uint32_t)len, .stream_id = stream_id, .type = type, .flags = flags};
+    ttrpc_header_encode(&h, hdr);
+    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, TTRPC_HEADER_SIZE), uv_buf_init((char *)body, (unsigned)len)};
+
+    out_frame *f = xmalloc(sizeof(*f));
+    memset(&f->req, 0, sizeof(f->req));
+    f->conn = c;
+    f->len = TTRPC_HEADER_SIZE + len;
+    f->req.len = f->len;
+    f->req.cb = on_frame_written;
+    c->write_queued += f->len;
+    int r = c->t->ops->write_now(c->t, &f->req, bufs, len ? 2 : 1);
+    if (r == 0) {
+        update_reading(c);
+        return 0;
+    }
+    c->write_queued -= f->len;
+    free(f);
+    if (r < 0) {
+        conn_break(c, r);
+        return r;
+    }
+    return 0;
+}
+
 int ttrpc_conn_send(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags, const uint8_t *body,
                     size_t len)
 {
@@ -141,6 +178,8 @@ int ttrpc_conn_send(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t fla
         return -ENOTCONN;
     if (len > TTRPC_MESSAGE_LENGTH_MAX)
         return -EMSGSIZE;
+    if (c->t->ops->write_now)
+        return frame_write_now(c, stream_id, type, flags, body, len);
     out_frame *f = frame_new(c, stream_id, type, flags, len);
     if (len)
         memcpy(f->data + TTRPC_HEADER_SIZE, body, len);
@@ -155,9 +194,23 @@ int ttrpc_conn_send_message(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uin
     size_t len = protobuf_c_message_get_packed_size(m);
     if (len > TTRPC_MESSAGE_LENGTH_MAX)
         return -EMSGSIZE;
+    if (c->t->ops->write_now) {
+        uint8_t stack[SEND_STACK_MAX];
+        uint8_t *buf = len <= sizeof(stack) ? stack : xmalloc(len);
+        protobuf_c_message_pack(m, buf);
+        int r = frame_write_now(c, stream_id, type, flags, buf, len);
+        if (buf != stack)
+            free(buf);
+        return r;
+    }
     out_frame *f = frame_new(c, stream_id, type, flags, len);
     protobuf_c_message_pack(m, f->data + TTRPC_HEADER_SIZE);
     return frame_submit(c, f);
+}
+
+uint8_t *ttrpc_conn_take_body(ttrpc_conn *c, const uint8_t *body)
+{
+    return ttrpc_frame_reader_take_body(&c->reader, body);
 }
 
 void ttrpc_conn_hold(ttrpc_conn *c, bool hold)

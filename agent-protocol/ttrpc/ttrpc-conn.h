@@ -50,6 +50,9 @@ int ttrpc_conn_send(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t fla
                     size_t len);
 int ttrpc_conn_send_message(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags,
                             const ProtobufCMessage *m);
+/* Inside ev->frame: the body as a malloc'd buffer the caller now owns when
+ * the reader assembled it (no copy needed), else NULL. */
+uint8_t *ttrpc_conn_take_body(ttrpc_conn *c, const uint8_t *body);
 /* Owner-side back-pressure: while held, nothing is read. */
 void ttrpc_conn_hold(ttrpc_conn *c, bool hold);
 /* Closes (idempotent); ev->closed follows asynchronously. */

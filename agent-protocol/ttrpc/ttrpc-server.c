@@ -78,6 +78,8 @@ struct ttrpc_call {
     Ttrpc__Request *req;
     uint8_t *raw;
     size_t raw_len;
+    const uint8_t *payload; /* into raw, or req's own copy of a short one */
+    size_t payload_len;
     size_t cost;
     void (*cancel_cb)(ttrpc_call *c, void *opaque);
     void *cancel_opaque;
@@ -221,8 +223,17 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
     }
     sc->last_stream_id = h->stream_id;
 
-    Ttrpc__Request *req = ttrpc_request_decode(body, h->length, NULL);
+    /* The call keeps the body: the reader's own buffer when it assembled
+     * the frame, else a copy. A large payload is used in place there rather
+     * than copied again by the decoder. */
+    uint8_t *raw = ttrpc_conn_take_body(conn, body);
+    if (!raw)
+        raw = xmemdup(body ? body : (const uint8_t *)"", h->length);
+    const uint8_t *payload;
+    size_t payload_len;
+    Ttrpc__Request *req = ttrpc_request_decode_view(raw, h->length, &payload, &payload_len, NULL);
     if (!req) {
+        free(raw);
         log_debug("stream %u: undecodable Request (%u bytes)", h->stream_id, h->length);
         send_status(sc, h->stream_id, GRPC_INVALID_ARGUMENT,
                     "unmarshal request error: proto: cannot parse invalid wire-format data");
@@ -233,8 +244,10 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
     c->sc = sc;
     c->stream_id = h->stream_id;
     c->req = req;
-    c->raw = xmemdup(body ? body : (const uint8_t *)"", h->length);
+    c->raw = raw;
     c->raw_len = h->length;
+    c->payload = payload;
+    c->payload_len = payload_len;
     /* Decoded copy + raw copy + bookkeeping. */
     c->cost = 2 * (size_t)h->length + sizeof(*c);
     c->next = sc->calls;
@@ -574,8 +587,8 @@ const char *ttrpc_call_method(const ttrpc_call *c)
 
 const uint8_t *ttrpc_call_payload(const ttrpc_call *c, size_t *ret_len)
 {
-    *ret_len = c->req->payload.len;
-    return c->req->payload.data;
+    *ret_len = c->payload_len;
+    return c->payload;
 }
 
 const uint8_t *ttrpc_call_request(const ttrpc_call *c, size_t *ret_len)

@@ -41,6 +41,15 @@ typedef struct ttrpc_transport_ops {
     /* Half-closes the write side after queued writes; cb(status) once. */
     int (*shutdown)(ttrpc_transport *t, void (*cb)(ttrpc_transport *t, int status));
     void (*close)(ttrpc_transport *t);
+    /* Optional (NULL: callers use write). Writes the concatenation of bufs,
+     * now if it can: 1 = every byte is written (req unused, cb never
+     * called); 0 = the transport took the bytes, copying what it could not
+     * write yet, and calls req->cb once later, as write() would; negative =
+     * failed (cb not called). The transport keeps no reference to bufs. A
+     * write error after the bytes were taken is reported through req->cb,
+     * as with write(). Writes complete in submission order across both
+     * operations. */
+    int (*write_now)(ttrpc_transport *t, ttrpc_write_req *req, const uv_buf_t *bufs, unsigned nbufs);
 } ttrpc_transport_ops;
 
 struct ttrpc_transport {

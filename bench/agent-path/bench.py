@@ -101,18 +101,26 @@ class Paths:
             time.sleep(0.05)
         self.paths["socat"] = (sock, [far.pid, near.pid])
 
-    def add_caa(self, name, tls):
+    def add_caa(self, name, tls, bindir=None):
+        """bindir: a directory with other agent-protocol-forwarder and proxy-host binaries (a "before" build)."""
         d = os.path.join(self.tmp, name)
         os.mkdir(d)
         apf = os.path.join(d, "apf.json")
-        if tls:
-            ap.gen_tls(d, "podvm-bench")
-        else:
-            ap.write_apf(apf)
-        fwd = ap.start_forwarder(self.agent_sock, apf, tls=tls, extra=["-log-level", "info"])
-        sock = os.path.join(d, "pod.sock")
-        proxy = ap.start_proxy(sock, fwd.port, tls_dir=d if tls else None, server_name="podvm-bench",
-                               extra=["-log-level", "info"])
+        saved = ap.FORWARDER, ap.PROXY_HOST
+        if bindir:
+            ap.FORWARDER = os.path.join(bindir, "agent-protocol-forwarder")
+            ap.PROXY_HOST = os.path.join(bindir, "proxy-host")
+        try:
+            if tls:
+                ap.gen_tls(d, "podvm-bench")
+            else:
+                ap.write_apf(apf)
+            fwd = ap.start_forwarder(self.agent_sock, apf, tls=tls, extra=["-log-level", "info"])
+            sock = os.path.join(d, "pod.sock")
+            proxy = ap.start_proxy(sock, fwd.port, tls_dir=d if tls else None, server_name="podvm-bench",
+                                   extra=["-log-level", "info"])
+        finally:
+            ap.FORWARDER, ap.PROXY_HOST = saved
         self.paths[name] = (sock, [proxy.pid, fwd.pid])
         return fwd, proxy
 
@@ -122,18 +130,25 @@ class Paths:
             p.wait()
 
 
-def memory(tmp, goserver_agent_sock, tls, pods):
-    d = os.path.join(tmp, "mem-%s" % ("tls" if tls else "tcp"))
+def memory(tmp, goserver_agent_sock, tls, pods, bindir=None):
+    d = os.path.join(tmp, "mem-%s%s" % ("tls" if tls else "tcp", "-before" if bindir else ""))
     os.mkdir(d)
     apf = os.path.join(d, "apf.json")
-    if tls:
-        ap.gen_tls(d, "podvm-bench")
-    else:
-        ap.write_apf(apf)
-    fwd = ap.start_forwarder(goserver_agent_sock, apf, tls=tls, extra=["-log-level", "info"])
-    base = os.path.join(d, "p")
-    proxy = ap.start_proxy(base, fwd.port, pods=pods, tls_dir=d if tls else None, server_name="podvm-bench",
-                           extra=["-log-level", "info"])
+    saved = ap.FORWARDER, ap.PROXY_HOST
+    if bindir:
+        ap.FORWARDER = os.path.join(bindir, "agent-protocol-forwarder")
+        ap.PROXY_HOST = os.path.join(bindir, "proxy-host")
+    try:
+        if tls:
+            ap.gen_tls(d, "podvm-bench")
+        else:
+            ap.write_apf(apf)
+        fwd = ap.start_forwarder(goserver_agent_sock, apf, tls=tls, extra=["-log-level", "info"])
+        base = os.path.join(d, "p")
+        proxy = ap.start_proxy(base, fwd.port, pods=pods, tls_dir=d if tls else None, server_name="podvm-bench",
+                               extra=["-log-level", "info"])
+    finally:
+        ap.FORWARDER, ap.PROXY_HOST = saved
     m = proxy.wait_line(r"^BASELINE rss_kb=(\d+) heap_bytes=(\d+)", stdout=True)
     rss0, heap0 = int(m.group(1)), int(m.group(2))
     st = ap.proxy_stats(proxy)
@@ -170,18 +185,35 @@ def main():
     a.add_argument("--runs", type=int, default=3)
     a.add_argument("--conns", type=int, default=16)
     a.add_argument("--pods", type=int, default=100)
+    a.add_argument("--before", help="directory with the binaries of a build to compare against (paths "
+                   "caa-before, caa-tls-before)")
+    a.add_argument("--no-socat", action="store_true")
+    a.add_argument("--loads", default="1234", help="which workloads (1: Check x1, 2: Check xC, "
+                   "3: WriteStdin x1, 4: WriteStdin xC)")
+    a.add_argument("--no-memory", action="store_true")
     args = a.parse_args()
 
     tmp = ap.tmpdir()
     paths = Paths(args.goserver, tmp)
-    paths.add_socat()
+    order = ["direct"]
+    if not args.no_socat:
+        paths.add_socat()
+        order.append("socat")
+    if args.before:
+        paths.add_caa("caa-before", tls=False, bindir=args.before)
+        order.append("caa-before")
     paths.add_caa("caa", tls=False)
+    order.append("caa")
+    if args.before:
+        paths.add_caa("caa-tls-before", tls=True, bindir=args.before)
+        order.append("caa-tls-before")
     paths.add_caa("caa-tls", tls=True)
-    order = ["direct", "socat", "caa", "caa-tls"]
+    order.append("caa-tls")
     loads = [("Health.Check", "grpc.Health", "Check", 0, 1),
              ("Health.Check", "grpc.Health", "Check", 0, args.conns),
              ("WriteStdin 64 KiB", "grpc.AgentService", "WriteStdin", 65536, 1),
              ("WriteStdin 64 KiB", "grpc.AgentService", "WriteStdin", 65536, args.conns)]
+    loads = [l for i, l in enumerate(loads) if str(i + 1) in args.loads]
     results = {}
     for run in range(args.runs):
         for load in loads:
@@ -205,14 +237,18 @@ def main():
                 statistics.median(r["p50"] for r in rs), statistics.median(r["p99"] for r in rs),
                 "%.1f" % statistics.median(cpu) if cpu else "-"))
 
+    if args.no_memory:
+        paths.agent.stop(signal.SIGTERM)
+        return
     print()
     print("| link | pods | RSS per pod (connected) | heap per pod | RSS per pod (+1 shim conn) | heap per pod (+1 shim conn) |")
     print("|---|---:|---:|---:|---:|---:|")
     for tls in (False, True):
-        m = memory(tmp, paths.agent_sock, tls, args.pods)
-        print("| %s | %d | %.1f KiB | %.1f KiB | %.1f KiB | %.1f KiB |" % (
-            "TLS" if tls else "plain TCP", args.pods, m["rss_pod"] / 1024, m["heap_pod"] / 1024,
-            m["rss_shim"] / 1024, m["heap_shim"] / 1024))
+        for bindir in ([args.before] if args.before else []) + [None]:
+            m = memory(tmp, paths.agent_sock, tls, args.pods, bindir)
+            print("| %s%s | %d | %.1f KiB | %.1f KiB | %.1f KiB | %.1f KiB |" % (
+                "TLS" if tls else "plain TCP", " (before)" if bindir else "", args.pods, m["rss_pod"] / 1024,
+                m["heap_pod"] / 1024, m["rss_shim"] / 1024, m["heap_shim"] / 1024), flush=True)
     paths.agent.stop(signal.SIGTERM)
 
 

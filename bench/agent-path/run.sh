@@ -5,12 +5,16 @@
 # the Go server directly and through two socat byte relays; then the
 # adaptor's memory per connected pod. Method: bench/README.md, "agent-path".
 #
-# usage: bench/agent-path/run.sh [-b BUILD_DIR] [-d SECONDS] [-r RUNS] [-c CONNS] [-p PODS]
+# usage: bench/agent-path/run.sh [-b BUILD_DIR] [-d SECONDS] [-r RUNS] [-c CONNS] [-p PODS] [-B DIR] [-l LOADS] [-S] [-M]
 #   -b  meson build dir (default: build); builds agent-protocol-forwarder and proxy-host there
 #   -d  seconds per measurement (default 5)
 #   -r  runs; paths alternate within each run, tables show the median (default 3)
 #   -c  connections for the throughput rows (default 16)
 #   -p  pods for the memory measurement (default 100)
+#   -B  directory holding agent-protocol-forwarder and proxy-host of another build: adds the
+#       paths caa-before and caa-tls-before, measured in turn with the others
+#   -l  workloads to run, e.g. 13 (1: Check x1, 2: Check xC, 3: WriteStdin x1, 4: WriteStdin xC)
+#   -S  no socat path;  -M  no memory measurement
 set -euo pipefail
 
 src_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,14 +23,19 @@ secs=5
 runs=3
 conns=16
 pods=100
-while getopts "b:d:r:c:p:h" opt; do
+extra=()
+while getopts "b:d:r:c:p:B:l:SMh" opt; do
     case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
     r) runs=$OPTARG ;;
     c) conns=$OPTARG ;;
     p) pods=$OPTARG ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    B) extra+=(--before "$(cd "$OPTARG" && pwd)") ;;
+    l) extra+=(--loads "$OPTARG") ;;
+    S) extra+=(--no-socat) ;;
+    M) extra+=(--no-memory) ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
     esac
 done
 build=$(cd "$build" && pwd)
@@ -43,4 +52,4 @@ CAA_FORWARDER="$build/agent-protocol/forwarder/agent-protocol-forwarder" \
 CAA_PROXY_HOST="$build/tests/integration/proxy/proxy-host" \
 CAA_SOURCE_ROOT="$src_root" \
     python3 -B "$src_root/bench/agent-path/bench.py" --goserver "${gobins[0]}" --goclient "${gobins[1]}" \
-    --secs "$secs" --runs "$runs" --conns "$conns" --pods "$pods"
+    --secs "$secs" --runs "$runs" --conns "$conns" --pods "$pods" "${extra[@]}"

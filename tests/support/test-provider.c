@@ -32,6 +32,7 @@ typedef struct test_config {
     bool fail_after_create;
     char *ip;
     int64_t user_data_limit;
+    bool drop_on_teardown;
 } test_config;
 
 #define OPT(f) offsetof(test_config, f)
@@ -48,18 +49,23 @@ static const caa_option test_options[] = {
     {"test-ip", NULL, CAA_OPT_STRING, OPT(ip), "198.18.0.2", 0, 0, 0, "IP of every instance (empty: none)"},
     {"test-user-data-limit", NULL, CAA_OPT_INT, OPT(user_data_limit), "0", 0, INT32_MAX, 0,
      "largest user-data in bytes the provider accepts (0: no limit), checked by validate_spec"},
+    {"test-drop-on-teardown", NULL, CAA_OPT_BOOL, OPT(drop_on_teardown), "false", 0, 0, 0,
+     "teardown drops the callbacks of operations in flight instead of running them with -ECANCELED"},
 };
 
 typedef struct test_priv {
     uv_loop_t *loop;
     const test_config *cfg;
     unsigned ops_in_flight;
+    struct test_op *ops; /* scheduled, not yet run: teardown cancels them */
 } test_priv;
 
 typedef enum op_kind { OP_CREATE, OP_DELETE, OP_LIST, OP_GET } op_kind;
 
 typedef struct test_op {
     uv_timer_t timer;
+    struct test_op *prev, *next;
+    bool drop; /* cancelled by teardown: free without calling back */
     test_priv *priv;
     op_kind kind;
     caa_instance_cb inst_cb;
@@ -287,10 +293,46 @@ static void run_get(test_op *op)
     op->inst_cb(0, inst, NULL, op->opaque);
 }
 
+static void op_unlink(test_op *op)
+{
+    test_priv *p = op->priv;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        p->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    p->ops_in_flight--;
+}
+
+/* A cancelled op calls back with -ECANCELED from its close callback, after
+ * teardown returned; the provider (priv) is gone by then. */
+static void on_op_cancelled(uv_handle_t *h)
+{
+    test_op *op = h->data;
+    if (!op->drop) {
+        caa_error *e = caa_error_new(-ECANCELED, "test provider: torn down");
+        switch (op->kind) {
+        case OP_CREATE:
+        case OP_GET:
+            op->inst_cb(-ECANCELED, NULL, e, op->opaque);
+            break;
+        case OP_DELETE:
+            op->done_cb(-ECANCELED, e, op->opaque);
+            break;
+        case OP_LIST:
+            op->list_cb(-ECANCELED, NULL, e, op->opaque);
+            break;
+        }
+    }
+    on_op_closed(h);
+}
+
 static void on_op_timer(uv_timer_t *t)
 {
     test_op *op = t->data;
-    op->priv->ops_in_flight--;
+    op_unlink(op);
     switch (op->kind) {
     case OP_CREATE:
         run_create(op);
@@ -316,12 +358,16 @@ static test_op *op_new(test_priv *p, op_kind kind, void *opaque)
     op->opaque = opaque;
     uv_timer_init(p->loop, &op->timer);
     op->timer.data = op;
+    op->next = p->ops;
+    if (p->ops)
+        p->ops->prev = op;
+    p->ops = op;
+    p->ops_in_flight++;
     return op;
 }
 
 static void op_schedule(test_op *op, int64_t delay_ns)
 {
-    op->priv->ops_in_flight++;
     uv_timer_start(&op->timer, on_op_timer, (uint64_t)((delay_ns + NS_PER_MS - 1) / NS_PER_MS), 0);
 }
 
@@ -362,8 +408,10 @@ static int test_create(void *priv, const caa_instance_spec *spec, caa_instance_c
 static int test_validate(void *priv, const caa_instance_spec *spec, caa_error **err)
 {
     test_priv *p = priv;
-    if (p->cfg->user_data_limit > 0 && spec->user_data && spec->user_data_len > (size_t)p->cfg->user_data_limit)
-        return caa_error_set(err, -EINVAL, "test provider: user-data of %zu bytes is over the limit of %lld bytes",
+    if (p->cfg->user_data_limit > 0 && spec->user_data &&
+        spec->user_data_len > (size_t)p->cfg->user_data_limit)
+        return caa_error_set(err, -EINVAL,
+                             "test provider: user-data of %zu bytes is over the limit of %lld bytes",
                              spec->user_data_len, (long long)p->cfg->user_data_limit);
     return 0;
 }
@@ -403,9 +451,18 @@ static int test_get(void *priv, const char *instance_id, caa_instance_cb cb, voi
 static void test_teardown(void *priv)
 {
     test_priv *p = priv;
-    /* The daemon drains operations before tearing a provider down. */
+    if (!p)
+        return;
     if (p->ops_in_flight)
-        log_error("test provider torn down with %u operations in flight", p->ops_in_flight);
+        log_debug("test provider torn down with %u operation(s) in flight: %s them", p->ops_in_flight,
+                  p->cfg->drop_on_teardown ? "dropping" : "cancelling");
+    while (p->ops) {
+        test_op *op = p->ops;
+        op_unlink(op);
+        op->drop = p->cfg->drop_on_teardown;
+        op->priv = NULL;
+        uv_close((uv_handle_t *)&op->timer, on_op_cancelled);
+    }
     free(p);
 }
 

@@ -37,7 +37,7 @@ def fill(n):
 
 def main():
     skip_without_go()
-    tap = Tap(13)
+    tap = Tap(14)
     d = tmpdir()
     goserver, goclient = go_peers()
     agent_sock = os.path.join(d, "agent.sock")
@@ -258,6 +258,39 @@ def main():
         check(fwd.stop() == 0, "TLS forwarder exit")
         return m.group(1)[:120]
     tap.run("TLS: right name connects, wrong name and plain TCP fail with a TLS reason", tls_mismatch)
+
+    def tls_handshake_deadline():
+        tdir = os.path.join(d, "tls-deadline")
+        os.mkdir(tdir)
+        tapf = gen_tls(tdir, "podvm-right")
+        fwd = start_forwarder(agent_sock, tapf, tls=True, extra=["-tls-handshake-timeout", "1500ms"])
+        # Connects and sends nothing (slow-loris): dropped at the deadline.
+        idle = socket.create_connection(("127.0.0.1", fwd.port), timeout=10)
+        t0 = time.monotonic()
+        # Meanwhile a normal client completes its handshake and is served.
+        good = start_proxy(os.path.join(d, "tls-deadline-ok.sock"), fwd.port, tls_dir=tdir,
+                           server_name="podvm-right")
+        drv = Driver(goclient, os.path.join(d, "tls-deadline-ok.sock"))
+        r = drv.result(drv.call(*ECHO, b"during-slow-loris", timeout_ms=5000))
+        check(r["code"] == 0 and r["data"] == b"during-slow-loris", "normal client while a handshake hangs")
+        try:
+            data = idle.recv(1)
+        except ConnectionResetError:
+            data = b""
+        took = time.monotonic() - t0
+        idle.close()
+        check(data == b"", "the idle client got data instead of a close: %r" % data)
+        check(1.0 < took < 6, "idle client closed after %.1fs, want about 1.5s" % took)
+        fwd.wait_line(r"TLS handshake with .* not complete after 1500 ms")
+        # The established session outlives the deadline.
+        time.sleep(0.5)  # nothing to wait for: the point is that time passes beyond the deadline
+        r = drv.result(drv.call(*ECHO, b"after-deadline", timeout_ms=5000))
+        check(r["code"] == 0 and r["data"] == b"after-deadline", "established session cut by the deadline")
+        drv.close()
+        check(good.stop() == 0, "good TLS proxy exit")
+        check(fwd.stop() == 0, "TLS forwarder exit")
+        return "idle client dropped after %.1fs" % took
+    tap.run("TLS: a client that never completes the handshake is dropped at -tls-handshake-timeout", tls_handshake_deadline)
 
     def nobody_home():
         s = socket.socket()
