@@ -17,6 +17,7 @@ test_pkgs=(
   libvirt-clients libxml2-utils genisoimage
   e2fsprogs mount
   nodejs
+  libvirt-daemon-system libvirt-daemon libvirt-daemon-driver-qemu dnsmasq-base
 )
 # Pod VM image (images/build-podvm-base.sh) and its QEMU boot test (meson suite image).
 image_pkgs=(
