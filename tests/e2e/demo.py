@@ -6,7 +6,7 @@ with the daemon, caa-ctl, the forwarder, process-user-data and caa-test-agent.
 Every step prints its wall time; the last line is "DEMO OK: ..." on success.
 Everything it starts is stopped and deleted on every exit path (docs/e2e.md).
 
-Usage: demo.py --build BUILD_DIR [--state-file PATH] [--keep-logs DIR]
+Usage: demo.py --build BUILD_DIR [--state-file PATH] [--keep-logs DIR] [--hold-on-failure SECONDS]
 """
 import argparse
 import contextlib
@@ -80,7 +80,7 @@ def demo_flow(cloud, build, step, pod_ifname="eth0", adaptor_flags=()):
     with step("upload it into pool %s as %s" % (cloud.pool_name, lc.BASE_VOLUME)):
         cloud.upload_image(image)
     with step("start cloud-api-adaptor libvirt -uri qemu:///system -domain-type qemu in the worker netns"):
-        caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "300s"] + list(adaptor_flags)).start()
+        caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "300s", "-proxy-timeout", "180s"] + list(adaptor_flags)).start()
         step.note("pid %d, socket %s" % (caa.proc.pid, caa.socket))
     with step("pod network namespaces on the worker's bridge %s: the pod (%s) and a client (%s)"
               % (cloud.CNI_BRIDGE, POD_IP, CLIENT_IP)):
@@ -140,7 +140,9 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--state-file")
     ap.add_argument("--keep-logs", help="copy the daemon log and console logs here")
-    ap.add_argument("--pod-ifname", default=os.environ.get("CAA_E2E_POD_IFNAME", "eth0"))
+    ap.add_argument("--pod-ifname", default=lc.POD_IFNAME, help="the pod's interface name (default eth0)")
+    ap.add_argument("--prior-step", action="append", default=[], metavar="SECONDS=TITLE",
+                    help="a step done before (scripts/demo.sh: install, build), for the summary")
     ap.add_argument("--hold-on-failure", type=int, default=0, metavar="SECONDS",
                     help="on failure, keep everything running this long for inspection")
     args = ap.parse_args()
@@ -152,7 +154,13 @@ def main():
     lc.signals_raise()
     build = lc.Build(args.build)
     step = Steps()
-    t0 = time.monotonic()
+    prior = 0.0
+    for item in args.prior_step:
+        dt, _, title = item.partition("=")
+        step.n += 1
+        step.rows.append((step.n, title, float(dt)))
+        prior += float(dt)
+    t0 = time.monotonic() - prior
     cloud = None
     ok = failed = False
     try:
@@ -168,7 +176,7 @@ def main():
         if cloud and failed and args.hold_on_failure:
             hold(cloud, args.hold_on_failure)
         if cloud:
-            if not ok or args.keep_logs:
+            if failed or args.keep_logs:
                 dump_logs(cloud, args.keep_logs)
             with step("clean up: adaptor, domains, volumes, pool, network, libvirtd, virtlogd, "
                       "namespaces, temporary directory"):

@@ -25,7 +25,7 @@ import localcloud as lc  # noqa: E402
 from agentclient import AgentClient  # noqa: E402
 from demo import Steps, demo_flow, expect, start_cloud  # noqa: E402
 
-POD_IFNAME = os.environ.get("CAA_E2E_POD_IFNAME", "eth0")
+POD_IFNAME = lc.POD_IFNAME
 CLIENT_IP = lc.POD_NET + ".200"
 
 
@@ -82,7 +82,7 @@ def sc_demo(cloud, build, step):
 def sc_three_pods(cloud, build, step):
     """Three pods at once: distinct VMs, VNIs and tunnels; each answers with its own page."""
     prepare(cloud, build, step)
-    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "400s"]).start()
+    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "400s", "-proxy-timeout", "120s"]).start()
     client = cloud.pod_netns("client", CLIENT_IP, POD_IFNAME)
     pods = []
     with step("three pod netns and CreateVM each"):
@@ -125,7 +125,7 @@ def sc_stop_during_start(cloud, build, step):
     and (b) for the VM's forwarder (tunnel up, proxy dialing): StartVM answers
     CANCELLED, StopVM succeeds, and the VM, its volumes and tunnel are gone."""
     prepare(cloud, build, step)
-    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "300s"]).start()
+    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "300s", "-proxy-timeout", "120s"]).start()
     phases = (("provider create", "provisioning"), ("agent connection", "connecting"))
     only = os.environ.get("CAA_E2E_PHASE")
     for phase, want_state in phases:
@@ -211,7 +211,7 @@ def sc_bad_image(cloud, build, step):
 def sc_adaptor_sigkill(cloud, build, step):
     """The adaptor is SIGKILLed while a pod runs, then restarted on the same pods dir."""
     prepare(cloud, build, step)
-    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "300s"]).start()
+    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "300s", "-proxy-timeout", "120s"]).start()
     pod = cloud.pod_netns("pod", lc.POD_NET + ".41", POD_IFNAME)
     client = cloud.pod_netns("client", CLIENT_IP, POD_IFNAME)
     sid = lc.new_sandbox_id()
@@ -299,6 +299,9 @@ def main():
                     if f.endswith("-console.log"):
                         lines = lc._read(os.path.join(cloud.console_dir, f)).splitlines()
                         log("---- %s (last 30 lines)\n%s" % (f, "\n".join(lines[-30:])))
+                        errors = list(dict.fromkeys(l[25:] for l in lines if " error " in l[:40]))
+                        if errors:
+                            log("---- %s: distinct error lines\n%s" % (f, "\n".join(errors[:5])))
             errors = cloud.close()
             if errors:
                 log("FAIL: cleanup: %s" % "; ".join(errors))

@@ -36,6 +36,8 @@ VM_NET = "198.18.0"          # libvirt network (the cloud's VPC)
 POD_NET = "198.19.0"         # pod network (the CNI's subnet)
 POD_GW = POD_NET + ".1"
 BASE_VOLUME = "podvm-base.qcow2"
+# The pod's interface name in its namespace, as CNIs name it (override for diagnosis only).
+POD_IFNAME = os.environ.get("CAA_E2E_POD_IFNAME", "eth0")
 AGENT_ARGS = "-record /run/caa-test-agent/requests.jsonl -log-level debug"
 SKIP = 77
 
@@ -99,6 +101,11 @@ def check_machine():
         subprocess.run(["qemu-system-x86_64", "-version"], capture_output=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return "qemu-system-x86_64 cannot run here"
+    try:
+        subprocess.run(["unshare", "--mount", "--net", "--propagation", "private", "true"],
+                       capture_output=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "cannot create mount and network namespaces here"
     return None
 
 
@@ -124,12 +131,23 @@ def signals_raise():
 
 # ---------------------------------------------------------------- build products
 
+# ninja targets the runs need (scripts/demo.sh and bench/e2e/run.sh build these)
+TARGETS = ["adaptor/cloud-api-adaptor", "providers/caa-provider-libvirt.so", "adaptor/ctl/caa-ctl",
+           "agent-protocol/forwarder/agent-protocol-forwarder", "agent-protocol/process-user-data/process-user-data",
+           "tests/test-agent/caa-test-agent"]
+
+
 class Build:
     """The programs of a meson build directory."""
 
     def __init__(self, root):
         self.root = os.path.abspath(root)
         self.adaptor = self._exe("adaptor/cloud-api-adaptor")
+        # Loaded by the daemon from <build>/providers when it runs from the build tree.
+        self.libvirt_module = os.path.join(self.root, "providers/caa-provider-libvirt.so")
+        if not os.path.exists(self.libvirt_module):
+            raise E2EError("%s is not built (ninja -C %s providers/caa-provider-libvirt.so)"
+                           % (self.libvirt_module, self.root))
         self.ctl = self._exe("adaptor/ctl/caa-ctl")
         self.forwarder = self._exe("agent-protocol/forwarder/agent-protocol-forwarder")
         self.process_user_data = self._exe("agent-protocol/process-user-data/process-user-data")
@@ -326,7 +344,7 @@ class Cloud:
         return os.path.join(self.console_dir, instance_name + ".log")
 
     # -- namespaces
-    def pod_netns(self, name, ip, ifname="eth0", mtu=1450):
+    def pod_netns(self, name, ip, ifname=POD_IFNAME, mtu=1450):
         """A pod network namespace as a bridge CNI makes it: <ifname> with ip/24 on
         a veth whose peer is on the worker's cni0, default route via the bridge."""
         name = "%s-%s" % (self.tag, name)
