@@ -195,6 +195,24 @@ int caa_podnet_link_set_up(struct nl_sock *sk, int ifindex, caa_error **err)
     return 0;
 }
 
+int caa_podnet_link_rename(struct nl_sock *sk, const char *from, const char *to, caa_error **err)
+{
+    int ifindex = caa_podnet_link_ifindex(sk, from, err);
+    if (ifindex < 0)
+        return ifindex;
+    struct rtnl_link *orig = rtnl_link_alloc(), *change = rtnl_link_alloc();
+    if (!orig || !change)
+        caa_oom();
+    rtnl_link_set_ifindex(orig, ifindex);
+    rtnl_link_set_name(change, to);
+    int r = rtnl_link_change(sk, orig, change, 0);
+    rtnl_link_put(orig);
+    rtnl_link_put(change);
+    if (r < 0)
+        return caa_podnet_nl_error(err, r, "renaming device \"%s\" to \"%s\"", from, to);
+    return 0;
+}
+
 int caa_podnet_link_delete(struct nl_sock *sk, const char *name, caa_error **err)
 {
     struct rtnl_link *link = rtnl_link_alloc();

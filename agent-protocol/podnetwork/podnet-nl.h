@@ -29,6 +29,8 @@ int caa_podnet_link_get(struct nl_sock *sk, const char *name, struct rtnl_link *
 /* Returns the ifindex of name (> 0), or -ENOENT. */
 int caa_podnet_link_ifindex(struct nl_sock *sk, const char *name, caa_error **err);
 int caa_podnet_link_set_up(struct nl_sock *sk, int ifindex, caa_error **err);
+/* Renames a link (which must be down) in sk's namespace. */
+int caa_podnet_link_rename(struct nl_sock *sk, const char *from, const char *to, caa_error **err);
 /* Deletes a link by name; a missing link is success. */
 int caa_podnet_link_delete(struct nl_sock *sk, const char *name, caa_error **err);
 

@@ -1,6 +1,7 @@
 /* Pod VM side of the pod network tunnel. */
 #define LOG_COMPONENT "podnetwork/vm"
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
@@ -88,8 +89,15 @@ int caa_podnet_vm_setup(const caa_podnet_config *cfg, const caa_podnet_vm_opts *
         (r = caa_podnet_notrack_add(cfg->vxlan_id, cfg->worker_node_ip.addr, cfg->vxlan_port, err)) < 0)
         return r;
     uint32_t mtu = cfg->mtu == 0 || cfg->mtu > CAA_PODNET_VM_MAX_MTU ? CAA_PODNET_VM_MAX_MTU : cfg->mtu;
+    /* Some kernels (Debian's 6.1) check a new device's name against the
+     * namespace of the request, not the one it is placed in, and the VM's own
+     * NIC is usually called like the pod interface (eth0). So the device is
+     * created under a name that cannot clash and renamed inside the pod netns,
+     * as upstream does. */
+    char tmp_name[16];
+    snprintf(tmp_name, sizeof(tmp_name), "caavx%u", cfg->vxlan_id);
     caa_podnet_vxlan_spec spec = {
-        .name = cfg->interface,
+        .name = tmp_name,
         .vni = cfg->vxlan_id,
         .remote = cfg->worker_node_ip.addr,
         .port = cfg->vxlan_port,
@@ -98,6 +106,11 @@ int caa_podnet_vm_setup(const caa_podnet_config *cfg, const caa_podnet_vm_opts *
         .mtu = mtu,
     };
     r = caa_podnet_vxlan_create(root, &spec, err);
+    if (r == 0) {
+        r = caa_podnet_link_rename(pod, tmp_name, cfg->interface, err);
+        if (r < 0)
+            caa_podnet_link_delete(pod, tmp_name, NULL);
+    }
     if (r == 0)
         r = configure(pod, cfg, err);
     if (r < 0) {

@@ -298,6 +298,10 @@ static void send_upstream(relay_call *rc)
             r->rewritten++;
         free(rc->body);
         rc->body = NULL;
+        /* Sent: the request bytes are no longer needed here (nor copied,
+         * when this runs as the request arrives). */
+        if (rc->call)
+            ttrpc_call_release_request(rc->call);
         return;
     }
     if (ret == -EMSGSIZE) {

@@ -19,6 +19,12 @@ static int apply_profile(SSL_CTX *ctx, const caa_tls_profile *p, caa_error **err
         return caa_tls_error_set(err, -EINVAL, "setting the TLS minimum version");
     if (p && p->openssl_ciphers && !SSL_CTX_set_cipher_list(ctx, p->openssl_ciphers))
         return caa_tls_error_set(err, -EINVAL, "setting the TLS 1.2 cipher suites '%s'", p->openssl_ciphers);
+    /* TLS 1.3 suites in Go's order (the upstream proxy and forwarder are Go):
+     * AES-128-GCM first, about a third cheaper per byte than OpenSSL's
+     * default first choice AES-256-GCM. All three stay enabled. */
+    if (!SSL_CTX_set_ciphersuites(
+            ctx, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"))
+        return caa_tls_error_set(err, -EINVAL, "setting the TLS 1.3 cipher suites");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return 0;

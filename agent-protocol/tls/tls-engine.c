@@ -28,8 +28,8 @@ typedef struct byte_buf {
 
 struct caa_tls_engine {
     SSL *ssl;
-    BIO *rbio, *wbio; /* owned by ssl; see "ciphertext BIOs" */
-    byte_buf in;      /* ciphertext fed, not yet read by OpenSSL */
+    BIO *rbio, *wbio;      /* owned by ssl; see "ciphertext BIOs" */
+    byte_buf in;           /* ciphertext fed, not yet read by OpenSSL */
     const uint8_t *window; /* borrowed input after in (feed_borrowed) */
     size_t window_len;
     bool in_eof;
@@ -169,35 +169,70 @@ static int stored_failure(caa_tls_engine *e, caa_error **err)
  * input BIO behaves like a memory BIO whose EOF return is -1 until
  * feed_eof: empty means "retry", then 0 (EOF). */
 
+/* One spare buffer per thread. Ciphertext buffers are usually emptied in
+ * the event that filled them (the transport sends the output and OpenSSL
+ * reads the input at once), so handing the storage on spares a malloc, a
+ * chain of reallocs and cold pages per message, while idle connections
+ * still hold no buffer. */
+#define SPARE_MAX (256 * 1024)
+static _Thread_local uint8_t *spare_data;
+static _Thread_local size_t spare_cap;
+
+/* Room for extra more bytes after the unread ones. */
+static void buf_reserve(byte_buf *b, size_t extra)
+{
+    size_t need = b->len + extra;
+    if (b->off + need <= b->cap)
+        return;
+    if (!b->data && spare_data) {
+        b->data = spare_data;
+        b->cap = spare_cap;
+        b->off = 0;
+        spare_data = NULL;
+        spare_cap = 0;
+        if (need <= b->cap)
+            return;
+    }
+    if (b->off > 0) {
+        memmove(b->data, b->data + b->off, b->len);
+        b->off = 0;
+        if (need <= b->cap)
+            return;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
 static void buf_append(byte_buf *b, const void *data, size_t len)
 {
     if (len == 0)
         return;
-    if (b->off + b->len + len > b->cap) {
-        if (b->off > 0) {
-            memmove(b->data, b->data + b->off, b->len);
-            b->off = 0;
-        }
-        if (b->len + len > b->cap) {
-            size_t cap = b->cap ? b->cap : 256;
-            while (cap < b->len + len)
-                cap = cap > SIZE_MAX / 2 ? b->len + len : cap * 2;
-            b->data = xrealloc(b->data, cap);
-            b->cap = cap;
-        }
-    }
+    buf_reserve(b, len);
     memcpy(b->data + b->off + b->len, data, len);
     b->len += len;
+}
+
+static void buf_release(byte_buf *b)
+{
+    if (b->data && b->cap <= SPARE_MAX && b->cap > spare_cap) {
+        free(spare_data);
+        spare_data = b->data;
+        spare_cap = b->cap;
+    } else {
+        free(b->data);
+    }
+    *b = (byte_buf){0};
 }
 
 static void buf_consume(byte_buf *b, size_t n)
 {
     b->off += n;
     b->len -= n;
-    if (b->len == 0) {
-        free(b->data);
-        *b = (byte_buf){0};
-    }
+    if (b->len == 0)
+        buf_release(b);
 }
 
 static size_t input_available(const caa_tls_engine *e)
@@ -321,10 +356,9 @@ int caa_tls_engine_new(SSL_CTX *ctx, caa_tls_role role, const char *server_name,
     rbio = engine_bio(e, true);
     wbio = engine_bio(e, false);
     SSL_set_bio(ssl, rbio, wbio);
-    /* RELEASE_BUFFERS: OpenSSL's record buffers (about 34 KiB) are freed
-     * while the connection is idle. */
-    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                          SSL_MODE_RELEASE_BUFFERS);
+    /* No SSL_MODE_RELEASE_BUFFERS: measured, it saved no memory per idle
+     * connection (OpenSSL 3.0) and costs two large mallocs per record. */
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     if (role == CAA_TLS_ROLE_CLIENT) {
         bool verifies = (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) != 0;
@@ -542,6 +576,17 @@ static int queue_pending(caa_tls_engine *e, const void *data, size_t len, caa_er
     return 0;
 }
 
+/* Largest TLS record payload, and more than a TLS 1.3 record adds to it
+ * (header, content type, tag). */
+#define RECORD_MAX 16384
+#define RECORD_OVERHEAD 64
+
+/* Room for the records of len plaintext bytes: one buffer, no realloc chain. */
+static void reserve_output(caa_tls_engine *e, size_t len)
+{
+    buf_reserve(&e->out, len + (len / RECORD_MAX + 2) * RECORD_OVERHEAD);
+}
+
 /* Encrypts straight from the caller's memory once nothing waits before it;
  * what OpenSSL does not take is queued. */
 static int write_direct(caa_tls_engine *e, const uint8_t *p, size_t len, caa_error **err)
@@ -573,13 +618,12 @@ int caa_tls_engine_write(caa_tls_engine *e, const void *data, size_t len, caa_er
         return caa_error_set(err, -EPIPE, "TLS write after shutdown");
     if (len == 0)
         return 0;
-    if (e->handshake_done)
+    if (e->handshake_done) {
+        reserve_output(e, len);
         return write_direct(e, data, len, err);
+    }
     return queue_pending(e, data, len, err);
 }
-
-/* Largest TLS record payload. */
-#define RECORD_MAX 16384
 
 int caa_tls_engine_writev(caa_tls_engine *e, const struct iovec *iov, size_t n, caa_error **err)
 {
@@ -598,7 +642,10 @@ int caa_tls_engine_writev(caa_tls_engine *e, const struct iovec *iov, size_t n, 
     /* Small pieces share records: gather them into one record's worth
      * before encrypting; whole records of a large piece go directly. */
     uint8_t rec[RECORD_MAX];
-    size_t have = 0;
+    size_t have = 0, total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += iov[i].iov_len;
+    reserve_output(e, total);
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = iov[i].iov_base;
         size_t len = iov[i].iov_len;

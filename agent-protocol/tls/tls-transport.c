@@ -14,9 +14,10 @@
 #include "xalloc.h"
 
 /* Plaintext handed to the owner per on_read call: several records, as
- * much as one read of the plain transport, so a 64 KiB ttRPC frame usually
- * arrives whole (and the owner's caps stay soft by the same amount). */
-#define PLAINTEXT_CHUNK (64 * 1024)
+ * much as one read of the plain transport (ttrpc-transport-uv.c), so a
+ * frame with a 64 KiB payload usually arrives whole, and the owner's caps
+ * stay soft by the same amount. */
+#define PLAINTEXT_CHUNK (68 * 1024)
 
 /* One plaintext buffer per thread, used only inside deliver_plaintext. */
 static _Thread_local uint8_t *thread_plain_buf;
@@ -317,6 +318,10 @@ static void deliver_plaintext_into(tls_transport *t, uint8_t *buf)
         if (have > 0) {
             caa_error_free(err); /* a failure sticks: the next read reports it */
             t->base.on_read(&t->base, (ssize_t)have, buf);
+            /* Drained (the last read found nothing): no need to ask again
+             * unless an end or a failure is still to be reported. */
+            if (n == 0 && !caa_tls_engine_peer_closed(t->engine))
+                return;
             continue;
         }
         if (n < 0) {

@@ -17,6 +17,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "ttrpc-conn.h"
+#include "ttrpc-flush.h"
 #include "ttrpc-transport.h"
 #include "xalloc.h"
 
@@ -43,8 +44,9 @@ struct ttrpc_client {
     size_t n_buckets; /* power of two */
     size_t n_calls;
 
-    size_t n_handles; /* transport + call timers + close marker not yet closed */
+    size_t n_handles; /* transport + call timers + close marker + flusher not yet closed */
     uv_idle_t close_marker;
+    ttrpc_flusher flusher; /* coalesces requests (ttrpc-flush.h) */
 
     void (*close_cb)(ttrpc_client *c, void *opaque);
     void *close_opaque;
@@ -255,6 +257,7 @@ static int client_new(uv_loop_t *loop, uv_handle_type type, ttrpc_connect_cb cb,
         return caa_error_propagate(err, &e);
     ttrpc_client *c = xnew0(ttrpc_client, 1);
     c->loop = loop;
+    ttrpc_flusher_init(&c->flusher, loop);
     c->type = type;
     c->next_id = 1;
     c->connect_cb = cb;
@@ -288,6 +291,7 @@ static void on_connected(uv_connect_t *req, int status)
         return;
     }
     c->connected = true;
+    ttrpc_conn_set_flusher(&c->conn, &c->flusher);
     c->connect_cb(c, 0, NULL, c->connect_opaque);
 }
 
@@ -369,6 +373,7 @@ int ttrpc_client_new_on_transport(uv_loop_t *loop, ttrpc_transport *t, ttrpc_cli
     }
     ttrpc_client *c = xnew0(ttrpc_client, 1);
     c->loop = loop;
+    ttrpc_flusher_init(&c->flusher, loop);
     c->next_id = 1;
     ttrpc_conn_init(&c->conn, t, &client_conn_events, c);
     c->conn_live = true;
@@ -380,6 +385,7 @@ int ttrpc_client_new_on_transport(uv_loop_t *loop, ttrpc_transport *t, ttrpc_cli
         return caa_error_set(err, r, "ttrpc client: cannot read from transport");
     }
     c->connected = true;
+    ttrpc_conn_set_flusher(&c->conn, &c->flusher);
     *ret = c;
     return 0;
 }
@@ -497,6 +503,13 @@ static void on_close_marker(uv_handle_t *h)
     maybe_free(c);
 }
 
+static void on_flusher_closed(void *opaque)
+{
+    ttrpc_client *c = opaque;
+    c->n_handles--;
+    maybe_free(c);
+}
+
 void ttrpc_client_close(ttrpc_client *c)
 {
     if (!c || c->closing)
@@ -510,4 +523,5 @@ void ttrpc_client_close(ttrpc_client *c)
     fail_all(c, -ECANCELED);
     if (c->conn_live)
         ttrpc_conn_close(&c->conn);
+    c->n_handles += (size_t)ttrpc_flusher_close(&c->flusher, on_flusher_closed, c);
 }

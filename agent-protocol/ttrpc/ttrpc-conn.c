@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "ttrpc-flush.h"
 #include "xalloc.h"
 
 /* One frame handed to the transport: the request, and (for a transport
@@ -19,6 +20,10 @@ typedef struct out_frame {
 
 /* Messages up to this size are packed on the stack before sending. */
 #define SEND_STACK_MAX 1024
+/* Coalescing: frames up to BATCH_FRAME_MAX are gathered, up to BATCH_MAX
+ * in all; a larger frame goes out on its own (after what was gathered). */
+#define BATCH_FRAME_MAX (16 * 1024)
+#define BATCH_MAX (64 * 1024)
 
 static void update_reading(ttrpc_conn *c)
 {
@@ -140,35 +145,124 @@ static int frame_submit(ttrpc_conn *c, out_frame *f)
     return 0;
 }
 
-/* Header and body straight from the caller's memory (writev); the
- * transport copies only what the socket does not take at once. */
-static int frame_write_now(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags, const uint8_t *body,
-                           size_t len)
+/* Hands bufs (total bytes, already counted in write_queued) to the
+ * transport; it copies only what the socket does not take at once. */
+static int write_now_counted(ttrpc_conn *c, const uv_buf_t *bufs, unsigned n, size_t total)
 {
-    uint8_t hdr[TTRPC_HEADER_SIZE];
-    ttrpc_frame_header h = {.length = (uint32_t)len, .stream_id = stream_id, .type = type, .flags = flags};
-    ttrpc_header_encode(&h, hdr);
-    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, TTRPC_HEADER_SIZE), uv_buf_init((char *)body, (unsigned)len)};
-
     out_frame *f = xmalloc(sizeof(*f));
     memset(&f->req, 0, sizeof(f->req));
     f->conn = c;
-    f->len = TTRPC_HEADER_SIZE + len;
-    f->req.len = f->len;
+    f->len = total;
+    f->req.len = total;
     f->req.cb = on_frame_written;
-    c->write_queued += f->len;
-    int r = c->t->ops->write_now(c->t, &f->req, bufs, len ? 2 : 1);
+    int r = c->t->ops->write_now(c->t, &f->req, bufs, n);
     if (r == 0) {
         update_reading(c);
         return 0;
     }
-    c->write_queued -= f->len;
+    c->write_queued -= total;
     free(f);
     if (r < 0) {
         conn_break(c, r);
         return r;
     }
     return 0;
+}
+
+/* Batch buffers live only while frames are gathered; one spare per thread
+ * saves the malloc, and idle connections hold none. */
+static _Thread_local uint8_t *spare_batch;
+
+static void batch_release(ttrpc_conn *c)
+{
+    if (!spare_batch)
+        spare_batch = c->batch;
+    else
+        free(c->batch);
+    c->batch = NULL;
+    c->batch_len = c->batch_cap = 0;
+}
+
+static int batch_write(ttrpc_conn *c)
+{
+    if (c->batch_len == 0)
+        return 0;
+    uint8_t *batch = c->batch;
+    size_t len = c->batch_len;
+    uv_buf_t buf = uv_buf_init((char *)batch, (unsigned)len);
+    c->batch = NULL;
+    c->batch_len = c->batch_cap = 0;
+    int r = write_now_counted(c, &buf, 1, len);
+    if (!spare_batch)
+        spare_batch = batch;
+    else
+        free(batch);
+    return r;
+}
+
+static void batch_drop(ttrpc_conn *c)
+{
+    if (c->flusher)
+        ttrpc_flusher_remove(c->flusher, c);
+    if (c->batch)
+        batch_release(c);
+}
+
+/* Header and body straight from the caller's memory (writev), or gathered
+ * with the other frames of this loop iteration (ttrpc-flush.h). */
+static int frame_write_now(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags,
+                           const uint8_t *body, size_t len)
+{
+    uint8_t hdr[TTRPC_HEADER_SIZE];
+    ttrpc_frame_header h = {.length = (uint32_t)len, .stream_id = stream_id, .type = type, .flags = flags};
+    ttrpc_header_encode(&h, hdr);
+    size_t total = TTRPC_HEADER_SIZE + len;
+
+    if (c->flusher) {
+        if (!c->tick) {
+            /* The first frame of the iteration goes out at once. */
+            c->tick = ttrpc_flusher_add(c->flusher, c);
+        } else if (len <= BATCH_FRAME_MAX) {
+            if (c->batch_len + total > BATCH_MAX) {
+                int r = batch_write(c);
+                if (r < 0)
+                    return r;
+            }
+            if (!c->batch) {
+                c->batch = spare_batch ? spare_batch : xmalloc(BATCH_MAX);
+                spare_batch = NULL;
+                c->batch_cap = BATCH_MAX;
+            }
+            memcpy(c->batch + c->batch_len, hdr, TTRPC_HEADER_SIZE);
+            if (len)
+                memcpy(c->batch + c->batch_len + TTRPC_HEADER_SIZE, body, len);
+            c->batch_len += total;
+            c->write_queued += total;
+            update_reading(c);
+            return 0;
+        } else {
+            int r = batch_write(c); /* keeps the order */
+            if (r < 0)
+                return r;
+        }
+    }
+    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, TTRPC_HEADER_SIZE),
+                        uv_buf_init((char *)body, (unsigned)len)};
+    c->write_queued += total;
+    return write_now_counted(c, bufs, len ? 2 : 1, total);
+}
+
+void ttrpc_conn_set_flusher(ttrpc_conn *c, ttrpc_flusher *f)
+{
+    if (c->t && c->t->ops->write_now)
+        c->flusher = f;
+}
+
+void ttrpc_conn_flush(ttrpc_conn *c)
+{
+    c->tick = false;
+    if (!c->closing)
+        batch_write(c);
 }
 
 int ttrpc_conn_send(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uint8_t flags, const uint8_t *body,
@@ -225,6 +319,9 @@ void ttrpc_conn_close(ttrpc_conn *c)
 {
     if (c->closing)
         return;
+    /* Gathered frames go with the queued ones: the peer is going away. */
+    c->write_queued -= c->batch_len;
+    batch_drop(c);
     c->closing = true;
     c->reading = false;
     ttrpc_transport_close(c->t);

@@ -18,6 +18,7 @@
 #define TTRPC_CONN_WRITE_HIGH (1u << 20)
 
 typedef struct ttrpc_conn ttrpc_conn;
+typedef struct ttrpc_flusher ttrpc_flusher;
 
 typedef struct ttrpc_conn_events {
     /* A complete frame; body is valid only during the call. */
@@ -40,6 +41,14 @@ struct ttrpc_conn {
     bool held;
     bool reading;
     bool closing;
+
+    /* Write coalescing (ttrpc-flush.h); off while flusher is NULL. */
+    ttrpc_flusher *flusher;
+    bool tick;         /* a frame went out in this loop iteration */
+    bool flush_listed; /* on the flusher's list */
+    ttrpc_conn *flush_next;
+    uint8_t *batch; /* frames gathered since, not yet handed to the transport */
+    size_t batch_len, batch_cap;
 };
 
 /* Takes ownership of t. */
@@ -53,6 +62,11 @@ int ttrpc_conn_send_message(ttrpc_conn *c, uint32_t stream_id, uint8_t type, uin
 /* Inside ev->frame: the body as a malloc'd buffer the caller now owns when
  * the reader assembled it (no copy needed), else NULL. */
 uint8_t *ttrpc_conn_take_body(ttrpc_conn *c, const uint8_t *body);
+/* Turns write coalescing on (transports with write_now only); the
+ * flusher must outlive the connection's close. */
+void ttrpc_conn_set_flusher(ttrpc_conn *c, ttrpc_flusher *f);
+/* Writes the gathered frames and ends the iteration (the flusher calls it). */
+void ttrpc_conn_flush(ttrpc_conn *c);
 /* Owner-side back-pressure: while held, nothing is read. */
 void ttrpc_conn_hold(ttrpc_conn *c, bool hold);
 /* Closes (idempotent); ev->closed follows asynchronously. */

@@ -12,7 +12,7 @@
  *    TTRPC_CONN_WRITE_HIGH bytes of replies wait to be written (a client that
  *    does not read its answers is not read either); reading resumes as
  *    calls finish and writes drain. The caps are soft by at most one read
- *    buffer (64 KiB) of already-received frames;
+ *    buffer (68 KiB, see ttrpc-transport-uv.c) of already-received frames;
  *  - queued replies are bounded by the in-flight calls that produce them
  *    (each reply <= 4 MiB). */
 #define LOG_COMPONENT "ttrpc/server"
@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "ttrpc-conn.h"
+#include "ttrpc-flush.h"
 #include "ttrpc-transport.h"
 #include "xalloc.h"
 
@@ -65,7 +67,8 @@ typedef struct server_conn {
     ttrpc_conn conn;
     ttrpc_server *server;
     struct server_conn *prev, *next;
-    ttrpc_call *calls; /* in flight, newest first */
+    ttrpc_call *calls;       /* in flight, newest first */
+    ttrpc_call *dispatching; /* the call being dispatched, while it lives */
     size_t n_calls;
     size_t call_bytes;
     uint32_t last_stream_id;
@@ -78,6 +81,7 @@ struct ttrpc_call {
     Ttrpc__Request *req;
     uint8_t *raw;
     size_t raw_len;
+    bool raw_borrowed;      /* raw is the frame's bytes, valid during dispatch only */
     const uint8_t *payload; /* into raw, or req's own copy of a short one */
     size_t payload_len;
     size_t cost;
@@ -98,6 +102,7 @@ struct ttrpc_server {
     size_t n_handles; /* listeners + connections + close marker not yet closed */
     bool closing;
     uv_idle_t close_marker;
+    ttrpc_flusher flusher; /* coalesces replies (ttrpc-flush.h) */
     void (*done)(void *opaque);
     void *done_opaque;
 };
@@ -154,12 +159,27 @@ static void call_unlink(ttrpc_call *c)
 static void call_free(ttrpc_call *c)
 {
     server_conn *sc = c->sc;
+    if (sc && sc->dispatching == c)
+        sc->dispatching = NULL;
     call_unlink(c);
     if (sc)
         update_hold(sc);
     ttrpc_request_free(c->req);
-    free(c->raw);
+    if (!c->raw_borrowed)
+        free(c->raw);
     free(c);
+}
+
+/* The handler kept the call past dispatch without releasing its request:
+ * copy the bytes it may still read. */
+static void call_keep_request(ttrpc_call *c)
+{
+    uint8_t *copy = xmemdup(c->raw, c->raw_len);
+    uintptr_t p = (uintptr_t)c->payload, start = (uintptr_t)c->raw;
+    if (c->payload && p >= start && p < start + c->raw_len)
+        c->payload = copy + (p - start);
+    c->raw = copy;
+    c->raw_borrowed = false;
 }
 
 static ttrpc_call *find_call(server_conn *sc, uint32_t stream_id)
@@ -223,17 +243,18 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
     }
     sc->last_stream_id = h->stream_id;
 
-    /* The call keeps the body: the reader's own buffer when it assembled
-     * the frame, else a copy. A large payload is used in place there rather
+    /* The call takes the reader's buffer when the reader assembled the
+     * frame; otherwise it uses the bytes in place during dispatch and copies
+     * them only if the handler keeps the call without releasing them (a
+     * relay forwards them at once). A large payload is used in place rather
      * than copied again by the decoder. */
-    uint8_t *raw = ttrpc_conn_take_body(conn, body);
-    if (!raw)
-        raw = xmemdup(body ? body : (const uint8_t *)"", h->length);
+    uint8_t *owned = ttrpc_conn_take_body(conn, body);
+    uint8_t *raw = owned ? owned : (uint8_t *)(body ? body : (const uint8_t *)"");
     const uint8_t *payload;
     size_t payload_len;
     Ttrpc__Request *req = ttrpc_request_decode_view(raw, h->length, &payload, &payload_len, NULL);
     if (!req) {
-        free(raw);
+        free(owned);
         log_debug("stream %u: undecodable Request (%u bytes)", h->stream_id, h->length);
         send_status(sc, h->stream_id, GRPC_INVALID_ARGUMENT,
                     "unmarshal request error: proto: cannot parse invalid wire-format data");
@@ -246,6 +267,7 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
     c->req = req;
     c->raw = raw;
     c->raw_len = h->length;
+    c->raw_borrowed = !owned;
     c->payload = payload;
     c->payload_len = payload_len;
     /* Decoded copy + raw copy + bookkeeping. */
@@ -258,7 +280,14 @@ static void on_frame(ttrpc_conn *conn, const ttrpc_frame_header *h, const uint8_
     sc->call_bytes += c->cost;
     update_hold(sc);
 
+    /* sc outlives dispatch: connections are freed from close callbacks. */
+    sc->dispatching = c;
     dispatch(sc->server, c);
+    if (sc->dispatching == c) {
+        sc->dispatching = NULL;
+        if (c->raw_borrowed)
+            call_keep_request(c);
+    }
 }
 
 static void on_oversize(ttrpc_conn *conn, const ttrpc_frame_header *h)
@@ -311,6 +340,7 @@ static int serve_transport(ttrpc_server *s, ttrpc_transport *t)
     server_conn *sc = xnew0(server_conn, 1);
     sc->server = s;
     ttrpc_conn_init(&sc->conn, t, &server_conn_events, sc);
+    ttrpc_conn_set_flusher(&sc->conn, &s->flusher);
     sc->next = s->conns;
     if (s->conns)
         s->conns->prev = sc;
@@ -366,6 +396,7 @@ int ttrpc_server_new(uv_loop_t *loop, ttrpc_server **ret, caa_error **err)
         return caa_error_set(err, -EINVAL, "ttrpc server: no loop");
     ttrpc_server *s = xnew0(ttrpc_server, 1);
     s->loop = loop;
+    ttrpc_flusher_init(&s->flusher, loop);
     *ret = s;
     return 0;
 }
@@ -551,6 +582,13 @@ static void on_close_marker(uv_handle_t *h)
     maybe_finish(s);
 }
 
+static void on_flusher_closed(void *opaque)
+{
+    ttrpc_server *s = opaque;
+    s->n_handles--;
+    maybe_finish(s);
+}
+
 void ttrpc_server_close(ttrpc_server *s, void (*done)(void *opaque), void *opaque)
 {
     if (!s || s->closing)
@@ -571,6 +609,7 @@ void ttrpc_server_close(ttrpc_server *s, void (*done)(void *opaque), void *opaqu
     }
     for (server_conn *sc = s->conns; sc; sc = sc->next)
         ttrpc_conn_close(&sc->conn);
+    s->n_handles += (size_t)ttrpc_flusher_close(&s->flusher, on_flusher_closed, s);
 }
 
 /* ------------------------------------------------------------ public: calls */
@@ -628,6 +667,17 @@ const char *ttrpc_call_metadata_get(const ttrpc_call *c, const char *key)
         if (strcasecmp(c->req->metadata[i]->key, key) == 0)
             return c->req->metadata[i]->value;
     return NULL;
+}
+
+void ttrpc_call_release_request(ttrpc_call *c)
+{
+    if (!c->raw_borrowed)
+        free(c->raw);
+    c->raw = NULL;
+    c->raw_len = 0;
+    c->raw_borrowed = false;
+    c->payload = NULL;
+    c->payload_len = 0;
 }
 
 bool ttrpc_call_connection_alive(const ttrpc_call *c)

@@ -13,9 +13,12 @@
 /* One read buffer per thread, shared by all its connections: the owner
  * consumes every chunk (parses it, or copies a partial frame) before the
  * read callback returns, so idle connections hold no read buffer and busy
- * ones allocate nothing per read. Its size is also the most a connection
- * parses past its in-flight caps (see ttrpc-server.c). */
-#define UV_TRANSPORT_READ_SIZE (64 * 1024)
+ * ones allocate nothing per read. 64 KiB plus room for a frame header and
+ * envelope: a frame carrying a 64 KiB payload (a common stdin/stdout
+ * chunk) fits one read and is used in place, not reassembled. Its size is
+ * also the most a connection parses past its in-flight caps (see
+ * ttrpc-server.c). */
+#define UV_TRANSPORT_READ_SIZE (68 * 1024)
 
 typedef struct uv_transport {
     ttrpc_transport base;

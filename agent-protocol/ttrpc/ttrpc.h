@@ -66,6 +66,13 @@ const char *ttrpc_call_method(const ttrpc_call *c);
 const uint8_t *ttrpc_call_payload(const ttrpc_call *c, size_t *ret_len);
 /* Raw Request body as received (for relays). */
 const uint8_t *ttrpc_call_request(const ttrpc_call *c, size_t *ret_len);
+/* The handler is done with the request bytes (a relay that has passed
+ * them on): they are freed, or never copied out of the read buffer when
+ * this runs during the handler. ttrpc_call_request() and
+ * ttrpc_call_payload() give NULL and 0 afterwards; service, method,
+ * timeout and metadata stay. The server's in-flight byte count keeps the
+ * request until the reply, so its caps do not change. */
+void ttrpc_call_release_request(ttrpc_call *c);
 uint32_t ttrpc_call_stream_id(const ttrpc_call *c);
 /* timeout_nano from the Request (0 = no deadline). */
 int64_t ttrpc_call_timeout_ns(const ttrpc_call *c);

@@ -62,10 +62,29 @@ def proc_cpu(pid):
     return total / HZ
 
 
+# --pin: the Go client and server (the endpoints) on ENDPOINT_CPUS, the
+# relays on RELAY_CPUS, so relay work does not take CPU from the endpoints.
+PIN = {"on": False}
+ENDPOINT_CPUS = {0}
+RELAY_CPUS = {1}
+
+
+def pin(pid, cpus):
+    """Sets the affinity of every thread of pid (Go starts its threads early)."""
+    if not PIN["on"]:
+        return
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
+
+
 def run_bench(goclient, sock, service, method, size, conns, secs, cpu_pids):
     before = sum(proc_cpu(p) for p in cpu_pids)
+    pre = (lambda: os.sched_setaffinity(0, ENDPOINT_CPUS)) if PIN["on"] else None
     p = subprocess.run([goclient, "-wait", "5s", "unix:" + sock, "bench", service, method, str(size), str(conns),
-                        str(secs)], capture_output=True, timeout=secs + 60)
+                        str(secs)], capture_output=True, timeout=secs + 60, preexec_fn=pre)
     after = sum(proc_cpu(p) for p in cpu_pids)
     out = p.stdout.decode().strip()
     m = re.match(r"PASS bench calls=(\d+) seconds=([\d.]+) rate=(\d+) p50_us=(\d+) p99_us=(\d+)", out)
@@ -82,6 +101,7 @@ class Paths:
         self.tmp = tmp
         self.agent_sock = os.path.join(tmp, "agent.sock")
         self.agent = ap.start_agent(goserver, self.agent_sock)
+        pin(self.agent.pid, ENDPOINT_CPUS)
         self.paths = {"direct": (self.agent_sock, [])}
 
     def add_socat(self):
@@ -95,6 +115,8 @@ class Paths:
         near = subprocess.Popen(["socat", "UNIX-LISTEN:%s,fork" % sock,
                                  "TCP:127.0.0.1:%d,nodelay" % port], stderr=subprocess.DEVNULL)
         self.socats = [far, near]
+        for p in self.socats:
+            pin(p.pid, RELAY_CPUS)  # the per-connection children inherit it
         for _ in range(100):
             if os.path.exists(sock):
                 break
@@ -122,6 +144,8 @@ class Paths:
         finally:
             ap.FORWARDER, ap.PROXY_HOST = saved
         self.paths[name] = (sock, [proxy.pid, fwd.pid])
+        pin(proxy.pid, RELAY_CPUS)
+        pin(fwd.pid, RELAY_CPUS)
         return fwd, proxy
 
     def stop(self):
@@ -191,7 +215,9 @@ def main():
     a.add_argument("--loads", default="1234", help="which workloads (1: Check x1, 2: Check xC, "
                    "3: WriteStdin x1, 4: WriteStdin xC)")
     a.add_argument("--no-memory", action="store_true")
+    a.add_argument("--pin", action="store_true", help="Go client and server on CPU 0, relays on CPU 1")
     args = a.parse_args()
+    PIN["on"] = args.pin and os.cpu_count() >= 2
 
     tmp = ap.tmpdir()
     paths = Paths(args.goserver, tmp)

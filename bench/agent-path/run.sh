@@ -15,6 +15,7 @@
 #       paths caa-before and caa-tls-before, measured in turn with the others
 #   -l  workloads to run, e.g. 13 (1: Check x1, 2: Check xC, 3: WriteStdin x1, 4: WriteStdin xC)
 #   -S  no socat path;  -M  no memory measurement
+#   -P  pin: the Go client and server on CPU 0, the relays (proxy, forwarder, socat) on CPU 1
 set -euo pipefail
 
 src_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,7 +25,7 @@ runs=3
 conns=16
 pods=100
 extra=()
-while getopts "b:d:r:c:p:B:l:SMh" opt; do
+while getopts "b:d:r:c:p:B:l:SMPh" opt; do
     case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
@@ -35,7 +36,8 @@ while getopts "b:d:r:c:p:B:l:SMh" opt; do
     l) extra+=(--loads "$OPTARG") ;;
     S) extra+=(--no-socat) ;;
     M) extra+=(--no-memory) ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    P) extra+=(--pin) ;;
+    *) sed -n '2,20p' "$0"; exit 2 ;;
     esac
 done
 build=$(cd "$build" && pwd)

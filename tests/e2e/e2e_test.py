@@ -41,14 +41,14 @@ def prepare(cloud, build, step):
         cloud.upload_image(image)
 
 
-def wait_start(proc, timeout):
-    """(exit status, stdout, stderr) of a background caa-ctl start."""
+def wait_ctl(proc, timeout):
+    """(exit status, stdout, stderr) of a background caa-ctl call."""
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise lc.E2EError("caa-ctl start did not return within %d s: %s" % (timeout, err))
+        raise lc.E2EError("caa-ctl did not return within %d s: %s" % (timeout, err))
     return proc.returncode, out.strip(), err.strip()
 
 
@@ -94,7 +94,7 @@ def sc_three_pods(cloud, build, step):
     with step("three StartVM calls at once"):
         procs = [caa.ctl_bg("start", sid, "-timeout", "600s") for _pod, sid in pods]
         for (pod, sid), p in zip(pods, procs):
-            rc, out, err = wait_start(p, 660)
+            rc, out, err = wait_ctl(p, 660)
             expect(rc == 0, "StartVM %s: %s" % (sid[:8], err))
         states = [caa.state(sid) for _pod, sid in pods]
         expect(all(s["state"] == "ready" for s in states), "states %s" % [s["state"] for s in states])
@@ -114,7 +114,7 @@ def sc_three_pods(cloud, build, step):
     with step("three StopVM calls at once"):
         procs = [caa.ctl_bg("stop", sid) for _pod, sid in pods]
         for (pod, sid), p in zip(pods, procs):
-            rc, out, err = wait_start(p, 300)
+            rc, out, err = wait_ctl(p, 300)
             expect(rc == 0, "StopVM %s: %s" % (sid[:8], err))
     assert_clean(cloud, step)
     expect(caa.stop() == 0, "adaptor exit status")
@@ -156,10 +156,10 @@ def sc_stop_during_start(cloud, build, step):
             step.note("%s: state %s seen, calling StopVM" % (lc.utc_now(), caa.state(sid)["state"]))
             t0 = time.monotonic()
             stop = caa.ctl_bg("stop", sid)
-            rc, _out, err = wait_start(stop, 400)
+            rc, _out, err = wait_ctl(stop, 400)
             stop_s = time.monotonic() - t0
             expect(rc == 0, "StopVM: %s" % err)
-            rc, _out, err = wait_start(start, 60)
+            rc, _out, err = wait_ctl(start, 60)
             expect(rc != 0 and "CANCELLED" in err, "StartVM answered rc %d %r, want CANCELLED" % (rc, err))
             step.note("StopVM took %.1f s; StartVM: %s" % (stop_s, err))
             cloud.block_forwarder_port(False)

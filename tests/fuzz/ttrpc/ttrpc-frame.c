@@ -1,7 +1,8 @@
 /* Fuzz target ttrpc-frame: the frame reader over the input, fed whole and in
  * small chunks (same frames both ways), and every frame body decoded as a
  * Request and as a Response; a decoded Request must re-encode to something
- * that decodes, and the relay's timeout peek must agree with the decoder. */
+ * that decodes, and the relay's timeout peek must agree with the decoder;
+ * the in-place (_view) decoders must decide and decode as the copying ones. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,7 +32,29 @@ static void check_body(const uint8_t *body, size_t len)
         free(again);
         ttrpc_request_free(req);
     }
+    const uint8_t *vp;
+    size_t vlen;
+    Ttrpc__Request *view = ttrpc_request_decode_view(body, len, &vp, &vlen, NULL);
+    Ttrpc__Request *full = ttrpc_request_decode(body, len, NULL);
+    assert((view != NULL) == (full != NULL));
+    if (full) {
+        assert(strcmp(view->service, full->service) == 0);
+        assert(strcmp(view->method, full->method) == 0);
+        assert(view->timeout_nano == full->timeout_nano);
+        assert(view->n_metadata == full->n_metadata);
+        assert(vlen == full->payload.len && (vlen == 0 || memcmp(vp, full->payload.data, vlen) == 0));
+    }
+    ttrpc_request_free(view);
+    ttrpc_request_free(full);
+
     Ttrpc__Response *resp = ttrpc_response_decode(body, len, NULL);
+    Ttrpc__Response *rview = ttrpc_response_decode_view(body, len, &vp, &vlen, NULL);
+    assert((rview != NULL) == (resp != NULL));
+    if (resp) {
+        assert((rview->status != NULL) == (resp->status != NULL));
+        assert(vlen == resp->payload.len && (vlen == 0 || memcmp(vp, resp->payload.data, vlen) == 0));
+    }
+    ttrpc_response_free(rview);
     ttrpc_response_free(resp);
 }
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <cmocka.h>
 
 #include <openssl/x509v3.h>
@@ -563,10 +564,85 @@ static void test_user_ca(void **state)
     tls_peer_done(&s);
 }
 
+/* writev: small pieces share records (16 KiB each), whole records of a
+ * large piece go as they are; the peer reads the concatenation. Output is
+ * taken in place (peek/consume) and input read in place (feed_borrowed). */
+static void test_writev_and_in_place(void **state)
+{
+    (void)state;
+    tls_peer c, s;
+    default_pair(&c, &s);
+    tls_pump(&c, &s);
+    assert_null(s.err);
+    /* Go's order: AES-128-GCM first. */
+    assert_string_equal(caa_tls_engine_cipher(c.e), "TLS_AES_128_GCM_SHA256");
+
+    uint8_t *big = xmalloc(40000);
+    for (size_t i = 0; i < 40000; i++)
+        big[i] = (uint8_t)(i * 31 + 7);
+    struct iovec iov[3] = {{"0123456789", 10}, {big, 40000}, {"tail!", 5}};
+    assert_int_equal(caa_tls_engine_writev(c.e, iov, 3, NULL), 0);
+    /* 10 + 40000 + 5 bytes in three records (16384, 16384, 7247), each
+     * 22 bytes longer (header, content type, tag), not five. */
+    size_t out_len;
+    const uint8_t *out = caa_tls_engine_output_peek(c.e, &out_len);
+    assert_non_null(out);
+    assert_int_equal(out_len, 40015 + 3 * 22);
+    assert_int_equal(caa_tls_engine_output_pending(c.e), out_len);
+
+    /* The server reads it in place, in two uneven parts: the rest of a
+     * record split by the first part is kept by feed_done. */
+    uint8_t *copy = xmemdup(out, out_len);
+    caa_tls_engine_output_consume(c.e, out_len);
+    assert_int_equal(caa_tls_engine_output_pending(c.e), 0);
+    size_t none;
+    assert_null(caa_tls_engine_output_peek(c.e, &none));
+    assert_int_equal(none, 0);
+    size_t first = 20000;
+    assert_int_equal(caa_tls_engine_feed_borrowed(s.e, copy, first, NULL), 0);
+    uint8_t *plain = xmalloc(40015);
+    size_t got = 0;
+    ssize_t n;
+    while ((n = caa_tls_engine_read(s.e, plain + got, 40015 - got, NULL)) > 0)
+        got += (size_t)n;
+    assert_int_equal(got, 16384); /* only the first record is complete */
+    caa_tls_engine_feed_done(s.e);
+    /* The rest of the second record is the engine's now (OpenSSL's record
+     * buffer or ours): the caller's bytes may go. */
+    memset(copy, 0, first);
+    assert_int_equal(caa_tls_engine_feed_borrowed(s.e, copy + first, out_len - first, NULL), 0);
+    while ((n = caa_tls_engine_read(s.e, plain + got, 40015 - got, NULL)) > 0)
+        got += (size_t)n;
+    caa_tls_engine_feed_done(s.e);
+    assert_int_equal(got, 40015);
+    assert_memory_equal(plain, "0123456789", 10);
+    assert_memory_equal(plain + 10, big, 40000);
+    assert_memory_equal(plain + 40010, "tail!", 5);
+    assert_int_equal(caa_tls_engine_input_pending(s.e), 0);
+
+    /* Before the handshake writev queues, like write. */
+    tls_peer c2, s2;
+    default_pair(&c2, &s2);
+    assert_int_equal(caa_tls_engine_writev(c2.e, iov, 3, NULL), 0);
+    assert_int_equal(caa_tls_engine_write_pending(c2.e), 40015);
+    tls_pump(&c2, &s2);
+    assert_int_equal(s2.in_len, 40015);
+    assert_memory_equal(s2.in + 10, big, 40000);
+
+    free(plain);
+    free(copy);
+    free(big);
+    tls_peer_done(&c);
+    tls_peer_done(&s);
+    tls_peer_done(&c2);
+    tls_peer_done(&s2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exchange),
+        cmocka_unit_test(test_writev_and_in_place),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_tls11_client),

@@ -441,6 +441,176 @@ static void test_peek_timeout(void **state)
     free(b);
 }
 
+/* The view decoders decide exactly as the copying ones and give the same
+ * fields; a large payload points into the input. */
+static void expect_same_request(const uint8_t *buf, size_t len)
+{
+    Ttrpc__Request *full = ttrpc_request_decode(buf, len, NULL);
+    const uint8_t *payload = NULL;
+    size_t plen = 0;
+    caa_error *err = NULL;
+    Ttrpc__Request *view = ttrpc_request_decode_view(buf, len, &payload, &plen, &err);
+    if (!full) {
+        assert_null(view);
+        assert_non_null(err);
+        assert_int_equal(err->code, -EPROTO);
+        caa_error_free(err);
+        return;
+    }
+    assert_non_null(view);
+    assert_string_equal(full->service, view->service);
+    assert_string_equal(full->method, view->method);
+    assert_int_equal(full->timeout_nano, view->timeout_nano);
+    assert_int_equal(full->n_metadata, view->n_metadata);
+    for (size_t i = 0; i < full->n_metadata; i++) {
+        assert_string_equal(full->metadata[i]->key, view->metadata[i]->key);
+        assert_string_equal(full->metadata[i]->value, view->metadata[i]->value);
+    }
+    assert_int_equal(full->base.n_unknown_fields, view->base.n_unknown_fields);
+    assert_int_equal(plen, full->payload.len);
+    if (plen)
+        assert_memory_equal(payload, full->payload.data, plen);
+    ttrpc_request_free(full);
+    ttrpc_request_free(view);
+}
+
+static void test_request_decode_view(void **state)
+{
+    (void)state;
+    uint8_t big[1000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i * 13 + 1);
+    ttrpc_kv md[] = {{"k1", "v1"}, {"k2", "v2"}};
+    size_t len;
+    uint8_t *body =
+        ttrpc_request_encode("grpc.AgentService", "WriteStdin", big, sizeof(big), 5000000000, md, 2, &len);
+
+    /* Large payload: in place, nothing copied. */
+    const uint8_t *payload;
+    size_t plen;
+    Ttrpc__Request *r = ttrpc_request_decode_view(body, len, &payload, &plen, NULL);
+    assert_non_null(r);
+    assert_int_equal(plen, sizeof(big));
+    assert_true(payload > body && payload + plen <= body + len);
+    assert_memory_equal(payload, big, sizeof(big));
+    assert_int_equal(r->payload.len, 0);
+    ttrpc_request_free(r);
+    expect_same_request(body, len);
+
+    /* Small payload: decoded normally. */
+    size_t slen;
+    uint8_t *small = ttrpc_request_encode("s", "m", big, 10, 0, NULL, 0, &slen);
+    r = ttrpc_request_decode_view(small, slen, &payload, &plen, NULL);
+    assert_non_null(r);
+    assert_int_equal(plen, 10);
+    assert_memory_equal(payload, big, 10);
+    ttrpc_request_free(r);
+    free(small);
+
+    /* Odd encodings: a second payload (the last wins), a payload field as a
+     * varint, a field 0 after the payload, a non-minimal payload tag. */
+    uint8_t *odd = xmalloc(len + 16);
+    memcpy(odd, body, len);
+    memcpy(odd + len, "\x1a\x01X", 3);
+    expect_same_request(odd, len + 3);
+    memcpy(odd + len, "\x18\x05", 2);
+    expect_same_request(odd, len + 2);
+    memcpy(odd + len, "\x80\x00\x01", 3);
+    expect_same_request(odd, len + 3);
+    uint8_t nonmin[1100];
+    size_t n = 0;
+    memcpy(nonmin, "\x0a\x01s\x12\x01m\x9a\x00\xe8\x07", 10); /* tag 3 as 9a 00, length 1000 */
+    n = 10;
+    memcpy(nonmin + n, big, sizeof(big));
+    n += sizeof(big);
+    expect_same_request(nonmin, n);
+    free(odd);
+
+    /* Every truncation and many single-byte changes decide alike. */
+    for (size_t cut = 0; cut <= len; cut += (cut < 64 ? 1 : 97))
+        expect_same_request(body, cut);
+    uint8_t *mut = xmemdup(body, len);
+    for (size_t i = 0; i < len; i += (i < 80 ? 1 : 61)) {
+        for (unsigned v = 0; v < 256; v += 17) {
+            uint8_t saved = mut[i];
+            mut[i] = (uint8_t)v;
+            expect_same_request(mut, len);
+            mut[i] = saved;
+        }
+    }
+    free(mut);
+    free(body);
+}
+
+static void test_response_decode_view(void **state)
+{
+    (void)state;
+    uint8_t big[600];
+    memset(big, 0x5a, sizeof(big));
+    size_t len;
+    uint8_t *body = ttrpc_response_encode(0, "", big, sizeof(big), &len);
+    const uint8_t *payload;
+    size_t plen;
+    Ttrpc__Response *r = ttrpc_response_decode_view(body, len, &payload, &plen, NULL);
+    assert_non_null(r);
+    assert_non_null(r->status); /* the Rust form keeps its status */
+    assert_int_equal(r->status->code, 0);
+    assert_int_equal(plen, sizeof(big));
+    assert_true(payload > body && payload + plen <= body + len);
+    assert_memory_equal(payload, big, sizeof(big));
+    ttrpc_response_free(r);
+    /* Same decisions as the copying decoder on damaged input. */
+    for (size_t cut = 0; cut < len; cut += 7) {
+        Ttrpc__Response *full = ttrpc_response_decode(body, cut, NULL);
+        Ttrpc__Response *view = ttrpc_response_decode_view(body, cut, &payload, &plen, NULL);
+        assert_int_equal(full != NULL, view != NULL);
+        if (full)
+            assert_int_equal(plen, full->payload.len);
+        ttrpc_response_free(full);
+        ttrpc_response_free(view);
+    }
+    free(body);
+}
+
+/* A body the reader assembled can be taken over instead of copied. */
+static void test_reader_take_body(void **state)
+{
+    (void)state;
+    ttrpc_frame_reader r;
+    ttrpc_frame_reader_init(&r);
+    uint8_t frame[10 + 300];
+    ttrpc_frame_header h = {.length = 300, .stream_id = 1, .type = TTRPC_TYPE_REQUEST};
+    ttrpc_header_encode(&h, frame);
+    for (size_t i = 0; i < 300; i++)
+        frame[10 + i] = (uint8_t)i;
+
+    /* Whole frame in one chunk: the body points into the input. */
+    const uint8_t *data = frame, *body;
+    size_t len = sizeof(frame);
+    ttrpc_frame_header got;
+    assert_int_equal(ttrpc_frame_reader_next(&r, &data, &len, &got, &body), TTRPC_READ_FRAME);
+    assert_ptr_equal(body, frame + 10);
+    assert_null(ttrpc_frame_reader_take_body(&r, body));
+
+    /* Split: assembled by the reader, then handed over. */
+    data = frame;
+    len = 100;
+    assert_int_equal(ttrpc_frame_reader_next(&r, &data, &len, &got, &body), TTRPC_READ_MORE);
+    data = frame + 100;
+    len = sizeof(frame) - 100;
+    assert_int_equal(ttrpc_frame_reader_next(&r, &data, &len, &got, &body), TTRPC_READ_FRAME);
+    uint8_t *taken = ttrpc_frame_reader_take_body(&r, body);
+    assert_ptr_equal(taken, body);
+    assert_memory_equal(taken, frame + 10, 300);
+    assert_true(ttrpc_frame_reader_idle(&r));
+    /* The reader goes on without it. */
+    data = frame;
+    len = sizeof(frame);
+    assert_int_equal(ttrpc_frame_reader_next(&r, &data, &len, &got, &body), TTRPC_READ_FRAME);
+    free(taken);
+    ttrpc_frame_reader_done(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +626,9 @@ int main(void)
         cmocka_unit_test(test_response_forms),
         cmocka_unit_test(test_frame_build),
         cmocka_unit_test(test_peek_timeout),
+        cmocka_unit_test(test_request_decode_view),
+        cmocka_unit_test(test_response_decode_view),
+        cmocka_unit_test(test_reader_take_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
