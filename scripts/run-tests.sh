@@ -78,7 +78,14 @@ run_setup() {
   meson test -C "$dir" --no-rebuild --print-errorlogs "${suite_args[@]}" "${extra[@]}" >"$dir.test.log" 2>&1
   grep -E '^ *[0-9]+/[0-9]+ ' "$dir.test.log" | sed "s/^/[$setup] /"
   grep -E -A30 '^=+ [0-9]+/[0-9]+ ' "$dir.test.log" | grep -v '^ *$' | head -200 || true
-  read -r p f s < <(count_results "$dir/meson-logs/testlog${extra:+-valgrind}.json")
+  local log="$dir/meson-logs/testlog.json"
+  [ "$setup" = valgrind ] && log="$dir/meson-logs/testlog-valgrind.json"
+  local p=0 f=0 s=0
+  if [ -s "$log" ]; then
+    read -r p f s < <(count_results "$log")
+  else
+    echo "no test log at $log"; f=1
+  fi
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 
