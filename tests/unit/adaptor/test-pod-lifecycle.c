@@ -102,7 +102,7 @@ static void test_start_twice(void **state)
     scripted_create_ok(f->sp, "i-1", FX_IP);
     fx_release(f, &f->setup, 0);
     fx_release(f, &f->proxy, 0);
-    assert_int_equal(f->start.status, 0);
+    fx_assert_answer(&f->start, 0);
     assert_int_equal(fx_start_vm(f, pod), -EALREADY); /* ready */
     assert_int_equal(f->start.calls, 1);
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_CREATE), 1);
@@ -121,8 +121,8 @@ static void test_double_stop_one_teardown(void **state)
     fx_release(f, &f->teardown, 0);
     assert_int_equal(f->stop.calls, 1);
     assert_int_equal(f->stop2.calls, 1);
-    assert_int_equal(f->stop.status, 0);
-    assert_int_equal(f->stop2.status, 0);
+    fx_assert_answer(&f->stop, 0);
+    fx_assert_answer(&f->stop2, 0);
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 1);
     assert_gone(f, "sb1");
 }
@@ -156,7 +156,7 @@ static void test_stop_during_create_that_fails(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
     fx_stop_vm(f, pod, &f->stop);
     scripted_create_fail(f->sp, -EIO, NULL);
-    assert_int_equal(f->start.status, -ECANCELED);
+    fx_assert_answer(&f->start, -ECANCELED);
     fx_drain(f);
     fx_assert_answer(&f->stop, 0);
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
@@ -169,11 +169,11 @@ static void test_stop_during_network_setup(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_BOOTING);
     fx_stop_vm(f, pod, &f->stop);
     fx_release(f, &f->setup, 0);
-    assert_int_equal(f->start.status, -ECANCELED);
+    fx_assert_answer(&f->start, -ECANCELED);
     assert_int_equal(f->proxy.calls, 0);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0); /* the tunnel the start made */
-    assert_int_equal(f->stop.status, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_path(f, "created>provisioning>booting>stopping>gone");
     assert_gone(f, "sb1");
 }
@@ -190,7 +190,7 @@ static void test_stop_during_proxy_connect(void **state)
     fx_assert_answer(&f->start, -ECANCELED);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->stop.status, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_path(f, "created>provisioning>booting>connecting>stopping>gone");
     assert_gone(f, "sb1");
 }
@@ -208,7 +208,7 @@ static void test_stop_during_failed_start_cleanup(void **state)
     assert_int_equal(f->start.calls + f->stop.calls, 0);
     scripted_delete_done(f->sp, 0);
     fx_drain(f);
-    assert_int_equal(f->start.status, -ECANCELED);
+    fx_assert_answer(&f->start, -ECANCELED);
     fx_assert_answer(&f->stop, 0);
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 1);
     assert_path(f, "created>provisioning>failed>stopping>gone");
@@ -227,7 +227,7 @@ static void stop_failed_pod(fx *f, caa_pod *pod)
     fx_drain(f);
     if (f->teardown.cb)
         fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->stop.status, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_int_equal(f->stop.calls, 1);
     assert_gone(f, "sb1");
 }
@@ -255,7 +255,7 @@ static void test_cancel_during_network_setup(void **state)
     fx_release(f, &f->setup, 0);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->start.status, -ECANCELED);
+    fx_assert_answer(&f->start, -ECANCELED);
     assert_int_equal(f->proxy.calls, 0);
     stop_failed_pod(f, pod);
 }
@@ -269,7 +269,7 @@ static void test_cancel_during_proxy_connect(void **state)
     fx_drain(f);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->start.status, -ECANCELED);
+    fx_assert_answer(&f->start, -ECANCELED);
     assert_path(f, "created>provisioning>booting>connecting>failed");
     stop_failed_pod(f, pod);
 }
@@ -321,7 +321,7 @@ static void test_create_fails_with_partial_instance(void **state)
     assert_int_equal(f->start.calls, 0);
     assert_string_equal(scripted_delete_target(f->sp), "i-partial");
     scripted_delete_done(f->sp, 0);
-    assert_int_equal(f->start.status, -EIO);
+    fx_assert_answer(&f->start, -EIO);
     stop_failed_pod(f, pod);
 }
 
@@ -331,7 +331,7 @@ static void test_create_without_ip(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
     scripted_create_ok(f->sp, "i-1", NULL);
     scripted_delete_done(f->sp, 0);
-    assert_int_equal(f->start.status, -EPROTO);
+    fx_assert_answer(&f->start, -EPROTO);
     assert_non_null(strstr(f->start.msg, "no IP address"));
     stop_failed_pod(f, pod);
 }
@@ -345,7 +345,7 @@ static void test_network_setup_refused_now(void **state)
     scripted_create_ok(f->sp, "i-1", FX_IP);
     scripted_delete_done(f->sp, 0);
     assert_int_equal(f->teardown.calls, 0); /* no tunnel was made */
-    assert_int_equal(f->start.status, -ENODEV);
+    fx_assert_answer(&f->start, -ENODEV);
     assert_non_null(strstr(f->start.msg, "setting up the pod network"));
     stop_failed_pod(f, pod);
 }
@@ -356,7 +356,7 @@ static void test_network_setup_fails(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_BOOTING);
     fx_release(f, &f->setup, -EEXIST);
     scripted_delete_done(f->sp, 0);
-    assert_int_equal(f->start.status, -EEXIST);
+    fx_assert_answer(&f->start, -EEXIST);
     assert_path(f, "created>provisioning>booting>failed");
     stop_failed_pod(f, pod);
 }
@@ -371,7 +371,7 @@ static void test_proxy_refused_now(void **state)
     fx_release(f, &f->setup, 0);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->start.status, -EADDRINUSE);
+    fx_assert_answer(&f->start, -EADDRINUSE);
     assert_non_null(strstr(f->start.msg, "starting the agent proxy"));
     stop_failed_pod(f, pod);
 }
@@ -384,7 +384,7 @@ static void test_proxy_times_out(void **state)
     fx_release(f, &f->proxy, -ETIMEDOUT);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->start.status, -ETIMEDOUT);
+    fx_assert_answer(&f->start, -ETIMEDOUT);
     assert_non_null(strstr(f->start.msg, "connecting to the pod VM"));
     assert_path(f, "created>provisioning>booting>connecting>failed");
     stop_failed_pod(f, pod);
@@ -398,8 +398,8 @@ static void test_cleanup_delete_fails_then_stop_retries(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_BOOTING);
     fx_release(f, &f->setup, -EIO);
     scripted_delete_done(f->sp, -EAGAIN);
-    assert_int_equal(f->teardown.calls, 0);  /* the failed setup made no tunnel */
-    assert_int_equal(f->start.status, -EIO); /* the start's own error, not the cleanup's */
+    assert_int_equal(f->teardown.calls, 0); /* the failed setup made no tunnel */
+    fx_assert_answer(&f->start, -EIO);      /* the start's own error, not the cleanup's */
     fx_assert_disk(f, "sb1", CAA_POD_FAILED, "i-1");
     assert_int_equal(scripted_live_instances(f->sp), 1);
 
@@ -407,7 +407,7 @@ static void test_cleanup_delete_fails_then_stop_retries(void **state)
     fx_drain(f);
     assert_string_equal(scripted_delete_target(f->sp), "i-1");
     scripted_delete_done(f->sp, 0);
-    assert_int_equal(f->stop.status, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_gone(f, "sb1");
 }
 
@@ -450,6 +450,7 @@ static void test_state_write_fails(void **state)
     scripted_delete_done(f->sp, 0);
     assert_int_equal(f->start.calls, 1);
     assert_non_null(strstr(f->start.msg, "saving state booting"));
+    assert_path(f, "created>provisioning"); /* observers hear only what is on disk */
     assert_int_equal(scripted_live_instances(f->sp), 0);
 }
 

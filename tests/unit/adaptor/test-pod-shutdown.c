@@ -61,7 +61,7 @@ static void test_shutdown_during_create_instance_made_late(void **state)
     fx_pod_at(f, CAA_POD_PROVISIONING);
     fx_shutdown(f);
     scripted_create_ok(f->sp, "i-1", FX_IP); /* the cancel came too late */
-    assert_int_equal(f->start.status, -ESHUTDOWN);
+    fx_assert_answer(&f->start, -ESHUTDOWN);
     assert_int_equal(f->setup.calls, 0);
     /* The id is on disk: the next daemon's StopVM deletes it. */
     fx_assert_disk(f, "sb1", CAA_POD_PROVISIONING, "i-1");
@@ -75,7 +75,7 @@ static void test_shutdown_during_network_setup(void **state)
     fx_pod_at(f, CAA_POD_BOOTING);
     fx_shutdown(f);
     fx_release(f, &f->setup, 0);
-    assert_int_equal(f->start.status, -ESHUTDOWN);
+    fx_assert_answer(&f->start, -ESHUTDOWN);
     assert_int_equal(f->proxy.calls, 0);
     fx_assert_disk(f, "sb1", CAA_POD_BOOTING, "i-1");
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
@@ -200,7 +200,7 @@ static void test_recovered_provisioning_pod_found_by_name(void **state)
     assert_string_equal(scripted_delete_target(f->sp), "i-7");
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->stop.status, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_int_equal(scripted_live_instances(f->sp), 1); /* i-other is not ours */
     assert_null(caa_pod_find(&f->m, "sb1"));
 }
@@ -216,7 +216,7 @@ static void test_recovered_provisioning_pod_list_fails(void **state)
     scripted_list_answer(f->sp, -EAGAIN);
     fx_release(f, &f->teardown, 0);
     /* Not knowing whether a VM exists, the pod is kept for another StopVM. */
-    assert_int_equal(f->stop.status, -EAGAIN);
+    fx_assert_answer(&f->stop, -EAGAIN);
     assert_int_equal(caa_pod_get_state(pod), CAA_POD_FAILED);
     assert_non_null(caa_pod_find(&f->m, "sb1"));
 }
@@ -248,7 +248,7 @@ static void test_recovered_ready_pod_reconnects(void **state)
     assert_int_equal(f->proxy_stops, 1);
     scripted_delete_done(f->sp, 0);
     fx_release(f, &f->teardown, 0);
-    assert_int_equal(f->stop.status, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_int_equal(scripted_live_instances(f->sp), 0);
     assert_string_equal(f->path, "ready>stopping>gone");
 }
