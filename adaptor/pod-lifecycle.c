@@ -6,11 +6,15 @@
  *         -> gone: pod dir removed, pod dropped.
  * A failed start runs the same teardown and leaves the pod in `failed`
  * (instance id kept only if its deletion failed, so StopVM retries).
- * StopVM during StartVM marks the pod; the start notices at its next step,
- * answers CANCELLED, and the stop teardown deletes what the start made. */
+ * StopVM during StartVM raises the pod's intent to `stop` (and persists
+ * `stopping`); the start notices at its next step, answers CANCELLED, and
+ * the stop teardown deletes what the start made. A departing caller raises
+ * `cancel-start` the same way. States change only through caa_pod_set_state()
+ * (docs/pod-lifecycle.md). */
 #define LOG_COMPONENT "adaptor/lifecycle"
 #include "pod-internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,6 +419,7 @@ static void complete_start(caa_pod *pod, int status, caa_error *err)
 {
     caa_done_cb cb = pod->start_cb;
     void *opaque = pod->start_opaque;
+    assert(cb); /* a start is answered exactly once */
     pod->start_cb = NULL;
     pod->start_opaque = NULL;
     if (pod->intent == CAA_POD_INTENT_CANCEL_START)
