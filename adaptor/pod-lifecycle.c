@@ -130,6 +130,8 @@ static void teardown_start(caa_pod *pod, teardown_done_fn done)
 static void teardown_finish(teardown *td)
 {
     caa_pod *pod = td->pod;
+    if (!td->error)
+        pod->made &= ~CAA_POD_MADE_UNKNOWN_INSTANCE; /* looked for and deleted, or nothing to look with */
     caa_error_free(pod->stop_error);
     pod->stop_error = td->error;
     caa_strv_free(td->found_ids);
@@ -225,21 +227,10 @@ static void on_network_torn_down(int status, caa_error *err, void *opaque)
     caa_pod_release(pod);
 }
 
-/* An instance may exist that we never learnt the id of: a create that was in
- * flight when an earlier daemon stopped. */
+/* An instance may exist that we never learnt the id of (CAA_POD_MADE_UNKNOWN_INSTANCE). */
 static bool instance_unknown(const caa_pod *pod)
 {
-    if (!pod->recovered || pod->rec.instance_id)
-        return false;
-    switch (pod->rec.state) {
-    case CAA_POD_PROVISIONING:
-    case CAA_POD_BOOTING:
-    case CAA_POD_CONNECTING:
-    case CAA_POD_STOPPING:
-        return true;
-    default:
-        return false;
-    }
+    return (pod->made & CAA_POD_MADE_UNKNOWN_INSTANCE) && !pod->rec.instance_id;
 }
 
 static void teardown_next(teardown *td)

@@ -209,6 +209,7 @@ static void test_recovered_provisioning_pod_list_fails(void **state)
 {
     fx *f = *state;
     write_record(f, "sb1", CAA_POD_PROVISIONING, NULL);
+    scripted_add_instance(f->sp, "i-7", "podvm-nginx-sb1");
     fx_start(f);
     caa_pod *pod = caa_pod_find(&f->m, "sb1");
     fx_stop_vm(f, pod, &f->stop);
@@ -219,6 +220,18 @@ static void test_recovered_provisioning_pod_list_fails(void **state)
     fx_assert_answer(&f->stop, -EAGAIN);
     assert_int_equal(caa_pod_get_state(pod), CAA_POD_FAILED);
     assert_non_null(caa_pod_find(&f->m, "sb1"));
+
+    /* That StopVM looks again (the pod is `failed` now, but its VM is still unaccounted for). */
+    fx_stop_vm(f, pod, &f->stop2);
+    fx_drain(f);
+    assert_int_equal(scripted_pending(f->sp, SCRIPTED_LIST), 1);
+    scripted_list_answer(f->sp, 0);
+    assert_string_equal(scripted_delete_target(f->sp), "i-7");
+    scripted_delete_done(f->sp, 0);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop2, 0);
+    assert_null(caa_pod_find(&f->m, "sb1"));
+    assert_int_equal(scripted_live_instances(f->sp), 0);
 }
 
 static void test_recovered_created_pod_cannot_start(void **state)
