@@ -286,6 +286,24 @@ static void test_cancel_after_answer_is_ignored(void **state)
     assert_true(f->proxy_live);
 }
 
+/* The caller went away, then StopVM came before the next step: the stop
+ * wins (one teardown, the pod ends gone, not failed). */
+static void test_cancel_then_stop_during_create(void **state)
+{
+    fx *f = *state;
+    caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
+    caa_pod_cancel_start(pod);
+    fx_stop_vm(f, pod, &f->stop);
+    scripted_create_ok(f->sp, "i-1", FX_IP);
+    fx_assert_answer(&f->start, -ECANCELED);
+    assert_non_null(strstr(f->start.msg, "cancelled by StopVM"));
+    scripted_delete_done(f->sp, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 1);
+    assert_path(f, "created>provisioning>stopping>gone");
+    assert_gone(f, "sb1");
+}
+
 /* ---------------------------------------------------------------- failures at each step */
 
 static void test_create_refused_now(void **state)
@@ -523,6 +541,7 @@ int main(void)
         T(test_cancel_during_network_setup),
         T(test_cancel_during_proxy_connect),
         T(test_cancel_after_answer_is_ignored),
+        T(test_cancel_then_stop_during_create),
         T(test_create_refused_now),
         T(test_create_fails),
         T(test_create_fails_with_partial_instance),

@@ -140,6 +140,22 @@ static void test_shutdown_during_stop_during_start(void **state)
     assert_int_equal(f->start.calls, 1);
 }
 
+/* A failed start is deleting its instance when the shutdown comes: the
+ * cancelled delete leaves the id on disk (pod `failed`) for a later StopVM,
+ * and the start answers its own error. */
+static void test_shutdown_during_failed_start_cleanup(void **state)
+{
+    fx *f = *state;
+    fx_pod_at(f, CAA_POD_BOOTING);
+    fx_release(f, &f->setup, -EIO);
+    assert_string_equal(scripted_delete_target(f->sp), "i-1");
+    fx_shutdown(f);
+    scripted_delete_done(f->sp, -ECANCELED);
+    fx_assert_answer(&f->start, -EIO);
+    fx_assert_disk(f, "sb1", CAA_POD_FAILED, "i-1");
+    assert_int_equal(scripted_live_instances(f->sp), 1);
+}
+
 /* ---------------------------------------------------------------- pods recovered at start */
 
 static void write_record(fx *f, const char *id, caa_pod_state st, const char *instance_id)
@@ -266,6 +282,36 @@ static void test_recovered_ready_pod_reconnects(void **state)
     assert_string_equal(f->path, "ready>stopping>gone");
 }
 
+static void test_gone_pod_dir_removed_at_start(void **state)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_GONE, NULL);
+    fx_start(f);
+    assert_null(caa_pod_find(&f->m, "sb1"));
+    assert_false(fx_pod_dir_exists(f, "sb1"));
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
+}
+
+/* The VM of a recovered ready pod cannot be reached again: logged, the pod
+ * stays ready, and StopVM still deletes it. */
+static void test_recovered_ready_pod_reconnect_fails(void **state)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
+    f->fail_proxy_now = -EADDRINUSE;
+    fx_start(f);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_READY);
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    assert_int_equal(f->proxy_stops, 0);
+    scripted_delete_done(f->sp, 0);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_live_instances(f->sp), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
@@ -278,11 +324,14 @@ int main(void)
         T(test_no_calls_after_shutdown),
         T(test_shutdown_during_stop_delete),
         T(test_shutdown_during_stop_during_start),
+        T(test_shutdown_during_failed_start_cleanup),
         T(test_recovered_stopping_pod_resumes_stop),
         T(test_recovered_provisioning_pod_found_by_name),
         T(test_recovered_provisioning_pod_list_fails),
         T(test_recovered_created_pod_cannot_start),
         T(test_recovered_ready_pod_reconnects),
+        T(test_recovered_ready_pod_reconnect_fails),
+        T(test_gone_pod_dir_removed_at_start),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
