@@ -30,17 +30,11 @@ CAA_DEFINE_CLEANUP(Hypervisor__CreateVMRequest *, free_create_req)
 CAA_DEFINE_CLEANUP(Hypervisor__StartVMRequest *, free_start_req)
 CAA_DEFINE_CLEANUP(Hypervisor__StopVMRequest *, free_stop_req)
 
-/* Decodes the call's request into ret; when it does not decode, answers
- * INVALID_ARGUMENT and returns from the handler. */
-#define UNPACK_OR_RETURN(call, fn, ret, method)                                                              \
+#define UNPACK(call, fn, ret)                                                                                \
     do {                                                                                                     \
         size_t len_;                                                                                         \
         const uint8_t *data_ = ttrpc_call_payload((call), &len_);                                            \
         (ret) = fn(NULL, len_, data_);                                                                       \
-        if (!(ret)) {                                                                                        \
-            ttrpc_call_reply_error((call), GRPC_INVALID_ARGUMENT, "%s: cannot decode the request", method);  \
-            return;                                                                                          \
-        }                                                                                                    \
     } while (0)
 
 static void reply_error(ttrpc_call *call, int grpc_code, const caa_error *e)
@@ -60,7 +54,11 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
     _cleanup_(free_create_reqp) Hypervisor__CreateVMRequest *req = NULL;
-    UNPACK_OR_RETURN(call, hypervisor__create_vmrequest__unpack, req, "CreateVM");
+    UNPACK(call, hypervisor__create_vmrequest__unpack, req);
+    if (!req) {
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "CreateVM: cannot decode the request");
+        return;
+    }
     _cleanup_free_ caa_annotation *ann = xnew0(caa_annotation, req->n_annotations + 1);
     for (size_t i = 0; i < req->n_annotations; i++)
         ann[i] = (caa_annotation){req->annotations[i]->key, req->annotations[i]->value};
@@ -82,107 +80,127 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
     ttrpc_call_reply_message(call, &resp.base);
 }
 
-/* ---------------------------------------------------------------- StartVM, StopVM */
+/* ---------------------------------------------------------------- StartVM */
 
-/* One StartVM or StopVM call waiting for the lifecycle's answer. */
-typedef struct vm_call {
+typedef struct start_ctx {
     ttrpc_call *call;
     caa_pod *pod;
     char *id;
-    const char *method;       /* "StartVM" / "StopVM" */
-    const char *error_prefix; /* put before an error answer, or NULL */
-} vm_call;
+} start_ctx;
 
-static vm_call *vm_call_new(ttrpc_call *call, caa_pod *pod, const char *method, const char *error_prefix)
+static void on_start_done(int status, caa_error *err, void *opaque)
 {
-    vm_call *vc = xnew0(vm_call, 1);
-    *vc = (vm_call){call, pod, xstrdup(caa_pod_id(pod)), method, error_prefix};
-    return vc;
-}
-
-static void vm_call_free(vm_call *vc)
-{
-    free(vc->id);
-    free(vc);
-}
-
-static void on_vm_call_done(int status, caa_error *err, void *opaque)
-{
-    vm_call *vc = opaque;
+    start_ctx *ctx = opaque;
     _cleanup_error_ caa_error *e = err;
     if (status == 0) {
-        log_pod_info(vc->id, "%s done", vc->method);
-        ttrpc_call_reply(vc->call, NULL, 0);
+        log_pod_info(ctx->id, "StartVM done");
+        ttrpc_call_reply(ctx->call, NULL, 0);
     } else {
         if (!e)
-            e = caa_error_new(status, "%s failed", vc->method);
-        if (vc->error_prefix)
-            caa_error_prefix(&e, "%s", vc->error_prefix);
-        log_pod_error(vc->id, "%s failed: %s", vc->method, caa_error_msg(e));
-        reply_error(vc->call, caa_grpc_code_from_provider_errno(status), e);
+            e = caa_error_new(status, "StartVM failed");
+        log_pod_error(ctx->id, "StartVM failed: %s", caa_error_msg(e));
+        reply_error(ctx->call, caa_grpc_code_from_provider_errno(status), e);
     }
-    vm_call_free(vc);
-}
-
-/* The pod a StartVM/StopVM names; NULL after answering the call (invalid id:
- * INVALID_ARGUMENT; unknown sandbox: missing_code "<verb> VM: sandbox <id> does not exist"). */
-static caa_pod *requested_pod(caa_manager *m, ttrpc_call *call, const char *method, const char *raw_id,
-                              int missing_code, const char *verb)
-{
-    const char *id = raw_id ? raw_id : "";
-    _cleanup_error_ caa_error *e = NULL;
-    if (caa_sandbox_id_check(id, &e) < 0) {
-        reply_error(call, GRPC_INVALID_ARGUMENT, e);
-        return NULL;
-    }
-    caa_pod *pod = caa_pod_find(m, id);
-    if (!pod) {
-        log_pod_warn(id, "%s: sandbox does not exist", method);
-        ttrpc_call_reply_error(call, missing_code, "%s VM: sandbox %s does not exist", verb, id);
-    }
-    return pod;
+    free(ctx->id);
+    free(ctx);
 }
 
 static void on_start_call_cancelled(ttrpc_call *call, void *opaque)
 {
     (void)call;
-    vm_call *vc = opaque;
-    caa_pod_cancel_start(vc->pod);
+    start_ctx *ctx = opaque;
+    caa_pod_cancel_start(ctx->pod);
 }
 
 static void handle_start_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
     _cleanup_(free_start_reqp) Hypervisor__StartVMRequest *req = NULL;
-    UNPACK_OR_RETURN(call, hypervisor__start_vmrequest__unpack, req, "StartVM");
-    caa_pod *pod = requested_pod(m, call, "StartVM", req->id, GRPC_NOT_FOUND, "starting");
-    if (!pod)
+    UNPACK(call, hypervisor__start_vmrequest__unpack, req);
+    if (!req) {
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "StartVM: cannot decode the request");
         return;
-    const char *id = caa_pod_id(pod);
-    log_pod_info(id, "StartVM");
-    vm_call *vc = vm_call_new(call, pod, "StartVM", NULL);
+    }
+    const char *id = req->id ? req->id : "";
     _cleanup_error_ caa_error *e = NULL;
-    int r = caa_pod_start(pod, on_vm_call_done, vc, &e);
+    if (caa_sandbox_id_check(id, &e) < 0) {
+        reply_error(call, GRPC_INVALID_ARGUMENT, e);
+        return;
+    }
+    caa_pod *pod = caa_pod_find(m, id);
+    if (!pod) {
+        log_pod_warn(id, "StartVM: sandbox does not exist");
+        ttrpc_call_reply_error(call, GRPC_NOT_FOUND, "starting VM: sandbox %s does not exist", id);
+        return;
+    }
+    log_pod_info(id, "StartVM");
+    start_ctx *ctx = xnew0(start_ctx, 1);
+    ctx->call = call;
+    ctx->pod = pod;
+    ctx->id = xstrdup(id);
+    int r = caa_pod_start(pod, on_start_done, ctx, &e);
     if (r < 0) {
         log_pod_error(id, "StartVM failed: %s", caa_error_msg(e));
         reply_error(call, caa_grpc_code_from_errno(r), e);
-        vm_call_free(vc);
+        free(ctx->id);
+        free(ctx);
         return;
     }
-    ttrpc_call_set_cancel_cb(call, on_start_call_cancelled, vc);
+    ttrpc_call_set_cancel_cb(call, on_start_call_cancelled, ctx);
+}
+
+/* ---------------------------------------------------------------- StopVM */
+
+typedef struct stop_ctx {
+    ttrpc_call *call;
+    char *id;
+} stop_ctx;
+
+static void on_stop_done(int status, caa_error *err, void *opaque)
+{
+    stop_ctx *ctx = opaque;
+    _cleanup_error_ caa_error *e = err;
+    if (status == 0) {
+        log_pod_info(ctx->id, "StopVM done");
+        ttrpc_call_reply(ctx->call, NULL, 0);
+    } else {
+        if (!e)
+            e = caa_error_new(status, "StopVM failed");
+        caa_error_prefix(&e, "stopping VM");
+        log_pod_error(ctx->id, "StopVM failed: %s", caa_error_msg(e));
+        reply_error(ctx->call, caa_grpc_code_from_provider_errno(status), e);
+    }
+    free(ctx->id);
+    free(ctx);
 }
 
 static void handle_stop_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
     _cleanup_(free_stop_reqp) Hypervisor__StopVMRequest *req = NULL;
-    UNPACK_OR_RETURN(call, hypervisor__stop_vmrequest__unpack, req, "StopVM");
-    /* Upstream's text and code for an unknown sandbox (a plain Go error: UNKNOWN). */
-    caa_pod *pod = requested_pod(m, call, "StopVM", req->id, GRPC_UNKNOWN, "stopping");
-    if (!pod)
+    UNPACK(call, hypervisor__stop_vmrequest__unpack, req);
+    if (!req) {
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "StopVM: cannot decode the request");
         return;
-    log_pod_info(caa_pod_id(pod), "StopVM (state %s)", caa_pod_state_name(caa_pod_get_state(pod)));
-    caa_pod_stop(pod, on_vm_call_done, vm_call_new(call, pod, "StopVM", "stopping VM"));
+    }
+    const char *id = req->id ? req->id : "";
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_sandbox_id_check(id, &e) < 0) {
+        reply_error(call, GRPC_INVALID_ARGUMENT, e);
+        return;
+    }
+    caa_pod *pod = caa_pod_find(m, id);
+    if (!pod) {
+        /* Upstream's text and code (a plain Go error: UNKNOWN). */
+        log_pod_warn(id, "StopVM: sandbox does not exist");
+        ttrpc_call_reply_error(call, GRPC_UNKNOWN, "stopping VM: sandbox %s does not exist", id);
+        return;
+    }
+    log_pod_info(id, "StopVM (state %s)", caa_pod_state_name(caa_pod_get_state(pod)));
+    stop_ctx *ctx = xnew0(stop_ctx, 1);
+    ctx->call = call;
+    ctx->id = xstrdup(id);
+    caa_pod_stop(pod, on_stop_done, ctx);
 }
 
 /* ---------------------------------------------------------------- Version */
