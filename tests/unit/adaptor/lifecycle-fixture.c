@@ -233,16 +233,24 @@ int fx_teardown(void **state)
 
 /* ---------------------------------------------------------------- calls */
 
-caa_pod *fx_create(fx *f, const char *id)
+int fx_try_create(fx *f, const char *id, caa_pod **ret)
 {
     char *name = xasprintf("nginx-%s", id);
     caa_annotation ann[] = {{CAA_ANN_SANDBOX_NAME, name}, {CAA_ANN_SANDBOX_NAMESPACE, "default"}};
-    caa_pod *pod = NULL;
     caa_error *err = NULL;
-    int r = caa_pod_create(&f->m, id, ann, 2, NULL, &pod, &err);
+    *ret = NULL;
+    int r = caa_pod_create(&f->m, id, ann, 2, NULL, ret, &err);
     free(name);
-    if (r < 0)
-        fail_msg("CreateVM %s: %s", id, caa_error_msg(err));
+    snprintf(f->create_msg, sizeof(f->create_msg), "%s", r < 0 ? caa_error_msg(err) : "");
+    caa_error_free(err);
+    return r;
+}
+
+caa_pod *fx_create(fx *f, const char *id)
+{
+    caa_pod *pod = NULL;
+    if (fx_try_create(f, id, &pod) < 0)
+        fail_msg("CreateVM %s: %s", id, f->create_msg);
     return pod;
 }
 

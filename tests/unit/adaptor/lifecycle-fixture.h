@@ -62,6 +62,7 @@ typedef struct fx {
     unsigned removed;
 
     fx_answer start, stop, stop2;
+    char create_msg[256]; /* error of the last fx_try_create() */
 } fx;
 
 /* cmocka setup/teardown: *state is a fx *. */
@@ -75,7 +76,10 @@ void fx_drain(fx *f);
 /* SIGTERM's path: caa_manager_shutdown(), then the loop is run dry. */
 void fx_shutdown(fx *f);
 
-/* CreateVM for sandbox id (pod name "nginx-<id>", namespace "default"). Asserts success. */
+/* CreateVM for sandbox id (pod name "nginx-<id>", namespace "default"):
+ * returns its result (the error message in f->create_msg). */
+int fx_try_create(fx *f, const char *id, caa_pod **ret);
+/* The same, asserting success. */
 caa_pod *fx_create(fx *f, const char *id);
 /* StartVM / StopVM with the recording callbacks. */
 int fx_start_vm(fx *f, caa_pod *pod);

@@ -477,21 +477,18 @@ static void test_create_vm_failure_leaves_nothing(void **state)
     fx *f = *state;
     fx_start(f);
     f->fail_inspect = -EINVAL;
-    caa_annotation ann[] = {{"io.kubernetes.cri.sandbox-name", "p"},
-                            {"io.kubernetes.cri.sandbox-namespace", "d"}};
     caa_pod *pod = NULL;
-    caa_error *err = NULL;
-    assert_int_equal(caa_pod_create(&f->m, "sb1", ann, 2, NULL, &pod, &err), -EINVAL);
-    caa_error_free(err);
+    assert_int_equal(fx_try_create(f, "sb1", &pod), -EINVAL);
+    assert_non_null(strstr(f->create_msg, "fake network_inspect failed"));
     assert_null(caa_pod_find(&f->m, "sb1"));
     assert_false(fx_pod_dir_exists(f, "sb1"));
+    assert_int_equal(f->removed, 0);
     /* A duplicate id is refused and the first pod is untouched. */
     f->fail_inspect = 0;
     pod = fx_create(f, "sb1");
-    err = NULL;
     caa_pod *dup = NULL;
-    assert_int_equal(caa_pod_create(&f->m, "sb1", ann, 2, NULL, &dup, &err), -EEXIST);
-    caa_error_free(err);
+    assert_int_equal(fx_try_create(f, "sb1", &dup), -EEXIST);
+    assert_null(dup);
     assert_ptr_equal(caa_pod_find(&f->m, "sb1"), pod);
 }
 

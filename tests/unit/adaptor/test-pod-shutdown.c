@@ -98,12 +98,8 @@ static void test_no_calls_after_shutdown(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_CREATED);
     fx_shutdown(f);
     assert_int_equal(fx_start_vm(f, pod), -ESHUTDOWN);
-    caa_annotation ann[] = {{"io.kubernetes.cri.sandbox-name", "p"},
-                            {"io.kubernetes.cri.sandbox-namespace", "d"}};
     caa_pod *other = NULL;
-    caa_error *err = NULL;
-    assert_int_equal(caa_pod_create(&f->m, "sb2", ann, 2, NULL, &other, &err), -ESHUTDOWN);
-    caa_error_free(err);
+    assert_int_equal(fx_try_create(f, "sb2", &other), -ESHUTDOWN);
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_CREATE), 0);
 }
 
