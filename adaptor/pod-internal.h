@@ -110,7 +110,6 @@ void caa_pod_notify_added(caa_pod *pod);
 void caa_pod_notify_state(caa_pod *pod, caa_pod_state from, caa_pod_state to);
 void caa_pod_notify_instance(caa_pod *pod);
 void caa_pod_notify_removed(caa_pod *pod);
-void caa_pod_observers_free(caa_manager *m);
 
 /* VNIs of every registered pod (recovered ones included), for allocation. */
 uint32_t *caa_pods_vnis_in_use(caa_manager *m, size_t *ret_n);

@@ -79,3 +79,5 @@ void caa_pods_shutdown(caa_manager *m);
 void caa_pods_release_all(caa_manager *m);
 /* Frees every pod without answering anything (tests, and after release_all). */
 void caa_pod_free_all(caa_manager *m);
+/* Drops the observer registrations (caa_manager_done). */
+void caa_pod_observers_free(caa_manager *m);
