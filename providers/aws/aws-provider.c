@@ -44,7 +44,7 @@ static void provider_free(aws_provider *p)
 
 void aws_provider_release(aws_provider *p)
 {
-    if (--p->pending == 0 && p->stopping)
+    if (caa_unref(&p->pending) && p->stopping)
         provider_free(p);
 }
 
@@ -147,6 +147,8 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
         r = caa_error_set(err, -EINVAL, "node name longer than 256 characters");
         goto fail;
     }
+    caa_op_set_init(&p->ops, loop, "aws");
+    caa_ref(&p->pending); /* the op set, until closed */
     /* Starts once the loop runs. */
     aws_startup_ensure(p, AWS_NEED_READY);
     *ret_priv = p;
@@ -156,7 +158,7 @@ fail:
     aws_cred_source_done(&src);
     p->stopping = true;
     aws_api_close(p->api);
-    p->pending++;
+    caa_ref(&p->pending);
     aws_provider_release(p);
     return r;
 }
@@ -257,14 +259,19 @@ static int aws_get_instance(void *priv, const char *id, caa_instance_cb cb, void
     return aws_op_get(p, id, cb, opaque, err);
 }
 
+static void ops_closed(void *opaque)
+{
+    aws_provider_release(opaque);
+}
+
 static void aws_teardown(void *priv)
 {
     aws_provider *p = priv;
     if (!p || p->stopping)
         return;
     p->stopping = true;
-    p->pending++; /* held while cancelling */
-    aws_ops_cancel_all(p);
+    caa_ref(&p->pending); /* held while cancelling */
+    caa_op_set_close(&p->ops, ops_closed, p);
     aws_api_close(p->api);
     aws_provider_release(p);
 }
