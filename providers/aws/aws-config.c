@@ -10,6 +10,7 @@
 
 #include "strv.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 const caa_option aws_options[AWS_N_OPTIONS] = {
     CAA_OPTION_SECRET(aws_config, "aws-access-key-id", "AWS_ACCESS_KEY_ID", access_key_id,
@@ -165,7 +166,7 @@ int aws_config_validate(const aws_config *cfg, caa_error **err)
     /* Name, caa.node and caa.sandbox-id are added to every instance. */
     if (n + 3 > AWS_MAX_TAGS)
         return caa_error_set(err, -EINVAL, "-tags: at most %d tags", AWS_MAX_TAGS - 3);
-    if (cfg->request_timeout < 1000000)
+    if (cfg->request_timeout < CAA_NSEC_PER_MSEC)
         return caa_error_set(err, -EINVAL, "-aws-request-timeout must be at least 1ms");
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "parse.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 #define DEFAULT_IMDS_ENDPOINT "http://169.254.169.254"
 
@@ -110,7 +111,7 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
 
     aws_api_settings set = {
         .max_concurrent = (unsigned)cfg->max_concurrent,
-        .timeout_ms = (uint64_t)(cfg->request_timeout / 1000000),
+        .timeout_ms = (uint64_t)caa_ns_to_ms(cfg->request_timeout),
         .max_response = (size_t)cfg->max_response,
         .ca_file = cfg->ca_bundle,
         .max_attempts = (int)cfg->max_attempts,
@@ -132,7 +133,7 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
     p->public_ip = cfg->use_public_ip;
     p->root_volume_size = cfg->root_volume_size;
     p->disable_cvm = cfg->disable_cvm;
-    p->running_wait_ms = (uint64_t)(cfg->running_wait / 1000000);
+    p->running_wait_ms = (uint64_t)caa_ns_to_ms(cfg->running_wait);
     p->net_from_imds = imds_on && !p->use_lt && (!p->subnet_id || !p->sg_ids);
     p->key_from_imds = imds_on && !p->use_lt && !p->key_name;
     if (cfg->node_name && *cfg->node_name) {

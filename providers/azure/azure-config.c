@@ -11,6 +11,7 @@
 
 #include "http.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 const caa_option az_options[AZ_N_OPTIONS] = {
     CAA_OPTION_SECRET(az_config, "clientid", "AZURE_CLIENT_ID", client_id,
@@ -250,7 +251,7 @@ static int check_endpoint(const char *what, const char *url, unsigned flags, caa
 
 static int ms_of(const char *what, int64_t ns, int64_t min_ms, uint64_t *ret, caa_error **err)
 {
-    int64_t ms = ns / 1000000;
+    int64_t ms = caa_ns_to_ms(ns);
     if (ms < min_ms)
         return caa_error_set(err, -EINVAL, "-%s must be at least %lld ms", what, (long long)min_ms);
     *ret = (uint64_t)ms;

@@ -1,5 +1,6 @@
 /* libvirt provider options and their validation. */
 #include "libvirt-config.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -150,7 +151,7 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
     if (s.domain_type == LV_DOMTYPE_QEMU && (s.launch == LV_LAUNCH_SEV_SNP || s.launch == LV_LAUNCH_TDX))
         return caa_error_set(err, -EINVAL, "libvirt: -launch-security %s needs KVM, not -domain-type qemu",
                              cfg->launch_security);
-    if (cfg->ip_wait <= 0 || cfg->ip_wait > INT64_C(3600) * 1000000000)
+    if (cfg->ip_wait <= 0 || cfg->ip_wait > 3600 * CAA_NSEC_PER_SEC)
         return caa_error_set(err, -EINVAL, "libvirt: -ip-wait must be between 1ns and 1h");
     s.firmware_is_default = cfg->firmware && strcmp(cfg->firmware, LV_DEFAULT_FIRMWARE) == 0;
     *ret = s;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 typedef enum create_phase {
     PHASE_CREATE,
@@ -215,7 +216,7 @@ static void create_done(lv_job *job)
                 caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
             return;
         }
-        req->deadline = uv_now(p->loop) + (uint64_t)(p->cfg->ip_wait / 1000000);
+        req->deadline = uv_now(p->loop) + (uint64_t)caa_ns_to_ms(p->cfg->ip_wait);
         create_submit(req, PHASE_ADDRESS);
         return;
 
@@ -239,7 +240,7 @@ static void create_done(lv_job *job)
         uint64_t now = uv_now(p->loop);
         if (now >= req->deadline) {
             caa_error *e = caa_error_new(-ETIMEDOUT, "no DHCP lease for domain %s within %lld ms%s%s",
-                                         req->st.name, (long long)(p->cfg->ip_wait / 1000000),
+                                         req->st.name, (long long)caa_ns_to_ms(p->cfg->ip_wait),
                                          req->error ? ": " : "", req->error ? caa_error_msg(req->error) : "");
             create_fail(req, e);
             return;
