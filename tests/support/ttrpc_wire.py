@@ -155,23 +155,26 @@ def response_status(body):
     return int(get(st, 1, 0) or 0), (get(st, 2, b"") or b"").decode(errors="replace"), get(body, 2, b"")
 
 
+def recv_exact(sock, n):
+    """n bytes from a blocking socket, None at EOF."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(min(65536, n - len(buf)))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
 def recv_frame(sock, timeout=10):
     """(stream id, type, flags, body) of the next frame, None at EOF."""
     sock.settimeout(timeout)
-    hdr = b""
-    while len(hdr) < HEADER.size:
-        chunk = sock.recv(HEADER.size - len(hdr))
-        if not chunk:
-            return None
-        hdr += chunk
+    hdr = recv_exact(sock, HEADER.size)
+    if hdr is None:
+        return None
     length, sid, mtype, flags = HEADER.unpack(hdr)
-    body = b""
-    while len(body) < length:
-        chunk = sock.recv(min(65536, length - len(body)))
-        if not chunk:
-            return None
-        body += chunk
-    return sid, mtype, flags, body
+    body = recv_exact(sock, length)
+    return None if body is None else (sid, mtype, flags, body)
 
 
 class Reply:

@@ -339,6 +339,7 @@ one = tw.get
 frame = tw.frame
 request_body = tw.request_body
 recv_frame = tw.recv_frame
+recv_exact = tw.recv_exact
 response_status = tw.response_status
 
 
