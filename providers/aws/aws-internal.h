@@ -95,9 +95,9 @@ int64_t aws_root_volume_size(const aws_provider *p, const aws_image_info *img);
 /* aws-ops.c */
 int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
                   caa_error **err);
-int aws_op_delete(aws_provider *p, const char *id, caa_done_cb cb, void *opaque, caa_error **err);
-int aws_op_list(aws_provider *p, caa_list_cb cb, void *opaque, caa_error **err);
-int aws_op_get(aws_provider *p, const char *id, caa_instance_cb cb, void *opaque, caa_error **err);
+/* delete (id), list (id NULL) or get (id); cb set through the member of its kind. */
+int aws_op_start(aws_provider *p, caa_op_kind kind, const char *id, caa_op_cb cb, void *opaque,
+                 caa_error **err);
 /* Startup reached a milestone, or failed (err): wakes the waiting ops. */
 void aws_ops_startup_event(aws_provider *p, const caa_error *err);
 /* Teardown: every op ends with -ECANCELED (partial instances returned). */

@@ -836,33 +836,16 @@ int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_c
     return 0;
 }
 
-int aws_op_delete(aws_provider *p, const char *id, caa_done_cb cb, void *opaque, caa_error **err)
+int aws_op_start(aws_provider *p, caa_op_kind kind, const char *id, caa_op_cb cb, void *opaque,
+                 caa_error **err)
 {
-    if (!aws_instance_id_valid(id))
+    if (p->stopping)
+        return caa_error_set(err, -ECANCELED, "the AWS provider is shutting down");
+    if (kind != CAA_OP_LIST && !aws_instance_id_valid(id))
         return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
     aws_op *op = op_new(p, AWS_NEED_REGION);
-    caa_op_add_delete(&p->ops, &op->op, &aws_op_class, cb, opaque);
-    op->id = xstrdup(id);
-    op_kick(op);
-    return 0;
-}
-
-int aws_op_list(aws_provider *p, caa_list_cb cb, void *opaque, caa_error **err)
-{
-    (void)err;
-    aws_op *op = op_new(p, AWS_NEED_REGION);
-    caa_op_add_list(&p->ops, &op->op, &aws_op_class, cb, opaque);
-    op_kick(op);
-    return 0;
-}
-
-int aws_op_get(aws_provider *p, const char *id, caa_instance_cb cb, void *opaque, caa_error **err)
-{
-    if (!aws_instance_id_valid(id))
-        return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
-    aws_op *op = op_new(p, AWS_NEED_REGION);
-    caa_op_add_get(&p->ops, &op->op, &aws_op_class, cb, opaque);
-    op->id = xstrdup(id);
+    caa_op_add(&p->ops, &op->op, &aws_op_class, kind, cb, opaque);
+    op->id = id ? xstrdup(id) : NULL;
     op_kick(op);
     return 0;
 }

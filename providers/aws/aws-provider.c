@@ -238,26 +238,17 @@ static int aws_create_instance(void *priv, const caa_instance_spec *spec, caa_in
 
 static int aws_delete_instance(void *priv, const char *id, caa_done_cb cb, void *opaque, caa_error **err)
 {
-    aws_provider *p = priv;
-    if (p->stopping)
-        return caa_error_set(err, -ECANCELED, "the AWS provider is shutting down");
-    return aws_op_delete(p, id, cb, opaque, err);
+    return aws_op_start(priv, CAA_OP_DELETE, id, (caa_op_cb){.done = cb}, opaque, err);
 }
 
 static int aws_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error **err)
 {
-    aws_provider *p = priv;
-    if (p->stopping)
-        return caa_error_set(err, -ECANCELED, "the AWS provider is shutting down");
-    return aws_op_list(p, cb, opaque, err);
+    return aws_op_start(priv, CAA_OP_LIST, NULL, (caa_op_cb){.list = cb}, opaque, err);
 }
 
 static int aws_get_instance(void *priv, const char *id, caa_instance_cb cb, void *opaque, caa_error **err)
 {
-    aws_provider *p = priv;
-    if (p->stopping)
-        return caa_error_set(err, -ECANCELED, "the AWS provider is shutting down");
-    return aws_op_get(p, id, cb, opaque, err);
+    return aws_op_start(priv, CAA_OP_GET, id, (caa_op_cb){.instance = cb}, opaque, err);
 }
 
 static void ops_closed(void *opaque)

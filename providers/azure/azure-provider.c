@@ -627,63 +627,25 @@ static int az_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
     return 0;
 }
 
-/* -------------------------------------------------------------- delete */
+/* -------------------------------------------------------- delete, get */
 
-typedef struct az_delete {
+/* delete and get: one block of azure-vm-ops.c each. */
+typedef struct az_vm_req {
     caa_op op;
     az_vm_delete *del;
-} az_delete;
+    az_vm_lookup *lookup;
+} az_vm_req;
 
 static void on_deleted(int status, caa_error *err, void *opaque)
 {
-    az_delete *d = opaque;
+    az_vm_req *d = opaque;
     d->del = NULL;
     caa_op_finish_done(&d->op, status, err);
 }
 
-static void delete_cancel(caa_op *op)
-{
-    az_delete *d = CAA_CONTAINER_OF(op, az_delete, op);
-    az_vm_delete_cancel(d->del);
-}
-
-static void delete_free(caa_op *op)
-{
-    free(CAA_CONTAINER_OF(op, az_delete, op));
-}
-
-static const caa_op_class delete_class = {.cancel = delete_cancel, .free = delete_free};
-
-static int az_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
-                              caa_error **err)
-{
-    az_provider *p = priv;
-    if (p->stopping)
-        return caa_error_set(err, -ESHUTDOWN, "the Azure provider is shutting down");
-    _cleanup_free_ char *name = az_vm_name_of_id(instance_id);
-    if (!name)
-        return caa_error_set(err, -EINVAL, "\"%.200s\" is not the ARM id of a virtual machine", instance_id);
-    az_delete *d = xcalloc(1, sizeof(*d));
-    int r = az_vm_delete_start(&p->ctx, instance_id, deadline_in(p, p->set.delete_timeout_ms), on_deleted, d,
-                               &d->del, err);
-    if (r < 0) {
-        free(d);
-        return caa_error_prefix(err, "deleting VM %s", name);
-    }
-    caa_op_add_delete(&p->ops, &d->op, &delete_class, cb, opaque);
-    return 0;
-}
-
-/* ----------------------------------------------------------------- get */
-
-typedef struct az_get {
-    caa_op op;
-    az_vm_lookup *lookup;
-} az_get;
-
 static void on_got(int status, caa_instance *inst, az_vm *vm, caa_error *err, void *opaque)
 {
-    az_get *g = opaque;
+    az_vm_req *g = opaque;
     g->lookup = NULL;
     if (vm) {
         az_vm_done(vm);
@@ -692,37 +654,56 @@ static void on_got(int status, caa_instance *inst, az_vm *vm, caa_error *err, vo
     caa_op_finish_instance(&g->op, status, inst, err);
 }
 
-static void get_cancel(caa_op *op)
+static void vm_req_cancel(caa_op *op)
 {
-    az_get *g = CAA_CONTAINER_OF(op, az_get, op);
-    az_vm_lookup_cancel(g->lookup);
+    az_vm_req *r = CAA_CONTAINER_OF(op, az_vm_req, op);
+    if (r->del)
+        az_vm_delete_cancel(r->del);
+    if (r->lookup)
+        az_vm_lookup_cancel(r->lookup);
 }
 
-static void get_free(caa_op *op)
+static void vm_req_free(caa_op *op)
 {
-    free(CAA_CONTAINER_OF(op, az_get, op));
+    free(CAA_CONTAINER_OF(op, az_vm_req, op));
 }
 
-static const caa_op_class get_class = {.cancel = get_cancel, .free = get_free};
+static const caa_op_class vm_req_class = {.cancel = vm_req_cancel, .free = vm_req_free};
 
-static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
-                           caa_error **err)
+/* Starts a delete or a get; cb set through the member of its kind. */
+static int vm_req_start(az_provider *p, caa_op_kind kind, const char *instance_id, caa_op_cb cb, void *opaque,
+                        caa_error **err)
 {
-    az_provider *p = priv;
     if (p->stopping)
         return caa_error_set(err, -ESHUTDOWN, "the Azure provider is shutting down");
     _cleanup_free_ char *name = az_vm_name_of_id(instance_id);
     if (!name)
         return caa_error_set(err, -EINVAL, "\"%.200s\" is not the ARM id of a virtual machine", instance_id);
-    az_get *g = xcalloc(1, sizeof(*g));
-    int r = az_vm_lookup_start(&p->ctx, instance_id, p->cfg->use_public_ip,
-                               deadline_in(p, p->set.create_timeout_ms), on_got, g, &g->lookup, err);
+    az_vm_req *req = xcalloc(1, sizeof(*req));
+    int r =
+        kind == CAA_OP_DELETE
+            ? az_vm_delete_start(&p->ctx, instance_id, deadline_in(p, p->set.delete_timeout_ms), on_deleted,
+                                 req, &req->del, err)
+            : az_vm_lookup_start(&p->ctx, instance_id, p->cfg->use_public_ip,
+                                 deadline_in(p, p->set.create_timeout_ms), on_got, req, &req->lookup, err);
     if (r < 0) {
-        free(g);
-        return r;
+        free(req);
+        return kind == CAA_OP_DELETE ? caa_error_prefix(err, "deleting VM %s", name) : r;
     }
-    caa_op_add_get(&p->ops, &g->op, &get_class, cb, opaque);
+    caa_op_add(&p->ops, &req->op, &vm_req_class, kind, cb, opaque);
     return 0;
+}
+
+static int az_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
+                              caa_error **err)
+{
+    return vm_req_start(priv, CAA_OP_DELETE, instance_id, (caa_op_cb){.done = cb}, opaque, err);
+}
+
+static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
+                           caa_error **err)
+{
+    return vm_req_start(priv, CAA_OP_GET, instance_id, (caa_op_cb){.instance = cb}, opaque, err);
 }
 
 /* ---------------------------------------------------------------- list */

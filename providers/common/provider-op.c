@@ -80,11 +80,12 @@ static void op_delivered(uv_handle_t *h)
     set_release(set);
 }
 
-static void op_add(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_op_kind kind, void *opaque)
+void caa_op_add(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_op_kind kind, caa_op_cb cb,
+                void *opaque)
 {
     assert(!set->closing && "op added to a closed set");
-    assert(cls && cls->free);
-    *op = (caa_op){.set = set, .cls = cls, .kind = kind, .opaque = opaque};
+    assert(cls && cls->free && cb.done);
+    *op = (caa_op){.set = set, .cls = cls, .kind = kind, .cb = cb, .opaque = opaque};
     uv_timer_init(set->loop, &op->timer);
     caa_list_append(&set->ops, &op->node);
     caa_ref(&set->open);
@@ -92,26 +93,22 @@ static void op_add(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_op_
 
 void caa_op_add_create(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_instance_cb cb, void *opaque)
 {
-    op_add(set, op, cls, CAA_OP_CREATE, opaque);
-    op->cb.instance = cb;
+    caa_op_add(set, op, cls, CAA_OP_CREATE, (caa_op_cb){.instance = cb}, opaque);
 }
 
 void caa_op_add_get(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_instance_cb cb, void *opaque)
 {
-    op_add(set, op, cls, CAA_OP_GET, opaque);
-    op->cb.instance = cb;
+    caa_op_add(set, op, cls, CAA_OP_GET, (caa_op_cb){.instance = cb}, opaque);
 }
 
 void caa_op_add_delete(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_done_cb cb, void *opaque)
 {
-    op_add(set, op, cls, CAA_OP_DELETE, opaque);
-    op->cb.done = cb;
+    caa_op_add(set, op, cls, CAA_OP_DELETE, (caa_op_cb){.done = cb}, opaque);
 }
 
 void caa_op_add_list(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_list_cb cb, void *opaque)
 {
-    op_add(set, op, cls, CAA_OP_LIST, opaque);
-    op->cb.list = cb;
+    caa_op_add(set, op, cls, CAA_OP_LIST, (caa_op_cb){.list = cb}, opaque);
 }
 
 /* Records the decision and schedules delivery from the timer's close callback. */

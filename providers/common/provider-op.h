@@ -33,6 +33,13 @@ typedef enum caa_op_kind {
 
 typedef struct caa_op caa_op;
 
+/* The callback of an op, by kind. */
+typedef union caa_op_cb {
+    caa_instance_cb instance; /* create, get */
+    caa_done_cb done;         /* delete */
+    caa_list_cb list;         /* list */
+} caa_op_cb;
+
 typedef struct caa_op_class {
     /* Asked once, at shutdown, for an op not yet finished: stop the work so
      * that it finishes. NULL: the op finishes by itself (e.g. a worker queue
@@ -58,11 +65,7 @@ struct caa_op {
     caa_op_set *set;
     const caa_op_class *cls;
     caa_op_kind kind;
-    union {
-        caa_instance_cb instance; /* create, get */
-        caa_done_cb done;         /* delete */
-        caa_list_cb list;         /* list */
-    } cb;
+    caa_op_cb cb;
     void *opaque;
     /* The provider's own timer for waits between steps (polling, deferred
      * starts). caa_op_finish_* stops it; do not close it. */
@@ -86,7 +89,11 @@ bool caa_op_set_closing(const caa_op_set *set);
 #define caa_op_of(list_node) caa_list_entry(list_node, caa_op, node)
 
 /* Register op (zeroed or reused after free) in set; the callback type names
- * the kind. */
+ * the kind. caa_op_add() is the same for code that starts several kinds the
+ * same way: cb must be set through the member of its kind, e.g.
+ * caa_op_add(set, op, cls, CAA_OP_DELETE, (caa_op_cb){.done = cb}, opaque). */
+void caa_op_add(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_op_kind kind, caa_op_cb cb,
+                void *opaque);
 void caa_op_add_create(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_instance_cb cb,
                        void *opaque);
 void caa_op_add_get(caa_op_set *set, caa_op *op, const caa_op_class *cls, caa_instance_cb cb, void *opaque);

@@ -98,6 +98,13 @@ static void create_finish(lv_create_req *req, int status, caa_instance *inst, ca
     caa_op_finish_instance(&req->op, status, inst, err);
 }
 
+/* Shutdown after the domain was started: the caller gets it back to delete. */
+static void create_shut_down(lv_create_req *req)
+{
+    create_finish(req, -ECANCELED, instance_of_state(&req->st),
+                  caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+}
+
 /* Appends the cleanup's failure to the error being reported. */
 static void append_cleanup_failure(caa_error *e, const caa_error *cleanup_err)
 {
@@ -190,9 +197,7 @@ static void create_done(lv_job *job)
             create_finish(req, -ECANCELED, NULL, caa_error_new(-ECANCELED, "libvirt provider shutting down"));
             return;
         case PHASE_ADDRESS:
-            create_finish(
-                req, -ECANCELED, instance_of_state(&req->st),
-                caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+            create_shut_down(req);
             return;
         case PHASE_CLEANUP:
             create_report_failure(req, -ECANCELED, NULL);
@@ -211,9 +216,7 @@ static void create_done(lv_job *job)
             return;
         }
         if (p->stopping) {
-            create_finish(
-                req, -ECANCELED, instance_of_state(&req->st),
-                caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+            create_shut_down(req);
             return;
         }
         req->deadline = uv_now(p->loop) + (uint64_t)caa_ns_to_ms(p->cfg->ip_wait);
@@ -232,9 +235,7 @@ static void create_done(lv_job *job)
             return;
         }
         if (p->stopping) {
-            create_finish(
-                req, -ECANCELED, instance_of_state(&req->st),
-                caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+            create_shut_down(req);
             return;
         }
         uint64_t now = uv_now(p->loop);
@@ -266,8 +267,7 @@ static void create_cancel(caa_op *op)
     if (req->in_worker)
         return;
     uv_timer_stop(&req->op.timer);
-    create_finish(req, -ECANCELED, instance_of_state(&req->st),
-                  caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+    create_shut_down(req);
 }
 
 static const caa_op_class create_class = {.cancel = create_cancel, .free = create_free};
@@ -410,63 +410,40 @@ static bool uuid_ok(const char *s)
     return true;
 }
 
-/* Checks a request; the caller registers the returned one with its typed
- * callback, then simple_submit() queues it. */
-static int simple_new(lv_provider *p, const char *id, simple_req **ret, caa_error **err)
+/* delete, list, get: checked, registered with the callback of its kind and
+ * queued on the worker. */
+static int simple_start(lv_provider *p, caa_op_kind kind, const char *id, caa_op_cb cb, void *opaque,
+                        caa_error **err)
 {
     if (p->stopping)
         return caa_error_set(err, -ECANCELED, "libvirt provider is shutting down");
     if (id && !uuid_ok(id))
         return caa_error_set(err, -EINVAL, "libvirt: instance id \"%.64s\" is not a domain UUID", id);
-    *ret = xcalloc(1, sizeof(**ret));
-    return 0;
-}
-
-static void simple_submit(lv_provider *p, simple_req *req, const char *id)
-{
+    simple_req *req = xcalloc(1, sizeof(*req));
+    caa_op_add(&p->ops, &req->op, &simple_class, kind, cb, opaque);
     req->p = p;
     req->id = id ? xstrdup(id) : NULL;
     req->job.run = simple_run;
     req->job.done = simple_done;
     lv_worker_submit(p->worker, &req->job);
+    return 0;
 }
 
 static int lv_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
                               caa_error **err)
 {
-    lv_provider *p = priv;
-    simple_req *req = NULL;
-    int r = simple_new(p, instance_id, &req, err);
-    if (r < 0)
-        return r;
-    caa_op_add_delete(&p->ops, &req->op, &simple_class, cb, opaque);
-    simple_submit(p, req, instance_id);
-    return 0;
+    return simple_start(priv, CAA_OP_DELETE, instance_id, (caa_op_cb){.done = cb}, opaque, err);
 }
 
 static int lv_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error **err)
 {
-    lv_provider *p = priv;
-    simple_req *req = NULL;
-    int r = simple_new(p, NULL, &req, err);
-    if (r < 0)
-        return r;
-    caa_op_add_list(&p->ops, &req->op, &simple_class, cb, opaque);
-    simple_submit(p, req, NULL);
-    return 0;
+    return simple_start(priv, CAA_OP_LIST, NULL, (caa_op_cb){.list = cb}, opaque, err);
 }
 
 static int lv_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
                            caa_error **err)
 {
-    lv_provider *p = priv;
-    simple_req *req = NULL;
-    int r = simple_new(p, instance_id, &req, err);
-    if (r < 0)
-        return r;
-    caa_op_add_get(&p->ops, &req->op, &simple_class, cb, opaque);
-    simple_submit(p, req, instance_id);
-    return 0;
+    return simple_start(priv, CAA_OP_GET, instance_id, (caa_op_cb){.instance = cb}, opaque, err);
 }
 
 /* ---- init / verify / teardown ---- */
