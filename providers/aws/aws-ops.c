@@ -240,19 +240,32 @@ static void note_address_failure(aws_op *op, caa_error *e)
         caa_error_free(e);
 }
 
-static void on_release(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+/* The start of an address step's answer. Returns true when the delete ended
+ * (cancelled); else *ret_ok says whether the step worked or the address was
+ * gone already (gone_code), and a real failure is noted for the report. */
+static bool address_answer(aws_op *op, int status, caa_http_response *resp, const char *code, caa_error *e,
+                           const char *gone_code, bool *ret_ok)
 {
-    aws_op *op = opaque;
     caa_http_response_free(resp);
     op->call = NULL;
     if (status == -ECANCELED) {
         delete_done(op, status, e);
-        return;
+        return true;
     }
-    if (status < 0 && !code_is(code, "InvalidAllocationID.NotFound"))
-        note_address_failure(op, e);
-    else
+    *ret_ok = status >= 0 || code_is(code, gone_code);
+    if (*ret_ok)
         caa_error_free(e);
+    else
+        note_address_failure(op, e);
+    return false;
+}
+
+static void on_release(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    bool ok;
+    if (address_answer(op, status, resp, code, e, "InvalidAllocationID.NotFound", &ok))
+        return;
     op->addr_idx++;
     del_next_address(op);
 }
@@ -269,21 +282,11 @@ static void del_release(aws_op *op)
 static void on_disassociate(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
 {
     aws_op *op = opaque;
-    caa_http_response_free(resp);
-    op->call = NULL;
-    if (status == -ECANCELED) {
-        delete_done(op, status, e);
+    bool ok;
+    if (address_answer(op, status, resp, code, e, "InvalidAssociationID.NotFound", &ok))
         return;
-    }
-    if (status < 0 && !code_is(code, "InvalidAssociationID.NotFound")) {
-        note_address_failure(op, e);
-        op->addr_idx++;
-        del_next_address(op);
-        return;
-    }
-    caa_error_free(e);
     const ec2_address *a = &op->addrs.v[op->addr_idx];
-    if (a->allocation_id && *a->allocation_id) {
+    if (ok && a->allocation_id && *a->allocation_id) {
         del_release(op);
         return;
     }

@@ -734,16 +734,24 @@ static int list_op(virConnectPtr conn, void *arg, caa_error **err)
     return r;
 }
 
+/* Runs a list or get op; a failure drops what it gathered. */
+static int id_ctx_call(id_ctx *c, lv_op_fn op, caa_error **err)
+{
+    int r = lv_conn_call(&c->p->conn, op, c, err);
+    if (r < 0) {
+        caa_instance_list_free(TAKE_PTR(c->list));
+        caa_instance_free(TAKE_PTR(c->inst));
+    }
+    return r;
+}
+
 int lv_do_list(lv_provider *p, caa_instance ***ret, caa_error **err)
 {
     id_ctx c = {.p = p};
-    int r = lv_conn_call(&p->conn, list_op, &c, err);
-    if (r < 0) {
-        caa_instance_list_free(c.list);
-        return r;
-    }
-    *ret = c.list;
-    return 0;
+    int r = id_ctx_call(&c, list_op, err);
+    if (r == 0)
+        *ret = c.list;
+    return r;
 }
 
 static int get_op(virConnectPtr conn, void *arg, caa_error **err)
@@ -764,13 +772,10 @@ static int get_op(virConnectPtr conn, void *arg, caa_error **err)
 int lv_do_get(lv_provider *p, const char *uuid, caa_instance **ret, caa_error **err)
 {
     id_ctx c = {.p = p, .uuid = uuid};
-    int r = lv_conn_call(&p->conn, get_op, &c, err);
-    if (r < 0) {
-        caa_instance_free(c.inst);
-        return r;
-    }
-    *ret = c.inst;
-    return 0;
+    int r = id_ctx_call(&c, get_op, err);
+    if (r == 0)
+        *ret = c.inst;
+    return r;
 }
 
 /* ---- verify ---- */
