@@ -27,30 +27,14 @@
 #define GIB (UINT64_C(1) << 30)
 #define UPLOAD_CHUNK (256u * 1024)
 
-static void domp_free(virDomainPtr *d)
-{
-    if (*d)
-        virDomainFree(*d);
-}
-static void poolp_free(virStoragePoolPtr *p)
-{
-    if (*p)
-        virStoragePoolFree(*p);
-}
-static void volp_free(virStorageVolPtr *v)
-{
-    if (*v)
-        virStorageVolFree(*v);
-}
-static void netp_free(virNetworkPtr *n)
-{
-    if (*n)
-        virNetworkFree(*n);
-}
-#define _cleanup_dom_ _cleanup_(domp_free)
-#define _cleanup_pool_ _cleanup_(poolp_free)
-#define _cleanup_vol_ _cleanup_(volp_free)
-#define _cleanup_net_ _cleanup_(netp_free)
+CAA_DEFINE_CLEANUP(virDomainPtr, virDomainFree)
+CAA_DEFINE_CLEANUP(virStoragePoolPtr, virStoragePoolFree)
+CAA_DEFINE_CLEANUP(virStorageVolPtr, virStorageVolFree)
+CAA_DEFINE_CLEANUP(virNetworkPtr, virNetworkFree)
+#define _cleanup_dom_ _cleanup_(virDomainFreep)
+#define _cleanup_pool_ _cleanup_(virStoragePoolFreep)
+#define _cleanup_vol_ _cleanup_(virStorageVolFreep)
+#define _cleanup_net_ _cleanup_(virNetworkFreep)
 
 void lv_create_state_done(lv_create_state *st)
 {
