@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "xalloc.h"
+#include "refcount.h"
 
 #define TOKEN_TTL_S 21600
 #define MAX_IMDS_ANSWER (64u << 10)
@@ -77,7 +78,7 @@ static imds_req *req_new(aws_api *api, const char *path, aws_imds_cb cb, void *o
     if (api->imds_reqs)
         api->imds_reqs->prev = q;
     api->imds_reqs = q;
-    api->pending++;
+    caa_ref(&api->pending);
     return q;
 }
 
@@ -197,6 +198,24 @@ static void on_get(int status, caa_http_response *resp, caa_error *e, void *opaq
     req_finish(q, 0, body, NULL);
 }
 
+/* Sends the GET of q with the current token. */
+static int start_get(imds_req *q, caa_error **err)
+{
+    aws_api *api = q->api;
+    _cleanup_free_ char *url = xasprintf("%s%s", api->imds_endpoint, q->path);
+    _cleanup_free_ char *tok = xasprintf("X-aws-ec2-metadata-token: %s", api->imds_token);
+    char *headers[] = {tok, NULL};
+    caa_http_request_info info = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .timeout_ms = api->set.imds_timeout_ms,
+        .max_response = MAX_IMDS_ANSWER,
+        .flags = CAA_HTTP_ALLOW_LINK_LOCAL,
+    };
+    return caa_http_request_start(api->http, &info, on_get, q, &q->http, err);
+}
+
 static void send_get(imds_req *q)
 {
     aws_api *api = q->api;
@@ -209,19 +228,8 @@ static void send_get(imds_req *q)
         wait_token(q);
         return;
     }
-    _cleanup_free_ char *url = xasprintf("%s%s", api->imds_endpoint, q->path);
-    _cleanup_free_ char *tok = xasprintf("X-aws-ec2-metadata-token: %s", api->imds_token);
-    char *headers[] = {tok, NULL};
-    caa_http_request_info info = {
-        .method = "GET",
-        .url = url,
-        .headers = headers,
-        .timeout_ms = api->set.imds_timeout_ms,
-        .max_response = MAX_IMDS_ANSWER,
-        .flags = CAA_HTTP_ALLOW_LINK_LOCAL,
-    };
     caa_error *e = NULL;
-    int r = caa_http_request_start(api->http, &info, on_get, q, &q->http, &e);
+    int r = start_get(q, &e);
     if (r < 0)
         req_finish(q, r, NULL, e);
 }
@@ -248,18 +256,7 @@ int aws_imds_get(aws_api *api, const char *path, aws_imds_cb cb, void *opaque, c
         }
         return 0;
     }
-    _cleanup_free_ char *url = xasprintf("%s%s", api->imds_endpoint, path);
-    _cleanup_free_ char *tok = xasprintf("X-aws-ec2-metadata-token: %s", api->imds_token);
-    char *headers[] = {tok, NULL};
-    caa_http_request_info info = {
-        .method = "GET",
-        .url = url,
-        .headers = headers,
-        .timeout_ms = api->set.imds_timeout_ms,
-        .max_response = MAX_IMDS_ANSWER,
-        .flags = CAA_HTTP_ALLOW_LINK_LOCAL,
-    };
-    int r = caa_http_request_start(api->http, &info, on_get, q, &q->http, err);
+    int r = start_get(q, err);
     if (r < 0) {
         q->cb = NULL;
         req_free(q);

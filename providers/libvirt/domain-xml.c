@@ -384,16 +384,23 @@ char *lv_domain_xml(const lv_domain_params *p, caa_error **err)
     return serialize(&b, err);
 }
 
+/* <volume> with name, capacity and a 0644 target of the given format. */
+static xmlNodePtr volume_head(builder *b, const char *name, uint64_t capacity_bytes, const char *format)
+{
+    xmlNodePtr vol = new_root(b, "volume");
+    el(b, vol, "name", name);
+    attr(b, elf(b, vol, "capacity", "%" PRIu64, capacity_bytes), "unit", "bytes");
+    xmlNodePtr target = el(b, vol, "target", NULL);
+    attr(b, el(b, target, "format", NULL), "type", format);
+    el(b, el(b, target, "permissions", NULL), "mode", "0644");
+    return vol;
+}
+
 char *lv_root_volume_xml(const char *name, uint64_t capacity_bytes, const char *backing_path,
                          const char *backing_format, caa_error **err)
 {
     builder b = {0};
-    xmlNodePtr vol = new_root(&b, "volume");
-    el(&b, vol, "name", name);
-    attr(&b, elf(&b, vol, "capacity", "%" PRIu64, capacity_bytes), "unit", "bytes");
-    xmlNodePtr target = el(&b, vol, "target", NULL);
-    attr(&b, el(&b, target, "format", NULL), "type", "qcow2");
-    el(&b, el(&b, target, "permissions", NULL), "mode", "0644");
+    xmlNodePtr vol = volume_head(&b, name, capacity_bytes, "qcow2");
     xmlNodePtr backing = el(&b, vol, "backingStore", NULL);
     el(&b, backing, "path", backing_path);
     attr(&b, el(&b, backing, "format", NULL), "type",
@@ -404,11 +411,6 @@ char *lv_root_volume_xml(const char *name, uint64_t capacity_bytes, const char *
 char *lv_raw_volume_xml(const char *name, uint64_t capacity_bytes, caa_error **err)
 {
     builder b = {0};
-    xmlNodePtr vol = new_root(&b, "volume");
-    el(&b, vol, "name", name);
-    attr(&b, elf(&b, vol, "capacity", "%" PRIu64, capacity_bytes), "unit", "bytes");
-    xmlNodePtr target = el(&b, vol, "target", NULL);
-    attr(&b, el(&b, target, "format", NULL), "type", "raw");
-    el(&b, el(&b, target, "permissions", NULL), "mode", "0644");
+    volume_head(&b, name, capacity_bytes, "raw");
     return serialize(&b, err);
 }

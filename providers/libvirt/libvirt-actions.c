@@ -27,30 +27,14 @@
 #define GIB (UINT64_C(1) << 30)
 #define UPLOAD_CHUNK (256u * 1024)
 
-static void domp_free(virDomainPtr *d)
-{
-    if (*d)
-        virDomainFree(*d);
-}
-static void poolp_free(virStoragePoolPtr *p)
-{
-    if (*p)
-        virStoragePoolFree(*p);
-}
-static void volp_free(virStorageVolPtr *v)
-{
-    if (*v)
-        virStorageVolFree(*v);
-}
-static void netp_free(virNetworkPtr *n)
-{
-    if (*n)
-        virNetworkFree(*n);
-}
-#define _cleanup_dom_ _cleanup_(domp_free)
-#define _cleanup_pool_ _cleanup_(poolp_free)
-#define _cleanup_vol_ _cleanup_(volp_free)
-#define _cleanup_net_ _cleanup_(netp_free)
+CAA_DEFINE_CLEANUP(virDomainPtr, virDomainFree)
+CAA_DEFINE_CLEANUP(virStoragePoolPtr, virStoragePoolFree)
+CAA_DEFINE_CLEANUP(virStorageVolPtr, virStorageVolFree)
+CAA_DEFINE_CLEANUP(virNetworkPtr, virNetworkFree)
+#define _cleanup_dom_ _cleanup_(virDomainFreep)
+#define _cleanup_pool_ _cleanup_(virStoragePoolFreep)
+#define _cleanup_vol_ _cleanup_(virStorageVolFreep)
+#define _cleanup_net_ _cleanup_(virNetworkFreep)
 
 void lv_create_state_done(lv_create_state *st)
 {
@@ -734,16 +718,24 @@ static int list_op(virConnectPtr conn, void *arg, caa_error **err)
     return r;
 }
 
+/* Runs a list or get op; a failure drops what it gathered. */
+static int id_ctx_call(id_ctx *c, lv_op_fn op, caa_error **err)
+{
+    int r = lv_conn_call(&c->p->conn, op, c, err);
+    if (r < 0) {
+        caa_instance_list_free(TAKE_PTR(c->list));
+        caa_instance_free(TAKE_PTR(c->inst));
+    }
+    return r;
+}
+
 int lv_do_list(lv_provider *p, caa_instance ***ret, caa_error **err)
 {
     id_ctx c = {.p = p};
-    int r = lv_conn_call(&p->conn, list_op, &c, err);
-    if (r < 0) {
-        caa_instance_list_free(c.list);
-        return r;
-    }
-    *ret = c.list;
-    return 0;
+    int r = id_ctx_call(&c, list_op, err);
+    if (r == 0)
+        *ret = c.list;
+    return r;
 }
 
 static int get_op(virConnectPtr conn, void *arg, caa_error **err)
@@ -764,13 +756,10 @@ static int get_op(virConnectPtr conn, void *arg, caa_error **err)
 int lv_do_get(lv_provider *p, const char *uuid, caa_instance **ret, caa_error **err)
 {
     id_ctx c = {.p = p, .uuid = uuid};
-    int r = lv_conn_call(&p->conn, get_op, &c, err);
-    if (r < 0) {
-        caa_instance_free(c.inst);
-        return r;
-    }
-    *ret = c.inst;
-    return 0;
+    int r = id_ctx_call(&c, get_op, err);
+    if (r == 0)
+        *ret = c.inst;
+    return r;
 }
 
 /* ---- verify ---- */

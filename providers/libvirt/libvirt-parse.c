@@ -108,6 +108,19 @@ static void note_machine(lv_caps *c, xmlNodePtr m)
         *slot = xstrdup(name);
 }
 
+/* read_doc, then the root element, which must be <root_name>. */
+static int read_root(const char *xml, size_t len, const char *what, const char *root_name, xmlDocPtr *ret_doc,
+                     xmlNodePtr *ret_root, caa_error **err)
+{
+    int r = read_doc(xml, len, what, ret_doc, err);
+    if (r < 0)
+        return r;
+    *ret_root = xmlDocGetRootElement(*ret_doc);
+    if (!is_el(*ret_root, root_name))
+        return caa_error_set(err, -EINVAL, "%s XML without <%s>", what, root_name);
+    return 0;
+}
+
 void lv_caps_done(lv_caps *c)
 {
     free(c->host_arch);
@@ -120,12 +133,10 @@ void lv_caps_done(lv_caps *c)
 int lv_parse_capabilities(const char *xml, size_t len, lv_caps *ret, caa_error **err)
 {
     _cleanup_doc_ xmlDocPtr doc = NULL;
-    int r = read_doc(xml, len, "capabilities", &doc, err);
+    xmlNodePtr root = NULL;
+    int r = read_root(xml, len, "capabilities", "capabilities", &doc, &root, err);
     if (r < 0)
         return r;
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!is_el(root, "capabilities"))
-        return caa_error_set(err, -EINVAL, "capabilities XML without <capabilities>");
     lv_caps c = {0};
     c.host_arch = text_of(child(child(child(root, "host"), "cpu"), "arch"));
     if (!c.host_arch || !*c.host_arch) {
@@ -177,12 +188,10 @@ static unsigned small_uint(xmlNodePtr n)
 int lv_parse_domcaps(const char *xml, size_t len, lv_domcaps *ret, caa_error **err)
 {
     _cleanup_doc_ xmlDocPtr doc = NULL;
-    int r = read_doc(xml, len, "domain capabilities", &doc, err);
+    xmlNodePtr root = NULL;
+    int r = read_root(xml, len, "domain capabilities", "domainCapabilities", &doc, &root, err);
     if (r < 0)
         return r;
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!is_el(root, "domainCapabilities"))
-        return caa_error_set(err, -EINVAL, "domain capabilities XML without <domainCapabilities>");
     lv_domcaps c = {0};
     xmlNodePtr sev = child(child(root, "features"), "sev");
     _cleanup_free_ char *supported = prop(sev, "supported");
@@ -206,12 +215,10 @@ int lv_parse_domcaps(const char *xml, size_t len, lv_domcaps *ret, caa_error **e
 int lv_parse_volume_format(const char *xml, size_t len, char **ret, caa_error **err)
 {
     _cleanup_doc_ xmlDocPtr doc = NULL;
-    int r = read_doc(xml, len, "volume", &doc, err);
+    xmlNodePtr root = NULL;
+    int r = read_root(xml, len, "volume", "volume", &doc, &root, err);
     if (r < 0)
         return r;
-    xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!is_el(root, "volume"))
-        return caa_error_set(err, -EINVAL, "volume XML without <volume>");
     _cleanup_free_ char *format = prop(child(child(root, "target"), "format"), "type");
     if (format && (!*format || strlen(format) > 32 ||
                    strspn(format, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(format)))
