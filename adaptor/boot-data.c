@@ -15,7 +15,7 @@
 #include "fs.h"
 #include "log.h"
 #include "pod-hooks.h"
-#include "pod.h"
+#include "pod-internal.h"
 #include "podnet-config.h"
 #include "tls-cert.h"
 #include "userdata.h"

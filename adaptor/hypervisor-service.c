@@ -76,7 +76,7 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
         return;
     }
     Hypervisor__CreateVMResponse resp = HYPERVISOR__CREATE_VMRESPONSE__INIT;
-    resp.agentsocketpath = pod->agent_socket;
+    resp.agentsocketpath = (char *)caa_pod_agent_socket(pod);
     ttrpc_call_reply_message(call, &resp.base);
 }
 
@@ -127,7 +127,7 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
         reply_error(call, GRPC_INVALID_ARGUMENT, e);
         return;
     }
-    caa_pod *pod = caa_manager_find_pod(m, id);
+    caa_pod *pod = caa_pod_find(m, id);
     if (!pod) {
         log_pod_warn(id, "StartVM: sandbox does not exist");
         ttrpc_call_reply_error(call, GRPC_NOT_FOUND, "starting VM: sandbox %s does not exist", id);
@@ -189,14 +189,14 @@ static void handle_stop_vm(ttrpc_call *call, void *opaque)
         reply_error(call, GRPC_INVALID_ARGUMENT, e);
         return;
     }
-    caa_pod *pod = caa_manager_find_pod(m, id);
+    caa_pod *pod = caa_pod_find(m, id);
     if (!pod) {
         /* Upstream's text and code (a plain Go error: UNKNOWN). */
         log_pod_warn(id, "StopVM: sandbox does not exist");
         ttrpc_call_reply_error(call, GRPC_UNKNOWN, "stopping VM: sandbox %s does not exist", id);
         return;
     }
-    log_pod_info(id, "StopVM (state %s)", caa_pod_state_name(pod->rec.state));
+    log_pod_info(id, "StopVM (state %s)", caa_pod_state_name(caa_pod_get_state(pod)));
     stop_ctx *ctx = xnew0(stop_ctx, 1);
     ctx->call = call;
     ctx->id = xstrdup(id);

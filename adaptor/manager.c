@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "log.h"
 #include "pod-hooks.h"
+#include "pod-internal.h" /* caa_pod_observers_free */
 #include "pod.h"
 #include "services.h"
 #include "state-store.h"
@@ -36,36 +37,6 @@ void caa_manager_init(caa_manager *m, uv_loop_t *loop, const caa_daemon_config *
     caa_list_init(&m->deferred);
     caa_list_init(&m->pods);
     caa_list_init(&m->waiters);
-}
-
-/* ---------------------------------------------------------------- pod table */
-
-caa_pod *caa_manager_find_pod(caa_manager *m, const char *sandbox_id)
-{
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
-    {
-        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
-        if (strcmp(pod->rec.sandbox_id, sandbox_id) == 0)
-            return pod;
-    }
-    return NULL;
-}
-
-void caa_manager_add_pod(caa_manager *m, caa_pod *pod)
-{
-    caa_list_append(&m->pods, &pod->node);
-    pod->in_table = true;
-    m->n_pods++;
-}
-
-void caa_manager_remove_pod(caa_manager *m, caa_pod *pod)
-{
-    if (!pod->in_table)
-        return;
-    caa_list_remove(&pod->node);
-    pod->in_table = false;
-    m->n_pods--;
 }
 
 /* ---------------------------------------------------------------- deferred work */
@@ -159,16 +130,7 @@ static void finish(caa_manager *m)
         caa_list_remove(&d->node);
         free(d);
     }
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
-    {
-        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
-        caa_pod_abandon(pod);
-        if (pod->proxy_started && m->hooks->proxy_stop)
-            m->hooks->proxy_stop(m, pod);
-        pod->proxy_started = false;
-    }
-    caa_pod_free_all(m);
+    caa_pods_release_all(m);
     caa_provider_free(m->provider);
     m->provider = NULL;
     uv_close((uv_handle_t *)&m->sig_term, on_handle_closed);
@@ -199,14 +161,8 @@ void caa_manager_shutdown(caa_manager *m)
     log_info("shutting down");
     caa_podvminfo_cancel_all(m);
     /* Agent proxies still connecting would hold the shutdown for up to
-     * -proxy-timeout: stop every proxy now (their starts end with -ESHUTDOWN). */
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
-    {
-        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
-        if (pod->proxy_started && m->hooks->proxy_stop)
-            m->hooks->proxy_stop(m, pod);
-    }
+     * -proxy-timeout: stop them now (their starts end with -ESHUTDOWN). */
+    caa_pods_shutdown(m);
     if (m->server)
         ttrpc_server_close(m->server, on_server_closed, m);
     kick(m);
@@ -229,6 +185,7 @@ static void on_signal(uv_signal_t *h, int signum)
 void caa_manager_done(caa_manager *m)
 {
     finish(m);
+    caa_pod_observers_free(m);
     caa_daemon_tls_free(m->tls);
     m->tls = NULL;
 }
@@ -259,12 +216,13 @@ static void on_state_scanned(const char *name, caa_pod_record *rec, const caa_er
             log_pod_error(rec->sandbox_id, "%s", caa_error_msg(e));
         return;
     }
-    caa_pod *pod = caa_pod_recover(m, rec);
+    const caa_pod *pod = caa_pod_recover(m, rec);
     ctx->recovered++;
-    const char *ip = pod->rec.instance_ips && pod->rec.instance_ips[0] ? pod->rec.instance_ips[0] : "none";
-    log_pod_info(pod->rec.sandbox_id, "recovered pod %s/%s: state %s, instance %s (id %s, ip %s)",
-                 pod->rec.pod_namespace, pod->rec.pod_name, caa_pod_state_name(pod->rec.state),
-                 pod->rec.instance_name, pod->rec.instance_id ? pod->rec.instance_id : "unknown", ip);
+    const char *ip = caa_pod_instance_ip(pod);
+    const char *id = caa_pod_instance_id(pod);
+    log_pod_info(caa_pod_id(pod), "recovered pod %s/%s: state %s, instance %s (id %s, ip %s)",
+                 caa_pod_namespace(pod), caa_pod_name(pod), caa_pod_state_name(caa_pod_get_state(pod)),
+                 caa_pod_instance_name(pod), id ? id : "unknown", ip ? ip : "none");
 }
 
 static int load_pods(caa_manager *m, caa_error **err)
@@ -274,19 +232,7 @@ static int load_pods(caa_manager *m, caa_error **err)
     if (r < 0)
         return r;
     log_info("loaded %zu pod(s) from %s, rejected %zu", ctx.recovered, m->cfg->pods_dir, ctx.rejected);
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
-    {
-        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
-        if (pod->rec.state == CAA_POD_STOPPING) {
-            /* A StopVM that an earlier daemon did not finish: finish it. */
-            log_pod_info(pod->rec.sandbox_id, "resuming the interrupted StopVM");
-            caa_pod_stop(pod, NULL, NULL);
-        } else if (pod->rec.state == CAA_POD_READY) {
-            /* Its VM runs and the shim may still use it: serve its agent socket again. */
-            caa_pod_reconnect(pod);
-        }
-    }
+    caa_pods_resume(m);
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "error.h"
 #include "list.h"
+#include "pod-state.h"
 #include "provider.h"
 
 typedef struct ttrpc_server ttrpc_server;
@@ -17,6 +18,35 @@ typedef struct caa_pod_hooks caa_pod_hooks;
 typedef struct caa_daemon_tls caa_daemon_tls;
 
 typedef void (*caa_deferred_fn)(void *arg);
+
+/* Pod observers: how other subsystems (GetInfo waiters, metrics, Kubernetes
+ * PeerPod objects) follow the pod lifecycle without the lifecycle knowing them.
+ *
+ * Every member is optional and runs on the loop thread, synchronously, right
+ * after the change it reports was written to the pod's state file. The pod is
+ * only borrowed for the call: read it through the accessors in pod.h
+ * (caa_pod_id(), caa_pod_get_state(), caa_pod_instance_id(), ...), never keep
+ * the pointer. An observer must not start or stop pods, nor add or remove
+ * observers, from inside the call; use caa_manager_defer() for follow-up work.
+ * Observers run in the order they were added. */
+typedef struct caa_pod_observer {
+    /* A pod appeared: CreateVM registered it (state created), or it was
+     * recovered from its state file at start (any state). */
+    void (*pod_added)(const caa_pod *pod, void *opaque);
+    /* The pod moved from `from` to `to` (pod-state.h); never from == to. */
+    void (*state_changed)(const caa_pod *pod, caa_pod_state from, caa_pod_state to, void *opaque);
+    /* The pod's instance was recorded (caa_pod_instance_id() != NULL: it exists
+     * in the cloud) or forgotten after its deletion (caa_pod_instance_id() == NULL). */
+    void (*instance_changed)(const caa_pod *pod, void *opaque);
+    /* StopVM finished: the pod (state gone) is dropped after this call. Not
+     * called when the daemon exits (pods and their VMs outlive it). */
+    void (*pod_removed)(const caa_pod *pod, void *opaque);
+} caa_pod_observer;
+
+typedef struct caa_pod_observer_entry {
+    const caa_pod_observer *ops;
+    void *opaque;
+} caa_pod_observer_entry;
 
 typedef struct caa_manager {
     uv_loop_t *loop;
@@ -29,9 +59,11 @@ typedef struct caa_manager {
     uv_signal_t sig_int;
     uv_idle_t deferred_idle;
     caa_list deferred; /* caa_deferred items, run from deferred_idle */
-    caa_list pods;     /* caa_pod.node, in creation order */
+    caa_list pods;     /* the pod table (pod.c only: use the pod API in pod.h) */
     size_t n_pods;
-    caa_list waiters; /* GetInfo calls waiting for an instance id */
+    caa_list waiters;                  /* GetInfo calls waiting for an instance id */
+    caa_pod_observer_entry *observers; /* pod-observer.c */
+    size_t n_observers;
     unsigned pending; /* async operations in flight (provider calls, hooks, deferred work) */
     bool started;
     bool shutting_down;
@@ -61,10 +93,12 @@ void caa_manager_shutdown(caa_manager *m);
  * have used until their last handle closed (the TLS material). */
 void caa_manager_done(caa_manager *m);
 
-/* Pod table. */
-caa_pod *caa_manager_find_pod(caa_manager *m, const char *sandbox_id);
-void caa_manager_add_pod(caa_manager *m, caa_pod *pod);
-void caa_manager_remove_pod(caa_manager *m, caa_pod *pod);
+/* Registers ops (static storage, all members optional) with opaque; the pair
+ * stays registered until removed or the manager is done. Add observers before
+ * caa_manager_start() to see the pods recovered at start. */
+void caa_manager_add_pod_observer(caa_manager *m, const caa_pod_observer *ops, void *opaque);
+/* Removes the registration of (ops, opaque); unknown pairs are ignored. */
+void caa_manager_remove_pod_observer(caa_manager *m, const caa_pod_observer *ops, void *opaque);
 
 /* Runs fn(arg) from the loop soon (never re-entrantly). Counts as pending work. */
 void caa_manager_defer(caa_manager *m, caa_deferred_fn fn, void *arg);

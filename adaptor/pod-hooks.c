@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "manager.h"
-#include "pod.h"
+#include "pod-internal.h"
 #include "xalloc.h"
 
 static void pod_free(caa_manager *m, caa_pod *pod)

@@ -9,7 +9,7 @@
  * StopVM during StartVM marks the pod; the start notices at its next step,
  * answers CANCELLED, and the stop teardown deletes what the start made. */
 #define LOG_COMPONENT "adaptor/lifecycle"
-#include "pod.h"
+#include "pod-internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -53,24 +53,6 @@ static caa_error *error_or(caa_error *e, int code, const char *fallback)
     return e ? e : caa_error_new(code, "%s", fallback);
 }
 
-static void set_instance(caa_pod *pod, const caa_instance *inst)
-{
-    free(pod->rec.instance_id);
-    pod->rec.instance_id = xstrdup(inst->id);
-    caa_strv_free(pod->rec.instance_ips);
-    pod->rec.instance_ips = NULL;
-    for (size_t i = 0; inst->ips && inst->ips[i] && i < CAA_STATE_MAX_IPS; i++)
-        caa_strv_push(&pod->rec.instance_ips, inst->ips[i]);
-}
-
-static void clear_instance(caa_pod *pod)
-{
-    free(pod->rec.instance_id);
-    pod->rec.instance_id = NULL;
-    caa_strv_free(pod->rec.instance_ips);
-    pod->rec.instance_ips = NULL;
-}
-
 static void persist_or_log(caa_pod *pod)
 {
     _cleanup_error_ caa_error *e = NULL;
@@ -78,11 +60,56 @@ static void persist_or_log(caa_pod *pod)
         log_pod_error(ID(pod), "saving pod state: %s", caa_error_msg(e));
 }
 
-static void transition_or_log(caa_pod *pod, caa_pod_state to)
+static void set_state_or_log(caa_pod *pod, caa_pod_state to)
 {
     _cleanup_error_ caa_error *e = NULL;
-    if (pod->rec.state != to && caa_pod_transition(pod, to, &e) < 0)
+    if (caa_pod_set_state(pod, to, &e) < 0)
         log_pod_error(ID(pod), "%s", caa_error_msg(e));
+}
+
+const char *caa_pod_intent_name(caa_pod_intent i)
+{
+    switch (i) {
+    case CAA_POD_INTENT_NONE:
+        return "none";
+    case CAA_POD_INTENT_CANCEL_START:
+        return "cancel-start";
+    case CAA_POD_INTENT_STOP:
+        return "stop";
+    }
+    return "invalid";
+}
+
+/* Intents only rise (a stop outranks a cancelled start); the lifecycle lowers them when they are served. */
+static void raise_intent(caa_pod *pod, caa_pod_intent i)
+{
+    if (i <= pod->intent)
+        return;
+    log_pod_debug(ID(pod), "intent %s -> %s", caa_pod_intent_name(pod->intent), caa_pod_intent_name(i));
+    pod->intent = i;
+}
+
+static bool stop_requested(const caa_pod *pod)
+{
+    return pod->intent == CAA_POD_INTENT_STOP;
+}
+
+static bool start_in_flight(const caa_pod *pod)
+{
+    return pod->start_cb != NULL;
+}
+
+/* Something asked the start to end early: StopVM, the caller, or the daemon's shutdown. */
+static bool start_cut_short(const caa_pod *pod)
+{
+    return pod->intent != CAA_POD_INTENT_NONE || pod->mgr->shutting_down;
+}
+
+void caa_pod_stop_proxy(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    if ((pod->made & CAA_POD_MADE_PROXY) && m->hooks->proxy_stop)
+        m->hooks->proxy_stop(m, pod);
 }
 
 /* ---------------------------------------------------------------- teardown */
@@ -128,8 +155,7 @@ static void on_instance_deleted(int status, caa_error *err, void *opaque)
     } else {
         caa_error_free(err);
         log_pod_info(ID(pod), "deleted instance %s", pod->rec.instance_id);
-        clear_instance(pod);
-        persist_or_log(pod);
+        caa_pod_clear_instance(pod);
     }
     td->step = TD_NETWORK;
     teardown_next(td);
@@ -188,7 +214,7 @@ static void on_network_torn_down(int status, caa_error *err, void *opaque)
         teardown_fail(td, e);
     } else {
         caa_error_free(err);
-        pod->network_set_up = false;
+        pod->made &= ~CAA_POD_MADE_NETWORK;
     }
     td->step = TD_DONE;
     teardown_next(td);
@@ -225,9 +251,8 @@ static void teardown_next(teardown *td)
             td->step = TD_DONE;
         switch (td->step) {
         case TD_PROXY:
-            if (pod->proxy_started && m->hooks->proxy_stop)
-                m->hooks->proxy_stop(m, pod);
-            pod->proxy_started = false;
+            caa_pod_stop_proxy(pod);
+            pod->made &= ~CAA_POD_MADE_PROXY;
             td->step = TD_FIND_INSTANCE;
             continue;
 
@@ -281,7 +306,7 @@ static void teardown_next(teardown *td)
 
         case TD_NETWORK:
             td->step = TD_DONE;
-            if (!m->hooks->network_teardown || !(pod->network_set_up || pod->recovered))
+            if (!m->hooks->network_teardown || !((pod->made & CAA_POD_MADE_NETWORK) || pod->recovered))
                 continue;
             caa_pod_hold(pod);
             r = m->hooks->network_teardown(m, pod, on_network_torn_down, td, &e);
@@ -306,9 +331,8 @@ static void teardown_next(teardown *td)
  * -proxy-timeout; stopping it makes its ready callback run with -ECANCELED. */
 static void stop_connecting_proxy(caa_pod *pod)
 {
-    caa_manager *m = pod->mgr;
-    if (pod->start_cb && pod->proxy_started && m->hooks->proxy_stop)
-        m->hooks->proxy_stop(m, pod);
+    if (start_in_flight(pod))
+        caa_pod_stop_proxy(pod);
 }
 
 static void complete_stop_waiters(caa_pod *pod, int status, const caa_error *err)
@@ -336,18 +360,18 @@ static void on_stop_teardown_done(caa_pod *pod)
     }
     if (pod->stop_error) {
         /* Keep the pod (and the instance id) so that another StopVM retries. */
-        transition_or_log(pod, CAA_POD_FAILED);
-        pod->stop_requested = false;
+        set_state_or_log(pod, CAA_POD_FAILED);
+        pod->intent = CAA_POD_INTENT_NONE;
         caa_error *e = TAKE_PTR(pod->stop_error);
         complete_stop_waiters(pod, e->code, e);
         caa_error_free(e);
         return;
     }
-    transition_or_log(pod, CAA_POD_GONE);
+    set_state_or_log(pod, CAA_POD_GONE);
     _cleanup_error_ caa_error *e = NULL;
     if (caa_rm_rf(pod->dir, &e) < 0)
         log_pod_error(ID(pod), "removing pod directory: %s", caa_error_msg(e));
-    caa_manager_remove_pod(m, pod);
+    caa_pod_forget(pod);
     log_pod_info(ID(pod), "pod stopped");
     complete_stop_waiters(pod, 0, NULL);
     /* The pod is freed when the teardown releases it. */
@@ -355,7 +379,7 @@ static void on_stop_teardown_done(caa_pod *pod)
 
 static void begin_stop(caa_pod *pod)
 {
-    transition_or_log(pod, CAA_POD_STOPPING);
+    set_state_or_log(pod, CAA_POD_STOPPING);
     teardown_start(pod, on_stop_teardown_done);
 }
 
@@ -370,13 +394,13 @@ void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque)
 {
     pod->stop_waiters = xrealloc(pod->stop_waiters, (pod->n_stop_waiters + 1) * sizeof(*pod->stop_waiters));
     pod->stop_waiters[pod->n_stop_waiters++] = (caa_pod_waiter){cb, opaque};
-    if (pod->stop_requested)
+    if (stop_requested(pod))
         return; /* joins the teardown under way */
-    pod->stop_requested = true;
-    if (pod->start_cb) {
-        /* Record the intent now: from here on a crash still leads to deletion. */
+    raise_intent(pod, CAA_POD_INTENT_STOP);
+    if (start_in_flight(pod)) {
+        /* Persist `stopping` now: from here on a crash still leads to deletion. */
         log_pod_info(ID(pod), "StopVM while StartVM is in flight: cancelling the start");
-        transition_or_log(pod, CAA_POD_STOPPING);
+        set_state_or_log(pod, CAA_POD_STOPPING);
         stop_connecting_proxy(pod);
         return;
     }
@@ -393,7 +417,8 @@ static void complete_start(caa_pod *pod, int status, caa_error *err)
     void *opaque = pod->start_opaque;
     pod->start_cb = NULL;
     pod->start_opaque = NULL;
-    pod->start_cancelled = false;
+    if (pod->intent == CAA_POD_INTENT_CANCEL_START)
+        pod->intent = CAA_POD_INTENT_NONE; /* served: the start is over */
     cb(status, err, opaque);
 }
 
@@ -406,7 +431,7 @@ static void on_start_cleanup_done(caa_pod *pod)
     }
     persist_or_log(pod);
     caa_error *e = TAKE_PTR(pod->start_error);
-    if (pod->stop_requested) {
+    if (stop_requested(pod)) {
         /* A StopVM arrived during the cleanup: the start is cancelled and the stop runs now. */
         complete_start(pod, -ECANCELED,
                        caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
@@ -428,7 +453,7 @@ static void start_fail(caa_pod *pod, caa_error *e)
         complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
         return;
     }
-    if (pod->stop_requested) {
+    if (stop_requested(pod)) {
         caa_error_free(e);
         complete_start(pod, -ECANCELED,
                        caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled by StopVM", ID(pod)));
@@ -438,18 +463,18 @@ static void start_fail(caa_pod *pod, caa_error *e)
     log_pod_error(ID(pod), "StartVM failed: %s", caa_error_msg(e));
     caa_error_free(pod->start_error);
     pod->start_error = e;
-    transition_or_log(pod, CAA_POD_FAILED);
+    set_state_or_log(pod, CAA_POD_FAILED);
     teardown_start(pod, on_start_cleanup_done);
 }
 
 /* Between steps: has StopVM, the caller or a shutdown cut the start short? */
 static bool start_interrupted(caa_pod *pod)
 {
-    if (pod->stop_requested || pod->mgr->shutting_down) {
+    if (stop_requested(pod) || pod->mgr->shutting_down) {
         start_fail(pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled", ID(pod)));
         return true;
     }
-    if (pod->start_cancelled) {
+    if (pod->intent == CAA_POD_INTENT_CANCEL_START) {
         start_fail(
             pod, caa_error_new(-ECANCELED, "StartVM of sandbox %s cancelled: the caller went away", ID(pod)));
         return true;
@@ -460,7 +485,7 @@ static bool start_interrupted(caa_pod *pod)
 static void start_ready(caa_pod *pod)
 {
     _cleanup_error_ caa_error *e = NULL;
-    if (caa_pod_transition(pod, CAA_POD_READY, &e) < 0) {
+    if (caa_pod_set_state(pod, CAA_POD_READY, &e) < 0) {
         start_fail(pod, TAKE_PTR(e));
         return;
     }
@@ -471,7 +496,7 @@ static void start_ready(caa_pod *pod)
 static void on_proxy_ready(int status, caa_error *err, void *opaque)
 {
     caa_pod *pod = opaque;
-    if (status == -ECANCELED && (pod->stop_requested || pod->start_cancelled || pod->mgr->shutting_down)) {
+    if (status == -ECANCELED && start_cut_short(pod)) {
         /* We stopped the proxy to cut the start short: say why. */
         caa_error_free(err);
         if (!start_interrupted(pod))
@@ -492,7 +517,7 @@ static void on_proxy_ready(int status, caa_error *err, void *opaque)
 static bool start_step(caa_pod *pod, caa_pod_state to)
 {
     _cleanup_error_ caa_error *e = NULL;
-    if (caa_pod_transition(pod, to, &e) < 0) {
+    if (caa_pod_set_state(pod, to, &e) < 0) {
         start_fail(pod, TAKE_PTR(e));
         return false;
     }
@@ -509,7 +534,7 @@ static void start_proxy(caa_pod *pod)
     if (!start_step(pod, CAA_POD_CONNECTING))
         return;
     _cleanup_error_ caa_error *e = NULL;
-    pod->proxy_started = true; /* proxy_stop must handle a half-started proxy */
+    pod->made |= CAA_POD_MADE_PROXY; /* proxy_stop must handle a half-started proxy */
     caa_pod_hold(pod);
     if (m->hooks->proxy_start(m, pod, on_proxy_ready, pod, &e) < 0) {
         caa_pod_release(pod);
@@ -527,7 +552,7 @@ static void on_network_ready(int status, caa_error *err, void *opaque)
         start_fail(pod, e);
     } else {
         caa_error_free(err);
-        pod->network_set_up = true;
+        pod->made |= CAA_POD_MADE_NETWORK;
         if (!start_interrupted(pod))
             start_proxy(pod);
     }
@@ -560,8 +585,7 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
 
     if (have_id) {
         /* Record first: whatever happens next, the id is on disk for deletion. */
-        set_instance(pod, inst);
-        persist_or_log(pod);
+        caa_pod_set_instance(pod, inst);
         if (status == 0)
             log_pod_info(ID(pod), "created instance %s (%s)", inst->id,
                          inst->ips && inst->ips[0] ? inst->ips[0] : "no IP");
@@ -579,7 +603,6 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
                                       pod->rec.instance_name));
     } else {
         caa_error_free(err);
-        caa_podvminfo_instance_known(pod->mgr, pod);
         if (!start_interrupted(pod)) {
             if (!pod->rec.instance_ips)
                 start_fail(pod,
@@ -596,9 +619,9 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     caa_manager *m = pod->mgr;
     if (m->shutting_down)
         return caa_error_set(err, -ESHUTDOWN, "the daemon is shutting down");
-    if (pod->stop_requested || pod->rec.state == CAA_POD_STOPPING)
+    if (stop_requested(pod) || pod->rec.state == CAA_POD_STOPPING)
         return caa_error_set(err, -EBUSY, "sandbox %s is being stopped", ID(pod));
-    if (pod->start_cb || pod->rec.state != CAA_POD_CREATED)
+    if (start_in_flight(pod) || pod->rec.state != CAA_POD_CREATED)
         return caa_error_set(err, -EALREADY, "sandbox %s was already started (state %s)", ID(pod),
                              caa_pod_state_name(pod->rec.state));
     /* The request (annotations, boot data) of a pod created before a restart is not
@@ -608,7 +631,7 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
                              "sandbox %s was created by an earlier daemon and its request is lost; "
                              "stop it and create it again",
                              ID(pod));
-    int r = caa_pod_transition(pod, CAA_POD_PROVISIONING, err);
+    int r = caa_pod_set_state(pod, CAA_POD_PROVISIONING, err);
     if (r < 0)
         return r;
 
@@ -621,7 +644,7 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     if (r < 0) {
         /* Nothing was created. */
         caa_pod_release(pod);
-        transition_or_log(pod, CAA_POD_FAILED);
+        set_state_or_log(pod, CAA_POD_FAILED);
         caa_error_prefix(&e, "creating instance %s", spec.instance_name);
         return caa_error_propagate(err, &e);
     }
@@ -632,16 +655,16 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
 
 void caa_pod_cancel_start(caa_pod *pod)
 {
-    if (pod->start_cb && !pod->start_cancelled) {
+    if (start_in_flight(pod) && pod->intent == CAA_POD_INTENT_NONE) {
         log_pod_warn(ID(pod), "the StartVM caller went away; the start will be cancelled");
-        pod->start_cancelled = true;
+        raise_intent(pod, CAA_POD_INTENT_CANCEL_START);
         stop_connecting_proxy(pod);
     }
 }
 
 void caa_pod_abandon(caa_pod *pod)
 {
-    if (pod->start_cb)
+    if (start_in_flight(pod))
         complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
     if (pod->n_stop_waiters) {
         _cleanup_error_ caa_error *e = caa_error_new(-ESHUTDOWN, "the daemon is shutting down");
@@ -668,13 +691,13 @@ static void on_reconnected(int status, caa_error *err, void *opaque)
 void caa_pod_reconnect(caa_pod *pod)
 {
     caa_manager *m = pod->mgr;
-    if (!m->hooks->proxy_start || !pod->rec.instance_ips || pod->proxy_started)
+    if (!m->hooks->proxy_start || !pod->rec.instance_ips || (pod->made & CAA_POD_MADE_PROXY))
         return;
     _cleanup_error_ caa_error *e = NULL;
-    pod->proxy_started = true;
+    pod->made |= CAA_POD_MADE_PROXY;
     caa_pod_hold(pod);
     if (m->hooks->proxy_start(m, pod, on_reconnected, pod, &e) < 0) {
-        pod->proxy_started = false;
+        pod->made &= ~CAA_POD_MADE_PROXY;
         log_pod_warn(ID(pod), "cannot serve the agent socket again: %s", caa_error_msg(e));
         caa_pod_release(pod);
     }

@@ -21,7 +21,7 @@
 #include "fs.h"
 #include "log.h"
 #include "pod-hooks.h"
-#include "pod.h"
+#include "pod-internal.h"
 #include "podnet-worker.h"
 #include "xalloc.h"
 
@@ -45,16 +45,8 @@ int caa_pod_network_inspect(caa_manager *m, caa_pod *pod, caa_error **err)
         log_pod_debug(ID(pod), "no network namespace: the pod gets no pod network");
         return 0;
     }
-    /* The VNIs of every pod the daemon knows (recovered ones included). */
-    uint32_t *in_use = xnew0(uint32_t, m->n_pods + 1);
     size_t n = 0;
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
-    {
-        caa_pod *other = caa_list_entry(pos, caa_pod, node);
-        if (other->rec.vni)
-            in_use[n++] = other->rec.vni;
-    }
+    uint32_t *in_use = caa_pods_vnis_in_use(m, &n);
     uint32_t vni = 0, index = 0;
     int r = caa_podnet_vni_alloc((uint32_t)cfg->vxlan_min_id, in_use, n, &vni, &index, err);
     free(in_use);

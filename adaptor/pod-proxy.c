@@ -8,7 +8,7 @@
 #include "daemon-tls.h"
 #include "log.h"
 #include "pod-hooks.h"
-#include "pod.h"
+#include "pod-internal.h"
 
 int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
 {

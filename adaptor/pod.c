@@ -1,9 +1,10 @@
-/* Pod objects: creation at CreateVM, recovery from state files, the
- * persisted state machine, and freeing. The start/stop flows are in
- * pod-lifecycle.c. */
+/* Pod objects: creation at CreateVM, recovery from state files, the pod
+ * table, the accessors, the one function that changes a pod's state, and
+ * freeing. The start/stop flows are in pod-lifecycle.c. */
 #define LOG_COMPONENT "adaptor/pod"
-#include "pod.h"
+#include "pod-internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,11 @@ void caa_pod_free(caa_pod *pod)
     free(pod);
 }
 
+static bool in_table(const caa_pod *pod)
+{
+    return !caa_list_empty(&pod->node);
+}
+
 void caa_pod_hold(caa_pod *pod)
 {
     pod->busy++;
@@ -60,11 +66,61 @@ void caa_pod_hold(caa_pod *pod)
 void caa_pod_release(caa_pod *pod)
 {
     caa_manager *m = pod->mgr;
+    assert(pod->busy > 0);
     pod->busy--;
-    if (pod->busy == 0 && !pod->in_table)
+    if (pod->busy == 0 && !in_table(pod))
         caa_pod_free(pod);
     caa_manager_op_end(m);
 }
+
+/* ---------------------------------------------------------------- accessors */
+
+const char *caa_pod_id(const caa_pod *pod)
+{
+    return pod->rec.sandbox_id;
+}
+
+caa_pod_state caa_pod_get_state(const caa_pod *pod)
+{
+    return pod->rec.state;
+}
+
+const char *caa_pod_name(const caa_pod *pod)
+{
+    return pod->rec.pod_name;
+}
+
+const char *caa_pod_namespace(const caa_pod *pod)
+{
+    return pod->rec.pod_namespace;
+}
+
+const char *caa_pod_instance_name(const caa_pod *pod)
+{
+    return pod->rec.instance_name;
+}
+
+const char *caa_pod_instance_id(const caa_pod *pod)
+{
+    return pod->rec.instance_id;
+}
+
+const char *caa_pod_instance_ip(const caa_pod *pod)
+{
+    return pod->rec.instance_ips ? pod->rec.instance_ips[0] : NULL;
+}
+
+const char *caa_pod_agent_socket(const caa_pod *pod)
+{
+    return pod->agent_socket;
+}
+
+bool caa_pod_is_recovered(const caa_pod *pod)
+{
+    return pod->recovered;
+}
+
+/* ---------------------------------------------------------------- state changes */
 
 int caa_pod_persist(caa_pod *pod, caa_error **err)
 {
@@ -72,9 +128,11 @@ int caa_pod_persist(caa_pod *pod, caa_error **err)
     return caa_pod_record_save(pod->dir, &pod->rec, err);
 }
 
-int caa_pod_transition(caa_pod *pod, caa_pod_state to, caa_error **err)
+int caa_pod_set_state(caa_pod *pod, caa_pod_state to, caa_error **err)
 {
     caa_pod_state from = pod->rec.state;
+    if (from == to)
+        return 0;
     if (!caa_pod_state_transition_allowed(from, to))
         return caa_error_set(err, -EINVAL, "invalid state transition %s -> %s", caa_pod_state_name(from),
                              caa_pod_state_name(to));
@@ -85,7 +143,146 @@ int caa_pod_transition(caa_pod *pod, caa_pod_state to, caa_error **err)
         return caa_error_prefix(err, "saving state %s", caa_pod_state_name(to));
     }
     log_pod_info(pod->rec.sandbox_id, "state %s -> %s", caa_pod_state_name(from), caa_pod_state_name(to));
+    caa_pod_notify_state(pod, from, to);
     return 0;
+}
+
+static void persist_or_log(caa_pod *pod)
+{
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_pod_persist(pod, &e) < 0)
+        log_pod_error(pod->rec.sandbox_id, "saving pod state: %s", caa_error_msg(e));
+}
+
+static void forget_instance(caa_pod *pod)
+{
+    free(pod->rec.instance_id);
+    pod->rec.instance_id = NULL;
+    caa_strv_free(pod->rec.instance_ips);
+    pod->rec.instance_ips = NULL;
+}
+
+void caa_pod_set_instance(caa_pod *pod, const caa_instance *inst)
+{
+    forget_instance(pod);
+    pod->rec.instance_id = xstrdup(inst->id);
+    for (size_t i = 0; inst->ips && inst->ips[i] && i < CAA_STATE_MAX_IPS; i++)
+        caa_strv_push(&pod->rec.instance_ips, inst->ips[i]);
+    persist_or_log(pod);
+    caa_pod_notify_instance(pod);
+}
+
+void caa_pod_clear_instance(caa_pod *pod)
+{
+    forget_instance(pod);
+    persist_or_log(pod);
+    caa_pod_notify_instance(pod);
+}
+
+/* ---------------------------------------------------------------- the pod table */
+
+static void table_add(caa_manager *m, caa_pod *pod)
+{
+    caa_list_append(&m->pods, &pod->node);
+    m->n_pods++;
+    caa_pod_notify_added(pod);
+}
+
+static void table_remove(caa_manager *m, caa_pod *pod)
+{
+    if (!in_table(pod))
+        return;
+    caa_list_remove(&pod->node);
+    m->n_pods--;
+}
+
+static caa_pod *pod_after(caa_manager *m, caa_list *pos)
+{
+    return pos->next == &m->pods ? NULL : caa_list_entry(pos->next, caa_pod, node);
+}
+
+/* Visits every registered pod; the current one may be removed. */
+#define foreach_pod(pod, next, m)                                                                            \
+    for (pod = pod_after(m, &(m)->pods), next = pod ? pod_after(m, &pod->node) : NULL; pod;                  \
+         pod = next, next = pod ? pod_after(m, &pod->node) : NULL)
+
+caa_pod *caa_pod_find(caa_manager *m, const char *sandbox_id)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        if (strcmp(pod->rec.sandbox_id, sandbox_id) == 0)
+            return pod;
+    }
+    return NULL;
+}
+
+const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const char *pod_namespace)
+{
+    const caa_pod *found = NULL;
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        if (pod->rec.instance_id && strcmp(pod->rec.pod_name, pod_name) == 0 &&
+            strcmp(pod->rec.pod_namespace, pod_namespace) == 0)
+            found = pod;
+    }
+    return found;
+}
+
+uint32_t *caa_pods_vnis_in_use(caa_manager *m, size_t *ret_n)
+{
+    uint32_t *vnis = xnew0(uint32_t, m->n_pods + 1);
+    size_t n = 0;
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        if (pod->rec.vni)
+            vnis[n++] = pod->rec.vni;
+    }
+    *ret_n = n;
+    return vnis;
+}
+
+void caa_pod_forget(caa_pod *pod)
+{
+    if (!in_table(pod))
+        return;
+    caa_pod_notify_removed(pod);
+    table_remove(pod->mgr, pod);
+}
+
+void caa_pods_resume(caa_manager *m)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        if (pod->rec.state == CAA_POD_STOPPING) {
+            /* A StopVM that an earlier daemon did not finish: finish it. */
+            log_pod_info(pod->rec.sandbox_id, "resuming the interrupted StopVM");
+            caa_pod_stop(pod, NULL, NULL);
+        } else if (pod->rec.state == CAA_POD_READY) {
+            /* Its VM runs and the shim may still use it: serve its agent socket again. */
+            caa_pod_reconnect(pod);
+        }
+    }
+}
+
+void caa_pods_shutdown(caa_manager *m)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m) caa_pod_stop_proxy(pod);
+}
+
+void caa_pods_release_all(caa_manager *m)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        caa_pod_abandon(pod);
+        caa_pod_stop_proxy(pod);
+    }
+    caa_pod_free_all(m);
 }
 
 /* mkdir <pods-dir>/<id> 0700; an existing plain directory is reused unless it
@@ -121,7 +318,7 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
     int r = caa_sandbox_id_check(sandbox_id, err);
     if (r < 0)
         return r;
-    if (caa_manager_find_pod(m, sandbox_id))
+    if (caa_pod_find(m, sandbox_id))
         return caa_error_set(err, -EEXIST, "sandbox %s already exists", sandbox_id);
     if (m->shutting_down)
         return caa_error_set(err, -ESHUTDOWN, "the daemon is shutting down");
@@ -174,7 +371,7 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
     if (r < 0)
         goto fail_rmdir;
 
-    caa_manager_add_pod(m, pod);
+    table_add(m, pod);
     log_pod_info(sandbox_id, "created pod %s/%s, instance name %s", pod->rec.pod_namespace, pod->rec.pod_name,
                  pod->rec.instance_name);
     *ret = pod;
@@ -215,17 +412,16 @@ caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec)
     /* What recovery knows of the pod request; the rest (annotations) was not persisted. */
     pod->spec.pod_name = xstrdup(pod->rec.pod_name);
     pod->spec.pod_namespace = xstrdup(pod->rec.pod_namespace);
-    caa_manager_add_pod(m, pod);
+    table_add(m, pod);
     return pod;
 }
 
 void caa_pod_free_all(caa_manager *m)
 {
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
     {
-        caa_pod *pod = caa_list_entry(pos, caa_pod, node);
-        caa_manager_remove_pod(m, pod);
+        table_remove(m, pod);
         caa_pod_free(pod);
     }
 }

@@ -1,16 +1,16 @@
-/* One pod sandbox and its lifecycle (CreateVM / StartVM / StopVM).
+/* The pod API: one pod sandbox and its lifecycle (CreateVM / StartVM / StopVM),
+ * as the manager, the ttRPC services and observers see it.
  *
- * The persisted part (caa_pod_record) is written to <pods-dir>/<id>/state.json
- * before each side effect it announces (pod-state.h has the state machine).
- * The lifecycle talks to the provider and the hooks (pod-hooks.h) and reports
- * through caa_done_cb callbacks; the ttRPC glue lives in hypervisor-service.c. */
+ * struct caa_pod is opaque here; only the pod layer (adaptor/pod*.c and the
+ * hooks, through pod-internal.h) sees inside. Read a pod through the
+ * accessors; follow its changes with a pod observer (manager.h). The state
+ * machine is described in pod-state.h and docs/pod-lifecycle.md. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "annotations.h"
-#include "list.h"
 #include "manager.h"
 #include "pod-state.h"
 #include "provider.h"
@@ -18,43 +18,28 @@
 
 #define CAA_AGENT_SOCKET_NAME "agent.ttrpc"
 
-typedef struct caa_pod_waiter {
-    caa_done_cb cb;
-    void *opaque;
-} caa_pod_waiter;
+/* ---------------------------------------------------------------- reading a pod */
 
-struct caa_pod {
-    caa_list node;
-    caa_manager *mgr;
-    caa_pod_record rec; /* persisted */
-    char *dir;          /* <pods-dir>/<id> */
-    char *agent_socket; /* <dir>/agent.ttrpc */
-    caa_pod_spec spec;  /* from CreateVM annotations; empty for recovered pods */
-    char *netns_path;   /* CreateVM networkNamespacePath; NULL for recovered pods */
-    char *user_data;    /* boot data from the build_boot_data hook; never logged */
-    size_t user_data_len;
-    bool recovered; /* loaded from a state file at start */
+const char *caa_pod_id(const caa_pod *pod); /* the sandbox id */
+caa_pod_state caa_pod_get_state(const caa_pod *pod);
+const char *caa_pod_name(const caa_pod *pod);      /* Kubernetes pod name */
+const char *caa_pod_namespace(const caa_pod *pod); /* Kubernetes namespace */
+const char *caa_pod_instance_name(const caa_pod *pod);
+/* NULL until the provider reported the instance, and again after its deletion. */
+const char *caa_pod_instance_id(const caa_pod *pod);
+/* The instance's first IP (what the daemon tunnels to and dials), or NULL. */
+const char *caa_pod_instance_ip(const caa_pod *pod);
+const char *caa_pod_agent_socket(const caa_pod *pod); /* <pods-dir>/<id>/agent.ttrpc */
+/* Loaded from a state file at start (its CreateVM request is not known). */
+bool caa_pod_is_recovered(const caa_pod *pod);
 
-    /* StartVM in flight. */
-    caa_done_cb start_cb;
-    void *start_opaque;
-    bool start_cancelled;   /* the caller went away */
-    bool network_set_up;    /* network_setup hook succeeded */
-    bool proxy_started;     /* proxy_start hook succeeded (or in progress) */
-    caa_error *start_error; /* why the start is failing, reported after cleanup */
+/* ---------------------------------------------------------------- finding pods */
 
-    /* StopVM in flight: every caller waits for the same teardown. */
-    bool stop_requested;
-    caa_pod_waiter *stop_waiters;
-    size_t n_stop_waiters;
-    caa_error *stop_error; /* first teardown error */
+caa_pod *caa_pod_find(caa_manager *m, const char *sandbox_id);
+/* The newest pod with this name and namespace whose instance id is known. */
+const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const char *pod_namespace);
 
-    unsigned busy; /* async operations referencing this pod */
-    bool in_table; /* linked in mgr->pods */
-
-    void *network; /* pod network hook data */
-    void *proxy;   /* agent proxy hook data */
-};
+/* ---------------------------------------------------------------- lifecycle */
 
 /* CreateVM: validates, parses annotations, runs network_inspect, creates the
  * pod dir (0700), runs build_boot_data, lets the provider check the instance
@@ -63,8 +48,6 @@ struct caa_pod {
  * on failure nothing is left behind. */
 int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation *ann, size_t n_ann,
                    const char *netns_path, caa_pod **ret, caa_error **err);
-/* Registers a pod loaded from its state file. Takes the record's contents. */
-caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec);
 
 /* StartVM: provider create -> network_setup -> proxy_start -> ready. cb gets
  * 0, or the error (-ECANCELED when StopVM or the caller cut it short) after
@@ -74,34 +57,25 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
 /* The StartVM caller disconnected: fail the start at the next step (an agent
  * proxy still connecting is stopped at once) and clean up. */
 void caa_pod_cancel_start(caa_pod *pod);
-/* After the loop ran dry at shutdown: answers a StartVM or StopVM whose
- * provider callback the torn-down provider dropped (-ESHUTDOWN). */
-void caa_pod_abandon(caa_pod *pod);
-/* A ready pod recovered at start: starts its agent proxy again (the VM and
- * its tunnel outlive the daemon). Failures are logged; the pod stays ready
- * and StopVM still deletes it. */
-void caa_pod_reconnect(caa_pod *pod);
-/* What the provider is asked to create for this pod (pointers into pod). */
-void caa_pod_instance_spec(const caa_pod *pod, caa_instance_spec *ret);
 /* StopVM: tears down whatever exists; a StartVM in flight is cancelled first.
- * cb may be NULL (resumed stop of a recovered pod). Never fails synchronously. */
+ * cb may be NULL (resumed stop of a recovered pod). Never fails synchronously;
+ * cb runs later on the loop, never from inside this call. */
 void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque);
 
-/* Moves the state machine to `to` and writes the state file first; on a
- * write failure the state is unchanged. -EINVAL for a forbidden transition. */
-int caa_pod_transition(caa_pod *pod, caa_pod_state to, caa_error **err);
-/* Rewrites the state file after a field change (same state). */
-int caa_pod_persist(caa_pod *pod, caa_error **err);
+/* ---------------------------------------------------------------- the pod table (manager) */
 
-/* Async operations on a pod hold it (and count as manager work); the last
- * release of a pod no longer in the table frees it. */
-void caa_pod_hold(caa_pod *pod);
-void caa_pod_release(caa_pod *pod);
-
-/* Frees a pod that is no longer in the table and has nothing in flight. */
-void caa_pod_free(caa_pod *pod);
-/* Frees every pod at shutdown (after in-flight work drained). */
+/* Registers a pod loaded from its state file. Takes the record's contents. */
+caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec);
+/* After the start-up scan: resumes the StopVM of `stopping` pods, serves the
+ * agent socket of `ready` ones again (the VM and its tunnel outlived the
+ * previous daemon; failures are logged, StopVM still deletes the pod). */
+void caa_pods_resume(caa_manager *m);
+/* Shutdown began (m->shutting_down is set): stops every agent proxy, so that a
+ * StartVM whose proxy is still connecting ends now with -ESHUTDOWN. */
+void caa_pods_shutdown(caa_manager *m);
+/* After the loop ran dry at shutdown: answers what a provider callback the
+ * torn-down provider dropped left open (StartVM, StopVM: -ESHUTDOWN), stops
+ * the agent proxies and frees every pod. */
+void caa_pods_release_all(caa_manager *m);
+/* Frees every pod without answering anything (tests, and after release_all). */
 void caa_pod_free_all(caa_manager *m);
-
-/* Called when the pod's instance id becomes known (podvminfo wakes waiters). */
-void caa_podvminfo_instance_known(caa_manager *m, caa_pod *pod);

@@ -1,6 +1,6 @@
 /* podvminfo.PodVMInfo/GetInfo: the instance id of a pod, optionally waiting
- * until StartVM records one. Waiters sit in a list that
- * caa_podvminfo_instance_known() walks; no polling. A waiter ends when the
+ * until StartVM records one. Waiters sit in a list that a pod observer
+ * (instance_changed) walks; no polling. A waiter ends when the
  * instance is known, at the call's deadline, or when the caller disconnects. */
 #define LOG_COMPONENT "adaptor/podvminfo"
 #include <errno.h>
@@ -29,21 +29,6 @@ static void reply_vmid(ttrpc_call *call, const char *vmid)
     Podvminfo__GetInfoResponse resp = PODVMINFO__GET_INFO_RESPONSE__INIT;
     resp.vmid = (char *)vmid;
     ttrpc_call_reply_message(call, &resp.base);
-}
-
-/* The newest pod with this name and namespace whose instance id is known. */
-static const caa_pod *find_instance(caa_manager *m, const char *name, const char *ns)
-{
-    const caa_pod *found = NULL;
-    caa_list *pos, *tmp;
-    caa_list_foreach_safe(pos, tmp, &m->pods)
-    {
-        const caa_pod *pod = caa_list_entry(pos, caa_pod, node);
-        if (pod->rec.instance_id && strcmp(pod->rec.pod_name, name) == 0 &&
-            strcmp(pod->rec.pod_namespace, ns) == 0)
-            found = pod;
-    }
-    return found;
 }
 
 static void on_waiter_closed(uv_handle_t *h)
@@ -81,19 +66,28 @@ static void on_waiter_cancelled(ttrpc_call *call, void *opaque)
     waiter_free(w);
 }
 
-void caa_podvminfo_instance_known(caa_manager *m, caa_pod *pod)
+/* Pod observer: answers the waiters of a pod whose instance was just recorded. */
+static void on_instance_changed(const caa_pod *pod, void *opaque)
 {
+    caa_manager *m = opaque;
+    const char *vmid = caa_pod_instance_id(pod);
+    if (!vmid)
+        return;
     caa_list *pos, *tmp;
     caa_list_foreach_safe(pos, tmp, &m->waiters)
     {
         info_waiter *w = caa_list_entry(pos, info_waiter, node);
-        if (strcmp(w->pod_name, pod->rec.pod_name) == 0 &&
-            strcmp(w->pod_namespace, pod->rec.pod_namespace) == 0) {
-            reply_vmid(w->call, pod->rec.instance_id);
+        if (strcmp(w->pod_name, caa_pod_name(pod)) == 0 &&
+            strcmp(w->pod_namespace, caa_pod_namespace(pod)) == 0) {
+            reply_vmid(w->call, vmid);
             waiter_free(w);
         }
     }
 }
+
+static const caa_pod_observer waiter_observer = {
+    .instance_changed = on_instance_changed,
+};
 
 void caa_podvminfo_cancel_all(caa_manager *m)
 {
@@ -118,11 +112,11 @@ static void handle_get_info(ttrpc_call *call, void *opaque)
     }
     const char *name = req->podname ? req->podname : "";
     const char *ns = req->podnamespace ? req->podnamespace : "";
-    const caa_pod *pod = *name && *ns ? find_instance(m, name, ns) : NULL;
+    const caa_pod *pod = *name && *ns ? caa_pod_find_by_name(m, name, ns) : NULL;
     if (!*name || !*ns) {
         ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "GetInfo needs a pod name and namespace");
     } else if (pod) {
-        reply_vmid(call, pod->rec.instance_id);
+        reply_vmid(call, caa_pod_instance_id(pod));
     } else if (!req->wait) {
         ttrpc_call_reply_error(call, GRPC_NOT_FOUND, "no pod VM for pod %s/%s", ns, name);
     } else if (m->shutting_down) {
@@ -158,6 +152,10 @@ static const ttrpc_method_entry podvminfo_methods[] = {
 
 int caa_podvminfo_service_register(caa_manager *m, ttrpc_server *s, caa_error **err)
 {
-    return ttrpc_server_register(s, CAA_PODVMINFO_SERVICE, podvminfo_methods,
-                                 CAA_ARRAY_SIZE(podvminfo_methods), m, err);
+    int r = ttrpc_server_register(s, CAA_PODVMINFO_SERVICE, podvminfo_methods,
+                                  CAA_ARRAY_SIZE(podvminfo_methods), m, err);
+    if (r < 0)
+        return r;
+    caa_manager_add_pod_observer(m, &waiter_observer, m);
+    return 0;
 }

@@ -1,4 +1,4 @@
-/* Pod state machine: the transition table, and caa_pod_transition() which
+/* Pod state machine: the transition table, and caa_pod_set_state() which
  * persists before it changes anything and rejects forbidden moves. */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,7 +16,7 @@
 #include "fs.h"
 #include "manager.h"
 #include "pod-state.h"
-#include "pod.h"
+#include "pod-internal.h"
 #include "strv.h"
 #include "xalloc.h"
 
@@ -146,13 +146,13 @@ static void test_transition_persists(void **state)
     fixture *f = *state;
     caa_pod *pod = new_pod(f, "sb1");
     caa_error *err = NULL;
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_PROVISIONING, &err), 0);
-    assert_int_equal(pod->rec.state, CAA_POD_PROVISIONING);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_PROVISIONING, &err), 0);
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_PROVISIONING);
     assert_int_equal(state_on_disk(f, "sb1"), CAA_POD_PROVISIONING);
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_READY, &err), 0);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_READY, &err), 0);
     assert_int_equal(state_on_disk(f, "sb1"), CAA_POD_READY);
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_STOPPING, &err), 0);
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_GONE, &err), 0);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_STOPPING, &err), 0);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_GONE, &err), 0);
     assert_int_equal(state_on_disk(f, "sb1"), CAA_POD_GONE);
     assert_null(err);
 }
@@ -162,17 +162,17 @@ static void test_invalid_transition_rejected(void **state)
     fixture *f = *state;
     caa_pod *pod = new_pod(f, "sb2");
     caa_error *err = NULL;
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_PROVISIONING, NULL), 0);
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_CREATED, &err), -EINVAL);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_PROVISIONING, NULL), 0);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_CREATED, &err), -EINVAL);
     assert_non_null(strstr(err->msg, "provisioning -> created"));
     caa_error_free(err);
     err = NULL;
     /* Neither memory nor disk changed. */
-    assert_int_equal(pod->rec.state, CAA_POD_PROVISIONING);
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_PROVISIONING);
     assert_int_equal(state_on_disk(f, "sb2"), CAA_POD_PROVISIONING);
 
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_FAILED, NULL), 0);
-    assert_int_equal(caa_pod_transition(pod, CAA_POD_READY, &err), -EINVAL);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_FAILED, NULL), 0);
+    assert_int_equal(caa_pod_set_state(pod, CAA_POD_READY, &err), -EINVAL);
     caa_error_free(err);
     assert_int_equal(state_on_disk(f, "sb2"), CAA_POD_FAILED);
 }
@@ -185,10 +185,10 @@ static void test_failed_write_keeps_state(void **state)
     char *d = xasprintf("%s/sb3", f->dir);
     assert_int_equal(caa_rm_rf(d, NULL), 0);
     caa_error *err = NULL;
-    assert_true(caa_pod_transition(pod, CAA_POD_PROVISIONING, &err) < 0);
+    assert_true(caa_pod_set_state(pod, CAA_POD_PROVISIONING, &err) < 0);
     assert_non_null(strstr(err->msg, "saving state provisioning"));
     caa_error_free(err);
-    assert_int_equal(pod->rec.state, CAA_POD_CREATED);
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_CREATED);
     free(d);
 }
 
