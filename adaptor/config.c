@@ -63,6 +63,10 @@ const caa_option caa_daemon_options[] = {
      "log format: text or json"},
     {"log-level", "LOG_LEVEL", CAA_OPT_STRING, OPT(log_level), "info", 0, 0, 0,
      "log level: error, warn, info, debug or trace"},
+    {"kubeconfig", NULL, CAA_OPT_STRING, OPT(kubeconfig), "", 0, 0, 0,
+     "kubeconfig of the Kubernetes API server (default: in-cluster, else $KUBECONFIG)"},
+    {"probe-port", "PROBE_PORT", CAA_OPT_INT, OPT(probe_port), "8000", 0, 65535, 0,
+     "port of the /startup, /healthz and /metrics endpoint on 127.0.0.1 (0: off)"},
 };
 
 const size_t caa_daemon_n_options = CAA_ARRAY_SIZE(caa_daemon_options);

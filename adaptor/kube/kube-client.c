@@ -383,6 +383,11 @@ void caa_kube_client_close(caa_kube_client *c)
     }
 }
 
+uv_loop_t *caa_kube_client_loop(const caa_kube_client *c)
+{
+    return c->loop;
+}
+
 const char *caa_kube_client_namespace(const caa_kube_client *c)
 {
     return c->namespace;

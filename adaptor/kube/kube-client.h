@@ -61,6 +61,7 @@ int caa_kube_call_start(caa_kube_client *c, const caa_kube_request *req, caa_kub
 /* Only before the callback ran; the callback then runs later with -ECANCELED. */
 void caa_kube_call_cancel(caa_kube_call *call);
 
+uv_loop_t *caa_kube_client_loop(const caa_kube_client *c);
 /* The configured default namespace. */
 const char *caa_kube_client_namespace(const caa_kube_client *c);
 /* Calls in flight (tests). */
