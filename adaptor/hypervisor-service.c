@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "grpc-status.h"
+#include "kube-pull-secrets.h"
+#include "kube-service.h"
 #include "hypervisor.pb-c.h"
 #include "log.h"
 #include "pod.h"
@@ -50,6 +52,91 @@ static const char *loggable_id(const char *id)
 
 /* ---------------------------------------------------------------- CreateVM */
 
+static caa_annotation *annotations_of(const Hypervisor__CreateVMRequest *req)
+{
+    caa_annotation *ann = xnew0(caa_annotation, req->n_annotations + 1);
+    for (size_t i = 0; i < req->n_annotations; i++)
+        ann[i] = (caa_annotation){req->annotations[i]->key, req->annotations[i]->value};
+    return ann;
+}
+
+/* Registers the pod and answers; auth_json: the pod's registry credentials. */
+static void create_and_reply(caa_manager *m, ttrpc_call *call, const Hypervisor__CreateVMRequest *req,
+                             const char *auth_json)
+{
+    _cleanup_free_ caa_annotation *ann = annotations_of(req);
+    const char *id = req->id ? req->id : "";
+    caa_pod *pod = NULL;
+    _cleanup_error_ caa_error *e = NULL;
+    int r = caa_pod_create(m, id, ann, req->n_annotations, req->networknamespacepath, auth_json, &pod, &e);
+    if (r < 0) {
+        log_pod_error(loggable_id(id), "CreateVM failed: %s", caa_error_msg(e));
+        reply_error(call, caa_grpc_code_from_errno(r), e);
+        return;
+    }
+    Hypervisor__CreateVMResponse resp = HYPERVISOR__CREATE_VMRESPONSE__INIT;
+    resp.agentsocketpath = (char *)caa_pod_agent_socket(pod);
+    ttrpc_call_reply_message(call, &resp.base);
+}
+
+/* With Kubernetes on, CreateVM first reads the pod's image-pull secrets
+ * (the only Kubernetes data the pod layer needs); the pod layer itself
+ * stays synchronous. */
+typedef struct create_ctx {
+    caa_manager *m;
+    ttrpc_call *call;
+    Hypervisor__CreateVMRequest *req;
+    caa_kube_pull_secrets *fetch;
+} create_ctx;
+
+static void on_pull_secrets(int status, char *auth_json, size_t len, caa_error *err, void *opaque)
+{
+    (void)len;
+    create_ctx *ctx = opaque;
+    _cleanup_error_ caa_error *e = err;
+    if (status < 0) {
+        log_pod_error(loggable_id(ctx->req->id), "CreateVM failed: %s", caa_error_msg(e));
+        reply_error(ctx->call, caa_grpc_code_from_errno(status), e);
+    } else {
+        create_and_reply(ctx->m, ctx->call, ctx->req, auth_json);
+    }
+    caa_kube_secret_free(auth_json);
+    free_create_req(ctx->req);
+    free(ctx);
+}
+
+static void on_create_call_cancelled(ttrpc_call *call, void *opaque)
+{
+    (void)call;
+    create_ctx *ctx = opaque;
+    caa_kube_pull_secrets_cancel(ctx->fetch);
+}
+
+/* Starts the secrets fetch; false when Kubernetes is off or the request is
+ * bad anyway (caa_pod_create reports that). */
+static bool fetch_pull_secrets(caa_manager *m, ttrpc_call *call, Hypervisor__CreateVMRequest **req)
+{
+    caa_kube_client *kube = caa_kube_service_client(m->kube);
+    if (!kube || caa_sandbox_id_check((*req)->id ? (*req)->id : "", NULL) < 0)
+        return false;
+    _cleanup_free_ caa_annotation *ann = annotations_of(*req);
+    caa_pod_spec spec;
+    if (caa_pod_spec_from_annotations(ann, (*req)->n_annotations, &spec, NULL) < 0)
+        return false;
+    create_ctx *ctx = xnew0(create_ctx, 1);
+    *ctx = (create_ctx){.m = m, .call = call, .req = *req};
+    int r = caa_kube_pull_secrets_fetch(kube, spec.pod_name, spec.pod_namespace, on_pull_secrets, ctx,
+                                        &ctx->fetch, NULL);
+    caa_pod_spec_done(&spec);
+    if (r < 0) {
+        free(ctx);
+        return false;
+    }
+    *req = NULL; /* the context owns it now */
+    ttrpc_call_set_cancel_cb(call, on_create_call_cancelled, ctx);
+    return true;
+}
+
 static void handle_create_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
@@ -59,25 +146,12 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
         ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "CreateVM: cannot decode the request");
         return;
     }
-    _cleanup_free_ caa_annotation *ann = xnew0(caa_annotation, req->n_annotations + 1);
-    for (size_t i = 0; i < req->n_annotations; i++)
-        ann[i] = (caa_annotation){req->annotations[i]->key, req->annotations[i]->value};
-
     const char *id = req->id ? req->id : "";
     log_pod_info(loggable_id(id), "CreateVM (%zu annotations, netns %s)", req->n_annotations,
                  req->networknamespacepath && *req->networknamespacepath ? req->networknamespacepath
                                                                          : "none");
-    caa_pod *pod = NULL;
-    _cleanup_error_ caa_error *e = NULL;
-    int r = caa_pod_create(m, id, ann, req->n_annotations, req->networknamespacepath, &pod, &e);
-    if (r < 0) {
-        log_pod_error(loggable_id(id), "CreateVM failed: %s", caa_error_msg(e));
-        reply_error(call, caa_grpc_code_from_errno(r), e);
-        return;
-    }
-    Hypervisor__CreateVMResponse resp = HYPERVISOR__CREATE_VMRESPONSE__INIT;
-    resp.agentsocketpath = (char *)caa_pod_agent_socket(pod);
-    ttrpc_call_reply_message(call, &resp.base);
+    if (!fetch_pull_secrets(m, call, &req))
+        create_and_reply(m, call, req, NULL);
 }
 
 /* ---------------------------------------------------------------- StartVM */
