@@ -13,6 +13,7 @@
 
 #include "caa-version.h"
 #include "config.h"
+#include "kube-peerpod.h"
 #include "kube-service.h"
 #include "log.h"
 #include "manager.h"
@@ -118,6 +119,8 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
     caa_manager m;
     caa_manager_init(&m, &loop, &cfg);
     caa_pod_metrics_register(&m);
+    caa_kube_peerpods peerpods;
+    caa_kube_peerpods_init(&peerpods, &m, getenv("CLOUD_PROVIDER"));
     if (caa_manager_start(&m, TAKE_PTR(provider), &err) < 0) {
         log_error("starting: %s", caa_error_msg(err));
         status = 1;
@@ -138,8 +141,10 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     caa_probe_server_stop(probe);
-    if (!m.forced)
+    if (!m.forced) {
         caa_manager_done(&m);
+        caa_kube_peerpods_done(&peerpods);
+    }
     if (m.forced) {
         /* Second signal: leave at once; the state files are consistent. */
         caa_daemon_config_done(&cfg);

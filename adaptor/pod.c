@@ -98,6 +98,11 @@ const char *caa_pod_namespace(const caa_pod *pod)
     return pod->rec.pod_namespace;
 }
 
+const char *caa_pod_uid(const caa_pod *pod)
+{
+    return pod->spec.pod_uid;
+}
+
 const char *caa_pod_instance_name(const caa_pod *pod)
 {
     return pod->rec.instance_name;

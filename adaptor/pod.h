@@ -24,6 +24,8 @@ const char *caa_pod_id(const caa_pod *pod); /* the sandbox id */
 caa_pod_state caa_pod_get_state(const caa_pod *pod);
 const char *caa_pod_name(const caa_pod *pod);      /* Kubernetes pod name */
 const char *caa_pod_namespace(const caa_pod *pod); /* Kubernetes namespace */
+/* Kubernetes pod UID from the CreateVM annotations; NULL when not given or recovered. */
+const char *caa_pod_uid(const caa_pod *pod);
 const char *caa_pod_instance_name(const caa_pod *pod);
 /* NULL until the provider reported the instance, and again after its deletion. */
 const char *caa_pod_instance_id(const caa_pod *pod);

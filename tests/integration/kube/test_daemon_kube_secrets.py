@@ -146,4 +146,5 @@ def main():
     print("ok - api_failing_fails_create")
 
 
-run_main(main)
+if __name__ == "__main__":
+    run_main(main)
