@@ -118,7 +118,8 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
     }
     caa_manager m;
     caa_manager_init(&m, &loop, &cfg);
-    caa_pod_metrics_register(&m);
+    caa_pod_metrics pod_metrics;
+    caa_pod_metrics_init(&pod_metrics, &m);
     caa_kube_peerpods peerpods;
     caa_kube_peerpods_init(&peerpods, &m, getenv("CLOUD_PROVIDER"));
     if (caa_manager_start(&m, TAKE_PTR(provider), &err) < 0) {
@@ -144,6 +145,7 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
     if (!m.forced) {
         caa_manager_done(&m);
         caa_kube_peerpods_done(&peerpods);
+        caa_pod_metrics_done(&pod_metrics);
     }
     if (m.forced) {
         /* Second signal: leave at once; the state files are consistent. */

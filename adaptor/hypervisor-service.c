@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "grpc-status.h"
 #include "kube-pull-secrets.h"
 #include "kube-service.h"
 #include "hypervisor.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 #include "pod.h"
 #include "sandbox-id.h"
 #include "services.h"
@@ -157,6 +160,7 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
 /* ---------------------------------------------------------------- StartVM */
 
 typedef struct start_ctx {
+    uint64_t started_ns; /* for caa_startvm_duration_seconds */
     ttrpc_call *call;
     caa_pod *pod;
     char *id;
@@ -166,6 +170,7 @@ static void on_start_done(int status, caa_error *err, void *opaque)
 {
     start_ctx *ctx = opaque;
     _cleanup_error_ caa_error *e = err;
+    caa_metrics_observe_startvm((double)(uv_hrtime() - ctx->started_ns) / 1e9);
     if (status == 0) {
         log_pod_info(ctx->id, "StartVM done");
         ttrpc_call_reply(ctx->call, NULL, 0);
@@ -209,6 +214,7 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
     }
     log_pod_info(id, "StartVM");
     start_ctx *ctx = xnew0(start_ctx, 1);
+    ctx->started_ns = uv_hrtime();
     ctx->call = call;
     ctx->pod = pod;
     ctx->id = xstrdup(id);
@@ -226,6 +232,7 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
 /* ---------------------------------------------------------------- StopVM */
 
 typedef struct stop_ctx {
+    uint64_t started_ns; /* for caa_stopvm_duration_seconds */
     ttrpc_call *call;
     char *id;
 } stop_ctx;
@@ -234,6 +241,7 @@ static void on_stop_done(int status, caa_error *err, void *opaque)
 {
     stop_ctx *ctx = opaque;
     _cleanup_error_ caa_error *e = err;
+    caa_metrics_observe_stopvm((double)(uv_hrtime() - ctx->started_ns) / 1e9);
     if (status == 0) {
         log_pod_info(ctx->id, "StopVM done");
         ttrpc_call_reply(ctx->call, NULL, 0);
@@ -272,6 +280,7 @@ static void handle_stop_vm(ttrpc_call *call, void *opaque)
     }
     log_pod_info(id, "StopVM (state %s)", caa_pod_state_name(caa_pod_get_state(pod)));
     stop_ctx *ctx = xnew0(stop_ctx, 1);
+    ctx->started_ns = uv_hrtime();
     ctx->call = call;
     ctx->id = xstrdup(id);
     caa_pod_stop(pod, on_stop_done, ctx);

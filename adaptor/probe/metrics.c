@@ -3,6 +3,7 @@
  * anyway as the text format requires. */
 #include "metrics.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -108,10 +109,15 @@ void caa_metrics_kube_request(const char *verb, long http_status)
     add(&kube_requests, verb, code, 1);
 }
 
-void caa_metrics_agent_proxy_connections(int delta)
+void caa_metrics_provider_result(const char *op, int status)
+{
+    caa_metrics_provider_request(op, status == 0 ? "ok" : (status == -ECANCELED ? "cancelled" : "error"));
+}
+
+void caa_metrics_set_agent_proxy_connections(size_t n)
 {
     pthread_mutex_lock(&lock);
-    agent_connections += delta;
+    agent_connections = (double)n;
     pthread_mutex_unlock(&lock);
 }
 

@@ -13,12 +13,16 @@
  * probe server's thread renders (docs/metrics.md). */
 #pragma once
 
+#include <stddef.h>
+
 void caa_metrics_pod_state(const char *from, const char *to); /* NULL: none (created / freed) */
 void caa_metrics_observe_startvm(double seconds);
 void caa_metrics_observe_stopvm(double seconds);
 void caa_metrics_provider_request(const char *op, const char *result);
+/* result from a provider callback's status: ok, cancelled or error. */
+void caa_metrics_provider_result(const char *op, int status);
 void caa_metrics_kube_request(const char *verb, long http_status); /* 0: no answer */
-void caa_metrics_agent_proxy_connections(int delta);
+void caa_metrics_set_agent_proxy_connections(size_t n);
 
 /* The whole exposition as a new string. */
 char *caa_metrics_render(void);

@@ -7,7 +7,7 @@ create retried with a new name; the API server failing never fails StartVM/StopV
 CLOUD_PROVIDER: no PeerPods (as upstream)."""
 import json
 import os
-import signal
+import time
 
 import kube_schema
 from caa_harness import check, pod_annotations, run_main, sandbox_id
@@ -63,9 +63,25 @@ def lifecycle():
         check(problems == [], "PeerPod against the CRD schema: %s" % problems)
         with open(os.path.join(d.pods, sid, "peerpod.json")) as f:
             check(json.load(f) == {"name": md["name"], "namespace": NS}, "peerpod.json")
+        # /metrics through python3-prometheus-client's parser.
+        m = d.metrics()
+        check(m.get(("caa_pods", (("state", "ready"),))) == 1, "caa_pods ready: %r" % m)
+        check(m.get(("caa_provider_requests_total", (("op", "create_instance"), ("result", "ok")))) == 1,
+              "provider create counted")
+        check(m.get(("caa_startvm_duration_seconds_count", ())) == 1, "StartVM observed")
+        check(m.get(("caa_kube_requests_total", (("code", "201"), ("verb", "POST")))) == 1, "POST counted")
+        deadline = time.monotonic() + 10
+        while d.metrics().get(("caa_agent_proxy_connections", ())) != 1:
+            check(time.monotonic() < deadline, "caa_agent_proxy_connections never reached 1")
+            time.sleep(0.2)
         kube.clear_requests()
         d.ctl_ok("stop", sid)
         d.wait_log(r"released PeerPod")
+        m = d.metrics()
+        check(m.get(("caa_pods", (("state", "ready"),))) == 0, "no ready pod after StopVM")
+        check(m.get(("caa_stopvm_duration_seconds_count", ())) == 1, "StopVM observed")
+        check(m.get(("caa_provider_requests_total", (("op", "delete_instance"), ("result", "ok")))) == 1,
+              "provider delete counted")
         reqs = kube_requests(kube)
         check([r["method"] for r in reqs] == ["PATCH"], "release requests %s" % reqs)
         check(not peerpods(kube)[0]["metadata"].get("finalizers"), "finalizer must be removed")
