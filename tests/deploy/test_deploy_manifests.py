@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import yaml
 
@@ -20,6 +19,7 @@ SRC_ROOT = os.environ.get("CAA_SOURCE_ROOT", os.path.abspath(os.path.join(HERE, 
 sys.path.insert(0, os.path.join(SRC_ROOT, "tests", "support"))
 
 import kube_schema  # noqa: E402
+import tap  # noqa: E402
 from kube_fake import FakeKube  # noqa: E402
 from kubernetes import client  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
@@ -229,16 +229,7 @@ def main():
             print(f"not ok {i} - {fn.__name__} # kubectl not installed (scripts/install-deps.sh)")
         return 1
     docs = rendered()
-    failed = 0
-    for i, fn in enumerate(tests, 1):
-        try:
-            fn(docs)
-            print(f"ok {i} - {fn.__name__}")
-        except Exception:
-            failed += 1
-            print(f"not ok {i} - {fn.__name__}")
-            print("\n".join("# " + line for line in traceback.format_exc().splitlines()))
-        sys.stdout.flush()
+    failed = tap.run(tests, docs)
     return 1 if failed else 0
 
 

@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import tap  # noqa: E402
 
 SRC_ROOT = os.environ.get("CAA_SOURCE_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BUILD = os.environ.get("CAA_BUILD_ROOT", os.path.join(SRC_ROOT, "build"))
@@ -117,17 +119,8 @@ def real_daemon_accepts_the_command_lines(rec):
 def main():
     print(f"1..{len(tests)}")
     rec = Recorder()
-    failed = 0
     try:
-        for i, fn in enumerate(tests, 1):
-            try:
-                fn(rec)
-                print(f"ok {i} - {fn.__name__}")
-            except Exception:
-                failed += 1
-                print(f"not ok {i} - {fn.__name__}")
-                print("\n".join("# " + line for line in traceback.format_exc().splitlines()))
-            sys.stdout.flush()
+        failed = tap.run(tests, rec)
     finally:
         rec.close()
     return 1 if failed else 0

@@ -30,7 +30,6 @@ import re
 import signal
 import socket
 import ssl
-import string
 import sys
 import threading
 import time
@@ -1058,7 +1057,7 @@ class Api:
         handler_fn = {"get": self.get, "list": self.list, "create": self.create, "update": self.update,
                       "patch": self.patch, "delete": self.delete}.get(i.verb)
         if handler_fn is None or (i.subresource and i.verb not in ("get", "update", "patch")):
-            raise ApiError(405, f"the server does not allow this method on the requested resource",
+            raise ApiError(405, "the server does not allow this method on the requested resource",
                            details={})
         return handler_fn()
 
@@ -1288,7 +1287,7 @@ class Api:
             rv = str(self.store.rv)
         rv_req, match_mode = self.q("resourceVersion"), self.q("resourceVersionMatch")
         if match_mode == "Exact" and rv_req and int(rv_req) < self.store.compacted:
-            raise ApiError(410, f"The resourceVersion for the provided list is too old.", "Expired", details={})
+            raise ApiError(410, "The resourceVersion for the provided list is too old.", "Expired", details={})
         start = 0
         if self.q("continue"):
             try:

@@ -13,12 +13,12 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 
 import kube_schema  # noqa: E402
+import tap  # noqa: E402
 from kube_fake import FakeKube  # noqa: E402
 from kubernetes import client, watch  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
@@ -445,18 +445,8 @@ def everything_served_validates(kube):
 
 def main():
     print(f"1..{len(results)}")
-    failed = 0
     with FakeKube(token="tok-1", tls=True, python="/usr/bin/python3") as kube:
-        for i, fn in enumerate(results, 1):
-            try:
-                fn(kube)
-                print(f"ok {i} - {fn.__name__}")
-            except Exception:
-                failed += 1
-                print(f"not ok {i} - {fn.__name__}")
-                for line in traceback.format_exc().splitlines():
-                    print("# " + line)
-            sys.stdout.flush()
+        failed = tap.run(results, kube)
     return 1 if failed else 0
 
 
