@@ -26,7 +26,9 @@ image_pkgs=(
 )
 # Kubernetes: official clients that keep the fake API server honest (tests/integration/kube-fake),
 # and the container image built without a registry (tests/image-container, deploy/build-image.sh).
-kube_pkgs=(python3-kubernetes python3-prometheus-client python3-yaml openssl mmdebstrap podman buildah uidmap)
+# podman runs images with runc: Debian's default crun refuses hybrid cgroup hosts (docs/kubernetes.md).
+# python3-prometheus-client parses /metrics in tests/integration/kube.
+kube_pkgs=(python3-kubernetes python3-prometheus-client python3-yaml openssl mmdebstrap podman runc uidmap)
 # kubectl: Debian's kubernetes-client, unless another kubectl (it would conflict) is installed.
 if ! command -v kubectl >/dev/null 2>&1; then
   kube_pkgs+=(kubernetes-client)

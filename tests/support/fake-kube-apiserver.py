@@ -12,9 +12,10 @@ kubectl) against it to keep that claim honest.
 
 Usage:
   fake-kube-apiserver.py --port 0 [--host 127.0.0.1] [--seed objs.json] [--crd crd.json]
-                         [--tls-cert C --tls-key K [--client-ca CA]] [--token T]
+                         [--tls-cert C --tls-key K [--client-ca CA]] [--token T] [--rbac rules.json]
 prints "PORT <n>" on stdout once it listens. Test-only control endpoints (no authentication,
-loopback only): /_fake/faults, /_fake/requests, /_fake/objects, /_fake/token, /_fake/compact.
+loopback only): /_fake/faults, /_fake/requests, /_fake/objects, /_fake/token, /_fake/rbac,
+/_fake/compact.
 See docs/kubernetes.md ("The fake API server") for their bodies.
 """
 
@@ -29,7 +30,6 @@ import re
 import signal
 import socket
 import ssl
-import string
 import sys
 import threading
 import time
@@ -123,6 +123,20 @@ def builtin_resources():
         Resource("", "v1", "events", "Event", True, short_names=["ev"]),
         Resource("events.k8s.io", "v1", "events", "Event", True, short_names=["ev"]),
         Resource("coordination.k8s.io", "v1", "leases", "Lease", True),
+        # what an install applies (deploy/kubernetes, kubectl apply -k): stored, not acted on
+        Resource("apps", "v1", "daemonsets", "DaemonSet", True, short_names=["ds"], status=True,
+                 has_generation=True),
+        Resource("apps", "v1", "deployments", "Deployment", True, short_names=["deploy"], status=True,
+                 has_generation=True),
+        Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+        Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+        Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True),
+        Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
+        Resource("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False),
+        Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
+                 short_names=["crd", "crds"], status=True, has_generation=True),
+        Resource("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+                 "MutatingWebhookConfiguration", False, has_generation=True),
     ]
     return r
 
@@ -525,6 +539,39 @@ class Store:
 # --------------------------------------------------------------------------------------------
 # Request routing
 
+def rules_from(doc):
+    """PolicyRules from a list of rules, a ClusterRole/Role, or a List of them."""
+    if isinstance(doc, dict) and doc.get("kind") in ("ClusterRole", "Role"):
+        return list(doc.get("rules") or [])
+    if isinstance(doc, dict) and "items" in doc:
+        return [r for item in doc["items"] for r in rules_from(item)]
+    if isinstance(doc, list):
+        out = []
+        for item in doc:
+            out += rules_from(item) if isinstance(item, dict) and "kind" in item else [item]
+        return out
+    raise ValueError("RBAC rules: expected a list of PolicyRules, a (Cluster)Role or a List")
+
+
+def rbac_allows(rules, info):
+    """The RBAC authorizer's rule match for a resource request (no aggregation, no non-resource URLs)."""
+    res = info.resource
+    what = res.plural + (f"/{info.subresource}" if info.subresource else "")
+    for r in rules:
+        if not any(g in ("*", res.group) for g in r.get("apiGroups") or []):
+            continue
+        if not any(x in ("*", what) or (x == f"*/{info.subresource}" and info.subresource)
+                   for x in r.get("resources") or []):
+            continue
+        if not any(v in ("*", info.verb) for v in r.get("verbs") or []):
+            continue
+        names = r.get("resourceNames") or []
+        if names and info.name not in names:
+            continue
+        return True
+    return False
+
+
 class RequestInfo:
     """What the API server's RequestInfoResolver derives from a URL."""
 
@@ -545,6 +592,10 @@ class FakeApiServer:
         self.tokens = {args.token} if args.token else set()
         self.user = args.user
         self.faults = []
+        self.rbac_rules = None  # None: everything allowed; else RBAC PolicyRules of the token's user
+        if args.rbac:
+            with open(args.rbac) as f:
+                self.rbac_rules = rules_from(json.load(f))
         self.requests = []
         self.req_seq = 0
         self.ctl_lock = threading.Lock()
@@ -567,9 +618,11 @@ class FakeApiServer:
                 self.insert_raw(obj)
 
     def add_resource(self, res):
-        self.resources = [r for r in self.resources
-                          if not (r.group == res.group and r.version == res.version and r.plural == res.plural)]
-        self.resources.append(res)
+        old = self.find_resource(res.group, res.version, res.plural)
+        if old is not None:
+            old.__dict__.update(res.__dict__)  # keep the identity: stored objects are keyed by it
+        else:
+            self.resources.append(res)
 
     def find_resource(self, group, version, plural):
         for r in self.resources:
@@ -819,6 +872,10 @@ class Handler(BaseHTTPRequestHandler):
         user = self.fake.authenticate(self)
         if user is None:
             return self.send_error_status(ApiError(401, "Unauthorized"), mangle)
+        with self.fake.ctl_lock:
+            rules = self.fake.rbac_rules
+        if rules is not None and info is not None and not rbac_allows(rules, info):
+            return self.send_error_status(forbidden(info, user), mangle)
         if fault and fault.get("status"):
             e = status_for_code(fault["status"], info or RequestInfo(), user, fault.get("retryAfter"),
                                 fault.get("message"))
@@ -947,6 +1004,11 @@ class Handler(BaseHTTPRequestHandler):
                 with fake.ctl_lock:
                     fake.tokens = set(toks)
                 self.send_json(200, {})
+            elif path == "/_fake/rbac" and method == "POST":
+                rules = None if data is None or data.get("rules") is None else rules_from(data["rules"])
+                with fake.ctl_lock:
+                    fake.rbac_rules = rules
+                self.send_json(200, {})
             elif path == "/_fake/compact" and method == "POST":
                 with fake.store.lock:
                     fake.store.compacted = fake.store.rv
@@ -995,7 +1057,7 @@ class Api:
         handler_fn = {"get": self.get, "list": self.list, "create": self.create, "update": self.update,
                       "patch": self.patch, "delete": self.delete}.get(i.verb)
         if handler_fn is None or (i.subresource and i.verb not in ("get", "update", "patch")):
-            raise ApiError(405, f"the server does not allow this method on the requested resource",
+            raise ApiError(405, "the server does not allow this method on the requested resource",
                            details={})
         return handler_fn()
 
@@ -1225,7 +1287,7 @@ class Api:
             rv = str(self.store.rv)
         rv_req, match_mode = self.q("resourceVersion"), self.q("resourceVersionMatch")
         if match_mode == "Exact" and rv_req and int(rv_req) < self.store.compacted:
-            raise ApiError(410, f"The resourceVersion for the provided list is too old.", "Expired", details={})
+            raise ApiError(410, "The resourceVersion for the provided list is too old.", "Expired", details={})
         start = 0
         if self.q("continue"):
             try:
@@ -1298,8 +1360,29 @@ class Api:
                 md["generation"] = 1
             if not md.get("finalizers"):
                 md.pop("finalizers", None)
+            if res.kind == "CustomResourceDefinition":
+                self.establish_crd(obj)
             self.store.put(res, obj, "ADDED")
             return 201, self.output(obj)
+
+    def establish_crd(self, crd):
+        """A created CRD is served at once (the real server takes a moment to set Established)."""
+        try:
+            served = resource_from_crd(crd)
+        except (ValueError, KeyError, TypeError) as e:
+            raise invalid(self.res, crd["metadata"]["name"], [("spec", f"Invalid value: {e}", "FieldValueInvalid")])
+        expected = f"{served.plural}.{served.group}"
+        if crd["metadata"]["name"] != expected:
+            raise invalid(self.res, crd["metadata"]["name"], [(
+                "metadata.name", f'Invalid value: "{crd["metadata"]["name"]}": must be spec.names.plural+"."+'
+                f'spec.group', "FieldValueInvalid")])
+        self.fake.add_resource(served)
+        now = now_rfc3339()
+        crd["status"] = {"acceptedNames": crd["spec"]["names"], "storedVersions": [served.version],
+                         "conditions": [{"type": t, "status": "True", "lastTransitionTime": now, "reason": r,
+                                         "message": m} for t, r, m in (
+                             ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                             ("Established", "InitialNamesAccepted", "the initial names have been accepted"))]}
 
     def update(self):
         new = self.decode()
@@ -1490,6 +1573,8 @@ def main():
     ap.add_argument("--token", help="required bearer token (changeable with POST /_fake/token)")
     ap.add_argument("--user", default="system:serviceaccount:confidential-containers-system:cloud-api-adaptor",
                     help="user name the token authenticates as (in Forbidden messages)")
+    ap.add_argument("--rbac", help="JSON file: PolicyRules (or a ClusterRole) granted to the authenticated user; "
+                                   "other requests get 403 (default: everything allowed)")
     ap.add_argument("--history", type=int, default=1000, help="watch events kept before 410 Expired")
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--max-watch-seconds", type=float, default=300.0)

@@ -182,6 +182,10 @@ class FakeKube:
     def set_token(self, *tokens):
         return self._control("POST", "/_fake/token", {"tokens": list(tokens)})
 
+    def set_rbac(self, rules):
+        """Grant only these PolicyRules (list, or a ClusterRole object); None allows everything again."""
+        return self._control("POST", "/_fake/rbac", {"rules": rules})
+
     def compact(self):
         """Forget the watch history: watches from older resourceVersions get 410 Expired."""
         return self._control("POST", "/_fake/compact")
