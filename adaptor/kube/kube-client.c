@@ -195,7 +195,7 @@ static void on_http_done(int status, caa_http_response *resp_in, caa_error *err_
     caa_metrics_kube_request(call->verb, status == 0 ? resp->status : 0);
 
     if (status < 0) {
-        caa_error_prefix(&err, "%s %s", call->verb, call->path);
+        /* The HTTP client's message already names the method and the URL (without its query). */
         if (!call->cancelled && !c->closing && status != -ECANCELED && retryable_transport(status) &&
             attempts_left(call)) {
             log_debug("%s (attempt %u, retrying)", caa_error_msg(err), call->attempt);

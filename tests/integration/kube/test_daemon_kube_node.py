@@ -41,6 +41,47 @@ def advertise_and_release():
         check(capacity(kube)[0] is None, "the resource must be removed at shutdown")
 
 
+def client_certificate_inline_data():
+    """mTLS with the kubeconfig's *-data fields (no token), then insecure-skip-tls-verify."""
+    import base64
+    import json
+
+    with FakeKube(tls=True, client_cert_cn="system:node:caa", seed=[node_seed()]) as kube:
+        kc = kube.kubeconfig(os.path.join(tmpdir(), "kc"), client_cert=True)
+        with open(kc) as f:
+            cfg = json.load(f)
+
+        def data(path):
+            with open(path, "rb") as f:
+                return base64.b64encode(f.read()).decode()
+
+        cluster, user = cfg["clusters"][0]["cluster"], cfg["users"][0]["user"]
+        cluster["certificate-authority-data"] = data(cluster.pop("certificate-authority"))
+        user["client-certificate-data"] = data(user.pop("client-certificate"))
+        user["client-key-data"] = data(user.pop("client-key"))
+        with open(kc, "w") as f:
+            json.dump(cfg, f)
+        d = KubeDaemon(kc).start()
+        d.wait_log(r"advertised kata\.peerpods\.io/vm")
+        check(d.count_log(r"client certificate") >= 1, "the log says how the daemon authenticates")
+        check(d.count_log(r"BEGIN|PRIVATE") == 0, "key material in the log")
+        check(d.stop() == 0, "clean exit")
+        # Without the CA: refused, unless the kubeconfig explicitly skips verification.
+        del cluster["certificate-authority-data"]
+        with open(kc, "w") as f:
+            json.dump(cfg, f)
+        d = KubeDaemon(kc).start()
+        d.wait_log(r"advertising .*retrying")
+        check(d.stop() == 0, "clean exit")
+        cluster["insecure-skip-tls-verify"] = True
+        with open(kc, "w") as f:
+            json.dump(cfg, f)
+        d = KubeDaemon(kc).start()
+        d.wait_log(r"insecure-skip-tls-verify")
+        d.wait_log(r"advertised kata\.peerpods\.io/vm")
+        check(d.stop() == 0, "clean exit")
+
+
 def not_owner_keeps_resource():
     with FakeKube(token="t1", tls=True, seed=[node_seed()]) as kube:
         d = KubeDaemon(kube.kubeconfig(os.path.join(tmpdir(), "kc"))).start()
@@ -70,6 +111,17 @@ def api_down_then_back():
         check(m.get(("caa_kube_requests_total", (("code", "error"), ("verb", "PATCH"))), 0) >= 1,
               "failed attempts counted as code=error")
         check(d.stop() == 0, "clean exit")
+
+
+def shutdown_while_api_down():
+    port = free_port()
+    with FakeKube(token="t1", seed=[node_seed()], extra_args=["--port", str(port)]) as kube:
+        kc = kube.kubeconfig(os.path.join(tmpdir(), "kc"))
+    d = KubeDaemon(kc).start()
+    d.wait_log(r"retrying", timeout=30)
+    t0 = time.monotonic()
+    check(d.stop() == 0, "clean exit while the advertise is still retrying")
+    check(time.monotonic() - t0 < 5, "the shutdown must not wait for the API server")
 
 
 def token_rotation():
@@ -137,7 +189,7 @@ def bad_kubeconfig_stops_daemon():
 
 
 def main():
-    for t in (advertise_and_release, not_owner_keeps_resource, api_down_then_back, token_rotation,
+    for t in (advertise_and_release, client_certificate_inline_data, not_owner_keeps_resource, api_down_then_back, shutdown_while_api_down, token_rotation,
               forbidden_names_verb_and_resource, too_many_requests_storm, hostile_answers, no_kubernetes,
               bad_kubeconfig_stops_daemon):
         t()
