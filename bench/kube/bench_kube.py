@@ -126,7 +126,9 @@ def main():
            len([r for r in reqs if r["method"] == "PATCH"]) / args.n, len(reqs), len(peerpods)))
     by = {}
     for r in reqs:
-        key = r["method"] + " " + r["path"].split("/")[-2] if r["path"].count("/") > 2 else r["path"]
+        parts = r["path"].strip("/").split("/")
+        resource = parts[-1] if r["method"] == "POST" else parts[-2]  # collection / object paths
+        key = r["method"] + " " + resource
         by[key] = by.get(key, 0) + 1
     print("by kind: " + ", ".join("%s %d" % kv for kv in sorted(by.items())))
 
