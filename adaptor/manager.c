@@ -14,7 +14,6 @@
 #include "kube-service.h"
 #include "log.h"
 #include "pod-hooks.h"
-#include "pod-internal.h" /* caa_pod_observers_free */
 #include "pod.h"
 #include "services.h"
 #include "state-store.h"

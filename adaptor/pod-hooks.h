@@ -7,8 +7,8 @@
  *  StartVM:   provider create -> network_setup -> proxy_start -> ready
  *  StopVM (and a failed start): proxy_stop -> provider delete -> network_teardown
  *
- * Per-pod data of a hook lives in caa_pod.network / caa_pod.proxy and is
- * released in pod_free. */
+ * Hooks belong to the pod layer (they include pod-internal.h). Per-pod data
+ * of a hook lives in caa_pod.network / caa_pod.proxy and is released in pod_free. */
 #pragma once
 
 #include <stddef.h>
@@ -26,13 +26,14 @@ typedef struct caa_pod_hooks {
      * provider hands to the VM. Never log its content. */
     int (*build_boot_data)(caa_manager *m, caa_pod *pod, char **ret_user_data, size_t *ret_len,
                            caa_error **err);
-    /* StartVM, instance known (pod->rec.instance_ips[0]): worker-side tunnel. */
+    /* StartVM, instance known (pod->rec.instance_ips[0]): the pod network (worker side of its VXLAN tunnel).
+     */
     int (*network_setup)(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
     /* StartVM: listen on pod->agent_socket, connect to the VM, cb once ready. */
     int (*proxy_start)(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
     /* StopVM / failed start / shutdown: stop listening, drop the VM connection. */
     void (*proxy_stop)(caa_manager *m, caa_pod *pod);
-    /* StopVM / failed start: remove the tunnel. Idempotent; also called for
+    /* StopVM / failed start: remove the pod network. Idempotent; also called for
      * pods recovered from a state file, whose setup state is unknown. */
     int (*network_teardown)(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err);
     /* The pod object is being freed. */

@@ -25,10 +25,14 @@ typedef enum caa_pod_intent {
 
 const char *caa_pod_intent_name(caa_pod_intent i);
 
-/* What StartVM made that a teardown must undo (besides the instance, which is rec.instance_id). */
+/* What may exist that a teardown must undo (besides the instance whose id is rec.instance_id). */
 enum {
     CAA_POD_MADE_NETWORK = 1u << 0, /* network_setup succeeded */
     CAA_POD_MADE_PROXY = 1u << 1,   /* proxy_start called (the proxy may still be connecting) */
+    /* A create was in flight without an answer when an earlier daemon stopped:
+     * an instance may exist whose id was never recorded; the teardown looks for
+     * it by name. Cleared by a teardown that succeeded. */
+    CAA_POD_MADE_UNKNOWN_INSTANCE = 1u << 2,
 };
 
 typedef struct caa_pod_waiter {
@@ -107,7 +111,6 @@ void caa_pod_notify_added(caa_pod *pod);
 void caa_pod_notify_state(caa_pod *pod, caa_pod_state from, caa_pod_state to);
 void caa_pod_notify_instance(caa_pod *pod);
 void caa_pod_notify_removed(caa_pod *pod);
-void caa_pod_observers_free(caa_manager *m);
 
 /* VNIs of every registered pod (recovered ones included), for allocation. */
 uint32_t *caa_pods_vnis_in_use(caa_manager *m, size_t *ret_n);

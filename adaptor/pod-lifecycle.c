@@ -6,11 +6,15 @@
  *         -> gone: pod dir removed, pod dropped.
  * A failed start runs the same teardown and leaves the pod in `failed`
  * (instance id kept only if its deletion failed, so StopVM retries).
- * StopVM during StartVM marks the pod; the start notices at its next step,
- * answers CANCELLED, and the stop teardown deletes what the start made. */
+ * StopVM during StartVM raises the pod's intent to `stop` (and persists
+ * `stopping`); the start notices at its next step, answers CANCELLED, and
+ * the stop teardown deletes what the start made. A departing caller raises
+ * `cancel-start` the same way. States change only through caa_pod_set_state()
+ * (docs/pod-lifecycle.md). */
 #define LOG_COMPONENT "adaptor/lifecycle"
 #include "pod-internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +131,8 @@ static void teardown_start(caa_pod *pod, teardown_done_fn done)
 static void teardown_finish(teardown *td)
 {
     caa_pod *pod = td->pod;
+    if (!td->error)
+        pod->made &= ~CAA_POD_MADE_UNKNOWN_INSTANCE; /* looked for and deleted, or nothing to look with */
     caa_error_free(pod->stop_error);
     pod->stop_error = td->error;
     caa_strv_free(td->found_ids);
@@ -225,21 +231,10 @@ static void on_network_torn_down(int status, caa_error *err, void *opaque)
     caa_pod_release(pod);
 }
 
-/* An instance may exist that we never learnt the id of: a create that was in
- * flight when an earlier daemon stopped. */
+/* An instance may exist that we never learnt the id of (CAA_POD_MADE_UNKNOWN_INSTANCE). */
 static bool instance_unknown(const caa_pod *pod)
 {
-    if (!pod->recovered || pod->rec.instance_id)
-        return false;
-    switch (pod->rec.state) {
-    case CAA_POD_PROVISIONING:
-    case CAA_POD_BOOTING:
-    case CAA_POD_CONNECTING:
-    case CAA_POD_STOPPING:
-        return true;
-    default:
-        return false;
-    }
+    return (pod->made & CAA_POD_MADE_UNKNOWN_INSTANCE) && !pod->rec.instance_id;
 }
 
 static void teardown_next(teardown *td)
@@ -419,6 +414,7 @@ static void complete_start(caa_pod *pod, int status, caa_error *err)
 {
     caa_done_cb cb = pod->start_cb;
     void *opaque = pod->start_opaque;
+    assert(cb); /* a start is answered exactly once */
     pod->start_cb = NULL;
     pod->start_opaque = NULL;
     if (pod->intent == CAA_POD_INTENT_CANCEL_START)

@@ -1,11 +1,11 @@
-/* Pod network hooks: the worker side of the VXLAN tunnel
- * (adaptor/podnetwork/podnet-worker.h) for pods whose CreateVM named a
+/* Pod network hooks: the worker side of the pod network (its VXLAN tunnel,
+ * adaptor/podnetwork/podnet-worker.h) for pods whose CreateVM named a
  * network namespace.
  *
  *   CreateVM: a VNI not used by a live pod, inspect the namespace -> the
  *             config goes into apf.json as "pod-network"; the VNI and the
  *             namespace path are persisted in state.json.
- *   StartVM:  tunnel to the VM's IP (ips[0]; ips[1] in dedicated mode).
+ *   StartVM:  the VXLAN tunnel to the VM's IP (ips[0]; ips[1] in dedicated mode).
  *   StopVM:   teardown (idempotent). A pod recovered after a restart has no
  *             config in memory: it is read back from its apf.json.
  *

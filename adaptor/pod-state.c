@@ -71,3 +71,21 @@ bool caa_pod_state_may_have_instance(caa_pod_state s)
     }
     return false;
 }
+
+bool caa_pod_state_create_may_be_pending(caa_pod_state s)
+{
+    switch (s) {
+    case CAA_POD_PROVISIONING:
+    case CAA_POD_BOOTING:
+    case CAA_POD_CONNECTING:
+    case CAA_POD_STOPPING:
+        return true;
+    case CAA_POD_CREATED:
+    case CAA_POD_READY:
+    case CAA_POD_FAILED:
+    case CAA_POD_GONE:
+    case CAA_POD_STATE_COUNT:
+        return false;
+    }
+    return false;
+}

@@ -27,3 +27,6 @@ bool caa_pod_state_transition_allowed(caa_pod_state from, caa_pod_state to);
 /* True when an instance may exist in the cloud for a pod in this state (for
  * FAILED/STOPPING only if an instance id is recorded or creation may be pending). */
 bool caa_pod_state_may_have_instance(caa_pod_state s);
+/* True when a daemon that stopped in this state may have had a provider
+ * create in flight (the instance may exist without a recorded id). */
+bool caa_pod_state_create_may_be_pending(caa_pod_state s);

@@ -418,6 +418,8 @@ caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec)
     pod->rec = *rec;
     *rec = (caa_pod_record){0};
     pod->recovered = true;
+    if (!pod->rec.instance_id && caa_pod_state_create_may_be_pending(pod->rec.state))
+        pod->made |= CAA_POD_MADE_UNKNOWN_INSTANCE;
     /* What recovery knows of the pod request; the rest (annotations) was not persisted. */
     pod->spec.pod_name = xstrdup(pod->rec.pod_name);
     pod->spec.pod_namespace = xstrdup(pod->rec.pod_namespace);

@@ -70,7 +70,7 @@ void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque);
 /* Registers a pod loaded from its state file. Takes the record's contents. */
 caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec);
 /* After the start-up scan: resumes the StopVM of `stopping` pods, serves the
- * agent socket of `ready` ones again (the VM and its tunnel outlived the
+ * agent socket of `ready` ones again (the VM and its pod network outlived the
  * previous daemon; failures are logged, StopVM still deletes the pod). */
 void caa_pods_resume(caa_manager *m);
 /* Shutdown began (m->shutting_down is set): stops every agent proxy, so that a
@@ -82,3 +82,5 @@ void caa_pods_shutdown(caa_manager *m);
 void caa_pods_release_all(caa_manager *m);
 /* Frees every pod without answering anything (tests, and after release_all). */
 void caa_pod_free_all(caa_manager *m);
+/* Drops the observer registrations (caa_manager_done). */
+void caa_pod_observers_free(caa_manager *m);

@@ -77,6 +77,10 @@ static void test_table(void **state)
     assert_false(caa_pod_state_may_have_instance(CAA_POD_GONE));
     assert_true(caa_pod_state_may_have_instance(CAA_POD_PROVISIONING));
     assert_true(caa_pod_state_may_have_instance(CAA_POD_READY));
+    assert_true(caa_pod_state_create_may_be_pending(CAA_POD_PROVISIONING));
+    assert_true(caa_pod_state_create_may_be_pending(CAA_POD_STOPPING));
+    assert_false(caa_pod_state_create_may_be_pending(CAA_POD_READY));
+    assert_false(caa_pod_state_create_may_be_pending(CAA_POD_FAILED));
 }
 
 /* ---------------------------------------------------------------- persisted transitions */
