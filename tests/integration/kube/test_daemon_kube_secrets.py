@@ -115,6 +115,18 @@ def oversized_credentials():
         check(d.stop() == 0, "clean exit")
 
 
+def oversized_answer():
+    """A pod object over the client's 4 MiB answer cap: CreateVM fails with a clear error, nothing left."""
+    objs = seed()
+    objs[2]["metadata"]["annotations"] = {"huge": "x" * (5 << 20)}
+    with FakeKube(token="t1", seed=objs) as kube:
+        d, sid = run_pod(kube)
+        rc, _, err = d.ctl("create", sid, *pod_annotations("web", NS))
+        check(rc != 0 and "/pods/web" in err, "CreateVM with a 5 MiB pod: %s" % err)
+        check(not os.path.exists(os.path.join(d.pods, sid)), "pod directory left behind")
+        check(d.stop() == 0, "clean exit")
+
+
 def api_failing_fails_create():
     with FakeKube(token="t1", seed=seed()) as kube:
         d, sid = run_pod(kube)
@@ -144,6 +156,8 @@ def main():
     print("ok - oversized_credentials")
     api_failing_fails_create()
     print("ok - api_failing_fails_create")
+    oversized_answer()
+    print("ok - oversized_answer")
 
 
 if __name__ == "__main__":
