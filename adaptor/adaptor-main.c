@@ -13,9 +13,13 @@
 
 #include "caa-version.h"
 #include "config.h"
+#include "kube-peerpod.h"
+#include "kube-service.h"
 #include "log.h"
 #include "manager.h"
 #include "options.h"
+#include "pod-metrics.h"
+#include "probe-server.h"
 #include "provider.h"
 #include "xalloc.h"
 
@@ -103,15 +107,46 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
         goto out_provider;
     }
 
+    /* Before the manager starts: /startup answers 503 until it serves. */
+    caa_probe_server *probe = NULL;
+    if (cfg.probe_port && caa_probe_server_start("127.0.0.1", (uint16_t)cfg.probe_port, &probe, &err) < 0) {
+        log_warn("%s: continuing without it", caa_error_msg(err));
+        caa_error_freep(&err);
+    } else if (probe) {
+        log_info("probe endpoint on 127.0.0.1:%u (/startup, /healthz, /metrics)",
+                 caa_probe_server_port(probe));
+    }
     caa_manager m;
     caa_manager_init(&m, &loop, &cfg);
+    caa_pod_metrics pod_metrics;
+    caa_pod_metrics_init(&pod_metrics, &m);
+    caa_kube_peerpods peerpods;
+    caa_kube_peerpods_init(&peerpods, &m, getenv("CLOUD_PROVIDER"));
     if (caa_manager_start(&m, TAKE_PTR(provider), &err) < 0) {
         log_error("starting: %s", caa_error_msg(err));
         status = 1;
+    } else {
+        caa_probe_set_serving(probe, true);
+        caa_kube_service_options kopts = {
+            .kubeconfig = cfg.kubeconfig,
+            .node_name = getenv("NODE_NAME"),
+            .pod_uid = getenv("POD_UID"),
+            .limit_per_node = cfg.peerpods_limit_per_node,
+            .probe = probe,
+        };
+        if (caa_kube_service_start(&loop, &kopts, &m.kube, &err) < 0) {
+            log_error("%s", caa_error_msg(err));
+            status = 1;
+            caa_manager_shutdown(&m);
+        }
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    if (!m.forced)
+    caa_probe_server_stop(probe);
+    if (!m.forced) {
         caa_manager_done(&m);
+        caa_kube_peerpods_done(&peerpods);
+        caa_pod_metrics_done(&pod_metrics);
+    }
     if (m.forced) {
         /* Second signal: leave at once; the state files are consistent. */
         caa_daemon_config_done(&cfg);

@@ -63,6 +63,8 @@ int caa_pod_build_boot_data(caa_manager *m, caa_pod *pod, char **ret_user_data, 
 
     caa_userdata_parts parts = {
         .apf = &apf,
+        .auth_json = pod->auth_json,
+        .auth_json_len = pod->auth_json ? strlen(pod->auth_json) : 0,
         .initdata_toml = pod->spec.initdata,
         .initdata_default = cfg->initdata,
         .scratch_space = cfg->enable_scratch_space,
@@ -71,6 +73,9 @@ int caa_pod_build_boot_data(caa_manager *m, caa_pod *pod, char **ret_user_data, 
     caa_userdata ud = {0};
     if ((r = caa_userdata_build(&parts, &ud, err)) < 0)
         goto out;
+    if (ud.auth_skipped) /* as upstream: the pod still starts, without the file */
+        log_pod_warn(pod->rec.sandbox_id, "image pull credentials over %d bytes: auth.json left out",
+                     CAA_USERDATA_AUTH_MAX);
     log_pod_debug(pod->rec.sandbox_id, "user-data: %zu bytes%s%s", ud.len,
                   pod->spec.initdata ? ", initdata from the annotation"
                                      : (*cfg->initdata ? ", initdata from -initdata" : ""),

@@ -65,6 +65,10 @@ const caa_option caa_daemon_options[] = {
                "log format: text or json"),
     CAA_OPTION(caa_daemon_config, "log-level", "LOG_LEVEL", CAA_OPT_STRING, log_level, "info",
                "log level: error, warn, info, debug or trace"),
+    CAA_OPTION(caa_daemon_config, "kubeconfig", NULL, CAA_OPT_STRING, kubeconfig, "",
+               "kubeconfig of the Kubernetes API server (default: in-cluster, else $KUBECONFIG)"),
+    CAA_OPTION_INT(caa_daemon_config, "probe-port", "PROBE_PORT", probe_port, "8000", 0, 65535,
+                   "port of the /startup, /healthz and /metrics endpoint on 127.0.0.1 (0: off)"),
 };
 
 const size_t caa_daemon_n_options = CAA_ARRAY_SIZE(caa_daemon_options);

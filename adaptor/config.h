@@ -36,6 +36,8 @@ typedef struct caa_daemon_config {
     char **pod_subnet_cidrs;
     char *log_format;
     char *log_level;
+    char *kubeconfig;   /* Kubernetes API: kubeconfig file (else in-cluster, else $KUBECONFIG) */
+    int64_t probe_port; /* probe/health/metrics endpoint on 127.0.0.1; 0: off */
 
     /* Derived by caa_daemon_config_validate(). */
     caa_log_level log_level_value;

@@ -5,9 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "grpc-status.h"
+#include "kube-pull-secrets.h"
+#include "kube-service.h"
 #include "hypervisor.pb-c.h"
 #include "log.h"
+#include "metrics.h"
 #include "pod.h"
 #include "sandbox-id.h"
 #include "services.h"
@@ -50,26 +55,23 @@ static const char *loggable_id(const char *id)
 
 /* ---------------------------------------------------------------- CreateVM */
 
-static void handle_create_vm(ttrpc_call *call, void *opaque)
+static caa_annotation *annotations_of(const Hypervisor__CreateVMRequest *req)
 {
-    caa_manager *m = opaque;
-    _cleanup_(free_create_reqp) Hypervisor__CreateVMRequest *req = NULL;
-    UNPACK(call, hypervisor__create_vmrequest__unpack, req);
-    if (!req) {
-        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "CreateVM: cannot decode the request");
-        return;
-    }
-    _cleanup_free_ caa_annotation *ann = xnew0(caa_annotation, req->n_annotations + 1);
+    caa_annotation *ann = xnew0(caa_annotation, req->n_annotations + 1);
     for (size_t i = 0; i < req->n_annotations; i++)
         ann[i] = (caa_annotation){req->annotations[i]->key, req->annotations[i]->value};
+    return ann;
+}
 
+/* Registers the pod and answers; auth_json: the pod's registry credentials. */
+static void create_and_reply(caa_manager *m, ttrpc_call *call, const Hypervisor__CreateVMRequest *req,
+                             const char *auth_json)
+{
+    _cleanup_free_ caa_annotation *ann = annotations_of(req);
     const char *id = req->id ? req->id : "";
-    log_pod_info(loggable_id(id), "CreateVM (%zu annotations, netns %s)", req->n_annotations,
-                 req->networknamespacepath && *req->networknamespacepath ? req->networknamespacepath
-                                                                         : "none");
     caa_pod *pod = NULL;
     _cleanup_error_ caa_error *e = NULL;
-    int r = caa_pod_create(m, id, ann, req->n_annotations, req->networknamespacepath, &pod, &e);
+    int r = caa_pod_create(m, id, ann, req->n_annotations, req->networknamespacepath, auth_json, &pod, &e);
     if (r < 0) {
         log_pod_error(loggable_id(id), "CreateVM failed: %s", caa_error_msg(e));
         reply_error(call, caa_grpc_code_from_errno(r), e);
@@ -80,9 +82,85 @@ static void handle_create_vm(ttrpc_call *call, void *opaque)
     ttrpc_call_reply_message(call, &resp.base);
 }
 
+/* With Kubernetes on, CreateVM first reads the pod's image-pull secrets
+ * (the only Kubernetes data the pod layer needs); the pod layer itself
+ * stays synchronous. */
+typedef struct create_ctx {
+    caa_manager *m;
+    ttrpc_call *call;
+    Hypervisor__CreateVMRequest *req;
+    caa_kube_pull_secrets *fetch;
+} create_ctx;
+
+static void on_pull_secrets(int status, char *auth_json, size_t len, caa_error *err, void *opaque)
+{
+    (void)len;
+    create_ctx *ctx = opaque;
+    _cleanup_error_ caa_error *e = err;
+    if (status < 0) {
+        log_pod_error(loggable_id(ctx->req->id), "CreateVM failed: %s", caa_error_msg(e));
+        reply_error(ctx->call, caa_grpc_code_from_errno(status), e);
+    } else {
+        create_and_reply(ctx->m, ctx->call, ctx->req, auth_json);
+    }
+    caa_kube_secret_free(auth_json);
+    free_create_req(ctx->req);
+    free(ctx);
+}
+
+static void on_create_call_cancelled(ttrpc_call *call, void *opaque)
+{
+    (void)call;
+    create_ctx *ctx = opaque;
+    caa_kube_pull_secrets_cancel(ctx->fetch);
+}
+
+/* Starts the secrets fetch; false when Kubernetes is off or the request is
+ * bad anyway (caa_pod_create reports that). */
+static bool fetch_pull_secrets(caa_manager *m, ttrpc_call *call, Hypervisor__CreateVMRequest **req)
+{
+    caa_kube_client *kube = caa_kube_service_client(m->kube);
+    if (!kube || caa_sandbox_id_check((*req)->id ? (*req)->id : "", NULL) < 0)
+        return false;
+    _cleanup_free_ caa_annotation *ann = annotations_of(*req);
+    caa_pod_spec spec;
+    if (caa_pod_spec_from_annotations(ann, (*req)->n_annotations, &spec, NULL) < 0)
+        return false;
+    create_ctx *ctx = xnew0(create_ctx, 1);
+    *ctx = (create_ctx){.m = m, .call = call, .req = *req};
+    int r = caa_kube_pull_secrets_fetch(kube, spec.pod_name, spec.pod_namespace, on_pull_secrets, ctx,
+                                        &ctx->fetch, NULL);
+    caa_pod_spec_done(&spec);
+    if (r < 0) {
+        free(ctx);
+        return false;
+    }
+    *req = NULL; /* the context owns it now */
+    ttrpc_call_set_cancel_cb(call, on_create_call_cancelled, ctx);
+    return true;
+}
+
+static void handle_create_vm(ttrpc_call *call, void *opaque)
+{
+    caa_manager *m = opaque;
+    _cleanup_(free_create_reqp) Hypervisor__CreateVMRequest *req = NULL;
+    UNPACK(call, hypervisor__create_vmrequest__unpack, req);
+    if (!req) {
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "CreateVM: cannot decode the request");
+        return;
+    }
+    const char *id = req->id ? req->id : "";
+    log_pod_info(loggable_id(id), "CreateVM (%zu annotations, netns %s)", req->n_annotations,
+                 req->networknamespacepath && *req->networknamespacepath ? req->networknamespacepath
+                                                                         : "none");
+    if (!fetch_pull_secrets(m, call, &req))
+        create_and_reply(m, call, req, NULL);
+}
+
 /* ---------------------------------------------------------------- StartVM */
 
 typedef struct start_ctx {
+    uint64_t started_ns; /* for caa_startvm_duration_seconds */
     ttrpc_call *call;
     caa_pod *pod;
     char *id;
@@ -92,6 +170,7 @@ static void on_start_done(int status, caa_error *err, void *opaque)
 {
     start_ctx *ctx = opaque;
     _cleanup_error_ caa_error *e = err;
+    caa_metrics_observe_startvm((double)(uv_hrtime() - ctx->started_ns) / 1e9);
     if (status == 0) {
         log_pod_info(ctx->id, "StartVM done");
         ttrpc_call_reply(ctx->call, NULL, 0);
@@ -135,6 +214,7 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
     }
     log_pod_info(id, "StartVM");
     start_ctx *ctx = xnew0(start_ctx, 1);
+    ctx->started_ns = uv_hrtime();
     ctx->call = call;
     ctx->pod = pod;
     ctx->id = xstrdup(id);
@@ -152,6 +232,7 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
 /* ---------------------------------------------------------------- StopVM */
 
 typedef struct stop_ctx {
+    uint64_t started_ns; /* for caa_stopvm_duration_seconds */
     ttrpc_call *call;
     char *id;
 } stop_ctx;
@@ -160,6 +241,7 @@ static void on_stop_done(int status, caa_error *err, void *opaque)
 {
     stop_ctx *ctx = opaque;
     _cleanup_error_ caa_error *e = err;
+    caa_metrics_observe_stopvm((double)(uv_hrtime() - ctx->started_ns) / 1e9);
     if (status == 0) {
         log_pod_info(ctx->id, "StopVM done");
         ttrpc_call_reply(ctx->call, NULL, 0);
@@ -198,6 +280,7 @@ static void handle_stop_vm(ttrpc_call *call, void *opaque)
     }
     log_pod_info(id, "StopVM (state %s)", caa_pod_state_name(caa_pod_get_state(pod)));
     stop_ctx *ctx = xnew0(stop_ctx, 1);
+    ctx->started_ns = uv_hrtime();
     ctx->call = call;
     ctx->id = xstrdup(id);
     caa_pod_stop(pod, on_stop_done, ctx);

@@ -11,6 +11,7 @@
 
 #include "daemon-tls.h"
 #include "fs.h"
+#include "kube-service.h"
 #include "log.h"
 #include "pod-hooks.h"
 #include "pod.h"
@@ -158,6 +159,7 @@ void caa_manager_shutdown(caa_manager *m)
         return;
     }
     log_info("shutting down");
+    caa_kube_service_shutdown(TAKE_PTR(m->kube));
     caa_podvminfo_cancel_all(m);
     /* Agent proxies still connecting would hold the shutdown for up to
      * -proxy-timeout: stop them now (their starts end with -ESHUTDOWN). */

@@ -50,7 +50,8 @@ struct caa_pod {
     char *netns_path;   /* CreateVM networkNamespacePath; NULL for recovered pods */
     char *user_data;    /* boot data from the build_boot_data hook; never logged */
     size_t user_data_len;
-    bool recovered; /* loaded from a state file at start */
+    char *auth_json; /* registry credentials (/run/peerpod/auth.json) or NULL; never logged */
+    bool recovered;  /* loaded from a state file at start */
 
     caa_pod_intent intent;
     unsigned made; /* CAA_POD_MADE_* */

@@ -21,6 +21,7 @@
 
 #include "fs.h"
 #include "log.h"
+#include "metrics.h"
 #include "pod-hooks.h"
 #include "strv.h"
 #include "xalloc.h"
@@ -151,6 +152,7 @@ static void teardown_fail(teardown *td, caa_error *e)
 
 static void on_instance_deleted(int status, caa_error *err, void *opaque)
 {
+    caa_metrics_provider_result("delete_instance", status);
     teardown *td = opaque;
     caa_pod *pod = td->pod;
     if (status < 0) {
@@ -170,6 +172,7 @@ static void on_instance_deleted(int status, caa_error *err, void *opaque)
 
 static void on_found_deleted(int status, caa_error *err, void *opaque)
 {
+    caa_metrics_provider_result("delete_instance", status);
     teardown *td = opaque;
     caa_pod *pod = td->pod;
     const char *id = td->found_ids[td->next_found - 1];
@@ -188,6 +191,7 @@ static void on_found_deleted(int status, caa_error *err, void *opaque)
 
 static void on_instances_listed(int status, caa_instance **list, caa_error *err, void *opaque)
 {
+    caa_metrics_provider_result("list_instances", status);
     teardown *td = opaque;
     caa_pod *pod = td->pod;
     if (status < 0) {
@@ -575,6 +579,7 @@ static void start_network(caa_pod *pod)
 
 static void on_instance_created(int status, caa_instance *inst, caa_error *err, void *opaque)
 {
+    caa_metrics_provider_result("create_instance", status);
     caa_pod *pod = opaque;
     _cleanup_(caa_instance_freep) caa_instance *owned = inst;
     bool have_id = inst && inst->id && *inst->id;

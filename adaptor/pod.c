@@ -46,6 +46,9 @@ void caa_pod_free(caa_pod *pod)
     if (pod->user_data)
         explicit_bzero(pod->user_data, pod->user_data_len);
     free(pod->user_data);
+    if (pod->auth_json)
+        explicit_bzero(pod->auth_json, strlen(pod->auth_json));
+    free(pod->auth_json);
     caa_error_free(pod->start_error);
     caa_error_free(pod->stop_error);
     free(pod->stop_waiters);
@@ -93,6 +96,11 @@ const char *caa_pod_name(const caa_pod *pod)
 const char *caa_pod_namespace(const caa_pod *pod)
 {
     return pod->rec.pod_namespace;
+}
+
+const char *caa_pod_uid(const caa_pod *pod)
+{
+    return pod->spec.pod_uid;
 }
 
 const char *caa_pod_instance_name(const caa_pod *pod)
@@ -313,7 +321,7 @@ static int make_pod_dir(caa_pod *pod, caa_error **err)
 }
 
 int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation *ann, size_t n_ann,
-                   const char *netns_path, caa_pod **ret, caa_error **err)
+                   const char *netns_path, const char *auth_json, caa_pod **ret, caa_error **err)
 {
     int r = caa_sandbox_id_check(sandbox_id, err);
     if (r < 0)
@@ -334,6 +342,7 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
     if (r < 0)
         goto fail;
     pod->netns_path = netns_path && *netns_path ? xstrdup(netns_path) : NULL;
+    pod->auth_json = auth_json ? xstrdup(auth_json) : NULL;
 
     char key[CAA_UUID_STRING_LEN + 1];
     caa_uuid_v4(key);

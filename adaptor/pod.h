@@ -24,6 +24,8 @@ const char *caa_pod_id(const caa_pod *pod); /* the sandbox id */
 caa_pod_state caa_pod_get_state(const caa_pod *pod);
 const char *caa_pod_name(const caa_pod *pod);      /* Kubernetes pod name */
 const char *caa_pod_namespace(const caa_pod *pod); /* Kubernetes namespace */
+/* Kubernetes pod UID from the CreateVM annotations; NULL when not given or recovered. */
+const char *caa_pod_uid(const caa_pod *pod);
 const char *caa_pod_instance_name(const caa_pod *pod);
 /* NULL until the provider reported the instance, and again after its deletion. */
 const char *caa_pod_instance_id(const caa_pod *pod);
@@ -45,9 +47,10 @@ const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const 
  * pod dir (0700), runs build_boot_data, lets the provider check the instance
  * spec (validate_spec: user-data size, ...), writes the state file and
  * registers the pod. -EINVAL bad input, -EEXIST duplicate id. Synchronous;
- * on failure nothing is left behind. */
+ * on failure nothing is left behind. auth_json: the pod's registry
+ * credentials for /run/peerpod/auth.json (copied; NULL: none). */
 int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation *ann, size_t n_ann,
-                   const char *netns_path, caa_pod **ret, caa_error **err);
+                   const char *netns_path, const char *auth_json, caa_pod **ret, caa_error **err);
 
 /* StartVM: provider create -> network_setup -> proxy_start -> ready. cb gets
  * 0, or the error (-ECANCELED when StopVM or the caller cut it short) after

@@ -24,9 +24,18 @@ image_pkgs=(
   linux-image-amd64 busybox-static systemd-boot-efi mtools fdisk binutils kmod qemu-utils
   qemu-system-x86 ovmf genisoimage
 )
+# Kubernetes: official clients that keep the fake API server honest (tests/integration/kube-fake),
+# and the container image built without a registry (tests/image-container, deploy/build-image.sh).
+# podman runs images with runc: Debian's default crun refuses hybrid cgroup hosts (docs/kubernetes.md).
+# python3-prometheus-client parses /metrics in tests/integration/kube.
+kube_pkgs=(python3-kubernetes python3-prometheus-client python3-yaml openssl mmdebstrap podman runc uidmap)
+# kubectl: Debian's kubernetes-client, unless another kubectl (it would conflict) is installed.
+if ! command -v kubectl >/dev/null 2>&1; then
+  kube_pkgs+=(kubernetes-client)
+fi
 
 missing=()
-for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "${image_pkgs[@]}" "$@"; do
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "${image_pkgs[@]}" "${kube_pkgs[@]}" "$@"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi

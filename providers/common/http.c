@@ -89,6 +89,8 @@ struct caa_http_client {
     uint64_t connect_timeout_ms;
     char *ca_file;
     char *user_agent;
+    char *ca_pem, *cert_pem, *key_pem; /* NULL when not given */
+    bool insecure_skip_verify;
 
     req_list queued, active, done;
     sock_ctx *socks;
@@ -376,13 +378,22 @@ static void check_multi(caa_http_client *c)
 
 /* ---- curl <-> libuv glue ---- */
 
+static void client_free(caa_http_client *c)
+{
+    free(c->ca_file);
+    free(c->user_agent);
+    free(c->ca_pem);
+    free(c->cert_pem);
+    if (c->key_pem)
+        explicit_bzero(c->key_pem, strlen(c->key_pem));
+    free(c->key_pem);
+    free(c);
+}
+
 static void client_handle_closed(caa_http_client *c)
 {
-    if (--c->open_handles == 0 && c->finalized) {
-        free(c->ca_file);
-        free(c->user_agent);
-        free(c);
-    }
+    if (--c->open_handles == 0 && c->finalized)
+        client_free(c);
 }
 
 static void on_sock_closed(uv_handle_t *h)
@@ -512,10 +523,22 @@ static int setup_easy(caa_http_client *c, caa_http_request *r)
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->ca_file)
+    SET(CURLOPT_SSL_VERIFYPEER, c->insecure_skip_verify ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, c->insecure_skip_verify ? 0L : 2L);
+    if (c->ca_pem) {
+        struct curl_blob blob = {c->ca_pem, strlen(c->ca_pem), CURL_BLOB_COPY};
+        SET(CURLOPT_CAINFO_BLOB, &blob);
+    } else if (c->ca_file) {
         SET(CURLOPT_CAINFO, c->ca_file);
+    }
+    if (c->cert_pem && c->key_pem) {
+        struct curl_blob cert = {c->cert_pem, strlen(c->cert_pem), CURL_BLOB_COPY};
+        struct curl_blob key = {c->key_pem, strlen(c->key_pem), CURL_BLOB_COPY};
+        SET(CURLOPT_SSLCERT_BLOB, &cert);
+        SET(CURLOPT_SSLCERTTYPE, "PEM");
+        SET(CURLOPT_SSLKEY_BLOB, &key);
+        SET(CURLOPT_SSLKEYTYPE, "PEM");
+    }
     SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_response);
@@ -586,11 +609,13 @@ int caa_http_client_new(uv_loop_t *loop, const caa_http_client_options *opts, ca
     c->connect_timeout_ms = o.connect_timeout_ms ? o.connect_timeout_ms : CAA_HTTP_DEFAULT_CONNECT_TIMEOUT_MS;
     c->ca_file = o.ca_file ? xstrdup(o.ca_file) : NULL;
     c->user_agent = o.user_agent ? xstrdup(o.user_agent) : xstrdup("cloud-api-adaptor/" CAA_VERSION);
+    c->ca_pem = o.ca_pem ? xstrdup(o.ca_pem) : NULL;
+    c->cert_pem = o.client_cert_pem ? xstrdup(o.client_cert_pem) : NULL;
+    c->key_pem = o.client_key_pem ? xstrdup(o.client_key_pem) : NULL;
+    c->insecure_skip_verify = o.insecure_skip_verify;
     c->multi = curl_multi_init();
     if (!c->multi) {
-        free(c->ca_file);
-        free(c->user_agent);
-        free(c);
+        client_free(c);
         return caa_error_set(err, -ENOMEM, "curl_multi_init failed");
     }
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);

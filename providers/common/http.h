@@ -40,6 +40,15 @@ typedef struct caa_http_client_options {
     uint64_t connect_timeout_ms; /* 0: CAA_HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
     const char *ca_file;         /* trust anchors (PEM) instead of the system store; NULL: the system store */
     const char *user_agent;      /* NULL: "cloud-api-adaptor/<version>" */
+    /* PEM text, copied (a kubeconfig's *-data fields): trust anchors (used
+     * instead of ca_file), and a client certificate and its key for mutual
+     * TLS. The key copy is wiped when the client is freed. */
+    const char *ca_pem;
+    const char *client_cert_pem;
+    const char *client_key_pem;
+    /* Skip peer verification (kubeconfig insecure-skip-tls-verify, an
+     * explicit operator choice; logged as a warning by the caller). */
+    bool insecure_skip_verify;
 } caa_http_client_options;
 
 enum {

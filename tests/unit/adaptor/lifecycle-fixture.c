@@ -239,7 +239,7 @@ int fx_try_create(fx *f, const char *id, caa_pod **ret)
     caa_annotation ann[] = {{CAA_ANN_SANDBOX_NAME, name}, {CAA_ANN_SANDBOX_NAMESPACE, "default"}};
     caa_error *err = NULL;
     *ret = NULL;
-    int r = caa_pod_create(&f->m, id, ann, 2, NULL, ret, &err);
+    int r = caa_pod_create(&f->m, id, ann, 2, NULL, NULL, ret, &err);
     free(name);
     snprintf(f->create_msg, sizeof(f->create_msg), "%s", r < 0 ? caa_error_msg(err) : "");
     caa_error_free(err);

@@ -1,0 +1,93 @@
+"""Helpers for the daemon's Kubernetes tests: the test daemon (caa_harness) pointed at the fake API
+server (tests/support/kube_fake.py) through a kubeconfig, and its probe endpoint."""
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+
+from caa_harness import Daemon, check, tmpdir
+from kube_fake import FakeKube
+
+NODE = "worker-%d" % os.getpid()
+POD_UID = "0b7f5c4e-6c5d-4d57-9d55-%012d" % os.getpid()
+RESOURCE = "kata.peerpods.io/vm"
+OWNER = "kata.peerpods.io/caa-owner"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_seed(name=NODE, annotations=None):
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "status": {"capacity": {"cpu": "2", "memory": "4Gi"}}}
+
+
+class KubeDaemon(Daemon):
+    """The test daemon with a kubeconfig and a probe port of its own."""
+
+    def __init__(self, kubeconfig, args=(), env=None, pod_uid=POD_UID, node=NODE, **kw):
+        self.probe_port = free_port()
+        e = {"NODE_NAME": node, "POD_UID": pod_uid}
+        for k in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "KUBECONFIG"):
+            os.environ.pop(k, None)
+        if env:
+            e.update(env)
+        super().__init__(args=["-kubeconfig", kubeconfig, "-probe-port", str(self.probe_port), *args], env=e, **kw)
+
+    def probe(self, path):
+        """(status, body) of GET path on the probe endpoint."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.probe_port, path), timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metrics(self):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, text = self.probe("/metrics")
+        check(status == 200, "/metrics answered %d" % status)
+        out = {}
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+
+def capacity(kube, name=NODE):
+    for n in kube.objects("nodes"):
+        if n["metadata"]["name"] == name:
+            return n.get("status", {}).get("capacity", {}).get(RESOURCE), n["metadata"].get("annotations", {})
+    return None, {}
+
+
+def kube_requests(kube, method=None, contains=""):
+    return [r for r in kube.requests() if (not method or r.get("method") == method) and contains in r.get("path", "")]
+
+
+def write(path, text, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def kubeconfig_token_file(kube, dirname, token):
+    """A kubeconfig whose user reads its token from a file (rotatable); returns (kubeconfig, token file)."""
+    token_file = write(os.path.join(dirname, "token"), token + "\n")
+    path = os.path.join(dirname, "kubeconfig")
+    kube.kubeconfig(path)
+    with open(path) as f:
+        cfg = json.load(f)
+    cfg["users"][0]["user"] = {"tokenFile": token_file}
+    write(path, json.dumps(cfg))
+    return path, token_file
+
+
+__all__ = ["FakeKube", "KubeDaemon", "capacity", "kube_requests", "kubeconfig_token_file", "node_seed",
+           "tmpdir", "write", "free_port", "NODE", "POD_UID", "RESOURCE", "OWNER"]
