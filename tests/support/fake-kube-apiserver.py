@@ -842,7 +842,10 @@ class Handler(BaseHTTPRequestHandler):
             self.fake.req_seq += 1
             entry["seq"] = self.fake.req_seq
             self.fake.requests.append(entry)
+        self.last_patch_error = None
         code = self.serve_api(method, path, query, body, info)
+        if self.last_patch_error:
+            entry["patchError"] = self.last_patch_error
         entry["status"] = code
 
     def take_fault(self, method, path, query_string):
@@ -884,7 +887,11 @@ class Handler(BaseHTTPRequestHandler):
             if info is None:
                 code, obj = self.discovery(path)
             else:
-                code, obj = Api(self.fake, info, query, body, self.headers).run(self)
+                api = Api(self.fake, info, query, body, self.headers)
+                try:
+                    code, obj = api.run(self)
+                finally:
+                    self.last_patch_error = api.patch_error
                 if code is None:
                     return 200  # a watch stream, already written
         except ApiError as e:
@@ -1039,6 +1046,7 @@ class Api:
         self.fake, self.info, self.query, self.body, self.headers = fake, info, query, body, headers
         self.res = info.resource
         self.store = fake.store
+        self.patch_error = None
 
     def q(self, name, default=""):
         return self.query.get(name, [default])[0]
@@ -1411,9 +1419,11 @@ class Api:
                 try:
                     doc = apply_json_patch(doc, patch)
                 except PatchError as e:
+                    # The API server drops the patch library's text here (NewGenericServerResponse
+                    # without causes); the fake keeps it in its request log for test diagnostics.
+                    self.patch_error = str(e)
                     raise ApiError(422, "the server rejected our request due to an error in our request",
-                                   details={"causes": [{"reason": "UnexpectedServerResponse",
-                                                        "message": str(e)}]})
+                                   details={})
             else:
                 # Strategic merge patch is treated as a merge patch: lists are replaced, not merged by key
                 # (documented deviation; the daemon and controllers use JSON and merge patches).
