@@ -279,8 +279,15 @@ def auth_rotation_and_faults(kube):
     try:
         client.CoreV1Api(cfg).read_namespaced_pod("web", NS)
         raise AssertionError("no 429")
-    except ApiException as e:
+    except ApiException as e:  # throttling filters: plain text
         assert e.status == 429 and e.headers["Retry-After"] == "2", (e.status, e.headers)
+        assert str(e.body).startswith("Too many requests"), e.body
+        assert e.headers["Content-Type"].startswith("text/plain")
+    kube.fault(path=r"/api/v1/namespaces/[^/]+/pods/web$", status=429, retry_after=2, count=1, status_json=True)
+    try:
+        client.CoreV1Api(cfg).read_namespaced_pod("web", NS)
+        raise AssertionError("no 429")
+    except ApiException as e:
         assert json.loads(e.body)["details"]["retryAfterSeconds"] == 2
     kube.fault(path=r"/pods/web$", body="garbage", count=1)
     try:
