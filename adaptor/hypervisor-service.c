@@ -2,12 +2,14 @@
  * Decodes requests, drives the pod lifecycle, maps errors to gRPC codes. */
 #define LOG_COMPONENT "adaptor/hypervisor"
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grpc-status.h"
 #include "hypervisor.pb-c.h"
 #include "log.h"
+#include "pb-strict.h"
 #include "pod.h"
 #include "sandbox-id.h"
 #include "services.h"
@@ -30,12 +32,25 @@ CAA_DEFINE_CLEANUP(Hypervisor__CreateVMRequest *, free_create_req)
 CAA_DEFINE_CLEANUP(Hypervisor__StartVMRequest *, free_start_req)
 CAA_DEFINE_CLEANUP(Hypervisor__StopVMRequest *, free_stop_req)
 
-#define UNPACK(call, fn, ret)                                                                                \
-    do {                                                                                                     \
-        size_t len_;                                                                                         \
-        const uint8_t *data_ = ttrpc_call_payload((call), &len_);                                            \
-        (ret) = fn(NULL, len_, data_);                                                                       \
-    } while (0)
+/* Decodes the request strictly (a string holding a NUL is refused, never
+ * cut short; limits as caa_pb_unpack_strict's, 0: none); replies
+ * INVALID_ARGUMENT and returns NULL on failure. */
+static ProtobufCMessage *unpack_request(ttrpc_call *call, const ProtobufCMessageDescriptor *d,
+                                        size_t max_payload, size_t max_strings)
+{
+    size_t len;
+    const uint8_t *data = ttrpc_call_payload(call, &len);
+    if (max_payload && len > max_payload) {
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "%s: %zu bytes, more than the %zu allowed",
+                               d->short_name, len, max_payload);
+        return NULL;
+    }
+    _cleanup_error_ caa_error *e = NULL;
+    ProtobufCMessage *m = caa_pb_unpack_strict(d, data, len, max_strings, &e);
+    if (!m)
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "%s", caa_error_msg(e));
+    return m;
+}
 
 static void reply_error(ttrpc_call *call, int grpc_code, const caa_error *e)
 {
@@ -50,15 +65,22 @@ static const char *loggable_id(const char *id)
 
 /* ---------------------------------------------------------------- CreateVM */
 
+/* Annotations over their limit are refused before the request is unpacked
+ * (the exact count follows in caa_pod_spec_from_annotations): the id and the
+ * netns path are the only other strings. Every real annotation has a key of
+ * at least one byte and at most 7 bytes of framing around a short one, so a
+ * larger request is padded with empty entries that would only cost loop time. */
+#define CREATE_VM_MAX_STRINGS (CAA_ANNOTATIONS_MAX_TOTAL + CAA_SANDBOX_ID_MAX + PATH_MAX)
+#define CREATE_VM_MAX_PAYLOAD (8 * CREATE_VM_MAX_STRINGS)
+
 static void handle_create_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
     _cleanup_(free_create_reqp) Hypervisor__CreateVMRequest *req = NULL;
-    UNPACK(call, hypervisor__create_vmrequest__unpack, req);
-    if (!req) {
-        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "CreateVM: cannot decode the request");
+    req = (Hypervisor__CreateVMRequest *)unpack_request(call, &hypervisor__create_vmrequest__descriptor,
+                                                        CREATE_VM_MAX_PAYLOAD, CREATE_VM_MAX_STRINGS);
+    if (!req)
         return;
-    }
     _cleanup_free_ caa_annotation *ann = xnew0(caa_annotation, req->n_annotations + 1);
     for (size_t i = 0; i < req->n_annotations; i++)
         ann[i] = (caa_annotation){req->annotations[i]->key, req->annotations[i]->value};
@@ -116,11 +138,9 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
     _cleanup_(free_start_reqp) Hypervisor__StartVMRequest *req = NULL;
-    UNPACK(call, hypervisor__start_vmrequest__unpack, req);
-    if (!req) {
-        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "StartVM: cannot decode the request");
+    req = (Hypervisor__StartVMRequest *)unpack_request(call, &hypervisor__start_vmrequest__descriptor, 0, 0);
+    if (!req)
         return;
-    }
     const char *id = req->id ? req->id : "";
     _cleanup_error_ caa_error *e = NULL;
     if (caa_sandbox_id_check(id, &e) < 0) {
@@ -178,11 +198,9 @@ static void handle_stop_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
     _cleanup_(free_stop_reqp) Hypervisor__StopVMRequest *req = NULL;
-    UNPACK(call, hypervisor__stop_vmrequest__unpack, req);
-    if (!req) {
-        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "StopVM: cannot decode the request");
+    req = (Hypervisor__StopVMRequest *)unpack_request(call, &hypervisor__stop_vmrequest__descriptor, 0, 0);
+    if (!req)
         return;
-    }
     const char *id = req->id ? req->id : "";
     _cleanup_error_ caa_error *e = NULL;
     if (caa_sandbox_id_check(id, &e) < 0) {

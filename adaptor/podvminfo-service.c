@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pb-strict.h"
 #include "pod.h"
 #include "podvminfo.pb-c.h"
 #include "services.h"
@@ -111,9 +112,11 @@ static void handle_get_info(ttrpc_call *call, void *opaque)
     caa_manager *m = opaque;
     size_t len;
     const uint8_t *data = ttrpc_call_payload(call, &len);
-    Podvminfo__GetInfoRequest *req = podvminfo__get_info_request__unpack(NULL, len, data);
+    _cleanup_error_ caa_error *e = NULL;
+    Podvminfo__GetInfoRequest *req = (Podvminfo__GetInfoRequest *)caa_pb_unpack_strict(
+        &podvminfo__get_info_request__descriptor, data, len, 0, &e);
     if (!req) {
-        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "GetInfo: cannot decode the request");
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "GetInfo: %s", caa_error_msg(e));
         return;
     }
     const char *name = req->podname ? req->podname : "";

@@ -1,0 +1,56 @@
+/* Fuzz target lib-strcheck: the length-checked string helper and the strict
+ * protobuf walk built on it never yield a string shorter than its bytes.
+ *  - caa_str_from_bytes succeeds exactly when the input holds no NUL, and
+ *    then returns all of it;
+ *  - when the input as a CreateVMRequest passes caa_pb_check_strings and
+ *    decodes, every string protobuf-c returns is as long as the walk counted
+ *    (the fields are summed the same way), so no string was cut. */
+#include <assert.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hypervisor.pb-c.h"
+#include "pb-strict.h"
+#include "strcheck.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static size_t str_len(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *s = NULL;
+    int r = caa_str_from_bytes("fuzz", data, size, &s, NULL);
+    assert((r == 0) == (memchr(data, 0, size) == NULL));
+    if (r == 0) {
+        assert(strlen(s) == size && memcmp(s, data, size) == 0);
+        free(s);
+    }
+
+    size_t bytes = 0;
+    if (caa_pb_check_strings(&hypervisor__create_vmrequest__descriptor, data, size, &bytes, NULL) < 0)
+        return 0;
+    Hypervisor__CreateVMRequest *m = hypervisor__create_vmrequest__unpack(NULL, size, data);
+    if (!m)
+        return 0;
+    /* Singular fields may repeat on the wire (the last wins), so the decoded
+     * total is at most the walked one; each decoded string must be whole,
+     * which re-walking its own encoding proves. */
+    size_t decoded = str_len(m->id) + str_len(m->networknamespacepath);
+    for (size_t i = 0; i < m->n_annotations; i++)
+        decoded += str_len(m->annotations[i]->key) + str_len(m->annotations[i]->value);
+    assert(decoded <= bytes);
+    size_t n = hypervisor__create_vmrequest__get_packed_size(m);
+    uint8_t *buf = malloc(n ? n : 1);
+    hypervisor__create_vmrequest__pack(m, buf);
+    size_t again = 0;
+    assert(caa_pb_check_strings(&hypervisor__create_vmrequest__descriptor, buf, n, &again, NULL) == 0);
+    assert(again == decoded);
+    free(buf);
+    hypervisor__create_vmrequest__free_unpacked(m, NULL);
+    return 0;
+}
