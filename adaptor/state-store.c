@@ -12,6 +12,7 @@
 
 #include "fs.h"
 #include "sandbox-id.h"
+#include "strcheck.h"
 #include "strv.h"
 #include "xalloc.h"
 
@@ -131,8 +132,8 @@ static int get_string(json_t *o, const char *key, size_t max, int nullable, int 
                              nullable ? " or null" : "");
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
-    if (len != strlen(s))
-        return caa_error_set(err, -EINVAL, "field \"%s\" contains a NUL character", key);
+    if (caa_str_check(key, s, len, err) < 0)
+        return -EINVAL;
     if (len > max)
         return caa_error_set(err, -EINVAL, "field \"%s\" is longer than %zu bytes", key, max);
     if (!allow_empty && len == 0)

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "strcheck.h"
 
 static void test_plain_string_is_copied_whole(void **state)
@@ -41,11 +43,25 @@ static void test_embedded_nul_is_refused_with_the_field_name(void **state)
     caa_error_free(err);
 }
 
+/* JSON strings are safe at the decoder already: without JSON_ALLOW_NUL (used
+ * nowhere in the tree) jansson refuses \u0000, so json_string_value() is
+ * always the whole value; the explicit checks are a second line. */
+static void test_jansson_refuses_nul_escapes(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    assert_null(json_loads("{\"id\": \"abc\\u0000def\"}", 0, &jerr));
+    json_t *ok = json_loads("{\"id\": \"abc\"}", 0, &jerr);
+    assert_non_null(ok);
+    json_decref(ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_string_is_copied_whole),
         cmocka_unit_test(test_embedded_nul_is_refused_with_the_field_name),
+        cmocka_unit_test(test_jansson_refuses_nul_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
