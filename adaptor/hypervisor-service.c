@@ -13,6 +13,7 @@
 #include "pod.h"
 #include "sandbox-id.h"
 #include "services.h"
+#include "state-store.h"
 #include "ttrpc.h"
 #include "xalloc.h"
 
@@ -209,6 +210,13 @@ static void handle_stop_vm(ttrpc_call *call, void *opaque)
     }
     caa_pod *pod = caa_manager_find_pod(m, id);
     if (!pod) {
+        /* A CreateVM killed before its first state left a directory with no
+         * instance behind: the shim's StopVM removes it (then as upstream). */
+        _cleanup_free_ char *held = NULL;
+        if (caa_state_store_remove_leftover(m->cfg->pods_dir, id, &held, &e) > 0)
+            log_pod_warn(id, "StopVM: removed the directory of an unfinished CreateVM (it held: %s)", held);
+        else if (e)
+            log_pod_error(id, "StopVM: %s", caa_error_msg(e));
         /* Upstream's text and code (a plain Go error: UNKNOWN). */
         log_pod_warn(id, "StopVM: sandbox does not exist");
         ttrpc_call_reply_error(call, GRPC_UNKNOWN, "stopping VM: sandbox %s does not exist", id);
