@@ -1,7 +1,8 @@
 /* Fuzz target lib-strcheck: the length-checked string helper and the strict
  * protobuf walk built on it never yield a string shorter than its bytes.
  *  - caa_str_from_bytes succeeds exactly when the input holds no NUL, and
- *    then returns all of it;
+ *    then returns all of it; caa_str_make_utf8 keeps its length and leaves
+ *    valid UTF-8 (valid sequences untouched);
  *  - when the input as a CreateVMRequest passes caa_pb_check_strings and
  *    decodes, every string protobuf-c returns is as long as the walk counted
  *    (the fields are summed the same way), so no string was cut. */
@@ -28,6 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     assert((r == 0) == (memchr(data, 0, size) == NULL));
     if (r == 0) {
         assert(strlen(s) == size && memcmp(s, data, size) == 0);
+        /* Made valid UTF-8 in place: same length, and valid means unchanged. */
+        caa_str_make_utf8(s);
+        assert(strlen(s) == size);
+        for (size_t i = 0; i < size;) {
+            size_t n = caa_utf8_seq_len((const unsigned char *)s + i, size - i);
+            assert(n > 0);
+            if (n > 1 || (unsigned char)data[i] < 0x80)
+                assert(memcmp(s + i, data + i, n) == 0);
+            i += n;
+        }
         free(s);
     }
 

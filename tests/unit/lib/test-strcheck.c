@@ -43,6 +43,23 @@ static void test_embedded_nul_is_refused_with_the_field_name(void **state)
     caa_error_free(err);
 }
 
+static void test_make_utf8(void **state)
+{
+    (void)state;
+    char ok[] = "plain \xc3\xa4 \xe2\x82\xac \xf0\x9f\x98\x80";
+    caa_str_make_utf8(ok);
+    assert_string_equal(ok, "plain \xc3\xa4 \xe2\x82\xac \xf0\x9f\x98\x80");
+    /* Stray continuation, truncated sequence, overlong '/', surrogate, > U+10FFFF, 0xff. */
+    char bad[] = "a\x80"
+                 "b\xc3"
+                 "c\xc0\xaf"
+                 "d\xed\xa0\x80"
+                 "e\xf4\x90\x80\x80"
+                 "f\xff";
+    caa_str_make_utf8(bad);
+    assert_string_equal(bad, "a?b?c??d???e????f?");
+}
+
 /* JSON strings are safe at the decoder already: without JSON_ALLOW_NUL (used
  * nowhere in the tree) jansson refuses \u0000, so json_string_value() is
  * always the whole value; the explicit checks are a second line. */
@@ -62,6 +79,7 @@ int main(void)
         cmocka_unit_test(test_plain_string_is_copied_whole),
         cmocka_unit_test(test_embedded_nul_is_refused_with_the_field_name),
         cmocka_unit_test(test_jansson_refuses_nul_escapes),
+        cmocka_unit_test(test_make_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
