@@ -83,6 +83,21 @@ def blast(connect, blobs, rng, read_reply=0.0):
             s.close()
 
 
+def drop_mid_frame(connect, good, rng, one_by_one, at_once, probe):
+    """one_by_one connections that each send part of the frame good and
+    close; then at_once of them open together (the probe must still answer
+    while they hang), all closed."""
+    blast(connect, [good[:rng.randrange(1, len(good))] for _ in range(one_by_one)], rng)
+    held = []
+    for _ in range(at_once):
+        s = connect()
+        s.sendall(good[:rng.randrange(1, len(good))])
+        held.append(s)
+    probe()
+    for s in held:
+        s.close()
+
+
 def client_on(sock, timeout):
     """caa_harness's ttRPC client over an already connected socket (unix or TCP)."""
     c = TtrpcClient.__new__(TtrpcClient)

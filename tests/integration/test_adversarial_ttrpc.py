@@ -158,16 +158,7 @@ def main():
     watch.after("oversized maps", pods_consistent)
 
     # ---- connections dropped mid-frame, in bulk and all open at once
-    good = adv.request(HV, "CreateVM", create_payload(IDS[0]))
-    adv.blast(connect, [good[:rng.randrange(1, len(good))] for _ in range(n(3000))], rng)
-    held = []
-    for _ in range(n(300)):
-        s = connect()
-        s.sendall(good[:rng.randrange(1, len(good))])
-        held.append(s)
-    probe()
-    for s in held:
-        s.close()
+    adv.drop_mid_frame(connect, adv.request(HV, "CreateVM", create_payload(IDS[0])), rng, n(3000), n(300), probe)
     watch.after("connections dropped mid-frame", pods_consistent)
 
     # ---- storms of CreateVM/StartVM/StopVM on shared ids

@@ -84,16 +84,7 @@ def main():
     watch.after("NULs and odd bytes")
 
     # ---- connections dropped mid-frame, in bulk and all open at once
-    good = adv.request(AGENT, "CreateContainer", create_container("c4"))
-    adv.blast(connect, [good[:rng.randrange(1, len(good))] for _ in range(n(2000))], rng)
-    held = []
-    for _ in range(n(200)):
-        s = connect()
-        s.sendall(good[:rng.randrange(1, len(good))])
-        held.append(s)
-    probe()
-    for s in held:
-        s.close()
+    adv.drop_mid_frame(connect, adv.request(AGENT, "CreateContainer", create_container("c4")), rng, n(2000), n(200), probe)
     watch.after("connections dropped mid-frame")
 
     # ---- calls in flight dropped with their connections (the agent answers later)
