@@ -111,6 +111,9 @@ static int parse_number(const caa_annotation *ann, size_t n, const char *key, in
 /* Checked first, so the lookups below stay bounded by the limit. */
 static int check_total_size(const caa_annotation *ann, size_t n, caa_error **err)
 {
+    if (n > CAA_ANNOTATIONS_MAX_COUNT)
+        return caa_error_set(err, -EINVAL, "%zu annotations, more than the %d allowed", n,
+                             CAA_ANNOTATIONS_MAX_COUNT);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
         total += (ann[i].key ? strlen(ann[i].key) : 0) + (ann[i].value ? strlen(ann[i].value) : 0);

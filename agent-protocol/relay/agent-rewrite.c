@@ -40,14 +40,14 @@ static int pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len, caa_e
 static Grpc__CreateContainerRequest *unpack_create_container(const uint8_t *in, size_t len, caa_error **err)
 {
     return (Grpc__CreateContainerRequest *)caa_pb_unpack_strict(&grpc__create_container_request__descriptor,
-                                                                in, len, 0, err);
+                                                                in, len, NULL, err);
 }
 
 int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
                                   caa_error **err)
 {
     Grpc__CreateSandboxRequest *req = (Grpc__CreateSandboxRequest *)caa_pb_unpack_strict(
-        &grpc__create_sandbox_request__descriptor, in, len, 0, err);
+        &grpc__create_sandbox_request__descriptor, in, len, NULL, err);
     if (!req)
         return -EINVAL;
     if (req->n_dns == 0) {

@@ -6,10 +6,55 @@
 
 #include "strcheck.h"
 
+/* The names of the fields being walked, outermost first; the path string
+ * ("CreateVMRequest.annotations.key") is only built for an error message,
+ * so the walk costs no formatting per field. */
 typedef struct walk {
-    size_t string_bytes;
-    char path[256]; /* "Message.field.field" of the field being walked */
+    caa_pb_stats stats;
+    const caa_pb_stats *limits; /* NULL: none */
+    const char *names[CAA_PB_MAX_DEPTH + 2];
+    unsigned n_names;
 } walk;
+
+static const char *path(const walk *w, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < w->n_names && used + 1 < size; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? "." : "", w->names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return buf;
+}
+
+static int fail(const walk *w, caa_error **err, const char *what)
+{
+    char buf[256];
+    return caa_error_set(err, -EINVAL, "%s: %s", path(w, buf, sizeof(buf)), what);
+}
+
+static int over_limit(const walk *w, const char *what, size_t have, size_t limit, caa_error **err)
+{
+    if (!limit || have <= limit)
+        return 0;
+    return caa_error_set(err, -EINVAL, "%s: more than the %zu %s allowed", w->names[0], limit, what);
+}
+
+/* Stops the walk as soon as a limit is passed: a huge request costs no more than the limit. */
+static int check_limits(const walk *w, caa_error **err)
+{
+    const caa_pb_stats *l = w->limits;
+    if (!l)
+        return 0;
+    int r;
+    if ((r = over_limit(w, "bytes of strings", w->stats.string_bytes, l->string_bytes, err)) < 0 ||
+        (r = over_limit(w, "strings", w->stats.strings, l->strings, err)) < 0 ||
+        (r = over_limit(w, "nested messages", w->stats.messages, l->messages, err)) < 0)
+        return r;
+    return 0;
+}
 
 static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *ret)
 {
@@ -27,100 +72,98 @@ static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *re
     return -1;
 }
 
-/* Appends ".name" (or the type's short name at the top) to w->path; returns
- * the previous length so the caller can cut it again. */
-static size_t path_push(walk *w, const char *name)
+/* Moves *pos past a field of the given wire type other than 2; -1 when the
+ * data ends first or the type does not exist (groups, 3 and 4, are used by
+ * none of our messages). */
+static int skip_scalar(uint32_t wire_type, const uint8_t *buf, size_t len, size_t *pos)
 {
-    size_t old = strlen(w->path);
-    snprintf(w->path + old, sizeof(w->path) - old, "%s%s", old ? "." : "", name);
-    return old;
-}
-
-static int malformed(walk *w, caa_error **err)
-{
-    return caa_error_set(err, -EINVAL, "%s: malformed protobuf", w->path);
+    uint64_t v;
+    switch (wire_type) {
+    case 0:
+        return read_varint(buf, len, pos, &v);
+    case 1:
+    case 5: {
+        size_t n = wire_type == 1 ? 8 : 4;
+        if (len - *pos < n)
+            return -1;
+        *pos += n;
+        return 0;
+    }
+    default:
+        return -1;
+    }
 }
 
 static int walk_message(walk *w, const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                        unsigned depth, caa_error **err)
+                        caa_error **err)
 {
-    if (depth > CAA_PB_MAX_DEPTH)
-        return caa_error_set(err, -EINVAL, "%s: messages nested deeper than %d levels", w->path,
-                             CAA_PB_MAX_DEPTH);
+    if (w->n_names > CAA_PB_MAX_DEPTH)
+        return fail(w, err, "messages nested too deep");
     size_t pos = 0;
     while (pos < len) {
         uint64_t tag, n;
         if (read_varint(buf, len, &pos, &tag) < 0)
-            return malformed(w, err);
+            return fail(w, err, "malformed protobuf");
         uint32_t wire_type = (uint32_t)(tag & 7);
         uint64_t number = tag >> 3;
         if (number == 0 || number > 0x1fffffff)
-            return malformed(w, err);
-        switch (wire_type) {
-        case 0: /* varint */
-            if (read_varint(buf, len, &pos, &n) < 0)
-                return malformed(w, err);
+            return fail(w, err, "malformed protobuf");
+        if (wire_type != 2) {
+            if (skip_scalar(wire_type, buf, len, &pos) < 0)
+                return fail(w, err, "malformed protobuf");
             continue;
-        case 1: /* fixed64 */
-            if (len - pos < 8)
-                return malformed(w, err);
-            pos += 8;
-            continue;
-        case 5: /* fixed32 */
-            if (len - pos < 4)
-                return malformed(w, err);
-            pos += 4;
-            continue;
-        case 2: /* length-delimited */
-            break;
-        default: /* groups (3, 4) are not used by any of our messages; 6, 7 do not exist */
-            return malformed(w, err);
         }
         if (read_varint(buf, len, &pos, &n) < 0 || n > len - pos)
-            return malformed(w, err);
+            return fail(w, err, "malformed protobuf");
         const uint8_t *value = buf + pos;
         pos += (size_t)n;
         const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)number);
         if (!f || (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
             continue; /* unknown field, bytes or a packed repeated number: no string inside */
-        size_t old = path_push(w, f->name);
+        w->names[w->n_names++] = f->name;
         int r;
         if (f->type == PROTOBUF_C_TYPE_STRING) {
-            r = caa_str_check(w->path, value, (size_t)n, err);
-            w->string_bytes += (size_t)n;
+            w->stats.string_bytes += (size_t)n;
+            w->stats.strings++;
+            char buf[256];
+            r = memchr(value, '\0', (size_t)n)
+                    ? caa_str_check(path(w, buf, sizeof(buf)), value, (size_t)n, err)
+                    : 0;
         } else {
-            r = walk_message(w, f->descriptor, value, (size_t)n, depth + 1, err);
+            w->stats.messages++;
+            r = walk_message(w, f->descriptor, value, (size_t)n, err);
         }
-        w->path[old] = '\0';
+        w->n_names--;
+        if (r == 0)
+            r = check_limits(w, err);
         if (r < 0)
             return r;
     }
     return 0;
 }
 
-int caa_pb_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                         size_t *string_bytes, caa_error **err)
+static int walk_top(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                    const caa_pb_stats *limits, caa_pb_stats *ret_stats, caa_error **err)
 {
-    walk w = {0};
-    path_push(&w, d->short_name);
-    int r = walk_message(&w, d, buf, len, 0, err);
-    if (r == 0 && string_bytes)
-        *string_bytes = w.string_bytes;
+    walk w = {.limits = limits, .names = {d->short_name}, .n_names = 1};
+    int r = walk_message(&w, d, buf, len, err);
+    if (r == 0 && ret_stats)
+        *ret_stats = w.stats;
     return r;
 }
 
+int caa_pb_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                         caa_pb_stats *ret_stats, caa_error **err)
+{
+    return walk_top(d, buf, len, NULL, ret_stats, err);
+}
+
 ProtobufCMessage *caa_pb_unpack_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                                       size_t max_string_bytes, caa_error **err)
+                                       const caa_pb_stats *limits, caa_error **err)
 {
     static const uint8_t empty[1];
-    size_t string_bytes;
-    if (caa_pb_check_strings(d, buf, len, &string_bytes, err) < 0)
+    if (walk_top(d, buf, len, limits, NULL, err) < 0)
         return NULL;
-    if (max_string_bytes && string_bytes > max_string_bytes) {
-        caa_error_set(err, -EINVAL, "%s: its strings total %zu bytes, more than the %zu allowed",
-                      d->short_name, string_bytes, max_string_bytes);
-        return NULL;
-    }
     ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf ? buf : empty);
     if (!m)
         caa_error_set(err, -EINVAL, "%s: cannot decode", d->short_name);

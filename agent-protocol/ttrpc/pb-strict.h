@@ -11,19 +11,27 @@
 
 #include "error.h"
 
+/* What a message holds, counted on the wire: the cost of unpacking it
+ * (protobuf-c allocates each nested message and each string). */
+typedef struct caa_pb_stats {
+    size_t string_bytes; /* total length of all string fields */
+    size_t strings;      /* string fields */
+    size_t messages;     /* nested messages (map entries included) */
+} caa_pb_stats;
+
 /* Walks buf as a message of type d (nested messages included, unknown
  * fields skipped) and refuses, with -EINVAL and the field's path in the
  * message ("CreateVMRequest.annotations.key: NUL byte at offset 3 ..."), any
  * string field holding a NUL, malformed wire data and nesting deeper than
- * CAA_PB_MAX_DEPTH. When string_bytes is non-NULL it receives the total
- * length of all string fields. Linear in len, allocates nothing. */
+ * CAA_PB_MAX_DEPTH. ret_stats (may be NULL) receives the counts. Linear in
+ * len, allocates nothing. */
 #define CAA_PB_MAX_DEPTH 32
 int caa_pb_check_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                         size_t *string_bytes, caa_error **err);
+                         caa_pb_stats *ret_stats, caa_error **err);
 
-/* caa_pb_check_strings, then protobuf_c_message_unpack. A message whose
- * string fields total more than max_string_bytes (0: no limit) is refused
+/* caa_pb_check_strings, then protobuf_c_message_unpack. A message over any
+ * of the limits (a zero member: no limit; limits NULL: none) is refused
  * before it is unpacked, so a huge request costs one allocation-free walk.
  * NULL with -EINVAL in err on any failure. */
 ProtobufCMessage *caa_pb_unpack_strict(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
-                                       size_t max_string_bytes, caa_error **err);
+                                       const caa_pb_stats *limits, caa_error **err);

@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(s);
     }
 
-    size_t bytes = 0;
-    if (caa_pb_check_strings(&hypervisor__create_vmrequest__descriptor, data, size, &bytes, NULL) < 0)
+    caa_pb_stats st;
+    if (caa_pb_check_strings(&hypervisor__create_vmrequest__descriptor, data, size, &st, NULL) < 0)
         return 0;
     Hypervisor__CreateVMRequest *m = hypervisor__create_vmrequest__unpack(NULL, size, data);
     if (!m)
@@ -54,13 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t decoded = str_len(m->id) + str_len(m->networknamespacepath);
     for (size_t i = 0; i < m->n_annotations; i++)
         decoded += str_len(m->annotations[i]->key) + str_len(m->annotations[i]->value);
-    assert(decoded <= bytes);
+    assert(decoded <= st.string_bytes && m->n_annotations <= st.messages);
     size_t n = hypervisor__create_vmrequest__get_packed_size(m);
     uint8_t *buf = malloc(n ? n : 1);
     hypervisor__create_vmrequest__pack(m, buf);
-    size_t again = 0;
+    caa_pb_stats again;
     assert(caa_pb_check_strings(&hypervisor__create_vmrequest__descriptor, buf, n, &again, NULL) == 0);
-    assert(again == decoded);
+    assert(again.string_bytes == decoded);
     free(buf);
     hypervisor__create_vmrequest__free_unpacked(m, NULL);
     return 0;

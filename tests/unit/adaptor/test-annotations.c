@@ -237,6 +237,20 @@ static void test_total_size_limit(void **state)
     assert_non_null(strstr(err->msg, "262144 bytes"));
     caa_error_free(err);
     free(big);
+
+    /* At most CAA_ANNOTATIONS_MAX_COUNT annotations, however small. */
+    caa_annotation *many = calloc(CAA_ANNOTATIONS_MAX_COUNT + 1, sizeof(*many));
+    many[0] = (caa_annotation){CAA_ANN_SANDBOX_NAME, "p"};
+    many[1] = (caa_annotation){CAA_ANN_SANDBOX_NAMESPACE, "n"};
+    for (size_t i = 2; i <= CAA_ANNOTATIONS_MAX_COUNT; i++)
+        many[i] = (caa_annotation){"k", ""};
+    assert_int_equal(caa_pod_spec_from_annotations(many, CAA_ANNOTATIONS_MAX_COUNT, &s, NULL), 0);
+    caa_pod_spec_done(&s);
+    err = NULL;
+    assert_int_equal(caa_pod_spec_from_annotations(many, CAA_ANNOTATIONS_MAX_COUNT + 1, &s, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "4097 annotations, more than the 4096 allowed"));
+    caa_error_free(err);
+    free(many);
 }
 
 static void test_duplicate_keys_last_wins(void **state)

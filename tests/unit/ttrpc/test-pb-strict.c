@@ -18,7 +18,7 @@
 static void assert_refused(const uint8_t *buf, size_t len, const char *what)
 {
     caa_error *err = NULL;
-    assert_null(caa_pb_unpack_strict(CREATE_VM, buf, len, 0, &err));
+    assert_null(caa_pb_unpack_strict(CREATE_VM, buf, len, NULL, &err));
     assert_int_equal(err->code, -EINVAL);
     if (!strstr(err->msg, what))
         fail_msg("'%s' does not name '%s'", err->msg, what);
@@ -46,22 +46,35 @@ static void test_clean_message_decodes_and_counts_string_bytes(void **state)
     (void)state;
     static const uint8_t ok[] = {0x0a, 3, 'a', 'b',  'c', 0x12, 6,   0x0a, 1, 'k',
                                  0x12, 1, 'v', 0x1a, 2,   '/',  'n', 0x20, 5 /* unknown varint field 4 */};
-    size_t bytes = 0;
-    assert_int_equal(caa_pb_check_strings(CREATE_VM, ok, sizeof(ok), &bytes, NULL), 0);
-    assert_int_equal(bytes, 3 + 1 + 1 + 2);
+    caa_pb_stats st = {0};
+    assert_int_equal(caa_pb_check_strings(CREATE_VM, ok, sizeof(ok), &st, NULL), 0);
+    assert_int_equal(st.string_bytes, 3 + 1 + 1 + 2);
+    assert_int_equal(st.strings, 4);
+    assert_int_equal(st.messages, 1);
     caa_error *err = NULL;
     Hypervisor__CreateVMRequest *r =
-        (Hypervisor__CreateVMRequest *)caa_pb_unpack_strict(CREATE_VM, ok, sizeof(ok), 0, &err);
+        (Hypervisor__CreateVMRequest *)caa_pb_unpack_strict(CREATE_VM, ok, sizeof(ok), NULL, &err);
     assert_non_null(r);
     assert_string_equal(r->id, "abc");
     assert_int_equal(r->n_annotations, 1);
     hypervisor__create_vmrequest__free_unpacked(r, NULL);
-    /* The same message over a 6-byte string budget. */
-    assert_null(caa_pb_unpack_strict(CREATE_VM, ok, sizeof(ok), 6, &err));
-    assert_non_null(strstr(err->msg, "more than the 6 allowed"));
+    /* The same message over each limit. */
+    static const caa_pb_stats bytes6 = {.string_bytes = 6}, strings3 = {.strings = 3}, none = {.messages = 0},
+                              messages0 = {.string_bytes = 100, .messages = 1};
+    assert_null(caa_pb_unpack_strict(CREATE_VM, ok, sizeof(ok), &bytes6, &err));
+    assert_non_null(strstr(err->msg, "CreateVMRequest: more than the 6 bytes of strings allowed"));
     caa_error_free(err);
+    err = NULL;
+    assert_null(caa_pb_unpack_strict(CREATE_VM, ok, sizeof(ok), &strings3, &err));
+    assert_non_null(strstr(err->msg, "more than the 3 strings allowed"));
+    caa_error_free(err);
+    static const uint8_t two_entries[] = {0x12, 0, 0x12, 0};
+    assert_null(caa_pb_unpack_strict(CREATE_VM, two_entries, sizeof(two_entries), &messages0, NULL));
+    r = (Hypervisor__CreateVMRequest *)caa_pb_unpack_strict(CREATE_VM, ok, sizeof(ok), &none, NULL);
+    assert_non_null(r);
+    hypervisor__create_vmrequest__free_unpacked(r, NULL);
     /* Empty message. */
-    r = (Hypervisor__CreateVMRequest *)caa_pb_unpack_strict(CREATE_VM, NULL, 0, 0, NULL);
+    r = (Hypervisor__CreateVMRequest *)caa_pb_unpack_strict(CREATE_VM, NULL, 0, NULL, NULL);
     assert_non_null(r);
     hypervisor__create_vmrequest__free_unpacked(r, NULL);
 }
