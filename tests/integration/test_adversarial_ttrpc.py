@@ -142,7 +142,8 @@ def main():
         while not stop.is_set():
             lat.append(probe())
             time.sleep(0.01)
-    workers = [threading.Thread(target=flood, args=(p,)) for p in (big, over, big, over)]
+    floods = (big, over) if SANITIZED else (big, over, big, over)
+    workers = [threading.Thread(target=flood, args=(p,)) for p in floods]
     workers.append(threading.Thread(target=measure))
     for t in workers:
         t.start()
@@ -154,7 +155,8 @@ def main():
     p50, worst = lat[len(lat) // 2], lat[-1]
     report.append("Version under a flood of CreateVMs (%d annotations, %d bytes): median %.1f ms, worst %.1f ms"
                   % (count, len(big), p50 * 1000, worst * 1000))
-    check(p50 < 0.1, "Version median %.0f ms during the flood" % (p50 * 1000))
+    # The sanitizers make every call several times slower: a looser bound there.
+    check(p50 < (0.5 if SANITIZED else 0.1), "Version median %.0f ms during the flood" % (p50 * 1000))
     watch.after("oversized maps", pods_consistent)
 
     # ---- connections dropped mid-frame, in bulk and all open at once
