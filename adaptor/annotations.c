@@ -108,10 +108,29 @@ static int parse_number(const caa_annotation *ann, size_t n, const char *key, in
     return 0;
 }
 
+/* Checked first, so the lookups below stay bounded by the limit. */
+static int check_total_size(const caa_annotation *ann, size_t n, caa_error **err)
+{
+    if (n > CAA_ANNOTATIONS_MAX_COUNT)
+        return caa_error_set(err, -EINVAL, "%zu annotations, more than the %d allowed", n,
+                             CAA_ANNOTATIONS_MAX_COUNT);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += (ann[i].key ? strlen(ann[i].key) : 0) + (ann[i].value ? strlen(ann[i].value) : 0);
+        if (total > CAA_ANNOTATIONS_MAX_TOTAL)
+            return caa_error_set(err, -EINVAL,
+                                 "annotations are larger than %d bytes in total (keys and values)",
+                                 CAA_ANNOTATIONS_MAX_TOTAL);
+    }
+    return 0;
+}
+
 int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_spec *ret, caa_error **err)
 {
     caa_pod_spec s = {0};
-    int r;
+    int r = check_total_size(ann, n, err);
+    if (r < 0)
+        return r;
 
     const char *sandbox_name = lookup(ann, n, CAA_ANN_SANDBOX_NAME);
     if (sandbox_name && *sandbox_name)

@@ -23,6 +23,12 @@
 #define CAA_SPEC_VCPUS_MAX 4096
 #define CAA_SPEC_MEMORY_MIB_MAX (64LL * 1024 * 1024) /* 64 TiB */
 #define CAA_SPEC_GPUS_MAX 1024
+/* Kubernetes limits a pod's annotations to 256 KiB, keys and values
+ * together (apimachinery's TotalAnnotationSizeLimitB). */
+#define CAA_ANNOTATIONS_MAX_TOTAL (256 * 1024)
+/* Not a Kubernetes limit (it has none on the count): pods carry tens, and
+ * each one costs loop time to decode (bench/hostile-requests). */
+#define CAA_ANNOTATIONS_MAX_COUNT 4096
 /* Kubernetes names are at most 253 characters. */
 #define CAA_SPEC_NAME_MAX 253
 
@@ -47,7 +53,9 @@ typedef struct caa_pod_spec {
 
 /* Fills *ret from the annotations (later duplicates win, like a protobuf map).
  * -EINVAL with a message naming the annotation on missing pod name/namespace,
- * malformed or out-of-range numbers. On failure *ret is left empty. */
+ * malformed or out-of-range numbers, more than CAA_ANNOTATIONS_MAX_COUNT
+ * annotations or keys and values totalling more than CAA_ANNOTATIONS_MAX_TOTAL
+ * bytes. On failure *ret is left empty. */
 int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_spec *ret, caa_error **err);
 void caa_pod_spec_done(caa_pod_spec *spec);
 

@@ -204,6 +204,19 @@ static void on_state_scanned(const char *name, caa_pod_record *rec, const caa_er
     scan_ctx *ctx = opaque;
     caa_manager *m = ctx->m;
     if (!rec) {
+        _cleanup_free_ char *held = NULL;
+        _cleanup_error_ caa_error *e = NULL;
+        int r = err && err->code == -ENOENT
+                    ? caa_state_store_remove_leftover(m->cfg->pods_dir, name, &held, &e)
+                    : 0;
+        if (r > 0) {
+            log_warn(
+                "removed pod directory \"%s\": no state file, so no instance was ever made (it held: %s)",
+                name, held);
+            return;
+        }
+        if (r < 0)
+            log_error("%s", caa_error_msg(e));
         ctx->rejected++;
         log_error("rejected pod directory \"%s\": %s; left in place for an operator", name,
                   caa_error_msg(err));

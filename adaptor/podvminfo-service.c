@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pb-strict.h"
 #include "pod.h"
 #include "podvminfo.pb-c.h"
 #include "services.h"
@@ -105,9 +106,13 @@ static void handle_get_info(ttrpc_call *call, void *opaque)
     caa_manager *m = opaque;
     size_t len;
     const uint8_t *data = ttrpc_call_payload(call, &len);
-    Podvminfo__GetInfoRequest *req = podvminfo__get_info_request__unpack(NULL, len, data);
+    /* Two Kubernetes names: anything longer is refused before it is unpacked. */
+    static const caa_pb_stats limits = {.string_bytes = 2 * 253, .strings = 2};
+    _cleanup_error_ caa_error *e = NULL;
+    Podvminfo__GetInfoRequest *req = (Podvminfo__GetInfoRequest *)caa_pb_unpack_strict(
+        &podvminfo__get_info_request__descriptor, data, len, &limits, &e);
     if (!req) {
-        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "GetInfo: cannot decode the request");
+        ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "GetInfo: %s", caa_error_msg(e));
         return;
     }
     const char *name = req->podname ? req->podname : "";

@@ -4,14 +4,17 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
 
+#include "boot-data.h"
 #include "fs.h"
 #include "sandbox-id.h"
+#include "strcheck.h"
 #include "strv.h"
 #include "xalloc.h"
 
@@ -131,8 +134,8 @@ static int get_string(json_t *o, const char *key, size_t max, int nullable, int 
                              nullable ? " or null" : "");
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
-    if (len != strlen(s))
-        return caa_error_set(err, -EINVAL, "field \"%s\" contains a NUL character", key);
+    if (caa_str_check(key, s, len, err) < 0)
+        return -EINVAL;
     if (len > max)
         return caa_error_set(err, -EINVAL, "field \"%s\" is longer than %zu bytes", key, max);
     if (!allow_empty && len == 0)
@@ -310,6 +313,66 @@ int caa_pod_record_load(const char *pods_dir, const char *name, caa_pod_record *
     if (r < 0)
         return caa_error_prefix(err, "'%s'", path);
     return 0;
+}
+
+/* Files CreateVM may have written before the pod's first state.json. */
+static bool written_before_state(const char *name)
+{
+    return strcmp(name, CAA_APF_JSON_NAME) == 0 || strncmp(name, CAA_APF_JSON_NAME ".tmp.", 13) == 0 ||
+           strncmp(name, CAA_STATE_FILE ".tmp.", 15) == 0;
+}
+
+/* The names in dfd when all are regular files written before the state;
+ * NULL (and *ret_leftover false) otherwise. */
+static int list_leftover(int dfd, char ***ret, bool *ret_leftover, caa_error **err)
+{
+    _cleanup_close_ int fd = dup(dfd);
+    if (fd < 0)
+        return caa_error_set_errno(err, -errno, "listing a pod directory");
+    DIR *d = fdopendir(fd);
+    if (!d)
+        return caa_error_set_errno(err, -errno, "listing a pod directory");
+    fd = -1;
+    _cleanup_strv_ char **names = NULL;
+    bool leftover = true;
+    struct dirent *de;
+    while (leftover && (de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        leftover = written_before_state(de->d_name) &&
+                   fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+        caa_strv_push(&names, de->d_name);
+    }
+    closedir(d);
+    *ret_leftover = leftover;
+    *ret = leftover ? TAKE_PTR(names) : NULL;
+    return 0;
+}
+
+int caa_state_store_remove_leftover(const char *pods_dir, const char *name, char **ret_what, caa_error **err)
+{
+    if (caa_sandbox_id_check(name, NULL) < 0)
+        return 0;
+    _cleanup_free_ char *dir = xasprintf("%s/%s", pods_dir, name);
+    _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return errno == ENOENT || errno == ENOTDIR || errno == ELOOP
+                   ? 0
+                   : caa_error_set_errno(err, -errno, "opening '%s'", dir);
+    _cleanup_strv_ char **names = NULL;
+    bool leftover = false;
+    int r = list_leftover(dfd, &names, &leftover, err);
+    if (r < 0 || !leftover)
+        return r;
+    for (char **n = names; n && *n; n++)
+        if (unlinkat(dfd, *n, 0) < 0 && errno != ENOENT)
+            return caa_error_set_errno(err, -errno, "removing '%s/%s'", dir, *n);
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        return caa_error_set_errno(err, -errno, "removing '%s'", dir);
+    if (ret_what)
+        *ret_what = names ? caa_strv_join(names, ", ") : xstrdup("nothing");
+    return 1;
 }
 
 static int compare_names(const void *a, const void *b)

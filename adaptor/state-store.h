@@ -48,6 +48,16 @@ int caa_pod_record_save(const char *pod_dir, const caa_pod_record *rec, caa_erro
  * -ENOENT when the directory has no state file. */
 int caa_pod_record_load(const char *pods_dir, const char *name, caa_pod_record *ret, caa_error **err);
 
+/* Removes <pods_dir>/<name> when it provably never got an instance: a real
+ * directory (no symlink) holding no state file and nothing but regular files
+ * CreateVM writes before its first state (apf.json and the temporary files
+ * of the atomic writes of apf.json and state.json), or nothing at all; a
+ * SIGKILL during CreateVM leaves such a directory. Returns 1 when removed
+ * (*ret_what, when non-NULL, gets a new string listing what it held), 0 when
+ * the directory is something else or missing (left alone), negative on an
+ * error removing it. */
+int caa_state_store_remove_leftover(const char *pods_dir, const char *name, char **ret_what, caa_error **err);
+
 /* Called for each directory entry of the pods dir: rec != NULL for a valid
  * record (the callee may move its contents out and zero it), otherwise err says why
  * the entry was rejected (owned by the caller). */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "fs.h"
+#include "strcheck.h"
 #include "tls-cert.h"
 #include "xalloc.h"
 
@@ -45,11 +46,9 @@ static int get_pem(json_t *o, const char *key, char **ret, caa_error **err)
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v))
         return 0;
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        strlen(json_string_value(v)) != json_string_length(v))
-        return caa_error_set(err, -EINVAL, "field \"%s\" must be a non-empty string without NUL", key);
-    *ret = xstrdup(json_string_value(v));
-    return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0)
+        return caa_error_set(err, -EINVAL, "field \"%s\" must be a non-empty string", key);
+    return caa_str_from_bytes(key, json_string_value(v), json_string_length(v), ret, err);
 }
 
 int caa_tls_material_parse(const char *data, size_t len, caa_tls_material *ret, caa_error **err)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "strv.h"
+#include "strcheck.h"
 #include "xalloc.h"
 
 void caa_apf_config_done(caa_apf_config *c)
@@ -90,9 +91,8 @@ static int get_string(const json_t *root, const char *key, char **ret, caa_error
         return 0;
     if (!json_is_string(v))
         return caa_error_set(err, -EINVAL, "apf.json: field '%s' must be a string", key);
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return caa_error_set(err, -EINVAL, "apf.json: field '%s' contains a NUL character", key);
-    *ret = xstrdup(json_string_value(v));
+    if (caa_str_from_bytes(key, json_string_value(v), json_string_length(v), ret, err) < 0)
+        return caa_error_prefix(err, "apf.json");
     return 0;
 }
 
@@ -131,11 +131,14 @@ int caa_apf_config_from_json(const json_t *root, caa_apf_config *ret, caa_error 
             c.tls_cipher_suites = xnew0(char *, 1);
             json_array_foreach(suites, i, item)
             {
-                if (!json_is_string(item) || strlen(json_string_value(item)) != json_string_length(item)) {
+                if (!json_is_string(item)) {
                     r = caa_error_set(err, -EINVAL,
                                       "apf.json: field 'tls-cipher-suites' must be an array of strings");
                     break;
                 }
+                if ((r = caa_str_check("apf.json: tls-cipher-suites", json_string_value(item),
+                                       json_string_length(item), err)) < 0)
+                    break;
                 caa_strv_push(&c.tls_cipher_suites, json_string_value(item));
             }
         }

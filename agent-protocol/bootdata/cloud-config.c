@@ -7,6 +7,7 @@
 #include <yaml.h>
 
 #include "buf.h"
+#include "strcheck.h"
 #include "xalloc.h"
 
 caa_cloud_config *caa_cloud_config_new(void)
@@ -266,10 +267,13 @@ static int parse_item(parser *p, caa_cloud_config *cc)
         memcpy(v, p->ev.data.scalar.value, n);
         v[n] = '\0';
         if (is_path) {
-            if (n == 0 || memchr(v, '\0', n)) {
+            if (n == 0) {
                 free(v);
-                return caa_error_set(p->err, -EINVAL, "cloud-config: empty or invalid path (line %lu)",
-                                     ev_line(p));
+                return caa_error_set(p->err, -EINVAL, "cloud-config: empty path (line %lu)", ev_line(p));
+            }
+            if ((r = caa_str_check("cloud-config: write_files path", v, n, p->err)) < 0) {
+                free(v);
+                return r;
             }
             path = v;
         } else {

@@ -22,7 +22,8 @@
 
 int caa_podnet_netns_open(const char *path, caa_error **err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Non-blocking: a FIFO given as the path must not stall the caller. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             return caa_error_set(err, -ENOENT, "network namespace \"%s\" does not exist", path);

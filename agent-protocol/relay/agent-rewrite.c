@@ -14,6 +14,7 @@
 #include "agent.pb-c.h"
 #include "cleanup.h"
 #include "oci.pb-c.h"
+#include "pb-strict.h"
 #include "xalloc.h"
 
 /* Packs m and checks that the result decodes again: protobuf-c accepts a
@@ -34,12 +35,21 @@ static int pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len, caa_e
     return 0;
 }
 
+/* The rewrites re-encode the whole request from C strings, so a string
+ * holding a NUL would come out cut short: refused instead. */
+static Grpc__CreateContainerRequest *unpack_create_container(const uint8_t *in, size_t len, caa_error **err)
+{
+    return (Grpc__CreateContainerRequest *)caa_pb_unpack_strict(&grpc__create_container_request__descriptor,
+                                                                in, len, NULL, err);
+}
+
 int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
                                   caa_error **err)
 {
-    Grpc__CreateSandboxRequest *req = grpc__create_sandbox_request__unpack(NULL, len, in);
+    Grpc__CreateSandboxRequest *req = (Grpc__CreateSandboxRequest *)caa_pb_unpack_strict(
+        &grpc__create_sandbox_request__descriptor, in, len, NULL, err);
     if (!req)
-        return caa_error_set(err, -EINVAL, "CreateSandboxRequest: invalid protobuf");
+        return -EINVAL;
     if (req->n_dns == 0) {
         grpc__create_sandbox_request__free_unpacked(req, NULL);
         return 1;
@@ -55,9 +65,9 @@ int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, 
 int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char *netns_path, uint8_t **ret,
                                       size_t *ret_len, caa_error **err)
 {
-    Grpc__CreateContainerRequest *req = grpc__create_container_request__unpack(NULL, len, in);
+    Grpc__CreateContainerRequest *req = unpack_create_container(in, len, err);
     if (!req)
-        return caa_error_set(err, -EINVAL, "CreateContainerRequest: invalid protobuf");
+        return -EINVAL;
     Grpc__Spec *spec = req->oci;
     if (!spec) {
         grpc__create_container_request__free_unpacked(req, NULL);
@@ -93,9 +103,9 @@ int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char 
 int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
                                     caa_error **err)
 {
-    Grpc__CreateContainerRequest *req = grpc__create_container_request__unpack(NULL, len, in);
+    Grpc__CreateContainerRequest *req = unpack_create_container(in, len, err);
     if (!req)
-        return caa_error_set(err, -EINVAL, "CreateContainerRequest: invalid protobuf");
+        return -EINVAL;
     Grpc__Spec *spec = req->oci;
     if (!spec) {
         grpc__create_container_request__free_unpacked(req, NULL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pb-strict.h"
 #include "xalloc.h"
 
 static const char *const grpc_code_names[] = {
@@ -261,9 +262,22 @@ static bool has_field_zero(const ProtobufCMessage *m)
     return false;
 }
 
+/* service, method and metadata must not hold a NUL ("svc\0x" would be
+ * dispatched as "svc"). */
+static bool request_strings_ok(const uint8_t *buf, size_t len, caa_error **err)
+{
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_pb_check_strings(&ttrpc__request__descriptor, buf, len, NULL, &e) == 0)
+        return true;
+    caa_error_set(err, -EPROTO, "invalid ttrpc Request: %s", caa_error_msg(e));
+    return false;
+}
+
 Ttrpc__Request *ttrpc_request_decode(const uint8_t *buf, size_t len, caa_error **err)
 {
     static const uint8_t empty[1];
+    if (!request_strings_ok(buf, len, err))
+        return NULL;
     Ttrpc__Request *r = ttrpc__request__unpack(NULL, len, buf ? buf : empty);
     if (r && has_field_zero(&r->base)) {
         ttrpc__request__free_unpacked(r, NULL);
@@ -366,6 +380,8 @@ Ttrpc__Request *ttrpc_request_decode_view(const uint8_t *buf, size_t len, const 
 {
     const uint8_t *view;
     size_t view_len;
+    if (!request_strings_ok(buf, len, err))
+        return NULL;
     Ttrpc__Request *r =
         (Ttrpc__Request *)unpack_view(&ttrpc__request__descriptor, 3, buf, len, &view, &view_len);
     if (r && has_field_zero(&r->base)) {

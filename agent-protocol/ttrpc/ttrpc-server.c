@@ -35,6 +35,7 @@
 #include "ttrpc-conn.h"
 #include "ttrpc-flush.h"
 #include "ttrpc-transport.h"
+#include "strcheck.h"
 #include "xalloc.h"
 
 #define SERVER_MAX_INFLIGHT 4096
@@ -738,6 +739,8 @@ void ttrpc_call_reply_error(ttrpc_call *c, int grpc_code, const char *fmt, ...)
     va_start(ap, fmt);
     _cleanup_free_ char *msg = xvasprintf(fmt, ap);
     va_end(ap);
+    /* The message may echo outside bytes; peers decode it as UTF-8. */
+    caa_str_make_utf8(msg);
     call_send(c, grpc_code, msg, NULL, 0);
     call_free(c);
 }

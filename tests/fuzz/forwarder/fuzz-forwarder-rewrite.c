@@ -12,13 +12,17 @@
 #include "agent-rewrite.h"
 #include "agent.pb-c.h"
 #include "oci.pb-c.h"
+#include "pb-strict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A rewrite may refuse a decodable input only when re-encoding it unchanged
- * does not decode either (protobuf-c accepts a few malformed tags). */
-static void refused_because_unrepresentable(const ProtobufCMessage *in)
+/* A rewrite may refuse a decodable input only when a string in it holds a
+ * NUL (re-encoding would cut it short) or when re-encoding it unchanged does
+ * not decode either (protobuf-c accepts a few malformed tags). */
+static void refused_because_unrepresentable(const ProtobufCMessage *in, const uint8_t *data, size_t size)
 {
+    if (caa_pb_check_strings(in->descriptor, data, size, NULL, NULL) < 0)
+        return;
     size_t n = protobuf_c_message_get_packed_size(in);
     uint8_t *buf = malloc(n ? n : 1);
     n = protobuf_c_message_pack(in, buf);
@@ -36,7 +40,7 @@ static void sandbox(const uint8_t *data, size_t size)
     if (!in)
         assert(r < 0);
     else if (r < 0)
-        refused_because_unrepresentable(&in->base);
+        refused_because_unrepresentable(&in->base, data, size);
     if (r == 1)
         assert(in->n_dns == 0);
     if (r == 0) {
@@ -65,7 +69,7 @@ static void container(const uint8_t *data, size_t size)
     if (!in)
         assert(r < 0);
     else if (r < 0)
-        refused_because_unrepresentable(&in->base);
+        refused_because_unrepresentable(&in->base, data, size);
     if (r == 1)
         assert(in->oci == NULL);
     if (r == 0) {
@@ -87,7 +91,7 @@ static void container(const uint8_t *data, size_t size)
     if (!in)
         assert(r < 0);
     else if (r < 0)
-        refused_because_unrepresentable(&in->base);
+        refused_because_unrepresentable(&in->base, data, size);
     if (r == 0) {
         Grpc__CreateContainerRequest *o = grpc__create_container_request__unpack(NULL, n, out);
         assert(o && o->oci);

@@ -218,6 +218,41 @@ static void test_hostile_names(void **state)
     caa_error_free(err);
 }
 
+/* Kubernetes' 256 KiB: keys and values together, exactly at the limit is fine. */
+static void test_total_size_limit(void **state)
+{
+    (void)state;
+    const size_t fixed = strlen(CAA_ANN_SANDBOX_NAME) + 1 + strlen(CAA_ANN_SANDBOX_NAMESPACE) + 1 + 1;
+    char *big = malloc(CAA_ANNOTATIONS_MAX_TOTAL);
+    memset(big, 'v', CAA_ANNOTATIONS_MAX_TOTAL - 1);
+    big[CAA_ANNOTATIONS_MAX_TOTAL - fixed] = '\0';
+    caa_annotation ann[] = {{CAA_ANN_SANDBOX_NAME, "p"}, {CAA_ANN_SANDBOX_NAMESPACE, "n"}, {"k", big}};
+    caa_pod_spec s;
+    assert_int_equal(caa_pod_spec_from_annotations(ann, N(ann), &s, NULL), 0);
+    caa_pod_spec_done(&s);
+    big[CAA_ANNOTATIONS_MAX_TOTAL - fixed] = 'v';
+    big[CAA_ANNOTATIONS_MAX_TOTAL - fixed + 1] = '\0';
+    caa_error *err = NULL;
+    assert_int_equal(caa_pod_spec_from_annotations(ann, N(ann), &s, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "262144 bytes"));
+    caa_error_free(err);
+    free(big);
+
+    /* At most CAA_ANNOTATIONS_MAX_COUNT annotations, however small. */
+    caa_annotation *many = calloc(CAA_ANNOTATIONS_MAX_COUNT + 1, sizeof(*many));
+    many[0] = (caa_annotation){CAA_ANN_SANDBOX_NAME, "p"};
+    many[1] = (caa_annotation){CAA_ANN_SANDBOX_NAMESPACE, "n"};
+    for (size_t i = 2; i <= CAA_ANNOTATIONS_MAX_COUNT; i++)
+        many[i] = (caa_annotation){"k", ""};
+    assert_int_equal(caa_pod_spec_from_annotations(many, CAA_ANNOTATIONS_MAX_COUNT, &s, NULL), 0);
+    caa_pod_spec_done(&s);
+    err = NULL;
+    assert_int_equal(caa_pod_spec_from_annotations(many, CAA_ANNOTATIONS_MAX_COUNT + 1, &s, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "4097 annotations, more than the 4096 allowed"));
+    caa_error_free(err);
+    free(many);
+}
+
 static void test_duplicate_keys_last_wins(void **state)
 {
     (void)state;
@@ -263,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_count_parser),
         cmocka_unit_test(test_missing_name_namespace),
         cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_total_size_limit),
         cmocka_unit_test(test_duplicate_keys_last_wins),
         cmocka_unit_test(test_sandbox_id),
     };

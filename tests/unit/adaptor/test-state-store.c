@@ -543,6 +543,57 @@ static void test_timestamps(void **state)
     assert_int_equal(caa_parse_timestamp("2026-08-30T12:34:56Zjunk", &t), -EINVAL);
 }
 
+static void touch(const char *dir, const char *name)
+{
+    _cleanup_free_ char *p = xasprintf("%s/%s", dir, name);
+    assert_int_equal(caa_write_file_atomic(p, "x", 1, 0600, NULL), 0);
+}
+
+/* What a SIGKILL during CreateVM leaves (nothing, apf.json, temporary files)
+ * is removed; anything else, or a state file, is left alone. */
+static void test_remove_leftover(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *empty = pod_dir("empty");
+    char *held = NULL;
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "empty", &held, NULL), 1);
+    assert_string_equal(held, "nothing");
+    free(held);
+    assert_int_equal(access(empty, F_OK), -1);
+
+    _cleanup_free_ char *half = pod_dir("half");
+    touch(half, "apf.json");
+    touch(half, "apf.json.tmp.Ab12Cd");
+    touch(half, "state.json.tmp.XyZ123");
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "half", NULL, NULL), 1);
+    assert_int_equal(access(half, F_OK), -1);
+
+    _cleanup_free_ char *with_state = pod_dir("with-state");
+    touch(with_state, "apf.json");
+    touch(with_state, "state.json");
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "with-state", NULL, NULL), 0);
+    _cleanup_free_ char *other = pod_dir("other");
+    touch(other, "agent.ttrpc");
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "other", NULL, NULL), 0);
+    _cleanup_free_ char *link = pod_dir("link");
+    _cleanup_free_ char *link_apf = xasprintf("%s/apf.json", link);
+    assert_int_equal(symlink(with_state, link_apf), 0);
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "link", NULL, NULL), 0);
+    _cleanup_free_ char *sub = pod_dir("sub");
+    _cleanup_free_ char *sub_dir = xasprintf("%s/apf.json", sub);
+    assert_int_equal(mkdir(sub_dir, 0700), 0);
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "sub", NULL, NULL), 0);
+    _cleanup_free_ char *dir_link = xasprintf("%s/dirlink", tmpdir);
+    _cleanup_free_ char *outside = pod_dir("outside");
+    assert_int_equal(symlink(outside, dir_link), 0);
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "dirlink", NULL, NULL), 0);
+    assert_int_equal(access(outside, F_OK), 0);
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "missing", NULL, NULL), 0);
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "..", NULL, NULL), 0);
+    for (const char *const *k = (const char *const[]){with_state, other, link, sub, NULL}; *k; k++)
+        assert_int_equal(access(*k, F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_odd_entries, setup, teardown),
         cmocka_unit_test(test_timestamps),
+        cmocka_unit_test_setup_teardown(test_remove_leftover, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

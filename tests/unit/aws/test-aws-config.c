@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -251,6 +252,27 @@ static const char CONFIG[] = "[default]\n"
                              "[dev]\n"
                              "region = not-a-profile-section\n";
 
+/* A FIFO as the shared credentials file: refused at once, not a hang. */
+static void test_profile_file_fifo(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/caa-aws-fifo-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *fifo = xasprintf("%s/credentials", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", fifo, 1);
+    aws_profile p;
+    caa_error *e = NULL;
+    alarm(10);
+    assert_int_equal(aws_profile_load("default", &p, &e), -EINVAL);
+    alarm(0);
+    assert_non_null(strstr(caa_error_msg(e), "not a regular file"));
+    caa_error_free(e);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void test_profiles(void **state)
 {
     (void)state;
@@ -399,6 +421,7 @@ int main(void)
         cmocka_unit_test_setup(test_validation, clear_env),
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_profiles),
+        cmocka_unit_test(test_profile_file_fifo),
         cmocka_unit_test_setup(test_credentials_chain, clear_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -262,6 +262,26 @@ static void test_ids(void **state)
     assert_true(az_same_origin("http://127.0.0.1:8080/op", "http://127.0.0.1:8080"));
 }
 
+/* A FIFO as the SSH public key file: refused at once, not a hang. */
+static void test_ssh_key_file_fifo(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/caa-az-fifo-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    _cleanup_free_ char *fifo = xasprintf("%s/key.pub", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char *line = NULL;
+    caa_error *e = NULL;
+    alarm(10);
+    assert_true(az_ssh_pubkey_read(fifo, &line, &e) < 0);
+    alarm(0);
+    assert_null(line);
+    assert_contains(caa_error_msg(e), "not a regular file");
+    caa_error_free(e);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 static void test_ssh_keys(void **state)
 {
     (void)state;
@@ -457,9 +477,13 @@ int main(void)
     for (size_t i = 0; i < CAA_ARRAY_SIZE(env); i++)
         unsetenv(env[i]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_env_and_sovereign),
-        cmocka_unit_test(test_auth_choice), cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_ids),         cmocka_unit_test(test_ssh_keys),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_env_and_sovereign),
+        cmocka_unit_test(test_auth_choice),
+        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_ssh_keys),
+        cmocka_unit_test(test_ssh_key_file_fifo),
         cmocka_unit_test(test_vm_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -106,6 +106,30 @@ static void test_read_limits(void **state)
     caa_error_free(err);
 }
 
+/* A FIFO (no writer), a symlink to it and a character device are refused at
+ * once; alarm() turns a regression (open blocking) into a failure. */
+static void test_read_refuses_special_files(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    caa_error *err = NULL;
+    _cleanup_free_ char *fifo = xasprintf("%s/fifo", tmpdir);
+    _cleanup_free_ char *link = xasprintf("%s/fifo-link", tmpdir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(symlink(fifo, link), 0);
+    alarm(10);
+    assert_int_equal(caa_read_file(fifo, 1000, 1, &buf, NULL, &err), -EINVAL);
+    assert_non_null(strstr(err->msg, "not a regular file"));
+    caa_error_free(err);
+    err = NULL;
+    assert_int_equal(caa_read_file(link, 1000, 0, &buf, NULL, NULL), -EINVAL);
+    assert_int_equal(caa_read_file(link, 1000, 1, &buf, NULL, NULL), -ELOOP);
+    assert_int_equal(caa_read_file("/dev/null", 1000, 0, &buf, NULL, NULL), -EINVAL);
+    assert_int_equal(caa_read_file("/dev/zero", 1000, 0, &buf, NULL, NULL), -EINVAL);
+    alarm(0);
+    assert_null(buf);
+}
+
 static void test_rm_rf_does_not_follow_links(void **state)
 {
     (void)state;
@@ -130,6 +154,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_write_and_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_refuses_special_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_does_not_follow_links, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -179,7 +179,9 @@ static void test_parse_rejects(void **state)
     REJECT("write_files: []\nwrite_files: []\n", "duplicate key 'write_files'");
     REJECT("write_files:\n- content: x\n", "without path");
     REJECT("write_files:\n- path: /a\n", "without content");
-    REJECT("write_files:\n- path: ''\n  content: x\n", "empty or invalid path");
+    REJECT("write_files:\n- path: ''\n  content: x\n", "empty path");
+    REJECT("write_files:\n- path: \"/run/a\\0/../../etc/x\"\n  content: x\n",
+           "write_files path: NUL byte at offset 6");
     REJECT("write_files:\n- path: [a]\n  content: x\n", "'path' must be a string");
     REJECT("write_files:\n- path: /a\n  content: {a: b}\n", "'content' must be a string");
     REJECT("write_files: /run/peerpod/apf.json\n", "must be a list");
