@@ -189,6 +189,8 @@ static int provision_files(const args *a)
         log_error("rejecting user-data from %s, nothing written: %s", source, caa_error_msg(err));
         return 1;
     }
+    for (size_t i = 0; i < plan->n_notes; i++)
+        log_warn("%s", plan->notes[i]);
     if (caa_pud_plan_write(plan, a->output_dir, &err) < 0) {
         log_error("writing files to %s: %s", a->output_dir, caa_error_msg(err));
         return 1;
