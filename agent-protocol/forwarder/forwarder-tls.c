@@ -51,6 +51,8 @@ int fwd_tls_server_ctx(const fwd_options *o, const caa_apf_config *apf, SSL_CTX 
     r = caa_tls_profile_parse(apf->tls_min_version, apf->tls_cipher_suites, &profile, err);
     if (r < 0)
         return caa_error_prefix(err, "apf.json TLS profile");
+    for (char **s = profile.insecure; s && *s; s++)
+        log_warn("apf.json tls-cipher-suites: %s is insecure (accepted as upstream does)", *s);
     caa_tls_server_config cfg = {
         .profile = &profile,
         .identity = id,
