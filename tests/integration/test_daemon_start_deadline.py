@@ -8,10 +8,10 @@ timeout max(hypervisor timeout, 60 s) becomes timeout_nano on the one
 request; the shim's connection stays open until it returns). The deadline
 here is shortened so the test runs quickly; no shim runs on this machine.
 """
-import socket
 import time
 
-from caa_harness import Daemon, TtrpcClient, check, pb_bytes, pod_annotations, run_main, sandbox_id, tmpdir
+from caa_harness import (Daemon, TtrpcClient, check, free_port, pb_bytes, pod_annotations, run_main, sandbox_id,
+                         tmpdir)
 
 DEADLINE_EXCEEDED = 4
 
@@ -26,14 +26,6 @@ def start_with_deadline(d, sid, deadline_s):
         return code, msg, time.monotonic() - t0
     finally:
         c.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():
