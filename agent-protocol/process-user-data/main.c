@@ -47,7 +47,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "Usage: process-user-data provision-files [OPTIONS]\n"
-        "       process-user-data version\n"
+        "       process-user-data -v|--version|version\n"
         "\n"
         "Fetches the pod VM's cloud-config user-data (cidata ISO, Azure IMDS, AWS IMDS, in this\n"
         "order, retrying until the timeout) and writes its files under the output directory.\n"
@@ -104,11 +104,13 @@ static int parse_args(int argc, char **argv, args *a)
         {"output-dir", required_argument, NULL, OPT_OUTPUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},
+        /* upstream's persistent -v/--version: accepted and ignored by provision-files */
+        {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+t:hv", opts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (parse_seconds("timeout", optarg, 1, &a->timeout_s) < 0)
@@ -152,6 +154,8 @@ static int parse_args(int argc, char **argv, args *a)
         case 'h':
             usage(stdout);
             return 1;
+        case 'v':
+            break;
         default:
             usage(stderr);
             return -EINVAL;
@@ -204,15 +208,16 @@ static int provision_files(const args *a)
 
 int main(int argc, char **argv)
 {
+    /* As upstream (cobra): no command prints the help and succeeds. */
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        usage(stdout);
+        return 0;
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0) {
         printf("process-user-data %s (%s)\n", CAA_VERSION, CAA_GIT_COMMIT);
         return 0;
     }

@@ -100,7 +100,7 @@ def case(fn):
 
 
 def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws="", timeout="10", retry="1",
-        expect=0):
+        expect=0, extra=()):
     out = os.path.join(tmp, "run", "peerpod")
     cmd = [
         PUD,
@@ -123,6 +123,7 @@ def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws
         out,
         "--log-level",
         "debug",
+        *extra,
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if p.returncode != expect:
@@ -218,6 +219,20 @@ def hostile_user_data_writes_nothing(tmp):
         assert "nothing written" in err or "larger than" in err, f"{name}: {err}"
         # File contents must not be echoed into the log (paths and key names may be).
         assert "reboot" not in err and "* * *" not in err and "4755" not in err, f"{name}: {err}"
+
+
+@case
+def command_line_as_upstream(tmp):
+    """upstream's cobra command: -v/--version print the version, no command prints
+    the help (exit 0), provision-files accepts the persistent -v."""
+    for args in (["-v"], ["--version"], ["version"]):
+        p = subprocess.run([PUD] + args, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0 and p.stdout.startswith("process-user-data "), (args, p.stdout, p.stderr)
+    p = subprocess.run([PUD], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "provision-files" in p.stdout, (p.stdout, p.stderr)
+    doc = cloud_config([("/run/peerpod/apf.json", APF)])
+    out, _ = run(tmp, cidata_dir=cidata_dir_with(tmp, doc), extra=["-v"])
+    assert read(out, "apf.json") == APF.encode()
 
 
 @case
