@@ -236,6 +236,26 @@ def command_line_as_upstream(tmp):
 
 
 @case
+def no_provider_writes_initdata_only(tmp):
+    """As upstream: no cidata and no known cloud (no IMDS URL given, detection says
+    neither Azure nor AWS): no user-data provider; the default initdata, its
+    digest and aa.toml are written and the program succeeds at once."""
+    vendor = os.path.join(tmp, "sys_vendor")
+    with open(vendor, "w") as f:
+        f.write("QEMU\n")
+    out = os.path.join(tmp, "run", "peerpod")
+    empty = os.path.join(tmp, "no-cidata")
+    os.makedirs(empty)
+    p = subprocess.run([PUD, "provision-files", "-t", "30", "--cidata-dir", empty, "--cidata-device", "",
+                        "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file", vendor, "--output-dir", out],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    assert "no user-data provider" in p.stderr and "cloud: none" in p.stderr, p.stderr
+    assert sorted(os.listdir(out)) == ["aa.toml", "initdata", "initdata.digest"], os.listdir(out)
+    assert read(out, "initdata.digest") == DEFAULT_DIGEST.encode()
+
+
+@case
 def symlinked_user_data_refused(tmp):
     real = os.path.join(tmp, "real-user-data")
     with open(real, "w") as f:
