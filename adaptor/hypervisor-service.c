@@ -183,6 +183,10 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
         ctx->deadline.data = ctx;
         ctx->has_deadline = true;
         uv_timer_start(&ctx->deadline, on_start_deadline, ms, 0);
+        /* It must not keep the loop alive at shutdown: a start whose
+         * callback a torn-down provider dropped is answered once the loop
+         * has run dry (caa_pod_abandon). */
+        uv_unref((uv_handle_t *)&ctx->deadline);
     }
 }
 
