@@ -1,9 +1,13 @@
 #include "annotations.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
+#include "codec.h"
+#include "initdata.h"
 #include "xalloc.h"
 
 int caa_parse_count(const char *s, int allow_fraction, int64_t max, int64_t *ret)
@@ -125,6 +129,36 @@ static int check_total_size(const caa_annotation *ann, size_t n, caa_error **err
     return 0;
 }
 
+/* An initdata annotation value as TOML text. A TOML document always has
+ * characters base64 lacks (spaces, quotes), so a value that decodes as
+ * base64 is an encoded one: gzip when it starts with the gzip magic. */
+static int initdata_text(const char *key, const char *value, char **ret, caa_error **err)
+{
+    size_t len = strlen(value);
+    _cleanup_free_ void *raw = NULL;
+    size_t raw_len = 0;
+    if (caa_bootdata_base64_decode(value, len, CAA_INITDATA_MAX_SIZE, &raw, &raw_len, NULL) < 0) {
+        *ret = xstrdup(value); /* plain TOML */
+        return 0;
+    }
+    const uint8_t *b = raw;
+    if (raw_len >= 2 && b[0] == 0x1f && b[1] == 0x8b) {
+        _cleanup_free_ void *toml = NULL;
+        size_t toml_len = 0;
+        int r = caa_bootdata_gzip_decompress(raw, raw_len, CAA_INITDATA_MAX_SIZE, &toml, &toml_len, err);
+        if (r < 0)
+            return caa_error_prefix(err, "invalid annotation %s", key);
+        free(raw);
+        raw = TAKE_PTR(toml);
+        raw_len = toml_len;
+    }
+    if (memchr(raw, '\0', raw_len))
+        return caa_error_set(err, -EINVAL, "invalid annotation %s: the decoded initdata contains a NUL byte",
+                             key);
+    *ret = TAKE_PTR(raw); /* NUL-terminated by the decoders */
+    return 0;
+}
+
 int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_spec *ret, caa_error **err)
 {
     caa_pod_spec s = {0};
@@ -154,7 +188,14 @@ int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_s
     s.machine_type = nonempty_dup(lookup(ann, n, CAA_ANN_MACHINE_TYPE));
     s.gpu_model = nonempty_dup(lookup(ann, n, CAA_ANN_DEFAULT_GPU_MODEL));
     s.image = nonempty_dup(lookup(ann, n, CAA_ANN_IMAGE));
-    s.initdata = nonempty_dup(lookup(ann, n, CAA_ANN_INITDATA));
+    const char *initdata_key = CAA_ANN_RUNTIME_INITDATA;
+    const char *initdata = lookup(ann, n, initdata_key);
+    if (!initdata || !*initdata) {
+        initdata_key = CAA_ANN_INITDATA;
+        initdata = lookup(ann, n, initdata_key);
+    }
+    if (initdata && *initdata && (r = initdata_text(initdata_key, initdata, &s.initdata, err)) < 0)
+        goto fail;
 
     /* runtime-rs may send default_vcpus as a float string; the Go shim sends ceil(). */
     if ((r = parse_number(ann, n, CAA_ANN_DEFAULT_VCPUS, 1, CAA_SPEC_VCPUS_MAX, &s.vcpus, err)) < 0 ||

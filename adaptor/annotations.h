@@ -18,6 +18,10 @@
 #define CAA_ANN_DEFAULT_GPU_MODEL CAA_ANN_HYPERVISOR_PREFIX "default_gpu_model"
 #define CAA_ANN_IMAGE CAA_ANN_HYPERVISOR_PREFIX "image"
 #define CAA_ANN_INITDATA CAA_ANN_HYPERVISOR_PREFIX "cc_init_data"
+/* Kata 3.9+ names initdata with the runtime prefix; the hypervisor key is
+ * still honoured for older shims. */
+#define CAA_ANN_RUNTIME_PREFIX "io.katacontainers.config.runtime."
+#define CAA_ANN_RUNTIME_INITDATA CAA_ANN_RUNTIME_PREFIX "cc_init_data"
 
 /* Bounds for the numeric annotations (far above any real VM). */
 #define CAA_SPEC_VCPUS_MAX 4096
@@ -48,14 +52,20 @@ typedef struct caa_pod_spec {
     int64_t gpus;
     char *gpu_model;
     char *image;
-    char *initdata; /* cc_init_data: initdata TOML text as the shim passes it; never log it */
+    char *
+        initdata; /* cc_init_data: initdata TOML text (decoded when the shim sent it encoded); never log it */
 } caa_pod_spec;
 
 /* Fills *ret from the annotations (later duplicates win, like a protobuf map).
  * -EINVAL with a message naming the annotation on missing pod name/namespace,
  * malformed or out-of-range numbers, more than CAA_ANNOTATIONS_MAX_COUNT
- * annotations or keys and values totalling more than CAA_ANNOTATIONS_MAX_TOTAL
- * bytes. On failure *ret is left empty. */
+ * annotations, keys and values totalling more than CAA_ANNOTATIONS_MAX_TOTAL
+ * bytes, or an initdata value that does not decode. On failure *ret is left
+ * empty.
+ *
+ * initdata: the runtime key wins over the hypervisor key. Either may carry
+ * the TOML text (what shims send after decoding the pod annotation), the
+ * pod annotation's own form base64(gzip(TOML)), or base64(TOML). */
 int caa_pod_spec_from_annotations(const caa_annotation *ann, size_t n, caa_pod_spec *ret, caa_error **err);
 void caa_pod_spec_done(caa_pod_spec *spec);
 

@@ -148,6 +148,10 @@ int caa_daemon_tls_new(const caa_daemon_config *cfg, caa_daemon_tls **ret, caa_e
         caa_error_prefix(err, "invalid TLS profile (-tls-min-version, -tls-cipher-suites)");
         goto fail;
     }
+    for (char **s = t->profile.insecure; s && *s; s++)
+        log_warn("-tls-cipher-suites: %s is insecure (accepted as upstream does)", *s);
+    if (t->profile.no_tls12)
+        log_warn("-tls-cipher-suites names only TLS 1.3 suites: TLS 1.2 cannot be negotiated");
 
     if (t->user_client &&
         (r = caa_tls_identity_load_files(cfg->cert_file, cfg->cert_key, &t->client, err)) < 0)

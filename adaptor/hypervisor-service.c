@@ -187,7 +187,24 @@ typedef struct start_ctx {
     ttrpc_call *call;
     caa_pod *pod;
     char *id;
+    uv_timer_t deadline; /* the call's timeout_nano, when it has one */
+    bool has_deadline;
+    bool deadline_passed;
 } start_ctx;
+
+static void start_ctx_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void start_ctx_free(start_ctx *ctx)
+{
+    free(ctx->id);
+    if (ctx->has_deadline)
+        uv_close((uv_handle_t *)&ctx->deadline, start_ctx_closed);
+    else
+        free(ctx);
+}
 
 static void on_start_done(int status, caa_error *err, void *opaque)
 {
@@ -197,14 +214,27 @@ static void on_start_done(int status, caa_error *err, void *opaque)
     if (status == 0) {
         log_pod_info(ctx->id, "StartVM done");
         ttrpc_call_reply(ctx->call, NULL, 0);
+    } else if (status == -ECANCELED && ctx->deadline_passed) {
+        log_pod_error(ctx->id, "StartVM failed: the caller's deadline passed");
+        ttrpc_call_reply_error(ctx->call, GRPC_DEADLINE_EXCEEDED, "StartVM: the request's deadline passed");
     } else {
         if (!e)
             e = caa_error_new(status, "StartVM failed");
         log_pod_error(ctx->id, "StartVM failed: %s", caa_error_msg(e));
         reply_error(ctx->call, caa_grpc_code_from_provider_errno(status), e);
     }
-    free(ctx->id);
-    free(ctx);
+    start_ctx_free(ctx);
+}
+
+/* The Kata shim gives StartVM a deadline (timeout_nano) and gives up at it,
+ * possibly keeping the connection: the start is cancelled then too, through
+ * the same path as a disconnect. */
+static void on_start_deadline(uv_timer_t *t)
+{
+    start_ctx *ctx = t->data;
+    log_pod_warn(ctx->id, "StartVM: the request's deadline passed, cancelling the start");
+    ctx->deadline_passed = true;
+    caa_pod_cancel_start(ctx->pod);
 }
 
 static void on_start_call_cancelled(ttrpc_call *call, void *opaque)
@@ -249,6 +279,17 @@ static void handle_start_vm(ttrpc_call *call, void *opaque)
         return;
     }
     ttrpc_call_set_cancel_cb(call, on_start_call_cancelled, ctx);
+    uint64_t ms = caa_call_deadline_ms(call);
+    if (ms > 0) {
+        uv_timer_init(m->loop, &ctx->deadline);
+        ctx->deadline.data = ctx;
+        ctx->has_deadline = true;
+        uv_timer_start(&ctx->deadline, on_start_deadline, ms, 0);
+        /* It must not keep the loop alive at shutdown: a start whose
+         * callback a torn-down provider dropped is answered once the loop
+         * has run dry (caa_pod_abandon). */
+        uv_unref((uv_handle_t *)&ctx->deadline);
+    }
 }
 
 /* ---------------------------------------------------------------- StopVM */

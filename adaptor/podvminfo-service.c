@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grpc-status.h"
 #include "log.h"
 #include "pb-strict.h"
 #include "pod.h"
@@ -133,17 +134,12 @@ static void handle_get_info(ttrpc_call *call, void *opaque)
         w->pod_name = xstrdup(name);
         w->pod_namespace = xstrdup(ns);
         caa_list_append(&m->waiters, &w->node);
-        int64_t timeout_ns = ttrpc_call_timeout_ns(call);
-        if (timeout_ns > 0) {
+        uint64_t ms = caa_call_deadline_ms(call);
+        if (ms > 0) {
             uv_timer_init(m->loop, &w->timer);
             w->timer.data = w;
             w->has_timer = true;
-            /* Round up to whole ms; clamp absurd deadlines (no overflow) to 30 days. */
-            const int64_t max_ms = 30LL * 24 * 3600 * 1000;
-            int64_t ms = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
-            if (ms > max_ms)
-                ms = max_ms;
-            uv_timer_start(&w->timer, on_waiter_deadline, (uint64_t)ms, 0);
+            uv_timer_start(&w->timer, on_waiter_deadline, ms, 0);
         }
         ttrpc_call_set_cancel_cb(call, on_waiter_cancelled, w);
         log_debug("GetInfo for %s/%s: waiting for the pod VM", ns, name);

@@ -52,11 +52,21 @@ json_t *caa_apf_config_to_json(const caa_apf_config *c, caa_error **err)
         caa_oom();
     set_string(root, "pod-namespace", c->pod_namespace);
     set_string(root, "pod-name", c->pod_name);
-    set_string(root, "tls-server-key", c->tls_server_key);
-    set_string(root, "tls-server-cert", c->tls_server_cert);
-    if (c->tls_client_ca && *c->tls_client_ca)
-        set_string(root, "tls-client-ca", c->tls_client_ca);
-    set_string(root, "tls-min-version", c->tls_min_version);
+    /* Upstream's forwarder.Config marks every TLS field omitempty: an
+     * empty one is left out, as upstream writes apf.json. */
+    const struct {
+        const char *key, *value;
+    } tls[] = {
+        {"tls-server-key", c->tls_server_key},
+        {"tls-server-cert", c->tls_server_cert},
+        {"tls-client-ca", c->tls_client_ca},
+        {"tls-min-version", c->tls_min_version},
+    };
+    for (size_t i = 0; i < CAA_ARRAY_SIZE(tls); i++)
+        if (tls[i].value && *tls[i].value)
+            set_string(root, tls[i].key, tls[i].value);
+    if (!c->tls_cipher_suites || !*c->tls_cipher_suites)
+        return json_incref(root);
     json_t *suites = json_array();
     if (!suites || json_object_set_new(root, "tls-cipher-suites", suites) < 0)
         caa_oom();

@@ -233,7 +233,6 @@ static int parse_item(parser *p, caa_cloud_config *cc)
     _cleanup_free_ char *path = NULL, *content = NULL;
     size_t content_len = 0;
     bool have_content = false;
-    unsigned long item_line = ev_line(p);
     int r;
     for (;;) {
         if ((r = next_event(p)) < 0)
@@ -267,10 +266,6 @@ static int parse_item(parser *p, caa_cloud_config *cc)
         memcpy(v, p->ev.data.scalar.value, n);
         v[n] = '\0';
         if (is_path) {
-            if (n == 0) {
-                free(v);
-                return caa_error_set(p->err, -EINVAL, "cloud-config: empty path (line %lu)", ev_line(p));
-            }
             if ((r = caa_str_check("cloud-config: write_files path", v, n, p->err)) < 0) {
                 free(v);
                 return r;
@@ -282,12 +277,13 @@ static int parse_item(parser *p, caa_cloud_config *cc)
             have_content = true;
         }
     }
+    /* As upstream's Go struct decoding: a missing key is the empty string
+     * (upstream's adaptor omits an empty content, e.g. the scratch-space
+     * marker). An empty path matches no allowed file and is skipped there. */
     if (!path)
-        return caa_error_set(p->err, -EINVAL, "cloud-config: write_files item without path (line %lu)",
-                             item_line);
+        path = xstrdup("");
     if (!have_content)
-        return caa_error_set(p->err, -EINVAL, "cloud-config: write_files item without content (line %lu)",
-                             item_line);
+        content = xstrdup("");
     if (cc->n_files >= CAA_CLOUD_CONFIG_MAX_FILES)
         return caa_error_set(p->err, -EINVAL, "cloud-config: more than %d files", CAA_CLOUD_CONFIG_MAX_FILES);
     cc->files = xrealloc(cc->files, (cc->n_files + 1) * sizeof(*cc->files));

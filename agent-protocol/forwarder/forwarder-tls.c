@@ -21,11 +21,13 @@ int fwd_tls_server_ctx(const fwd_options *o, const caa_apf_config *apf, SSL_CTX 
     if (r < 0)
         return r;
 
+    /* As upstream (forwarder.NewDaemon): -cert-file/-cert-key and
+     * -ca-cert-file win; apf.json's material fills in what they leave unset. */
     _cleanup_tls_identity_ caa_tls_identity *id = NULL;
-    if (is_set(apf->tls_server_cert) && is_set(apf->tls_server_key))
-        r = caa_tls_identity_from_pem(apf->tls_server_cert, apf->tls_server_key, &id, err);
-    else if (is_set(o->cert_file))
+    if (is_set(o->cert_file))
         r = caa_tls_identity_load_files(o->cert_file, o->cert_key, &id, err);
+    else if (is_set(apf->tls_server_cert) && is_set(apf->tls_server_key))
+        r = caa_tls_identity_from_pem(apf->tls_server_cert, apf->tls_server_key, &id, err);
     else
         r = caa_error_set(err, -EINVAL,
                           "TLS is on but there is no server certificate: apf.json has no tls-server-cert/"
@@ -34,10 +36,10 @@ int fwd_tls_server_ctx(const fwd_options *o, const caa_apf_config *apf, SSL_CTX 
         return caa_error_prefix(err, "server certificate");
 
     _cleanup_tls_trust_ caa_tls_trust *ca = NULL;
-    if (is_set(apf->tls_client_ca))
-        r = caa_tls_trust_from_pem(apf->tls_client_ca, &ca, err);
-    else if (is_set(o->ca_cert_file))
+    if (is_set(o->ca_cert_file))
         r = caa_tls_trust_load_file(o->ca_cert_file, &ca, err);
+    else if (is_set(apf->tls_client_ca))
+        r = caa_tls_trust_from_pem(apf->tls_client_ca, &ca, err);
     if (r < 0)
         return caa_error_prefix(err, "client CA");
 
@@ -51,6 +53,8 @@ int fwd_tls_server_ctx(const fwd_options *o, const caa_apf_config *apf, SSL_CTX 
     r = caa_tls_profile_parse(apf->tls_min_version, apf->tls_cipher_suites, &profile, err);
     if (r < 0)
         return caa_error_prefix(err, "apf.json TLS profile");
+    for (char **s = profile.insecure; s && *s; s++)
+        log_warn("apf.json tls-cipher-suites: %s is insecure (accepted as upstream does)", *s);
     caa_tls_server_config cfg = {
         .profile = &profile,
         .identity = id,

@@ -120,9 +120,11 @@ int main(int argc, char **argv)
              o.config, o.kata_agent_socket, o.listen, o.disable_tls ? "off" : "on");
     if (fwd_config_load(o.config, &apf, &e) < 0)
         goto out;
-    if (apf.pod_namespace && *apf.pod_namespace && strcmp(apf.pod_namespace, o.pod_namespace) != 0)
-        log_warn("apf.json pod-namespace %s differs from -pod-namespace %s; using the flag",
-                 apf.pod_namespace, o.pod_namespace);
+    /* apf.json's pod-namespace is the pod's Kubernetes namespace, the flag
+     * a network namespace path: two different things, nothing to compare. */
+    if (apf.pod_namespace && *apf.pod_namespace)
+        log_info("pod %s/%s, network namespace %s", apf.pod_namespace, apf.pod_name ? apf.pod_name : "",
+                 o.pod_namespace);
     r = fwd_pod_network_setup(&apf, o.pod_namespace, &e);
     if (r < 0)
         goto out;

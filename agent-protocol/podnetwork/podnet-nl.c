@@ -195,6 +195,21 @@ int caa_podnet_link_set_up(struct nl_sock *sk, int ifindex, caa_error **err)
     return 0;
 }
 
+int caa_podnet_link_set_netns(struct nl_sock *sk, int ifindex, int netns_fd, caa_error **err)
+{
+    struct rtnl_link *orig = rtnl_link_alloc(), *change = rtnl_link_alloc();
+    if (!orig || !change)
+        caa_oom();
+    rtnl_link_set_ifindex(orig, ifindex);
+    rtnl_link_set_ns_fd(change, netns_fd);
+    int r = rtnl_link_change(sk, orig, change, 0);
+    rtnl_link_put(orig);
+    rtnl_link_put(change);
+    if (r < 0)
+        return caa_podnet_nl_error(err, r, "moving device %d to another network namespace", ifindex);
+    return 0;
+}
+
 int caa_podnet_link_rename(struct nl_sock *sk, const char *from, const char *to, caa_error **err)
 {
     int ifindex = caa_podnet_link_ifindex(sk, from, err);

@@ -31,6 +31,8 @@ int caa_podnet_link_ifindex(struct nl_sock *sk, const char *name, caa_error **er
 int caa_podnet_link_set_up(struct nl_sock *sk, int ifindex, caa_error **err);
 /* Renames a link (which must be down) in sk's namespace. */
 int caa_podnet_link_rename(struct nl_sock *sk, const char *from, const char *to, caa_error **err);
+/* Moves a device into the network namespace netns_fd (its addresses stay behind). */
+int caa_podnet_link_set_netns(struct nl_sock *sk, int ifindex, int netns_fd, caa_error **err);
 /* Deletes a link by name; a missing link is success. */
 int caa_podnet_link_delete(struct nl_sock *sk, const char *name, caa_error **err);
 

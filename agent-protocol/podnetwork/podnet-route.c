@@ -52,6 +52,12 @@ static bool is_main_ipv4_unicast(struct rtnl_route *r)
 
 int caa_podnet_default_route_get(struct nl_sock *sk, caa_podnet_default_route *ret, caa_error **err)
 {
+    return caa_podnet_default_route_of(sk, 0, ret, err);
+}
+
+int caa_podnet_default_route_of(struct nl_sock *sk, int ifindex, caa_podnet_default_route *ret,
+                                caa_error **err)
+{
     _cleanup_cache_ struct nl_cache *cache = NULL;
     int r = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
     if (r < 0)
@@ -63,7 +69,7 @@ int caa_podnet_default_route_get(struct nl_sock *sk, caa_podnet_default_route *r
         caa_podnet_prefix dst;
         struct rtnl_nexthop *nh = single_nexthop(route);
         if (!is_main_ipv4_unicast(route) || !nh || !nladdr_to_prefix(rtnl_route_get_dst(route), &dst) ||
-            dst.len != 0)
+            dst.len != 0 || (ifindex > 0 && rtnl_route_nh_get_ifindex(nh) != ifindex))
             continue;
         uint32_t metric = rtnl_route_get_priority(route);
         if (found && metric >= best_metric)
@@ -77,6 +83,24 @@ int caa_podnet_default_route_get(struct nl_sock *sk, caa_podnet_default_route *r
     }
     if (!found)
         return caa_error_set(err, -ENOENT, "no IPv4 default route");
+    return 0;
+}
+
+int caa_podnet_default_routes_delete(struct nl_sock *sk, caa_error **err)
+{
+    _cleanup_cache_ struct nl_cache *cache = NULL;
+    int r = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
+    if (r < 0)
+        return caa_podnet_nl_error(err, r, "listing routes");
+    for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+        struct rtnl_route *route = (struct rtnl_route *)o;
+        caa_podnet_prefix dst;
+        if (!is_main_ipv4_unicast(route) || !nladdr_to_prefix(rtnl_route_get_dst(route), &dst) ||
+            dst.len != 0)
+            continue;
+        if ((r = rtnl_route_delete(sk, route, 0)) < 0 && r != -NLE_OBJ_NOTFOUND)
+            return caa_podnet_nl_error(err, r, "deleting a default route");
+    }
     return 0;
 }
 

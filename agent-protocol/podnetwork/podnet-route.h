@@ -18,6 +18,11 @@ typedef struct caa_podnet_default_route {
 
 /* The IPv4 default route of the main table (lowest metric wins). -ENOENT when there is none. */
 int caa_podnet_default_route_get(struct nl_sock *sk, caa_podnet_default_route *ret, caa_error **err);
+/* The same, restricted to routes through ifindex (0: any device). */
+int caa_podnet_default_route_of(struct nl_sock *sk, int ifindex, caa_podnet_default_route *ret,
+                                caa_error **err);
+/* Deletes every IPv4 default route of the main table. */
+int caa_podnet_default_routes_delete(struct nl_sock *sk, caa_error **err);
 
 /* The IPv4 addresses of ifindex (secondary addresses after primaries). *ret is
  * xmalloc'ed (NULL when none); returns the count. */

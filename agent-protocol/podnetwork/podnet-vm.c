@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "podnet-error.h"
+#include "podnet-extnet.h"
 #include "podnet-netns.h"
 #include "podnet-nl.h"
 #include "podnet-notrack.h"
@@ -70,8 +71,6 @@ int caa_podnet_vm_setup(const caa_podnet_config *cfg, const caa_podnet_vm_opts *
 
     if ((r = caa_podnet_config_validate(cfg, err)) < 0)
         return r;
-    if (cfg->external_net_via_pod_vm)
-        return caa_error_set(err, -EOPNOTSUPP, "pod-network: external-net-via-pod-vm is not supported");
     if ((r = caa_podnet_require_net_admin(err)) < 0 || (r = caa_podnet_netns_ensure(path, NULL, err)) < 0)
         return r;
     if ((nsfd = caa_podnet_netns_open(path, err)) < 0)
@@ -113,6 +112,8 @@ int caa_podnet_vm_setup(const caa_podnet_config *cfg, const caa_podnet_vm_opts *
     }
     if (r == 0)
         r = configure(pod, cfg, err);
+    if (r == 0 && cfg->external_net_via_pod_vm)
+        r = caa_podnet_extnet_setup(root, pod, nsfd, err);
     if (r < 0) {
         /* Undo: the device takes its addresses, routes and neighbours along. */
         caa_podnet_vm_teardown(cfg, opts, NULL);

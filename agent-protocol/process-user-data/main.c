@@ -16,10 +16,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "caa-version.h"
+#include "detect.h"
 #include "error.h"
 #include "fetch.h"
 #include "log.h"
@@ -38,6 +40,9 @@ typedef struct args {
     const char *cidata_device;
     const char *cidata_fstype;
     const char *azure_url;
+    bool azure_given, aws_given;   /* an IMDS URL on the command line: no cloud detection */
+    const char *hypervisor_vendor; /* tests: instead of CPUID */
+    const char *sys_vendor_file;   /* tests: instead of /sys/class/dmi/id/sys_vendor */
     const char *aws_url;
     const char *output_dir;
 } args;
@@ -47,7 +52,7 @@ static void usage(FILE *out)
     fprintf(
         out,
         "Usage: process-user-data provision-files [OPTIONS]\n"
-        "       process-user-data version\n"
+        "       process-user-data -v|--version|version\n"
         "\n"
         "Fetches the pod VM's cloud-config user-data (cidata ISO, Azure IMDS, AWS IMDS, in this\n"
         "order, retrying until the timeout) and writes its files under the output directory.\n"
@@ -79,6 +84,8 @@ enum {
     OPT_OUTPUT,
     OPT_RETRY,
     OPT_LOG_LEVEL,
+    OPT_HV_VENDOR,
+    OPT_SYS_VENDOR,
 };
 
 static int parse_seconds(const char *name, const char *value, int64_t min, int64_t *ret)
@@ -103,12 +110,16 @@ static int parse_args(int argc, char **argv, args *a)
         {"aws-imds-url", required_argument, NULL, OPT_AWS},
         {"output-dir", required_argument, NULL, OPT_OUTPUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"hypervisor-vendor", required_argument, NULL, OPT_HV_VENDOR},
+        {"sys-vendor-file", required_argument, NULL, OPT_SYS_VENDOR},
         {"help", no_argument, NULL, 'h'},
+        /* upstream's persistent -v/--version: accepted and ignored by provision-files */
+        {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+t:hv", opts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (parse_seconds("timeout", optarg, 1, &a->timeout_s) < 0)
@@ -129,9 +140,17 @@ static int parse_args(int argc, char **argv, args *a)
             break;
         case OPT_AZURE:
             a->azure_url = optarg;
+            a->azure_given = true;
             break;
         case OPT_AWS:
             a->aws_url = optarg;
+            a->aws_given = true;
+            break;
+        case OPT_HV_VENDOR:
+            a->hypervisor_vendor = optarg;
+            break;
+        case OPT_SYS_VENDOR:
+            a->sys_vendor_file = optarg;
             break;
         case OPT_OUTPUT:
             if (!*optarg) {
@@ -152,6 +171,8 @@ static int parse_args(int argc, char **argv, args *a)
         case 'h':
             usage(stdout);
             return 1;
+        case 'v':
+            break;
         default:
             usage(stderr);
             return -EINVAL;
@@ -164,6 +185,16 @@ static int parse_args(int argc, char **argv, args *a)
     return 0;
 }
 
+static bool cidata_possible(const args *a)
+{
+    if (!*a->cidata_dir)
+        return false;
+    _cleanup_free_ char *file = xasprintf("%s/user-data", a->cidata_dir);
+    return access(file, F_OK) == 0 || (*a->cidata_device && access(a->cidata_device, F_OK) == 0);
+}
+
+static int write_files(const args *a, const char *doc, size_t len, const char *source);
+
 static int provision_files(const args *a)
 {
     caa_pud_sources src = {
@@ -173,6 +204,19 @@ static int provision_files(const args *a)
         .azure_url = a->azure_url,
         .aws_url = a->aws_url,
     };
+    if (!a->azure_given && !a->aws_given) {
+        /* As upstream: the IMDS of the detected cloud only; with no cidata
+         * and no known cloud there is no user-data provider, and only the
+         * (default) initdata and its digest are written. */
+        caa_pud_cloud cloud = caa_pud_detect_cloud(a->hypervisor_vendor, a->sys_vendor_file);
+        log_info("cloud: %s", caa_pud_cloud_name(cloud));
+        src.azure_url = cloud == CAA_PUD_CLOUD_AZURE ? a->azure_url : "";
+        src.aws_url = cloud == CAA_PUD_CLOUD_AWS ? a->aws_url : "";
+        if (cloud == CAA_PUD_CLOUD_NONE && !cidata_possible(a)) {
+            log_warn("no user-data provider (no cidata, no known cloud): writing the initdata files only");
+            return write_files(a, "", 0, "nowhere");
+        }
+    }
     _cleanup_error_ caa_error *err = NULL;
     _cleanup_free_ char *doc = NULL;
     size_t len = 0;
@@ -183,12 +227,19 @@ static int provision_files(const args *a)
         return 1;
     }
     log_info("user-data from %s (%zu bytes)", source, len);
+    return write_files(a, doc, len, source);
+}
 
+static int write_files(const args *a, const char *doc, size_t len, const char *source)
+{
+    _cleanup_error_ caa_error *err = NULL;
     _cleanup_pud_plan_ caa_pud_plan *plan = NULL;
     if (caa_pud_plan_build(doc, len, &plan, &err) < 0) {
         log_error("rejecting user-data from %s, nothing written: %s", source, caa_error_msg(err));
         return 1;
     }
+    for (size_t i = 0; i < plan->n_notes; i++)
+        log_warn("%s", plan->notes[i]);
     if (caa_pud_plan_write(plan, a->output_dir, &err) < 0) {
         log_error("writing files to %s: %s", a->output_dir, caa_error_msg(err));
         return 1;
@@ -202,15 +253,16 @@ static int provision_files(const args *a)
 
 int main(int argc, char **argv)
 {
+    /* As upstream (cobra): no command prints the help and succeeds. */
     if (argc < 2) {
-        usage(stderr);
-        return 2;
+        usage(stdout);
+        return 0;
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0) {
         printf("process-user-data %s (%s)\n", CAA_VERSION, CAA_GIT_COMMIT);
         return 0;
     }

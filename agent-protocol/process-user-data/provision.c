@@ -21,16 +21,22 @@
 
 /* The allow-list, in write order. aa.toml comes last: attestation-agent.path
  * starts the guest components as soon as it appears, so everything else must
- * already be in place. */
+ * already be in place. `direct`: may come from user-data (upstream's
+ * WriteFilesList); `from_initdata`: produced by expanding initdata. */
 static const struct allowed {
     const char *name;
     mode_t mode;
-    bool from_initdata; /* also produced by expanding initdata */
+    bool direct;
+    bool from_initdata;
 } allowed[] = {
-    {CAA_BOOTDATA_APF_JSON, MODE_SECRET, false},        {CAA_BOOTDATA_AUTH_JSON, MODE_SECRET, false},
-    {CAA_BOOTDATA_INITDATA, MODE_PUBLIC, false},        {CAA_BOOTDATA_CDH_TOML, MODE_PUBLIC, true},
-    {CAA_BOOTDATA_POLICY_REGO, MODE_PUBLIC, true},      {CAA_BOOTDATA_SCRATCH_MARKER, MODE_PUBLIC, false},
-    {CAA_BOOTDATA_INITDATA_DIGEST, MODE_PUBLIC, false}, {CAA_BOOTDATA_AA_TOML, MODE_PUBLIC, true},
+    {CAA_BOOTDATA_APF_JSON, MODE_SECRET, true, false},
+    {CAA_BOOTDATA_AUTH_JSON, MODE_SECRET, true, false},
+    {CAA_BOOTDATA_INITDATA, MODE_PUBLIC, true, false},
+    {CAA_BOOTDATA_CDH_TOML, MODE_PUBLIC, true, true},
+    {CAA_BOOTDATA_POLICY_REGO, MODE_PUBLIC, false, true},
+    {CAA_BOOTDATA_SCRATCH_MARKER, MODE_PUBLIC, true, false},
+    {CAA_BOOTDATA_INITDATA_DIGEST, MODE_PUBLIC, false, false},
+    {CAA_BOOTDATA_AA_TOML, MODE_PUBLIC, true, true},
 };
 
 void caa_pud_plan_free(caa_pud_plan *plan)
@@ -39,6 +45,9 @@ void caa_pud_plan_free(caa_pud_plan *plan)
         return;
     for (size_t i = 0; i < plan->n_files; i++)
         free(plan->files[i].content);
+    for (size_t i = 0; i < plan->n_notes; i++)
+        free(plan->notes[i]);
+    free(plan->notes);
     free(plan);
 }
 
@@ -63,9 +72,17 @@ static void safe_path(const char *s, char *buf, size_t size)
     buf[j] = '\0';
 }
 
-/* Index into allowed[] for an exact "/run/peerpod/<name>" path, or -1. The
- * comparison is on the whole string, so "..", "//" and relative paths never
- * match. The digest is ours to compute and cannot be supplied. */
+static void note(caa_pud_plan *plan, const char *what, const char *path, const char *why)
+{
+    char safe[80];
+    safe_path(path, safe, sizeof(safe));
+    plan->notes = xrealloc(plan->notes, (plan->n_notes + 1) * sizeof(*plan->notes));
+    plan->notes[plan->n_notes++] = xasprintf("%s '%s' %s", what, safe, why);
+}
+
+/* Index into allowed[] for an exact "/run/peerpod/<name>" path that
+ * user-data may carry, or -1. The comparison is on the whole string, so
+ * "..", "//" and relative paths never match. */
 static int allowed_index(const char *path)
 {
     static const char prefix[] = CAA_PEERPOD_DIR "/";
@@ -73,7 +90,15 @@ static int allowed_index(const char *path)
         return -1;
     const char *name = path + sizeof(prefix) - 1;
     for (size_t i = 0; i < CAA_ARRAY_SIZE(allowed); i++)
-        if (strcmp(allowed[i].name, CAA_BOOTDATA_INITDATA_DIGEST) != 0 && strcmp(name, allowed[i].name) == 0)
+        if (allowed[i].direct && strcmp(name, allowed[i].name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int index_of(const char *name)
+{
+    for (size_t i = 0; i < CAA_ARRAY_SIZE(allowed); i++)
+        if (strcmp(name, allowed[i].name) == 0)
             return (int)i;
     return -1;
 }
@@ -84,8 +109,10 @@ typedef struct slot {
     bool set;
 } slot;
 
+/* Sets or replaces (a later duplicate wins, as upstream writes in order). */
 static void slot_set(slot *s, const char *content, size_t len)
 {
+    free(s->content);
     s->content = xmalloc(len + 1);
     memcpy(s->content, content, len);
     s->content[len] = '\0';
@@ -93,13 +120,15 @@ static void slot_set(slot *s, const char *content, size_t len)
     s->set = true;
 }
 
-static int expand_initdata(const slot *encoded, slot *slots, caa_error **err)
+static int expand_initdata(slot *slots, caa_pud_plan *plan, caa_error **err)
 {
+    slot *encoded = &slots[index_of(CAA_BOOTDATA_INITDATA)];
     _cleanup_free_ char *toml = NULL;
     size_t toml_len = 0;
     const char *doc = caa_initdata_default_toml;
     size_t doc_len = strlen(caa_initdata_default_toml);
-    if (encoded->set) {
+    bool given = encoded->set;
+    if (given) {
         if (caa_initdata_decode(encoded->content, encoded->len, &toml, &toml_len, err) < 0)
             return caa_error_prefix(err, "user-data file %s", CAA_BOOTDATA_INITDATA);
         doc = toml;
@@ -109,28 +138,32 @@ static int expand_initdata(const slot *encoded, slot *slots, caa_error **err)
     if (caa_initdata_parse(doc, doc_len, &d, err) < 0)
         return caa_error_prefix(err, "user-data file %s", CAA_BOOTDATA_INITDATA);
 
-    for (size_t i = 0; i < CAA_ARRAY_SIZE(allowed); i++) {
-        if (!allowed[i].from_initdata)
+    for (size_t k = 0; k < d->n_data; k++) {
+        int i = index_of(d->data[k].name);
+        if (i < 0 || !allowed[i].from_initdata) {
+            note(plan, "initdata entry", d->data[k].name, "is not allowed, skipped");
             continue;
-        /* With initdata, the measured document is the only source of these
-         * files; without, a directly given file wins over the default's
-         * empty aa.toml (older adaptors sent aa.toml/cdh.toml directly). */
+        }
+        /* As upstream: initdata's files are written after the directly
+         * given ones and replace them. Without initdata a directly given
+         * file wins over the default document's empty aa.toml (older
+         * adaptors sent aa.toml/cdh.toml that way). */
         if (slots[i].set) {
-            if (encoded->set)
-                return caa_error_set(err, -EINVAL, "user-data gives %s directly and also initdata",
-                                     allowed[i].name);
-            continue;
+            if (!given)
+                continue;
+            note(plan, "user-data file", allowed[i].name, "is replaced by the initdata entry");
         }
-        const caa_initdata_entry *e = caa_initdata_find(d, allowed[i].name);
-        if (e)
-            slot_set(&slots[i], e->value, e->value_len);
+        slot_set(&slots[i], d->data[k].value, d->data[k].value_len);
     }
-    for (size_t i = 0; i < CAA_ARRAY_SIZE(allowed); i++) {
-        if (strcmp(allowed[i].name, CAA_BOOTDATA_INITDATA_DIGEST) == 0) {
-            _cleanup_free_ char *hex = caa_initdata_digest(d->alg, doc, doc_len);
-            slot_set(&slots[i], hex, strlen(hex));
-        }
+    if (!given) {
+        /* Upstream's program then leaves an initdata file behind too. */
+        _cleanup_free_ char *enc = caa_initdata_encode(doc, doc_len, err);
+        if (!enc)
+            return caa_error_prefix(err, "encoding the default initdata");
+        slot_set(encoded, enc, strlen(enc));
     }
+    _cleanup_free_ char *hex = caa_initdata_digest(d->alg, doc, doc_len);
+    slot_set(&slots[index_of(CAA_BOOTDATA_INITDATA_DIGEST)], hex, strlen(hex));
     return 0;
 }
 
@@ -141,30 +174,29 @@ int caa_pud_plan_build(const void *user_data, size_t len, caa_pud_plan **ret, ca
     if (r < 0)
         return r;
 
+    caa_pud_plan *plan = xnew0(caa_pud_plan, 1);
     slot slots[CAA_ARRAY_SIZE(allowed)] = {0};
-    for (size_t i = 0; i < cc->n_files && r == 0; i++) {
+    for (size_t i = 0; i < cc->n_files; i++) {
         const caa_cloud_file *f = &cc->files[i];
         int idx = allowed_index(f->path);
-        char safe[80];
         if (idx < 0) {
-            safe_path(f->path, safe, sizeof(safe));
-            r = caa_error_set(err, -EINVAL, "user-data: path '%s' is not allowed", safe);
-        } else if (slots[idx].set) {
-            safe_path(f->path, safe, sizeof(safe));
-            r = caa_error_set(err, -EINVAL, "user-data: path '%s' given more than once", safe);
-        } else {
-            slot_set(&slots[idx], f->content, f->content_len);
+            note(plan, "user-data path", f->path, "is not allowed, skipped");
+            continue;
         }
+        if (slots[idx].set)
+            note(plan, "user-data path", f->path, "is given more than once, the last one is used");
+        slot_set(&slots[idx], f->content, f->content_len);
     }
-    int initdata_idx = allowed_index(CAA_PEERPOD_DIR "/" CAA_BOOTDATA_INITDATA);
-    if (r == 0)
-        r = expand_initdata(&slots[initdata_idx], slots, err);
+    plan->has_initdata = slots[index_of(CAA_BOOTDATA_INITDATA)].set;
+    r = expand_initdata(slots, plan, err);
 
-    caa_pud_plan *plan = xnew0(caa_pud_plan, 1);
-    plan->has_initdata = slots[initdata_idx].set;
     for (size_t i = 0; i < CAA_ARRAY_SIZE(allowed); i++) {
         if (!slots[i].set)
             continue;
+        if (r < 0) {
+            free(slots[i].content);
+            continue;
+        }
         plan->files[plan->n_files++] =
             (caa_pud_file){allowed[i].name, slots[i].content, slots[i].len, allowed[i].mode};
     }

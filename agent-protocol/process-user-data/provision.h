@@ -10,7 +10,7 @@
 
 #include "error.h"
 
-#define CAA_PUD_MAX_FILES 16
+#define CAA_PUD_MAX_FILES 16 /* more than the allow-list holds */
 
 typedef struct caa_pud_file {
     const char *name; /* file name inside the output directory (static string) */
@@ -23,21 +23,26 @@ typedef struct caa_pud_plan {
     caa_pud_file files[CAA_PUD_MAX_FILES]; /* in write order */
     size_t n_files;
     int has_initdata; /* 0: the default document was measured */
+    char **notes;     /* what was skipped or replaced, for the log (no contents) */
+    size_t n_notes;
 } caa_pud_plan;
 
 void caa_pud_plan_free(caa_pud_plan *plan);
 CAA_DEFINE_CLEANUP(caa_pud_plan *, caa_pud_plan_free)
 #define _cleanup_pud_plan_ _cleanup_(caa_pud_plan_freep)
 
-/* Validates user-data completely and computes every file to write:
+/* Validates user-data completely and computes every file to write, as
+ * upstream's process-user-data does:
  *  - the cloud-config must parse strictly (cloud-config.h);
- *  - each path must be exactly /run/peerpod/<name> for a name on the
- *    allow-list (apf.json auth.json initdata aa.toml cdh.toml policy.rego
- *    scratch-space.marker), each at most once;
+ *  - a path that is not exactly /run/peerpod/<name> for a name on upstream's
+ *    list (apf.json auth.json initdata aa.toml cdh.toml scratch-space.marker)
+ *    is skipped with a note; a path given twice: the last one is used;
  *  - initdata, when present, must decode and parse; its aa.toml, cdh.toml
- *    and policy.rego entries become files and may then not also be given
- *    directly; initdata.digest is always produced (default document when
- *    there is no initdata).
+ *    and policy.rego entries become files, replacing directly given ones;
+ *    other entries are skipped with a note;
+ *  - without initdata the default document is used: its aa.toml (unless
+ *    given directly), the initdata file (encoded) and the digest;
+ *    initdata.digest is always produced.
  * -EINVAL/-EFBIG with a message naming the first problem. */
 int caa_pud_plan_build(const void *user_data, size_t len, caa_pud_plan **ret, caa_error **err);
 

@@ -113,17 +113,21 @@ int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret
     }
 
     /* A map is a repeated entry list on the wire; a reader keeps the last
-     * entry of a key, so every entry of the key gets the value. */
-    bool found = false, differs = false;
+     * entry of a key, so every entry of the key gets the value. The trigger
+     * is upstream's: the container's default_gpus annotation, non-empty
+     * (the last entry of the key counts). */
+    bool found = false, differs = false, gpus = false;
     for (size_t i = 0; i < spec->n_annotations; i++) {
         Grpc__Spec__AnnotationsEntry *e = spec->annotations[i];
         if (e->key && strcmp(e->key, CAA_CDI_PEERPODS_ANNOTATION) == 0) {
             found = true;
             if (!e->value || strcmp(e->value, CAA_CDI_ALL_NVIDIA_GPUS) != 0)
                 differs = true;
+        } else if (e->key && strcmp(e->key, CAA_CDI_GPUS_ANNOTATION) == 0) {
+            gpus = e->value && *e->value;
         }
     }
-    if (found && !differs) {
+    if (!gpus || (found && !differs)) {
         grpc__create_container_request__free_unpacked(req, NULL);
         return 1;
     }

@@ -23,6 +23,8 @@
  * cloud-api-adaptor, CDI device request for the pod VM's GPUs). */
 #define CAA_CDI_PEERPODS_ANNOTATION "cdi.k8s.io/peer-pods"
 #define CAA_CDI_ALL_NVIDIA_GPUS "nvidia.com/gpu=all"
+/* The container annotation that triggers it (upstream proxy/service.go). */
+#define CAA_CDI_GPUS_ANNOTATION "io.katacontainers.config.hypervisor.default_gpus"
 
 /* Forwarder, CreateSandbox: clears `dns` so the agent leaves the VM's
  * resolv.conf alone (the pod's DNS settings live in its containers). */
@@ -36,8 +38,10 @@ int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, 
 int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char *netns_path, uint8_t **ret,
                                       size_t *ret_len, caa_error **err);
 
-/* Worker, CreateContainer: sets OCI annotation cdi.k8s.io/peer-pods =
- * nvidia.com/gpu=all (replacing another value of that key). Unchanged when
- * the annotation already has that value or the request has no OCI spec. */
+/* Worker, CreateContainer, as upstream's proxy: when the container's OCI
+ * annotation io.katacontainers.config.hypervisor.default_gpus is non-empty,
+ * sets OCI annotation cdi.k8s.io/peer-pods = nvidia.com/gpu=all (replacing
+ * another value of that key). Unchanged (1) without that annotation, when
+ * the CDI annotation already has that value, or without an OCI spec. */
 int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
                                     caa_error **err);

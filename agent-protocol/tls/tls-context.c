@@ -14,10 +14,12 @@ static const unsigned char session_id_context[] = "caa-agent";
 static int apply_profile(SSL_CTX *ctx, const caa_tls_profile *p, caa_error **err)
 {
     int min = p && p->min_version ? p->min_version : TLS1_2_VERSION;
+    if (p && p->no_tls12)
+        min = TLS1_3_VERSION;
 
     if (!SSL_CTX_set_min_proto_version(ctx, min))
         return caa_tls_error_set(err, -EINVAL, "setting the TLS minimum version");
-    if (p && p->openssl_ciphers && !SSL_CTX_set_cipher_list(ctx, p->openssl_ciphers))
+    if (p && p->openssl_ciphers && !p->no_tls12 && !SSL_CTX_set_cipher_list(ctx, p->openssl_ciphers))
         return caa_tls_error_set(err, -EINVAL, "setting the TLS 1.2 cipher suites '%s'", p->openssl_ciphers);
     /* TLS 1.3 suites in Go's order (the upstream proxy and forwarder are Go):
      * AES-128-GCM first, about a third cheaper per byte than OpenSSL's

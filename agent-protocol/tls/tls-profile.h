@@ -16,15 +16,21 @@ typedef struct caa_tls_profile {
     int min_version;       /* TLS1_2_VERSION or TLS1_3_VERSION (OpenSSL constants) */
     char **cipher_suites;  /* IANA names as configured (strv), NULL: library defaults */
     char *openssl_ciphers; /* TLS 1.2 suites in OpenSSL's names joined by ':', NULL: defaults */
+    bool no_tls12;         /* the list names only TLS 1.3 suites: TLS 1.2 cannot be negotiated */
+    char **insecure;       /* configured names Go lists as insecure (strv): the caller warns */
 } caa_tls_profile;
 
 /* Parses and validates. min_version NULL or "" means TLS 1.2. cipher_suites
  * is a NULL-terminated list (NULL or empty: defaults), each entry an IANA name.
- * Rejected, with -EINVAL and a message naming the value: unknown versions,
- * TLS 1.0/1.1, unknown or insecure suite names, any suite list together with
- * TLS 1.3 (its suites are not configurable), and a list that leaves TLS 1.2
- * without a suite. TLS 1.3 names in a TLS 1.2 list are accepted and do not
- * restrict TLS 1.3 (as in Go's crypto/tls). *ret is written only on success. */
+ * Accepted: every name upstream's parser accepts (Go's secure and insecure
+ * suites, the older ChaCha20 aliases); insecure ones are listed in
+ * ret->insecure for a warning. Rejected, with -EINVAL and a message naming
+ * the value, as upstream: unknown versions, TLS 1.0/1.1, unknown or empty
+ * suite names, any suite list together with TLS 1.3 (its suites are not
+ * configurable). TLS 1.3 names in a TLS 1.2 list are accepted and do not
+ * restrict TLS 1.3 (as in Go's crypto/tls); a list of only TLS 1.3 names
+ * leaves TLS 1.2 without a suite (no_tls12), as in Go. *ret is written only
+ * on success. */
 int caa_tls_profile_parse(const char *min_version, char *const *cipher_suites, caa_tls_profile *ret,
                           caa_error **err);
 /* Copies a parsed profile. */
@@ -34,7 +40,7 @@ void caa_tls_profile_done(caa_tls_profile *p);
 /* "VersionTLS12" or "VersionTLS13" (the apf.json `tls-min-version` value). */
 const char *caa_tls_profile_min_version_name(const caa_tls_profile *p);
 
-/* OpenSSL name of a TLS 1.2 IANA suite name accepted by the profile, NULL otherwise. */
+/* OpenSSL name of a TLS 1.2 IANA suite name (secure or insecure), NULL otherwise. */
 const char *caa_tls_cipher_openssl_name(const char *iana);
 
 /* Start-up check of the certificate flags shared by the daemon and the

@@ -34,7 +34,7 @@ root="$tmp/root"
 mkdir -p "$root/usr/lib/systemd" "$root/usr/bin" "$root/usr/local/bin"
 cp -a "$recipe/mkosi.extra/." "$root/"
 cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
-for b in kata-agent agent-protocol-forwarder process-user-data; do
+for b in kata-agent agent-protocol-forwarder process-user-data azure-ready; do
     printf '#!/bin/sh\n' >"$root/usr/local/bin/$b"
     chmod 755 "$root/usr/local/bin/$b"
 done
@@ -47,7 +47,7 @@ verify() {
     local out
     out=$(cd "$root/etc/systemd/system" && systemd-analyze verify --man=no --root="$root" \
         process-user-data.service kata-agent.service agent-protocol-forwarder.path \
-        agent-protocol-forwarder.service netns@podns.service 2>&1)
+        agent-protocol-forwarder.service netns@podns.service azure-ready.service 2>&1)
     echo "$out"
     [ -z "$out" ]
 }

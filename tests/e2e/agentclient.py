@@ -21,6 +21,7 @@ OK = tw.GRPC_OK
 CANCELLED = tw.GRPC_CANCELLED
 UNKNOWN = tw.GRPC_UNKNOWN
 NOT_FOUND = tw.GRPC_NOT_FOUND
+INTERNAL = tw.GRPC_INTERNAL
 UNAVAILABLE = tw.GRPC_UNAVAILABLE
 
 pb = tw.msg
@@ -99,10 +100,16 @@ class AgentClient:
         return pb_get(self.agent("WaitProcess", pb((1, cid), (2, exec_id)), timeout), 1, 0)
 
     def read_stdout(self, cid, exec_id):
-        """Everything the process wrote to stdout, up to EOF."""
+        """Everything the process wrote to stdout, up to the end of the stream
+        (the agent answers INTERNAL "read meet eof" there, as the kata-agent)."""
         out = b""
         while True:
-            data = pb_get(self.agent("ReadStdout", pb((1, cid), (2, exec_id), (3, 65536))), 1, b"")
+            try:
+                data = pb_get(self.agent("ReadStdout", pb((1, cid), (2, exec_id), (3, 65536))), 1, b"")
+            except RpcError as e:
+                if e.code == INTERNAL and "eof" in e.message:
+                    return out
+                raise
             if not data:
                 return out
             out += data

@@ -209,6 +209,15 @@ def pod_annotations(name="nginx", namespace="default", extra=None):
     return args
 
 
+def free_port():
+    """A loopback TCP port nobody listens on (for a forwarder that never answers)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def sandbox_id(n):
     return ("%064x" % (0x5A5A0000 + n))[-64:]
 

@@ -194,13 +194,13 @@ def scenario_user_data():
 
 def scenario_size_limit():
     """A provider limit (validate_spec) fails CreateVM with INVALID_ARGUMENT and leaves nothing."""
-    d = Daemon(args=["-test-user-data-limit", "400"]).start()
+    d = Daemon(args=["-test-user-data-limit", "300"]).start()
     ok = sandbox_id(6)
     d.ctl_ok("create", ok, *pod_annotations("small", "default"))
     big = sandbox_id(7)
     rc, _, err = d.ctl("create", big, *pod_annotations("big", "default", {ANN_INITDATA: INITDATA}))
-    check(rc == 1 and "INVALID_ARGUMENT" in err and "over the limit of 400 bytes" in err,
-          "over-limit user-data: %s" % err)
+    check(rc == 1 and "INVALID_ARGUMENT" in err and "over the limit of 300 bytes" in err,
+          "over-limit user-data: rc %d %s" % (rc, err))
     check(not os.path.exists(os.path.join(d.pods, big)), "an over-limit CreateVM left its pod dir")
     check(d.instances() == [], "no instance for an over-limit pod")
     d.ctl_ok("start", ok)
@@ -229,7 +229,7 @@ def scenario_bad_flags():
     """TLS and initdata flags are checked at start."""
     cases = [
         (["-tls-min-version", "VersionTLS11"], 2, "tls-min-version"),
-        (["-tls-cipher-suites", "TLS_RSA_WITH_RC4_128_SHA"], 2, "insecure"),
+        (["-tls-cipher-suites", "TLS_RSA_WITH_RC4_128_SHA,TLS_BOGUS"], 2, "TLS_BOGUS"),
         (["-cert-file", "/nonexistent/c.crt"], 2, "-cert-key"),
         (["-cert-file", "/nonexistent/c.crt", "-cert-key", "/nonexistent/c.key"], 1, "/nonexistent/c.crt"),
         (["-ca-cert-file", "/nonexistent/ca.crt"], 1, "/nonexistent/ca.crt"),

@@ -129,6 +129,8 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], TA_PAUSE_ARG) == 0)
         return ta_pause_main();
+    if (argc >= 2 && strcmp(argv[1], TA_TTY_ARG) == 0)
+        return ta_tty_exec_main(argc, argv);
 
     ta_options o = {0};
     caa_option_set set = {

@@ -81,21 +81,42 @@ static ta_process *process_find(ta_container *ctr, const char *exec_id)
     return ta_process_find(ctr->procs, exec_id);
 }
 
-/* Finds a process or answers the call with NOT_FOUND. */
-static ta_process *lookup(ta_agent *a, ttrpc_call *c, const char *cid, const char *eid)
+/* Finds a process or answers the call with code (NOT_FOUND for most
+ * calls; the kata-agent uses others for CloseStdin and TtyWinResize). */
+static ta_process *lookup_code(ta_agent *a, ttrpc_call *c, const char *cid, const char *eid, int code)
 {
     ta_container *ctr = container_find(a, cid ? cid : "");
     if (!ctr) {
-        ttrpc_call_reply_error(c, GRPC_NOT_FOUND, "container %s not found", cid ? cid : "");
+        ttrpc_call_reply_error(c, code, "container %s not found", cid ? cid : "");
         return NULL;
     }
     ta_process *p = process_find(ctr, eid);
     if (!p) {
-        ttrpc_call_reply_error(c, GRPC_NOT_FOUND, "process '%s' of container %s not found", eid ? eid : "",
-                               ctr->id);
+        ttrpc_call_reply_error(c, code, "process '%s' of container %s not found", eid ? eid : "", ctr->id);
         return NULL;
     }
     return p;
+}
+
+static ta_process *lookup(ta_agent *a, ttrpc_call *c, const char *cid, const char *eid)
+{
+    return lookup_code(a, c, cid, eid, GRPC_NOT_FOUND);
+}
+
+/* OCI Process.Terminal and ConsoleSize. Our oci.proto declares Box empty:
+ * Height (1) and Width (2) are in its unknown fields. */
+static bool process_tty(const Grpc__Process *proc, ta_tty *ret)
+{
+    if (!proc->terminal)
+        return false;
+    *ret = (ta_tty){0};
+    if (proc->consolesize) {
+        uint64_t h = ta_unknown_varint(&proc->consolesize->base, 1, 0);
+        uint64_t w = ta_unknown_varint(&proc->consolesize->base, 2, 0);
+        ret->rows = h > UINT16_MAX ? UINT16_MAX : (uint16_t)h;
+        ret->cols = w > UINT16_MAX ? UINT16_MAX : (uint16_t)w;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------ sandbox */
@@ -121,6 +142,10 @@ static void h_destroy_sandbox(ttrpc_call *c, void *opaque)
         return;
     ta_remove_all(a);
     a->sandbox_created = false;
+    /* As the kata-agent: the OOM event channel closes with the sandbox and
+     * held GetOOMEvent calls end with INTERNAL and no message. */
+    while (a->oom_waiters)
+        ttrpc_call_reply_error(ta_unpark(&a->oom_waiters, NULL), GRPC_INTERNAL, "%s", "");
     log_info("sandbox destroyed");
     ta_reply_empty(c);
 }
@@ -216,6 +241,7 @@ static void h_create_container(ttrpc_call *c, void *opaque)
     ctr->env = strv_from(spec->process->env, spec->process->n_env);
     ctr->cwd = xstrdup(spec->process->cwd);
     ctr->netns = netns ? xstrdup(netns) : NULL;
+    ctr->terminal = process_tty(spec->process, &ctr->tty);
     ctr->next = a->containers;
     a->containers = ctr;
     log_info("container %s created (%s, network namespace %s)", ctr->id, ctr->args[0],
@@ -240,8 +266,8 @@ static void h_start_container(ttrpc_call *c, void *opaque)
         return;
     }
     _cleanup_error_ caa_error *e = NULL;
-    if (ta_process_spawn(a, &ctr->procs, ctr->exec_id, true, ctr->args, ctr->env, ctr->cwd, ctr->netns, NULL,
-                         &e) < 0) {
+    if (ta_process_spawn(a, &ctr->procs, ctr->exec_id, true, ctr->args, ctr->env, ctr->cwd, ctr->netns,
+                         ctr->terminal ? &ctr->tty : NULL, NULL, &e) < 0) {
         log_warn("container %s: %s", ctr->id, caa_error_msg(e));
         ta_reply_error(c, e);
         return;
@@ -277,8 +303,10 @@ static void h_exec_process(ttrpc_call *c, void *opaque)
     _cleanup_strv_ char **args = strv_from(req->process->args, req->process->n_args);
     _cleanup_strv_ char **env = strv_from(req->process->env, req->process->n_env);
     _cleanup_error_ caa_error *e = NULL;
-    if (ta_process_spawn(a, &ctr->procs, req->exec_id, false, args, env, req->process->cwd, ctr->netns, NULL,
-                         &e) < 0) {
+    ta_tty tty;
+    bool terminal = process_tty(req->process, &tty);
+    if (ta_process_spawn(a, &ctr->procs, req->exec_id, false, args, env, req->process->cwd, ctr->netns,
+                         terminal ? &tty : NULL, NULL, &e) < 0) {
         log_warn("container %s: %s", ctr->id, caa_error_msg(e));
         ta_reply_error(c, e);
         return;
@@ -361,7 +389,7 @@ static void h_close_stdin(ttrpc_call *c, void *opaque)
      * 1 container_id and 2 exec_id, which protobuf-c kept as unknown fields. */
     _cleanup_free_ char *cid = ta_unknown_string(&req->base, 1);
     _cleanup_free_ char *eid = ta_unknown_string(&req->base, 2);
-    ta_process *p = lookup(a, c, cid, eid);
+    ta_process *p = lookup_code(a, c, cid, eid, GRPC_INVALID_ARGUMENT);
     if (!p)
         return;
     _cleanup_error_ caa_error *e = NULL;
@@ -370,6 +398,47 @@ static void h_close_stdin(ttrpc_call *c, void *opaque)
         return;
     }
     ta_reply_empty(c);
+}
+
+static void h_tty_win_resize(ttrpc_call *c, void *opaque)
+{
+    ta_agent *a = ta_begin(c, opaque);
+    _cleanup_message_ Grpc__TtyWinResizeRequest *req =
+        ta_unpack(c, &grpc__tty_win_resize_request__descriptor);
+    if (!req)
+        return;
+    /* Declared empty in our agent.proto: 1 container_id, 2 exec_id,
+     * 3 row, 4 column. The kata-agent answers UNAVAILABLE when the process
+     * is unknown or has no terminal, INTERNAL when the ioctl fails. */
+    _cleanup_free_ char *cid = ta_unknown_string(&req->base, 1);
+    _cleanup_free_ char *eid = ta_unknown_string(&req->base, 2);
+    uint64_t row = ta_unknown_varint(&req->base, 3, 0);
+    uint64_t column = ta_unknown_varint(&req->base, 4, 0);
+    ta_process *p = lookup_code(a, c, cid, eid, GRPC_UNAVAILABLE);
+    if (!p)
+        return;
+    _cleanup_error_ caa_error *e = NULL;
+    if (ta_process_resize(p, (uint16_t)row, (uint16_t)column, &e) < 0) {
+        ttrpc_call_reply_error(c, e->code == -ENODEV ? GRPC_UNAVAILABLE : GRPC_INTERNAL, "%s",
+                               caa_error_msg(e));
+        return;
+    }
+    log_debug("process %s: terminal %llux%llu", p->exec_id, (unsigned long long)row,
+              (unsigned long long)column);
+    ta_reply_empty(c);
+}
+
+/* The kata-agent holds this call until a container hits its memory limit
+ * or the sandbox ends. Nothing here runs under a memory cgroup, so only the
+ * end comes (DestroySandbox); the shim's OOM watcher just waits, as with
+ * the real agent. */
+static void h_get_oom_event(ttrpc_call *c, void *opaque)
+{
+    ta_agent *a = ta_begin(c, opaque);
+    _cleanup_message_ Grpc__GetOOMEventRequest *req = ta_unpack(c, &grpc__get_oomevent_request__descriptor);
+    if (!req)
+        return;
+    ta_park(&a->oom_waiters, c, 0);
 }
 
 static void h_remove_container(ttrpc_call *c, void *opaque)
@@ -403,6 +472,8 @@ static const ttrpc_method_entry agent_methods[] = {
     {"ReadStderr", h_read_stderr},
     {"WriteStdin", h_write_stdin},
     {"CloseStdin", h_close_stdin},
+    {"TtyWinResize", h_tty_win_resize},
+    {"GetOOMEvent", h_get_oom_event},
     {"RemoveContainer", h_remove_container},
 };
 

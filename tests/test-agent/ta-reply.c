@@ -85,3 +85,18 @@ char *ta_unknown_string(const ProtobufCMessage *m, uint32_t field)
     }
     return ret;
 }
+
+uint64_t ta_unknown_varint(const ProtobufCMessage *m, uint32_t field, uint64_t dflt)
+{
+    uint64_t ret = dflt;
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        const ProtobufCMessageUnknownField *u = &m->unknown_fields[i];
+        if (u->tag != field || u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT)
+            continue;
+        uint64_t v = 0;
+        for (size_t k = 0; k < u->len && k < 10; k++)
+            v |= (uint64_t)(u->data[k] & 0x7f) << (7 * k);
+        ret = v; /* last one wins */
+    }
+    return ret;
+}

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 
-from ta_client import Client, get, msg
+from ta_client import GRPC_INTERNAL, Client, get, msg
 
 SIGTERM_STATUS = 128 + signal.SIGTERM
 SIGKILL_STATUS = 128 + signal.SIGKILL
@@ -207,15 +207,22 @@ def wait_status(reply):
     return get(reply.payload, 1, 0)
 
 
+def is_eof(r):
+    """The kata-agent's end of stream: INTERNAL "read meet eof" (pipes) or "eof" (terminal)."""
+    return r.code == GRPC_INTERNAL and r.message in ("read meet eof", "eof")
+
+
 def read_all(c, cid, eid="", method="ReadStdout", chunk=4096):
-    """Stream contents up to EOF (an empty ReadStreamResponse)."""
+    """Stream contents up to the end-of-stream error; an empty data reply is a failure."""
     out = b""
     while True:
-        r = expect_ok(c.agent(method, msg((1, cid), (2, eid), (3, chunk))), method)
-        check(len(get(r.payload, 1, b"")) <= chunk, "%s returned more than len %d" % (method, chunk))
-        data = get(r.payload, 1, b"")
-        if not data:
+        r = c.agent(method, msg((1, cid), (2, eid), (3, chunk)))
+        if is_eof(r):
             return out
+        expect_ok(r, method)
+        data = get(r.payload, 1, b"")
+        check(len(data) <= chunk, "%s returned more than len %d" % (method, chunk))
+        check(data, "%s answered empty data instead of the end-of-stream error" % method)
         out += data
 
 

@@ -27,6 +27,9 @@
 #define TA_DEFAULT_SCRATCH "/run/caa-test-agent/files"
 /* argv[1] that turns the program into a pause process (see ta_pause_main). */
 #define TA_PAUSE_ARG "--internal-pause"
+/* argv[1] of the wrapper that makes the pty its controlling terminal and
+ * execs argv[2] with argv[3..] (see ta_tty_exec_main). */
+#define TA_TTY_ARG "--internal-tty-exec"
 
 typedef struct ta_agent ta_agent;
 typedef struct ta_container ta_container;
@@ -47,14 +50,22 @@ typedef struct ta_stream {
     ta_process *proc;
     uint8_t *buf;
     size_t len;
-    bool open;    /* handle not closed yet */
-    bool reading; /* uv_read_start active */
-    bool eof;     /* no more data will come */
+    bool open;     /* handle not closed yet */
+    bool reading;  /* uv_read_start active */
+    bool eof;      /* no more data will come */
+    bool hung_up;  /* terminal closed by CloseStdin: readers get "eof" */
+    bool end_told; /* a reader got the end-of-stream error */
     ta_pending *readers;
 } ta_stream;
 
+/* A terminal for a process (OCI Process.Terminal); rows/cols 0: unset. */
+typedef struct ta_tty {
+    uint16_t rows, cols;
+} ta_tty;
+
 struct ta_process {
-    ta_process *next; /* in the container's list, or the agent's orphans */
+    ta_process *next;   /* in the container's list, or the agent's orphans */
+    ta_process **owner; /* the container's list while it is on one */
     ta_agent *agent;
     char *exec_id; /* the init process carries the container's exec id */
     bool init;
@@ -62,8 +73,11 @@ struct ta_process {
     uv_pipe_t in;
     ta_stream out, err;
     bool in_open;
+    bool terminal; /* on a pty: one output stream, in writes the master */
     bool exited;
-    int status; /* exit code, 128 + signal when killed */
+    bool reaped;    /* a WaitProcess got the status: an exec is then forgotten */
+    int tty_master; /* pty master (owned by out.pipe), -1 without a terminal */
+    int status;     /* exit code, 128 + signal when killed */
     unsigned open_handles;
     bool detached; /* owner gone: free once every handle is closed */
     ta_pending *waiters;
@@ -76,6 +90,8 @@ struct ta_container {
     char **args, **env;
     char *cwd;
     char *netns; /* network namespace to join, NULL: the agent's */
+    bool terminal;
+    ta_tty tty; /* OCI ConsoleSize when terminal */
     bool started;
     ta_process *procs;
 };
@@ -89,6 +105,7 @@ struct ta_agent {
     FILE *record;
     ta_container *containers;
     ta_process *orphans;
+    ta_pending *oom_waiters; /* GetOOMEvent calls, held until the sandbox ends */
     char *policy;
     bool sandbox_created;
 };
@@ -102,6 +119,10 @@ static inline void ta_message_freep(void *p)
 /* For any generated message pointer (the ProtobufCMessage base comes first). */
 #define _cleanup_message_ _cleanup_(ta_message_freep)
 
+/* ---- parked calls (ta-process.c): FIFO lists, cancelled with their connection */
+void ta_park(ta_pending **list, ttrpc_call *c, uint32_t max_len);
+ttrpc_call *ta_unpark(ta_pending **list, uint32_t *ret_max_len);
+
 /* ---- replies (ta-reply.c): Rust ttrpc form, status {code: 0} present */
 void ta_reply(ttrpc_call *c, const ProtobufCMessage *msg);
 void ta_reply_empty(ttrpc_call *c);
@@ -112,6 +133,8 @@ void *ta_unpack(ttrpc_call *c, const ProtobufCMessageDescriptor *desc);
 /* A length-delimited field of a message's unknown fields (messages our
  * subset .proto declares empty), copied as a string; NULL when absent. */
 char *ta_unknown_string(const ProtobufCMessage *m, uint32_t field);
+/* A varint field of a message's unknown fields; dflt when absent. */
+uint64_t ta_unknown_varint(const ProtobufCMessage *m, uint32_t field, uint64_t dflt);
 
 /* ---- record file (ta-record.c) */
 int ta_record_open(const char *path, FILE **ret, caa_error **err);
@@ -130,18 +153,29 @@ int ta_copy_file(const char *scratch_dir, const char *path, int64_t offset, uint
                  uint32_t dir_mode, const uint8_t *data, size_t len, caa_error **err);
 
 /* ---- processes (ta-process.c) */
-/* Starts args/env/cwd, joining netns (a path, or NULL). The new process is
- * pushed on *list. */
+/* Starts args/env/cwd, joining netns (a path, or NULL), on a new pty when
+ * tty is given (else on three socket pairs). The new process is pushed on
+ * *list. */
 int ta_process_spawn(ta_agent *a, ta_process **list, const char *exec_id, bool init, char *const *args,
-                     char *const *env, const char *cwd, const char *netns, ta_process **ret, caa_error **err);
+                     char *const *env, const char *cwd, const char *netns, const ta_tty *tty,
+                     ta_process **ret, caa_error **err);
 ta_process *ta_process_find(ta_process *list, const char *exec_id);
-/* Parks a WaitProcess call, or answers it now when the process has exited. */
+/* Parks a WaitProcess call, or answers it now when the process has exited.
+ * After that answer an exec process is forgotten once its output is read
+ * (the kata-agent removes it at once and keeps only open readers going). */
 void ta_process_wait(ta_process *p, ttrpc_call *c);
-/* Parks a ReadStdout/ReadStderr call, or answers it now (data or EOF). */
+/* Parks a ReadStdout/ReadStderr call, or answers it now: data, or at end of
+ * stream INTERNAL "read meet eof" as the kata-agent does (the shim's copy
+ * loop stops on that error; an empty answer would make it spin). With a
+ * terminal both read the one terminal stream, as in the kata-agent. */
 void ta_process_read(ta_process *p, bool err_stream, uint32_t max_len, ttrpc_call *c);
 /* Writes to stdin; answers WriteStreamResponse{len} once written. */
 void ta_process_write(ta_process *p, const uint8_t *data, size_t len, ttrpc_call *c);
+/* Closes stdin after the queued writes. With a terminal the kata-agent
+ * closes the pty master: output ends too and the process gets SIGHUP. */
 int ta_process_close_stdin(ta_process *p, caa_error **err);
+/* TIOCSWINSZ on the process's pty; -ENODEV without a terminal. */
+int ta_process_resize(ta_process *p, uint16_t rows, uint16_t cols, caa_error **err);
 int ta_process_signal(ta_process *p, int signum, caa_error **err);
 /* Kills the process group, closes stdio and moves the process to the
  * agent's orphans, where it is freed once its handles are closed. */
@@ -153,3 +187,6 @@ void ta_remove_all(ta_agent *a);
 
 /* The pause process the built-in pause image uses. */
 int ta_pause_main(void);
+/* argv: TA_NAME TA_TTY_ARG file arg0 args...: takes stdin (the pty slave)
+ * as controlling terminal and execs file. Returns only on failure. */
+int ta_tty_exec_main(int argc, char **argv);

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (p.openssl_ciphers && SSL_CTX_set_cipher_list(ctx, p.openssl_ciphers) != 1)
             abort();
-        if (!!p.openssl_ciphers != (caa_strv_len(p.cipher_suites) > 0))
+        if (!!p.openssl_ciphers != (caa_strv_len(p.cipher_suites) > 0 && !p.no_tls12))
             abort();
         SSL_CTX_free(ctx);
         caa_tls_profile_done(&p);

@@ -57,9 +57,14 @@ def spec(with_linux=True, annotations=(("io.kubernetes.cri.container-type", "con
     return s + UNKNOWN_SPEC
 
 
-def create_container(cid, with_linux=True):
+def create_container(cid, with_linux=True, gpus=None):
+    """gpus: the container's default_gpus annotation (upstream's CDI trigger), as
+    the Kata shim passes the pod's annotations set by upstream's webhook."""
+    ann = (("io.kubernetes.cri.container-type", "container"),)
+    if gpus is not None:
+        ann += (("io.katacontainers.config.hypervisor.default_gpus", gpus),)
     return msg((1, cid), (2, "exec-" + cid)) + field(5, msg((1, "image_guest_pull"), (3, "pause"))) + \
-        field(6, spec(with_linux)) + field(9, 1) + UNKNOWN_REQ
+        field(6, spec(with_linux, ann)) + field(9, 1) + UNKNOWN_REQ
 
 
 def sorted_fields(b, drop=()):
@@ -210,8 +215,8 @@ def main():
 
     # Pod with GPUs: worker rewrite (CDI) + forwarder rewrite (netns).
     drv2 = Driver(goclient, os.path.join(d, "pod2.sock"))
-    gpu_req = create_container("ctr-gpu")
-    nolinux_req = create_container("ctr-nolinux", with_linux=False)
+    gpu_req = create_container("ctr-gpu", gpus="2")
+    nolinux_req = create_container("ctr-nolinux", with_linux=False, gpus="2")
     drv2.call("grpc.AgentService", "CreateContainer", gpu_req, timeout_ms=20000, cid="gpu")
     drv2.call("grpc.AgentService", "CreateContainer", nolinux_req, timeout_ms=20000, cid="nolinux")
     drv2.call("grpc.AgentService", "CreateContainer", b"\xff\xff\xff", timeout_ms=20000, cid="garbage")

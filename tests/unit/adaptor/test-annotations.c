@@ -287,10 +287,88 @@ static void test_sandbox_id(void **state)
     assert_int_equal(caa_sandbox_id_check("...", NULL), 0);
 }
 
+/* Kata 3.9+ shims: io.katacontainers.config.runtime.cc_init_data. The
+ * fixtures are the forms the Kata docs and CoCo guides put in the pod
+ * annotation (`gzip | base64 -w0`, `base64 -w0`), made with those commands
+ * from this TOML, and the decoded TOML a shim passes on. */
+static const char initdata_toml[] =
+    "algorithm = \"sha256\"\nversion = \"0.1.0\"\n\n[data]\n\"aa.toml\" = \"\"\"\n"
+    "[token_configs.kbs]\nurl = \"https://kbs.example\"\n\"\"\"\n";
+static const char initdata_gzip_b64[] =
+    "H4sIAAAAAAAAAxXLTQqDMBBA4f2cQuYA4w/"
+    "ootCTiMjYpiaYZCQzlR7fZvs+HsddSjCfmmeD6nkYJ4TLFQ2Sa+qopw4B5jcbL4DMZJIiVkOE2"
+    "eRweX1J/oRd6dh0gW+JVb3ZqY+2/TdyP05ndAj1uQE6eQEmcwAAAA==";
+static const char initdata_b64[] =
+    "YWxnb3JpdGhtID0gInNoYTI1NiIKdmVyc2lvbiA9ICIwLjEuMCIKCltkYXRhXQoiYWEudG9tbCIgPSAiIiIKW3Rva2"
+    "VuX2NvbmZpZ3Mua2JzXQp1cmwgPSAiaHR0cHM6Ly9rYnMuZXhhbXBsZSIKIiIiCg==";
+
+static char *initdata_from(const char *key, const char *value, const char *hyp_value, caa_error **err)
+{
+    const caa_annotation ann[] = {
+        {CAA_ANN_SANDBOX_NAME, "p"},
+        {CAA_ANN_SANDBOX_NAMESPACE, "ns"},
+        {CAA_ANN_INITDATA, hyp_value},
+        {key, value},
+    };
+    caa_pod_spec s;
+    if (caa_pod_spec_from_annotations(ann, N(ann), &s, err) < 0)
+        return NULL;
+    char *ret = s.initdata;
+    s.initdata = NULL;
+    caa_pod_spec_done(&s);
+    return ret;
+}
+
+static void test_runtime_initdata_forms(void **state)
+{
+    (void)state;
+    const char *forms[] = {initdata_toml, initdata_gzip_b64, initdata_b64};
+    for (size_t i = 0; i < N(forms); i++) {
+        char *t = initdata_from(CAA_ANN_RUNTIME_INITDATA, forms[i], "", NULL);
+        assert_non_null(t);
+        assert_string_equal(t, initdata_toml);
+        free(t);
+    }
+    /* the hypervisor key accepts the same forms */
+    char *t = initdata_from("unrelated", "", initdata_gzip_b64, NULL);
+    assert_string_equal(t, initdata_toml);
+    free(t);
+}
+
+static void test_runtime_initdata_wins(void **state)
+{
+    (void)state;
+    char *t = initdata_from(CAA_ANN_RUNTIME_INITDATA, initdata_gzip_b64, "version = \"0.1.0\"\n", NULL);
+    assert_string_equal(t, initdata_toml);
+    free(t);
+    /* an empty runtime key (a shim sends every key) leaves the hypervisor one */
+    t = initdata_from(CAA_ANN_RUNTIME_INITDATA, "", "version = \"0.1.0\"\n", NULL);
+    assert_string_equal(t, "version = \"0.1.0\"\n");
+    free(t);
+}
+
+static void test_runtime_initdata_bad(void **state)
+{
+    (void)state;
+    caa_error *err = NULL;
+    /* gzip magic, then garbage */
+    assert_null(initdata_from(CAA_ANN_RUNTIME_INITDATA, "H4sIAAAA", "", &err));
+    assert_non_null(strstr(caa_error_msg(err), CAA_ANN_RUNTIME_INITDATA));
+    caa_error_free(err);
+    err = NULL;
+    /* base64 of "a\0b" */
+    assert_null(initdata_from(CAA_ANN_RUNTIME_INITDATA, "YQBi", "", &err));
+    assert_non_null(strstr(caa_error_msg(err), "NUL"));
+    caa_error_free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_keys),
+        cmocka_unit_test(test_runtime_initdata_forms),
+        cmocka_unit_test(test_runtime_initdata_wins),
+        cmocka_unit_test(test_runtime_initdata_bad),
         cmocka_unit_test(test_empty_values_are_defaults),
         cmocka_unit_test(test_crio_sandbox_name),
         cmocka_unit_test(test_float_vcpus),

@@ -132,8 +132,10 @@ import json, sys
 c = json.load(open(sys.argv[1])); c["external-net-via-pod-vm"] = True
 json.dump(c, open(sys.argv[2], "w"))
 PY
-expect_fail "VM setup: external-net-via-pod-vm is refused" '^error EOPNOTSUPP: pod-network: external-net-via-pod-vm is not supported' \
+expect_fail "VM setup: external-net-via-pod-vm without a secondary interface" \
+  '^error ENOENT: .*external-net-via-pod-vm: the VM has no secondary interface' \
   "$driver" --netns "$VM" vm-setup "$PN_TMP/ext.json" --podns "$(pn_nspath vp1)"
+[ "$(links vp1)" = "lo " ] && ok "external-net-via-pod-vm failure undone" || nok "external-net-via-pod-vm failure undone" "$(links vp1)"
 # A route whose gateway is unreachable fails half way: everything is undone.
 python3 - "$cfg" "$PN_TMP/badroute.json" <<'PY'
 import json, sys

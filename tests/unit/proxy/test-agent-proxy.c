@@ -229,6 +229,15 @@ static res shim_call(fx *x, const char *service, const char *method, const uint8
 
 /* CreateContainerRequest{container_id "c", OCI {Version "1"}} by hand. */
 static const uint8_t cc_req[] = {0x0a, 0x01, 'c', 0x32, 0x03, 0x0a, 0x01, '1'};
+/* The same with OCI annotation io.katacontainers.config.hypervisor.default_gpus
+ * = "1" (field 7, a map entry {1 key, 2 value}): upstream's CDI trigger, as
+ * the Kata shim passes the pod's annotations on to its containers. */
+static const uint8_t cc_req_gpu[] = {
+    0x0a, 0x01, 'c', 0x32, 0x3a, 0x0a, 0x01, '1', 0x3a, 0x35, 0x0a, 0x30, 'i',  'o',  '.', 'k',
+    'a',  't',  'a', 'c',  'o',  'n',  't',  'a', 'i',  'n',  'e',  'r',  's',  '.',  'c', 'o',
+    'n',  'f',  'i', 'g',  '.',  'h',  'y',  'p', 'e',  'r',  'v',  'i',  's',  'o',  'r', '.',
+    'd',  'e',  'f', 'a',  'u',  'l',  't',  '_', 'g',  'p',  'u',  's',  0x12, 0x01, '1',
+};
 
 /* ------------------------------------------------------------ tests */
 
@@ -252,13 +261,19 @@ static void test_ready_socket_and_gpu_rewrite(void **state)
     assert_int_equal(x->ready_status, 0);
     assert_int_equal(x->f.checks, 1);
 
-    res r = shim_call(x, CAA_AGENT_SERVICE, "CreateContainer", cc_req, sizeof(cc_req));
+    res r = shim_call(x, CAA_AGENT_SERVICE, "CreateContainer", cc_req_gpu, sizeof(cc_req_gpu));
     assert_int_equal(r.status, 0);
     assert_int_equal(r.code, 0);
     assert_non_null(x->f.last_cc);
-    assert_true(x->f.last_cc_len > sizeof(cc_req));
+    assert_true(x->f.last_cc_len > sizeof(cc_req_gpu));
     assert_non_null(
         memmem(x->f.last_cc, x->f.last_cc_len, CAA_CDI_ALL_NVIDIA_GPUS, strlen(CAA_CDI_ALL_NVIDIA_GPUS)));
+    /* A container without the annotation is not rewritten, whatever the
+     * pod's GPU count (upstream's trigger is the container's annotation). */
+    r = shim_call(x, CAA_AGENT_SERVICE, "CreateContainer", cc_req, sizeof(cc_req));
+    assert_int_equal(r.code, 0);
+    assert_int_equal(x->f.last_cc_len, sizeof(cc_req));
+    assert_memory_equal(x->f.last_cc, cc_req, sizeof(cc_req));
 
     caa_agent_proxy_stats s;
     caa_agent_proxy_get_stats(x->p, &s);

@@ -122,6 +122,7 @@ typedef struct cc_opts {
     bool linux_present;
     size_t n_ns;
     const char *cdi_value; /* existing CDI annotation, or NULL */
+    const char *gpus;      /* default_gpus annotation, or NULL */
     bool unknown_in_spec;
 } cc_opts;
 
@@ -132,9 +133,10 @@ static uint8_t *container_bytes(const cc_opts *o, size_t *len)
     Grpc__Linux lx = GRPC__LINUX__INIT;
     Grpc__LinuxNamespace ns[2] = {GRPC__LINUX_NAMESPACE__INIT, GRPC__LINUX_NAMESPACE__INIT};
     Grpc__LinuxNamespace *nsp[2] = {&ns[0], &ns[1]};
-    Grpc__Spec__AnnotationsEntry ann[2] = {GRPC__SPEC__ANNOTATIONS_ENTRY__INIT,
+    Grpc__Spec__AnnotationsEntry ann[3] = {GRPC__SPEC__ANNOTATIONS_ENTRY__INIT,
+                                           GRPC__SPEC__ANNOTATIONS_ENTRY__INIT,
                                            GRPC__SPEC__ANNOTATIONS_ENTRY__INIT};
-    Grpc__Spec__AnnotationsEntry *annp[2] = {&ann[0], &ann[1]};
+    Grpc__Spec__AnnotationsEntry *annp[3] = {&ann[0], &ann[1], &ann[2]};
     ns[0].type = "pid";
     ns[1].type = "ipc";
     ns[1].path = "/proc/1/ns/ipc";
@@ -147,8 +149,16 @@ static uint8_t *container_bytes(const cc_opts *o, size_t *len)
     lx.cgroupspath = "/kubepods/x";
     spec.version = "1.1.0";
     spec.hostname = "web";
+    size_t n_ann = 1;
+    if (o->cdi_value)
+        annp[n_ann++] = &ann[1];
+    if (o->gpus) {
+        ann[2].key = CAA_CDI_GPUS_ANNOTATION;
+        ann[2].value = (char *)o->gpus;
+        annp[n_ann++] = &ann[2];
+    }
     spec.annotations = annp;
-    spec.n_annotations = o->cdi_value ? 2 : 1;
+    spec.n_annotations = n_ann;
     spec.linux = o->linux_present ? &lx : NULL;
     req.container_id = "ctr";
     req.exec_id = "exec";
@@ -278,13 +288,27 @@ static const char *cdi_of(const Grpc__Spec *s, size_t *count)
 static void test_container_gpu_annotation(void **state)
 {
     (void)state;
-    /* Absent: added, the other annotation and unknown fields kept. */
-    cc_opts o = {.oci = true, .linux_present = true, .n_ns = 1, .unknown_in_spec = true};
+    /* No default_gpus annotation on the container (upstream's trigger):
+     * unchanged; an empty one neither. */
+    cc_opts o0 = {.oci = true, .linux_present = true, .n_ns = 1};
     size_t len, n, count;
-    uint8_t *in = container_bytes(&o, &len), *out = NULL;
+    uint8_t *in = container_bytes(&o0, &len), *out = NULL;
+    assert_int_equal(caa_agent_rewrite_container_gpu(in, len, &out, &n, NULL), 1);
+    free(in);
+    o0.gpus = "";
+    in = container_bytes(&o0, &len);
+    assert_int_equal(caa_agent_rewrite_container_gpu(in, len, &out, &n, NULL), 1);
+    assert_null(out);
+    free(in);
+
+    /* Absent: added, the other annotations and unknown fields kept. The
+     * container's annotations are what the Kata shim passes from the pod
+     * (default_gpus set by upstream's webhook). */
+    cc_opts o = {.oci = true, .linux_present = true, .n_ns = 1, .unknown_in_spec = true, .gpus = "2"};
+    in = container_bytes(&o, &len);
     assert_int_equal(caa_agent_rewrite_container_gpu(in, len, &out, &n, NULL), 0);
     Grpc__CreateContainerRequest *r = grpc__create_container_request__unpack(NULL, n, out);
-    assert_int_equal(r->oci->n_annotations, 2);
+    assert_int_equal(r->oci->n_annotations, 3);
     assert_string_equal(cdi_of(r->oci, &count), CAA_CDI_ALL_NVIDIA_GPUS);
     assert_int_equal(count, 1);
     assert_string_equal(r->oci->annotations[0]->key, "io.kubernetes.cri.container-type");
@@ -296,12 +320,12 @@ static void test_container_gpu_annotation(void **state)
     free(in);
 
     /* Another value: replaced in place, not duplicated. */
-    cc_opts o2 = {.oci = true, .cdi_value = "vendor.com/gpu=0"};
+    cc_opts o2 = {.oci = true, .cdi_value = "vendor.com/gpu=0", .gpus = "1"};
     in = container_bytes(&o2, &len);
     out = NULL;
     assert_int_equal(caa_agent_rewrite_container_gpu(in, len, &out, &n, NULL), 0);
     r = grpc__create_container_request__unpack(NULL, n, out);
-    assert_int_equal(r->oci->n_annotations, 2);
+    assert_int_equal(r->oci->n_annotations, 3);
     assert_string_equal(cdi_of(r->oci, &count), CAA_CDI_ALL_NVIDIA_GPUS);
     assert_int_equal(count, 1);
     grpc__create_container_request__free_unpacked(r, NULL);
@@ -309,7 +333,7 @@ static void test_container_gpu_annotation(void **state)
     free(in);
 
     /* Already right: the original bytes go on. */
-    cc_opts o3 = {.oci = true, .cdi_value = CAA_CDI_ALL_NVIDIA_GPUS};
+    cc_opts o3 = {.oci = true, .cdi_value = CAA_CDI_ALL_NVIDIA_GPUS, .gpus = "1"};
     in = container_bytes(&o3, &len);
     out = NULL;
     assert_int_equal(caa_agent_rewrite_container_gpu(in, len, &out, &n, NULL), 1);

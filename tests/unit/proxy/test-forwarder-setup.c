@@ -215,6 +215,18 @@ static void test_tls_ctx(void **state)
     assert_int_equal(SSL_CTX_get_verify_mode(ctx) & SSL_VERIFY_PEER, 0);
     SSL_CTX_free(ctx);
 
+    /* The flags win over apf.json, as upstream's forwarder.NewDaemon: the
+     * mismatched pair in apf.json (cert, key2) is not looked at ... */
+    assert_string_equal(apf.tls_server_key, key2);
+    assert_int_equal(fwd_tls_server_ctx(&o, &apf, &ctx, NULL), 0);
+    SSL_CTX_free(ctx);
+    /* ... and -ca-cert-file is used although apf.json has tls-client-ca. */
+    o.ca_cert_file = "/nonexistent/ca.crt";
+    assert_true(fwd_tls_server_ctx(&o, &apf, &ctx, &e) < 0);
+    assert_non_null(strstr(caa_error_msg(e), "/nonexistent/ca.crt"));
+    caa_error_freep(&e);
+    o.ca_cert_file = "";
+
     free(certf);
     free(keyf);
     caa_tls_secret_free(key);

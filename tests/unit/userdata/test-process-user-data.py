@@ -42,6 +42,7 @@ INITDATA = base64.b64encode(gzip.compress(TOML)).decode()
 APF = '{"pod-network":{"podip":"10.244.1.7/24"},"pod-name":"nginx","tls-server-key":"KEY"}'
 AUTH = '{"auths":{"quay.io":{"auth":"dXNlcjpwYXNz"}}}'
 DEFAULT_DIGEST = "c0208fd1fb0315723e581bbbc1c57c03236f0cfb8215d8ea6578f6359bd5245b"
+DEFAULT_TOML = b"algorithm = \"sha256\"\nversion = \"0.1.0\"\n\n[data]\n\"aa.toml\" = ''\n"
 
 # Upstream's layout, literal blocks (what the adaptor sends).
 GOOD = (
@@ -70,15 +71,20 @@ HOSTILE = {
     "unknown top-level key": cloud_config([("/run/peerpod/apf.json", "{}")])[:-1] + ', "runcmd": ["reboot"]}',
     "unknown item key": "#cloud-config\n"
     + json.dumps({"write_files": [{"path": "/run/peerpod/apf.json", "content": "{}", "permissions": "4755"}]}),
-    "path traversal": cloud_config([("/run/peerpod/apf.json", "{}"), ("/run/peerpod/../../etc/passwd", "x")]),
-    "path outside the list": cloud_config([("/run/peerpod/apf.json", "{}"), ("/etc/cron.d/x", "* * * * * root id")]),
-    "digest supplied": cloud_config([("/run/peerpod/initdata.digest", "0" * 64)]),
     "bad base64 initdata": cloud_config([("/run/peerpod/apf.json", "{}"), ("/run/peerpod/initdata", "%%%%")]),
     "bad gzip initdata": cloud_config([("/run/peerpod/initdata", base64.b64encode(b"plain text").decode())]),
     "duplicate TOML key": cloud_config(
         [("/run/peerpod/initdata", base64.b64encode(gzip.compress(TOML + b"\"aa.toml\" = 'again'\n")).decode())]
     ),
     "10 MB document": "#cloud-config\n" + "#" * (10 * 1000 * 1000),
+}
+
+# Upstream's process-user-data logs and skips paths off its list (and writes
+# the rest); so do we. Nothing lands outside the output directory.
+SKIPPED = {
+    "path traversal": cloud_config([("/run/peerpod/apf.json", "{}"), ("/run/peerpod/../../etc/passwd", "x")]),
+    "path outside the list": cloud_config([("/run/peerpod/apf.json", "{}"), ("/etc/cron.d/x", "* * * * * root id")]),
+    "digest supplied": cloud_config([("/run/peerpod/apf.json", "{}"), ("/run/peerpod/initdata.digest", "0" * 64)]),
 }
 
 results = []
@@ -94,7 +100,7 @@ def case(fn):
 
 
 def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws="", timeout="10", retry="1",
-        expect=0):
+        expect=0, extra=()):
     out = os.path.join(tmp, "run", "peerpod")
     cmd = [
         PUD,
@@ -117,6 +123,7 @@ def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws
         out,
         "--log-level",
         "debug",
+        *extra,
     ]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if p.returncode != expect:
@@ -179,7 +186,19 @@ def cidata_without_initdata_writes_default(tmp):
     assert read(out, "apf.json") == APF.encode()
     assert read(out, "aa.toml") == b""
     assert read(out, "initdata.digest") == DEFAULT_DIGEST.encode()
-    assert not os.path.exists(os.path.join(out, "initdata"))
+    # the default document is left behind as the initdata file, as upstream's program does
+    assert gzip.decompress(base64.b64decode(read(out, "initdata"))) == DEFAULT_TOML
+
+
+@case
+def skipped_paths_are_logged(tmp):
+    for name, doc in SKIPPED.items():
+        out, err = run(tmp, cidata_dir=cidata_dir_with(tmp, doc), timeout="30")
+        assert read(out, "apf.json") == b"{}", name
+        assert "is not allowed, skipped" in err, f"{name}: {err}"
+        assert read(out, "initdata.digest") == DEFAULT_DIGEST.encode(), name
+        assert "* * *" not in err, f"{name}: {err}"
+        shutil.rmtree(out)
 
 
 @case
@@ -200,6 +219,40 @@ def hostile_user_data_writes_nothing(tmp):
         assert "nothing written" in err or "larger than" in err, f"{name}: {err}"
         # File contents must not be echoed into the log (paths and key names may be).
         assert "reboot" not in err and "* * *" not in err and "4755" not in err, f"{name}: {err}"
+
+
+@case
+def command_line_as_upstream(tmp):
+    """upstream's cobra command: -v/--version print the version, no command prints
+    the help (exit 0), provision-files accepts the persistent -v."""
+    for args in (["-v"], ["--version"], ["version"]):
+        p = subprocess.run([PUD] + args, capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0 and p.stdout.startswith("process-user-data "), (args, p.stdout, p.stderr)
+    p = subprocess.run([PUD], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0 and "provision-files" in p.stdout, (p.stdout, p.stderr)
+    doc = cloud_config([("/run/peerpod/apf.json", APF)])
+    out, _ = run(tmp, cidata_dir=cidata_dir_with(tmp, doc), extra=["-v"])
+    assert read(out, "apf.json") == APF.encode()
+
+
+@case
+def no_provider_writes_initdata_only(tmp):
+    """As upstream: no cidata and no known cloud (no IMDS URL given, detection says
+    neither Azure nor AWS): no user-data provider; the default initdata, its
+    digest and aa.toml are written and the program succeeds at once."""
+    vendor = os.path.join(tmp, "sys_vendor")
+    with open(vendor, "w") as f:
+        f.write("QEMU\n")
+    out = os.path.join(tmp, "run", "peerpod")
+    empty = os.path.join(tmp, "no-cidata")
+    os.makedirs(empty)
+    p = subprocess.run([PUD, "provision-files", "-t", "30", "--cidata-dir", empty, "--cidata-device", "",
+                        "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file", vendor, "--output-dir", out],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    assert "no user-data provider" in p.stderr and "cloud: none" in p.stderr, p.stderr
+    assert sorted(os.listdir(out)) == ["aa.toml", "initdata", "initdata.digest"], os.listdir(out)
+    assert read(out, "initdata.digest") == DEFAULT_DIGEST.encode()
 
 
 @case
@@ -488,7 +541,7 @@ def aws_imdsv1_fallback(tmp):
 
 @case
 def imds_hostile_and_oversized(tmp):
-    for name in ("unknown top-level key", "path traversal", "10 MB document"):
+    for name in ("unknown top-level key", "unknown item key", "10 MB document"):
         srv = Server(aws_handler(HOSTILE[name]))
         try:
             out, err = run(tmp, aws=srv.url, timeout="30", expect=1)

@@ -1,6 +1,7 @@
 /* process-user-data's validate-then-write step (agent-protocol/process-user-data/provision.c). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <dirent.h>
@@ -69,6 +70,18 @@ static char *read_out(const char *name, size_t *len, mode_t *mode)
     return data;
 }
 
+/* The files expanded from `toml`, and the empty scratch-space marker. */
+static void assert_initdata_files_and_marker(void)
+{
+    size_t n;
+    _cleanup_free_ char *cdh = read_out("cdh.toml", &n, NULL);
+    assert_string_equal(cdh, "[kbc]\nname = \"cc_kbc\"\n");
+    _cleanup_free_ char *rego = read_out("policy.rego", &n, NULL);
+    assert_string_equal(rego, "package agent_policy\n");
+    _cleanup_free_ char *marker = read_out("scratch-space.marker", &n, NULL);
+    assert_int_equal(n, 0);
+}
+
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -123,12 +136,7 @@ static void test_full(void **state)
     _cleanup_free_ char *aa = read_out("aa.toml", &n, &mode);
     assert_string_equal(aa, "[token_configs.kbs]\nurl = \"http://198.18.0.1:8080\"\n");
     assert_int_equal(mode, 0644);
-    _cleanup_free_ char *cdh = read_out("cdh.toml", &n, NULL);
-    assert_string_equal(cdh, "[kbc]\nname = \"cc_kbc\"\n");
-    _cleanup_free_ char *rego = read_out("policy.rego", &n, NULL);
-    assert_string_equal(rego, "package agent_policy\n");
-    _cleanup_free_ char *marker = read_out("scratch-space.marker", &n, NULL);
-    assert_int_equal(n, 0);
+    assert_initdata_files_and_marker();
     _cleanup_free_ char *digest = read_out("initdata.digest", &n, NULL);
     _cleanup_free_ char *want = caa_initdata_digest(CAA_INITDATA_SHA384, toml, strlen(toml));
     assert_int_equal(n, 96);
@@ -162,11 +170,16 @@ static void test_no_initdata_default(void **state)
     assert_int_equal(n, 0);
     _cleanup_free_ char *digest = read_out("initdata.digest", &n, NULL);
     assert_string_equal(digest, "c0208fd1fb0315723e581bbbc1c57c03236f0cfb8215d8ea6578f6359bd5245b");
-    _cleanup_free_ char *initdata = xasprintf("%s/initdata", outdir);
-    assert_int_equal(access(initdata, F_OK), -1);
+    /* as upstream's newer program, the default document is left behind
+     * as the initdata file, encoded as the daemon would send it */
+    _cleanup_free_ char *initdata = read_out("initdata", &n, NULL);
+    _cleanup_free_ char *decoded = NULL;
+    size_t decoded_len;
+    assert_int_equal(caa_initdata_decode(initdata, n, &decoded, &decoded_len, NULL), 0);
+    assert_string_equal(decoded, caa_initdata_default_toml);
     /* aa.toml is written last: attestation-agent starts when it appears */
     assert_string_equal(plan->files[plan->n_files - 1].name, "aa.toml");
-    assert_int_equal(count_entries(outdir), 3);
+    assert_int_equal(count_entries(outdir), 4);
 }
 
 static void test_direct_files_without_initdata(void **state)
@@ -211,12 +224,19 @@ static void test_hostile(void **state)
         "/run/peerpod/initdata.digest",  "/run/peerpod/",        "/run/peerpod/apf.json ",
         "/run/peerpod/sub/apf.json",     "../apf.json",          "/root/.ssh/authorized_keys",
     };
+    /* As upstream: skipped with a log line, the rest is written. */
     for (size_t i = 0; i < sizeof(bad_paths) / sizeof(bad_paths[0]); i++) {
         const char *pairs[] = {"/run/peerpod/apf.json", "{}", bad_paths[i], "owned", NULL};
-        reject_pairs(pairs, "is not allowed");
+        size_t len;
+        _cleanup_free_ char *doc = doc_of(pairs, &len);
+        _cleanup_pud_plan_ caa_pud_plan *plan = NULL;
+        assert_int_equal(caa_pud_plan_build(doc, len, &plan, NULL), 0);
+        assert_int_equal(plan->n_notes, 1);
+        assert_non_null(strstr(plan->notes[0], "is not allowed, skipped"));
+        for (size_t k = 0; k < plan->n_files; k++)
+            assert_null(memmem(plan->files[k].content, plan->files[k].len, "owned", 5));
+        assert_non_null(caa_pud_plan_find(plan, "apf.json"));
     }
-    const char *dup[] = {"/run/peerpod/apf.json", "{}", "/run/peerpod/apf.json", "{}", NULL};
-    reject_pairs(dup, "more than once");
 
     /* initdata that does not decode or parse */
     const char *b64[] = {"/run/peerpod/apf.json", "{}", "/run/peerpod/initdata", "not*base64", NULL};
@@ -234,10 +254,6 @@ static void test_hostile(void **state)
         const char *pairs[] = {"/run/peerpod/apf.json", "{}", "/run/peerpod/initdata", enc, NULL};
         reject_pairs(pairs, "initdata");
     }
-    /* a file both directly and through initdata */
-    _cleanup_free_ char *enc = caa_initdata_encode(toml, strlen(toml), NULL);
-    const char *both[] = {"/run/peerpod/initdata", enc, "/run/peerpod/cdh.toml", "x", NULL};
-    reject_pairs(both, "cdh.toml directly and also initdata");
 
     /* documents the strict parser refuses */
     static const char *const bad_docs[] = {
@@ -253,6 +269,48 @@ static void test_hostile(void **state)
     memset(huge, '#', big);
     expect_rejected(huge, big, "more than");
     free(huge);
+}
+
+/* Inputs upstream's process-user-data accepts (pkg/userdata/provision.go:
+ * processCloudConfig writes allowed paths in order and logs the others,
+ * extractInitdataAndHash then writes initdata's aa.toml/cdh.toml/policy.rego
+ * over them), rendered by hand as upstream's adaptor and older ones send
+ * them. */
+static void test_upstream_leniency(void **state)
+{
+    (void)state;
+    _cleanup_free_ char *enc = caa_initdata_encode(toml, strlen(toml), NULL);
+    /* duplicates: the last one is written; initdata replaces direct files;
+     * a direct policy.rego is not on upstream's list; the scratch marker
+     * without content (upstream's template leaves the empty content out) */
+    char *doc = xasprintf("#cloud-config\nwrite_files:\n"
+                          "- path: /run/peerpod/apf.json\n  content: '{\"first\":1}'\n"
+                          "- path: /run/peerpod/apf.json\n  content: '{}'\n"
+                          "- path: /run/peerpod/cdh.toml\n  content: direct\n"
+                          "- path: /run/peerpod/policy.rego\n  content: direct\n"
+                          "- path: /etc/motd\n  content: x\n"
+                          "- path: /run/peerpod/initdata\n  content: %s\n"
+                          "- path: /run/peerpod/scratch-space.marker\n",
+                          enc);
+    _cleanup_pud_plan_ caa_pud_plan *plan = NULL;
+    assert_int_equal(caa_pud_plan_build(doc, strlen(doc), &plan, NULL), 0);
+    free(doc);
+    assert_int_equal(caa_pud_plan_write(plan, outdir, NULL), 0);
+    size_t n;
+    _cleanup_free_ char *apf = read_out("apf.json", &n, NULL);
+    assert_string_equal(apf, "{}");
+    assert_initdata_files_and_marker();
+    /* notes: duplicate, policy.rego, /etc/motd, cdh.toml replaced, other.conf */
+    const char *want[] = {"more than once", "policy.rego' is not allowed", "/etc/motd' is not allowed",
+                          "other.conf' is not allowed", "cdh.toml' is replaced"};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        bool found = false;
+        for (size_t k = 0; k < plan->n_notes; k++)
+            found = found || strstr(plan->notes[k], want[i]) != NULL;
+        if (!found)
+            fail_msg("no note with '%s'", want[i]);
+    }
+    assert_int_equal(plan->n_notes, 5);
 }
 
 static void test_symlink_destination(void **state)
@@ -314,6 +372,7 @@ int main(void)
         cmocka_unit_test_teardown(test_no_initdata_default, clean_out),
         cmocka_unit_test_teardown(test_direct_files_without_initdata, clean_out),
         cmocka_unit_test_teardown(test_hostile, clean_out),
+        cmocka_unit_test_teardown(test_upstream_leniency, clean_out),
         cmocka_unit_test_teardown(test_symlink_destination, clean_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
