@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "daemon-sc.h"
 #include "daemon-tls.h"
 #include "strv.h"
 #include "userdata.h"
@@ -38,6 +39,20 @@ const caa_option caa_daemon_options[] = {
     {"tls-cipher-suites", "TLS_CIPHER_SUITES", CAA_OPT_STRING, OPT(tls_cipher_suites), "", 0, 0, 0,
      "comma-separated IANA cipher suite names (TLS 1.2 only)"},
     {"disable-tls", NULL, CAA_OPT_BOOL, OPT(disable_tls), "false", 0, 0, 0, "plain TCP to the forwarder"},
+    {"secure-comms", "SECURE_COMMS", CAA_OPT_BOOL, OPT(secure_comms), "false", 0, 0, 0,
+     "SSH to the pod VMs instead of TLS (docs/secure-comms.md)"},
+    {"secure-comms-no-trustee", "SECURE_COMMS_NO_TRUSTEE", CAA_OPT_BOOL, OPT(secure_comms_no_trustee),
+     "false", 0, 0, 0, "secure comms keys in the user-data (apf.json) instead of the KBS"},
+    {"secure-comms-inbounds", "SECURE_COMMS_INBOUNDS", CAA_OPT_STRING, OPT(secure_comms_inbounds), "", 0, 0,
+     0, "worker inbound tunnel tags (Phase:Name[:Namespace]:Port,...)"},
+    {"secure-comms-outbounds", "SECURE_COMMS_OUTBOUNDS", CAA_OPT_STRING, OPT(secure_comms_outbounds), "", 0,
+     0, 0, "worker outbound tunnel tags (Phase:Name[:Host]:Port,...)"},
+    {"secure-comms-pp-inbounds", "SECURE_COMMS_PP_INBOUNDS", CAA_OPT_STRING, OPT(secure_comms_pp_inbounds),
+     "", 0, 0, 0, "pod VM inbound tunnel tags, sent in apf.json"},
+    {"secure-comms-pp-outbounds", "SECURE_COMMS_PP_OUTBOUNDS", CAA_OPT_STRING, OPT(secure_comms_pp_outbounds),
+     "", 0, 0, 0, "pod VM outbound tunnel tags, sent in apf.json"},
+    {"secure-comms-kbs", "SECURE_COMMS_KBS_ADDR", CAA_OPT_STRING, OPT(secure_comms_kbs_addr),
+     "kbs-service.trustee-operator-system:8080", 0, 0, 0, "KBS host:port behind the VM's 127.0.0.1:8080"},
     {"proxy-timeout", "PROXY_TIMEOUT", CAA_OPT_DURATION, OPT(proxy_timeout_ns), "5m", 0, 0, 0,
      "maximum time to establish the agent connection"},
     {"tunnel-type", "TUNNEL_TYPE", CAA_OPT_STRING, OPT(tunnel_type), "vxlan", 0, 0, 0,
@@ -92,7 +107,8 @@ int caa_daemon_config_validate(caa_daemon_config *cfg, caa_error **err)
         return caa_error_set(err, -EINVAL, "-pods-dir must not contain ':'");
     if (strlen(cfg->pods_dir) + AGENT_SOCKET_SUFFIX_MIN >= sizeof(sun.sun_path))
         return caa_error_set(err, -ENAMETOOLONG, "-pods-dir is too long for unix socket paths below it");
-    int r = caa_daemon_tls_check_config(cfg, err);
+    /* Secure comms replaces TLS: its flags are checked, the TLS ones ignored. */
+    int r = cfg->secure_comms ? caa_daemon_sc_check_config(cfg, err) : caa_daemon_tls_check_config(cfg, err);
     if (r < 0)
         return r;
     /* Checked once here so that a bad value stops the daemon, not every CreateVM. */
