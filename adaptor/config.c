@@ -53,6 +53,8 @@ const caa_option caa_daemon_options[] = {
      "", 0, 0, 0, "pod VM outbound tunnel tags, sent in apf.json"},
     {"secure-comms-kbs", "SECURE_COMMS_KBS_ADDR", CAA_OPT_STRING, OPT(secure_comms_kbs_addr),
      "kbs-service.trustee-operator-system:8080", 0, 0, 0, "KBS host:port behind the VM's 127.0.0.1:8080"},
+    {"secure-comms-ssh-port", NULL, CAA_OPT_INT, OPT(secure_comms_ssh_port), "2222", 1, 65535, 0,
+     "SSH port of the pod VMs (upstream's fixed 2222)"},
     {"proxy-timeout", "PROXY_TIMEOUT", CAA_OPT_DURATION, OPT(proxy_timeout_ns), "5m", 0, 0, 0,
      "maximum time to establish the agent connection"},
     {"tunnel-type", "TUNNEL_TYPE", CAA_OPT_STRING, OPT(tunnel_type), "vxlan", 0, 0, 0,

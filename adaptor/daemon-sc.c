@@ -30,6 +30,7 @@ typedef struct pod_conn {
 struct caa_daemon_sc {
     uv_loop_t *loop;
     char *pods_dir;
+    uint16_t ssh_port;
     char *key_dir; /* <pods-dir>/.tls */
     caa_sc_key worker;
     char *pp_inbounds;  /* apf.json sc-inbounds */
@@ -178,7 +179,7 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
     caa_sc_client_config cc = {
         .id = sandbox_id,
         .host = host,
-        .port = CAA_SC_SSH_PORT,
+        .port = sc->ssh_port,
         .user = CAA_SC_VM_USER,
         .client_private_pem = sc->worker.private_pem,
         .host_key_blob = blob,
@@ -195,7 +196,7 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
     pc->next = sc->conns;
     sc->conns = pc;
     _cleanup_free_ char *fp = caa_sc_blob_fingerprint(blob, sizeof(blob));
-    log_pod_info(sandbox_id, "SSH to %s:%u, host key %s pinned", host, (unsigned)CAA_SC_SSH_PORT, fp);
+    log_pod_info(sandbox_id, "SSH to %s:%u, host key %s pinned", host, (unsigned)sc->ssh_port, fp);
     *ret = client;
     return 0;
 }
@@ -288,6 +289,7 @@ int caa_daemon_sc_new(uv_loop_t *loop, const caa_daemon_config *cfg, caa_daemon_
     caa_daemon_sc *sc = xnew0(caa_daemon_sc, 1);
     sc->loop = loop;
     sc->pods_dir = xstrdup(cfg->pods_dir);
+    sc->ssh_port = (uint16_t)cfg->secure_comms_ssh_port;
     sc->key_dir = xasprintf("%s/%s", cfg->pods_dir, CAA_PODS_DIR_TLS_NAME);
     sc->dialer = (caa_agent_dialer){.name = "ssh", .dial = sc_dial, .cancel = sc_cancel, .priv = sc};
     int r = parse_lists(cfg, &wn_in, &sc->wn_outbounds, &sc->pp_inbound_tags, &pp_out, err);

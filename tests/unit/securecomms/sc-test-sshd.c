@@ -22,6 +22,17 @@
 
 extern char **environ;
 
+/* Every sshd started here, stopped at exit even when a test fails half-way. */
+static pid_t started[64];
+static size_t n_started;
+
+static void stop_leftovers(void)
+{
+    for (size_t i = 0; i < n_started; i++)
+        if (started[i] > 0 && kill(started[i], SIGTERM) == 0)
+            waitpid(started[i], NULL, 0);
+}
+
 uint16_t sc_test_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -56,6 +67,10 @@ static int spawn(sc_test_sshd *d)
     posix_spawn_file_actions_destroy(&fa);
     if (r != 0)
         return -1;
+    if (n_started == 0)
+        atexit(stop_leftovers);
+    if (n_started < CAA_ARRAY_SIZE(started))
+        started[n_started++] = d->pid;
     for (int i = 0; i < 200; i++) {
         if (port_open(d->port))
             return 0;
@@ -133,6 +148,9 @@ void sc_test_sshd_kill(sc_test_sshd *d)
         kill_descendants(d->pid);
         kill(d->pid, SIGTERM);
         waitpid(d->pid, NULL, 0);
+        for (size_t i = 0; i < n_started; i++)
+            if (started[i] == d->pid)
+                started[i] = 0;
         d->pid = 0;
     }
 }
