@@ -37,7 +37,7 @@ struct caa_daemon_sc {
     char *pp_outbounds; /* apf.json sc-outbounds */
     caa_sc_tags wn_outbounds;
     caa_sc_tags pp_inbound_tags; /* built-ins + pp inbounds: what the VM listens on */
-    caa_agent_dialer dialer;
+    caa_agent_dialer *dialer;
     pod_conn *conns;
 };
 
@@ -203,54 +203,18 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
 
 /* ------------------------------------------------------------ dialer */
 
-struct caa_agent_dial {
-    caa_sc_open *open;
-    caa_agent_dial_cb cb;
-    void *opaque;
-};
-
-static void on_open(int status, ttrpc_transport *t, caa_error *err, void *opaque)
+/* The agent dialer's lookup: the proxy passes the sandbox id as server_name. */
+static int lookup(void *opaque, const char *host, const char *sandbox_id, caa_sc_client **ret,
+                  caa_error **err)
 {
-    caa_agent_dial *d = opaque;
-    caa_agent_dial_cb cb = d->cb;
-    void *cb_opaque = d->opaque;
-    free(d);
-    cb(status, t, err, cb_opaque);
-}
-
-static int sc_dial(const caa_agent_dialer *dialer, uv_loop_t *loop, const char *host, uint16_t port,
-                   const char *sandbox_id, caa_agent_dial_cb cb, void *opaque, caa_agent_dial **ret,
-                   caa_error **err)
-{
-    (void)loop;
-    caa_daemon_sc *sc = dialer->priv;
     if (!sandbox_id)
         return caa_error_set(err, -EINVAL, "secure comms dial without a sandbox id");
-    caa_sc_client *client = NULL;
-    int r = conn_for(sc, sandbox_id, host, &client, err);
-    if (r < 0)
-        return r;
-    caa_agent_dial *d = xnew0(caa_agent_dial, 1);
-    d->cb = cb;
-    d->opaque = opaque;
-    /* The forwarder listens on loopback in the VM; the channel ends there. */
-    r = caa_sc_client_open(client, "127.0.0.1", port, on_open, d, &d->open, err);
-    if (r < 0) {
-        free(d);
-        return r;
-    }
-    *ret = d;
-    return 0;
-}
-
-static void sc_cancel(caa_agent_dial *d)
-{
-    caa_sc_open_cancel(d->open);
+    return conn_for(opaque, sandbox_id, host, ret, err);
 }
 
 const caa_agent_dialer *caa_daemon_sc_dialer(const caa_daemon_sc *sc)
 {
-    return &sc->dialer;
+    return sc->dialer;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -291,7 +255,7 @@ int caa_daemon_sc_new(uv_loop_t *loop, const caa_daemon_config *cfg, caa_daemon_
     sc->pods_dir = xstrdup(cfg->pods_dir);
     sc->ssh_port = (uint16_t)cfg->secure_comms_ssh_port;
     sc->key_dir = xasprintf("%s/%s", cfg->pods_dir, CAA_PODS_DIR_TLS_NAME);
-    sc->dialer = (caa_agent_dialer){.name = "ssh", .dial = sc_dial, .cancel = sc_cancel, .priv = sc};
+    sc->dialer = caa_agent_dialer_ssh_new(lookup, sc);
     int r = parse_lists(cfg, &wn_in, &sc->wn_outbounds, &sc->pp_inbound_tags, &pp_out, err);
     if (r == 0)
         r = check_servable(&wn_in, &sc->pp_inbound_tags, err);
@@ -321,6 +285,7 @@ void caa_daemon_sc_free(caa_daemon_sc *sc)
         sc->conns = pc->next;
         conn_free(pc);
     }
+    caa_agent_dialer_ssh_free(sc->dialer);
     caa_sc_tags_done(&sc->wn_outbounds);
     caa_sc_tags_done(&sc->pp_inbound_tags);
     caa_sc_key_done(&sc->worker);
