@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "apf-config.h"
+#include "daemon-sc.h"
 #include "daemon-tls.h"
 #include "fs.h"
 #include "log.h"
@@ -56,6 +57,8 @@ int caa_pod_build_boot_data(caa_manager *m, caa_pod *pod, char **ret_user_data, 
         free(pod->rec.tls_dir);
         pod->rec.tls_dir = dir ? xstrdup(dir) : NULL;
     }
+    if (m->sc && (r = caa_daemon_sc_fill_apf(m->sc, pod->dir, &apf, err)) < 0)
+        goto out;
     if ((r = write_apf_json(pod, &apf, err)) < 0) {
         caa_error_prefix(err, "writing %s", CAA_APF_JSON_NAME);
         goto out;

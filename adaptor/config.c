@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "daemon-sc.h"
 #include "daemon-tls.h"
 #include "strv.h"
 #include "userdata.h"
@@ -69,6 +70,24 @@ const caa_option caa_daemon_options[] = {
                "kubeconfig of the Kubernetes API server (default: in-cluster, else $KUBECONFIG)"),
     CAA_OPTION_INT(caa_daemon_config, "probe-port", "PROBE_PORT", probe_port, "8000", 0, 65535,
                    "port of the /startup, /healthz and /metrics endpoint on 127.0.0.1 (0: off)"),
+    CAA_OPTION(caa_daemon_config, "secure-comms", "SECURE_COMMS", CAA_OPT_BOOL, secure_comms, "false",
+               "SSH to the pod VMs instead of TLS (docs/secure-comms.md)"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-no-trustee", "SECURE_COMMS_NO_TRUSTEE", CAA_OPT_BOOL,
+               secure_comms_no_trustee, "false",
+               "secure comms keys in the user-data (apf.json) instead of the KBS"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-inbounds", "SECURE_COMMS_INBOUNDS", CAA_OPT_STRING,
+               secure_comms_inbounds, "", "worker inbound tunnel tags (Phase:Name[:Namespace]:Port,...)"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-outbounds", "SECURE_COMMS_OUTBOUNDS", CAA_OPT_STRING,
+               secure_comms_outbounds, "", "worker outbound tunnel tags (Phase:Name[:Host]:Port,...)"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-pp-inbounds", "SECURE_COMMS_PP_INBOUNDS", CAA_OPT_STRING,
+               secure_comms_pp_inbounds, "", "pod VM inbound tunnel tags, sent in apf.json"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-pp-outbounds", "SECURE_COMMS_PP_OUTBOUNDS", CAA_OPT_STRING,
+               secure_comms_pp_outbounds, "", "pod VM outbound tunnel tags, sent in apf.json"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-kbs", "SECURE_COMMS_KBS_ADDR", CAA_OPT_STRING,
+               secure_comms_kbs_addr, "kbs-service.trustee-operator-system:8080",
+               "KBS host:port behind the VM's 127.0.0.1:8080"),
+    CAA_OPTION_INT(caa_daemon_config, "secure-comms-ssh-port", NULL, secure_comms_ssh_port, "2222", 1, 65535,
+                   "SSH port of the pod VMs (upstream's fixed 2222)"),
 };
 
 const size_t caa_daemon_n_options = CAA_ARRAY_SIZE(caa_daemon_options);
@@ -98,7 +117,8 @@ int caa_daemon_config_validate(caa_daemon_config *cfg, caa_error **err)
         return caa_error_set(err, -EINVAL, "-pods-dir must not contain ':'");
     if (strlen(cfg->pods_dir) + AGENT_SOCKET_SUFFIX_MIN >= sizeof(sun.sun_path))
         return caa_error_set(err, -ENAMETOOLONG, "-pods-dir is too long for unix socket paths below it");
-    int r = caa_daemon_tls_check_config(cfg, err);
+    /* Secure comms replaces TLS: its flags are checked, the TLS ones ignored. */
+    int r = cfg->secure_comms ? caa_daemon_sc_check_config(cfg, err) : caa_daemon_tls_check_config(cfg, err);
     if (r < 0)
         return r;
     /* Checked once here so that a bad value stops the daemon, not every CreateVM. */

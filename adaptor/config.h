@@ -23,6 +23,14 @@ typedef struct caa_daemon_config {
     char *tls_min_version;
     char *tls_cipher_suites;
     bool disable_tls;
+    bool secure_comms; /* SSH instead of TLS (daemon-sc.h) */
+    bool secure_comms_no_trustee;
+    char *secure_comms_inbounds;
+    char *secure_comms_outbounds;
+    char *secure_comms_pp_inbounds;
+    char *secure_comms_pp_outbounds;
+    char *secure_comms_kbs_addr;
+    int64_t secure_comms_ssh_port; /* ours; upstream fixed 2222 */
     int64_t proxy_timeout_ns;
     char *tunnel_type;
     int64_t vxlan_port;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon-sc.h"
 #include "daemon-tls.h"
 #include "fs.h"
 #include "kube-service.h"
@@ -189,6 +190,8 @@ void caa_manager_done(caa_manager *m)
     caa_pod_observers_free(m);
     caa_daemon_tls_free(m->tls);
     m->tls = NULL;
+    caa_daemon_sc_free(m->sc);
+    m->sc = NULL;
 }
 
 /* ---------------------------------------------------------------- startup */
@@ -280,7 +283,9 @@ int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err)
         goto fail;
     if ((r = caa_mkdir_p(cfg->pods_dir, 0700, err)) < 0)
         goto fail;
-    if (!cfg->disable_tls && (r = caa_daemon_tls_new(cfg, &m->tls, err)) < 0)
+    if (cfg->secure_comms && (r = caa_daemon_sc_new(m->loop, cfg, &m->sc, err)) < 0)
+        goto fail;
+    if (!cfg->secure_comms && !cfg->disable_tls && (r = caa_daemon_tls_new(cfg, &m->tls, err)) < 0)
         goto fail;
     if ((r = load_pods(m, err)) < 0)
         goto fail;

@@ -17,6 +17,7 @@ typedef struct caa_pod caa_pod;
 typedef struct caa_pod_hooks caa_pod_hooks;
 typedef struct caa_daemon_tls caa_daemon_tls;
 typedef struct caa_kube_service caa_kube_service;
+typedef struct caa_daemon_sc caa_daemon_sc;
 
 typedef void (*caa_deferred_fn)(void *arg);
 
@@ -54,7 +55,8 @@ typedef struct caa_manager {
     const caa_daemon_config *cfg;
     caa_provider *provider; /* owned from caa_manager_start() on */
     const caa_pod_hooks *hooks;
-    caa_daemon_tls *tls;    /* NULL with -disable-tls */
+    caa_daemon_tls *tls;    /* NULL with -disable-tls or -secure-comms */
+    caa_daemon_sc *sc;      /* -secure-comms */
     caa_kube_service *kube; /* NULL without an API server; shut down with the manager */
     ttrpc_server *server;
     uv_signal_t sig_term;

@@ -5,6 +5,7 @@
 #include <errno.h>
 
 #include "agent-proxy.h"
+#include "daemon-sc.h"
 #include "daemon-tls.h"
 #include "log.h"
 #include "pod-hooks.h"
@@ -23,8 +24,12 @@ int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaq
         .socket_path = pod->agent_socket,
         .host = pod->rec.instance_ips[0],
         .port = (uint16_t)cfg->forwarder_port,
-        .dialer = m->tls ? caa_daemon_tls_dialer(m->tls) : caa_agent_dialer_tcp(),
-        .server_name = m->tls ? caa_daemon_tls_server_name(m->tls, pod->rec.instance_name) : NULL,
+        .dialer = m->sc    ? caa_daemon_sc_dialer(m->sc)
+                  : m->tls ? caa_daemon_tls_dialer(m->tls)
+                           : caa_agent_dialer_tcp(),
+        .server_name = m->sc    ? pod->rec.sandbox_id
+                       : m->tls ? caa_daemon_tls_server_name(m->tls, pod->rec.instance_name)
+                                : NULL,
         .timeout_ns = cfg->proxy_timeout_ns,
         .gpus = pod->rec.gpus,
     };
@@ -35,13 +40,15 @@ int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaq
         return r;
     pod->proxy = p;
     log_pod_info(pod->rec.sandbox_id, "agent proxy: connecting to %s:%u (%s)", pc.host, pc.port,
-                 m->tls ? "TLS" : "plain TCP");
+                 m->sc    ? "SSH"
+                 : m->tls ? "TLS"
+                          : "plain TCP");
     return 0;
 }
 
 void caa_pod_proxy_stop(caa_manager *m, caa_pod *pod)
 {
-    (void)m;
+    caa_daemon_sc_forget(m->sc, pod->rec.sandbox_id);
     caa_agent_proxy *p = pod->proxy;
     if (!p)
         return;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "error.h"
+#include "sc-client.h"
 #include "ttrpc-transport.h"
 
 typedef struct caa_agent_dial caa_agent_dial;
@@ -40,6 +41,15 @@ const caa_agent_dialer *caa_agent_dialer_tcp(void);
  * is taken). The proxy's server_name is verified and sent as SNI. */
 caa_agent_dialer *caa_agent_dialer_tls_new(SSL_CTX *ctx);
 void caa_agent_dialer_tls_free(caa_agent_dialer *d);
+
+/* Secure comms: a direct-tcpip channel through the pod's SSH connection
+ * (agent-protocol/securecomms/sc-client.h) to <port> on the VM's loopback.
+ * lookup maps the dial's host and server_name to that connection (the
+ * daemon passes the sandbox id as server_name). */
+typedef int (*caa_agent_ssh_lookup)(void *opaque, const char *host, const char *server_name,
+                                    caa_sc_client **ret, caa_error **err);
+caa_agent_dialer *caa_agent_dialer_ssh_new(caa_agent_ssh_lookup lookup, void *opaque);
+void caa_agent_dialer_ssh_free(caa_agent_dialer *d);
 
 static inline void caa_agent_dial_cancel(const caa_agent_dialer *d, caa_agent_dial *dial)
 {

@@ -19,6 +19,7 @@ void caa_apf_config_done(caa_apf_config *c)
     free(c->tls_client_ca);
     free(c->tls_min_version);
     caa_strv_free(c->tls_cipher_suites);
+    caa_apf_securecomms_done(&c->sc);
     memset(c, 0, sizeof(*c));
 }
 
@@ -79,6 +80,8 @@ json_t *caa_apf_config_to_json(const caa_apf_config *c, caa_error **err)
         if (json_array_append_new(suites, item) < 0)
             caa_oom();
     }
+    if (caa_apf_securecomms_to_json(&c->sc, root, err) < 0)
+        return NULL;
     return json_incref(root);
 }
 
@@ -153,6 +156,8 @@ int caa_apf_config_from_json(const json_t *root, caa_apf_config *ret, caa_error 
             }
         }
     }
+    if (r == 0)
+        r = caa_apf_securecomms_from_json(root, &c.sc, err);
     if (r < 0) {
         caa_apf_config_done(&c);
         return r;

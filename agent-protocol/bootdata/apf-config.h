@@ -3,7 +3,8 @@
  * Field names follow upstream's forwarder config: pod-network (an object whose
  * content belongs to agent-protocol/podnetwork and is carried opaquely here),
  * pod-namespace, pod-name, tls-server-key, tls-server-cert, tls-client-ca,
- * tls-min-version, tls-cipher-suites. The parser ignores unknown fields (so a
+ * tls-min-version, tls-cipher-suites, and the secure comms fields
+ * (apf-securecomms.h). The parser ignores unknown fields (so a
  * newer adaptor can add some) and rejects fields of the wrong type. */
 #pragma once
 
@@ -11,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "apf-securecomms.h"
 #include "error.h"
 
 #define CAA_APF_CONFIG_MAX_SIZE (1024 * 1024)
@@ -24,6 +26,7 @@ typedef struct caa_apf_config {
     char *tls_client_ca;      /* PEM; NULL or "": not written */
     char *tls_min_version;    /* "", "VersionTLS12", "VersionTLS13" (not interpreted here) */
     char **tls_cipher_suites; /* NULL-terminated IANA names, or NULL */
+    caa_apf_securecomms sc;   /* sc, sc-pp-prv, sc-wn-pub, sc-inbounds, sc-outbounds */
 } caa_apf_config;
 
 /* Frees the members and zeroes the struct. */

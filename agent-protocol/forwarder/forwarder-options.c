@@ -35,6 +35,20 @@ static const caa_option fwd_options_table[] = {
     CAA_OPTION(fwd_options, "version", NULL, CAA_OPT_BOOL, version, "false", "print the version and exit"),
     CAA_OPTION(fwd_options, "log-level", NULL, CAA_OPT_STRING, log_level, "info",
                "log level: error, warn, info, debug or trace"),
+    CAA_OPTION(fwd_options, "secure-comms", NULL, CAA_OPT_BOOL, secure_comms, "false",
+               "secure comms with keys from the KBS (Trustee mode; not implemented: apf.json sc turns "
+               "NoTrustee on)"),
+    CAA_OPTION(fwd_options, "secure-comms-inbounds", NULL, CAA_OPT_STRING, secure_comms_inbounds, "",
+               "extra inbound tunnel tags (Phase:Name:Port,...) served by sshd's remote forwarding"),
+    CAA_OPTION(fwd_options, "secure-comms-outbounds", NULL, CAA_OPT_STRING, secure_comms_outbounds, "",
+               "extra outbound tunnel tags (Phase:Name[:Host]:Port,...) the worker may open"),
+    CAA_OPTION_INT(fwd_options, "secure-comms-ssh-port", NULL, secure_comms_ssh_port, "2222", 1, 65535,
+                   "sshd port with secure comms (upstream's fixed 2222)"),
+    CAA_OPTION(fwd_options, "secure-comms-listen", NULL, CAA_OPT_STRING, secure_comms_listen, "0.0.0.0",
+               "sshd listen address with secure comms"),
+    CAA_OPTION(fwd_options, "secure-comms-dir", NULL, CAA_OPT_STRING, secure_comms_dir, "/run/peerpod/sshd",
+               "private directory for sshd's configuration and keys"),
+    CAA_OPTION(fwd_options, "sshd", NULL, CAA_OPT_STRING, sshd, "/usr/sbin/sshd", "OpenSSH server binary"),
 };
 
 caa_option_set fwd_option_set(fwd_options *o)

@@ -26,6 +26,13 @@ typedef struct fwd_options {
     char *cert_key;
     bool tls_skip_verify;
     bool disable_tls;
+    bool secure_comms; /* upstream's Trustee mode flag (not implemented, refused) */
+    char *secure_comms_inbounds;
+    char *secure_comms_outbounds;
+    int64_t secure_comms_ssh_port;
+    char *secure_comms_listen;
+    char *secure_comms_dir;
+    char *sshd;
     int64_t tls_handshake_timeout_ns;
     bool version;
     char *log_level;

@@ -18,26 +18,38 @@
 #include "caa-version.h"
 #include "cleanup.h"
 #include "forwarder-options.h"
+#include "forwarder-sc.h"
 #include "forwarder-setup.h"
 #include "forwarder.h"
 #include "log.h"
 #include "sd-notify.h"
+#include "xalloc.h"
 
 typedef struct app {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint;
     caa_forwarder *fwd;
+    fwd_sc *sc;
     bool tls;
     int exit_code;
     bool stopping;
 } app;
 
+static void on_sc_stopped(void *opaque)
+{
+    app *a = opaque;
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+}
+
 static void on_closed(void *opaque)
 {
     app *a = opaque;
     a->fwd = NULL;
-    uv_close((uv_handle_t *)&a->sigterm, NULL);
-    uv_close((uv_handle_t *)&a->sigint, NULL);
+    if (a->sc)
+        fwd_sc_stop(TAKE_PTR(a->sc), on_sc_stopped, a);
+    else
+        on_sc_stopped(a);
 }
 
 static void stop(app *a)
@@ -69,7 +81,10 @@ static void on_serving(int status, caa_error *err, uint16_t port, void *opaque)
         stop(a);
         return;
     }
-    log_info("listening on port %u (%s)", port, a->tls ? "TLS" : "plain TCP, TLS disabled");
+    log_info("listening on port %u (%s)", port,
+             a->sc    ? "loopback, reached through SSH"
+             : a->tls ? "TLS"
+                      : "plain TCP, TLS disabled");
     int r = fwd_sd_notify("READY=1");
     if (r < 0)
         log_warn("systemd notification: %s", strerror(-r));
@@ -130,8 +145,13 @@ int main(int argc, char **argv)
         goto out;
     if (r == 1)
         log_info("no pod-network in %s: pod network set-up skipped", o.config);
-    if (!o.disable_tls && fwd_tls_server_ctx(&o, &apf, &tls, &e) < 0)
+    /* Secure comms wins over TLS (as upstream): the agent port is loopback only. */
+    if (apf.sc.enabled || o.secure_comms) {
+        free(host);
+        host = xstrdup("127.0.0.1");
+    } else if (!o.disable_tls && fwd_tls_server_ctx(&o, &apf, &tls, &e) < 0) {
         goto out;
+    }
 
     if ((r = uv_loop_init(&a.loop)) < 0) {
         caa_error_set(&e, r, "event loop: %s", uv_strerror(r));
@@ -145,6 +165,12 @@ int main(int argc, char **argv)
     uv_signal_start(&a.sigterm, on_signal, SIGTERM);
     uv_signal_start(&a.sigint, on_signal, SIGINT);
 
+    if ((apf.sc.enabled || o.secure_comms) && fwd_sc_start(&a.loop, &o, &apf, port, &a.sc, &e) < 0) {
+        uv_close((uv_handle_t *)&a.sigterm, NULL);
+        uv_close((uv_handle_t *)&a.sigint, NULL);
+        uv_run(&a.loop, UV_RUN_DEFAULT);
+        goto out;
+    }
     caa_forwarder_config fc = {
         .listen_host = host,
         .listen_port = port,
@@ -154,8 +180,10 @@ int main(int argc, char **argv)
         .tls_handshake_timeout_ns = o.tls_handshake_timeout_ns,
     };
     if (caa_forwarder_start(&a.loop, &fc, on_serving, &a, &a.fwd, &e) < 0) {
-        uv_close((uv_handle_t *)&a.sigterm, NULL);
-        uv_close((uv_handle_t *)&a.sigint, NULL);
+        if (a.sc)
+            fwd_sc_stop(TAKE_PTR(a.sc), on_sc_stopped, &a);
+        else
+            on_sc_stopped(&a);
         uv_run(&a.loop, UV_RUN_DEFAULT);
         goto out;
     }

@@ -16,77 +16,16 @@ forwarder with the apf.json the daemon wrote for the pod) -> caa-test-agent
 - TLS with the wrong server certificate (another pod's apf.json): the name
   check refuses it and StartVM fails the same way.
 """
-import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
+from agent_helpers import Child, _kill_all, free_port, health_checks, start_agent
 from caa_harness import CTL, Daemon, check, fail, pod_annotations, run_main, sandbox_id, tmpdir
 
 FORWARDER = os.environ.get("CAA_FORWARDER", "")
 TEST_AGENT = os.environ.get("CAA_TEST_AGENT", "")
-
-_procs = []
-
-
-def _kill_all():
-    for p in _procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-class Child:
-    """A helper process whose output lines are collected."""
-
-    def __init__(self, argv):
-        self.lines = []
-        self.cond = threading.Condition()
-        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        _procs.append(self.p)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            with self.cond:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
-
-    def wait_line(self, needle, timeout=20):
-        end = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                if any(needle in l for l in self.lines):
-                    return
-                if self.p.poll() is not None:
-                    fail("%s exited before printing %r:\n%s" % (self.p.args[0], needle, "\n".join(self.lines)))
-                left = end - time.monotonic()
-                if left <= 0:
-                    fail("%s: no %r within %ss:\n%s" % (self.p.args[0], needle, timeout, "\n".join(self.lines)))
-                self.cond.wait(min(left, 0.5))
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def start_forwarder(apf, port, agent_sock, tls):
     argv = [FORWARDER, "-config", apf, "-listen", "127.0.0.1:%d" % port, "-kata-agent-socket", agent_sock,
@@ -101,22 +40,6 @@ def start_forwarder(apf, port, agent_sock, tls):
 def start_vm_async(d, sid):
     return subprocess.Popen([CTL, "-socket", d.sock, "-pods-dir", d.pods, "start", sid], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def start_agent(sock, record=None):
-    argv = [TEST_AGENT, "-socket", sock] + (["-record", record] if record else [])
-    a = Child(argv)
-    a.wait_line("listening on")
-    return a
-
-
-def health_checks(record):
-    """grpc.Health/Check requests the agent received (its -record file)."""
-    if not os.path.exists(record):
-        return 0
-    with open(record) as f:
-        calls = [json.loads(l) for l in f if l.strip()]
-    return sum(1 for c in calls if (c["service"], c["method"]) == ("grpc.Health", "Check"))
 
 
 def scenario_ready(tls):

@@ -3,10 +3,10 @@
 instance the in-flight create returns is deleted, StopVM answers after that.
 Also: a StartVM caller that goes away gets its instance deleted."""
 import os
-import socket
 import subprocess
 import time
 
+from agent_helpers import free_port
 from caa_harness import CTL, Daemon, check, pod_annotations, run_main, sandbox_id, tmpdir
 
 
@@ -59,14 +59,6 @@ def main():
     check(d.stop() == 0, "exit status")
 
     connecting_scenarios()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def connecting_scenarios():

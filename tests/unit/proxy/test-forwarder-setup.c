@@ -118,7 +118,7 @@ static void test_config_load(void **state)
     char *ok =
         write_tmp(dir, "ok.json",
                   "{\"pod-name\":\"nginx\",\"pod-namespace\":\"/run/netns/podns\",\"pod-network\":null,"
-                  "\"sc-pp-prv\":\"legacy\",\"something-new\":{\"x\":1},\"tls-cipher-suites\":[]}");
+                  "\"sc-pp-prv\":\"bGVnYWN5\",\"something-new\":{\"x\":1},\"tls-cipher-suites\":[]}");
     assert_int_equal(fwd_config_load(ok, &c, NULL), 0);
     assert_string_equal(c.pod_name, "nginx");
     assert_null(c.pod_network);

@@ -1,0 +1,320 @@
+/* Secure comms on the worker: keys, per-pod apf.json fields, one SSH
+ * connection per pod and the agent dialer over it (see daemon-sc.h). */
+#define LOG_COMPONENT "adaptor/securecomms"
+#include "daemon-sc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent-dialer.h"
+#include "fs.h"
+#include "log.h"
+#include "sandbox-id.h"
+#include "sc-client.h"
+#include "sc-keys.h"
+#include "sc-tags.h"
+#include "tls-store.h"
+#include "xalloc.h"
+
+/* The VM side's built-in tunnels (upstream's agent-protocol-forwarder). */
+#define PP_BUILTIN_INBOUNDS "BOTH_PHASES:KBS:8080"
+
+typedef struct pod_conn {
+    struct pod_conn *next;
+    char *sandbox_id;
+    char *host;
+    caa_sc_client *client;
+} pod_conn;
+
+struct caa_daemon_sc {
+    uv_loop_t *loop;
+    char *pods_dir;
+    uint16_t ssh_port;
+    char *key_dir; /* <pods-dir>/.tls */
+    caa_sc_key worker;
+    char *pp_inbounds;  /* apf.json sc-inbounds */
+    char *pp_outbounds; /* apf.json sc-outbounds */
+    caa_sc_tags wn_outbounds;
+    caa_sc_tags pp_inbound_tags; /* built-ins + pp inbounds: what the VM listens on */
+    caa_agent_dialer *dialer;
+    pod_conn *conns;
+};
+
+static int parse_lists(const caa_daemon_config *cfg, caa_sc_tags *wn_in, caa_sc_tags *wn_out,
+                       caa_sc_tags *pp_in, caa_sc_tags *pp_out, caa_error **err)
+{
+    caa_sc_tags_init(wn_in, CAA_SC_INBOUND);
+    caa_sc_tags_init(wn_out, CAA_SC_OUTBOUND);
+    caa_sc_tags_init(pp_in, CAA_SC_INBOUND);
+    caa_sc_tags_init(pp_out, CAA_SC_OUTBOUND);
+    int r;
+    _cleanup_free_ char *kbs = xasprintf("BOTH_PHASES:KBS:%s", cfg->secure_comms_kbs_addr);
+    if ((r = caa_sc_tags_parse_append(wn_in, cfg->secure_comms_inbounds, err)) < 0)
+        return caa_error_prefix(err, "-secure-comms-inbounds");
+    if ((r = caa_sc_tags_parse_append(wn_out, cfg->secure_comms_outbounds, err)) < 0)
+        return caa_error_prefix(err, "-secure-comms-outbounds");
+    if ((r = caa_sc_tags_parse_append(wn_out, kbs, err)) < 0)
+        return caa_error_prefix(err, "-secure-comms-kbs (host:port)");
+    if ((r = caa_sc_tags_parse_append(pp_in, PP_BUILTIN_INBOUNDS, err)) < 0 ||
+        (r = caa_sc_tags_parse_append(pp_in, cfg->secure_comms_pp_inbounds, err)) < 0)
+        return caa_error_prefix(err, "-secure-comms-pp-inbounds");
+    if ((r = caa_sc_tags_parse_append(pp_out, cfg->secure_comms_pp_outbounds, err)) < 0)
+        return caa_error_prefix(err, "-secure-comms-pp-outbounds");
+    return 0;
+}
+
+static void done_lists(caa_sc_tags *a, caa_sc_tags *b, caa_sc_tags *c, caa_sc_tags *d)
+{
+    caa_sc_tags_done(a);
+    caa_sc_tags_done(b);
+    caa_sc_tags_done(c);
+    caa_sc_tags_done(d);
+}
+
+/* What this implementation cannot serve is refused here, by name, rather
+ * than accepted and ignored. */
+static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, caa_error **err)
+{
+    if (wn_in->n)
+        return caa_error_set(err, -ENOTSUP,
+                             "-secure-comms-inbounds: worker-side listeners are not supported yet ('%s'); "
+                             "the agent tunnel is built in",
+                             wn_in->items[0].name);
+    for (size_t i = 0; i < pp_in->n; i++)
+        if (pp_in->items[i].netns)
+            return caa_error_set(err, -ENOTSUP,
+                                 "-secure-comms-pp-inbounds: tunnel '%s' listens in namespace '%s'; the VM's "
+                                 "sshd listens in its own namespace only",
+                                 pp_in->items[i].name, pp_in->items[i].netns);
+        else if (pp_in->items[i].port == 0)
+            return caa_error_set(err, -EINVAL, "-secure-comms-pp-inbounds: tunnel '%s' needs a port",
+                                 pp_in->items[i].name);
+    return 0;
+}
+
+int caa_daemon_sc_check_config(const caa_daemon_config *cfg, caa_error **err)
+{
+    if (!cfg->secure_comms)
+        return 0;
+    if (!cfg->secure_comms_no_trustee)
+        return caa_error_set(err, -ENOTSUP,
+                             "-secure-comms: Trustee mode (keys through the KBS) is not implemented; set "
+                             "-secure-comms-no-trustee (SECURE_COMMS_NO_TRUSTEE=true) to send the keys in "
+                             "the user-data");
+    caa_sc_tags a, b, c, d;
+    int r = parse_lists(cfg, &a, &b, &c, &d, err);
+    if (r == 0)
+        r = check_servable(&a, &c, err);
+    done_lists(&a, &b, &c, &d);
+    return r;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void conn_free(pod_conn *pc)
+{
+    caa_sc_client_free(pc->client);
+    free(pc->sandbox_id);
+    free(pc->host);
+    free(pc);
+}
+
+void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
+{
+    if (!sc)
+        return;
+    for (pod_conn **pp = &sc->conns; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->sandbox_id, sandbox_id) == 0) {
+            pod_conn *pc = *pp;
+            *pp = pc->next;
+            log_pod_info(sandbox_id, "closing the SSH connection to %s", pc->host);
+            conn_free(pc);
+            return;
+        }
+}
+
+/* The remote forwards of a pod: every VM inbound with a worker outbound of
+ * the same name. */
+static caa_sc_remote_forward *forwards_for(const caa_daemon_sc *sc, size_t *ret_n)
+{
+    caa_sc_remote_forward *fw = xnew0(caa_sc_remote_forward, sc->pp_inbound_tags.n + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < sc->pp_inbound_tags.n; i++) {
+        const caa_sc_tag *in = &sc->pp_inbound_tags.items[i];
+        const caa_sc_tag *out = caa_sc_tags_find(&sc->wn_outbounds, in->name);
+        if (!out)
+            continue;
+        fw[n++] = (caa_sc_remote_forward){in->name, in->port, out->host, out->port};
+    }
+    *ret_n = n;
+    return fw;
+}
+
+static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host, caa_sc_client **ret,
+                    caa_error **err)
+{
+    for (pod_conn *pc = sc->conns; pc; pc = pc->next)
+        if (strcmp(pc->sandbox_id, sandbox_id) == 0) {
+            if (strcmp(pc->host, host) == 0) {
+                *ret = pc->client;
+                return 0;
+            }
+            caa_daemon_sc_forget(sc, sandbox_id); /* the VM has a new address */
+            break;
+        }
+    if (caa_sandbox_id_check(sandbox_id, NULL) < 0)
+        return caa_error_set(err, -EINVAL, "secure comms: invalid sandbox id");
+    _cleanup_free_ char *path = xasprintf("%s/%s/%s", sc->pods_dir, sandbox_id, CAA_SC_HOST_KEY_PUB_FILE);
+    _cleanup_free_ char *line = NULL;
+    size_t len = 0;
+    int r = caa_read_file(path, CAA_SC_KEY_MAX_TEXT, 1, &line, &len, err);
+    if (r < 0)
+        return caa_error_prefix(err, "the pod's SSH host key");
+    uint8_t blob[CAA_SC_ED25519_BLOB_LEN];
+    if ((r = caa_sc_public_line_blob(line, len, blob, err)) < 0)
+        return caa_error_prefix(err, "%s", path);
+    size_t n_fw = 0;
+    _cleanup_free_ caa_sc_remote_forward *fw = forwards_for(sc, &n_fw);
+    caa_sc_client_config cc = {
+        .id = sandbox_id,
+        .host = host,
+        .port = sc->ssh_port,
+        .user = CAA_SC_VM_USER,
+        .client_private_pem = sc->worker.private_pem,
+        .host_key_blob = blob,
+        .forwards = fw,
+        .n_forwards = n_fw,
+    };
+    caa_sc_client *client = NULL;
+    if ((r = caa_sc_client_new(sc->loop, &cc, &client, err)) < 0)
+        return r;
+    pod_conn *pc = xnew0(pod_conn, 1);
+    pc->sandbox_id = xstrdup(sandbox_id);
+    pc->host = xstrdup(host);
+    pc->client = client;
+    pc->next = sc->conns;
+    sc->conns = pc;
+    _cleanup_free_ char *fp = caa_sc_blob_fingerprint(blob, sizeof(blob));
+    log_pod_info(sandbox_id, "SSH to %s:%u, host key %s pinned", host, (unsigned)sc->ssh_port, fp);
+    *ret = client;
+    return 0;
+}
+
+/* ------------------------------------------------------------ dialer */
+
+/* The agent dialer's lookup: the proxy passes the sandbox id as server_name. */
+static int lookup(void *opaque, const char *host, const char *sandbox_id, caa_sc_client **ret,
+                  caa_error **err)
+{
+    if (!sandbox_id)
+        return caa_error_set(err, -EINVAL, "secure comms dial without a sandbox id");
+    return conn_for(opaque, sandbox_id, host, ret, err);
+}
+
+const caa_agent_dialer *caa_daemon_sc_dialer(const caa_daemon_sc *sc)
+{
+    return sc->dialer;
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static int load_or_generate_worker_key(caa_daemon_sc *sc, caa_error **err)
+{
+    int r = caa_tls_store_prepare_dir(sc->key_dir, err);
+    if (r < 0)
+        return caa_error_prefix(err, "secure comms key directory");
+    _cleanup_free_ char *path = xasprintf("%s/%s", sc->key_dir, CAA_SC_WORKER_KEY_FILE);
+    char *pem = NULL;
+    size_t len = 0;
+    r = caa_read_file(path, CAA_SC_KEY_MAX_TEXT, 1, &pem, &len, NULL);
+    if (r == 0) {
+        r = caa_sc_key_from_private(pem, len, &sc->worker, err);
+        caa_sc_key_done(&(caa_sc_key){.private_pem = pem});
+        if (r < 0)
+            return caa_error_prefix(err, "%s", path);
+        log_info("secure comms: using the worker SSH key kept in %s", path);
+        return 0;
+    }
+    if (r != -ENOENT)
+        return caa_error_set_errno(err, r, "reading %s", path);
+    if ((r = caa_sc_key_generate("cloud-api-adaptor", &sc->worker, err)) < 0)
+        return r;
+    if ((r = caa_write_file_atomic(path, sc->worker.private_pem, strlen(sc->worker.private_pem), 0600, err)) <
+        0)
+        return caa_error_prefix(err, "saving the worker SSH key");
+    log_info("secure comms: generated the worker SSH key (%s)", path);
+    return 0;
+}
+
+int caa_daemon_sc_new(uv_loop_t *loop, const caa_daemon_config *cfg, caa_daemon_sc **ret, caa_error **err)
+{
+    caa_sc_tags wn_in, pp_out;
+    caa_daemon_sc *sc = xnew0(caa_daemon_sc, 1);
+    sc->loop = loop;
+    sc->pods_dir = xstrdup(cfg->pods_dir);
+    sc->ssh_port = (uint16_t)cfg->secure_comms_ssh_port;
+    sc->key_dir = xasprintf("%s/%s", cfg->pods_dir, CAA_PODS_DIR_TLS_NAME);
+    sc->dialer = caa_agent_dialer_ssh_new(lookup, sc);
+    int r = parse_lists(cfg, &wn_in, &sc->wn_outbounds, &sc->pp_inbound_tags, &pp_out, err);
+    if (r == 0)
+        r = check_servable(&wn_in, &sc->pp_inbound_tags, err);
+    caa_sc_tags_done(&wn_in);
+    caa_sc_tags_done(&pp_out);
+    if (r == 0)
+        r = load_or_generate_worker_key(sc, err);
+    if (r < 0) {
+        caa_daemon_sc_free(sc);
+        return r;
+    }
+    sc->pp_inbounds = xstrdup(cfg->secure_comms_pp_inbounds ? cfg->secure_comms_pp_inbounds : "");
+    sc->pp_outbounds = xstrdup(cfg->secure_comms_pp_outbounds ? cfg->secure_comms_pp_outbounds : "");
+    log_info(
+        "secure comms (SSH, NoTrustee) replaces TLS to the pod VMs: -ca-cert-file, -cert-file, -cert-key, "
+        "-tls-* and -disable-tls are ignored");
+    *ret = sc;
+    return 0;
+}
+
+void caa_daemon_sc_free(caa_daemon_sc *sc)
+{
+    if (!sc)
+        return;
+    while (sc->conns) {
+        pod_conn *pc = sc->conns;
+        sc->conns = pc->next;
+        conn_free(pc);
+    }
+    caa_agent_dialer_ssh_free(sc->dialer);
+    caa_sc_tags_done(&sc->wn_outbounds);
+    caa_sc_tags_done(&sc->pp_inbound_tags);
+    caa_sc_key_done(&sc->worker);
+    free(sc->pp_inbounds);
+    free(sc->pp_outbounds);
+    free(sc->key_dir);
+    free(sc->pods_dir);
+    free(sc);
+}
+
+int caa_daemon_sc_fill_apf(caa_daemon_sc *sc, const char *pod_dir, caa_apf_config *apf, caa_error **err)
+{
+    caa_sc_key host;
+    int r = caa_sc_key_generate("podvm", &host, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *path = xasprintf("%s/%s", pod_dir, CAA_SC_HOST_KEY_PUB_FILE);
+    r = caa_write_file_atomic(path, host.public_line, strlen(host.public_line), 0600, err);
+    if (r < 0) {
+        caa_sc_key_done(&host);
+        return caa_error_prefix(err, "saving the pod's SSH host key");
+    }
+    apf->sc.enabled = true;
+    apf->sc.pp_private_key_len = strlen(host.private_pem);
+    apf->sc.pp_private_key = (uint8_t *)TAKE_PTR(host.private_pem);
+    apf->sc.wn_public_key = (uint8_t *)xstrdup(sc->worker.public_line);
+    apf->sc.wn_public_key_len = strlen(sc->worker.public_line);
+    apf->sc.inbounds = xstrdup(sc->pp_inbounds);
+    apf->sc.outbounds = xstrdup(sc->pp_outbounds);
+    caa_sc_key_done(&host);
+    return 0;
+}
