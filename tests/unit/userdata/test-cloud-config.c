@@ -203,10 +203,7 @@ static void test_parse_rejects(void **state)
     REJECT("write_files:\n- path: /a\n  path: /b\n  content: x\n", "duplicate key 'path'");
     REJECT("write_files:\n- path: /a\n  content: x\n  content: y\n", "duplicate key 'content'");
     REJECT("write_files: []\nwrite_files: []\n", "duplicate key 'write_files'");
-    REJECT("write_files:
-- path: \"/run/a\0/../../etc/x\"
-  content: x
-",
+    REJECT("write_files:\n- path: \"/run/a\\0/../../etc/x\"\n  content: x\n",
            "write_files path: NUL byte at offset 6");
     REJECT("write_files:\n- path: [a]\n  content: x\n", "'path' must be a string");
     REJECT("write_files:\n- path: /a\n  content: {a: b}\n", "'content' must be a string");
