@@ -66,19 +66,19 @@ json_t *caa_apf_config_to_json(const caa_apf_config *c, caa_error **err)
     for (size_t i = 0; i < CAA_ARRAY_SIZE(tls); i++)
         if (tls[i].value && *tls[i].value)
             set_string(root, tls[i].key, tls[i].value);
-    if (!c->tls_cipher_suites || !*c->tls_cipher_suites)
-        return json_incref(root);
-    json_t *suites = json_array();
-    if (!suites || json_object_set_new(root, "tls-cipher-suites", suites) < 0)
-        caa_oom();
-    for (char **s = c->tls_cipher_suites; s && *s; s++) {
-        json_t *item = json_string(*s);
-        if (!item) {
-            caa_error_set(err, -EINVAL, "apf.json: a cipher suite name is not valid UTF-8");
-            return NULL;
-        }
-        if (json_array_append_new(suites, item) < 0)
+    if (c->tls_cipher_suites && *c->tls_cipher_suites) {
+        json_t *suites = json_array();
+        if (!suites || json_object_set_new(root, "tls-cipher-suites", suites) < 0)
             caa_oom();
+        for (char **s = c->tls_cipher_suites; *s; s++) {
+            json_t *item = json_string(*s);
+            if (!item) {
+                caa_error_set(err, -EINVAL, "apf.json: a cipher suite name is not valid UTF-8");
+                return NULL;
+            }
+            if (json_array_append_new(suites, item) < 0)
+                caa_oom();
+        }
     }
     if (caa_apf_securecomms_to_json(&c->sc, root, err) < 0)
         return NULL;

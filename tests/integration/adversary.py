@@ -100,10 +100,7 @@ def drop_mid_frame(connect, good, rng, one_by_one, at_once, probe):
 
 def client_on(sock, timeout):
     """caa_harness's ttRPC client over an already connected socket (unix or TCP)."""
-    c = TtrpcClient.__new__(TtrpcClient)
-    sock.settimeout(timeout)
-    c.s, c.next_id = sock, 1
-    return c
+    return TtrpcClient.from_socket(sock, timeout)
 
 
 def call(connect, service, method, payload=b"", timeout=10.0):

@@ -196,13 +196,25 @@ class Client:
 
     def __init__(self, addr, timeout=10):
         family = socket.AF_INET if isinstance(addr, tuple) else socket.AF_UNIX
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
         try:
-            self.sock.connect(addr)
+            sock.connect(addr)
         except BaseException:
-            self.sock.close()
+            sock.close()
             raise
+        self._adopt(sock, timeout)
+
+    @classmethod
+    def from_socket(cls, sock, timeout=10):
+        """A client over an already connected socket (unix or TCP); takes it."""
+        c = cls.__new__(cls)
+        sock.settimeout(timeout)
+        c._adopt(sock, timeout)
+        return c
+
+    def _adopt(self, sock, timeout):
+        self.sock = sock
         self.timeout = timeout
         self.next_id = 1
         self.done = {}
