@@ -62,17 +62,29 @@ int caa_agent_rewrite_sandbox_dns(const uint8_t *in, size_t len, uint8_t **ret, 
     return r;
 }
 
-int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char *netns_path, uint8_t **ret,
-                                      size_t *ret_len, caa_error **err)
+/* A CreateContainerRequest with an OCI spec; 1 (nothing to rewrite) without one. */
+static int unpack_container(const uint8_t *in, size_t len, Grpc__CreateContainerRequest **ret,
+                            caa_error **err)
 {
     Grpc__CreateContainerRequest *req = unpack_create_container(in, len, err);
     if (!req)
         return -EINVAL;
-    Grpc__Spec *spec = req->oci;
-    if (!spec) {
+    if (!req->oci) {
         grpc__create_container_request__free_unpacked(req, NULL);
         return 1;
     }
+    *ret = req;
+    return 0;
+}
+
+int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char *netns_path, uint8_t **ret,
+                                      size_t *ret_len, caa_error **err)
+{
+    Grpc__CreateContainerRequest *req = NULL;
+    int u = unpack_container(in, len, &req, err);
+    if (u != 0)
+        return u;
+    Grpc__Spec *spec = req->oci;
 
     Grpc__Linux empty_linux = GRPC__LINUX__INIT;
     Grpc__Linux *lx = spec->linux ? spec->linux : &empty_linux;
@@ -103,14 +115,11 @@ int caa_agent_rewrite_container_netns(const uint8_t *in, size_t len, const char 
 int caa_agent_rewrite_container_gpu(const uint8_t *in, size_t len, uint8_t **ret, size_t *ret_len,
                                     caa_error **err)
 {
-    Grpc__CreateContainerRequest *req = unpack_create_container(in, len, err);
-    if (!req)
-        return -EINVAL;
+    Grpc__CreateContainerRequest *req = NULL;
+    int u = unpack_container(in, len, &req, err);
+    if (u != 0)
+        return u;
     Grpc__Spec *spec = req->oci;
-    if (!spec) {
-        grpc__create_container_request__free_unpacked(req, NULL);
-        return 1;
-    }
 
     /* A map is a repeated entry list on the wire; a reader keeps the last
      * entry of a key, so every entry of the key gets the value. The trigger

@@ -455,16 +455,9 @@ int ttrpc_client_call(ttrpc_client *c, const char *service, const char *method, 
     req.payload.data = (uint8_t *)payload;
     req.payload.len = payload ? len : 0;
     req.timeout_nano = timeout_ns > 0 ? timeout_ns : 0;
-    _cleanup_free_ Ttrpc__KeyValue *kvs = n_md ? xnew0(Ttrpc__KeyValue, n_md) : NULL;
-    _cleanup_free_ Ttrpc__KeyValue **kvp = n_md ? xnew0(Ttrpc__KeyValue *, n_md) : NULL;
-    for (size_t i = 0; i < n_md; i++) {
-        ttrpc__key_value__init(&kvs[i]);
-        kvs[i].key = (char *)(md[i].key ? md[i].key : "");
-        kvs[i].value = (char *)(md[i].value ? md[i].value : "");
-        kvp[i] = &kvs[i];
-    }
-    req.n_metadata = n_md;
-    req.metadata = kvp;
+    _cleanup_free_ Ttrpc__KeyValue *kvs = NULL;
+    _cleanup_free_ Ttrpc__KeyValue **kvp = NULL;
+    ttrpc_request_set_metadata(&req, md, n_md, &kvs, &kvp);
 
     r = ttrpc_conn_send_message(&c->conn, c->next_id, TTRPC_TYPE_REQUEST, 0, &req.base);
     return call_start(c, r, req.timeout_nano, cb, opaque, err);

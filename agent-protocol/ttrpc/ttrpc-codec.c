@@ -210,6 +210,23 @@ uint8_t *ttrpc_pack(const ProtobufCMessage *m, size_t *ret_len)
 
 /* ------------------------------------------------------- envelopes */
 
+void ttrpc_request_set_metadata(Ttrpc__Request *req, const ttrpc_kv *md, size_t n_md,
+                                Ttrpc__KeyValue **ret_kvs, Ttrpc__KeyValue ***ret_kvp)
+{
+    Ttrpc__KeyValue *kvs = n_md ? xnew0(Ttrpc__KeyValue, n_md) : NULL;
+    Ttrpc__KeyValue **kvp = n_md ? xnew0(Ttrpc__KeyValue *, n_md) : NULL;
+    for (size_t i = 0; i < n_md; i++) {
+        ttrpc__key_value__init(&kvs[i]);
+        kvs[i].key = (char *)(md[i].key ? md[i].key : "");
+        kvs[i].value = (char *)(md[i].value ? md[i].value : "");
+        kvp[i] = &kvs[i];
+    }
+    req->n_metadata = n_md;
+    req->metadata = kvp;
+    *ret_kvs = kvs;
+    *ret_kvp = kvp;
+}
+
 uint8_t *ttrpc_request_encode(const char *service, const char *method, const uint8_t *payload, size_t len,
                               int64_t timeout_ns, const ttrpc_kv *md, size_t n_md, size_t *ret_len)
 {
@@ -220,16 +237,9 @@ uint8_t *ttrpc_request_encode(const char *service, const char *method, const uin
     req.payload.len = payload ? len : 0;
     req.timeout_nano = timeout_ns;
 
-    _cleanup_free_ Ttrpc__KeyValue *kvs = n_md ? xnew0(Ttrpc__KeyValue, n_md) : NULL;
-    _cleanup_free_ Ttrpc__KeyValue **kvp = n_md ? xnew0(Ttrpc__KeyValue *, n_md) : NULL;
-    for (size_t i = 0; i < n_md; i++) {
-        ttrpc__key_value__init(&kvs[i]);
-        kvs[i].key = (char *)(md[i].key ? md[i].key : "");
-        kvs[i].value = (char *)(md[i].value ? md[i].value : "");
-        kvp[i] = &kvs[i];
-    }
-    req.n_metadata = n_md;
-    req.metadata = kvp;
+    _cleanup_free_ Ttrpc__KeyValue *kvs = NULL;
+    _cleanup_free_ Ttrpc__KeyValue **kvp = NULL;
+    ttrpc_request_set_metadata(&req, md, n_md, &kvs, &kvp);
     return ttrpc_pack(&req.base, ret_len);
 }
 

@@ -120,6 +120,10 @@ uint8_t *ttrpc_pack(const ProtobufCMessage *m, size_t *ret_len);
 
 /* ------------------------------------------------------- envelopes */
 
+/* Points req's metadata at md: *ret_kvs and *ret_kvp are allocated here (NULL
+ * without metadata) and must outlive req; free both. Strings are borrowed. */
+void ttrpc_request_set_metadata(Ttrpc__Request *req, const ttrpc_kv *md, size_t n_md,
+                                Ttrpc__KeyValue **ret_kvs, Ttrpc__KeyValue ***ret_kvp);
 /* Request body. payload may be NULL when len is 0 (field omitted, as Go does);
  * timeout_ns 0 omits timeout_nano. */
 uint8_t *ttrpc_request_encode(const char *service, const char *method, const uint8_t *payload, size_t len,

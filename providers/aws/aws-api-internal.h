@@ -3,6 +3,7 @@
 #pragma once
 
 #include "aws-api.h"
+#include "list.h"
 #include "refcount.h"
 
 typedef struct imds_req imds_req;
@@ -22,8 +23,8 @@ struct aws_call {
     caa_http_request *http;
     aws_call_cb cb;
     void *opaque;
-    aws_call *prev, *next; /* api->calls */
-    aws_call *wnext;       /* api->creds_waiters */
+    caa_list node;   /* api->calls */
+    aws_call *wnext; /* api->creds_waiters */
     /* result delivered from the timer (cancel while waiting) */
     int status;
     caa_error *err;
@@ -39,7 +40,7 @@ struct aws_api {
     char *ec2_host, *sts_host; /* Host header values */
     bool closing;
     caa_refcount pending; /* calls + imds requests + open handles not yet released */
-    aws_call *calls;
+    caa_list calls;
     uint64_t rng;
 
     /* credentials */
@@ -59,7 +60,7 @@ struct aws_api {
     int64_t imds_token_until_ms; /* loop time */
     bool imds_token_fetching;
     imds_req *imds_waiting; /* reads waiting for a token */
-    imds_req *imds_reqs;    /* all live reads */
+    caa_list imds_reqs;     /* all live reads */
 };
 
 void aws_api_release(aws_api *api);

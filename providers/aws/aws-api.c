@@ -163,6 +163,8 @@ int aws_api_new(uv_loop_t *loop, const aws_api_settings *s, aws_api **ret, caa_e
 {
     aws_api *api = xcalloc(1, sizeof(*api));
     api->loop = loop;
+    caa_list_init(&api->calls);
+    caa_list_init(&api->imds_reqs);
     api->set = *s;
     if (!api->set.max_attempts)
         api->set.max_attempts = 1;
@@ -240,9 +242,10 @@ void aws_api_close(aws_api *api)
         return;
     api->closing = true;
     caa_ref(&api->pending); /* held while cancelling */
-    for (aws_call *c = api->calls, *next; c; c = next) {
-        next = c->next;
-        aws_call_cancel(c);
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &api->calls)
+    {
+        aws_call_cancel(caa_list_entry(pos, aws_call, node));
     }
     aws_imds_cancel_all(api);
     caa_http_client_close(api->http);
@@ -344,12 +347,7 @@ static void call_finish(aws_call *c, int status, caa_http_response *resp, const 
     c->finishing = true;
     if (c->waiting_creds)
         aws_creds_unwait(api, c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        api->calls = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    caa_list_remove(&c->node);
     uv_timer_stop(&c->timer);
     if (status < 0 && !e)
         e = caa_error_new(status, "%s %s failed", svc_name(c->svc), c->action);
@@ -592,10 +590,7 @@ int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned f
     c->opaque = opaque;
     uv_timer_init(api->loop, &c->timer);
     caa_ref(&api->pending);
-    c->next = api->calls;
-    if (api->calls)
-        api->calls->prev = c;
-    api->calls = c;
+    caa_list_append(&api->calls, &c->node);
     if (ret)
         *ret = c;
     /* Sending (and signing) from the timer keeps the callback "later" even

@@ -26,7 +26,7 @@ struct imds_req {
     bool retried_401;
     bool is_token; /* the token PUT itself */
     imds_req *next_wait;
-    imds_req *prev, *next; /* api->imds_reqs */
+    caa_list node; /* api->imds_reqs */
 };
 
 bool aws_imds_enabled(const aws_api *api)
@@ -34,21 +34,10 @@ bool aws_imds_enabled(const aws_api *api)
     return api->imds_endpoint != NULL;
 }
 
-static void req_unlink(aws_api *api, imds_req *q)
-{
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        api->imds_reqs = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    q->prev = q->next = NULL;
-}
-
 static void req_free(imds_req *q)
 {
     aws_api *api = q->api;
-    req_unlink(api, q);
+    caa_list_remove(&q->node);
     free(q->path);
     free(q);
     aws_api_release(api);
@@ -74,10 +63,7 @@ static imds_req *req_new(aws_api *api, const char *path, aws_imds_cb cb, void *o
     q->path = xstrdup(path);
     q->cb = cb;
     q->opaque = opaque;
-    q->next = api->imds_reqs;
-    if (api->imds_reqs)
-        api->imds_reqs->prev = q;
-    api->imds_reqs = q;
+    caa_list_append(&api->imds_reqs, &q->node);
     caa_ref(&api->pending);
     return q;
 }
@@ -266,9 +252,13 @@ int aws_imds_get(aws_api *api, const char *path, aws_imds_cb cb, void *opaque, c
 
 void aws_imds_cancel_all(aws_api *api)
 {
-    for (imds_req *q = api->imds_reqs; q; q = q->next)
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &api->imds_reqs)
+    {
+        imds_req *q = caa_list_entry(pos, imds_req, node);
         if (q->http)
             caa_http_request_cancel(q->http); /* its callback finishes it */
+    }
 }
 
 void aws_imds_done(aws_api *api)

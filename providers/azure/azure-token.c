@@ -34,7 +34,7 @@ struct az_tokens {
     uv_timer_t timer; /* first attempt (deferred) and retry waits */
     caa_error *last_error;
 
-    az_token_waiter *head, *tail;
+    caa_list waiters; /* az_token_waiter, oldest first */
     unsigned requests;
 
     bool closing;
@@ -56,26 +56,18 @@ static const char *method_name(const az_tokens *t)
     }
 }
 
-static void waiter_remove(az_tokens *t, az_token_waiter *w)
+static void waiter_remove(az_token_waiter *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        t->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        t->tail = w->prev;
-    w->prev = w->next = NULL;
+    caa_list_remove(&w->node);
     w->queued = false;
 }
 
 /* Calls every queued waiter once: with the token, or with a copy of err. */
 static void notify(az_tokens *t, int status, const caa_error *err)
 {
-    az_token_waiter *w;
-    while ((w = t->head)) {
-        waiter_remove(t, w);
+    while (!caa_list_empty(&t->waiters)) {
+        az_token_waiter *w = caa_list_entry(t->waiters.next, az_token_waiter, node);
+        waiter_remove(w);
         if (status == 0)
             w->cb(0, t->token, NULL, w->opaque);
         else
@@ -276,6 +268,7 @@ static void start_refresh(az_tokens *t)
 az_tokens *az_tokens_new(uv_loop_t *loop, caa_http_client *http, const az_config *cfg, const az_settings *set)
 {
     az_tokens *t = xcalloc(1, sizeof(*t));
+    caa_list_init(&t->waiters);
     t->loop = loop;
     t->http = http;
     t->cfg = cfg;
@@ -299,21 +292,16 @@ int az_tokens_get(az_tokens *t, az_token_waiter *w, az_token_cb cb, void *opaque
     w->cb = cb;
     w->opaque = opaque;
     w->queued = true;
-    w->next = NULL;
-    w->prev = t->tail;
-    if (t->tail)
-        t->tail->next = w;
-    else
-        t->head = w;
-    t->tail = w;
+    caa_list_append(&t->waiters, &w->node);
     start_refresh(t);
     return 0;
 }
 
 void az_tokens_cancel_wait(az_tokens *t, az_token_waiter *w)
 {
+    (void)t;
     if (w->queued)
-        waiter_remove(t, w);
+        waiter_remove(w);
 }
 
 void az_tokens_invalidate(az_tokens *t, const char *token)

@@ -15,6 +15,7 @@
 #include "azure-config.h"
 #include "error.h"
 #include "http.h"
+#include "list.h"
 
 typedef struct az_tokens az_tokens;
 
@@ -22,7 +23,7 @@ typedef void (*az_token_cb)(int status, const char *token, caa_error *err, void 
 
 /* Embedded in the caller; owned by the token source while queued. */
 typedef struct az_token_waiter {
-    struct az_token_waiter *prev, *next;
+    caa_list node; /* in the token source's queue */
     az_token_cb cb;
     void *opaque;
     bool queued;

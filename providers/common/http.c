@@ -23,6 +23,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "strv.h"
+#include "buf.h"
 #include "xalloc.h"
 
 #define MAX_HEADER_BYTES (64u << 10)
@@ -52,8 +53,7 @@ struct caa_http_request {
     struct curl_slist *slist;
     char errbuf[CURL_ERROR_SIZE];
 
-    char *rbody;
-    size_t rlen, rcap;
+    caa_buf rbody;
     char **rheaders;
     size_t rheader_bytes;
     bool too_large;
@@ -194,7 +194,7 @@ static void request_free(caa_http_request *r)
     free(r->what);
     caa_strv_free(r->headers);
     free(r->body);
-    free(r->rbody);
+    caa_buf_done(&r->rbody);
     caa_strv_free(r->rheaders);
     caa_error_free(r->err);
     caa_http_response_free(r->resp);
@@ -207,20 +207,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     caa_http_request *r = userp;
     size_t n = size * nmemb;
-    if (n > r->max_response - r->rlen) {
+    if (n > r->max_response - r->rbody.len) {
         r->too_large = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
-    if (r->rlen + n + 1 > r->rcap) {
-        size_t cap = r->rcap ? r->rcap : 4096;
-        while (cap < r->rlen + n + 1)
-            cap *= 2;
-        r->rbody = xrealloc(r->rbody, cap);
-        r->rcap = cap;
-    }
-    memcpy(r->rbody + r->rlen, data, n);
-    r->rlen += n;
-    r->rbody[r->rlen] = '\0';
+    caa_buf_append(&r->rbody, data, n);
     return n;
 }
 
@@ -307,8 +298,7 @@ static void finish_transfer(caa_http_request *r, CURLcode rc)
         resp->headers = TAKE_PTR(r->rheaders);
         if (!resp->headers)
             resp->headers = xcalloc(1, sizeof(char *));
-        resp->body = r->rbody ? TAKE_PTR(r->rbody) : xstrdup("");
-        resp->body_len = r->rlen;
+        resp->body = caa_buf_steal(&r->rbody, &resp->body_len);
         r->status = 0;
         r->resp = resp;
         return;
