@@ -3,7 +3,8 @@
 required variables checked per provider (named, values never printed), upstream's flag
 translations, and a command line the real daemon accepts. The argv checks record the command
 the script execs (CAA_DAEMON pointing at a recorder); the acceptance checks run the built
-cloud-api-adaptor itself with -help appended. TAP output."""
+cloud-api-adaptor itself with -help appended, and its -help shows it reads every variable
+upstream's script turned into a flag. TAP output."""
 import json
 import os
 import shutil
@@ -114,6 +115,32 @@ def real_daemon_accepts_the_command_lines(rec):
     r = subprocess.run([ENTRYPOINT, "version"], capture_output=True, text=True, timeout=30,
                        env={"PATH": os.environ["PATH"], "CAA_DAEMON": DAEMON})
     assert r.returncode == 0 and "cloud-api-adaptor version" in r.stdout + r.stderr, r
+
+
+# Variables upstream's entrypoint.sh turns into flags; this image leaves them to the daemon, which
+# must read each from the environment itself. (SECURE_COMMS* are gone upstream too.)
+UPSTREAM_ENV = {
+    "common": ["PAUSE_IMAGE", "TUNNEL_TYPE", "VXLAN_PORT", "CACERT_FILE", "CERT_FILE", "CERT_KEY", "TLS_SKIP_VERIFY",
+               "PROXY_TIMEOUT", "INITDATA", "FORWARDER_PORT", "CLOUD_CONFIG_VERIFY", "PEERPODS_LIMIT_PER_NODE",
+               "ENABLE_SCRATCH_SPACE", "PODS_DIR", "REMOTE_HYPERVISOR_ENDPOINT"],
+    "aws": ["DISABLECVM", "AWS_SG_IDS", "PODVM_AMI_ID", "PODVM_INSTANCE_TYPE", "PODVM_INSTANCE_TYPES", "SSH_KP_NAME",
+            "AWS_SUBNET_ID", "AWS_REGION", "TAGS", "USE_PUBLIC_IP", "ROOT_VOLUME_SIZE", "EXTERNAL_NETWORK_VIA_PODVM",
+            "POD_SUBNET_CIDRS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+    "azure": ["DISABLECVM", "SSH_USERNAME", "AZURE_INSTANCE_SIZES", "TAGS", "ENABLE_SECURE_BOOT", "USE_PUBLIC_IP",
+              "ROOT_VOLUME_SIZE", "AZURE_SUBSCRIPTION_ID", "AZURE_REGION", "AZURE_INSTANCE_SIZE",
+              "AZURE_RESOURCE_GROUP", "AZURE_SUBNET_ID", "AZURE_NSG_ID", "AZURE_IMAGE_ID", "AZURE_CLIENT_ID",
+              "AZURE_TENANT_ID"],
+    "libvirt": ["DISABLECVM", "LIBVIRT_URI", "LIBVIRT_NET", "LIBVIRT_POOL", "LIBVIRT_CPU", "LIBVIRT_MEMORY"],
+}
+
+
+@test
+def daemon_reads_upstream_variables(rec):
+    for provider in ("aws", "azure", "libvirt"):
+        r = subprocess.run([DAEMON, provider, "-help"], capture_output=True, text=True, timeout=30)
+        text = r.stdout + r.stderr
+        missing = [v for v in UPSTREAM_ENV["common"] + UPSTREAM_ENV[provider] if f"(env {v})" not in text]
+        assert not missing, f"{provider}: the daemon does not read {missing}"
 
 
 def main():

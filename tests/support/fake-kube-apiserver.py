@@ -170,6 +170,7 @@ class ApiError(Exception):
         self.code, self.message = code, message
         self.reason = reason or REASONS.get(code, "Unknown")
         self.details, self.retry_after = details, retry_after
+        self.plain_text = False
 
     def status(self):
         s = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
@@ -226,7 +227,7 @@ def forbidden(info, user):
     return ApiError(403, msg, details=_details(res, info.name))
 
 
-def status_for_code(code, info, user, retry_after=None, message=None):
+def status_for_code(code, info, user, retry_after=None, message=None, status_json=False):
     """The Status a real API server (or its filters) returns for this code on this request."""
     if code == 403:
         e = forbidden(info, user)
@@ -234,7 +235,11 @@ def status_for_code(code, info, user, retry_after=None, message=None):
         e = not_found(info.resource, info.name)
     elif code == 409 and info.resource and info.name:
         e = conflict(info.resource, info.name)
-    elif code == 429:
+    elif code == 429 and not status_json:
+        # The throttling filters (max-in-flight, priority and fairness) answer in plain text.
+        e = ApiError(429, "Too many requests, please try again later.\n", retry_after=retry_after or 1)
+        e.plain_text = True
+    elif code == 429:  # e.g. the eviction API: a Status
         e = ApiError(429, "Too many requests, please try again later.",
                      details={"retryAfterSeconds": retry_after or 1}, retry_after=retry_after or 1)
     elif code == 401:
@@ -750,9 +755,11 @@ class Handler(BaseHTTPRequestHandler):
     # Responses -------------------------------------------------------------------------------
 
     def send_json(self, code, obj, headers=None, mangle=None):
-        body = json.dumps(obj).encode()
+        self.send_body(code, json.dumps(obj).encode(), "application/json", headers, mangle)
+
+    def send_body(self, code, body, content_type, headers=None, mangle=None):
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Audit-Id", str(uuid.uuid4()))
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
@@ -774,7 +781,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error_status(self, e, mangle=None):
         headers = {"Retry-After": e.retry_after} if e.retry_after else None
-        self.send_json(e.code, e.status(), headers, mangle)
+        if e.plain_text:
+            self.send_body(e.code, e.message.encode(), "text/plain; charset=utf-8", headers, mangle)
+        else:
+            self.send_json(e.code, e.status(), headers, mangle)
         return e.code
 
     def read_body(self):
@@ -845,7 +855,10 @@ class Handler(BaseHTTPRequestHandler):
             self.fake.req_seq += 1
             entry["seq"] = self.fake.req_seq
             self.fake.requests.append(entry)
+        self.last_patch_error = None
         code = self.serve_api(method, path, query, body, info)
+        if self.last_patch_error:
+            entry["patchError"] = self.last_patch_error
         entry["status"] = code
 
     def take_fault(self, method, path, query_string):
@@ -881,13 +894,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_error_status(forbidden(info, user), mangle)
         if fault and fault.get("status"):
             e = status_for_code(fault["status"], info or RequestInfo(), user, fault.get("retryAfter"),
-                                fault.get("message"))
+                                fault.get("message"), fault.get("statusJson", False))
             return self.send_error_status(e, mangle)
         try:
             if info is None:
                 code, obj = self.discovery(path)
             else:
-                code, obj = Api(self.fake, info, query, body, self.headers).run(self)
+                api = Api(self.fake, info, query, body, self.headers)
+                try:
+                    code, obj = api.run(self)
+                finally:
+                    self.last_patch_error = api.patch_error
                 if code is None:
                     return 200  # a watch stream, already written
         except ApiError as e:
@@ -961,7 +978,8 @@ class Handler(BaseHTTPRequestHandler):
                         fault = {"method": f.get("method", ""), "path": f.get("path", ""),
                                  "status": int(f.get("status", 0) or 0), "count": int(f.get("count", 1)),
                                  "retryAfter": f.get("retryAfter"), "delay": float(f.get("delay", 0) or 0),
-                                 "body": f.get("body"), "message": f.get("message")}
+                                 "body": f.get("body"), "message": f.get("message"),
+                                 "statusJson": bool(f.get("statusJson", False))}
                         re.compile(fault["path"])
                         re.compile(fault["method"] or ".")
                         if fault["body"] not in (None, "truncate", "garbage", "empty", "close"):
@@ -1042,6 +1060,7 @@ class Api:
         self.fake, self.info, self.query, self.body, self.headers = fake, info, query, body, headers
         self.res = info.resource
         self.store = fake.store
+        self.patch_error = None
 
     def q(self, name, default=""):
         return self.query.get(name, [default])[0]
@@ -1414,9 +1433,11 @@ class Api:
                 try:
                     doc = apply_json_patch(doc, patch)
                 except PatchError as e:
+                    # The API server drops the patch library's text here (NewGenericServerResponse
+                    # without causes); the fake keeps it in its request log for test diagnostics.
+                    self.patch_error = str(e)
                     raise ApiError(422, "the server rejected our request due to an error in our request",
-                                   details={"causes": [{"reason": "UnexpectedServerResponse",
-                                                        "message": str(e)}]})
+                                   details={})
             else:
                 # Strategic merge patch is treated as a merge patch: lists are replaced, not merged by key
                 # (documented deviation; the daemon and controllers use JSON and merge patches).

@@ -154,10 +154,13 @@ class FakeKube:
         with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
             return json.loads(r.read() or b"{}")
 
-    def fault(self, path, status=0, method="", count=1, retry_after=None, delay=0.0, body=None, message=None):
+    def fault(self, path, status=0, method="", count=1, retry_after=None, delay=0.0, body=None, message=None,
+              status_json=False):
         """Next `count` requests (-1: all) whose method matches and whose path?query matches the regex get
-        `status` (a real-looking Status), optionally after `delay` s, with `body` truncate/garbage/empty/close."""
-        f = {"path": path, "status": status, "method": method, "count": count, "delay": delay}
+        `status` (a real-looking Status; 429 is plain text as from the API server's throttling filters
+        unless status_json), optionally after `delay` s, with `body` truncate/garbage/empty/close."""
+        f = {"path": path, "status": status, "method": method, "count": count, "delay": delay,
+             "statusJson": status_json}
         for k, v in (("retryAfter", retry_after), ("body", body), ("message", message)):
             if v is not None:
                 f[k] = v

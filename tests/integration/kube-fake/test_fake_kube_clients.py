@@ -279,8 +279,15 @@ def auth_rotation_and_faults(kube):
     try:
         client.CoreV1Api(cfg).read_namespaced_pod("web", NS)
         raise AssertionError("no 429")
-    except ApiException as e:
+    except ApiException as e:  # throttling filters: plain text
         assert e.status == 429 and e.headers["Retry-After"] == "2", (e.status, e.headers)
+        assert str(e.body).startswith("Too many requests"), e.body
+        assert e.headers["Content-Type"].startswith("text/plain")
+    kube.fault(path=r"/api/v1/namespaces/[^/]+/pods/web$", status=429, retry_after=2, count=1, status_json=True)
+    try:
+        client.CoreV1Api(cfg).read_namespaced_pod("web", NS)
+        raise AssertionError("no 429")
+    except ApiException as e:
         assert json.loads(e.body)["details"]["retryAfterSeconds"] == 2
     kube.fault(path=r"/pods/web$", body="garbage", count=1)
     try:
@@ -355,6 +362,31 @@ def kubectl_against_fake(kube):
         assert r.returncode != 0 and "Unauthorized" in r.stderr, r.stderr
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@test
+def client_certificate_auth(_kube):
+    """--client-ca: a certificate signed by that CA authenticates (user = CN), none is refused."""
+    with FakeKube(tls=True, client_cert_cn="system:node:worker-1", python="/usr/bin/python3") as kube:
+        cfg = client.Configuration()
+        cfg.host, cfg.ssl_ca_cert = kube.url, kube.certs["ca"]
+        cfg.cert_file, cfg.key_file = kube.certs["client_cert"], kube.certs["client_key"]
+        core = client.CoreV1Api(client.ApiClient(cfg))
+        assert core.list_namespace().items
+        kube.set_rbac([{"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}])
+        body = expect_status(lambda: core.read_namespace("default"), 403, "Forbidden")
+        assert 'User "system:node:worker-1" cannot get resource "namespaces"' in body["message"], body
+        anon = client.Configuration()
+        anon.host, anon.ssl_ca_cert = kube.url, kube.certs["ca"]
+        expect_status(lambda: client.CoreV1Api(client.ApiClient(anon)).list_namespace(), 401, "Unauthorized")
+        d = tempfile.mkdtemp(prefix="caa-kubectl-", dir="/tmp")
+        try:
+            env = dict(os.environ, KUBECONFIG=kube.kubeconfig(os.path.join(d, "config"), client_cert=True), HOME=d)
+            r = subprocess.run(["kubectl", "get", "namespaces", "-o", "name"], capture_output=True, text=True,
+                               env=env, timeout=60)
+            assert r.returncode == 0 and "namespace/default" in r.stdout, r.stderr
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 @test
