@@ -12,6 +12,7 @@
 #   -t  image name (default localhost/cloud-api-adaptor-c:<version>)
 #   -o  also write the image as an OCI archive (podman load / skopeo copy it anywhere)
 #   -c  keep the Debian root filesystem here and reuse it while the package set is unchanged
+#       (and the downloaded packages, for the next package set)
 #   -v  mmdebstrap variant: extract (default: libraries and bash only, no package manager)
 #       or essential (adds dpkg/apt and the Essential set)
 # Environment: PODMAN (default "podman"; e.g. "podman --root DIR --storage-driver vfs"),
@@ -100,7 +101,21 @@ if [ -n "$cache" ] && [ -s "$cache/rootfs-$key.tar" ]; then
   echo "build-image: Debian root filesystem from the cache ($cache/rootfs-$key.tar)"
 else
   echo "build-image: mmdebstrap $variant with $pkglist"
-  mmdebstrap --quiet --mode=root --variant="$variant" --include="$pkglist" \
+  # With a cache directory the downloaded packages are kept there too (mmdebstrap's documented
+  # sync-in/sync-out of /var/cache/apt/archives), so a changed package set downloads only what
+  # is new; they are removed from the tree before it is packed.
+  debhooks=()
+  last_hook=customize # the extract variant stops after its extract hooks
+  [ "$variant" = extract ] && last_hook=extract
+  if [ -n "$cache" ]; then
+    mkdir -p "$cache/debs"
+    debhooks=(--skip=essential/unlink
+      --setup-hook='mkdir -p "$1/var/cache/apt/archives"'
+      --setup-hook="sync-in $(printf '%q' "$cache/debs") /var/cache/apt/archives"
+      --$last_hook-hook="sync-out /var/cache/apt/archives $(printf '%q' "$cache/debs")"
+      --$last_hook-hook='rm -f "$1"/var/cache/apt/archives/*.deb')
+  fi
+  mmdebstrap --quiet --mode=root --variant="$variant" --include="$pkglist" "${debhooks[@]}" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' bookworm "$rootfs" "${sources[@]}"
   if [ -n "$cache" ]; then

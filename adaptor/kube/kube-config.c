@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -258,6 +259,11 @@ int caa_kube_config_in_cluster(const char *host, const char *port, const char *s
                                caa_error **err)
 {
     if (!host || !*host || !port || !*port)
+        return 1;
+    /* As client-go's InClusterConfig: without the token file this is not a
+     * pod with a service account (automountServiceAccountToken: false). */
+    _cleanup_free_ char *token_path = xasprintf("%s/token", sa_dir);
+    if (access(token_path, F_OK) < 0)
         return 1;
     int64_t port_num;
     if (caa_parse_int64(port, 1, 65535, &port_num) < 0)

@@ -39,7 +39,8 @@ int caa_kubeconfig_parse(const char *text, size_t len, const char *base_dir, caa
                          caa_error **err);
 
 /* The in-cluster configuration from host/port and the service account
- * directory (token, ca.crt, namespace); 1 when host or port is empty. */
+ * directory (token, ca.crt, namespace); 1 (not in a cluster) when host or
+ * port is empty or there is no token file, as client-go. */
 int caa_kube_config_in_cluster(const char *host, const char *port, const char *sa_dir, caa_kube_config *ret,
                                caa_error **err);
 

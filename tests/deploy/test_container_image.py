@@ -4,7 +4,7 @@ filesystem by mmdebstrap + this build's programs, imported with podman) and run 
 --network none: every library resolves, `cloud-api-adaptor version` and `<provider> -help` work
 for each provider, the entrypoint keeps upstream's contract inside the image, and the daemon
 really serves its hypervisor socket in the container (libvirt provider on libvirt's in-process
-test driver). Podman uses private storage under the build directory, removed at the end; the
+test driver); the OCI archive written for registries carries the same image. Podman uses private storage under the build directory, removed at the end; the
 Debian root filesystem is cached there (keyed by the package set) so later runs skip mmdebstrap.
 TAP output; skipped (TAP plan 1..0) in sanitizer builds, whose binaries need the compiler's runtime."""
 import json
@@ -115,6 +115,27 @@ def daemon_serves_socket_in_container(pm):
         shutil.rmtree(d, ignore_errors=True)
 
 
+@test
+def oci_archive_for_registries(pm):
+    """The -o archive (what one pushes from elsewhere) is an OCI image layout with the same config."""
+    import tarfile
+
+    with tarfile.open(pm.oci) as t:
+        index = json.load(t.extractfile("index.json"))
+        (desc,) = index["manifests"]
+        assert desc["mediaType"] == "application/vnd.oci.image.manifest.v1+json", desc
+
+        def blob(d):
+            algo, digest = d["digest"].split(":")
+            return json.load(t.extractfile(f"blobs/{algo}/{digest}"))
+
+        manifest = blob(desc)
+        config = blob(manifest["config"])
+        assert config["config"]["Entrypoint"] == ["/usr/local/bin/entrypoint.sh"], config["config"]
+        assert config["os"] == "linux" and config["architecture"] == "amd64"
+        assert len(manifest["layers"]) == 1
+
+
 def main():
     if os.environ.get("CAA_SANITIZED", "none") not in ("", "none"):
         print("1..0 # SKIP sanitizer build: its binaries need the compiler runtime, not in the image")
@@ -131,8 +152,9 @@ def main():
     try:
         t0 = time.monotonic()
         env = dict(os.environ, PODMAN=" ".join(pm.cmd))
+        pm.oci = os.path.join(base, "image.oci.tar")
         r = subprocess.run([os.path.join(SRC_ROOT, "deploy", "build-image.sh"), "-B", BUILD, "-t", TAG,
-                            "-c", os.path.join(BUILD, "image-rootfs-cache")],
+                            "-c", os.path.join(BUILD, "image-rootfs-cache"), "-o", pm.oci],
                            capture_output=True, text=True, env=env, timeout=600)
         print(f"# build-image.sh: rc {r.returncode} in {time.monotonic() - t0:.1f} s")
         for line in (r.stdout + r.stderr).splitlines()[-15:]:

@@ -29,6 +29,12 @@ def advertise_and_release():
         cap, ann = capacity(kube)
         check(cap == "10", "capacity %r" % cap)
         check(ann.get(OWNER) == POD_UID, "owner annotation %r" % ann)
+        import kube_schema
+        node = [n for n in kube.objects("nodes") if n["metadata"]["name"] == NODE][0]
+        problems = kube_schema.check(node)
+        check(problems == [], "the patched Node against the Kubernetes models: %s" % problems)
+        types = sorted(r["contentType"] for r in kube_requests(kube, "PATCH", "/nodes/"))
+        check(types == ["application/json-patch+json", "application/merge-patch+json"], "patch types %s" % types)
         check(d.probe("/startup")[0] == 200, "/startup must be 200 once the resource is set")
         check(d.probe("/healthz")[0] == 200, "/healthz")
         # Upstream's requests: one patch of the annotation, one JSON patch of the status.

@@ -157,8 +157,35 @@ def no_cloud_provider():
         check(d.stop() == 0, "clean exit")
 
 
+def rbac_from_the_manifest():
+    """The whole daemon (node resource, secrets, PeerPod, release, shutdown) under the ClusterRole of
+    deploy/kubernetes/rbac.yaml enforced by the fake's RBAC authorizer: nothing is refused."""
+    import yaml
+
+    src = os.environ.get("CAA_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+    with open(os.path.join(src, "deploy", "kubernetes", "rbac.yaml")) as f:
+        role = [d for d in yaml.safe_load_all(f) if d and d.get("kind") == "ClusterRole"][0]
+    with FakeKube(token="t1", seed=one_seed()) as kube:
+        kube.set_rbac(role)
+        d = start_daemon(kube)
+        sid = sandbox_id(7)
+        d.ctl_ok("create", sid, *annotations())
+        d.ctl_ok("start", sid)
+        d.wait_log(r"created PeerPod")
+        d.ctl_ok("stop", sid)
+        d.wait_log(r"released PeerPod")
+        check(d.stop() == 0, "clean exit")
+        used = sorted({(r["verb"], r["resource"] + ("/" + r["subresource"] if r["subresource"] else ""))
+                       for r in kube.requests()})
+        check(used == [("create", "peerpods"), ("get", "nodes"), ("get", "pods"), ("get", "secrets"),
+                       ("get", "serviceaccounts"), ("patch", "nodes"), ("patch", "nodes/status"),
+                       ("patch", "peerpods")], "the daemon's requests: %s" % used)
+        check(d.count_log(r"HTTP 403") == 0, "a request was refused by the manifest's RBAC:\n" + d.log())
+        print("# (verb, resource) the daemon used: %s" % used)
+
+
 def main():
-    for t in (lifecycle, no_uid_annotation_reads_pod, restart_releases, conflict_on_create,
+    for t in (rbac_from_the_manifest, lifecycle, no_uid_annotation_reads_pod, restart_releases, conflict_on_create,
               api_failing_never_fails_vm_calls, no_cloud_provider):
         t()
         print("ok - %s" % t.__name__)

@@ -151,6 +151,10 @@ static void test_in_cluster(void **state)
     char *ns_path = xasprintf("%s/namespace", dir);
     assert_int_equal(caa_write_file_atomic(ns_path, "peerpods\n", 9, 0600, NULL), 0);
     caa_kube_config cfg;
+    assert_int_equal(caa_kube_config_in_cluster("10.96.0.1", "443", dir, &cfg, NULL), 1); /* no token */
+    char *token_path = xasprintf("%s/token", dir);
+    assert_int_equal(caa_write_file_atomic(token_path, "t\n", 2, 0600, NULL), 0);
+    free(token_path);
     assert_int_equal(caa_kube_config_in_cluster("", "443", dir, &cfg, NULL), 1);
     assert_int_equal(caa_kube_config_in_cluster("10.96.0.1", "443", dir, &cfg, NULL), 0);
     assert_string_equal(cfg.server, "https://10.96.0.1:443");
