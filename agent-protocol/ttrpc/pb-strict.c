@@ -125,9 +125,9 @@ static int walk_message(walk *w, const ProtobufCMessageDescriptor *d, const uint
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             w->stats.string_bytes += (size_t)n;
             w->stats.strings++;
-            char field_path[256];
+            char field[256];
             r = memchr(value, '\0', (size_t)n)
-                    ? caa_str_check(path(w, field_path, sizeof(field_path)), value, (size_t)n, err)
+                    ? caa_str_check(path(w, field, sizeof(field)), value, (size_t)n, err)
                     : 0;
         } else {
             w->stats.messages++;

@@ -43,7 +43,8 @@ def main():
     agent_sock = os.path.join(d, "agent.sock")
     apf = os.path.join(d, "apf.json")
     write_apf(apf)
-    start_agent(goserver, agent_sock)
+    record = os.path.join(d, "agent-record")
+    start_agent(goserver, agent_sock, record=record)
     fwd = start_forwarder(agent_sock, apf, extra=["-log-level", "info"])
 
     def connect():
@@ -70,6 +71,10 @@ def main():
     watch.after("hostile frames")
 
     # ---- NULs in the fields the forwarder re-encodes: refused, not cut
+    def recorded():
+        with open(record) as f:
+            return [line.split()[1] for line in f]
+    seen = len(recorded())
     for method, payload, what in [
             ("CreateContainer", create_container("c2", odd=b"host\0name"), "NUL in the OCI hostname"),
             ("CreateContainer", create_container(b"c\0x"), "NUL in the container id"),
@@ -78,6 +83,9 @@ def main():
         code, msg, _ = rpc(method, payload)
         # The relay answers an undecodable payload as the Go ttRPC server does (INTERNAL).
         check(code == 13 and "NUL byte at offset" in msg, "%s: expected a refusal, got %d %s" % (what, code, msg))
+    # None of them reached the agent (the Go agent records every request it gets).
+    got = recorded()[seen:]
+    check(not any(m in ("CreateContainer", "CreateSandbox") for m in got), "a refused request reached the agent: %s" % got)
     for odd in adv.odd_strings(rng):
         rpc("CreateContainer", create_container("c3", odd=odd))
         rpc("CreateSandbox", pb_bytes(1, odd) + pb_bytes(2, odd))
