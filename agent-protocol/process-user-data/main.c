@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -193,6 +194,24 @@ static bool cidata_possible(const args *a)
     return access(file, F_OK) == 0 || (*a->cidata_device && access(a->cidata_device, F_OK) == 0);
 }
 
+/* A cidata device is probed asynchronously at boot: give it a little while
+ * (at most CIDATA_GRACE_S, never past the fetch timeout) before deciding
+ * there is no user-data provider. */
+#define CIDATA_GRACE_S 10
+static bool cidata_appears(const args *a)
+{
+    int64_t tenths = (a->timeout_s < CIDATA_GRACE_S ? a->timeout_s : CIDATA_GRACE_S) * 10;
+    bool waitable = *a->cidata_dir && *a->cidata_device;
+    for (int64_t i = 0;; i++) {
+        if (cidata_possible(a))
+            return true;
+        if (!waitable || i >= tenths)
+            return false;
+        struct timespec ts = {.tv_nsec = 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int write_files(const args *a, const char *doc, size_t len, const char *source);
 
 static int provision_files(const args *a)
@@ -212,7 +231,7 @@ static int provision_files(const args *a)
         log_info("cloud: %s", caa_pud_cloud_name(cloud));
         src.azure_url = cloud == CAA_PUD_CLOUD_AZURE ? a->azure_url : "";
         src.aws_url = cloud == CAA_PUD_CLOUD_AWS ? a->aws_url : "";
-        if (cloud == CAA_PUD_CLOUD_NONE && !cidata_possible(a)) {
+        if (cloud == CAA_PUD_CLOUD_NONE && !cidata_appears(a)) {
             log_warn("no user-data provider (no cidata, no known cloud): writing the initdata files only");
             return write_files(a, "", 0, "nowhere");
         }

@@ -179,6 +179,15 @@ static void test_tls_ctx(void **state)
                      SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
     SSL_CTX_free(ctx);
 
+    /* A suite Go lists as insecure, as upstream's Helm tlsProfile may carry
+     * it into apf.json: accepted (with a warning), the context is built. */
+    char *suites[] = {(char *)"TLS_RSA_WITH_AES_128_GCM_SHA256",
+                      (char *)"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", NULL};
+    apf.tls_cipher_suites = suites;
+    assert_int_equal(fwd_tls_server_ctx(&o, &apf, &ctx, NULL), 0);
+    SSL_CTX_free(ctx);
+    apf.tls_cipher_suites = NULL;
+
     /* A bad profile in apf.json is refused, naming it. */
     apf.tls_min_version = "VersionTLS10";
     assert_true(fwd_tls_server_ctx(&o, &apf, &ctx, &e) < 0);

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 
 PUD = os.path.abspath(sys.argv[1])
@@ -253,6 +254,16 @@ def no_provider_writes_initdata_only(tmp):
     assert "no user-data provider" in p.stderr and "cloud: none" in p.stderr, p.stderr
     assert sorted(os.listdir(out)) == ["aa.toml", "initdata", "initdata.digest"], os.listdir(out)
     assert read(out, "initdata.digest") == DEFAULT_DIGEST.encode()
+    # A configured cidata device that is not there (yet) gets a grace period
+    # (bounded by -t) before the same outcome.
+    shutil.rmtree(out)
+    t0 = time.monotonic()
+    p = subprocess.run([PUD, "provision-files", "-t", "1", "--cidata-dir", empty, "--cidata-device",
+                        os.path.join(tmp, "no-such-device"), "--hypervisor-vendor", "KVMKVMKVM",
+                        "--sys-vendor-file", vendor, "--output-dir", out], capture_output=True, text=True, timeout=20)
+    took = time.monotonic() - t0
+    assert p.returncode == 0 and 0.9 <= took < 10, (p.returncode, took, p.stderr)
+    assert sorted(os.listdir(out)) == ["aa.toml", "initdata", "initdata.digest"], os.listdir(out)
 
 
 @case
