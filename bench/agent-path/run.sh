@@ -25,7 +25,7 @@ runs=3
 conns=16
 pods=100
 extra=()
-while getopts "b:d:r:c:p:B:l:SMPh" opt; do
+while getopts "b:d:r:c:p:B:l:SHMPh" opt; do
     case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
@@ -35,6 +35,7 @@ while getopts "b:d:r:c:p:B:l:SMPh" opt; do
     B) extra+=(--before "$(cd "$OPTARG" && pwd)") ;;
     l) extra+=(--loads "$OPTARG") ;;
     S) extra+=(--no-socat) ;;
+    H) extra+=(--no-ssh) ;;
     M) extra+=(--no-memory) ;;
     P) extra+=(--pin) ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;
