@@ -286,6 +286,7 @@ def scenario_daemon_end_to_end():
     d.ctl_ok("stop", sid)
     check(not os.path.exists(sock), "agent socket left after StopVM")
     d.wait_log(r"sandbox=%s closing the SSH connection" % sid)
+    check(not os.path.exists(os.path.join(d.pods, sid, "sc-host-key.pub")), "pinned host key left after StopVM")
     check(d.stop() == 0, "exit status")
     check("PRIVATE KEY" not in d.log(), "key material in the daemon log")
     if os.environ.get("SC_DEBUG"):
