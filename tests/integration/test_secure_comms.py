@@ -17,6 +17,7 @@ SERVING through the tunnel, a forwarder restart is recovered, StopVM
 cleans up, no key in the daemon log.
 """
 import base64
+import shutil
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ import time
 
 import agent_helpers
 from agent_helpers import Child, free_port, health_checks, start_agent
-from caa_harness import (CTL, Daemon, check, fail, pb_bytes, pb_parse, pod_annotations, run_main, sandbox_id,
+from caa_harness import (CTL, SANITIZED, Daemon, check, fail, pb_bytes, pb_parse, pod_annotations, run_main, sandbox_id,
                          tmpdir)
 
 FORWARDER = os.environ.get("CAA_FORWARDER", "")
@@ -83,13 +84,17 @@ def read_response(recv):
     return resp
 
 
+VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect", "--track-fds=no", "--quiet"]
+
+
 class VmSide:
-    def __init__(self, root, apf_path, agent_sock):
+    def __init__(self, root, apf_path, agent_sock, wrapper=()):
         self.root = root
         self.agent_port = free_port()
         self.ssh_port = free_port()
         self.dir = os.path.join(root, "sshd")
-        self.argv = [FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:%d" % self.agent_port,
+        self.argv = list(wrapper) + [FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:%d" % self.agent_port,
                      "-kata-agent-socket", agent_sock, "-pod-namespace", "/run/netns/podns-caa-sc-unused",
                      "-secure-comms-ssh-port", str(self.ssh_port), "-secure-comms-listen", "127.0.0.1",
                      "-secure-comms-dir", self.dir, "-log-level", "debug"]
@@ -103,6 +108,8 @@ class VmSide:
 
     def stop(self):
         self.fwd.stop()
+        check(self.fwd.p.returncode == 0, "forwarder exit status %s (99: valgrind found errors):\n%s"
+              % (self.fwd.p.returncode, "\n".join(self.fwd.lines[-30:])))
 
 
 def ssh_argv(vm, key, known_hosts, *extra, cmd=()):
@@ -243,16 +250,17 @@ def scenario_vm_side_with_openssh():
     agent.stop()
 
 
-def scenario_daemon_end_to_end():
+def scenario_daemon_end_to_end(wrapper=()):
+    """wrapper: valgrind for the daemon and the forwarder (exit status 99 on an error or a leak)."""
     root = tmpdir()
     agent_sock = os.path.join(root, "agent.sock")
     record = os.path.join(root, "agent-requests")
     agent = start_agent(agent_sock, record)
-    vm = VmSide(root, None, agent_sock)
+    vm = VmSide(root, None, agent_sock, wrapper)
     args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(vm.agent_port), "-proxy-timeout", "60s",
             "-secure-comms", "-secure-comms-no-trustee", "-secure-comms-ssh-port", str(vm.ssh_port),
             "-cert-file", "/nonexistent-ignored-with-secure-comms"]
-    d = Daemon(root=root, forwarder=False, args=args, log_level="debug").start()
+    d = Daemon(root=root, forwarder=False, args=args, log_level="debug", wrapper=wrapper).start(timeout=60)
     d.wait_log(r"secure comms \(SSH, NoTrustee\) replaces TLS")
     check(os.stat(os.path.join(d.pods, ".tls", "sc-worker-ed25519")).st_mode & 0o777 == 0o600, "worker key mode")
 
@@ -287,7 +295,8 @@ def scenario_daemon_end_to_end():
     check(not os.path.exists(sock), "agent socket left after StopVM")
     d.wait_log(r"sandbox=%s closing the SSH connection" % sid)
     check(not os.path.exists(os.path.join(d.pods, sid, "sc-host-key.pub")), "pinned host key left after StopVM")
-    check(d.stop() == 0, "exit status")
+    rc = d.stop(timeout=60)
+    check(rc == 0, "daemon exit status %d (99: valgrind found errors):\n%s" % (rc, d.log()[-3000:]))
     check("PRIVATE KEY" not in d.log(), "key material in the daemon log")
     if os.environ.get("SC_DEBUG"):
         print(d.log())
@@ -301,6 +310,12 @@ def main():
         sys.exit(77)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     try:
+        if "--valgrind" in sys.argv:
+            if SANITIZED or not shutil.which("valgrind"):
+                print("SKIP: valgrind cannot run here (sanitizer build or not installed)")
+                sys.exit(77)
+            scenario_daemon_end_to_end(VALGRIND)
+            return
         scenario_vm_side_with_openssh()
         scenario_daemon_end_to_end()
     finally:
