@@ -526,7 +526,10 @@ static void teardown_connection(caa_sc_client *c, int status, const char *why)
             ch->error = status;
         zombie_add(c, TAKE_PTR(ch->ch));
     }
-    opens_fail_all(c, -ENOTCONN, why);
+    /* From caa_sc_client_free() the opens fail later, in drive(): never
+     * inside the caller's call. */
+    if (c->state != ST_CLOSED)
+        opens_fail_all(c, -ENOTCONN, why);
     if (c->poll) {
         uv_poll_stop(c->poll);
         uv_close((uv_handle_t *)c->poll, on_poll_closed);
@@ -817,8 +820,10 @@ static void drive(caa_sc_client *c)
                 }
             }
         }
-        if (c->state == ST_CLOSED)
+        if (c->state == ST_CLOSED) {
+            opens_fail_all(c, -ECANCELED, "client closed");
             break;
+        }
         if (c->state != ST_READY) {
             if (c->state >= ST_CONNECTING)
                 progress |= connection_step(c);
