@@ -250,6 +250,45 @@ def scenario_vm_side_with_openssh():
     agent.stop()
 
 
+def start_echo_server():
+    """A loopback TCP echo service (stands for a service in the VM); returns its port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve_one(c):
+        with c:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                c.sendall(data)
+
+    def accept_loop():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=serve_one, args=(c,), daemon=True).start()
+    threading.Thread(target=accept_loop, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def scenario_config_refusals():
+    """Flags secure comms cannot serve stop the daemon at start with a clear message."""
+    cases = [
+        (["-secure-comms"], "Trustee mode (keys through the KBS) is not implemented"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-inbounds", "KUBERNETES_PHASE:X:7000"],
+         "tunnel 'X' has no pod VM outbound of that name"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:53"],
+         "sshd listens in its own namespace only"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-outbounds", "NOPHASE:Z:1"], "unknown phase"),
+    ]
+    for flags, needle in cases:
+        d = Daemon(forwarder=False, args=flags)
+        p = subprocess.run(d.cmdline(), stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode != 0 and needle in err, "%s: rc %d, %s" % (flags, p.returncode, err))
+
+
 def scenario_daemon_end_to_end(wrapper=()):
     """wrapper: valgrind for the daemon and the forwarder (exit status 99 on an error or a leak)."""
     root = tmpdir()
@@ -257,9 +296,13 @@ def scenario_daemon_end_to_end(wrapper=()):
     record = os.path.join(root, "agent-requests")
     agent = start_agent(agent_sock, record)
     vm = VmSide(root, None, agent_sock, wrapper)
+    # A VM-side service, and a worker inbound leading to it (SECURE_COMMS_INBOUNDS).
+    echo_port, tunnel_port = start_echo_server(), free_port()
     args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(vm.agent_port), "-proxy-timeout", "60s",
             "-secure-comms", "-secure-comms-no-trustee", "-secure-comms-ssh-port", str(vm.ssh_port),
-            "-cert-file", "/nonexistent-ignored-with-secure-comms"]
+            "-cert-file", "/nonexistent-ignored-with-secure-comms",
+            "-secure-comms-inbounds", "KUBERNETES_PHASE:ECHO:%d" % tunnel_port,
+            "-secure-comms-pp-outbounds", "KUBERNETES_PHASE:ECHO:127.0.0.1:%d" % echo_port]
     d = Daemon(root=root, forwarder=False, args=args, log_level="debug", wrapper=wrapper).start(timeout=60)
     d.wait_log(r"secure comms \(SSH, NoTrustee\) replaces TLS")
     check(os.stat(os.path.join(d.pods, ".tls", "sc-worker-ed25519")).st_mode & 0o777 == 0o600, "worker key mode")
@@ -279,6 +322,18 @@ def scenario_daemon_end_to_end(wrapper=()):
     check(d.ctl_ok("check", sid).strip() == "SERVING", "check through SSH")
     check(health_checks(record) == n + 1, "caa-ctl check did not reach the agent")
     vm.fwd.wait_line("Accepted publickey for root")
+
+    # The worker inbound: worker 127.0.0.1:tunnel_port -> SSH -> the VM's 127.0.0.1:echo_port.
+    d.wait_log(r"sandbox=%s tunnel ECHO: worker 127\.0\.0\.1:%d -> VM 127\.0\.0\.1:%d" % (sid, tunnel_port, echo_port))
+    with socket.create_connection(("127.0.0.1", tunnel_port), timeout=10) as s:
+        s.sendall(b"through the worker inbound")
+        got = b""
+        while len(got) < 26:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+    check(got == b"through the worker inbound", "worker inbound tunnel answered %r" % got)
 
     # The forwarder (and its sshd) restart: the agent path recovers.
     vm.stop()
@@ -316,6 +371,7 @@ def main():
                 sys.exit(77)
             scenario_daemon_end_to_end(VALGRIND)
             return
+        scenario_config_refusals()
         scenario_vm_side_with_openssh()
         scenario_daemon_end_to_end()
     finally:
