@@ -13,6 +13,7 @@
 #include "sandbox-id.h"
 #include "sc-client.h"
 #include "sc-keys.h"
+#include "sc-splice.h"
 #include "sc-tags.h"
 #include "tls-store.h"
 #include "xalloc.h"
@@ -20,8 +21,20 @@
 /* The VM side's built-in tunnels (upstream's agent-protocol-forwarder). */
 #define PP_BUILTIN_INBOUNDS "BOTH_PHASES:KBS:8080"
 
+/* A worker inbound of one pod: 127.0.0.1:<port> here, each connection a
+ * direct-tcpip channel to the VM outbound of the same name. */
+typedef struct inbound {
+    uv_tcp_t tcp;
+    struct pod_conn *pc;
+    char *name;
+    char *target_host;
+    uint16_t target_port;
+} inbound;
+
 typedef struct pod_conn {
     struct pod_conn *next;
+    inbound **inbounds;
+    size_t n_inbounds;
     char *sandbox_id;
     char *host;
     caa_sc_client *client;
@@ -36,7 +49,9 @@ struct caa_daemon_sc {
     char *pp_inbounds;  /* apf.json sc-inbounds */
     char *pp_outbounds; /* apf.json sc-outbounds */
     caa_sc_tags wn_outbounds;
-    caa_sc_tags pp_inbound_tags; /* built-ins + pp inbounds: what the VM listens on */
+    caa_sc_tags pp_inbound_tags;  /* built-ins + pp inbounds: what the VM listens on */
+    caa_sc_tags pp_outbound_tags; /* built-in KATAAGENT + pp outbounds: what the VM lets us open */
+    caa_sc_tags wn_inbounds;      /* worker listeners, one set per pod */
     caa_agent_dialer *dialer;
     pod_conn *conns;
 };
@@ -59,7 +74,10 @@ static int parse_lists(const caa_daemon_config *cfg, caa_sc_tags *wn_in, caa_sc_
     if ((r = caa_sc_tags_parse_append(pp_in, PP_BUILTIN_INBOUNDS, err)) < 0 ||
         (r = caa_sc_tags_parse_append(pp_in, cfg->secure_comms_pp_inbounds, err)) < 0)
         return caa_error_prefix(err, "-secure-comms-pp-inbounds");
-    if ((r = caa_sc_tags_parse_append(pp_out, cfg->secure_comms_pp_outbounds, err)) < 0)
+    _cleanup_free_ char *agent =
+        xasprintf("KUBERNETES_PHASE:KATAAGENT:127.0.0.1:%u", (unsigned)cfg->forwarder_port);
+    if ((r = caa_sc_tags_parse_append(pp_out, agent, err)) < 0 ||
+        (r = caa_sc_tags_parse_append(pp_out, cfg->secure_comms_pp_outbounds, err)) < 0)
         return caa_error_prefix(err, "-secure-comms-pp-outbounds");
     return 0;
 }
@@ -74,13 +92,23 @@ static void done_lists(caa_sc_tags *a, caa_sc_tags *b, caa_sc_tags *c, caa_sc_ta
 
 /* What this implementation cannot serve is refused here, by name, rather
  * than accepted and ignored. */
-static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, caa_error **err)
+static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, const caa_sc_tags *pp_out,
+                          caa_error **err)
 {
-    if (wn_in->n)
-        return caa_error_set(err, -ENOTSUP,
-                             "-secure-comms-inbounds: worker-side listeners are not supported yet ('%s'); "
-                             "the agent tunnel is built in",
-                             wn_in->items[0].name);
+    for (size_t i = 0; i < wn_in->n; i++) {
+        const caa_sc_tag *t = &wn_in->items[i];
+        if (t->netns)
+            return caa_error_set(
+                err, -ENOTSUP,
+                "-secure-comms-inbounds: tunnel '%s' in namespace '%s': worker listeners are in "
+                "the daemon's own namespace only",
+                t->name, t->netns);
+        if (!caa_sc_tags_find(pp_out, t->name))
+            return caa_error_set(err, -EINVAL,
+                                 "-secure-comms-inbounds: tunnel '%s' has no pod VM outbound of that name "
+                                 "(-secure-comms-pp-outbounds)",
+                                 t->name);
+    }
     for (size_t i = 0; i < pp_in->n; i++)
         if (pp_in->items[i].netns)
             return caa_error_set(err, -ENOTSUP,
@@ -105,15 +133,107 @@ int caa_daemon_sc_check_config(const caa_daemon_config *cfg, caa_error **err)
     caa_sc_tags a, b, c, d;
     int r = parse_lists(cfg, &a, &b, &c, &d, err);
     if (r == 0)
-        r = check_servable(&a, &c, err);
+        r = check_servable(&a, &c, &d, err);
     done_lists(&a, &b, &c, &d);
     return r;
 }
 
 /* ------------------------------------------------------------ connections */
 
+static void on_inbound_closed(uv_handle_t *h)
+{
+    inbound *in = h->data;
+    free(in->name);
+    free(in->target_host);
+    free(in);
+}
+
+/* One accepted connection waiting for its channel; owns copies of what it logs. */
+typedef struct inbound_conn {
+    ttrpc_transport *tcp;
+    char *id;
+    char *name;
+} inbound_conn;
+
+static void inbound_conn_free(inbound_conn *ic)
+{
+    free(ic->id);
+    free(ic->name);
+    free(ic);
+}
+
+static void on_inbound_open(int status, ttrpc_transport *chan, caa_error *err, void *opaque)
+{
+    inbound_conn *ic = opaque;
+    if (status < 0) {
+        log_pod_warn(ic->id, "tunnel %s: %s; closing the local connection", ic->name,
+                     err ? caa_error_msg(err) : "channel refused");
+        caa_error_free(err);
+        ttrpc_transport_close(ic->tcp);
+    } else {
+        caa_sc_splice(ic->id, ic->name, ic->tcp, chan);
+    }
+    inbound_conn_free(ic);
+}
+
+static void on_inbound_connection(uv_stream_t *server, int status)
+{
+    inbound *in = server->data;
+    if (status < 0)
+        return;
+    ttrpc_transport *tcp = ttrpc_transport_uv_new(server->loop, UV_TCP, NULL);
+    if (uv_accept(server, ttrpc_transport_uv_stream(tcp)) < 0) {
+        ttrpc_transport_close(tcp);
+        return;
+    }
+    inbound_conn *ic = xnew0(inbound_conn, 1);
+    ic->tcp = tcp;
+    ic->id = xstrdup(in->pc->sandbox_id);
+    ic->name = xstrdup(in->name);
+    caa_error *err = NULL;
+    if (caa_sc_client_open(in->pc->client, in->target_host, in->target_port, on_inbound_open, ic, NULL,
+                           &err) < 0) {
+        log_pod_warn(ic->id, "tunnel %s: %s", ic->name, caa_error_msg(err));
+        caa_error_free(err);
+        ttrpc_transport_close(tcp);
+        inbound_conn_free(ic);
+    }
+}
+
+/* Opens the worker listeners of a pod; a port in use is logged, not fatal. */
+static void inbounds_open(caa_daemon_sc *sc, pod_conn *pc)
+{
+    pc->inbounds = xnew0(inbound *, sc->wn_inbounds.n + 1);
+    for (size_t i = 0; i < sc->wn_inbounds.n; i++) {
+        const caa_sc_tag *t = &sc->wn_inbounds.items[i];
+        const caa_sc_tag *out = caa_sc_tags_find(&sc->pp_outbound_tags, t->name); /* checked at start */
+        inbound *in = xnew0(inbound, 1);
+        in->pc = pc;
+        in->name = xstrdup(t->name);
+        in->target_host = xstrdup(out->host);
+        in->target_port = out->port;
+        uv_tcp_init(sc->loop, &in->tcp);
+        in->tcp.data = in;
+        struct sockaddr_in addr;
+        uv_ip4_addr("127.0.0.1", t->port, &addr);
+        int r = uv_tcp_bind(&in->tcp, (const struct sockaddr *)&addr, 0);
+        if (r == 0)
+            r = uv_listen((uv_stream_t *)&in->tcp, 64, on_inbound_connection);
+        if (r < 0)
+            log_pod_error(pc->sandbox_id, "tunnel %s: cannot listen on 127.0.0.1:%u: %s", t->name,
+                          (unsigned)t->port, uv_strerror(r));
+        else
+            log_pod_info(pc->sandbox_id, "tunnel %s: worker 127.0.0.1:%u -> VM %s:%u", t->name,
+                         (unsigned)t->port, out->host, (unsigned)out->port);
+        pc->inbounds[pc->n_inbounds++] = in;
+    }
+}
+
 static void conn_free(pod_conn *pc)
 {
+    for (size_t i = 0; i < pc->n_inbounds; i++)
+        uv_close((uv_handle_t *)&pc->inbounds[i]->tcp, on_inbound_closed);
+    free(pc->inbounds);
     caa_sc_client_free(pc->client);
     free(pc->sandbox_id);
     free(pc->host);
@@ -195,6 +315,7 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
     pc->client = client;
     pc->next = sc->conns;
     sc->conns = pc;
+    inbounds_open(sc, pc);
     _cleanup_free_ char *fp = caa_sc_blob_fingerprint(blob, sizeof(blob));
     log_pod_info(sandbox_id, "SSH to %s:%u, host key %s pinned", host, (unsigned)sc->ssh_port, fp);
     *ret = client;
@@ -249,18 +370,16 @@ static int load_or_generate_worker_key(caa_daemon_sc *sc, caa_error **err)
 
 int caa_daemon_sc_new(uv_loop_t *loop, const caa_daemon_config *cfg, caa_daemon_sc **ret, caa_error **err)
 {
-    caa_sc_tags wn_in, pp_out;
     caa_daemon_sc *sc = xnew0(caa_daemon_sc, 1);
     sc->loop = loop;
     sc->pods_dir = xstrdup(cfg->pods_dir);
     sc->ssh_port = (uint16_t)cfg->secure_comms_ssh_port;
     sc->key_dir = xasprintf("%s/%s", cfg->pods_dir, CAA_PODS_DIR_TLS_NAME);
     sc->dialer = caa_agent_dialer_ssh_new(lookup, sc);
-    int r = parse_lists(cfg, &wn_in, &sc->wn_outbounds, &sc->pp_inbound_tags, &pp_out, err);
+    int r = parse_lists(cfg, &sc->wn_inbounds, &sc->wn_outbounds, &sc->pp_inbound_tags, &sc->pp_outbound_tags,
+                        err);
     if (r == 0)
-        r = check_servable(&wn_in, &sc->pp_inbound_tags, err);
-    caa_sc_tags_done(&wn_in);
-    caa_sc_tags_done(&pp_out);
+        r = check_servable(&sc->wn_inbounds, &sc->pp_inbound_tags, &sc->pp_outbound_tags, err);
     if (r == 0)
         r = load_or_generate_worker_key(sc, err);
     if (r < 0) {
@@ -288,6 +407,8 @@ void caa_daemon_sc_free(caa_daemon_sc *sc)
     caa_agent_dialer_ssh_free(sc->dialer);
     caa_sc_tags_done(&sc->wn_outbounds);
     caa_sc_tags_done(&sc->pp_inbound_tags);
+    caa_sc_tags_done(&sc->pp_outbound_tags);
+    caa_sc_tags_done(&sc->wn_inbounds);
     caa_sc_key_done(&sc->worker);
     free(sc->pp_inbounds);
     free(sc->pp_outbounds);

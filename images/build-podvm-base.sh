@@ -220,6 +220,7 @@ VERSION_ID=$version
 EOF
 spec_gen /etc/passwd 0644 <<'EOF'
 root:x:0:0:root:/root:/bin/sh
+sshd:x:100:65534::/run/sshd:/bin/false
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 EOF
 spec_gen /etc/group 0644 <<'EOF'
@@ -285,6 +286,15 @@ EOF
 add_program process-user-data "$pud"
 add_program kata-agent "$agent"
 add_program agent-protocol-forwarder "$forwarder"
+# Secure comms: the forwarder runs the host's OpenSSH sshd (openssh-server) when apf.json has
+# "sc": true (docs/secure-comms.md); rc.sysinit makes its /run/sshd. Optional for the image.
+if [ -x /usr/sbin/sshd ]; then
+    spec_elf /usr/sbin/sshd /usr/sbin/sshd
+    echo "program: sshd = /usr/sbin/sshd" >>"$manifest"
+    note "sshd: /usr/sbin/sshd (secure comms)"
+else
+    note "sshd: not installed on the build host; secure comms will not work in this image"
+fi
 for eb in "${extra_bins[@]}"; do
     src=${eb%%:*}
     dest=${eb#*:}

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 #define RESTART_MIN_MS 500
 #define RESTART_MAX_MS 30000
 #define FWD_SC_USER "root" /* matches the daemon's CAA_SC_VM_USER */
+#define SETPRIV "/usr/bin/setpriv"
 
 struct fwd_sc {
     uv_loop_t *loop;
@@ -74,8 +76,12 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signum)
 
 static void spawn_sshd(fwd_sc *s)
 {
-    /* -D: stay in the foreground as our child; -e: log to stderr (the journal). */
-    char *args[] = {s->sshd, "-D", "-e", "-f", s->config_path, NULL};
+    /* -D: stay in the foreground as our child; -e: log to stderr (the journal).
+     * Through setpriv (util-linux) when the image has it: sshd then gets
+     * SIGTERM if the forwarder dies without stopping it (SIGKILL). */
+    char *direct[] = {s->sshd, "-D", "-e", "-f", s->config_path, NULL};
+    char *wrapped[] = {SETPRIV, "--pdeathsig", "TERM", "--", s->sshd, "-D", "-e", "-f", s->config_path, NULL};
+    char **args = access(SETPRIV, X_OK) == 0 ? wrapped : direct;
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -83,7 +89,7 @@ static void spawn_sshd(fwd_sc *s)
     };
     uv_process_options_t po = {
         .exit_cb = on_exit_cb,
-        .file = s->sshd,
+        .file = args[0],
         .args = args,
         .stdio_count = 3,
         .stdio = stdio,

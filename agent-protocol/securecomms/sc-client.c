@@ -526,7 +526,10 @@ static void teardown_connection(caa_sc_client *c, int status, const char *why)
             ch->error = status;
         zombie_add(c, TAKE_PTR(ch->ch));
     }
-    opens_fail_all(c, -ENOTCONN, why);
+    /* From caa_sc_client_free() the opens fail later, in drive(): never
+     * inside the caller's call. */
+    if (c->state != ST_CLOSED)
+        opens_fail_all(c, -ENOTCONN, why);
     if (c->poll) {
         uv_poll_stop(c->poll);
         uv_close((uv_handle_t *)c->poll, on_poll_closed);
@@ -574,7 +577,6 @@ static void connection_lost(caa_sc_client *c, int status, const char *why)
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     caa_sc_client *c = p->data;
-    (void)events;
     if (status < 0) {
         /* libuv reports a socket error (POLLERR) as UV_EBADF; the socket knows the real one. */
         int soerr = 0;
@@ -583,6 +585,14 @@ static void on_poll(uv_poll_t *p, int status, int events)
             soerr = -status;
         connection_lost(c, -soerr, strerror(soerr));
         return;
+    }
+    if (events & UV_READABLE) {
+        /* Acknowledge at once: sshd sets TCP_NODELAY only for interactive
+         * sessions, so its next small segment waits for our ACK (Nagle),
+         * and a delayed ACK costs up to 40 ms per call. Not sticky: set on
+         * every wake-up. */
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
     drive(c);
 }
@@ -810,8 +820,10 @@ static void drive(caa_sc_client *c)
                 }
             }
         }
-        if (c->state == ST_CLOSED)
+        if (c->state == ST_CLOSED) {
+            opens_fail_all(c, -ECANCELED, "client closed");
             break;
+        }
         if (c->state != ST_READY) {
             if (c->state >= ST_CONNECTING)
                 progress |= connection_step(c);

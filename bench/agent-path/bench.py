@@ -9,6 +9,8 @@ client (goclient bench):
            (two byte relays: the same hops as proxy + forwarder, no ttRPC work)
   caa      client -> worker agent proxy (proxy-host) -> TCP -> agent-protocol-forwarder -> agent socket
   caa-tls  the same with TLS between proxy and forwarder (certificates as the daemon issues them)
+  caa-ssh  the same through SSH (secure comms): proxy -> libssh2 direct-tcpip channel -> the
+           forwarder's sshd (Debian OpenSSH) -> forwarder on loopback
 
 Workloads: grpc.Health/Check (empty request, 2-byte answer) and
 grpc.AgentService/WriteStdin with a 64 KiB payload (the stand-in agent echoes
@@ -123,7 +125,7 @@ class Paths:
             time.sleep(0.05)
         self.paths["socat"] = (sock, [far.pid, near.pid])
 
-    def add_caa(self, name, tls, bindir=None):
+    def add_caa(self, name, tls, bindir=None, ssh=False):
         """bindir: a directory with other agent-protocol-forwarder and proxy-host binaries (a "before" build)."""
         d = os.path.join(self.tmp, name)
         os.mkdir(d)
@@ -132,15 +134,9 @@ class Paths:
         if bindir:
             ap.FORWARDER = os.path.join(bindir, "agent-protocol-forwarder")
             ap.PROXY_HOST = os.path.join(bindir, "proxy-host")
+        sock = os.path.join(d, "pod.sock")
         try:
-            if tls:
-                ap.gen_tls(d, "podvm-bench")
-            else:
-                ap.write_apf(apf)
-            fwd = ap.start_forwarder(self.agent_sock, apf, tls=tls, extra=["-log-level", "info"])
-            sock = os.path.join(d, "pod.sock")
-            proxy = ap.start_proxy(sock, fwd.port, tls_dir=d if tls else None, server_name="podvm-bench",
-                                   extra=["-log-level", "info"])
+            fwd, proxy = start_link(self.agent_sock, d, tls, ssh, sock, 1)
         finally:
             ap.FORWARDER, ap.PROXY_HOST = saved
         self.paths[name] = (sock, [proxy.pid, fwd.pid])
@@ -154,8 +150,33 @@ class Paths:
             p.wait()
 
 
-def memory(tmp, goserver_agent_sock, tls, pods, bindir=None):
-    d = os.path.join(tmp, "mem-%s%s" % ("tls" if tls else "tcp", "-before" if bindir else ""))
+def start_link(agent_sock, d, tls, ssh, sock, pods):
+    """A forwarder and a proxy-host with pods proxies, linked by plain TCP, TLS or SSH."""
+    apf = os.path.join(d, "apf.json")
+    extra, ssh_port, fwd_port = [], None, 0
+    if ssh:
+        ap.gen_ssh(d)
+        extra, ssh_port = ap.ssh_forwarder_flags(d)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        fwd_port = s.getsockname()[1]  # sshd's permitopen needs the port before the forwarder listens
+        s.close()
+    elif tls:
+        ap.gen_tls(d, "podvm-bench")
+    else:
+        ap.write_apf(apf)
+    fwd = ap.start_forwarder(agent_sock, apf, port=fwd_port, tls=tls, extra=extra + ["-log-level", "info"])
+    proxy = ap.start_proxy(sock, fwd.port, pods=pods, tls_dir=d if tls else None, server_name="podvm-bench",
+                           extra=["-log-level", "info"], ssh_dir=d if ssh else None, ssh_port=ssh_port)
+    return fwd, proxy
+
+
+def link_name(tls, ssh):
+    return "SSH" if ssh else "TLS" if tls else "plain TCP"
+
+
+def memory(tmp, goserver_agent_sock, tls, pods, bindir=None, ssh=False):
+    d = os.path.join(tmp, "mem-%s%s" % ("ssh" if ssh else "tls" if tls else "tcp", "-before" if bindir else ""))
     os.mkdir(d)
     apf = os.path.join(d, "apf.json")
     saved = ap.FORWARDER, ap.PROXY_HOST
@@ -163,14 +184,10 @@ def memory(tmp, goserver_agent_sock, tls, pods, bindir=None):
         ap.FORWARDER = os.path.join(bindir, "agent-protocol-forwarder")
         ap.PROXY_HOST = os.path.join(bindir, "proxy-host")
     try:
-        if tls:
-            ap.gen_tls(d, "podvm-bench")
-        else:
-            ap.write_apf(apf)
-        fwd = ap.start_forwarder(goserver_agent_sock, apf, tls=tls, extra=["-log-level", "info"])
         base = os.path.join(d, "p")
-        proxy = ap.start_proxy(base, fwd.port, pods=pods, tls_dir=d if tls else None, server_name="podvm-bench",
-                               extra=["-log-level", "info"])
+        fwd, proxy = start_link(goserver_agent_sock, d, tls, ssh, base, pods)
+        # CPU spent until every pod's link is up (handshakes, plus the process start-up).
+        connect_cpu = (proc_cpu(proxy.pid), proc_cpu(fwd.pid))
     finally:
         ap.FORWARDER, ap.PROXY_HOST = saved
     m = proxy.wait_line(r"^BASELINE rss_kb=(\d+) heap_bytes=(\d+)", stdout=True)
@@ -198,6 +215,7 @@ def memory(tmp, goserver_agent_sock, tls, pods, bindir=None):
         "rss_pod": (rss1 - rss0) * 1024 / pods, "heap_pod": (heap1 - heap0) / pods,
         "rss_shim": (rss2 - rss0) * 1024 / pods, "heap_shim": (heap2 - heap0) / pods,
         "rss0": rss0,
+        "cpu_worker_pod": connect_cpu[0] * 1e3 / pods, "cpu_vm_pod": connect_cpu[1] * 1e3 / pods,
     }
 
 
@@ -212,6 +230,7 @@ def main():
     a.add_argument("--before", help="directory with the binaries of a build to compare against (paths "
                    "caa-before, caa-tls-before)")
     a.add_argument("--no-socat", action="store_true")
+    a.add_argument("--no-ssh", action="store_true", help="leave out the secure comms (SSH) path")
     a.add_argument("--loads", default="1234", help="which workloads (1: Check x1, 2: Check xC, "
                    "3: WriteStdin x1, 4: WriteStdin xC)")
     a.add_argument("--no-memory", action="store_true")
@@ -235,6 +254,9 @@ def main():
         order.append("caa-tls-before")
     paths.add_caa("caa-tls", tls=True)
     order.append("caa-tls")
+    if not args.no_ssh:
+        paths.add_caa("caa-ssh", tls=False, ssh=True)
+        order.append("caa-ssh")
     loads = [("Health.Check", "grpc.Health", "Check", 0, 1),
              ("Health.Check", "grpc.Health", "Check", 0, args.conns),
              ("WriteStdin 64 KiB", "grpc.AgentService", "WriteStdin", 65536, 1),
@@ -267,14 +289,17 @@ def main():
         paths.agent.stop(signal.SIGTERM)
         return
     print()
-    print("| link | pods | RSS per pod (connected) | heap per pod | RSS per pod (+1 shim conn) | heap per pod (+1 shim conn) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for tls in (False, True):
-        for bindir in ([args.before] if args.before else []) + [None]:
-            m = memory(tmp, paths.agent_sock, tls, args.pods, bindir)
-            print("| %s%s | %d | %.1f KiB | %.1f KiB | %.1f KiB | %.1f KiB |" % (
-                "TLS" if tls else "plain TCP", " (before)" if bindir else "", args.pods, m["rss_pod"] / 1024,
-                m["heap_pod"] / 1024, m["rss_shim"] / 1024, m["heap_shim"] / 1024), flush=True)
+    print("| link | pods | RSS per pod (connected) | heap per pod | RSS per pod (+1 shim conn) | heap per pod (+1 shim conn) "
+          "| connect CPU per pod, worker | connect CPU per pod, VM side |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    links = [(False, False), (True, False)] + ([] if args.no_ssh else [(False, True)])
+    for tls, ssh in links:
+        for bindir in ([args.before] if args.before and not ssh else []) + [None]:
+            m = memory(tmp, paths.agent_sock, tls, args.pods, bindir, ssh=ssh)
+            print("| %s%s | %d | %.1f KiB | %.1f KiB | %.1f KiB | %.1f KiB | %.2f ms | %.2f ms |" % (
+                link_name(tls, ssh), " (before)" if bindir else "", args.pods, m["rss_pod"] / 1024,
+                m["heap_pod"] / 1024, m["rss_shim"] / 1024, m["heap_shim"] / 1024, m["cpu_worker_pod"],
+                m["cpu_vm_pod"]), flush=True)
     paths.agent.stop(signal.SIGTERM)
 
 

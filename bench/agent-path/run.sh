@@ -5,7 +5,7 @@
 # the Go server directly and through two socat byte relays; then the
 # adaptor's memory per connected pod. Method: bench/README.md, "agent-path".
 #
-# usage: bench/agent-path/run.sh [-b BUILD_DIR] [-d SECONDS] [-r RUNS] [-c CONNS] [-p PODS] [-B DIR] [-l LOADS] [-S] [-M]
+# usage: bench/agent-path/run.sh [-b BUILD_DIR] [-d SECONDS] [-r RUNS] [-c CONNS] [-p PODS] [-B DIR] [-l LOADS] [-S] [-H] [-M]
 #   -b  meson build dir (default: build); builds agent-protocol-forwarder and proxy-host there
 #   -d  seconds per measurement (default 5)
 #   -r  runs; paths alternate within each run, tables show the median (default 3)
@@ -14,7 +14,7 @@
 #   -B  directory holding agent-protocol-forwarder and proxy-host of another build: adds the
 #       paths caa-before and caa-tls-before, measured in turn with the others
 #   -l  workloads to run, e.g. 13 (1: Check x1, 2: Check xC, 3: WriteStdin x1, 4: WriteStdin xC)
-#   -S  no socat path;  -M  no memory measurement
+#   -S  no socat path;  -H  no SSH (secure comms) path;  -M  no memory measurement
 #   -P  pin: the Go client and server on CPU 0, the relays (proxy, forwarder, socat) on CPU 1
 set -euo pipefail
 
@@ -25,7 +25,7 @@ runs=3
 conns=16
 pods=100
 extra=()
-while getopts "b:d:r:c:p:B:l:SMPh" opt; do
+while getopts "b:d:r:c:p:B:l:SHMPh" opt; do
     case $opt in
     b) build=$OPTARG ;;
     d) secs=$OPTARG ;;
@@ -35,6 +35,7 @@ while getopts "b:d:r:c:p:B:l:SMPh" opt; do
     B) extra+=(--before "$(cd "$OPTARG" && pwd)") ;;
     l) extra+=(--loads "$OPTARG") ;;
     S) extra+=(--no-socat) ;;
+    H) extra+=(--no-ssh) ;;
     M) extra+=(--no-memory) ;;
     P) extra+=(--pin) ;;
     *) sed -n '2,20p' "$0"; exit 2 ;;

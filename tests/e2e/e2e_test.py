@@ -253,12 +253,41 @@ def sc_adaptor_sigkill(cloud, build, step):
     expect(caa.stop() == 0, "adaptor exit status")
 
 
+def sc_secure_comms(cloud, build, step):
+    """Secure comms (SSH, NoTrustee): the agent path goes through sshd in the VM; the pod's
+    container serves a page over the VXLAN tunnel as usual; StopVM leaves nothing."""
+    prepare(cloud, build, step)
+    caa = lc.Adaptor(cloud, build, flags=["-ip-wait", "400s", "-proxy-timeout", "180s", "-secure-comms",
+                                          "-secure-comms-no-trustee"]).start()
+    client = cloud.pod_netns("client", CLIENT_IP, POD_IFNAME)
+    pod = cloud.pod_netns("pod-sc", lc.POD_NET + ".31", POD_IFNAME)
+    sid = lc.new_sandbox_id()
+    with step("CreateVM + StartVM with secure comms"):
+        caa.ctl("create", sid, *lc.pod_annotations("secure-comms"), "-netns", pod.path)
+        caa.ctl("start", sid, "-timeout", "600s")
+        expect(caa.state(sid)["state"] == "ready", "state %s" % caa.state(sid))
+        with open(caa.log_path) as f:
+            log_text = f.read()
+        expect("SSH connection to" in log_text and "agent proxy: connecting to" in log_text and "(SSH)" in log_text,
+               "the agent path did not go through SSH")
+        expect("PRIVATE KEY" not in log_text, "key material in the daemon log")
+    with step("the container serves a page; the client reaches it over the tunnel"):
+        token = "sc-" + os.urandom(3).hex()
+        serve(caa, sid, pod, token)
+        expect(token in lc.http_get(client, pod.ip, 8080, 120), "no page from the pod")
+    with step("StopVM"):
+        caa.ctl("stop", sid, timeout=300)
+    assert_clean(cloud, step)
+    expect(caa.stop() == 0, "adaptor exit status")
+
+
 SCENARIOS = {
     "demo": sc_demo,
     "three-pods": sc_three_pods,
     "stop-during-start": sc_stop_during_start,
     "bad-image": sc_bad_image,
     "adaptor-sigkill": sc_adaptor_sigkill,
+    "secure-comms": sc_secure_comms,
 }
 
 

@@ -17,6 +17,7 @@ SERVING through the tunnel, a forwarder restart is recovered, StopVM
 cleans up, no key in the daemon log.
 """
 import base64
+import shutil
 import json
 import os
 import signal
@@ -29,7 +30,7 @@ import time
 
 import agent_helpers
 from agent_helpers import Child, free_port, health_checks, start_agent
-from caa_harness import (CTL, Daemon, check, fail, pb_bytes, pb_parse, pod_annotations, run_main, sandbox_id,
+from caa_harness import (CTL, SANITIZED, Daemon, check, fail, pb_bytes, pb_parse, pod_annotations, run_main, sandbox_id,
                          tmpdir)
 
 FORWARDER = os.environ.get("CAA_FORWARDER", "")
@@ -83,13 +84,17 @@ def read_response(recv):
     return resp
 
 
+VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--show-leak-kinds=definite,indirect", "--track-fds=no", "--quiet"]
+
+
 class VmSide:
-    def __init__(self, root, apf_path, agent_sock):
+    def __init__(self, root, apf_path, agent_sock, wrapper=()):
         self.root = root
         self.agent_port = free_port()
         self.ssh_port = free_port()
         self.dir = os.path.join(root, "sshd")
-        self.argv = [FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:%d" % self.agent_port,
+        self.argv = list(wrapper) + [FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:%d" % self.agent_port,
                      "-kata-agent-socket", agent_sock, "-pod-namespace", "/run/netns/podns-caa-sc-unused",
                      "-secure-comms-ssh-port", str(self.ssh_port), "-secure-comms-listen", "127.0.0.1",
                      "-secure-comms-dir", self.dir, "-log-level", "debug"]
@@ -103,6 +108,8 @@ class VmSide:
 
     def stop(self):
         self.fwd.stop()
+        check(self.fwd.p.returncode == 0, "forwarder exit status %s (99: valgrind found errors):\n%s"
+              % (self.fwd.p.returncode, "\n".join(self.fwd.lines[-30:])))
 
 
 def ssh_argv(vm, key, known_hosts, *extra, cmd=()):
@@ -243,16 +250,60 @@ def scenario_vm_side_with_openssh():
     agent.stop()
 
 
-def scenario_daemon_end_to_end():
+def start_echo_server():
+    """A loopback TCP echo service (stands for a service in the VM); returns its port."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+
+    def serve_one(c):
+        with c:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return
+                c.sendall(data)
+
+    def accept_loop():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=serve_one, args=(c,), daemon=True).start()
+    threading.Thread(target=accept_loop, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def scenario_config_refusals():
+    """Flags secure comms cannot serve stop the daemon at start with a clear message."""
+    cases = [
+        (["-secure-comms"], "Trustee mode (keys through the KBS) is not implemented"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-inbounds", "KUBERNETES_PHASE:X:7000"],
+         "tunnel 'X' has no pod VM outbound of that name"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:53"],
+         "sshd listens in its own namespace only"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-outbounds", "NOPHASE:Z:1"], "unknown phase"),
+    ]
+    for flags, needle in cases:
+        d = Daemon(forwarder=False, args=flags)
+        p = subprocess.run(d.cmdline(), stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        err = p.stderr.decode(errors="replace")
+        check(p.returncode != 0 and needle in err, "%s: rc %d, %s" % (flags, p.returncode, err))
+
+
+def scenario_daemon_end_to_end(wrapper=()):
+    """wrapper: valgrind for the daemon and the forwarder (exit status 99 on an error or a leak)."""
     root = tmpdir()
     agent_sock = os.path.join(root, "agent.sock")
     record = os.path.join(root, "agent-requests")
     agent = start_agent(agent_sock, record)
-    vm = VmSide(root, None, agent_sock)
+    vm = VmSide(root, None, agent_sock, wrapper)
+    # A VM-side service, and a worker inbound leading to it (SECURE_COMMS_INBOUNDS).
+    echo_port, tunnel_port = start_echo_server(), free_port()
     args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(vm.agent_port), "-proxy-timeout", "60s",
             "-secure-comms", "-secure-comms-no-trustee", "-secure-comms-ssh-port", str(vm.ssh_port),
-            "-cert-file", "/nonexistent-ignored-with-secure-comms"]
-    d = Daemon(root=root, forwarder=False, args=args, log_level="debug").start()
+            "-cert-file", "/nonexistent-ignored-with-secure-comms",
+            "-secure-comms-inbounds", "KUBERNETES_PHASE:ECHO:%d" % tunnel_port,
+            "-secure-comms-pp-outbounds", "KUBERNETES_PHASE:ECHO:127.0.0.1:%d" % echo_port]
+    d = Daemon(root=root, forwarder=False, args=args, log_level="debug", wrapper=wrapper).start(timeout=60)
     d.wait_log(r"secure comms \(SSH, NoTrustee\) replaces TLS")
     check(os.stat(os.path.join(d.pods, ".tls", "sc-worker-ed25519")).st_mode & 0o777 == 0o600, "worker key mode")
 
@@ -272,6 +323,18 @@ def scenario_daemon_end_to_end():
     check(health_checks(record) == n + 1, "caa-ctl check did not reach the agent")
     vm.fwd.wait_line("Accepted publickey for root")
 
+    # The worker inbound: worker 127.0.0.1:tunnel_port -> SSH -> the VM's 127.0.0.1:echo_port.
+    d.wait_log(r"sandbox=%s tunnel ECHO: worker 127\.0\.0\.1:%d -> VM 127\.0\.0\.1:%d" % (sid, tunnel_port, echo_port))
+    with socket.create_connection(("127.0.0.1", tunnel_port), timeout=10) as s:
+        s.sendall(b"through the worker inbound")
+        got = b""
+        while len(got) < 26:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            got += chunk
+    check(got == b"through the worker inbound", "worker inbound tunnel answered %r" % got)
+
     # The forwarder (and its sshd) restart: the agent path recovers.
     vm.stop()
     vm.start()
@@ -286,7 +349,9 @@ def scenario_daemon_end_to_end():
     d.ctl_ok("stop", sid)
     check(not os.path.exists(sock), "agent socket left after StopVM")
     d.wait_log(r"sandbox=%s closing the SSH connection" % sid)
-    check(d.stop() == 0, "exit status")
+    check(not os.path.exists(os.path.join(d.pods, sid, "sc-host-key.pub")), "pinned host key left after StopVM")
+    rc = d.stop(timeout=60)
+    check(rc == 0, "daemon exit status %d (99: valgrind found errors):\n%s" % (rc, d.log()[-3000:]))
     check("PRIVATE KEY" not in d.log(), "key material in the daemon log")
     if os.environ.get("SC_DEBUG"):
         print(d.log())
@@ -300,6 +365,13 @@ def main():
         sys.exit(77)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     try:
+        if "--valgrind" in sys.argv:
+            if SANITIZED or not shutil.which("valgrind"):
+                print("SKIP: valgrind cannot run here (sanitizer build or not installed)")
+                sys.exit(77)
+            scenario_daemon_end_to_end(VALGRIND)
+            return
+        scenario_config_refusals()
         scenario_vm_side_with_openssh()
         scenario_daemon_end_to_end()
     finally:

@@ -221,9 +221,11 @@ def start_forwarder(agent_sock, apf, port=0, tls=False, netns="/run/netns/podns-
 
 
 def start_proxy(sock, port, gpus=0, pods=1, timeout="20s", tls_dir=None, server_name="podvm-test", wait=True,
-                extra=()):
+                extra=(), ssh_dir=None, ssh_port=None):
     argv = [PROXY_HOST, "run", "-socket", sock, "-host", "127.0.0.1", "-port", str(port), "-gpus", str(gpus),
             "-pods", str(pods), "-timeout", timeout, "-log-level", "debug"]
+    if ssh_dir:
+        argv += ["-ssh-dir", ssh_dir, "-ssh-port", str(ssh_port)]
     if tls_dir:
         argv += ["-ca-cert-file", os.path.join(tls_dir, "ca.crt"), "-cert-file", os.path.join(tls_dir, "client.crt"),
                  "-cert-key", os.path.join(tls_dir, "client.key"), "-server-name", server_name]
@@ -237,6 +239,22 @@ def start_proxy(sock, port, gpus=0, pods=1, timeout="20s", tls_dir=None, server_
 def gen_tls(directory, server_name="podvm-test"):
     subprocess.run([PROXY_HOST, "gen-tls", directory, server_name], check=True)
     return os.path.join(directory, "apf.json")
+
+
+def gen_ssh(directory):
+    """Secure comms keys and apf.json (sc fields) as the daemon would make them."""
+    subprocess.run([PROXY_HOST, "gen-ssh", directory], check=True)
+    return os.path.join(directory, "apf.json")
+
+
+def ssh_forwarder_flags(directory):
+    """Forwarder flags that put its sshd on a free loopback port; returns (flags, port)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return ["-secure-comms-ssh-port", str(port), "-secure-comms-listen", "127.0.0.1", "-secure-comms-dir",
+            os.path.join(directory, "sshd")], port
 
 
 def proxy_stats(proxy):

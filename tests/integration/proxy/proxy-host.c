@@ -10,13 +10,19 @@
  *       SIGUSR1: prints one "STATS ..." line (counters, RSS, heap in use).
  *       SIGTERM/SIGINT (or a failed start): prints STATS, shuts every proxy down, checks the socket files are
  *       gone, exit 0. With -pods K > 1 the sockets are PATH.0 .. PATH.K-1.
- *       TLS is used when -cert-file or -tls-skip-verify is given.
+ *       TLS is used when -cert-file or -tls-skip-verify is given; SSH (secure
+ *       comms, one SSH connection per pod to -host:-ssh-port) with -ssh-dir.
  *
  *   proxy-host gen-tls DIR SERVER_NAME
  *       writes what the daemon would hand out: DIR/ca.crt (verifies the
  *       forwarder), DIR/client.crt + client.key (the proxy's identity) and
  *       DIR/apf.json with tls-server-cert/-key (issued for SERVER_NAME) and
- *       tls-client-ca (the client certificate), for the forwarder. */
+ *       tls-client-ca (the client certificate), for the forwarder.
+ *
+ *   proxy-host gen-ssh DIR
+ *       writes what the daemon would hand out with secure comms: DIR/worker
+ *       (the worker's key), DIR/host.pub (the VM's pinned host key) and
+ *       DIR/apf.json with sc, sc-pp-prv and sc-wn-pub, for the forwarder. */
 #define LOG_COMPONENT "proxy-host"
 
 #include <errno.h>
@@ -38,6 +44,8 @@
 #include "fs.h"
 #include "log.h"
 #include "options.h"
+#include "parse.h"
+#include "sc-client.h"
 #include "tls-cert.h"
 #include "tls-context.h"
 #include "xalloc.h"
@@ -54,6 +62,8 @@ typedef struct opts {
     char *cert_key;
     char *server_name;
     bool tls_skip_verify;
+    char *ssh_dir;
+    int64_t ssh_port;
     char *log_level;
 } opts;
 
@@ -70,6 +80,8 @@ static const caa_option run_options[] = {
     CAA_OPTION(opts, "server-name", NULL, CAA_OPT_STRING, server_name, "podvm-server", "forwarder TLS name"),
     CAA_OPTION(opts, "tls-skip-verify", NULL, CAA_OPT_BOOL, tls_skip_verify, "false", "TLS without checks"),
     CAA_OPTION(opts, "log-level", NULL, CAA_OPT_STRING, log_level, "info", "log level"),
+    CAA_OPTION(opts, "ssh-dir", NULL, CAA_OPT_STRING, ssh_dir, "", "secure comms keys (from gen-ssh)"),
+    CAA_OPTION_INT(opts, "ssh-port", NULL, ssh_port, "2222", 1, 65535, "sshd port"),
 };
 
 typedef struct pod {
@@ -91,7 +103,60 @@ typedef struct host {
     size_t n_down;
     bool stopping;
     caa_agent_dialer *tls_dialer;
+    caa_agent_dialer *ssh_dialer;
+    caa_sc_client **ssh; /* one per pod */
 } host;
+
+/* SSH dialer lookup: the pod index travels as the server name. */
+static int ssh_lookup(void *opaque, const char *addr, const char *server_name, caa_sc_client **ret,
+                      caa_error **err)
+{
+    host *h = opaque;
+    (void)addr;
+    int64_t i;
+    if (caa_parse_int64(server_name, 0, (int64_t)h->n_pods - 1, &i) < 0)
+        return caa_error_set(err, -EINVAL, "no pod %s", server_name);
+    *ret = h->ssh[i];
+    return 0;
+}
+
+static int ssh_start(host *h, const opts *o, caa_error **err)
+{
+    _cleanup_free_ char *key_path = xasprintf("%s/worker", o->ssh_dir);
+    _cleanup_free_ char *pub_path = xasprintf("%s/host.pub", o->ssh_dir);
+    _cleanup_free_ char *key = NULL, *pub = NULL;
+    size_t key_len, pub_len;
+    uint8_t blob[CAA_SC_ED25519_BLOB_LEN];
+    int r;
+    if ((r = caa_read_file(key_path, CAA_SC_KEY_MAX_TEXT, 1, &key, &key_len, err)) < 0 ||
+        (r = caa_read_file(pub_path, CAA_SC_KEY_MAX_TEXT, 1, &pub, &pub_len, err)) < 0 ||
+        (r = caa_sc_public_line_blob(pub, pub_len, blob, err)) < 0)
+        return r;
+    h->ssh = xnew0(caa_sc_client *, h->n_pods);
+    for (size_t i = 0; i < h->n_pods; i++) {
+        _cleanup_free_ char *id = xasprintf("pod-%zu", i);
+        caa_sc_client_config cc = {.id = id,
+                                   .host = o->host,
+                                   .port = (uint16_t)o->ssh_port,
+                                   .user = "root",
+                                   .client_private_pem = key,
+                                   .host_key_blob = blob};
+        if ((r = caa_sc_client_new(&h->loop, &cc, &h->ssh[i], err)) < 0)
+            return r;
+    }
+    h->ssh_dialer = caa_agent_dialer_ssh_new(ssh_lookup, h);
+    return 0;
+}
+
+static void ssh_stop(host *h)
+{
+    for (size_t i = 0; h->ssh && i < h->n_pods; i++)
+        caa_sc_client_free(h->ssh[i]);
+    free(h->ssh);
+    h->ssh = NULL;
+    caa_agent_dialer_ssh_free(h->ssh_dialer);
+    h->ssh_dialer = NULL;
+}
 
 static long rss_kb(void)
 {
@@ -137,6 +202,7 @@ static void on_proxy_down(void *opaque)
     p->down = true;
     if (++h->n_down < h->n_pods)
         return;
+    ssh_stop(h); /* the connections keep the loop alive otherwise */
     uv_close((uv_handle_t *)&h->sigterm, NULL);
     uv_close((uv_handle_t *)&h->sigint, NULL);
     uv_close((uv_handle_t *)&h->sigusr1, NULL);
@@ -238,19 +304,24 @@ static int cmd_run(int argc, char **argv)
 
     h.n_pods = (size_t)o.pods;
     h.pods = xnew0(pod, h.n_pods);
+    if (*o.ssh_dir && ssh_start(&h, &o, &e) < 0) {
+        fprintf(stderr, "proxy-host: %s\n", caa_error_msg(e));
+        caa_error_freep(&e);
+    }
     for (size_t i = 0; i < h.n_pods; i++) {
         pod *p = &h.pods[i];
         p->h = &h;
         p->index = (int)i;
         p->socket = h.n_pods == 1 ? xstrdup(o.socket) : xasprintf("%s.%zu", o.socket, i);
         _cleanup_free_ char *id = xasprintf("pod-%zu", i);
+        _cleanup_free_ char *index = xasprintf("%zu", i);
         caa_agent_proxy_config cfg = {
             .sandbox_id = id,
             .socket_path = p->socket,
             .host = o.host,
             .port = (uint16_t)o.port,
-            .dialer = h.tls_dialer,
-            .server_name = o.server_name,
+            .dialer = h.ssh_dialer ? h.ssh_dialer : h.tls_dialer,
+            .server_name = h.ssh_dialer ? index : o.server_name,
             .timeout_ns = o.timeout_ns,
             .gpus = (unsigned)o.gpus,
         };
@@ -267,6 +338,8 @@ static int cmd_run(int argc, char **argv)
     if (h.n_settled == h.n_pods)
         stop_all(&h);
 
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    ssh_stop(&h); /* when no proxy could start */
     uv_run(&h.loop, UV_RUN_DEFAULT);
     exit_code = h.n_failed ? 1 : 0;
     for (size_t i = 0; i < h.n_pods; i++) {
@@ -293,6 +366,35 @@ static int write_text(const char *dir, const char *name, const char *text, mode_
 {
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, name);
     return caa_write_file_atomic(path, text, strlen(text), mode, err);
+}
+
+static int cmd_gen_ssh(const char *dir)
+{
+    caa_sc_key worker = {0}, podvm = {0};
+    _cleanup_error_ caa_error *e = NULL;
+    _cleanup_free_ char *apf_text = NULL;
+    int r = -1;
+    if (caa_sc_key_generate("worker", &worker, &e) < 0 || caa_sc_key_generate("podvm", &podvm, &e) < 0)
+        goto out;
+    caa_apf_config apf = {.pod_name = xstrdup("bench")};
+    apf.sc.enabled = true;
+    apf.sc.pp_private_key = (uint8_t *)xstrdup(podvm.private_pem);
+    apf.sc.pp_private_key_len = strlen(podvm.private_pem);
+    apf.sc.wn_public_key = (uint8_t *)xstrdup(worker.public_line);
+    apf.sc.wn_public_key_len = strlen(worker.public_line);
+    apf_text = caa_apf_config_to_string(&apf, &e);
+    caa_apf_config_done(&apf);
+    if (!apf_text || write_text(dir, "worker", worker.private_pem, 0600, &e) < 0 ||
+        write_text(dir, "host.pub", podvm.public_line, 0600, &e) < 0 ||
+        write_text(dir, "apf.json", apf_text, 0600, &e) < 0)
+        goto out;
+    r = 0;
+out:
+    if (r < 0)
+        fprintf(stderr, "proxy-host gen-ssh: %s\n", e ? caa_error_msg(e) : "failed");
+    caa_sc_key_done(&worker);
+    caa_sc_key_done(&podvm);
+    return r < 0 ? 1 : 0;
 }
 
 static int cmd_gen_tls(const char *dir, const char *server_name)
@@ -331,6 +433,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 2, argv + 2);
+    if (argc == 3 && strcmp(argv[1], "gen-ssh") == 0)
+        return cmd_gen_ssh(argv[2]);
     if (argc == 4 && strcmp(argv[1], "gen-tls") == 0)
         return cmd_gen_tls(argv[2], argv[3]);
     fprintf(stderr, "usage: proxy-host run [flags] | proxy-host gen-tls DIR SERVER_NAME\n");
