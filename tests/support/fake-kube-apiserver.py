@@ -7,7 +7,7 @@ the API server's behaviour those clients depend on: URL layout and discovery, be
 client-certificate authentication, create/get/list/update/patch/delete with resourceVersion
 conflicts, status subresources, finalizers and deletionTimestamp, list+watch with bookmarks and
 410 Expired, CRD structural-schema validation and pruning, and Status objects shaped as the API
-server shapes them. tests/integration/kube/ runs Debian's official clients (python3-kubernetes,
+server shapes them. tests/integration/kube-fake/ runs Debian's official clients (python3-kubernetes,
 kubectl) against it to keep that claim honest.
 
 Usage:
@@ -41,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 # Resource table
 
 # Upstream's PeerPod CRD (src/peerpod-ctrl config/crd), schema without descriptions. The test
-# tests/integration/kube checks it equals deploy/kubernetes/peerpod-crd.yaml.
+# tests/integration/kube-fake checks it equals deploy/kubernetes/peerpod-crd.yaml.
 PEERPOD_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
     "kind": "CustomResourceDefinition",
