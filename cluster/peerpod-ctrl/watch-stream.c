@@ -18,6 +18,8 @@ static void drop_handed_out(caa_watch_decoder *d)
 int caa_watch_decoder_feed(caa_watch_decoder *d, const char *data, size_t len, caa_error **err)
 {
     drop_handed_out(d);
+    if (len == 0)
+        return 0;
     /* Only an unfinished line is kept between calls once all lines are read;
      * refuse to let it grow past the limit. */
     const char *nl = d->len ? memchr(d->buf, '\n', d->len) : NULL;
