@@ -1,5 +1,5 @@
 /* HTTP/1.1 server on libuv with optional TLS; see http-server.h. */
-#define LOG_COMPONENT "webhook/http"
+#define LOG_COMPONENT "cluster/http"
 #include "http-server.h"
 
 #include <errno.h>
