@@ -45,3 +45,9 @@ int caa_http_server_port(const caa_http_server *s);
 /* Stops listening and closes every connection; the server frees itself once
  * all handles are closed (run the loop). */
 void caa_http_server_close(caa_http_server *s);
+
+/* A bind address as upstream's manager takes it: "host:port", ":port" (all
+ * interfaces), or "0" (off: *ret_host NULL). IPv6 hosts in brackets. flag
+ * names the option in errors. */
+int caa_http_parse_bind_address(const char *flag, const char *value, char **ret_host, int *ret_port,
+                                caa_error **err);

@@ -72,7 +72,7 @@ static int start_plain_server(app *a, const char *flag, const char *address, caa
 {
     _cleanup_free_ char *host = NULL;
     int port = 0;
-    if (webhook_parse_bind_address(flag, address, &host, &port, err) < 0)
+    if (caa_http_parse_bind_address(flag, address, &host, &port, err) < 0)
         return -EINVAL;
     if (!host)
         return 0;

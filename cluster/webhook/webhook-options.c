@@ -46,26 +46,3 @@ caa_option_set webhook_option_set(webhook_options *o)
         .target = o,
     };
 }
-
-int webhook_parse_bind_address(const char *flag, const char *value, char **ret_host, int *ret_port,
-                               caa_error **err)
-{
-    if (strcmp(value, "0") == 0) {
-        *ret_host = NULL;
-        *ret_port = 0;
-        return 0;
-    }
-    const char *sep = strrchr(value, ':');
-    int64_t port = 0;
-    if (!sep || caa_parse_int64(sep + 1, 0, 65535, &port) < 0)
-        return caa_error_set(err, -EINVAL, "-%s %s: want host:port, :port or 0", flag, value);
-    size_t host_len = (size_t)(sep - value);
-    if (host_len >= 2 && value[0] == '[' && value[host_len - 1] == ']')
-        *ret_host = xstrndup(value + 1, host_len - 2);
-    else if (memchr(value, ':', host_len))
-        return caa_error_set(err, -EINVAL, "-%s %s: an IPv6 host needs brackets", flag, value);
-    else
-        *ret_host = host_len ? xstrndup(value, host_len) : xstrdup("0.0.0.0");
-    *ret_port = (int)port;
-    return 0;
-}

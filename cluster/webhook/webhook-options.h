@@ -26,8 +26,3 @@ typedef struct webhook_options {
 } webhook_options;
 
 caa_option_set webhook_option_set(webhook_options *o);
-
-/* A bind address as upstream's manager takes it: "host:port", ":port" (all
- * interfaces), or "0" (off: *ret_host NULL). IPv6 hosts in brackets. */
-int webhook_parse_bind_address(const char *flag, const char *value, char **ret_host, int *ret_port,
-                               caa_error **err);
