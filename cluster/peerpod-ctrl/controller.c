@@ -11,6 +11,9 @@
 #include "xalloc.h"
 
 #define PEERPODS_PATH "/apis/confidentialcontainers.org/v1alpha1"
+/* PeerPods per list page: keeps each answer far below the client's 4 MiB cap
+ * with any number of PeerPods (10,000 are about 5 MB). */
+#define LIST_PAGE_SIZE 500
 
 typedef struct work_item {
     struct work_item *next;
@@ -34,6 +37,7 @@ struct controller {
     uv_timer_t tick;
     int64_t next_election_ms, next_resync_ms;
     bool election_in_flight, list_in_flight, stopping;
+    size_t listed; /* PeerPods seen in the pages of the list in progress */
     work_item *items;
     char *warned_provider; /* last foreign provider logged */
     ctrl_stats stats;
@@ -282,16 +286,35 @@ static void take_listed(controller *c, json_t *obj)
     it->seen = true;
 }
 
+static void start_list_page(controller *c, const char *continue_token);
+
+/* RFC 3986 query escaping of an opaque token (the API server's continue). */
+static char *query_escape(const char *s)
+{
+    char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p))
+            *o++ = (char)*p;
+        else
+            o += sprintf(o, "%%%02X", *p);
+    }
+    *o = '\0';
+    return out;
+}
+
 static void on_listed(int status, json_t *list, caa_error *err, void *opaque)
 {
     controller *c = opaque;
-    c->list_in_flight = false;
     if (status == -ECANCELED) {
+        c->list_in_flight = false;
         caa_error_free(err);
         json_decref(list);
         return;
     }
     if (status < 0 || !json_is_array(json_object_get(list, "items"))) {
+        /* Including 410 for an expired continue token: the next resync starts over. */
+        c->list_in_flight = false;
         c->stats.lists_failed++;
         log_warn("listing PeerPods: %s", err ? caa_error_msg(err) : "answer without items");
         c->next_resync_ms = now_ms(c) + c->cfg.retry_period_ms;
@@ -299,40 +322,59 @@ static void on_listed(int status, json_t *list, caa_error *err, void *opaque)
         json_decref(list);
         return;
     }
-    c->stats.lists_ok++;
-    for (work_item *it = c->items; it; it = it->next)
-        it->seen = false;
     size_t i;
     json_t *obj;
     json_array_foreach(json_object_get(list, "items"), i, obj) take_listed(c, obj);
+    c->listed += json_array_size(json_object_get(list, "items"));
+    const char *next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+    if (next && next[0]) {
+        _cleanup_free_ char *token = xstrdup(next);
+        json_decref(list);
+        start_list_page(c, token);
+        return;
+    }
+    json_decref(list);
+    c->list_in_flight = false;
+    c->stats.lists_ok++;
     /* Gone from the list (deleted meanwhile): nothing left to collect. */
-    work_item *next;
+    work_item *next_item;
     c->stats.pending = 0;
-    for (work_item *it = c->items; it; it = next) {
-        next = it->next;
+    for (work_item *it = c->items; it; it = next_item) {
+        next_item = it->next;
         if (!it->seen && !it->in_flight)
             remove_item(c, it);
         else
             c->stats.pending++;
     }
-    log_debug("listed %zu PeerPods, %llu to collect", json_array_size(json_object_get(list, "items")),
-              (unsigned long long)c->stats.pending);
-    json_decref(list);
+    log_debug("listed %zu PeerPods, %llu to collect", c->listed, (unsigned long long)c->stats.pending);
     start_work(c);
+}
+
+static void start_list_page(controller *c, const char *continue_token)
+{
+    _cleanup_free_ char *escaped = continue_token ? query_escape(continue_token) : NULL;
+    _cleanup_free_ char *path =
+        escaped ? xasprintf(PEERPODS_PATH "/peerpods?limit=%d&continue=%s", LIST_PAGE_SIZE, escaped)
+                : xasprintf(PEERPODS_PATH "/peerpods?limit=%d", LIST_PAGE_SIZE);
+    caa_kube_request req = {.verb = "GET", .path = path};
+    _cleanup_error_ caa_error *err = NULL;
+    if (caa_kube_call_start(c->kube, &req, on_listed, c, NULL, &err) < 0) {
+        log_warn("listing PeerPods: %s", caa_error_msg(err));
+        c->stats.lists_failed++;
+        c->list_in_flight = false;
+        return;
+    }
+    c->list_in_flight = true;
 }
 
 static void start_list(controller *c)
 {
     if (c->list_in_flight || c->stopping)
         return;
-    caa_kube_request req = {.verb = "GET", .path = PEERPODS_PATH "/peerpods"};
-    _cleanup_error_ caa_error *err = NULL;
-    if (caa_kube_call_start(c->kube, &req, on_listed, c, NULL, &err) < 0) {
-        log_warn("listing PeerPods: %s", caa_error_msg(err));
-        c->stats.lists_failed++;
-        return;
-    }
-    c->list_in_flight = true;
+    for (work_item *it = c->items; it; it = it->next)
+        it->seen = false;
+    c->listed = 0;
+    start_list_page(c, NULL);
 }
 
 /* ------------------------------------------------------------ election */

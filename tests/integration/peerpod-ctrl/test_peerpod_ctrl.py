@@ -200,7 +200,7 @@ def test_provider_error_retried_with_event_then_restart_finishes(fx):
 def test_api_faults_on_list_and_release(fx):
     add_instance(fx.state, "i-1")
     add_peerpod(fx.kube, "one-resource-aaaaa", "i-1", delete=True)
-    fx.kube.fault("/peerpods$", status=503, method="GET", count=2)
+    fx.kube.fault("/peerpods\\?limit=", status=503, method="GET", count=2)
     fx.kube.fault("/peerpods/one-resource-aaaaa", status=500, method="PATCH", count=6)
     c = fx.ctrl()
     wait_for(lambda: not peerpods(fx.kube), timeout=30, what="collection despite faults")
@@ -241,6 +241,31 @@ def test_two_replicas_only_the_leader_deletes(fx):
     b.stop()
 
 
+def raw_peerpod(name, iid, deleted=False, ns="default"):
+    md = {"name": name, "namespace": ns, "finalizers": [FINALIZER]}
+    if deleted:
+        md["deletionTimestamp"] = "2026-12-07T10:00:00Z"
+    return {"apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod", "metadata": md,
+            "spec": {"cloudProvider": "test", "instanceID": iid}}
+
+
+@with_fixture
+def test_many_peerpods_listed_in_pages(fx):
+    live = [raw_peerpod(f"live{i}-resource-aaaaa", f"i-live{i}") for i in range(1200)]
+    orphans = [raw_peerpod(f"orphan{i}-resource-aaaaa", f"i-orphan{i}", deleted=True) for i in (0, 600, 1100)]
+    for o in orphans:
+        add_instance(fx.state, o["spec"]["instanceID"])
+    add_instance(fx.state, "i-live7")
+    fx.kube.put_objects(live[:600] + orphans + live[600:])
+    c = fx.ctrl()
+    wait_for(lambda: len(peerpods(fx.kube)) == 1200, timeout=60, what="the orphans collected")
+    assert instances(fx.state) == ["i-live7"]
+    pages = [r for r in fx.kube.requests()
+             if r["method"] == "GET" and r["path"].endswith("/peerpods") and "limit=500" in r["query"]]
+    assert any("continue=" in r["query"] for r in pages), pages[:3]
+    c.stop()
+
+
 def test_start_errors(_):
     r = subprocess.run([BINARY, "nosuch"], capture_output=True, text=True, timeout=20)
     assert r.returncode == 2 and "nosuch" in r.stderr, r.stderr
@@ -255,7 +280,8 @@ def test_start_errors(_):
 
 
 TESTS = [test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
-         test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes, test_start_errors]
+         test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
+         test_many_peerpods_listed_in_pages, test_start_errors]
 
 if __name__ == "__main__":
     print(f"1..{len(TESTS)}")
