@@ -259,6 +259,30 @@ def webhook_manifests(docs):
         shutil.rmtree(d, ignore_errors=True)
 
 
+@test
+def peerpod_ctrl_manifests(docs):
+    """deploy/kubernetes/peerpod-ctrl: valid objects, bindings pointing at the ServiceAccount, the
+    controller started with the daemon's provider settings and leader election. (Its RBAC is exercised by
+    running peerpod-ctrl under it: tests/integration/peerpod-ctrl.)"""
+    r = subprocess.run([KUBECTL, "kustomize", os.path.join(DEPLOY, "peerpod-ctrl")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    pdocs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    problems = [f"{d['kind']}/{d['metadata']['name']}: {p}" for d in pdocs for p in kube_schema.check(d)]
+    assert not problems, "\n".join(problems)
+    sa = by_kind(pdocs, "ServiceAccount")
+    for kind in ("ClusterRoleBinding", "RoleBinding"):
+        b = by_kind(pdocs, kind)
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NS}]
+    assert not any("*" in x for d in pdocs if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]
+                   for k in ("verbs", "resources", "apiGroups") for x in rule[k])
+    spec = by_kind(pdocs, "Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == sa["metadata"]["name"]
+    c = spec["containers"][0]
+    assert "peerpod-ctrl \"$CLOUD_PROVIDER\" -leader-elect" in c["command"][-1], c["command"]
+    assert {"configMapRef": {"name": "peer-pods-cm"}} in c["envFrom"]
+
+
 def main():
     print(f"1..{len(tests)}")
     if not KUBECTL:
