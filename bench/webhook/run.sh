@@ -5,7 +5,6 @@
 # webhook on a free loopback port with an openssl-made certificate, warms up 1 s, then measures each
 # connection count for D seconds; server CPU per review from /proc/<pid>/stat (utime+stime).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
 build=build
 duration=5
 runs=3
