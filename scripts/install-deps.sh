@@ -28,8 +28,9 @@ image_pkgs=(
 # Kubernetes: official clients that keep the fake API server honest (tests/integration/kube-fake),
 # and the container image built without a registry (tests/image-container, deploy/build-image.sh).
 # podman runs images with runc: Debian's default crun refuses hybrid cgroup hosts (docs/kubernetes.md).
-# python3-prometheus-client parses /metrics in tests/integration/kube.
-kube_pkgs=(python3-kubernetes python3-prometheus-client python3-yaml openssl mmdebstrap podman runc uidmap)
+# python3-prometheus-client parses /metrics in tests/integration/kube; python3-jsonpatch applies the
+# webhook's patches in tests/integration/webhook.
+kube_pkgs=(python3-kubernetes python3-jsonpatch python3-prometheus-client python3-yaml openssl mmdebstrap podman runc uidmap)
 # kubectl: Debian's kubernetes-client, unless another kubectl (it would conflict) is installed.
 if ! command -v kubectl >/dev/null 2>&1; then
   kube_pkgs+=(kubernetes-client)

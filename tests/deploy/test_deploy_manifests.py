@@ -222,6 +222,67 @@ def kubectl_apply_k_into_fake(docs):
         shutil.rmtree(d, ignore_errors=True)
 
 
+@test
+def webhook_manifests(docs):
+    """deploy/kubernetes/webhook: valid objects, upstream's registration, ports and certificate path
+    consistent, and make-serving-cert.sh makes a certificate for the Service's DNS names."""
+    r = subprocess.run([KUBECTL, "kustomize", os.path.join(DEPLOY, "webhook")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    wdocs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    problems = [f"{d['kind']}/{d['metadata']['name']}: {p}" for d in wdocs for p in kube_schema.check(d)]
+    assert not problems, "\n".join(problems)
+    mwc = by_kind(wdocs, "MutatingWebhookConfiguration")["webhooks"][0]
+    assert mwc["failurePolicy"] == "Fail" and mwc["sideEffects"] == "None"
+    assert mwc["clientConfig"]["service"]["path"] == "/mutate-v1-pod"
+    assert mwc["rules"][0]["operations"] == ["CREATE"] and mwc["rules"][0]["resources"] == ["pods"]
+    svc = by_kind(wdocs, "Service")
+    assert mwc["clientConfig"]["service"]["name"] == svc["metadata"]["name"]
+    pod = by_kind(wdocs, "Deployment")["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["command"] == ["/usr/local/bin/peerpods-webhook"]
+    assert svc["spec"]["ports"][0]["targetPort"] == 9443 and c["args"][c["args"].index("-port") + 1] == "9443"
+    mount = c["volumeMounts"][0]
+    assert mount["mountPath"] == "/tmp/k8s-webhook-server/serving-certs"
+    vol = [v for v in pod["volumes"] if v["name"] == mount["name"]][0]
+    assert vol["secret"]["secretName"] == "peer-pods-webhook-serving-cert"
+    d = tempfile.mkdtemp()
+    try:
+        r = subprocess.run([os.path.join(DEPLOY, "webhook", "make-serving-cert.sh"), "-o", f"{d}/c", "-d", "2"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run(["openssl", "x509", "-in", f"{d}/c/tls.crt", "-noout", "-ext", "subjectAltName"],
+                           capture_output=True, text=True, check=True)
+        assert "DNS:peer-pods-webhook-svc.confidential-containers-system.svc" in r.stdout, r.stdout
+        assert oct(os.stat(f"{d}/c/tls.key").st_mode & 0o777) == "0o600"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@test
+def peerpod_ctrl_manifests(docs):
+    """deploy/kubernetes/peerpod-ctrl: valid objects, bindings pointing at the ServiceAccount, the
+    controller started with the daemon's provider settings and leader election. (Its RBAC is exercised by
+    running peerpod-ctrl under it: tests/integration/peerpod-ctrl.)"""
+    r = subprocess.run([KUBECTL, "kustomize", os.path.join(DEPLOY, "peerpod-ctrl")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    pdocs = [d for d in yaml.safe_load_all(r.stdout) if d]
+    problems = [f"{d['kind']}/{d['metadata']['name']}: {p}" for d in pdocs for p in kube_schema.check(d)]
+    assert not problems, "\n".join(problems)
+    sa = by_kind(pdocs, "ServiceAccount")
+    for kind in ("ClusterRoleBinding", "RoleBinding"):
+        b = by_kind(pdocs, kind)
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NS}]
+    assert not any("*" in x for d in pdocs if d["kind"] in ("ClusterRole", "Role") for rule in d["rules"]
+                   for k in ("verbs", "resources", "apiGroups") for x in rule[k])
+    spec = by_kind(pdocs, "Deployment")["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == sa["metadata"]["name"]
+    c = spec["containers"][0]
+    assert "peerpod-ctrl \"$CLOUD_PROVIDER\" -leader-elect" in c["command"][-1], c["command"]
+    assert {"configMapRef": {"name": "peer-pods-cm"}} in c["envFrom"]
+
+
 def main():
     print(f"1..{len(tests)}")
     if not KUBECTL:

@@ -1,0 +1,309 @@
+/* Unit tests of peerpod-ctrl's building blocks: PeerPod classification and
+ * finalizer release, Lease leader election (two electors sharing one Lease
+ * as two replicas would), watch stream decoding (cmocka, TAP). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "lease-election.h"
+#include "peerpod-reconcile.h"
+#include "watch-stream.h"
+
+static json_t *peerpod(const char *deletion, const char *finalizers_json, const char *instance)
+{
+    json_t *o = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:{s:s}}", "apiVersion",
+                          "confidentialcontainers.org/v1alpha1", "kind", "PeerPod", "metadata", "name",
+                          "web-resource-abcde", "namespace", "default", "uid", "u-1", "resourceVersion", "42",
+                          "creationTimestamp", "2026-12-07T10:00:00Z", "spec", "cloudProvider", "aws");
+    json_t *md = json_object_get(o, "metadata");
+    if (deletion)
+        json_object_set_new(md, "deletionTimestamp", json_string(deletion));
+    if (finalizers_json)
+        json_object_set_new(md, "finalizers", json_loads(finalizers_json, JSON_DECODE_ANY, NULL));
+    if (instance)
+        json_object_set_new(json_object_get(o, "spec"), "instanceID", json_string(instance));
+    return o;
+}
+
+static caa_peerpod_action classify(json_t *o)
+{
+    caa_peerpod_action a = 99;
+    caa_peerpod_ref ref;
+    caa_error *err = NULL;
+    if (caa_peerpod_classify(o, &a, &ref, &err) < 0)
+        fail_msg("%s", caa_error_msg(err));
+    caa_peerpod_ref_done(&ref);
+    json_decref(o);
+    return a;
+}
+
+static void test_classify(void **state)
+{
+    (void)state;
+    assert_int_equal(classify(peerpod(NULL, "[\"peer.pod/finalizer\"]", "i-1")), CAA_PEERPOD_KEEP);
+    assert_int_equal(classify(peerpod("2026-12-07T11:00:00Z", "[\"other\"]", "i-1")), CAA_PEERPOD_KEEP);
+    assert_int_equal(classify(peerpod("2026-12-07T11:00:00Z", NULL, "i-1")), CAA_PEERPOD_KEEP);
+    assert_int_equal(classify(peerpod("2026-12-07T11:00:00Z", "[\"a\",\"peer.pod/finalizer\"]", "i-1")),
+                     CAA_PEERPOD_DELETE_INSTANCE);
+    assert_int_equal(classify(peerpod("2026-12-07T11:00:00Z", "[\"peer.pod/finalizer\"]", NULL)),
+                     CAA_PEERPOD_RELEASE_ONLY);
+
+    json_t *o = peerpod("2026-12-07T11:00:00Z", "[\"peer.pod/finalizer\"]", "i-0abc");
+    caa_peerpod_action a;
+    caa_peerpod_ref ref;
+    caa_error *err = NULL;
+    assert_int_equal(caa_peerpod_classify(o, &a, &ref, &err), 0);
+    assert_string_equal(ref.ns, "default");
+    assert_string_equal(ref.name, "web-resource-abcde");
+    assert_string_equal(ref.resource_version, "42");
+    assert_string_equal(ref.cloud_provider, "aws");
+    assert_string_equal(ref.instance_id, "i-0abc");
+    caa_peerpod_ref_done(&ref);
+    json_decref(o);
+
+    /* Hostile objects are refused, never acted on. */
+    static const char *const bad[] = {
+        "{}",
+        "{\"metadata\":[]}",
+        "{\"metadata\":{\"name\":\"x\",\"namespace\":\"d\",\"uid\":\"u\"}}",
+        "{\"metadata\":{\"name\":\"x\",\"namespace\":\"d\",\"uid\":\"u\",\"resourceVersion\":\"1\","
+        "\"finalizers\":\"peer.pod/finalizer\"}}",
+        "{\"metadata\":{\"name\":\"x\",\"namespace\":\"d\",\"uid\":\"u\",\"resourceVersion\":\"1\","
+        "\"deletionTimestamp\":5}}",
+        "{\"metadata\":{\"name\":\"x\",\"namespace\":\"d\",\"uid\":\"u\",\"resourceVersion\":\"1\","
+        "\"deletionTimestamp\":\"t\",\"finalizers\":[\"peer.pod/"
+        "finalizer\"]},\"spec\":{\"instanceID\":\"i\"}}",
+        "{\"metadata\":{\"name\":\"x\",\"namespace\":\"d\",\"uid\":\"u\",\"resourceVersion\":\"1\","
+        "\"deletionTimestamp\":\"t\",\"finalizers\":[\"peer.pod/finalizer\"]},\"spec\":{\"instanceID\":7}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *b = json_loads(bad[i], 0, NULL);
+        assert_non_null(b);
+        assert_int_equal(caa_peerpod_classify(b, &a, &ref, &err), -EINVAL);
+        assert_null(ref.name);
+        caa_error_free(err);
+        err = NULL;
+        json_decref(b);
+    }
+}
+
+static void test_release_patch(void **state)
+{
+    (void)state;
+    json_t *o = peerpod("2026-12-07T11:00:00Z", "[\"a\",\"peer.pod/finalizer\",\"b\"]", "i-1");
+    json_t *patch = caa_peerpod_release_patch(o);
+    json_t *expected = json_loads("[{\"op\":\"test\",\"path\":\"/metadata/finalizers\",\"value\":[\"a\","
+                                  "\"peer.pod/finalizer\",\"b\"]},{\"op\":\"replace\",\"path\":\"/metadata/"
+                                  "finalizers\",\"value\":[\"a\",\"b\"]}]",
+                                  0, NULL);
+    assert_true(json_equal(patch, expected));
+    json_decref(patch);
+    json_decref(expected);
+    json_decref(o);
+    o = peerpod("2026-12-07T11:00:00Z", "[\"a\"]", "i-1");
+    assert_null(caa_peerpod_release_patch(o));
+    json_decref(o);
+}
+
+static void test_superseded(void **state)
+{
+    (void)state;
+    json_t *older = peerpod(NULL, NULL, "i-1"), *cur = peerpod(NULL, NULL, "i-2");
+    json_t *owner =
+        json_loads("[{\"uid\":\"pod-1\",\"kind\":\"Pod\",\"name\":\"web\",\"apiVersion\":\"v1\"}]", 0, NULL);
+    json_object_set(json_object_get(older, "metadata"), "ownerReferences", owner);
+    json_object_set(json_object_get(cur, "metadata"), "ownerReferences", owner);
+    json_object_set_new(json_object_get(cur, "metadata"), "uid", json_string("u-2"));
+    json_object_set_new(json_object_get(cur, "metadata"), "creationTimestamp",
+                        json_string("2026-12-07T10:05:00Z"));
+    assert_true(caa_peerpod_is_superseded(older, cur));
+    assert_false(caa_peerpod_is_superseded(cur, older));
+    assert_false(caa_peerpod_is_superseded(cur, cur));
+    json_object_set_new(json_object_get(cur, "metadata"), "ownerReferences",
+                        json_loads("[{\"uid\":\"pod-2\"}]", 0, NULL));
+    assert_false(caa_peerpod_is_superseded(older, cur));
+    json_decref(owner);
+    json_decref(older);
+    json_decref(cur);
+}
+
+/* A fake API server's view of one Lease: resourceVersion bumps on every
+ * write; a write with a stale resourceVersion is a 409. */
+typedef struct lease_store {
+    json_t *lease;
+    int rv;
+} lease_store;
+
+static bool store_write(lease_store *s, caa_lease_verdict v, json_t *obj)
+{
+    if (v == CAA_LEASE_CREATE && s->lease)
+        return json_decref(obj), false; /* 409 AlreadyExists */
+    if (v == CAA_LEASE_UPDATE) {
+        const char *rv =
+            json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
+        char cur[16];
+        snprintf(cur, sizeof(cur), "%d", s->rv);
+        if (!rv || strcmp(rv, cur) != 0)
+            return json_decref(obj), false; /* 409 Conflict */
+    }
+    char next[16];
+    snprintf(next, sizeof(next), "%d", ++s->rv);
+    json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(next));
+    json_decref(s->lease);
+    s->lease = obj;
+    return true;
+}
+
+/* One election round of elector e at now_ms, reading then writing. */
+static void round_of(caa_lease_elector *e, lease_store *s, int64_t now_ms)
+{
+    char when[40];
+    caa_lease_micro_time(1765100000000000 + now_ms * 1000, when, sizeof(when));
+    json_t *read = s->lease ? json_deep_copy(s->lease) : NULL;
+    caa_lease_verdict v;
+    json_t *obj = NULL;
+    caa_error *err = NULL;
+    assert_int_equal(caa_lease_step(e, read, now_ms, when, &v, &obj, &err), 0);
+    json_decref(read);
+    if (v != CAA_LEASE_FOLLOW && store_write(s, v, obj))
+        caa_lease_written(e, now_ms);
+}
+
+static void test_lease_two_replicas(void **state)
+{
+    (void)state;
+    caa_lease_elector a, b;
+    caa_error *err = NULL;
+    assert_int_equal(caa_lease_elector_init(&a, "replica-a", "ns", "peerpod-ctrl", 15, 10, &err), 0);
+    assert_int_equal(caa_lease_elector_init(&b, "replica-b", "ns", "peerpod-ctrl", 15, 10, &err), 0);
+    lease_store s = {0};
+
+    /* Both start at once: a creates, b's create loses (409) and b follows. */
+    round_of(&a, &s, 0);
+    round_of(&b, &s, 0);
+    assert_true(caa_lease_is_leader(&a, 1));
+    assert_false(caa_lease_is_leader(&b, 1));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(s.lease, "spec"), "holderIdentity")), "replica-a");
+
+    /* a renews every 2 s; b never takes over; never both leaders. */
+    for (int64_t t = 2000; t <= 60000; t += 2000) {
+        round_of(&a, &s, t);
+        round_of(&b, &s, t + 1);
+        assert_true(caa_lease_is_leader(&a, t + 1));
+        assert_false(caa_lease_is_leader(&b, t + 1));
+    }
+    /* a stops (crash): b takes over once the record stood still for 15 s of b's clock. */
+    int64_t t = 62000;
+    for (; t < 62000 + 14000; t += 2000) {
+        round_of(&b, &s, t);
+        assert_false(caa_lease_is_leader(&b, t));
+    }
+    assert_false(caa_lease_is_leader(&a, 71000)); /* a's renew deadline passed long ago */
+    for (; t < 62000 + 20000 && !caa_lease_is_leader(&b, t); t += 2000)
+        round_of(&b, &s, t);
+    assert_true(caa_lease_is_leader(&b, t));
+    json_t *spec = json_object_get(s.lease, "spec");
+    assert_string_equal(json_string_value(json_object_get(spec, "holderIdentity")), "replica-b");
+    assert_int_equal(json_integer_value(json_object_get(spec, "leaseTransitions")), 1);
+
+    /* Malformed Lease: refused, no write. */
+    json_t *bad =
+        json_loads("{\"metadata\":{\"resourceVersion\":\"1\"},\"spec\":{\"holderIdentity\":5}}", 0, NULL);
+    caa_lease_verdict v;
+    json_t *obj = (json_t *)1;
+    assert_int_equal(caa_lease_step(&a, bad, t, "x", &v, &obj, &err), -EINVAL);
+    assert_null(obj);
+    caa_error_free(err);
+    err = NULL;
+    json_decref(bad);
+    assert_int_equal(caa_lease_elector_init(&a, "x", "ns", "n", 10, 10, &err), -EINVAL);
+    caa_error_free(err);
+
+    caa_lease_elector_done(&a);
+    caa_lease_elector_done(&b);
+    json_decref(s.lease);
+
+    char buf[40];
+    caa_lease_micro_time(1765100000123456, buf, sizeof(buf));
+    assert_string_equal(buf, "2025-12-07T09:33:20.123456Z");
+}
+
+static void test_watch_stream(void **state)
+{
+    (void)state;
+    caa_watch_decoder d = {0};
+    caa_error *err = NULL;
+    const char *stream =
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"10\"}}}\n"
+        "\r\n"
+        "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"PeerPod\",\"metadata\":{\"resourceVersion\":\"12\"}}}"
+        "\r\n"
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\"}}\n"
+        "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"resourceVersion\":\"13\"}}}";
+    /* Fed in small pieces, as a socket would deliver it. */
+    caa_watch_type seen[8];
+    size_t n_seen = 0;
+    for (size_t off = 0; off < strlen(stream); off += 7) {
+        size_t len = strlen(stream) - off < 7 ? strlen(stream) - off : 7;
+        assert_int_equal(caa_watch_decoder_feed(&d, stream + off, len, &err), 0);
+        const char *line;
+        size_t ll;
+        while (caa_watch_decoder_next(&d, &line, &ll)) {
+            caa_watch_event ev;
+            assert_int_equal(caa_watch_event_parse(line, ll, &ev, &err), 0);
+            seen[n_seen++] = ev.type;
+            if (ev.type == CAA_WATCH_BOOKMARK)
+                assert_string_equal(ev.resource_version, "12");
+            caa_watch_event_done(&ev);
+        }
+    }
+    assert_int_equal(n_seen, 3); /* the last line has no newline yet */
+    assert_int_equal(seen[0], CAA_WATCH_ADDED);
+    assert_int_equal(seen[1], CAA_WATCH_BOOKMARK);
+    assert_int_equal(seen[2], CAA_WATCH_GONE);
+    caa_watch_decoder_done(&d);
+
+    static const char *const bad[] = {
+        "nope",
+        "{\"type\":\"ADDED\"}",
+        "{\"type\":\"ADDED\",\"object\":{}}",
+        "{\"type\":\"SOMETHING\",\"object\":{\"metadata\":{\"resourceVersion\":\"1\"}}}",
+        "{\"type\":\"ERROR\",\"object\":{\"code\":500,\"message\":\"boom\\nline\"}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        caa_watch_event ev = {0};
+        assert_true(caa_watch_event_parse(bad[i], strlen(bad[i]), &ev, &err) < 0);
+        assert_null(ev.object);
+        assert_null(strchr(caa_error_msg(err), '\n'));
+        caa_error_free(err);
+        err = NULL;
+    }
+
+    /* An endless line is cut off. */
+    caa_watch_decoder big = {0};
+    char *chunk = malloc(1024 * 1024);
+    memset(chunk, 'x', 1024 * 1024);
+    int r = 0;
+    for (int i = 0; i < 6 && r == 0; i++)
+        r = caa_watch_decoder_feed(&big, chunk, 1024 * 1024, &err);
+    assert_int_equal(r, -EMSGSIZE);
+    caa_error_free(err);
+    free(chunk);
+    caa_watch_decoder_done(&big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),     cmocka_unit_test(test_release_patch),
+        cmocka_unit_test(test_superseded),   cmocka_unit_test(test_lease_two_replicas),
+        cmocka_unit_test(test_watch_stream),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
