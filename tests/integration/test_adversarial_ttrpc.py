@@ -155,8 +155,9 @@ def main():
     p50, worst = lat[len(lat) // 2], lat[-1]
     report.append("Version under a flood of CreateVMs (%d annotations, %d bytes): median %.1f ms, worst %.1f ms"
                   % (count, len(big), p50 * 1000, worst * 1000))
-    # The sanitizers make every call several times slower: a looser bound there.
-    check(p50 < (0.5 if SANITIZED else 0.1), "Version median %.0f ms during the flood" % (p50 * 1000))
+    # Before the limits every other call waited 0.6 s and more; the bound leaves room for a
+    # machine shared with other tests (and the sanitizers, several times slower).
+    check(p50 < (0.5 if SANITIZED else 0.25), "Version median %.0f ms during the flood" % (p50 * 1000))
     watch.after("oversized maps", pods_consistent)
 
     # ---- connections dropped mid-frame, in bulk and all open at once

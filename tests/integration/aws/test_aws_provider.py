@@ -405,6 +405,15 @@ def t_web_identity_refresh():
     check(r["status"] == -13 and "InvalidIdentityToken" in r["error"], "bad web identity token: %s" % r)
     d.close()
     no_leftovers()
+    # A FIFO as the token file: refused at once (the read never blocks the loop), nothing created.
+    os.unlink(token_file)
+    os.mkfifo(token_file, 0o600)
+    fake.reset()
+    d = Driver(fake, args, env=env)
+    r = d.cmd("create podvm-w-11111111 1111111111111113")
+    check(r["status"] < 0 and "not a regular file" in r["error"], "FIFO as the web identity token file: %s" % r)
+    d.close()
+    no_leftovers()
 
 
 def fake_token():

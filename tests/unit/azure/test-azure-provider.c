@@ -378,6 +378,17 @@ static void test_workload_identity(void **state)
     assert_int_equal(az_test_create(&loop, p, &spec, &r), -EACCES);
     assert_contains(caa_error_msg(r.err), "workload identity");
     az_result_done(&r);
+    /* A FIFO as the token file: refused at once, never a hang on the loop. */
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    j = az_fake_call(&fake, "POST", "/_fake/expire-tokens", NULL);
+    json_decref(j);
+    spec = az_test_spec(63);
+    alarm(20);
+    assert_true(az_test_create(&loop, p, &spec, &r) < 0);
+    alarm(0);
+    assert_contains(caa_error_msg(r.err), "not a regular file");
+    az_result_done(&r);
     az_test_provider_free(&loop, p);
     unlink(path);
     assert_int_equal(az_fake_vm_count(&fake), 2);
