@@ -128,6 +128,15 @@ static int bad(caa_error **err, const char *what)
     return caa_error_set(err, -EPROTO, "malformed %s answer", what);
 }
 
+/* Reads the answer into *doc; its root element when that is <action>Response. */
+static xmlNodePtr response_root(xmlDocPtr *doc, const char *xml, size_t len, const char *action)
+{
+    *doc = read_doc(xml, len);
+    xmlNodePtr root = *doc ? xmlDocGetRootElement(*doc) : NULL;
+    _cleanup_free_ char *want = xasprintf("%sResponse", action);
+    return is(root, want) ? root : NULL;
+}
+
 /* ---- errors ---- */
 
 void ec2_error_done(ec2_error *e)
@@ -267,9 +276,9 @@ static int parse_instance_set(const xmlNode *set, ec2_instance_list *ret)
 int ec2_parse_run_instances(const char *xml, size_t len, ec2_instance_list *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "RunInstancesResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "RunInstances");
+    if (!root)
         return bad(err, "RunInstances");
     if (parse_instance_set(child(root, "instancesSet"), ret) < 0) {
         ec2_instance_list_done(ret);
@@ -281,9 +290,9 @@ int ec2_parse_run_instances(const char *xml, size_t len, ec2_instance_list *ret,
 int ec2_parse_describe_instances(const char *xml, size_t len, ec2_instance_list *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "DescribeInstancesResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "DescribeInstances");
+    if (!root)
         return bad(err, "DescribeInstances");
     xmlNodePtr set = child(root, "reservationSet");
     for (xmlNodePtr c = set ? set->children : NULL; c; c = c->next) {
@@ -301,9 +310,9 @@ int ec2_parse_describe_instances(const char *xml, size_t len, ec2_instance_list 
 int ec2_parse_terminate_instances(const char *xml, size_t len, ec2_instance_list *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "TerminateInstancesResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "TerminateInstances");
+    if (!root)
         return bad(err, "TerminateInstances");
     if (parse_instance_set(child(root, "instancesSet"), ret) < 0) {
         ec2_instance_list_done(ret);
@@ -361,9 +370,9 @@ int ec2_parse_describe_instance_types(const char *xml, size_t len, ec2_instance_
                                       caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "DescribeInstanceTypesResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "DescribeInstanceTypes");
+    if (!root)
         return bad(err, "DescribeInstanceTypes");
     xmlNodePtr set = child(root, "instanceTypeSet");
     size_t n = count_items(set);
@@ -413,9 +422,9 @@ void ec2_image_list_done(ec2_image_list *l)
 int ec2_parse_describe_images(const char *xml, size_t len, ec2_image_list *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "DescribeImagesResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "DescribeImages");
+    if (!root)
         return bad(err, "DescribeImages");
     xmlNodePtr set = child(root, "imagesSet");
     size_t n = count_items(set);
@@ -474,9 +483,9 @@ void ec2_address_list_done(ec2_address_list *l)
 int ec2_parse_describe_addresses(const char *xml, size_t len, ec2_address_list *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "DescribeAddressesResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "DescribeAddresses");
+    if (!root)
         return bad(err, "DescribeAddresses");
     xmlNodePtr set = child(root, "addressesSet");
     size_t n = count_items(set);
@@ -531,9 +540,9 @@ int aws_parse_iso8601(const char *s, time_t *ret)
 int sts_parse_assume_role(const char *xml, size_t len, aws_credentials *ret, caa_error **err)
 {
     memset(ret, 0, sizeof(*ret));
-    _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);
-    xmlNodePtr root = d ? xmlDocGetRootElement(d) : NULL;
-    if (!is(root, "AssumeRoleWithWebIdentityResponse"))
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "AssumeRoleWithWebIdentity");
+    if (!root)
         return bad(err, "AssumeRoleWithWebIdentity");
     xmlNodePtr c = path(root, "AssumeRoleWithWebIdentityResult/Credentials");
     _cleanup_free_ char *exp = path_text(c, "Expiration");

@@ -262,21 +262,30 @@ typedef struct create_ctx {
     lv_create_state *st;
 } create_ctx;
 
+/* The adaptor's metadata of dom into *md: 0; 1 when dom carries none (not
+ * ours); negative (err set) when the connection broke. */
+static int read_own_metadata(virConnectPtr conn, virDomainPtr dom, lv_metadata *md, caa_error **err)
+{
+    caa_error *e = NULL;
+    int r = read_metadata(conn, dom, md, &e);
+    if (r == LV_ECONN)
+        return caa_error_propagate(err, &e);
+    caa_error_free(e);
+    return r < 0 ? 1 : 0;
+}
+
 /* A domain with our name exists: ours from an earlier attempt (same sandbox)
  * is adopted and started if needed; anything else is a conflict. */
 static int take_existing(create_ctx *c, virConnectPtr conn, virDomainPtr dom, caa_error **err)
 {
     lv_create_state *st = c->st;
     lv_metadata md = {0};
-    caa_error *e = NULL;
-    int r = read_metadata(conn, dom, &md, &e);
-    if (r == LV_ECONN)
-        return caa_error_propagate(err, &e);
-    if (r < 0) {
-        caa_error_free(e);
+    int r = read_own_metadata(conn, dom, &md, err);
+    if (r < 0)
+        return r;
+    if (r > 0)
         return caa_error_set(err, -EEXIST, "a domain named %s exists and was not created by the adaptor",
                              st->name);
-    }
     bool same = strcmp(md.sandbox_id, st->sandbox_id) == 0;
     lv_metadata_done(&md);
     if (!same)
@@ -646,15 +655,12 @@ static int delete_op(virConnectPtr conn, void *arg, caa_error **err)
         return lv_error(err, conn, "looking up domain %s", c->uuid);
     }
     lv_metadata md = {0};
-    caa_error *e = NULL;
-    int r = read_metadata(conn, dom, &md, &e);
-    if (r == LV_ECONN)
-        return caa_error_propagate(err, &e);
-    if (r < 0) {
-        caa_error_free(e);
+    int r = read_own_metadata(conn, dom, &md, err);
+    if (r < 0)
+        return r;
+    if (r > 0)
         return caa_error_set(err, -EPERM, "refusing to delete domain %s: it was not created by the adaptor",
                              c->uuid);
-    }
     r = remove_domain(conn, dom, md.pool ? md.pool : c->p->cfg->pool_name, err);
     lv_metadata_done(&md);
     return r;
