@@ -250,6 +250,40 @@ def scenario_vm_side_with_openssh():
     agent.stop()
 
 
+def wait_serving(d, sid, when, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, out, err = d.ctl("check", sid)
+        if rc == 0 and out.strip() == "SERVING":
+            return
+        check(time.monotonic() < deadline, "no recovery %s: %s\n%s" % (when, err, d.log()[-4000:]))
+        time.sleep(0.5)
+
+
+def kill_tree(pid):
+    """SIGKILL to pid and its descendants (by PID, from /proc)."""
+    children = {}
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/stat" % e) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(e))
+    todo, order = [pid], []
+    while todo:
+        p = todo.pop()
+        order.append(p)
+        todo += children.get(p, [])
+    for p in reversed(order):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def start_echo_server():
     """A loopback TCP echo service (stands for a service in the VM); returns its port."""
     srv = socket.socket()
@@ -335,16 +369,22 @@ def scenario_daemon_end_to_end(wrapper=()):
             got += chunk
     check(got == b"through the worker inbound", "worker inbound tunnel answered %r" % got)
 
-    # The forwarder (and its sshd) restart: the agent path recovers.
+    # sshd and its connection processes die (as in a VM reboot): the forwarder restarts sshd,
+    # the daemon's SSH client reconnects, the agent answers again.
+    sshd_pid = [int(l.split("sshd started (pid ")[1].split(",")[0]) for l in vm.fwd.lines
+                if "sshd started (pid " in l][-1]
+    kill_tree(sshd_pid)
+    vm.fwd.wait_line("sshd exited")
+    d.wait_log(r"sandbox=%s SSH connection to 127\.0\.0\.1:%d lost" % (sid, vm.ssh_port), timeout=30)
+    wait_serving(d, sid, "after sshd was killed")
+    check(d.count_log(r"sandbox=%s SSH connection to 127\.0\.0\.1:%d up" % (sid, vm.ssh_port)) >= 2,
+          "no second SSH connection")
+
+    # The forwarder restarts (the SSH connection may outlive it, sshd's connection process is
+    # not the forwarder's child): the agent path recovers.
     vm.stop()
     vm.start()
-    deadline = time.monotonic() + 40
-    while True:
-        rc, out, err = d.ctl("check", sid)
-        if rc == 0 and out.strip() == "SERVING":
-            break
-        check(time.monotonic() < deadline, "no recovery after the forwarder restart: %s\n%s" % (err, d.log()))
-        time.sleep(0.5)
+    wait_serving(d, sid, "after the forwarder restart")
 
     d.ctl_ok("stop", sid)
     check(not os.path.exists(sock), "agent socket left after StopVM")
