@@ -39,6 +39,27 @@ typedef struct caa_option {
     const char *help;
 } caa_option;
 
+/* Table rows, the one way to write them: `target` is the struct type the
+ * offsets point into, `field` a member of it.
+ *   CAA_OPTION(aws_config, "aws-region", "AWS_REGION", CAA_OPT_STRING, region, "", "AWS region")
+ * CAA_OPTION_INT adds the [lo, hi] bounds, CAA_OPTION_SECRET is a string
+ * option (default "") masked in the configuration dump. */
+#define CAA_OPTION(target, name_, env_, type_, field, def_, help_)                                           \
+    {                                                                                                        \
+        .name = (name_), .env = (env_), .type = (type_), .offset = offsetof(target, field), .def = (def_),   \
+        .help = (help_)                                                                                      \
+    }
+#define CAA_OPTION_INT(target, name_, env_, field, def_, lo, hi, help_)                                      \
+    {                                                                                                        \
+        .name = (name_), .env = (env_), .type = CAA_OPT_INT, .offset = offsetof(target, field),              \
+        .def = (def_), .min = (lo), .max = (hi), .help = (help_)                                             \
+    }
+#define CAA_OPTION_SECRET(target, name_, env_, field, help_)                                                 \
+    {                                                                                                        \
+        .name = (name_), .env = (env_), .type = CAA_OPT_STRING, .offset = offsetof(target, field),           \
+        .def = "", .flags = CAA_OPT_SECRET, .help = (help_)                                                  \
+    }
+
 typedef struct caa_option_set {
     const char *title; /* heading in --help, e.g. "libvirt provider" */
     const caa_option *opts;

@@ -119,10 +119,13 @@ int caa_provider_delete_instance(caa_provider *p, const char *instance_id, caa_d
 int caa_provider_list_instances(caa_provider *p, caa_list_cb cb, void *opaque, caa_error **err);
 int caa_provider_get_instance(caa_provider *p, const char *instance_id, caa_instance_cb cb, void *opaque,
                               caa_error **err);
-/* Tears the provider down (operations in flight are cancelled; their
- * callbacks may run with -ECANCELED now or later on the loop, or not at all)
- * but keeps the config, which cancelled work may still read, until
- * caa_provider_free(). Later calls fail with -ESHUTDOWN. NULL-safe, idempotent. */
+/* Tears the provider down but keeps the config, which cancelled work may
+ * still read, until caa_provider_free(). Operations in flight are cancelled:
+ * the libvirt, aws and azure providers (providers/common/provider-op.h) run
+ * each callback exactly once, later on the loop, with -ECANCELED unless the
+ * result was already decided. Callers must still cope with a callback that
+ * never comes (the test provider's -test-drop-on-teardown checks that).
+ * Later calls fail with -ESHUTDOWN. NULL-safe, idempotent. */
 void caa_provider_teardown(caa_provider *p);
 /* Tears down and frees (config included). NULL-safe. */
 void caa_provider_free(caa_provider *p);

@@ -23,12 +23,12 @@
 #include "strv.h"
 #include "ttrpc.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 #define EXIT_RPC 1
 #define EXIT_USAGE 2
-#define NS_PER_SEC 1000000000LL
-#define DEFAULT_TIMEOUT_NS (60 * NS_PER_SEC)
-#define START_TIMEOUT_NS (600 * NS_PER_SEC) /* the shim's remote_hypervisor_timeout */
+#define DEFAULT_TIMEOUT_NS (60 * CAA_NSEC_PER_SEC)
+#define START_TIMEOUT_NS (600 * CAA_NSEC_PER_SEC) /* the shim's remote_hypervisor_timeout */
 #define MAX_ANNOTATIONS 256
 
 typedef struct ctl ctl;

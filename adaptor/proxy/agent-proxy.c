@@ -22,6 +22,8 @@
 #include "relay.h"
 #include "ttrpc.h"
 #include "xalloc.h"
+#include "refcount.h"
+#include "timeutil.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
@@ -57,7 +59,7 @@ struct caa_agent_proxy {
     bool ready_reported;
 
     bool shutting_down;
-    int pending; /* relay, timer, dial still to close */
+    caa_refcount pending; /* relay, timer, dial still to close */
     void (*done)(void *opaque);
     void *done_opaque;
 
@@ -85,7 +87,7 @@ static int rewrite_create_container(void *opaque, const uint8_t *payload, size_t
 
 static void finish_part(caa_agent_proxy *p)
 {
-    if (--p->pending > 0)
+    if (!caa_unref(&p->pending))
         return;
     if (!p->ready_reported) {
         p->ready_reported = true;
@@ -124,11 +126,11 @@ void caa_agent_proxy_shutdown(caa_agent_proxy *p, void (*done)(void *opaque), vo
     p->cycling = false;
     log_pod_debug(ID(p), "agent proxy: shutting down");
 
-    p->pending = 2;
+    caa_refcount_init(&p->pending, 2);
     uv_timer_stop(&p->timer);
     uv_close((uv_handle_t *)&p->timer, on_timer_closed);
     if (p->dial) {
-        p->pending++;
+        caa_ref(&p->pending);
         caa_agent_dial_cancel(p->dialer, p->dial); /* on_dialed finishes that part */
     }
     ttrpc_client *probe = TAKE_PTR(p->probe);
@@ -261,7 +263,7 @@ static void on_dialed(int status, ttrpc_transport *t, caa_error *err, void *opaq
     if (left_ms > ATTEMPT_MAX_MS)
         left_ms = ATTEMPT_MAX_MS;
     p->probe = c;
-    if (ttrpc_client_call(c, CAA_HEALTH_SERVICE, "Check", NULL, 0, (int64_t)left_ms * 1000000, NULL, 0,
+    if (ttrpc_client_call(c, CAA_HEALTH_SERVICE, "Check", NULL, 0, caa_ms_to_ns((int64_t)left_ms), NULL, 0,
                           on_checked, p, &e) < 0) {
         p->probe = NULL;
         ttrpc_client_close(c);
@@ -315,7 +317,7 @@ static void start_cycle(caa_agent_proxy *p)
         return;
     p->cycling = true;
     p->cycle_start_ms = uv_now(p->loop);
-    p->cycle_deadline_ms = p->cycle_start_ms + (uint64_t)(p->timeout_ns + 999999) / 1000000;
+    p->cycle_deadline_ms = p->cycle_start_ms + caa_ns_to_ms_ceil(p->timeout_ns);
     p->backoff_ms = BACKOFF_FIRST_MS;
     caa_relay_set_upstream_state(p->relay, CAA_RELAY_UPSTREAM_CONNECTING);
     attempt(p);

@@ -27,9 +27,10 @@
 
 #include "agent-dialer.h"
 #include "error.h"
+#include "timeutil.h"
 
 #define CAA_AGENT_PROXY_DEFAULT_PORT 15150
-#define CAA_AGENT_PROXY_DEFAULT_TIMEOUT_NS (5LL * 60 * 1000000000)
+#define CAA_AGENT_PROXY_DEFAULT_TIMEOUT_NS (5 * 60 * CAA_NSEC_PER_SEC)
 
 typedef struct caa_agent_proxy caa_agent_proxy;
 

@@ -6,6 +6,7 @@
 
 #include <yaml.h>
 
+#include "buf.h"
 #include "xalloc.h"
 
 caa_cloud_config *caa_cloud_config_new(void)
@@ -47,28 +48,9 @@ const caa_cloud_file *caa_cloud_config_find(const caa_cloud_config *cc, const ch
 
 /* ---- emitter ---- */
 
-typedef struct outbuf {
-    char *data;
-    size_t len, cap;
-} outbuf;
-
-static void outbuf_append(outbuf *o, const void *p, size_t n)
-{
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 1024;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        o->data = xrealloc(o->data, cap);
-        o->cap = cap;
-    }
-    memcpy(o->data + o->len, p, n);
-    o->len += n;
-    o->data[o->len] = '\0';
-}
-
 static int write_handler(void *data, unsigned char *buffer, size_t size)
 {
-    outbuf_append(data, buffer, size);
+    caa_buf_append(data, buffer, size);
     return 1;
 }
 
@@ -130,9 +112,9 @@ int caa_cloud_config_emit(const caa_cloud_config *cc, char **ret, size_t *ret_le
             return caa_error_set(err, -EFBIG, "cloud-config: content of '%s' is too large",
                                  cc->files[i].path);
 
-    outbuf out = {0};
+    caa_buf out = {0};
     /* cloud-init recognises user-data by this first line; YAML sees a comment. */
-    outbuf_append(&out, CAA_CLOUD_CONFIG_HEADER, strlen(CAA_CLOUD_CONFIG_HEADER));
+    caa_buf_append(&out, CAA_CLOUD_CONFIG_HEADER, strlen(CAA_CLOUD_CONFIG_HEADER));
 
     yaml_emitter_t em;
     if (!yaml_emitter_initialize(&em))

@@ -9,39 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "buf.h"
 #include "xalloc.h"
 
 #define MAX_ENTRIES 64
-
-typedef struct sbuf {
-    char *d;
-    size_t len, cap;
-} sbuf;
-
-static void sbuf_add(sbuf *b, const char *p, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->d = xrealloc(b->d, cap);
-        b->cap = cap;
-    }
-    memcpy(b->d + b->len, p, n);
-    b->len += n;
-    b->d[b->len] = '\0';
-}
-
-static void sbuf_addc(sbuf *b, char c)
-{
-    sbuf_add(b, &c, 1);
-}
-
-/* Makes an empty buffer a valid empty string. */
-static void sbuf_terminate(sbuf *b)
-{
-    sbuf_add(b, "", 0);
-}
 
 typedef struct tp {
     const char *s;
@@ -130,7 +101,7 @@ static int hexval(int c)
     return -1;
 }
 
-static void add_utf8(sbuf *b, uint32_t cp)
+static void add_utf8(caa_buf *b, uint32_t cp)
 {
     char u[4];
     size_t n;
@@ -153,35 +124,35 @@ static void add_utf8(sbuf *b, uint32_t cp)
         u[3] = (char)(0x80 | (cp & 0x3f));
         n = 4;
     }
-    sbuf_add(b, u, n);
+    caa_buf_append(b, u, n);
 }
 
 /* At a backslash inside a basic string. */
-static int parse_escape(tp *p, sbuf *b)
+static int parse_escape(tp *p, caa_buf *b)
 {
     int e = peek(p, 1);
     p->pos += 2;
     switch (e) {
     case 'b':
-        sbuf_addc(b, '\b');
+        caa_buf_putc(b, '\b');
         return 0;
     case 't':
-        sbuf_addc(b, '\t');
+        caa_buf_putc(b, '\t');
         return 0;
     case 'n':
-        sbuf_addc(b, '\n');
+        caa_buf_putc(b, '\n');
         return 0;
     case 'f':
-        sbuf_addc(b, '\f');
+        caa_buf_putc(b, '\f');
         return 0;
     case 'r':
-        sbuf_addc(b, '\r');
+        caa_buf_putc(b, '\r');
         return 0;
     case '"':
-        sbuf_addc(b, '"');
+        caa_buf_putc(b, '"');
         return 0;
     case '\\':
-        sbuf_addc(b, '\\');
+        caa_buf_putc(b, '\\');
         return 0;
     case 'u':
     case 'U': {
@@ -204,7 +175,7 @@ static int parse_escape(tp *p, sbuf *b)
     }
 }
 
-static int parse_basic(tp *p, sbuf *b)
+static int parse_basic(tp *p, caa_buf *b)
 {
     p->pos++;
     for (;;) {
@@ -223,12 +194,12 @@ static int parse_basic(tp *p, sbuf *b)
         }
         if (forbidden_control(c))
             return fail(p, "control character in string");
-        sbuf_addc(b, (char)c);
+        caa_buf_putc(b, (char)c);
         p->pos++;
     }
 }
 
-static int parse_literal(tp *p, sbuf *b)
+static int parse_literal(tp *p, caa_buf *b)
 {
     p->pos++;
     for (;;) {
@@ -241,7 +212,7 @@ static int parse_literal(tp *p, sbuf *b)
         }
         if (forbidden_control(c))
             return fail(p, "control character in string");
-        sbuf_addc(b, (char)c);
+        caa_buf_putc(b, (char)c);
         p->pos++;
     }
 }
@@ -249,7 +220,7 @@ static int parse_literal(tp *p, sbuf *b)
 /* Multi-line strings ("""...""" and '''...'''): a newline right after the
  * opening delimiter is dropped; one or two quotes may directly precede the
  * closing delimiter and belong to the content. */
-static int parse_multiline(tp *p, sbuf *b, char q)
+static int parse_multiline(tp *p, caa_buf *b, char q)
 {
     unsigned start_line = p->line;
     p->pos += 3;
@@ -271,13 +242,13 @@ static int parse_multiline(tp *p, sbuf *b, char q)
             if (n > 5)
                 return fail(p, "too many quotes at the end of a multi-line string");
             for (size_t i = 3; i < n; i++)
-                sbuf_addc(b, q);
+                caa_buf_putc(b, q);
             p->pos += n;
             return 0;
         }
         nl = newline_len(p, p->pos);
         if (nl) {
-            sbuf_add(b, p->s + p->pos, nl);
+            caa_buf_append(b, p->s + p->pos, nl);
             p->pos += nl;
             p->line++;
             continue;
@@ -306,7 +277,7 @@ static int parse_multiline(tp *p, sbuf *b, char q)
         }
         if (forbidden_control(c))
             return fail(p, "control character in string");
-        sbuf_addc(b, (char)c);
+        caa_buf_putc(b, (char)c);
         p->pos++;
     }
 }
@@ -316,7 +287,7 @@ static bool is_bare(int c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-static int parse_key(tp *p, sbuf *b)
+static int parse_key(tp *p, caa_buf *b)
 {
     int c = peek(p, 0);
     int r = 0;
@@ -330,16 +301,16 @@ static int parse_key(tp *p, sbuf *b)
         r = parse_literal(p, b);
     } else if (is_bare(c)) {
         while (is_bare(peek(p, 0)))
-            sbuf_addc(b, (char)p->s[p->pos++]);
+            caa_buf_putc(b, (char)p->s[p->pos++]);
     } else {
         return fail(p, "expected a key");
     }
     if (r < 0)
         return r;
-    sbuf_terminate(b);
+    caa_buf_reserve(b, 0); /* an empty key or value is "" */
     if (b->len == 0)
         return fail(p, "empty keys are not supported");
-    if (strlen(b->d) != b->len)
+    if (strlen(b->data) != b->len)
         return fail(p, "NUL character in key");
     skip_ws(p);
     if (peek(p, 0) == '.')
@@ -347,7 +318,7 @@ static int parse_key(tp *p, sbuf *b)
     return 0;
 }
 
-static int parse_value(tp *p, sbuf *b, const char *key)
+static int parse_value(tp *p, caa_buf *b, const char *key)
 {
     int c = peek(p, 0);
     int r;
@@ -377,7 +348,7 @@ static int parse_value(tp *p, sbuf *b, const char *key)
     }
     if (r < 0)
         return r;
-    sbuf_terminate(b);
+    caa_buf_reserve(b, 0); /* an empty key or value is "" */
     return 0;
 }
 
@@ -406,9 +377,9 @@ static int parse_table(tp *p, doc *d)
         return fail(p, "arrays of tables are not supported");
     p->pos++;
     skip_ws(p);
-    sbuf key = {0};
+    caa_buf key = {0};
     int r = parse_key(p, &key);
-    _cleanup_free_ char *name = key.d;
+    _cleanup_free_ char *name = key.data;
     if (r < 0)
         return r;
     if (peek(p, 0) != ']')
@@ -427,11 +398,11 @@ static int parse_table(tp *p, doc *d)
 
 static int parse_pair(tp *p, doc *d)
 {
-    sbuf key = {0}, val = {0};
+    caa_buf key = {0}, val = {0};
     _cleanup_free_ char *k = NULL;
     _cleanup_free_ char *v = NULL;
     int r = parse_key(p, &key);
-    k = key.d;
+    k = key.data;
     if (r < 0)
         return r;
     if (peek(p, 0) != '=')
@@ -440,7 +411,7 @@ static int parse_pair(tp *p, doc *d)
     skip_ws(p);
     unsigned line = p->line;
     r = parse_value(p, &val, k);
-    v = val.d;
+    v = val.data;
     if (r < 0)
         return r;
     if ((r = end_of_line(p)) < 0)

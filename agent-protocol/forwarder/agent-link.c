@@ -13,6 +13,7 @@
 #include "log.h"
 #include "ttrpc.h"
 #include "xalloc.h"
+#include "refcount.h"
 
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 1000
@@ -35,7 +36,7 @@ struct fwd_agent_link {
     uint64_t backoff_ms;
 
     bool closing;
-    int pending;
+    caa_refcount pending;
     void (*done)(void *opaque);
     void *done_opaque;
 };
@@ -44,7 +45,7 @@ static void try_connect(fwd_agent_link *l);
 
 static void finish_part(fwd_agent_link *l)
 {
-    if (--l->pending > 0)
+    if (!caa_unref(&l->pending))
         return;
     void (*done)(void *) = l->done;
     void *opaque = l->done_opaque;
@@ -178,15 +179,15 @@ void fwd_agent_link_close(fwd_agent_link *l, void (*done)(void *opaque), void *o
     l->closing = true;
     l->done = done;
     l->done_opaque = opaque;
-    l->pending = 1;
+    caa_refcount_init(&l->pending, 1);
     uv_timer_stop(&l->timer);
     l->timer.data = l;
     uv_close((uv_handle_t *)&l->timer, on_handle_closed);
     if (l->watching) {
-        l->pending++;
+        caa_ref(&l->pending);
         l->watch.data = l;
         uv_close((uv_handle_t *)&l->watch, on_handle_closed);
     }
     if (l->connecting)
-        l->pending++; /* on_connected finishes it */
+        caa_ref(&l->pending); /* on_connected finishes it */
 }

@@ -9,32 +9,32 @@
 #include "parse.h"
 #include "xalloc.h"
 
-#define OPT(field) offsetof(fwd_options, field)
-
 static const caa_option fwd_options_table[] = {
-    {"config", NULL, CAA_OPT_STRING, OPT(config), FWD_DEFAULT_CONFIG, 0, 0, 0,
-     "configuration file written at boot (apf.json)"},
-    {"listen", NULL, CAA_OPT_STRING, OPT(listen), FWD_DEFAULT_LISTEN, 0, 0, 0,
-     "address the cloud-api-adaptor connects to (host:port)"},
-    {"kata-agent-socket", NULL, CAA_OPT_STRING, OPT(kata_agent_socket), FWD_DEFAULT_AGENT_SOCKET, 0, 0, 0,
-     "unix socket of the kata-agent"},
-    {"pod-namespace", NULL, CAA_OPT_STRING, OPT(pod_namespace), FWD_DEFAULT_POD_NAMESPACE, 0, 0, 0,
-     "network namespace of the pod (set up from apf.json pod-network, joined by every container)"},
-    {"host-interface", NULL, CAA_OPT_STRING, OPT(host_interface), "", 0, 0, 0,
-     "VM interface carrying the tunnel (accepted for compatibility; the tunnel uses the routing table)"},
-    {"ca-cert-file", NULL, CAA_OPT_STRING, OPT(ca_cert_file), "", 0, 0, 0,
-     "CA certificate that verifies clients (used when apf.json has no tls-client-ca)"},
-    {"cert-file", NULL, CAA_OPT_STRING, OPT(cert_file), "", 0, 0, 0,
-     "server certificate (used when apf.json has no tls-server-cert)"},
-    {"cert-key", NULL, CAA_OPT_STRING, OPT(cert_key), "", 0, 0, 0, "server certificate key file"},
-    {"tls-skip-verify", NULL, CAA_OPT_BOOL, OPT(tls_skip_verify), "false", 0, 0, 0,
-     "do not ask clients for a certificate (testing only)"},
-    {"tls-handshake-timeout", NULL, CAA_OPT_DURATION, OPT(tls_handshake_timeout_ns), "10s", 0, 0, 0,
-     "close connections whose TLS handshake is not complete by then"},
-    {"disable-tls", NULL, CAA_OPT_BOOL, OPT(disable_tls), "false", 0, 0, 0, "plain TCP instead of TLS"},
-    {"version", NULL, CAA_OPT_BOOL, OPT(version), "false", 0, 0, 0, "print the version and exit"},
-    {"log-level", NULL, CAA_OPT_STRING, OPT(log_level), "info", 0, 0, 0,
-     "log level: error, warn, info, debug or trace"},
+    CAA_OPTION(fwd_options, "config", NULL, CAA_OPT_STRING, config, FWD_DEFAULT_CONFIG,
+               "configuration file written at boot (apf.json)"),
+    CAA_OPTION(fwd_options, "listen", NULL, CAA_OPT_STRING, listen, FWD_DEFAULT_LISTEN,
+               "address the cloud-api-adaptor connects to (host:port)"),
+    CAA_OPTION(fwd_options, "kata-agent-socket", NULL, CAA_OPT_STRING, kata_agent_socket,
+               FWD_DEFAULT_AGENT_SOCKET, "unix socket of the kata-agent"),
+    CAA_OPTION(fwd_options, "pod-namespace", NULL, CAA_OPT_STRING, pod_namespace, FWD_DEFAULT_POD_NAMESPACE,
+               "network namespace of the pod (set up from apf.json pod-network, joined by every container)"),
+    CAA_OPTION(
+        fwd_options, "host-interface", NULL, CAA_OPT_STRING, host_interface, "",
+        "VM interface carrying the tunnel (accepted for compatibility; the tunnel uses the routing table)"),
+    CAA_OPTION(fwd_options, "ca-cert-file", NULL, CAA_OPT_STRING, ca_cert_file, "",
+               "CA certificate that verifies clients (used when apf.json has no tls-client-ca)"),
+    CAA_OPTION(fwd_options, "cert-file", NULL, CAA_OPT_STRING, cert_file, "",
+               "server certificate (used when apf.json has no tls-server-cert)"),
+    CAA_OPTION(fwd_options, "cert-key", NULL, CAA_OPT_STRING, cert_key, "", "server certificate key file"),
+    CAA_OPTION(fwd_options, "tls-skip-verify", NULL, CAA_OPT_BOOL, tls_skip_verify, "false",
+               "do not ask clients for a certificate (testing only)"),
+    CAA_OPTION(fwd_options, "tls-handshake-timeout", NULL, CAA_OPT_DURATION, tls_handshake_timeout_ns, "10s",
+               "close connections whose TLS handshake is not complete by then"),
+    CAA_OPTION(fwd_options, "disable-tls", NULL, CAA_OPT_BOOL, disable_tls, "false",
+               "plain TCP instead of TLS"),
+    CAA_OPTION(fwd_options, "version", NULL, CAA_OPT_BOOL, version, "false", "print the version and exit"),
+    CAA_OPTION(fwd_options, "log-level", NULL, CAA_OPT_STRING, log_level, "info",
+               "log level: error, warn, info, debug or trace"),
 };
 
 caa_option_set fwd_option_set(fwd_options *o)

@@ -15,6 +15,8 @@
 #include "tls-listener.h"
 #include "ttrpc.h"
 #include "xalloc.h"
+#include "refcount.h"
+#include "timeutil.h"
 
 struct caa_forwarder {
     uv_loop_t *loop;
@@ -34,7 +36,7 @@ struct caa_forwarder {
     bool serving_reported;
 
     bool closing;
-    int pending;
+    caa_refcount pending;
     void (*done)(void *opaque);
     void *done_opaque;
 };
@@ -73,8 +75,8 @@ static void start_listening(caa_forwarder *f)
                            &f->tls_listener, &e);
         port = r == 0 ? fwd_tls_listener_port(f->tls_listener) : 0;
         if (r == 0 && f->tls_handshake_timeout_ns > 0)
-            fwd_tls_listener_set_handshake_timeout(
-                f->tls_listener, (uint64_t)((f->tls_handshake_timeout_ns + 999999) / 1000000));
+            fwd_tls_listener_set_handshake_timeout(f->tls_listener,
+                                                   caa_ns_to_ms_ceil(f->tls_handshake_timeout_ns));
     } else {
         ttrpc_server *s = caa_relay_server(f->relay);
         r = ttrpc_server_listen_tcp(s, f->listen_host, f->listen_port, &e);
@@ -159,7 +161,7 @@ void caa_forwarder_get_stats(const caa_forwarder *f, caa_relay_stats *ret)
 static void finish_part(void *opaque)
 {
     caa_forwarder *f = opaque;
-    if (--f->pending > 0)
+    if (!caa_unref(&f->pending))
         return;
     report_serving(f, -ECANCELED,
                    caa_error_new(-ECANCELED, "forwarder closed before the kata-agent answered"), 0);
@@ -180,13 +182,13 @@ void caa_forwarder_close(caa_forwarder *f, void (*done)(void *opaque), void *opa
     f->closing = true;
     f->done = done;
     f->done_opaque = opaque;
-    f->pending = 1;
+    caa_refcount_init(&f->pending, 1);
     if (f->link) {
-        f->pending++;
+        caa_ref(&f->pending);
         fwd_agent_link_close(f->link, finish_part, f);
     }
     if (f->tls_listener) {
-        f->pending++;
+        caa_ref(&f->pending);
         fwd_tls_listener_close(f->tls_listener, finish_part, f);
     }
     caa_relay_close(f->relay, finish_part, f);

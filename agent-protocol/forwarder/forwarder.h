@@ -18,8 +18,9 @@
 
 #include "error.h"
 #include "relay.h"
+#include "timeutil.h"
 
-#define FWD_AGENT_WAIT_NS (150LL * 1000000000) /* upstream dials the agent for up to 150 s */
+#define FWD_AGENT_WAIT_NS (150 * CAA_NSEC_PER_SEC) /* upstream dials the agent for up to 150 s */
 
 typedef struct caa_forwarder caa_forwarder;
 

@@ -14,6 +14,7 @@
 #include "tls-transport.h"
 #include "ttrpc-transport.h"
 #include "xalloc.h"
+#include "refcount.h"
 
 #define LISTEN_BACKLOG 128
 
@@ -35,14 +36,14 @@ struct fwd_tls_listener {
     handshake *handshakes;
     uint64_t handshake_timeout_ms;
     bool closing;
-    int pending;
+    caa_refcount pending;
     void (*done)(void *opaque);
     void *done_opaque;
 };
 
 static void finish_part(fwd_tls_listener *l)
 {
-    if (--l->pending > 0)
+    if (!caa_unref(&l->pending))
         return;
     void (*done)(void *) = l->done;
     void *opaque = l->done_opaque;
@@ -212,7 +213,7 @@ int fwd_tls_listen(uv_loop_t *loop, ttrpc_server *server, SSL_CTX *ctx, const ch
     }
     if (r < 0) {
         l->closing = true;
-        l->pending = 1;
+        caa_refcount_init(&l->pending, 1);
         uv_close((uv_handle_t *)&l->tcp, on_tcp_closed);
         return r;
     }
@@ -242,9 +243,9 @@ void fwd_tls_listener_close(fwd_tls_listener *l, void (*done)(void *opaque), voi
     l->closing = true;
     l->done = done;
     l->done_opaque = opaque;
-    l->pending = 1;
+    caa_refcount_init(&l->pending, 1);
     for (handshake *h = l->handshakes; h; h = h->next)
-        l->pending++;
+        caa_ref(&l->pending);
     /* Each closed handshake reports -ECANCELED to on_handshake. */
     for (handshake *h = l->handshakes, *next; h; h = next) {
         next = h->next;

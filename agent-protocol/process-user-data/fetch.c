@@ -15,6 +15,7 @@
 #include "fs.h"
 #include "log.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 /* The Azure answer is base64 of the document, so it may be 4/3 larger, plus
  * line breaks. */
@@ -289,9 +290,7 @@ int caa_pud_fetch_once(const caa_pud_sources *src, int64_t request_timeout_ms, c
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return caa_clock_ms(CLOCK_MONOTONIC);
 }
 
 int caa_pud_fetch(const caa_pud_sources *src, int64_t timeout_ms, int64_t retry_ms, char **ret,
@@ -316,7 +315,7 @@ int caa_pud_fetch(const caa_pud_sources *src, int64_t timeout_ms, int64_t retry_
                                  (long long)(timeout_ms / 1000));
         /* Retry pacing (the sources offer no event to wait for). */
         int64_t nap = retry_ms < left ? retry_ms : left;
-        struct timespec ts = {.tv_sec = nap / 1000, .tv_nsec = (nap % 1000) * 1000000};
+        struct timespec ts = caa_ms_to_timespec(nap);
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
             ;
     }

@@ -18,6 +18,8 @@
 #include "cleanup.h"
 #include "log.h"
 #include "xalloc.h"
+#include "refcount.h"
+#include "timeutil.h"
 
 typedef struct relay_call {
     caa_relay *r;
@@ -56,7 +58,7 @@ struct caa_relay {
     uint64_t relayed, rewritten, failed;
 
     bool closing;
-    int pending; /* server + timer not yet closed */
+    caa_refcount pending; /* server + timer not yet closed */
     void (*done)(void *opaque);
     void *done_opaque;
 };
@@ -166,7 +168,7 @@ static void enqueue(relay_call *rc)
     int64_t limit = r->max_wait_ns;
     if (rc->timeout_ns > 0 && rc->timeout_ns < limit)
         limit = rc->timeout_ns;
-    rc->expiry_ms = uv_now(r->loop) + (uint64_t)(limit + 999999) / 1000000;
+    rc->expiry_ms = uv_now(r->loop) + caa_ns_to_ms_ceil(limit);
     rc->queued = true;
     rc->qprev = r->qtail;
     rc->qnext = NULL;
@@ -276,7 +278,7 @@ static void send_upstream(relay_call *rc)
             rc_fail(rc, GRPC_DEADLINE_EXCEEDED, "context deadline exceeded");
             return;
         }
-        if (waited > 1000000) { /* re-encode only for a wait worth mentioning */
+        if (waited > CAA_NSEC_PER_MSEC) { /* re-encode only for a wait worth mentioning */
             size_t n;
             uint8_t *b = reencode(body, len, NULL, 0, true, rc->timeout_ns - waited, &n);
             if (b) {
@@ -491,7 +493,7 @@ void caa_relay_get_stats(const caa_relay *r, caa_relay_stats *ret)
 
 static void maybe_free(caa_relay *r)
 {
-    if (--r->pending > 0)
+    if (!caa_unref(&r->pending))
         return;
     void (*done)(void *) = r->done;
     void *opaque = r->done_opaque;
@@ -522,7 +524,7 @@ void caa_relay_close(caa_relay *r, void (*done)(void *opaque), void *opaque)
     r->done_opaque = opaque;
     r->state = CAA_RELAY_UPSTREAM_DOWN;
     fail_queue(r, "shutting down");
-    r->pending = 2;
+    caa_refcount_init(&r->pending, 2);
     /* Downstream first: the cancel callbacks detach every record, so the
      * upstream close below only frees them. */
     ttrpc_server_close(r->server, on_server_closed, r);

@@ -20,6 +20,7 @@
 #include "ttrpc-flush.h"
 #include "ttrpc-transport.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 typedef struct client_call {
     ttrpc_client *client;
@@ -428,7 +429,7 @@ static int call_start(ttrpc_client *c, int r, int64_t timeout_ns, ttrpc_response
     call->opaque = opaque;
     c->next_id += 2;
     if (timeout_ns > 0) {
-        uint64_t ms = ((uint64_t)timeout_ns + 999999) / 1000000;
+        uint64_t ms = caa_ns_to_ms_ceil(timeout_ns);
         uv_timer_init(c->loop, &call->timer);
         uv_timer_start(&call->timer, on_deadline, ms, 0);
         call->has_timer = true;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "aws-api.h"
+#include "refcount.h"
 
 typedef struct imds_req imds_req;
 
@@ -37,7 +38,7 @@ struct aws_api {
     char *ec2_endpoint, *sts_endpoint;
     char *ec2_host, *sts_host; /* Host header values */
     bool closing;
-    unsigned pending; /* calls + imds requests + open handles not yet released */
+    caa_refcount pending; /* calls + imds requests + open handles not yet released */
     aws_call *calls;
     uint64_t rng;
 

@@ -18,6 +18,8 @@
 #include "log.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "refcount.h"
+#include "timeutil.h"
 
 #define DEFAULT_BACKOFF_BASE_MS 200
 #define DEFAULT_BACKOFF_CAP_MS 20000
@@ -25,9 +27,7 @@
 
 int64_t aws_wall_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return caa_clock_ms(CLOCK_REALTIME);
 }
 
 /* ---- errors ---- */
@@ -202,7 +202,7 @@ int aws_api_new(uv_loop_t *loop, const aws_api_settings *s, aws_api **ret, caa_e
         free(api);
         return r;
     }
-    api->pending = 1; /* the creator's reference */
+    caa_refcount_init(&api->pending, 1); /* the creator's reference */
     api->rng = (uint64_t)aws_wall_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)api;
     *ret = api;
     return 0;
@@ -224,7 +224,7 @@ static void api_free(aws_api *api)
 
 void aws_api_release(aws_api *api)
 {
-    if (--api->pending == 0 && api->closing)
+    if (caa_unref(&api->pending) && api->closing)
         api_free(api);
 }
 
@@ -239,7 +239,7 @@ void aws_api_close(aws_api *api)
     if (!api || api->closing)
         return;
     api->closing = true;
-    api->pending++; /* held while cancelling */
+    caa_ref(&api->pending); /* held while cancelling */
     for (aws_call *c = api->calls, *next; c; c = next) {
         next = c->next;
         aws_call_cancel(c);
@@ -591,7 +591,7 @@ int aws_call_start(aws_api *api, aws_service svc, aws_params *params, unsigned f
     c->cb = cb;
     c->opaque = opaque;
     uv_timer_init(api->loop, &c->timer);
-    api->pending++;
+    caa_ref(&api->pending);
     c->next = api->calls;
     if (api->calls)
         api->calls->prev = c;

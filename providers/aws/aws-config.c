@@ -10,63 +10,56 @@
 
 #include "strv.h"
 #include "xalloc.h"
-
-#define OPT(n, e, t, field, d, h)                                                                            \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = (t), .offset = offsetof(aws_config, field), .def = (d), .help = (h) \
-    }
-#define OPT_SECRET(n, e, field, h)                                                                           \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = CAA_OPT_STRING, .offset = offsetof(aws_config, field), .def = "",   \
-        .flags = CAA_OPT_SECRET, .help = (h)                                                                 \
-    }
-#define OPT_INT(n, e, field, d, lo, hi, h)                                                                   \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = CAA_OPT_INT, .offset = offsetof(aws_config, field), .def = (d),     \
-        .min = (lo), .max = (hi), .help = (h)                                                                \
-    }
+#include "timeutil.h"
 
 const caa_option aws_options[AWS_N_OPTIONS] = {
-    OPT_SECRET("aws-access-key-id", "AWS_ACCESS_KEY_ID", access_key_id, "AWS access key id"),
-    OPT_SECRET("aws-secret-key", "AWS_SECRET_ACCESS_KEY", secret_key, "AWS secret access key"),
-    OPT_SECRET("aws-session-token", "AWS_SESSION_TOKEN", session_token, "AWS session token (temporary keys)"),
-    OPT("aws-profile", NULL, CAA_OPT_STRING, profile, "",
-        "profile of the shared credentials/config files (default: $AWS_PROFILE, else \"default\")"),
-    OPT("aws-region", "AWS_REGION", CAA_OPT_STRING, region, "",
-        "AWS region (empty: the profile's, else instance metadata)"),
-    OPT("imageid", "PODVM_AMI_ID", CAA_OPT_STRING, image_id, "", "AMI id of the pod VM image"),
-    OPT("instance-type", "PODVM_INSTANCE_TYPE", CAA_OPT_STRING, instance_type, AWS_DEFAULT_INSTANCE_TYPE,
-        "default instance type of a pod VM"),
-    OPT("instance-types", "PODVM_INSTANCE_TYPES", CAA_OPT_LIST, instance_types, "",
-        "instance types a pod may ask for or be fitted to (comma-separated)"),
-    OPT("subnetid", "AWS_SUBNET_ID", CAA_OPT_STRING, subnet_id, "", "subnet of pod VMs (empty: this node's)"),
-    OPT("securitygroupids", "AWS_SG_IDS", CAA_OPT_LIST, security_group_ids, "",
-        "security groups of pod VMs (empty: this node's)"),
-    OPT("keyname", "SSH_KP_NAME", CAA_OPT_STRING, key_name, "", "EC2 key pair name (empty: this node's)"),
-    OPT("use-lt", "USE_PODVM_LAUNCHTEMPLATE", CAA_OPT_BOOL, use_lt, "false",
-        "create pod VMs from a launch template"),
-    OPT("aws-lt-name", "PODVM_LAUNCHTEMPLATE_NAME", CAA_OPT_STRING, lt_name, "kata", "launch template name"),
-    OPT("use-public-ip", "USE_PUBLIC_IP", CAA_OPT_BOOL, use_public_ip, "false",
-        "give pod VMs a public address and connect to it"),
-    OPT_INT("root-volume-size", "ROOT_VOLUME_SIZE", root_volume_size, "30", 0, 16384,
-            "root volume size in GiB (raised to the AMI's size; 0: the AMI's)"),
-    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "false",
-        "create plain VMs (no AMD SEV-SNP CPU option)"),
-    OPT("tags", "TAGS", CAA_OPT_KEYVALUE, tags, "", "extra tags of pod VMs (k=v,...)"),
-    OPT_INT("aws-max-concurrent-requests", "AWS_MAX_CONCURRENT_REQUESTS", max_concurrent, "128", 1, 4096,
-            "EC2/STS/IMDS requests in flight at once (more wait in a queue)"),
-    OPT("aws-request-timeout", "AWS_REQUEST_TIMEOUT", CAA_OPT_DURATION, request_timeout, "30s",
-        "timeout of one HTTP request to AWS"),
-    OPT_INT("aws-max-attempts", "AWS_MAX_ATTEMPTS", max_attempts, "8", 1, 100,
-            "attempts per AWS call on throttling and transient errors"),
-    OPT("aws-running-wait", "AWS_RUNNING_WAIT", CAA_OPT_DURATION, running_wait, "120s",
-        "with -use-public-ip: how long to wait for a pod VM to be running"),
-    OPT("aws-ca-bundle", "AWS_CA_BUNDLE", CAA_OPT_STRING, ca_bundle, "",
-        "CA certificates (PEM) to trust for the AWS endpoints instead of the system store"),
-    OPT_INT("aws-max-response-size", "AWS_MAX_RESPONSE_SIZE", max_response, "16777216", 4096,
-            INT64_C(1) << 30, "largest AWS answer accepted, in bytes"),
-    OPT("aws-node-name", "NODE_NAME", CAA_OPT_STRING, node_name, "",
-        "node name in the caa.node ownership tag (empty: the host name)"),
+    CAA_OPTION_SECRET(aws_config, "aws-access-key-id", "AWS_ACCESS_KEY_ID", access_key_id,
+                      "AWS access key id"),
+    CAA_OPTION_SECRET(aws_config, "aws-secret-key", "AWS_SECRET_ACCESS_KEY", secret_key,
+                      "AWS secret access key"),
+    CAA_OPTION_SECRET(aws_config, "aws-session-token", "AWS_SESSION_TOKEN", session_token,
+                      "AWS session token (temporary keys)"),
+    CAA_OPTION(aws_config, "aws-profile", NULL, CAA_OPT_STRING, profile, "",
+               "profile of the shared credentials/config files (default: $AWS_PROFILE, else \"default\")"),
+    CAA_OPTION(aws_config, "aws-region", "AWS_REGION", CAA_OPT_STRING, region, "",
+               "AWS region (empty: the profile's, else instance metadata)"),
+    CAA_OPTION(aws_config, "imageid", "PODVM_AMI_ID", CAA_OPT_STRING, image_id, "",
+               "AMI id of the pod VM image"),
+    CAA_OPTION(aws_config, "instance-type", "PODVM_INSTANCE_TYPE", CAA_OPT_STRING, instance_type,
+               AWS_DEFAULT_INSTANCE_TYPE, "default instance type of a pod VM"),
+    CAA_OPTION(aws_config, "instance-types", "PODVM_INSTANCE_TYPES", CAA_OPT_LIST, instance_types, "",
+               "instance types a pod may ask for or be fitted to (comma-separated)"),
+    CAA_OPTION(aws_config, "subnetid", "AWS_SUBNET_ID", CAA_OPT_STRING, subnet_id, "",
+               "subnet of pod VMs (empty: this node's)"),
+    CAA_OPTION(aws_config, "securitygroupids", "AWS_SG_IDS", CAA_OPT_LIST, security_group_ids, "",
+               "security groups of pod VMs (empty: this node's)"),
+    CAA_OPTION(aws_config, "keyname", "SSH_KP_NAME", CAA_OPT_STRING, key_name, "",
+               "EC2 key pair name (empty: this node's)"),
+    CAA_OPTION(aws_config, "use-lt", "USE_PODVM_LAUNCHTEMPLATE", CAA_OPT_BOOL, use_lt, "false",
+               "create pod VMs from a launch template"),
+    CAA_OPTION(aws_config, "aws-lt-name", "PODVM_LAUNCHTEMPLATE_NAME", CAA_OPT_STRING, lt_name, "kata",
+               "launch template name"),
+    CAA_OPTION(aws_config, "use-public-ip", "USE_PUBLIC_IP", CAA_OPT_BOOL, use_public_ip, "false",
+               "give pod VMs a public address and connect to it"),
+    CAA_OPTION_INT(aws_config, "root-volume-size", "ROOT_VOLUME_SIZE", root_volume_size, "30", 0, 16384,
+                   "root volume size in GiB (raised to the AMI's size; 0: the AMI's)"),
+    CAA_OPTION(aws_config, "disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "false",
+               "create plain VMs (no AMD SEV-SNP CPU option)"),
+    CAA_OPTION(aws_config, "tags", "TAGS", CAA_OPT_KEYVALUE, tags, "", "extra tags of pod VMs (k=v,...)"),
+    CAA_OPTION_INT(aws_config, "aws-max-concurrent-requests", "AWS_MAX_CONCURRENT_REQUESTS", max_concurrent,
+                   "128", 1, 4096, "EC2/STS/IMDS requests in flight at once (more wait in a queue)"),
+    CAA_OPTION(aws_config, "aws-request-timeout", "AWS_REQUEST_TIMEOUT", CAA_OPT_DURATION, request_timeout,
+               "30s", "timeout of one HTTP request to AWS"),
+    CAA_OPTION_INT(aws_config, "aws-max-attempts", "AWS_MAX_ATTEMPTS", max_attempts, "8", 1, 100,
+                   "attempts per AWS call on throttling and transient errors"),
+    CAA_OPTION(aws_config, "aws-running-wait", "AWS_RUNNING_WAIT", CAA_OPT_DURATION, running_wait, "120s",
+               "with -use-public-ip: how long to wait for a pod VM to be running"),
+    CAA_OPTION(aws_config, "aws-ca-bundle", "AWS_CA_BUNDLE", CAA_OPT_STRING, ca_bundle, "",
+               "CA certificates (PEM) to trust for the AWS endpoints instead of the system store"),
+    CAA_OPTION_INT(aws_config, "aws-max-response-size", "AWS_MAX_RESPONSE_SIZE", max_response, "16777216",
+                   4096, INT64_C(1) << 30, "largest AWS answer accepted, in bytes"),
+    CAA_OPTION(aws_config, "aws-node-name", "NODE_NAME", CAA_OPT_STRING, node_name, "",
+               "node name in the caa.node ownership tag (empty: the host name)"),
 };
 
 void aws_kv_free(aws_kv *kv, size_t n)
@@ -173,7 +166,7 @@ int aws_config_validate(const aws_config *cfg, caa_error **err)
     /* Name, caa.node and caa.sandbox-id are added to every instance. */
     if (n + 3 > AWS_MAX_TAGS)
         return caa_error_set(err, -EINVAL, "-tags: at most %d tags", AWS_MAX_TAGS - 3);
-    if (cfg->request_timeout < 1000000)
+    if (cfg->request_timeout < CAA_NSEC_PER_MSEC)
         return caa_error_set(err, -EINVAL, "-aws-request-timeout must be at least 1ms");
     return 0;
 }

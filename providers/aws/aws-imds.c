@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "xalloc.h"
+#include "refcount.h"
 
 #define TOKEN_TTL_S 21600
 #define MAX_IMDS_ANSWER (64u << 10)
@@ -77,7 +78,7 @@ static imds_req *req_new(aws_api *api, const char *path, aws_imds_cb cb, void *o
     if (api->imds_reqs)
         api->imds_reqs->prev = q;
     api->imds_reqs = q;
-    api->pending++;
+    caa_ref(&api->pending);
     return q;
 }
 

@@ -12,7 +12,9 @@
 #include "aws-config.h"
 #include "ec2-xml.h"
 #include "instance-type.h"
+#include "provider-op.h"
 #include "provider.h"
+#include "refcount.h"
 
 /* Resolves where credentials come from (static keys, profile, web identity,
  * instance role) and the profile's region (*ret_region, may be NULL). */
@@ -76,8 +78,8 @@ typedef struct aws_provider {
     aws_image_info *images;
     size_t n_images;
 
-    aws_op *ops;
-    unsigned pending; /* ops, startup steps: everything whose callback uses p */
+    caa_op_set ops;       /* operations in flight */
+    caa_refcount pending; /* the op set, startup steps: everything whose callback uses p */
     bool stopping;
 } aws_provider;
 
@@ -99,5 +101,4 @@ int aws_op_get(aws_provider *p, const char *id, caa_instance_cb cb, void *opaque
 /* Startup reached a milestone, or failed (err): wakes the waiting ops. */
 void aws_ops_startup_event(aws_provider *p, const caa_error *err);
 /* Teardown: every op ends with -ECANCELED (partial instances returned). */
-void aws_ops_cancel_all(aws_provider *p);
 bool aws_instance_id_valid(const char *id);

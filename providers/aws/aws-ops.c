@@ -24,13 +24,6 @@
 #define LIST_PAGE 1000
 #define MAX_CLIENT_TOKEN 64
 
-typedef enum op_kind {
-    OP_CREATE,
-    OP_DELETE,
-    OP_LIST,
-    OP_GET,
-} op_kind;
-
 typedef enum op_phase {
     PH_WAIT,
     PH_IMAGE,
@@ -46,15 +39,11 @@ typedef enum op_phase {
 } op_phase;
 
 struct aws_op {
+    caa_op op; /* its timer defers starts and paces polls */
     aws_provider *p;
-    op_kind kind;
     op_phase phase;
     aws_milestone need;
-    uv_timer_t timer;
     aws_call *call;
-    aws_op *prev, *next;
-    void *cb;
-    void *opaque;
 
     /* create */
     char *name;
@@ -84,19 +73,13 @@ struct aws_op {
     /* list */
     caa_instance **list;
     size_t n_list;
-
-    /* result, delivered from the timer */
-    int status;
-    caa_error *err;
-    caa_instance *inst;
 };
 
 /* ---- lifecycle ---- */
 
-static void op_closed(uv_handle_t *h)
+static void op_free(caa_op *base)
 {
-    aws_op *op = CAA_CONTAINER_OF((uv_timer_t *)h, aws_op, timer);
-    aws_provider *p = op->p;
+    aws_op *op = CAA_CONTAINER_OF(base, aws_op, op);
     free(op->name);
     free(op->sandbox_id);
     free(op->image);
@@ -116,71 +99,34 @@ static void op_closed(uv_handle_t *h)
     ec2_address_list_done(&op->addrs);
     caa_error_free(op->addr_err);
     caa_instance_list_free(op->list);
-    caa_error_free(op->err);
-    caa_instance_free(op->inst);
     free(op);
-    aws_provider_release(p);
 }
 
-static void on_deliver(uv_timer_t *t)
-{
-    aws_op *op = CAA_CONTAINER_OF(t, aws_op, timer);
-    caa_error *e = TAKE_PTR(op->err);
-    switch (op->kind) {
-    case OP_CREATE:
-    case OP_GET:
-        ((caa_instance_cb)op->cb)(op->status, TAKE_PTR(op->inst), e, op->opaque);
-        break;
-    case OP_DELETE:
-        ((caa_done_cb)op->cb)(op->status, e, op->opaque);
-        break;
-    case OP_LIST:
-        ((caa_list_cb)op->cb)(op->status, op->status < 0 ? NULL : TAKE_PTR(op->list), e, op->opaque);
-        break;
-    }
-    uv_close((uv_handle_t *)&op->timer, op_closed);
-}
-
+/* Decides op (a second decision, after a cancel, is dropped); the op set
+ * delivers it later from its timer's close callback. */
 static void op_finish(aws_op *op, int status, caa_instance *inst, caa_error *e)
 {
-    aws_provider *p = op->p;
-    if (op->phase == PH_DONE) {
-        caa_instance_free(inst);
-        caa_error_free(e);
-        return;
-    }
-    op->phase = PH_DONE;
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        p->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    op->prev = op->next = NULL;
     if (status < 0 && !e)
         e = caa_error_new(status, "AWS operation failed");
-    op->status = status;
-    op->err = e;
-    op->inst = inst;
-    uv_timer_stop(&op->timer);
-    uv_timer_start(&op->timer, on_deliver, 0, 0);
+    op->phase = PH_DONE;
+    if (op->op.kind == CAA_OP_LIST) {
+        caa_instance_free(inst);
+        caa_op_finish_list(&op->op, status, TAKE_PTR(op->list), e);
+        return;
+    }
+    caa_op_finish(&op->op, status, inst, e);
 }
 
-static aws_op *op_new(aws_provider *p, op_kind kind, aws_milestone need, void *cb, void *opaque)
+static void op_cancel(caa_op *base);
+
+static const caa_op_class aws_op_class = {.cancel = op_cancel, .free = op_free};
+
+static aws_op *op_new(aws_provider *p, aws_milestone need)
 {
     aws_op *op = xcalloc(1, sizeof(*op));
     op->p = p;
-    op->kind = kind;
     op->need = need;
     op->phase = PH_WAIT;
-    op->cb = cb;
-    op->opaque = opaque;
-    uv_timer_init(p->loop, &op->timer);
-    op->next = p->ops;
-    if (p->ops)
-        p->ops->prev = op;
-    p->ops = op;
-    p->pending++;
     return op;
 }
 
@@ -193,7 +139,7 @@ static void op_begin(aws_op *op);
 
 static void on_kick(uv_timer_t *t)
 {
-    aws_op *op = CAA_CONTAINER_OF(t, aws_op, timer);
+    aws_op *op = CAA_CONTAINER_OF(t, aws_op, op.timer);
     aws_provider *p = op->p;
     if (milestone_met(p, op->need)) {
         op_begin(op);
@@ -205,14 +151,16 @@ static void on_kick(uv_timer_t *t)
 
 static void op_kick(aws_op *op)
 {
-    uv_timer_start(&op->timer, on_kick, 0, 0);
+    uv_timer_start(&op->op.timer, on_kick, 0, 0);
 }
 
 void aws_ops_startup_event(aws_provider *p, const caa_error *err)
 {
-    for (aws_op *op = p->ops, *next; op; op = next) {
-        next = op->next;
-        if (op->phase != PH_WAIT || uv_is_active((uv_handle_t *)&op->timer))
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &p->ops.ops)
+    {
+        aws_op *op = CAA_CONTAINER_OF(caa_op_of(pos), aws_op, op);
+        if (op->phase != PH_WAIT || caa_op_finished(&op->op) || uv_is_active((uv_handle_t *)&op->op.timer))
             continue;
         if (milestone_met(p, op->need))
             op_begin(op);
@@ -417,7 +365,7 @@ static void create_fail_after_run(aws_op *op, caa_error *e)
 
 static void delete_done(aws_op *op, int status, caa_error *e)
 {
-    if (op->kind == OP_DELETE) {
+    if (op->op.kind == CAA_OP_DELETE) {
         if (status < 0)
             caa_error_prefix(&e, "deleting instance %s", op->id);
         op_finish(op, status, NULL, e);
@@ -504,7 +452,7 @@ static void on_poll(int status, caa_http_response *resp, const char *code, caa_e
 
 static void on_poll_timer(uv_timer_t *t)
 {
-    aws_op *op = CAA_CONTAINER_OF(t, aws_op, timer);
+    aws_op *op = CAA_CONTAINER_OF(t, aws_op, op.timer);
     char *ids[] = {op->instance_id, NULL};
     aws_params params = {0};
     ec2_build_describe_instances(ids, NULL, 0, 0, NULL, &params);
@@ -523,7 +471,7 @@ static void poll_later(aws_op *op)
     if (delay > op->poll_deadline - now)
         delay = op->poll_deadline - now;
     op->poll_delay = op->poll_delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : op->poll_delay * 2;
-    uv_timer_start(&op->timer, on_poll_timer, delay, 0);
+    uv_timer_start(&op->op.timer, on_poll_timer, delay, 0);
 }
 
 static void on_run(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
@@ -750,9 +698,7 @@ static void on_list(int status, caa_http_response *resp, const char *code, caa_e
         return;
     }
     ec2_instance_list_done(&l);
-    if (!op->list)
-        op->list = xcalloc(1, sizeof(*op->list));
-    op_finish(op, 0, NULL, NULL);
+    op_finish(op, 0, NULL, NULL); /* no instance: an empty list */
 }
 
 static void list_page(aws_op *op, const char *next_token)
@@ -803,17 +749,17 @@ static void on_get(int status, caa_http_response *resp, const char *code, caa_er
 
 static void op_begin(aws_op *op)
 {
-    switch (op->kind) {
-    case OP_CREATE:
+    switch (op->op.kind) {
+    case CAA_OP_CREATE:
         create_begin(op);
         break;
-    case OP_DELETE:
+    case CAA_OP_DELETE:
         del_start(op, op->id);
         break;
-    case OP_LIST:
+    case CAA_OP_LIST:
         list_page(op, NULL);
         break;
-    case OP_GET: {
+    case CAA_OP_GET: {
         op->phase = PH_GET;
         char *ids[] = {op->id, NULL};
         aws_params params = {0};
@@ -864,7 +810,8 @@ int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_c
     int r = aws_parse_tags(spec->tags, &tags, &n_tags, err);
     if (r < 0)
         return caa_error_prefix(err, "pod tags");
-    aws_op *op = op_new(p, OP_CREATE, AWS_NEED_READY, (void *)cb, opaque);
+    aws_op *op = op_new(p, AWS_NEED_READY);
+    caa_op_add_create(&p->ops, &op->op, &aws_op_class, cb, opaque);
     op->name = xstrdup(spec->instance_name);
     op->sandbox_id = xstrdup(spec->sandbox_id);
     op->image = spec->image && *spec->image ? xstrdup(spec->image) : NULL;
@@ -893,7 +840,8 @@ int aws_op_delete(aws_provider *p, const char *id, caa_done_cb cb, void *opaque,
 {
     if (!aws_instance_id_valid(id))
         return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
-    aws_op *op = op_new(p, OP_DELETE, AWS_NEED_REGION, (void *)cb, opaque);
+    aws_op *op = op_new(p, AWS_NEED_REGION);
+    caa_op_add_delete(&p->ops, &op->op, &aws_op_class, cb, opaque);
     op->id = xstrdup(id);
     op_kick(op);
     return 0;
@@ -902,7 +850,8 @@ int aws_op_delete(aws_provider *p, const char *id, caa_done_cb cb, void *opaque,
 int aws_op_list(aws_provider *p, caa_list_cb cb, void *opaque, caa_error **err)
 {
     (void)err;
-    aws_op *op = op_new(p, OP_LIST, AWS_NEED_REGION, (void *)cb, opaque);
+    aws_op *op = op_new(p, AWS_NEED_REGION);
+    caa_op_add_list(&p->ops, &op->op, &aws_op_class, cb, opaque);
     op_kick(op);
     return 0;
 }
@@ -911,21 +860,22 @@ int aws_op_get(aws_provider *p, const char *id, caa_instance_cb cb, void *opaque
 {
     if (!aws_instance_id_valid(id))
         return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
-    aws_op *op = op_new(p, OP_GET, AWS_NEED_REGION, (void *)cb, opaque);
+    aws_op *op = op_new(p, AWS_NEED_REGION);
+    caa_op_add_get(&p->ops, &op->op, &aws_op_class, cb, opaque);
     op->id = xstrdup(id);
     op_kick(op);
     return 0;
 }
 
-void aws_ops_cancel_all(aws_provider *p)
+/* Shutdown (caa_op_set_close): a call in flight is cancelled and its callback
+ * ends the op with -ECANCELED; an op waiting on a timer ends now. */
+static void op_cancel(caa_op *base)
 {
-    for (aws_op *op = p->ops, *next; op; op = next) {
-        next = op->next;
-        if (op->call) {
-            aws_call_cancel(op->call); /* its callback ends the op with -ECANCELED */
-            continue;
-        }
-        caa_instance *inst = op->kind == OP_CREATE ? partial_instance(op) : NULL;
-        op_finish(op, -ECANCELED, inst, caa_error_new(-ECANCELED, "the AWS provider is shutting down"));
+    aws_op *op = CAA_CONTAINER_OF(base, aws_op, op);
+    if (op->call) {
+        aws_call_cancel(op->call);
+        return;
     }
+    caa_instance *inst = op->op.kind == CAA_OP_CREATE ? partial_instance(op) : NULL;
+    op_finish(op, -ECANCELED, inst, caa_error_new(-ECANCELED, "the AWS provider is shutting down"));
 }

@@ -14,6 +14,7 @@
 #include "parse.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 #define DEFAULT_IMDS_ENDPOINT "http://169.254.169.254"
 
@@ -44,7 +45,7 @@ static void provider_free(aws_provider *p)
 
 void aws_provider_release(aws_provider *p)
 {
-    if (--p->pending == 0 && p->stopping)
+    if (caa_unref(&p->pending) && p->stopping)
         provider_free(p);
 }
 
@@ -110,7 +111,7 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
 
     aws_api_settings set = {
         .max_concurrent = (unsigned)cfg->max_concurrent,
-        .timeout_ms = (uint64_t)(cfg->request_timeout / 1000000),
+        .timeout_ms = (uint64_t)caa_ns_to_ms(cfg->request_timeout),
         .max_response = (size_t)cfg->max_response,
         .ca_file = cfg->ca_bundle,
         .max_attempts = (int)cfg->max_attempts,
@@ -132,7 +133,7 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
     p->public_ip = cfg->use_public_ip;
     p->root_volume_size = cfg->root_volume_size;
     p->disable_cvm = cfg->disable_cvm;
-    p->running_wait_ms = (uint64_t)(cfg->running_wait / 1000000);
+    p->running_wait_ms = (uint64_t)caa_ns_to_ms(cfg->running_wait);
     p->net_from_imds = imds_on && !p->use_lt && (!p->subnet_id || !p->sg_ids);
     p->key_from_imds = imds_on && !p->use_lt && !p->key_name;
     if (cfg->node_name && *cfg->node_name) {
@@ -147,6 +148,8 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
         r = caa_error_set(err, -EINVAL, "node name longer than 256 characters");
         goto fail;
     }
+    caa_op_set_init(&p->ops, loop, "aws");
+    caa_ref(&p->pending); /* the op set, until closed */
     /* Starts once the loop runs. */
     aws_startup_ensure(p, AWS_NEED_READY);
     *ret_priv = p;
@@ -156,7 +159,7 @@ fail:
     aws_cred_source_done(&src);
     p->stopping = true;
     aws_api_close(p->api);
-    p->pending++;
+    caa_ref(&p->pending);
     aws_provider_release(p);
     return r;
 }
@@ -257,14 +260,19 @@ static int aws_get_instance(void *priv, const char *id, caa_instance_cb cb, void
     return aws_op_get(p, id, cb, opaque, err);
 }
 
+static void ops_closed(void *opaque)
+{
+    aws_provider_release(opaque);
+}
+
 static void aws_teardown(void *priv)
 {
     aws_provider *p = priv;
     if (!p || p->stopping)
         return;
     p->stopping = true;
-    p->pending++; /* held while cancelling */
-    aws_ops_cancel_all(p);
+    caa_ref(&p->pending); /* held while cancelling */
+    caa_op_set_close(&p->ops, ops_closed, p);
     aws_api_close(p->api);
     aws_provider_release(p);
 }

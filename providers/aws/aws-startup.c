@@ -151,12 +151,12 @@ static void start_imds(aws_provider *p, const char *path, aws_imds_cb cb)
 {
     caa_error *e = NULL;
     p->startup_steps++;
-    p->pending++;
+    caa_ref(&p->pending);
     if (aws_imds_get(p->api, path, cb, p, &e) < 0) {
         /* Nothing in flight: count the step as failed right away. */
         step_fail(p, e);
         p->startup_steps--;
-        p->pending--;
+        (void)caa_unref(&p->pending); /* undoes the reference just taken */
     }
 }
 
@@ -204,7 +204,7 @@ static void on_keys(int status, char *body, caa_error *e, void *opaque)
 static void phase_region(aws_provider *p)
 {
     p->startup_steps++; /* held while starting the steps */
-    p->pending++;
+    caa_ref(&p->pending);
     if (!p->region)
         start_imds(p, "/latest/meta-data/placement/region", on_region);
     if (p->net_from_imds && (!p->subnet_id || !p->sg_ids))
@@ -294,11 +294,11 @@ static void start_call(aws_provider *p, aws_params *params, aws_call_cb cb)
 {
     caa_error *e = NULL;
     p->startup_steps++;
-    p->pending++;
+    caa_ref(&p->pending);
     if (aws_call_start(p->api, AWS_SVC_EC2, params, 0, cb, p, NULL, &e) < 0) {
         step_fail(p, e);
         p->startup_steps--;
-        p->pending--;
+        (void)caa_unref(&p->pending); /* undoes the reference just taken */
     }
 }
 
@@ -315,7 +315,7 @@ static void start_types(aws_provider *p, const char *next_token)
 static void phase_describe(aws_provider *p)
 {
     p->startup_steps++;
-    p->pending++;
+    caa_ref(&p->pending);
     if (p->image_id && p->root_volume_size > 0 && !aws_image_find(p, p->image_id)) {
         char *ids[] = {p->image_id, NULL};
         aws_params params = {0};

@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "buf.h"
 
 void aws_credentials_clear(aws_credentials *c)
 {
@@ -90,31 +91,6 @@ static void hmac(const void *key, size_t keylen, const char *data, unsigned char
         abort();
 }
 
-/* Appends to a growing string. */
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->s = xrealloc(b->s, cap);
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
 /* The SDK's path normalisation: drop empty and "." segments, ".." pops. */
 static char *canonical_path(const char *path)
 {
@@ -139,34 +115,30 @@ static char *canonical_path(const char *path)
             break;
         p = e + 1;
     }
-    sbuf b = {0};
+    caa_buf b = {0};
     if (path[0] == '/')
-        sb_puts(&b, "/");
+        caa_buf_puts(&b, "/");
     for (size_t i = 0; i < n; i++) {
         if (i)
-            sb_puts(&b, "/");
-        sb_puts(&b, segs[i]);
+            caa_buf_puts(&b, "/");
+        caa_buf_puts(&b, segs[i]);
     }
     size_t plen = strlen(path);
     if (n > 0 && plen > 0 && path[plen - 1] == '/')
-        sb_puts(&b, "/");
-    if (!b.s)
-        sb_puts(&b, "");
+        caa_buf_puts(&b, "/");
+    _cleanup_free_ char *joined = caa_buf_steal(&b, NULL);
     /* Escape once more, but keep the slashes. */
-    _cleanup_free_ char *esc = aws_uri_escape(b.s);
-    free(b.s);
-    sbuf out = {0};
+    _cleanup_free_ char *esc = aws_uri_escape(joined);
+    caa_buf out = {0};
     for (const char *q = esc; *q; q++) {
         if (strncmp(q, "%2F", 3) == 0) {
-            sb_puts(&out, "/");
+            caa_buf_puts(&out, "/");
             q += 2;
         } else {
-            sb_add(&out, q, 1);
+            caa_buf_append(&out, q, 1);
         }
     }
-    if (!out.s)
-        sb_puts(&out, "");
-    return out.s;
+    return caa_buf_steal(&out, NULL);
 }
 
 typedef struct qitem {
@@ -194,17 +166,17 @@ static char *canonical_query(const aws_kv *q, size_t n)
         m++;
     }
     qsort(items, m, sizeof(*items), cmp_qitem);
-    sbuf b = {0};
-    sb_puts(&b, "");
+    caa_buf b = {0};
+    caa_buf_puts(&b, "");
     for (size_t i = 0; i < m; i++) {
         if (i)
-            sb_puts(&b, "&");
-        sb_puts(&b, items[i].pair);
+            caa_buf_puts(&b, "&");
+        caa_buf_puts(&b, items[i].pair);
         free(items[i].key);
         free(items[i].pair);
     }
     free(items);
-    return b.s;
+    return b.data;
 }
 
 typedef struct hitem {
@@ -338,31 +310,31 @@ int aws_sigv4_sign(const aws_sigv4_request *req, const aws_credentials *creds, a
     }
     qsort(h, nh, sizeof(*h), cmp_hitem);
 
-    sbuf canon_headers = {0}, signed_headers = {0};
-    sb_puts(&canon_headers, "");
-    sb_puts(&signed_headers, "");
+    caa_buf canon_headers = {0}, signed_headers = {0};
+    caa_buf_puts(&canon_headers, "");
+    caa_buf_puts(&signed_headers, "");
     bool first = true;
     for (size_t i = 0; i < nh; i++) {
         if (unsignable(h[i].name))
             continue;
         _cleanup_free_ char *v = canonical_value(h[i].value);
-        sb_puts(&canon_headers, h[i].name);
-        sb_puts(&canon_headers, ":");
-        sb_puts(&canon_headers, v);
-        sb_puts(&canon_headers, "\n");
+        caa_buf_puts(&canon_headers, h[i].name);
+        caa_buf_puts(&canon_headers, ":");
+        caa_buf_puts(&canon_headers, v);
+        caa_buf_puts(&canon_headers, "\n");
         if (!first)
-            sb_puts(&signed_headers, ";");
-        sb_puts(&signed_headers, h[i].name);
+            caa_buf_puts(&signed_headers, ";");
+        caa_buf_puts(&signed_headers, h[i].name);
         first = false;
     }
     hitems_free(h, nh);
 
     _cleanup_free_ char *cpath = canonical_path(req->path);
     _cleanup_free_ char *cquery = canonical_query(req->query, req->n_query);
-    ret->canonical_request = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", req->method, cpath, cquery, canon_headers.s,
-                                       signed_headers.s, ret->payload_sha256);
-    free(canon_headers.s);
-    ret->signed_headers = signed_headers.s;
+    ret->canonical_request = xasprintf("%s\n%s\n%s\n%s\n%s\n%s", req->method, cpath, cquery,
+                                       canon_headers.data, signed_headers.data, ret->payload_sha256);
+    free(canon_headers.data);
+    ret->signed_headers = signed_headers.data;
 
     char creq_hash[65];
     aws_sha256_hex(ret->canonical_request, strlen(ret->canonical_request), creq_hash);

@@ -11,83 +11,74 @@
 
 #include "http.h"
 #include "xalloc.h"
-
-#define OPT(n, e, t, field, d, h)                                                                            \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = (t), .offset = offsetof(az_config, field), .def = (d), .help = (h)  \
-    }
-#define OPT_SECRET(n, e, field, h)                                                                           \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = CAA_OPT_STRING, .offset = offsetof(az_config, field), .def = "",    \
-        .flags = CAA_OPT_SECRET, .help = (h)                                                                 \
-    }
-#define OPT_INT(n, e, field, d, lo, hi, h)                                                                   \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = CAA_OPT_INT, .offset = offsetof(az_config, field), .def = (d),      \
-        .min = (lo), .max = (hi), .help = (h)                                                                \
-    }
+#include "timeutil.h"
 
 const caa_option az_options[AZ_N_OPTIONS] = {
-    OPT_SECRET("clientid", "AZURE_CLIENT_ID", client_id,
-               "client id of the app registration or managed identity"),
-    OPT_SECRET("secret", "AZURE_CLIENT_SECRET", client_secret,
-               "client secret (empty: workload identity, else managed identity)"),
-    OPT_SECRET("tenantid", "AZURE_TENANT_ID", tenant_id, "Entra ID tenant id"),
-    OPT("subscriptionid", "AZURE_SUBSCRIPTION_ID", CAA_OPT_STRING, subscription_id, "", "subscription id"),
-    OPT("region", "AZURE_REGION", CAA_OPT_STRING, region, "", "region (location) of the pod VMs"),
-    OPT("resourcegroup", "AZURE_RESOURCE_GROUP", CAA_OPT_STRING, resource_group, "",
-        "resource group of the pod VMs"),
-    OPT("subnetid", "AZURE_SUBNET_ID", CAA_OPT_STRING, subnet_id, "",
-        "ARM id of the subnet of the pod VM NIC"),
-    OPT("securitygroupid", "AZURE_NSG_ID", CAA_OPT_STRING, nsg_id, "",
-        "ARM id of the network security group attached to the NIC"),
-    OPT("imageid", "AZURE_IMAGE_ID", CAA_OPT_STRING, image_id, "",
-        "pod VM image: image or gallery image version ARM id, or /CommunityGalleries/... id"),
-    OPT("instance-size", "AZURE_INSTANCE_SIZE", CAA_OPT_STRING, instance_size, AZ_DEFAULT_SIZE,
-        "default VM size"),
-    OPT("instance-sizes", "AZURE_INSTANCE_SIZES", CAA_OPT_LIST, instance_sizes, NULL,
-        "VM sizes pods may use (comma-separated)"),
-    OPT("ssh-key-path", NULL, CAA_OPT_STRING, ssh_key_path, "",
-        "SSH public key for the VM admin user (mode 0600); empty: a new key per VM"),
-    OPT("ssh-username", "SSH_USERNAME", CAA_OPT_STRING, ssh_username, "peerpod", "VM admin user name"),
-    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "false",
-        "create plain (non-confidential) VMs"),
-    OPT("enable-secure-boot", "ENABLE_SECURE_BOOT", CAA_OPT_BOOL, enable_secure_boot, "false",
-        "UEFI secure boot for confidential VMs"),
-    OPT("use-public-ip", "USE_PUBLIC_IP", CAA_OPT_BOOL, use_public_ip, "false",
-        "give each pod VM a public IP and connect to it"),
-    OPT_INT("root-volume-size", "ROOT_VOLUME_SIZE", root_volume_size, "0", 0, 4095,
-            "OS disk size in GiB (0: the image's size)"),
-    OPT("tags", "TAGS", CAA_OPT_KEYVALUE, tags, NULL, "tags for every pod VM (key1=value1,key2=value2)"),
-    OPT("zone", NULL, CAA_OPT_STRING, zone, "", "availability zone (accepted for compatibility, unused)"),
-    OPT("authority-host", "AZURE_AUTHORITY_HOST", CAA_OPT_STRING, authority_host, AZ_DEFAULT_AUTHORITY,
-        "Entra ID authority (sovereign clouds)"),
-    OPT("resource-manager-endpoint", "AZURE_RESOURCE_MANAGER_ENDPOINT", CAA_OPT_STRING, arm_endpoint,
-        AZ_DEFAULT_ARM, "Azure Resource Manager endpoint (sovereign clouds)"),
-    OPT("resource-manager-audience", "AZURE_RESOURCE_MANAGER_AUDIENCE", CAA_OPT_STRING, arm_audience, "",
-        "token audience for ARM (empty: the endpoint)"),
-    OPT("federated-token-file", "AZURE_FEDERATED_TOKEN_FILE", CAA_OPT_STRING, federated_token_file, "",
-        "workload identity token file (used when -secret is empty)"),
-    OPT("imds-endpoint", "AZURE_IMDS_ENDPOINT", CAA_OPT_STRING, imds_endpoint, AZ_DEFAULT_IMDS,
-        "instance metadata service for managed identity"),
-    OPT("node-name", "NODE_NAME", CAA_OPT_STRING, node_name, "",
-        "value of the caa-node tag on pod VMs (empty: the host name)"),
-    OPT("ssh-key-type", "AZURE_SSH_KEY_TYPE", CAA_OPT_STRING, ssh_key_type, "ed25519",
-        "type of the generated per-VM key: ed25519 or rsa (RSA-4096, as upstream; slow)"),
-    OPT_INT("max-requests", "AZURE_MAX_REQUESTS", max_requests, "256", 1, 4096,
-            "Azure API requests in flight at once"),
-    OPT("request-timeout", "AZURE_REQUEST_TIMEOUT", CAA_OPT_DURATION, request_timeout, "60s",
-        "timeout of one Azure API request"),
-    OPT("create-timeout", "AZURE_CREATE_TIMEOUT", CAA_OPT_DURATION, create_timeout, "10m",
-        "deadline for creating a VM (the VM is deleted when it passes)"),
-    OPT("delete-timeout", "AZURE_DELETE_TIMEOUT", CAA_OPT_DURATION, delete_timeout, "10m",
-        "deadline for deleting a VM"),
-    OPT("poll-interval", "AZURE_POLL_INTERVAL", CAA_OPT_DURATION, poll_interval, "2s",
-        "long-running operation poll interval when Azure sends no Retry-After"),
-    OPT("retry-max-delay", "AZURE_RETRY_MAX_DELAY", CAA_OPT_DURATION, retry_max_delay, "60s",
-        "cap on any Retry-After or back-off wait"),
-    OPT_INT("max-retries", "AZURE_MAX_RETRIES", max_retries, "6", 0, 100,
-            "retries of a throttled (429) or failed (5xx, network) request"),
+    CAA_OPTION_SECRET(az_config, "clientid", "AZURE_CLIENT_ID", client_id,
+                      "client id of the app registration or managed identity"),
+    CAA_OPTION_SECRET(az_config, "secret", "AZURE_CLIENT_SECRET", client_secret,
+                      "client secret (empty: workload identity, else managed identity)"),
+    CAA_OPTION_SECRET(az_config, "tenantid", "AZURE_TENANT_ID", tenant_id, "Entra ID tenant id"),
+    CAA_OPTION(az_config, "subscriptionid", "AZURE_SUBSCRIPTION_ID", CAA_OPT_STRING, subscription_id, "",
+               "subscription id"),
+    CAA_OPTION(az_config, "region", "AZURE_REGION", CAA_OPT_STRING, region, "",
+               "region (location) of the pod VMs"),
+    CAA_OPTION(az_config, "resourcegroup", "AZURE_RESOURCE_GROUP", CAA_OPT_STRING, resource_group, "",
+               "resource group of the pod VMs"),
+    CAA_OPTION(az_config, "subnetid", "AZURE_SUBNET_ID", CAA_OPT_STRING, subnet_id, "",
+               "ARM id of the subnet of the pod VM NIC"),
+    CAA_OPTION(az_config, "securitygroupid", "AZURE_NSG_ID", CAA_OPT_STRING, nsg_id, "",
+               "ARM id of the network security group attached to the NIC"),
+    CAA_OPTION(az_config, "imageid", "AZURE_IMAGE_ID", CAA_OPT_STRING, image_id, "",
+               "pod VM image: image or gallery image version ARM id, or /CommunityGalleries/... id"),
+    CAA_OPTION(az_config, "instance-size", "AZURE_INSTANCE_SIZE", CAA_OPT_STRING, instance_size,
+               AZ_DEFAULT_SIZE, "default VM size"),
+    CAA_OPTION(az_config, "instance-sizes", "AZURE_INSTANCE_SIZES", CAA_OPT_LIST, instance_sizes, NULL,
+               "VM sizes pods may use (comma-separated)"),
+    CAA_OPTION(az_config, "ssh-key-path", NULL, CAA_OPT_STRING, ssh_key_path, "",
+               "SSH public key for the VM admin user (mode 0600); empty: a new key per VM"),
+    CAA_OPTION(az_config, "ssh-username", "SSH_USERNAME", CAA_OPT_STRING, ssh_username, "peerpod",
+               "VM admin user name"),
+    CAA_OPTION(az_config, "disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "false",
+               "create plain (non-confidential) VMs"),
+    CAA_OPTION(az_config, "enable-secure-boot", "ENABLE_SECURE_BOOT", CAA_OPT_BOOL, enable_secure_boot,
+               "false", "UEFI secure boot for confidential VMs"),
+    CAA_OPTION(az_config, "use-public-ip", "USE_PUBLIC_IP", CAA_OPT_BOOL, use_public_ip, "false",
+               "give each pod VM a public IP and connect to it"),
+    CAA_OPTION_INT(az_config, "root-volume-size", "ROOT_VOLUME_SIZE", root_volume_size, "0", 0, 4095,
+                   "OS disk size in GiB (0: the image's size)"),
+    CAA_OPTION(az_config, "tags", "TAGS", CAA_OPT_KEYVALUE, tags, NULL,
+               "tags for every pod VM (key1=value1,key2=value2)"),
+    CAA_OPTION(az_config, "zone", NULL, CAA_OPT_STRING, zone, "",
+               "availability zone (accepted for compatibility, unused)"),
+    CAA_OPTION(az_config, "authority-host", "AZURE_AUTHORITY_HOST", CAA_OPT_STRING, authority_host,
+               AZ_DEFAULT_AUTHORITY, "Entra ID authority (sovereign clouds)"),
+    CAA_OPTION(az_config, "resource-manager-endpoint", "AZURE_RESOURCE_MANAGER_ENDPOINT", CAA_OPT_STRING,
+               arm_endpoint, AZ_DEFAULT_ARM, "Azure Resource Manager endpoint (sovereign clouds)"),
+    CAA_OPTION(az_config, "resource-manager-audience", "AZURE_RESOURCE_MANAGER_AUDIENCE", CAA_OPT_STRING,
+               arm_audience, "", "token audience for ARM (empty: the endpoint)"),
+    CAA_OPTION(az_config, "federated-token-file", "AZURE_FEDERATED_TOKEN_FILE", CAA_OPT_STRING,
+               federated_token_file, "", "workload identity token file (used when -secret is empty)"),
+    CAA_OPTION(az_config, "imds-endpoint", "AZURE_IMDS_ENDPOINT", CAA_OPT_STRING, imds_endpoint,
+               AZ_DEFAULT_IMDS, "instance metadata service for managed identity"),
+    CAA_OPTION(az_config, "node-name", "NODE_NAME", CAA_OPT_STRING, node_name, "",
+               "value of the caa-node tag on pod VMs (empty: the host name)"),
+    CAA_OPTION(az_config, "ssh-key-type", "AZURE_SSH_KEY_TYPE", CAA_OPT_STRING, ssh_key_type, "ed25519",
+               "type of the generated per-VM key: ed25519 or rsa (RSA-4096, as upstream; slow)"),
+    CAA_OPTION_INT(az_config, "max-requests", "AZURE_MAX_REQUESTS", max_requests, "256", 1, 4096,
+                   "Azure API requests in flight at once"),
+    CAA_OPTION(az_config, "request-timeout", "AZURE_REQUEST_TIMEOUT", CAA_OPT_DURATION, request_timeout,
+               "60s", "timeout of one Azure API request"),
+    CAA_OPTION(az_config, "create-timeout", "AZURE_CREATE_TIMEOUT", CAA_OPT_DURATION, create_timeout, "10m",
+               "deadline for creating a VM (the VM is deleted when it passes)"),
+    CAA_OPTION(az_config, "delete-timeout", "AZURE_DELETE_TIMEOUT", CAA_OPT_DURATION, delete_timeout, "10m",
+               "deadline for deleting a VM"),
+    CAA_OPTION(az_config, "poll-interval", "AZURE_POLL_INTERVAL", CAA_OPT_DURATION, poll_interval, "2s",
+               "long-running operation poll interval when Azure sends no Retry-After"),
+    CAA_OPTION(az_config, "retry-max-delay", "AZURE_RETRY_MAX_DELAY", CAA_OPT_DURATION, retry_max_delay,
+               "60s", "cap on any Retry-After or back-off wait"),
+    CAA_OPTION_INT(az_config, "max-retries", "AZURE_MAX_RETRIES", max_retries, "6", 0, 100,
+                   "retries of a throttled (429) or failed (5xx, network) request"),
 };
 
 static bool is_set(const char *s)
@@ -260,7 +251,7 @@ static int check_endpoint(const char *what, const char *url, unsigned flags, caa
 
 static int ms_of(const char *what, int64_t ns, int64_t min_ms, uint64_t *ret, caa_error **err)
 {
-    int64_t ms = ns / 1000000;
+    int64_t ms = caa_ns_to_ms(ns);
     if (ms < min_ms)
         return caa_error_set(err, -EINVAL, "-%s must be at least %lld ms", what, (long long)min_ms);
     *ret = (uint64_t)ms;

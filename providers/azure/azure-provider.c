@@ -26,6 +26,8 @@
 #include "cleanup.h"
 #include "instance-type.h"
 #include "log.h"
+#include "provider-op.h"
+#include "refcount.h"
 #include "strv.h"
 #include "xalloc.h"
 
@@ -33,12 +35,6 @@
 #define MAX_LIST_PAGES 100
 
 typedef struct az_provider az_provider;
-
-/* Every running operation, so teardown can cancel it. */
-typedef struct az_op {
-    struct az_op *prev, *next;
-    void (*cancel)(struct az_op *op);
-} az_op;
 
 typedef struct az_create az_create;
 
@@ -54,41 +50,19 @@ struct az_provider {
     az_arm_call *sizes_call;
     az_create *sizes_waiters;
 
-    az_op *ops;
-    unsigned pending; /* ops, the sizes call, the token source, init's own */
+    caa_op_set ops;       /* operations in flight; teardown cancels them */
+    caa_refcount pending; /* the op set, the sizes call, the token source, init's own */
     bool stopping;
 };
 
 static void provider_release(az_provider *p)
 {
-    if (--p->pending > 0 || !p->stopping)
+    if (!caa_unref(&p->pending) || !p->stopping)
         return;
     caa_instance_types_free(p->types, p->n_types);
     free(p->ssh_key);
     az_settings_done(&p->set);
     free(p);
-}
-
-static void op_add(az_provider *p, az_op *op, void (*cancel)(az_op *))
-{
-    op->cancel = cancel;
-    op->prev = NULL;
-    op->next = p->ops;
-    if (p->ops)
-        p->ops->prev = op;
-    p->ops = op;
-    p->pending++;
-}
-
-static void op_remove(az_provider *p, az_op *op)
-{
-    if (op->prev)
-        op->prev->next = op->next;
-    else
-        p->ops = op->next;
-    if (op->next)
-        op->next->prev = op->prev;
-    op->prev = op->next = NULL;
 }
 
 static uint64_t deadline_in(az_provider *p, uint64_t ms)
@@ -151,8 +125,8 @@ typedef enum create_phase {
 } create_phase;
 
 struct az_create {
+    caa_op op;
     az_create *wnext; /* sizes waiters */
-    az_op op;
     az_provider *p;
     create_phase phase;
     bool cancelled;
@@ -182,8 +156,6 @@ struct az_create {
     az_vm_delete *del;
 
     caa_error *error; /* the failure being reported */
-    caa_instance_cb cb;
-    void *opaque;
 };
 
 /* ------------------------------------------------------------ VM sizes */
@@ -246,14 +218,15 @@ static int sizes_load(az_provider *p, caa_error **err)
                          &p->sizes_call, err);
     if (r < 0)
         return r;
-    p->pending++;
+    caa_ref(&p->pending);
     return 0;
 }
 
 /* -------------------------------------------------------------- create */
 
-static void create_free(az_create *c)
+static void create_free(caa_op *op)
 {
+    az_create *c = CAA_CONTAINER_OF(op, az_create, op);
     free(c->name);
     free(c->sandbox_id);
     free(c->image);
@@ -271,15 +244,9 @@ static void create_free(az_create *c)
 
 static void create_deliver(az_create *c, int status, caa_instance *inst, caa_error *err)
 {
-    az_provider *p = c->p;
-    op_remove(p, &c->op);
-    caa_instance_cb cb = c->cb;
-    void *opaque = c->opaque;
-    create_free(c);
     if (status < 0 && !err)
         err = caa_error_new(status, "creating the VM failed");
-    cb(status, inst, err, opaque);
-    provider_release(p);
+    caa_op_finish_instance(&c->op, status, inst, err);
 }
 
 static void on_cleanup(int status, caa_error *err, void *opaque)
@@ -543,7 +510,7 @@ static void create_sizes_ready(az_create *c, int status, const caa_error *err)
         create_fail(c, e);
 }
 
-static void create_cancel(az_op *op)
+static void create_cancel(caa_op *op)
 {
     az_create *c = CAA_CONTAINER_OF(op, az_create, op);
     if (c->cancelled)
@@ -571,6 +538,8 @@ static void create_cancel(az_op *op)
         break;
     }
 }
+
+static const caa_op_class create_class = {.cancel = create_cancel, .free = create_free};
 
 static int az_validate_spec(void *priv, const caa_instance_spec *spec, caa_error **err)
 {
@@ -635,14 +604,12 @@ static int az_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
     c->vm_path = xasprintf("%s/%s", p->set.vm_base_path, spec->instance_name);
     c->vm_url = az_url(&p->ctx, c->vm_path, AZ_COMPUTE_API_VERSION);
     c->deadline = deadline_in(p, p->set.create_timeout_ms);
-    c->cb = cb;
-    c->opaque = opaque;
 
     bool need_sizes = !c->explicit_type && (c->gpus > 0 || (c->vcpus > 0 && c->memory_mib > 0));
     if (need_sizes && !p->sizes_ready) {
         r = sizes_load(p, err);
         if (r < 0) {
-            create_free(c);
+            create_free(&c->op);
             return r;
         }
         c->phase = C_SIZES;
@@ -651,11 +618,11 @@ static int az_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
     } else {
         r = create_proceed(c, err);
         if (r < 0) {
-            create_free(c);
+            create_free(&c->op);
             return r;
         }
     }
-    op_add(p, &c->op, create_cancel);
+    caa_op_add_create(&p->ops, &c->op, &create_class, cb, opaque);
     log_debug("creating VM %s (size %s)", c->name, c->size ? c->size : "after the size list");
     return 0;
 }
@@ -663,30 +630,29 @@ static int az_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
 /* -------------------------------------------------------------- delete */
 
 typedef struct az_delete {
-    az_op op;
-    az_provider *p;
+    caa_op op;
     az_vm_delete *del;
-    caa_done_cb cb;
-    void *opaque;
 } az_delete;
 
 static void on_deleted(int status, caa_error *err, void *opaque)
 {
     az_delete *d = opaque;
-    az_provider *p = d->p;
-    op_remove(p, &d->op);
-    caa_done_cb cb = d->cb;
-    void *o = d->opaque;
-    free(d);
-    cb(status, err, o);
-    provider_release(p);
+    d->del = NULL;
+    caa_op_finish_done(&d->op, status, err);
 }
 
-static void delete_cancel(az_op *op)
+static void delete_cancel(caa_op *op)
 {
     az_delete *d = CAA_CONTAINER_OF(op, az_delete, op);
     az_vm_delete_cancel(d->del);
 }
+
+static void delete_free(caa_op *op)
+{
+    free(CAA_CONTAINER_OF(op, az_delete, op));
+}
+
+static const caa_op_class delete_class = {.cancel = delete_cancel, .free = delete_free};
 
 static int az_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
                               caa_error **err)
@@ -698,50 +664,46 @@ static int az_delete_instance(void *priv, const char *instance_id, caa_done_cb c
     if (!name)
         return caa_error_set(err, -EINVAL, "\"%.200s\" is not the ARM id of a virtual machine", instance_id);
     az_delete *d = xcalloc(1, sizeof(*d));
-    d->p = p;
-    d->cb = cb;
-    d->opaque = opaque;
     int r = az_vm_delete_start(&p->ctx, instance_id, deadline_in(p, p->set.delete_timeout_ms), on_deleted, d,
                                &d->del, err);
     if (r < 0) {
         free(d);
         return caa_error_prefix(err, "deleting VM %s", name);
     }
-    op_add(p, &d->op, delete_cancel);
+    caa_op_add_delete(&p->ops, &d->op, &delete_class, cb, opaque);
     return 0;
 }
 
 /* ----------------------------------------------------------------- get */
 
 typedef struct az_get {
-    az_op op;
-    az_provider *p;
+    caa_op op;
     az_vm_lookup *lookup;
-    caa_instance_cb cb;
-    void *opaque;
 } az_get;
 
 static void on_got(int status, caa_instance *inst, az_vm *vm, caa_error *err, void *opaque)
 {
     az_get *g = opaque;
-    az_provider *p = g->p;
+    g->lookup = NULL;
     if (vm) {
         az_vm_done(vm);
         free(vm);
     }
-    op_remove(p, &g->op);
-    caa_instance_cb cb = g->cb;
-    void *o = g->opaque;
-    free(g);
-    cb(status, inst, err, o);
-    provider_release(p);
+    caa_op_finish_instance(&g->op, status, inst, err);
 }
 
-static void get_cancel(az_op *op)
+static void get_cancel(caa_op *op)
 {
     az_get *g = CAA_CONTAINER_OF(op, az_get, op);
     az_vm_lookup_cancel(g->lookup);
 }
+
+static void get_free(caa_op *op)
+{
+    free(CAA_CONTAINER_OF(op, az_get, op));
+}
+
+static const caa_op_class get_class = {.cancel = get_cancel, .free = get_free};
 
 static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
                            caa_error **err)
@@ -753,49 +715,31 @@ static int az_get_instance(void *priv, const char *instance_id, caa_instance_cb 
     if (!name)
         return caa_error_set(err, -EINVAL, "\"%.200s\" is not the ARM id of a virtual machine", instance_id);
     az_get *g = xcalloc(1, sizeof(*g));
-    g->p = p;
-    g->cb = cb;
-    g->opaque = opaque;
     int r = az_vm_lookup_start(&p->ctx, instance_id, p->cfg->use_public_ip,
                                deadline_in(p, p->set.create_timeout_ms), on_got, g, &g->lookup, err);
     if (r < 0) {
         free(g);
         return r;
     }
-    op_add(p, &g->op, get_cancel);
+    caa_op_add_get(&p->ops, &g->op, &get_class, cb, opaque);
     return 0;
 }
 
 /* ---------------------------------------------------------------- list */
 
 typedef struct az_list {
-    az_op op;
+    caa_op op;
     az_provider *p;
     az_arm_call *call;
     unsigned pages;
     caa_instance **found;
     size_t n_found;
     uint64_t deadline;
-    caa_list_cb cb;
-    void *opaque;
 } az_list;
 
 static void list_finish(az_list *l, int status, caa_error *err)
 {
-    az_provider *p = l->p;
-    op_remove(p, &l->op);
-    caa_list_cb cb = l->cb;
-    void *o = l->opaque;
-    caa_instance **found = TAKE_PTR(l->found);
-    if (status < 0) {
-        caa_instance_list_free(found);
-        found = NULL;
-    } else if (!found) {
-        found = xcalloc(1, sizeof(*found));
-    }
-    free(l);
-    cb(status, found, err, o);
-    provider_release(p);
+    caa_op_finish_list(&l->op, status, TAKE_PTR(l->found), err);
 }
 
 static void on_list_page(int status, caa_http_response *resp, caa_error *err, void *opaque)
@@ -842,11 +786,20 @@ static void on_list_page(int status, caa_http_response *resp, caa_error *err, vo
     }
 }
 
-static void list_cancel(az_op *op)
+static void list_cancel(caa_op *op)
 {
     az_list *l = CAA_CONTAINER_OF(op, az_list, op);
     az_arm_cancel(l->call);
 }
+
+static void list_free(caa_op *op)
+{
+    az_list *l = CAA_CONTAINER_OF(op, az_list, op);
+    caa_instance_list_free(l->found);
+    free(l);
+}
+
+static const caa_op_class list_class = {.cancel = list_cancel, .free = list_free};
 
 static int az_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error **err)
 {
@@ -855,8 +808,6 @@ static int az_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error
         return caa_error_set(err, -ESHUTDOWN, "the Azure provider is shutting down");
     az_list *l = xcalloc(1, sizeof(*l));
     l->p = p;
-    l->cb = cb;
-    l->opaque = opaque;
     l->deadline = deadline_in(p, p->set.create_timeout_ms);
     _cleanup_free_ char *url = az_url(&p->ctx, p->set.vm_base_path, AZ_COMPUTE_API_VERSION);
     int r = az_arm_start(&p->ctx, "GET", url, NULL, l->deadline, 0, on_list_page, l, &l->call, err);
@@ -864,7 +815,7 @@ static int az_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error
         free(l);
         return r;
     }
-    op_add(p, &l->op, list_cancel);
+    caa_op_add_list(&p->ops, &l->op, &list_class, cb, opaque);
     return 0;
 }
 
@@ -902,7 +853,8 @@ static int az_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_err
     p->ssh_key = TAKE_PTR(key);
     p->ctx = (az_ctx){.loop = loop, .http = http, .cfg = cfg, .set = &p->set};
     p->ctx.tokens = az_tokens_new(loop, http, cfg, &p->set);
-    p->pending = 2; /* init's own reference and the token source */
+    caa_refcount_init(&p->pending, 3); /* init's own reference, the token source and the op set */
+    caa_op_set_init(&p->ops, loop, "azure");
     /* Start with the size list (and so the first token) right away; a
      * failure shows up in the first create that needs the list. */
     caa_error *e = NULL;
@@ -943,14 +895,18 @@ static void tokens_closed(void *opaque)
     provider_release(opaque);
 }
 
+static void ops_closed(void *opaque)
+{
+    provider_release(opaque);
+}
+
 static void az_teardown(void *priv)
 {
     az_provider *p = priv;
     if (!p || p->stopping)
         return;
     p->stopping = true;
-    for (az_op *op = p->ops; op; op = op->next)
-        op->cancel(op);
+    caa_op_set_close(&p->ops, ops_closed, p);
     if (p->sizes_call)
         az_arm_cancel(p->sizes_call);
     az_tokens_close(p->ctx.tokens, tokens_closed, p);

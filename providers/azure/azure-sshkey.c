@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fs.h"
+#include "buf.h"
 #include "xalloc.h"
 
 #define KEY_FILE_MAX (64u << 10)
@@ -152,31 +153,16 @@ int az_ssh_key_file_mode_check(const char *path, caa_error **err)
 
 /* ---- generation ---- */
 
-typedef struct blob {
-    unsigned char *data;
-    size_t len, cap;
-} blob;
-
-static void blob_put(blob *b, const void *p, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->data = xrealloc(b->data, b->cap);
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-}
-
-static void blob_string(blob *b, const void *p, size_t n)
+static void blob_string(caa_buf *b, const void *p, size_t n)
 {
     unsigned char hdr[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
                             (unsigned char)n};
-    blob_put(b, hdr, 4);
-    blob_put(b, p, n);
+    caa_buf_append(b, hdr, 4);
+    caa_buf_append(b, p, n);
 }
 
 /* SSH mpint: big-endian, a leading zero byte when the top bit is set. */
-static void blob_mpint(blob *b, const BIGNUM *bn)
+static void blob_mpint(caa_buf *b, const BIGNUM *bn)
 {
     int n = BN_num_bytes(bn);
     _cleanup_free_ unsigned char *buf = xmalloc((size_t)n + 1);
@@ -202,7 +188,7 @@ CAA_DEFINE_CLEANUP(BIGNUM *, BN_free)
 int az_ssh_keygen(az_key_type type, char **ret_line, caa_error **err)
 {
     _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
-    blob b = {0};
+    caa_buf b = {0};
     const char *name;
     if (type == AZ_KEY_RSA4096) {
         name = "ssh-rsa";
@@ -235,9 +221,9 @@ int az_ssh_keygen(az_key_type type, char **ret_line, caa_error **err)
     char *line = xmalloc(nlen + 1 + b64len + sizeof(comment));
     memcpy(line, name, nlen);
     line[nlen] = ' ';
-    EVP_EncodeBlock((unsigned char *)line + nlen + 1, b.data, (int)b.len);
+    EVP_EncodeBlock((unsigned char *)line + nlen + 1, (const unsigned char *)b.data, (int)b.len);
     memcpy(line + nlen + 1 + b64len, comment, sizeof(comment));
-    free(b.data);
+    caa_buf_done(&b);
     *ret_line = line;
     return 0;
 }

@@ -1,47 +1,41 @@
 /* libvirt provider options and their validation. */
 #include "libvirt-config.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
-#define OPT(n, e, t, field, d, h)                                                                            \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = (t), .offset = offsetof(lv_config, field), .def = (d), .help = (h)  \
-    }
-#define OPT_INT(n, e, field, d, lo, hi, h)                                                                   \
-    {                                                                                                        \
-        .name = (n), .env = (e), .type = CAA_OPT_INT, .offset = offsetof(lv_config, field), .def = (d),      \
-        .min = (lo), .max = (hi), .help = (h)                                                                \
-    }
-
 const caa_option lv_options[LV_N_OPTIONS] = {
-    OPT("uri", "LIBVIRT_URI", CAA_OPT_STRING, uri, LV_DEFAULT_URI, "libvirt URI"),
-    OPT("pool-name", "LIBVIRT_POOL", CAA_OPT_STRING, pool_name, "default", "libvirt storage pool"),
-    OPT("network-name", "LIBVIRT_NET", CAA_OPT_STRING, network_name, "default",
-        "libvirt network for the pod VM NIC"),
-    OPT("vol-name", "LIBVIRT_VOL_NAME", CAA_OPT_STRING, vol_name, "podvm-base.qcow2",
-        "volume name of the pod VM base image in the pool"),
-    OPT("launch-security", "LIBVIRT_LAUNCH_SECURITY", CAA_OPT_STRING, launch_security, "",
-        "confidential VM technology: sev-snp, tdx or s390-pv (empty: none; s390x hosts pick s390-pv)"),
-    OPT("firmware", "LIBVIRT_EFI_FIRMWARE", CAA_OPT_STRING, firmware, LV_DEFAULT_FIRMWARE,
-        "path to the OVMF firmware on the libvirt host (empty: libvirt firmware autoselection)"),
-    OPT_INT("cpu", "LIBVIRT_CPU", cpu, "2", 1, 4096, "number of vCPUs of a pod VM"),
-    OPT_INT("memory", "LIBVIRT_MEMORY", memory, "8192", 1, INT64_C(16) << 20, "memory of a pod VM in MiB"),
-    OPT("cpuset", "LIBVIRT_CPUSET", CAA_OPT_STRING, cpuset, "", "host CPUs the vCPUs may run on, e.g. 0-3,8"),
-    OPT_INT("root-disk-size", "LIBVIRT_ROOT_DISK_SIZE", root_disk_size, "10", 0, 65536,
-            "root disk size in GiB (never below the base image size)"),
-    OPT("data-dir", NULL, CAA_OPT_STRING, data_dir, "/var/lib/libvirt/images",
-        "libvirt storage directory (accepted for compatibility, unused)"),
-    OPT("disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "true",
-        "create plain (non-confidential) VMs"),
-    OPT("domain-type", "LIBVIRT_DOMAIN_TYPE", CAA_OPT_STRING, domain_type, "auto",
-        "auto, kvm or qemu (TCG); auto picks kvm only when the host can run KVM guests"),
-    OPT("ip-wait", "LIBVIRT_IP_WAIT", CAA_OPT_DURATION, ip_wait, "60s",
-        "how long to wait for a pod VM's DHCP lease"),
-    OPT("console-log-dir", "LIBVIRT_CONSOLE_LOG_DIR", CAA_OPT_STRING, console_log_dir,
-        "/var/log/libvirt/qemu",
-        "directory on the libvirt host for <name>-console.log (empty: serial console on a pty only)"),
+    CAA_OPTION(lv_config, "uri", "LIBVIRT_URI", CAA_OPT_STRING, uri, LV_DEFAULT_URI, "libvirt URI"),
+    CAA_OPTION(lv_config, "pool-name", "LIBVIRT_POOL", CAA_OPT_STRING, pool_name, "default",
+               "libvirt storage pool"),
+    CAA_OPTION(lv_config, "network-name", "LIBVIRT_NET", CAA_OPT_STRING, network_name, "default",
+               "libvirt network for the pod VM NIC"),
+    CAA_OPTION(lv_config, "vol-name", "LIBVIRT_VOL_NAME", CAA_OPT_STRING, vol_name, "podvm-base.qcow2",
+               "volume name of the pod VM base image in the pool"),
+    CAA_OPTION(lv_config, "launch-security", "LIBVIRT_LAUNCH_SECURITY", CAA_OPT_STRING, launch_security, "",
+               "confidential VM technology: sev-snp, tdx or s390-pv (empty: none; s390x hosts pick s390-pv)"),
+    CAA_OPTION(lv_config, "firmware", "LIBVIRT_EFI_FIRMWARE", CAA_OPT_STRING, firmware, LV_DEFAULT_FIRMWARE,
+               "path to the OVMF firmware on the libvirt host (empty: libvirt firmware autoselection)"),
+    CAA_OPTION_INT(lv_config, "cpu", "LIBVIRT_CPU", cpu, "2", 1, 4096, "number of vCPUs of a pod VM"),
+    CAA_OPTION_INT(lv_config, "memory", "LIBVIRT_MEMORY", memory, "8192", 1, INT64_C(16) << 20,
+                   "memory of a pod VM in MiB"),
+    CAA_OPTION(lv_config, "cpuset", "LIBVIRT_CPUSET", CAA_OPT_STRING, cpuset, "",
+               "host CPUs the vCPUs may run on, e.g. 0-3,8"),
+    CAA_OPTION_INT(lv_config, "root-disk-size", "LIBVIRT_ROOT_DISK_SIZE", root_disk_size, "10", 0, 65536,
+                   "root disk size in GiB (never below the base image size)"),
+    CAA_OPTION(lv_config, "data-dir", NULL, CAA_OPT_STRING, data_dir, "/var/lib/libvirt/images",
+               "libvirt storage directory (accepted for compatibility, unused)"),
+    CAA_OPTION(lv_config, "disable-cvm", "DISABLECVM", CAA_OPT_BOOL, disable_cvm, "true",
+               "create plain (non-confidential) VMs"),
+    CAA_OPTION(lv_config, "domain-type", "LIBVIRT_DOMAIN_TYPE", CAA_OPT_STRING, domain_type, "auto",
+               "auto, kvm or qemu (TCG); auto picks kvm only when the host can run KVM guests"),
+    CAA_OPTION(lv_config, "ip-wait", "LIBVIRT_IP_WAIT", CAA_OPT_DURATION, ip_wait, "60s",
+               "how long to wait for a pod VM's DHCP lease"),
+    CAA_OPTION(lv_config, "console-log-dir", "LIBVIRT_CONSOLE_LOG_DIR", CAA_OPT_STRING, console_log_dir,
+               "/var/log/libvirt/qemu",
+               "directory on the libvirt host for <name>-console.log (empty: serial console on a pty only)"),
 };
 
 static const char *const launch_names[] = {
@@ -157,7 +151,7 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
     if (s.domain_type == LV_DOMTYPE_QEMU && (s.launch == LV_LAUNCH_SEV_SNP || s.launch == LV_LAUNCH_TDX))
         return caa_error_set(err, -EINVAL, "libvirt: -launch-security %s needs KVM, not -domain-type qemu",
                              cfg->launch_security);
-    if (cfg->ip_wait <= 0 || cfg->ip_wait > INT64_C(3600) * 1000000000)
+    if (cfg->ip_wait <= 0 || cfg->ip_wait > 3600 * CAA_NSEC_PER_SEC)
         return caa_error_set(err, -EINVAL, "libvirt: -ip-wait must be between 1ns and 1h");
     s.firmware_is_default = cfg->firmware && strcmp(cfg->firmware, LV_DEFAULT_FIRMWARE) == 0;
     *ret = s;

@@ -13,7 +13,9 @@
 #include "host.h"
 #include "libvirt-config.h"
 #include "libvirt-provider.h"
+#include "provider-op.h"
 #include "provider.h"
+#include "refcount.h"
 #include "worker.h"
 
 /* Two threads: a slow call (upload, a wedged host) does not hold up every
@@ -48,8 +50,8 @@ typedef struct lv_provider {
     lv_host host;
 
     /* Loop thread only. */
-    lv_create_req *creates; /* in flight */
-    unsigned pending;       /* requests not yet completed, plus one for the worker */
+    caa_op_set ops;       /* requests in flight */
+    caa_refcount pending; /* the op set and the worker, each until closed */
     bool stopping;
 
     atomic_uint faults;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "timeutil.h"
 
 typedef enum create_phase {
     PHASE_CREATE,
@@ -23,13 +24,11 @@ typedef enum create_phase {
 } create_phase;
 
 struct lv_create_req {
+    caa_op op; /* its timer paces the address polls */
     lv_job job;
     lv_provider *p;
     lv_create_state st;
-    caa_instance_cb cb;
-    void *opaque;
     create_phase phase;
-    uv_timer_t timer;
     uint64_t deadline; /* loop time (ms) by which the lease must be there */
     bool in_worker;
 
@@ -39,27 +38,14 @@ struct lv_create_req {
     char **ips;
     int cleanup_status;
     caa_error *cleanup_error;
-
-    /* Set once the request is decided; delivered from the timer's close callback. */
-    int final_status;
-    caa_error *final_error;
-    caa_instance *final_inst;
-    lv_create_req *prev, *next;
 };
 
-typedef enum simple_kind {
-    SIMPLE_DELETE,
-    SIMPLE_LIST,
-    SIMPLE_GET,
-} simple_kind;
-
+/* delete, list and get: one job on the worker. */
 typedef struct simple_req {
+    caa_op op; /* its kind says which */
     lv_job job;
     lv_provider *p;
-    simple_kind kind;
     char *id;
-    void *cb;
-    void *opaque;
     int status;
     caa_error *error;
     caa_instance *inst;
@@ -76,7 +62,7 @@ static void provider_free(lv_provider *p)
 
 static void release(lv_provider *p)
 {
-    if (--p->pending == 0 && p->stopping)
+    if (caa_unref(&p->pending))
         provider_free(p);
 }
 
@@ -94,36 +80,22 @@ static caa_instance *instance_of_state(const lv_create_state *st)
     return st->uuid[0] ? caa_instance_new(st->uuid, st->name) : NULL;
 }
 
-static void create_closed(uv_handle_t *h)
+static void create_free(caa_op *op)
 {
-    lv_create_req *req = CAA_CONTAINER_OF((uv_timer_t *)h, lv_create_req, timer);
-    lv_provider *p = req->p;
-    req->cb(req->final_status, req->final_inst, req->final_error, req->opaque);
+    lv_create_req *req = CAA_CONTAINER_OF(op, lv_create_req, op);
     caa_error_free(req->error);
     caa_error_free(req->cleanup_error);
     caa_strv_free(req->ips);
     lv_create_state_done(&req->st);
     free(req);
-    release(p);
 }
 
-/* Decides the request; the callback runs from the timer's close callback,
- * i.e. always later, on the loop thread. */
+/* Decides the request; the op delivers it later, on the loop thread. */
 static void create_finish(lv_create_req *req, int status, caa_instance *inst, caa_error *err)
 {
-    if (req->prev)
-        req->prev->next = req->next;
-    else
-        req->p->creates = req->next;
-    if (req->next)
-        req->next->prev = req->prev;
-    req->prev = req->next = NULL;
-    req->final_status = status;
-    req->final_inst = inst;
-    req->final_error = err;
     if (status < 0 && !err)
-        req->final_error = caa_error_new(status, "libvirt: creating %s failed", req->st.name);
-    uv_close((uv_handle_t *)&req->timer, create_closed);
+        err = caa_error_new(status, "libvirt: creating %s failed", req->st.name);
+    caa_op_finish_instance(&req->op, status, inst, err);
 }
 
 /* Appends the cleanup's failure to the error being reported. */
@@ -170,7 +142,7 @@ static void create_report_failure(lv_create_req *req, int cleanup_status, caa_er
 
 static void address_timer(uv_timer_t *t)
 {
-    lv_create_req *req = CAA_CONTAINER_OF(t, lv_create_req, timer);
+    lv_create_req *req = CAA_CONTAINER_OF(t, lv_create_req, op.timer);
     create_submit(req, PHASE_ADDRESS);
 }
 
@@ -244,7 +216,7 @@ static void create_done(lv_job *job)
                 caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
             return;
         }
-        req->deadline = uv_now(p->loop) + (uint64_t)(p->cfg->ip_wait / 1000000);
+        req->deadline = uv_now(p->loop) + (uint64_t)caa_ns_to_ms(p->cfg->ip_wait);
         create_submit(req, PHASE_ADDRESS);
         return;
 
@@ -268,14 +240,14 @@ static void create_done(lv_job *job)
         uint64_t now = uv_now(p->loop);
         if (now >= req->deadline) {
             caa_error *e = caa_error_new(-ETIMEDOUT, "no DHCP lease for domain %s within %lld ms%s%s",
-                                         req->st.name, (long long)(p->cfg->ip_wait / 1000000),
+                                         req->st.name, (long long)caa_ns_to_ms(p->cfg->ip_wait),
                                          req->error ? ": " : "", req->error ? caa_error_msg(req->error) : "");
             create_fail(req, e);
             return;
         }
         /* Lease not there yet (or a transient lookup error): try again. */
         uint64_t wait = req->deadline - now < LV_ADDRESS_POLL_MS ? req->deadline - now : LV_ADDRESS_POLL_MS;
-        uv_timer_start(&req->timer, address_timer, wait, 0);
+        uv_timer_start(&req->op.timer, address_timer, wait, 0);
         return;
 
     case PHASE_CLEANUP: {
@@ -285,6 +257,20 @@ static void create_done(lv_job *job)
     }
     }
 }
+
+/* Shutdown: a create waiting between address polls ends now; one on the
+ * worker comes back cancelled when the worker stops. */
+static void create_cancel(caa_op *op)
+{
+    lv_create_req *req = CAA_CONTAINER_OF(op, lv_create_req, op);
+    if (req->in_worker)
+        return;
+    uv_timer_stop(&req->op.timer);
+    create_finish(req, -ECANCELED, instance_of_state(&req->st),
+                  caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+}
+
+static const caa_op_class create_class = {.cancel = create_cancel, .free = create_free};
 
 static void copy_spec(lv_create_state *st, const caa_instance_spec *spec)
 {
@@ -357,18 +343,11 @@ static int lv_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
     if (r < 0)
         return r;
     lv_create_req *req = xcalloc(1, sizeof(*req));
+    caa_op_add_create(&p->ops, &req->op, &create_class, cb, opaque);
     req->p = p;
-    req->cb = cb;
-    req->opaque = opaque;
     req->job.run = create_run;
     req->job.done = create_done;
     copy_spec(&req->st, spec);
-    uv_timer_init(p->loop, &req->timer);
-    req->next = p->creates;
-    if (p->creates)
-        p->creates->prev = req;
-    p->creates = req;
-    p->pending++;
     create_submit(req, PHASE_CREATE);
     return 0;
 }
@@ -378,46 +357,44 @@ static int lv_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
 static void simple_run(lv_job *job)
 {
     simple_req *req = CAA_CONTAINER_OF(job, simple_req, job);
-    switch (req->kind) {
-    case SIMPLE_DELETE:
+    switch (req->op.kind) {
+    case CAA_OP_DELETE:
         req->status = lv_do_delete(req->p, req->id, &req->error);
         break;
-    case SIMPLE_LIST:
+    case CAA_OP_LIST:
         req->status = lv_do_list(req->p, &req->list, &req->error);
         break;
-    case SIMPLE_GET:
+    case CAA_OP_GET:
         req->status = lv_do_get(req->p, req->id, &req->inst, &req->error);
         break;
+    case CAA_OP_CREATE:
+        abort();
     }
 }
 
 static void simple_done(lv_job *job)
 {
     simple_req *req = CAA_CONTAINER_OF(job, simple_req, job);
-    lv_provider *p = req->p;
     if (job->cancelled) {
         req->status = -ECANCELED;
+        caa_error_free(req->error);
         req->error = caa_error_new(-ECANCELED, "libvirt provider shutting down");
     }
-    switch (req->kind) {
-    case SIMPLE_DELETE:
-        ((caa_done_cb)req->cb)(req->status, req->error, req->opaque);
-        break;
-    case SIMPLE_LIST:
-        ((caa_list_cb)req->cb)(req->status, req->status < 0 ? NULL : req->list, req->error, req->opaque);
-        if (req->status < 0)
-            caa_instance_list_free(req->list);
-        break;
-    case SIMPLE_GET:
-        ((caa_instance_cb)req->cb)(req->status, req->status < 0 ? NULL : req->inst, req->error, req->opaque);
-        if (req->status < 0)
-            caa_instance_free(req->inst);
-        break;
-    }
+    if (req->op.kind == CAA_OP_LIST)
+        caa_op_finish_list(&req->op, req->status, TAKE_PTR(req->list), TAKE_PTR(req->error));
+    else
+        caa_op_finish(&req->op, req->status, TAKE_PTR(req->inst), TAKE_PTR(req->error));
+}
+
+static void simple_free(caa_op *op)
+{
+    simple_req *req = CAA_CONTAINER_OF(op, simple_req, op);
     free(req->id);
     free(req);
-    release(p);
 }
+
+/* No cancel: the worker hands back its queued jobs cancelled when it stops. */
+static const caa_op_class simple_class = {.free = simple_free};
 
 static bool uuid_ok(const char *s)
 {
@@ -433,41 +410,63 @@ static bool uuid_ok(const char *s)
     return true;
 }
 
-static int simple_submit(lv_provider *p, simple_kind kind, const char *id, void *cb, void *opaque,
-                         caa_error **err)
+/* Checks a request; the caller registers the returned one with its typed
+ * callback, then simple_submit() queues it. */
+static int simple_new(lv_provider *p, const char *id, simple_req **ret, caa_error **err)
 {
     if (p->stopping)
         return caa_error_set(err, -ECANCELED, "libvirt provider is shutting down");
     if (id && !uuid_ok(id))
         return caa_error_set(err, -EINVAL, "libvirt: instance id \"%.64s\" is not a domain UUID", id);
-    simple_req *req = xcalloc(1, sizeof(*req));
+    *ret = xcalloc(1, sizeof(**ret));
+    return 0;
+}
+
+static void simple_submit(lv_provider *p, simple_req *req, const char *id)
+{
     req->p = p;
-    req->kind = kind;
     req->id = id ? xstrdup(id) : NULL;
-    req->cb = cb;
-    req->opaque = opaque;
     req->job.run = simple_run;
     req->job.done = simple_done;
-    p->pending++;
     lv_worker_submit(p->worker, &req->job);
-    return 0;
 }
 
 static int lv_delete_instance(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
                               caa_error **err)
 {
-    return simple_submit(priv, SIMPLE_DELETE, instance_id, (void *)cb, opaque, err);
+    lv_provider *p = priv;
+    simple_req *req = NULL;
+    int r = simple_new(p, instance_id, &req, err);
+    if (r < 0)
+        return r;
+    caa_op_add_delete(&p->ops, &req->op, &simple_class, cb, opaque);
+    simple_submit(p, req, instance_id);
+    return 0;
 }
 
 static int lv_list_instances(void *priv, caa_list_cb cb, void *opaque, caa_error **err)
 {
-    return simple_submit(priv, SIMPLE_LIST, NULL, (void *)cb, opaque, err);
+    lv_provider *p = priv;
+    simple_req *req = NULL;
+    int r = simple_new(p, NULL, &req, err);
+    if (r < 0)
+        return r;
+    caa_op_add_list(&p->ops, &req->op, &simple_class, cb, opaque);
+    simple_submit(p, req, NULL);
+    return 0;
 }
 
 static int lv_get_instance(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
                            caa_error **err)
 {
-    return simple_submit(priv, SIMPLE_GET, instance_id, (void *)cb, opaque, err);
+    lv_provider *p = priv;
+    simple_req *req = NULL;
+    int r = simple_new(p, instance_id, &req, err);
+    if (r < 0)
+        return r;
+    caa_op_add_get(&p->ops, &req->op, &simple_class, cb, opaque);
+    simple_submit(p, req, instance_id);
+    return 0;
 }
 
 /* ---- init / verify / teardown ---- */
@@ -505,7 +504,8 @@ static int lv_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_err
         provider_free(p);
         return r;
     }
-    p->pending = 1; /* the worker, released when it has closed */
+    caa_refcount_init(&p->pending, 2); /* the worker and the op set, each released when closed */
+    caa_op_set_init(&p->ops, loop, "libvirt");
     *ret_priv = p;
     return 0;
 }
@@ -548,21 +548,19 @@ static void worker_closed(void *opaque)
     release(p);
 }
 
+static void ops_closed(void *opaque)
+{
+    release(opaque);
+}
+
 static void lv_teardown(void *priv)
 {
     lv_provider *p = priv;
     if (!p || p->stopping)
         return;
     p->stopping = true;
-    /* Creates waiting for a lease between polls: cancel them now. */
-    for (lv_create_req *req = p->creates, *next; req; req = next) {
-        next = req->next;
-        if (req->in_worker)
-            continue;
-        uv_timer_stop(&req->timer);
-        create_finish(req, -ECANCELED, instance_of_state(&req->st),
-                      caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
-    }
+    /* Creates waiting for a lease between polls end now (create_cancel). */
+    caa_op_set_close(&p->ops, ops_closed, p);
     /* Joins the threads; their results and cancelled jobs are delivered from
      * the worker's close callback, and the provider is freed after the last. */
     lv_worker_stop(p->worker, worker_closed, p);

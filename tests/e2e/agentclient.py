@@ -3,96 +3,29 @@
 caa-ctl speaks the hypervisor service and grpc.Health/Check only, so the pod's
 containers are created through this small ttRPC client over the pod's agent
 socket (<pods-dir>/<id>/agent.ttrpc), i.e. through the adaptor's agent proxy,
-TLS, the VM's agent-protocol-forwarder and the test agent. It is written from
-the wire facts (10-byte big-endian frame header, ttrpc.Request/Response
-envelopes, proto3 encoding) and shares no code with the C library under test.
+TLS, the VM's agent-protocol-forwarder and the test agent. The wire part is the
+shared test client (tests/support/ttrpc_wire.py), which shares no code with the
+C library under test.
 
 Field numbers come from agent-protocol/proto/{agent,oci,health}.proto (the same
 numbers as kata-agent's protocols).
 """
-import socket
-import struct
-import time
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import ttrpc_wire as tw  # noqa: E402
 
 # gRPC status codes used by the callers
-OK = 0
-CANCELLED = 1
-UNKNOWN = 2
-NOT_FOUND = 5
-UNAVAILABLE = 14
+OK = tw.GRPC_OK
+CANCELLED = tw.GRPC_CANCELLED
+UNKNOWN = tw.GRPC_UNKNOWN
+NOT_FOUND = tw.GRPC_NOT_FOUND
+UNAVAILABLE = tw.GRPC_UNAVAILABLE
 
-
-# ---------------------------------------------------------------- protobuf
-
-def _varint(n):
-    if n < 0:
-        n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def pb(*fields):
-    """pb((1, "x"), (2, 5), (4, [a, b])): str/bytes length-delimited, int/bool varint,
-    a list repeats the field."""
-    out = b""
-    for num, value in fields:
-        for v in (value if isinstance(value, list) else [value]):
-            if isinstance(v, bool):
-                v = int(v)
-            if isinstance(v, int):
-                out += _varint(num << 3) + _varint(v)
-            else:
-                if isinstance(v, str):
-                    v = v.encode()
-                out += _varint((num << 3) | 2) + _varint(len(v)) + v
-    return out
-
-
-def _read_varint(b, i):
-    shift = n = 0
-    while True:
-        if i >= len(b):
-            raise ValueError("truncated varint")
-        c = b[i]
-        i += 1
-        n |= (c & 0x7F) << shift
-        shift += 7
-        if c < 0x80:
-            return n, i
-
-
-def pb_decode(b):
-    """[(field number, value)]: varints as int, length-delimited as bytes."""
-    out, i = [], 0
-    while i < len(b):
-        tag, i = _read_varint(b, i)
-        wt = tag & 7
-        if wt == 0:
-            v, i = _read_varint(b, i)
-        elif wt == 2:
-            n, i = _read_varint(b, i)
-            v = bytes(b[i:i + n])
-            if len(v) != n:
-                raise ValueError("truncated field")
-            i += n
-        elif wt == 1:
-            v, i = bytes(b[i:i + 8]), i + 8
-        elif wt == 5:
-            v, i = bytes(b[i:i + 4]), i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out.append((tag >> 3, v))
-    return out
-
-
-def pb_get(b, num, default=None):
-    vals = [v for n, v in pb_decode(b or b"") if n == num]
-    return vals[-1] if vals else default
+pb = tw.msg
+pb_decode = tw.decode
+pb_get = tw.get
 
 
 # ---------------------------------------------------------------- messages
@@ -118,18 +51,14 @@ class RpcError(Exception):
 
 
 class AgentClient:
-    """One ttRPC connection; calls are sequential."""
+    """One ttRPC connection (the shared test client); calls are sequential."""
 
     def __init__(self, path, timeout=30.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        self.client = tw.Client(path, timeout)
         self.timeout = timeout
-        self.next_id = 1
-        self.buf = b""
 
     def close(self):
-        self.sock.close()
+        self.client.close()
 
     def __enter__(self):
         return self
@@ -137,42 +66,13 @@ class AgentClient:
     def __exit__(self, *exc):
         self.close()
 
-    def _frame(self, deadline):
-        while True:
-            if len(self.buf) >= 10:
-                length, sid, mtype, _flags = struct.unpack(">IIBB", self.buf[:10])
-                if len(self.buf) >= 10 + length:
-                    body = self.buf[10:10 + length]
-                    self.buf = self.buf[10 + length:]
-                    return sid, mtype, body
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no answer on the agent socket")
-            self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("the agent socket was closed")
-            self.buf += chunk
-
     def call(self, service, method, payload=b"", timeout=None):
         """The response payload; RpcError for a non-OK status."""
         timeout = self.timeout if timeout is None else timeout
-        body = pb((1, service), (2, method)) + (pb((3, payload)) if payload else b"")
-        body += pb((4, int(timeout * 1e9)))
-        sid = self.next_id
-        self.next_id += 2
-        self.sock.sendall(struct.pack(">IIBB", len(body), sid, 1, 0) + body)
-        deadline = time.monotonic() + timeout
-        while True:
-            got, mtype, resp = self._frame(deadline)
-            if got == sid and mtype == 2:
-                break
-        status = pb_get(resp, 1)
-        code = pb_get(status, 1, 0) if status else 0
-        if code != OK:
-            msg = (pb_get(status, 2, b"") or b"").decode(errors="replace")
-            raise RpcError("%s/%s" % (service, method), code, msg)
-        return pb_get(resp, 2, b"")
+        r = self.client.call(service, method, payload, timeout, timeout_ns=int(timeout * 1e9))
+        if r.code != OK:
+            raise RpcError("%s/%s" % (service, method), r.code, r.message)
+        return r.payload
 
     # ---- grpc.Health
     def health_check(self):

@@ -2,7 +2,7 @@
 
 Starts the test daemon (cloud-api-adaptor-test, provider "test") on a
 temporary socket, pods dir and instance dir; drives it with caa-ctl or with
-the small ttRPC client below; kills it by PID on exit, also on failure.
+the shared ttRPC client (tests/support/ttrpc_wire.py); kills it by PID on exit, also on failure.
 """
 import atexit
 import json
@@ -11,12 +11,14 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import ttrpc_wire as tw  # noqa: E402
 
 DAEMON = os.environ.get("CAA_TEST_DAEMON", "")
 CTL = os.environ.get("CAA_CTL", "")
@@ -213,105 +215,16 @@ def sandbox_id(n):
 
 # ---------------------------------------------------------------- a minimal ttRPC client
 
-GRPC_CODES = {0: "OK", 1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED",
-              5: "NOT_FOUND", 6: "ALREADY_EXISTS", 9: "FAILED_PRECONDITION", 12: "UNIMPLEMENTED",
-              13: "INTERNAL", 14: "UNAVAILABLE"}
-
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def pb_bytes(field, data):
-    if isinstance(data, str):
-        data = data.encode()
-    return _varint(field << 3 | 2) + _varint(len(data)) + data
-
-
-def pb_varint(field, value):
-    return _varint(field << 3) + _varint(value)
-
-
-def pb_parse(buf):
-    """Returns {field: [values]} (varints as int, length-delimited as bytes)."""
-    out = {}
-    i = 0
-    while i < len(buf):
-        key, i = _read_varint(buf, i)
-        field, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _read_varint(buf, i)
-        elif wt == 2:
-            n, i = _read_varint(buf, i)
-            v = bytes(buf[i:i + n])
-            i += n
-        else:
-            raise ValueError("unsupported wire type %d" % wt)
-        out.setdefault(field, []).append(v)
-    return out
-
-
-def _read_varint(buf, i):
-    shift = result = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-
-
-class TtrpcClient:
-    def __init__(self, path, timeout=30):
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.s.settimeout(timeout)
-        self.s.connect(path)
-        self.next_id = 1
-
-    def close(self):
-        self.s.close()
+class TtrpcClient(tw.Client):
+    """The shared client with this harness's call shape: (code, message, payload)."""
 
     def send_request(self, service, method, payload=b"", timeout_ns=0):
-        body = pb_bytes(1, service) + pb_bytes(2, method)
-        if payload:
-            body += pb_bytes(3, payload)
-        if timeout_ns:
-            body += pb_varint(4, timeout_ns)
-        sid = self.next_id
-        self.next_id += 2
-        self.s.sendall(struct.pack(">IIBB", len(body), sid, 1, 0) + body)
-        return sid
-
-    def _recv_exact(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.s.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("connection closed")
-            buf += chunk
-        return bytes(buf)
+        return self.send(service, method, payload, timeout_ns)
 
     def recv_response(self):
-        length, sid, typ, _flags = struct.unpack(">IIBB", self._recv_exact(10))
-        body = self._recv_exact(length)
-        check(typ == 2, "expected a Response frame, got type %d" % typ)
-        resp = pb_parse(body)
-        code, msg = 0, ""
-        if 1 in resp:
-            st = pb_parse(resp[1][0])
-            code = st.get(1, [0])[0]
-            msg = st.get(2, [b""])[0].decode()
-        payload = resp.get(2, [b""])[0]
-        return sid, code, msg, payload
+        """(stream id, code, message, payload) of the next Response."""
+        r = self.next_reply()
+        return r.sid, r.code, r.message, r.payload
 
     def call(self, service, method, payload=b"", timeout_ns=0):
         sid = self.send_request(service, method, payload, timeout_ns)
@@ -321,11 +234,11 @@ class TtrpcClient:
 
 
 def version_payload():
-    return pb_bytes(1, "0.0.0")
+    return tw.field(1, "0.0.0")
 
 
 def get_info_payload(pod, ns, wait=False):
-    return pb_bytes(1, pod) + pb_bytes(2, ns) + (pb_varint(3, 1) if wait else b"")
+    return tw.msg((1, pod), (2, ns)) + (tw.field(3, 1) if wait else b"")
 
 
 def run_main(fn):
@@ -342,6 +255,10 @@ def run_main(fn):
     _cleanup()
     print("PASS")
     sys.exit(0)
+
+
+def _service_method(request_body):
+    return (tw.get(request_body, 1, b"").decode(), tw.get(request_body, 2, b"").decode())
 
 
 class FakeHealthAgent:
@@ -367,13 +284,12 @@ class FakeHealthAgent:
                 hdr = conn.recv(10, socket.MSG_WAITALL)
                 if len(hdr) < 10:
                     continue
-                length, sid, _typ, _flags = struct.unpack(">IIBB", hdr)
+                length, sid, _typ, _flags = tw.HEADER.unpack(hdr)
                 body = conn.recv(length, socket.MSG_WAITALL) if length else b""
-                req = pb_parse(body)
-                self.requests.append((req.get(1, [b""])[0].decode(), req.get(2, [b""])[0].decode()))
-                payload = pb_varint(1, self.status) if self.status else b""
-                resp = pb_bytes(2, payload) if payload else b""
-                conn.sendall(struct.pack(">IIBB", len(resp), sid, 2, 0) + resp)
+                self.requests.append(_service_method(body))
+                payload = tw.field(1, self.status) if self.status else b""
+                resp = tw.field(2, payload) if payload else b""
+                conn.sendall(tw.frame(sid, tw.MSG_RESPONSE, resp))
 
     def close(self):
         self.s.close()
@@ -410,20 +326,19 @@ class FakeForwarder:
                     hdr = conn.recv(10, socket.MSG_WAITALL)
                     if len(hdr) < 10:
                         return
-                    length, sid, typ, _flags = struct.unpack(">IIBB", hdr)
+                    length, sid, typ, _flags = tw.HEADER.unpack(hdr)
                     body = conn.recv(length, socket.MSG_WAITALL) if length else b""
                 except OSError:
                     return
-                if typ != 1:
+                if typ != tw.MSG_REQUEST:
                     continue
-                req = pb_parse(body)
-                call = (req.get(1, [b""])[0].decode(), req.get(2, [b""])[0].decode())
+                call = _service_method(body)
                 with self.lock:
                     self.requests.append(call)
-                payload = pb_varint(1, 1) if call == ("grpc.Health", "Check") else b""
-                resp = pb_bytes(2, payload) if payload else b""
+                payload = tw.field(1, 1) if call == ("grpc.Health", "Check") else b""
+                resp = tw.field(2, payload) if payload else b""
                 try:
-                    conn.sendall(struct.pack(">IIBB", len(resp), sid, 2, 0) + resp)
+                    conn.sendall(tw.frame(sid, tw.MSG_RESPONSE, resp))
                 except OSError:
                     return
 

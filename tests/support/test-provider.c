@@ -35,22 +35,25 @@ typedef struct test_config {
     bool drop_on_teardown;
 } test_config;
 
-#define OPT(f) offsetof(test_config, f)
 static const caa_option test_options[] = {
-    {"test-state-dir", "CAA_TEST_STATE_DIR", CAA_OPT_STRING, OPT(state_dir), "", 0, 0, 0,
-     "directory holding one JSON file per instance"},
-    {"test-create-delay", NULL, CAA_OPT_DURATION, OPT(create_delay_ns), "0", 0, 0, 0, "time a create takes"},
-    {"test-delete-delay", NULL, CAA_OPT_DURATION, OPT(delete_delay_ns), "0", 0, 0, 0, "time a delete takes"},
-    {"test-fail-create", NULL, CAA_OPT_BOOL, OPT(fail_create), "false", 0, 0, 0,
-     "creates fail, nothing is created"},
-    {"test-fail-delete", NULL, CAA_OPT_BOOL, OPT(fail_delete), "false", 0, 0, 0, "deletes fail"},
-    {"test-fail-after-create", NULL, CAA_OPT_BOOL, OPT(fail_after_create), "false", 0, 0, 0,
-     "creates make the instance, then fail and return it"},
-    {"test-ip", NULL, CAA_OPT_STRING, OPT(ip), "198.18.0.2", 0, 0, 0, "IP of every instance (empty: none)"},
-    {"test-user-data-limit", NULL, CAA_OPT_INT, OPT(user_data_limit), "0", 0, INT32_MAX, 0,
-     "largest user-data in bytes the provider accepts (0: no limit), checked by validate_spec"},
-    {"test-drop-on-teardown", NULL, CAA_OPT_BOOL, OPT(drop_on_teardown), "false", 0, 0, 0,
-     "teardown drops the callbacks of operations in flight instead of running them with -ECANCELED"},
+    CAA_OPTION(test_config, "test-state-dir", "CAA_TEST_STATE_DIR", CAA_OPT_STRING, state_dir, "",
+               "directory holding one JSON file per instance"),
+    CAA_OPTION(test_config, "test-create-delay", NULL, CAA_OPT_DURATION, create_delay_ns, "0",
+               "time a create takes"),
+    CAA_OPTION(test_config, "test-delete-delay", NULL, CAA_OPT_DURATION, delete_delay_ns, "0",
+               "time a delete takes"),
+    CAA_OPTION(test_config, "test-fail-create", NULL, CAA_OPT_BOOL, fail_create, "false",
+               "creates fail, nothing is created"),
+    CAA_OPTION(test_config, "test-fail-delete", NULL, CAA_OPT_BOOL, fail_delete, "false", "deletes fail"),
+    CAA_OPTION(test_config, "test-fail-after-create", NULL, CAA_OPT_BOOL, fail_after_create, "false",
+               "creates make the instance, then fail and return it"),
+    CAA_OPTION(test_config, "test-ip", NULL, CAA_OPT_STRING, ip, "198.18.0.2",
+               "IP of every instance (empty: none)"),
+    CAA_OPTION_INT(test_config, "test-user-data-limit", NULL, user_data_limit, "0", 0, INT32_MAX,
+                   "largest user-data in bytes the provider accepts (0: no limit), checked by validate_spec"),
+    CAA_OPTION(
+        test_config, "test-drop-on-teardown", NULL, CAA_OPT_BOOL, drop_on_teardown, "false",
+        "teardown drops the callbacks of operations in flight instead of running them with -ECANCELED"),
 };
 
 typedef struct test_priv {

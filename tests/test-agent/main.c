@@ -31,20 +31,19 @@ typedef struct ta_options {
     bool version;
 } ta_options;
 
-#define OPT(field) offsetof(ta_options, field)
-
 static const caa_option ta_options_table[] = {
-    {"socket", NULL, CAA_OPT_STRING, OPT(socket), TA_DEFAULT_SOCKET, 0, 0, 0,
-     "unix socket to serve the agent protocol on (mode 0600)"},
-    {"record", NULL, CAA_OPT_STRING, OPT(record), "", 0, 0, 0,
-     "append every request received to this file, one JSON object per line"},
-    {"pod-netns", NULL, CAA_OPT_STRING, OPT(pod_netns), "", 0, 0, 0,
-     "network namespace joined by containers whose OCI spec names none (the forwarder normally adds it)"},
-    {"scratch-dir", NULL, CAA_OPT_STRING, OPT(scratch_dir), TA_DEFAULT_SCRATCH, 0, 0, 0,
-     "directory CopyFile writes into (<scratch-dir>/run/...)"},
-    {"log-level", NULL, CAA_OPT_STRING, OPT(log_level), "info", 0, 0, 0,
-     "log level: error, warn, info, debug or trace"},
-    {"version", NULL, CAA_OPT_BOOL, OPT(version), "false", 0, 0, 0, "print the version and exit"},
+    CAA_OPTION(ta_options, "socket", NULL, CAA_OPT_STRING, socket, TA_DEFAULT_SOCKET,
+               "unix socket to serve the agent protocol on (mode 0600)"),
+    CAA_OPTION(ta_options, "record", NULL, CAA_OPT_STRING, record, "",
+               "append every request received to this file, one JSON object per line"),
+    CAA_OPTION(
+        ta_options, "pod-netns", NULL, CAA_OPT_STRING, pod_netns, "",
+        "network namespace joined by containers whose OCI spec names none (the forwarder normally adds it)"),
+    CAA_OPTION(ta_options, "scratch-dir", NULL, CAA_OPT_STRING, scratch_dir, TA_DEFAULT_SCRATCH,
+               "directory CopyFile writes into (<scratch-dir>/run/...)"),
+    CAA_OPTION(ta_options, "log-level", NULL, CAA_OPT_STRING, log_level, "info",
+               "log level: error, warn, info, debug or trace"),
+    CAA_OPTION(ta_options, "version", NULL, CAA_OPT_BOOL, version, "false", "print the version and exit"),
 };
 
 typedef struct app {

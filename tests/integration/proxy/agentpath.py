@@ -16,7 +16,6 @@ import selectors
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,9 @@ sys.dont_write_bytecode = True
 SRC = os.environ.get("CAA_SOURCE_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
 sys.path.insert(0, os.path.join(SRC, "tests", "interop"))
 from goproc import build_go_peers  # noqa: E402
+
+sys.path.insert(0, os.path.join(SRC, "tests", "support"))
+import ttrpc_wire as tw  # noqa: E402
 
 FORWARDER = os.environ.get("CAA_FORWARDER", "")
 PROXY_HOST = os.environ.get("CAA_PROXY_HOST", "")
@@ -323,121 +325,22 @@ def run_scenario(goclient, sock, *args, timeout=120):
     return p.returncode == 0 and out.startswith("PASS"), out
 
 
-# ---------------------------------------------------------------- protobuf by hand
+# ---------------------------------------------------------------- protobuf and raw ttRPC frames
+# The shared test client (tests/support/ttrpc_wire.py); decode() here keeps
+# the wire type: [(field number, wire type, value)].
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(num, value):
-    """Encodes one field: bytes/str/message as length-delimited, int as varint."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return varint(num << 3) + varint(value)
-    if isinstance(value, bool):
-        return varint(num << 3) + varint(int(value))
-    if isinstance(value, str):
-        value = value.encode()
-    return varint((num << 3) | 2) + varint(len(value)) + value
-
-
-def msg(*fields):
-    return b"".join(field(n, v) for n, v in fields)
-
-
-def read_varint(b, i):
-    shift = n = 0
-    while True:
-        if i >= len(b):
-            raise ValueError("truncated varint")
-        c = b[i]
-        i += 1
-        n |= (c & 0x7F) << shift
-        shift += 7
-        if c < 0x80:
-            return n, i
-
-
-def decode(b):
-    """List of (field number, wire type, value: int or bytes)."""
-    out = []
-    i = 0
-    while i < len(b):
-        tag, i = read_varint(b, i)
-        wt = tag & 7
-        if wt == 0:
-            v, i = read_varint(b, i)
-        elif wt == 2:
-            n, i = read_varint(b, i)
-            v = b[i:i + n]
-            if len(v) != n:
-                raise ValueError("truncated")
-            i += n
-        elif wt == 1:
-            v = b[i:i + 8]
-            i += 8
-        elif wt == 5:
-            v = b[i:i + 4]
-            i += 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out.append((tag >> 3, wt, v))
-    return out
-
-
-def fields_of(b, num):
-    return [v for n, _, v in decode(b) if n == num]
-
-
-def one(b, num, default=None):
-    v = fields_of(b, num)
-    return v[-1] if v else default
-
-
-# ---------------------------------------------------------------- raw ttRPC frames
-
-def frame(stream_id, mtype, body, flags=0, length=None):
-    return struct.pack(">IIBB", len(body) if length is None else length, stream_id, mtype, flags) + body
-
-
-def request_body(service, method, payload=b"", timeout_ns=0):
-    b = field(1, service) + field(2, method)
-    if payload:
-        b += field(3, payload)
-    if timeout_ns:
-        b += field(4, timeout_ns)
-    return b
-
-
-def recv_frame(sock, timeout=10):
-    sock.settimeout(timeout)
-    hdr = b""
-    while len(hdr) < 10:
-        chunk = sock.recv(10 - len(hdr))
-        if not chunk:
-            return None
-        hdr += chunk
-    length, sid, mtype, flags = struct.unpack(">IIBB", hdr)
-    body = b""
-    while len(body) < length:
-        chunk = sock.recv(min(65536, length - len(body)))
-        if not chunk:
-            return None
-        body += chunk
-    return sid, mtype, flags, body
-
-
-def response_status(body):
-    """(code, message, payload) of a Response body."""
-    st = one(body, 1, b"")
-    return int(one(st, 1, 0) or 0), (one(st, 2, b"") or b"").decode(), one(body, 2, b"")
+varint = tw.varint
+field = tw.field
+msg = tw.msg
+read_varint = tw.read_varint
+decode = tw.decode_wt
+fields_of = tw.fields_of
+one = tw.get
+frame = tw.frame
+request_body = tw.request_body
+recv_frame = tw.recv_frame
+recv_exact = tw.recv_exact
+response_status = tw.response_status
 
 
 # ---------------------------------------------------------------- TAP

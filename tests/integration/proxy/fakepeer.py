@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 
-from agentpath import field, frame, one
+from agentpath import field, frame, one, recv_exact
 
 MAX = 4 << 20
 
@@ -45,24 +45,15 @@ class FakePeer:
                 self.conns.append(c)
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
-    def _recv_exact(self, c, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = c.recv(min(65536, n - len(buf)))
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
-
     def _serve(self, c):
         try:
             while True:
-                hdr = self._recv_exact(c, 10)
+                hdr = recv_exact(c, 10)
                 if hdr is None:
                     return
                 length = int.from_bytes(hdr[0:4], "big")
                 sid = int.from_bytes(hdr[4:8], "big")
-                body = self._recv_exact(c, length) if length else b""
+                body = recv_exact(c, length) if length else b""
                 if body is None:
                     return
                 if hdr[8] != 1:

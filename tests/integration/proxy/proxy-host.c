@@ -57,20 +57,19 @@ typedef struct opts {
     char *log_level;
 } opts;
 
-#define OPT(f) offsetof(opts, f)
 static const caa_option run_options[] = {
-    {"socket", NULL, CAA_OPT_STRING, OPT(socket), "", 0, 0, 0, "agent socket (per pod: .<i> appended)"},
-    {"host", NULL, CAA_OPT_STRING, OPT(host), "127.0.0.1", 0, 0, 0, "forwarder address"},
-    {"port", NULL, CAA_OPT_INT, OPT(port), "15150", 1, 65535, 0, "forwarder port"},
-    {"pods", NULL, CAA_OPT_INT, OPT(pods), "1", 1, 100000, 0, "number of proxies"},
-    {"gpus", NULL, CAA_OPT_INT, OPT(gpus), "0", 0, 1024, 0, "GPUs of the pod"},
-    {"timeout", NULL, CAA_OPT_DURATION, OPT(timeout_ns), "30s", 0, 0, 0, "proxy timeout"},
-    {"ca-cert-file", NULL, CAA_OPT_STRING, OPT(ca_cert_file), "", 0, 0, 0, "CA verifying the forwarder"},
-    {"cert-file", NULL, CAA_OPT_STRING, OPT(cert_file), "", 0, 0, 0, "client certificate"},
-    {"cert-key", NULL, CAA_OPT_STRING, OPT(cert_key), "", 0, 0, 0, "client key"},
-    {"server-name", NULL, CAA_OPT_STRING, OPT(server_name), "podvm-server", 0, 0, 0, "forwarder TLS name"},
-    {"tls-skip-verify", NULL, CAA_OPT_BOOL, OPT(tls_skip_verify), "false", 0, 0, 0, "TLS without checks"},
-    {"log-level", NULL, CAA_OPT_STRING, OPT(log_level), "info", 0, 0, 0, "log level"},
+    CAA_OPTION(opts, "socket", NULL, CAA_OPT_STRING, socket, "", "agent socket (per pod: .<i> appended)"),
+    CAA_OPTION(opts, "host", NULL, CAA_OPT_STRING, host, "127.0.0.1", "forwarder address"),
+    CAA_OPTION_INT(opts, "port", NULL, port, "15150", 1, 65535, "forwarder port"),
+    CAA_OPTION_INT(opts, "pods", NULL, pods, "1", 1, 100000, "number of proxies"),
+    CAA_OPTION_INT(opts, "gpus", NULL, gpus, "0", 0, 1024, "GPUs of the pod"),
+    CAA_OPTION(opts, "timeout", NULL, CAA_OPT_DURATION, timeout_ns, "30s", "proxy timeout"),
+    CAA_OPTION(opts, "ca-cert-file", NULL, CAA_OPT_STRING, ca_cert_file, "", "CA verifying the forwarder"),
+    CAA_OPTION(opts, "cert-file", NULL, CAA_OPT_STRING, cert_file, "", "client certificate"),
+    CAA_OPTION(opts, "cert-key", NULL, CAA_OPT_STRING, cert_key, "", "client key"),
+    CAA_OPTION(opts, "server-name", NULL, CAA_OPT_STRING, server_name, "podvm-server", "forwarder TLS name"),
+    CAA_OPTION(opts, "tls-skip-verify", NULL, CAA_OPT_BOOL, tls_skip_verify, "false", "TLS without checks"),
+    CAA_OPTION(opts, "log-level", NULL, CAA_OPT_STRING, log_level, "info", "log level"),
 };
 
 typedef struct pod {

@@ -22,23 +22,21 @@
 #include "tls-cert.h"
 #include "tls-store.h"
 #include "xalloc.h"
+#include "test-tmpdir.h"
 
 static char *tmpdir;
 
 static int setup(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/caa-dtls-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    tmpdir = xstrdup(tmpl);
+    tmpdir = caa_test_tmpdir_new("dtls-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(caa_rm_rf(tmpdir, NULL), 0);
-    free(tmpdir);
+    assert_int_equal(caa_test_tmpdir_remove(tmpdir), 0);
     tmpdir = NULL;
     return 0;
 }

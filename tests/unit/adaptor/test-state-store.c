@@ -18,6 +18,7 @@
 #include "state-store.h"
 #include "strv.h"
 #include "xalloc.h"
+#include "test-tmpdir.h"
 
 #define ID "4f1e2d3c4b5a69788796a5b4c3d2e1f04f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
@@ -26,17 +27,14 @@ static char *tmpdir;
 static int setup(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/caa-state-test.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    tmpdir = xstrdup(tmpl);
+    tmpdir = caa_test_tmpdir_new("state-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(caa_rm_rf(tmpdir, NULL), 0);
-    free(tmpdir);
+    assert_int_equal(caa_test_tmpdir_remove(tmpdir), 0);
     tmpdir = NULL;
     return 0;
 }

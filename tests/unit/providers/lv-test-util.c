@@ -1,5 +1,7 @@
 #include "lv-test-util.h"
 
+#include <stdbool.h>
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <libgen.h>
@@ -10,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "test-tmpdir.h"
 
 extern char **environ;
 
@@ -64,20 +68,20 @@ bool lvt_have(const char *prog)
 
 char *lvt_write_temp(const char *name, const void *data, size_t len)
 {
-    char dir[] = "/tmp/lvt-XXXXXX";
-    if (!mkdtemp(dir))
-        return NULL;
+    char *dir = caa_test_tmpdir_new("lvt");
     char *path = NULL;
     if (asprintf(&path, "%s/%s", dir, name) < 0)
-        return NULL;
-    FILE *f = fopen(path, "wbe");
-    if (!f || fwrite(data, 1, len, f) != len) {
-        if (f)
-            fclose(f);
+        path = NULL;
+    FILE *f = path ? fopen(path, "wbe") : NULL;
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    if (!ok) {
         free(path);
+        caa_test_tmpdir_remove(dir);
         return NULL;
     }
-    fclose(f);
+    free(dir);
     return path;
 }
 
@@ -85,8 +89,7 @@ void lvt_remove_temp(char *path)
 {
     if (!path)
         return;
-    unlink(path);
-    rmdir(dirname(path));
+    caa_test_tmpdir_remove(strdup(dirname(path)));
     free(path);
 }
 

@@ -159,7 +159,7 @@ static int setup(void **state)
 {
     fx *x = xnew0(fx, 1);
     uv_loop_init(&x->loop);
-    x->dir = tu_tmpdir();
+    x->dir = caa_test_tmpdir_new("ttrpc-test");
     x->sock = tu_path(x->dir, "agent.ttrpc");
     *state = x;
     return 0;
@@ -177,7 +177,7 @@ static int teardown(void **state)
     tu_loop_finish(&x->loop);
     free(x->f.last_cc);
     free(x->sock);
-    tu_tmpdir_remove(x->dir);
+    caa_test_tmpdir_remove(x->dir);
     free(x);
     return 0;
 }

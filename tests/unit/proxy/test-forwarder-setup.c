@@ -106,7 +106,7 @@ static char *write_tmp(const char *dir, const char *name, const char *text)
 static void test_config_load(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir();
+    char *dir = caa_test_tmpdir_new("ttrpc-test");
     caa_apf_config c = {0};
     caa_error *e = NULL;
 
@@ -145,13 +145,13 @@ static void test_config_load(void **state)
     free(missing);
     free(ok);
     free(pn);
-    tu_tmpdir_remove(dir);
+    caa_test_tmpdir_remove(dir);
 }
 
 static void test_tls_ctx(void **state)
 {
     (void)state;
-    char *dir = tu_tmpdir();
+    char *dir = caa_test_tmpdir_new("ttrpc-test");
     fwd_options o = {.ca_cert_file = "", .cert_file = "", .cert_key = ""};
     caa_apf_config apf = {0};
     SSL_CTX *ctx = NULL;
@@ -224,7 +224,7 @@ static void test_tls_ctx(void **state)
     free(client_pem);
     caa_tls_identity_free(client);
     caa_tls_ca_free(ca);
-    tu_tmpdir_remove(dir);
+    caa_test_tmpdir_remove(dir);
 }
 
 static void test_sd_notify(void **state)
@@ -233,7 +233,7 @@ static void test_sd_notify(void **state)
     unsetenv("NOTIFY_SOCKET");
     assert_int_equal(fwd_sd_notify("READY=1"), 0);
 
-    char *dir = tu_tmpdir();
+    char *dir = caa_test_tmpdir_new("ttrpc-test");
     char *path = tu_path(dir, "notify");
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -264,7 +264,7 @@ static void test_sd_notify(void **state)
     assert_int_equal(fwd_sd_notify("READY=1"), -EINVAL);
     unsetenv("NOTIFY_SOCKET");
     free(path);
-    tu_tmpdir_remove(dir);
+    caa_test_tmpdir_remove(dir);
 }
 
 int main(void)

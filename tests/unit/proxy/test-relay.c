@@ -256,7 +256,7 @@ static int setup(void **state)
 {
     fx *f = xnew0(fx, 1);
     uv_loop_init(&f->loop);
-    f->dir = tu_tmpdir();
+    f->dir = caa_test_tmpdir_new("ttrpc-test");
     f->up_path = tu_path(f->dir, "up.sock");
     f->down_path = tu_path(f->dir, "down.sock");
     *state = f;
@@ -287,7 +287,7 @@ static int teardown(void **state)
     tu_loop_finish(&f->loop);
     free(f->up_path);
     free(f->down_path);
-    tu_tmpdir_remove(f->dir);
+    caa_test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

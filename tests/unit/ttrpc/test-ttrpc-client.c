@@ -73,7 +73,7 @@ static int setup(void **state)
 {
     fixture *f = xnew0(fixture, 1);
     uv_loop_init(&f->loop);
-    f->dir = tu_tmpdir();
+    f->dir = caa_test_tmpdir_new("ttrpc-test");
     f->path = tu_path(f->dir, "peer.sock");
     f->rs = tu_raw_server_new(&f->loop, f->path);
     f->in_connect_call = true;
@@ -100,7 +100,7 @@ static int teardown(void **state)
     if (f->c)
         assert_int_equal(f->close_cbs, 1);
     free(f->path);
-    tu_tmpdir_remove(f->dir);
+    caa_test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

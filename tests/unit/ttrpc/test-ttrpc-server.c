@@ -137,7 +137,7 @@ static int setup(void **state)
     F = f;
     uv_loop_init(&f->loop);
     uv_timer_init(&f->loop, &f->later);
-    f->dir = tu_tmpdir();
+    f->dir = caa_test_tmpdir_new("ttrpc-test");
     f->path = tu_path(f->dir, "srv.sock");
     assert_int_equal(ttrpc_server_new(&f->loop, &f->server, NULL), 0);
     assert_int_equal(ttrpc_server_register(f->server, "test.Svc", test_methods, 6, NULL, NULL), 0);
@@ -165,7 +165,7 @@ static int teardown(void **state)
     struct stat st;
     assert_int_equal(stat(f->path, &st), -1); /* socket removed */
     free(f->path);
-    tu_tmpdir_remove(f->dir);
+    caa_test_tmpdir_remove(f->dir);
     free(f);
     F = NULL;
     return 0;

@@ -154,7 +154,7 @@ static int setup(void **state)
 {
     fixture *f = xnew0(fixture, 1);
     uv_loop_init(&f->loop);
-    f->dir = tu_tmpdir();
+    f->dir = caa_test_tmpdir_new("ttrpc-test");
     f->path = tu_path(f->dir, "hypervisor.sock");
     *state = f;
     return 0;
@@ -173,7 +173,7 @@ static int teardown(void **state)
     tu_loop_finish(&f->loop);
     assert_true(!f->server || f->server_done);
     free(f->path);
-    tu_tmpdir_remove(f->dir);
+    caa_test_tmpdir_remove(f->dir);
     free(f);
     return 0;
 }

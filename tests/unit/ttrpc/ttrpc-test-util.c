@@ -1,6 +1,5 @@
 #include "ttrpc-test-util.h"
 
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,34 +46,9 @@ uint8_t *tu_hex(const char *hex, size_t *ret_len)
     return out;
 }
 
-char *tu_tmpdir(void)
-{
-    const char *base = getenv("TMPDIR");
-    char *tmpl = xasprintf("%s/ttrpc-test-XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpl))
-        abort();
-    return tmpl;
-}
-
 char *tu_path(const char *dir, const char *name)
 {
     return xasprintf("%s/%s", dir, name);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-void tu_tmpdir_remove(char *dir)
-{
-    if (dir)
-        nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(dir);
 }
 
 bool tu_under_valgrind(void)

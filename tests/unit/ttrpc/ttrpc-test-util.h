@@ -2,6 +2,8 @@
  * until a condition holds, and raw byte peers (both ends) over unix sockets. */
 #pragma once
 
+#include "test-tmpdir.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,10 +12,8 @@
 
 /* Decodes hex (spaces ignored) into a malloc'd buffer; aborts on bad input. */
 uint8_t *tu_hex(const char *hex, size_t *ret_len);
-/* A fresh temp dir and a path inside it; free both with tu_tmpdir_remove. */
-char *tu_tmpdir(void);
+/* A path inside a test temp dir (tests/support/test-tmpdir.h). */
 char *tu_path(const char *dir, const char *name);
-void tu_tmpdir_remove(char *dir);
 /* True when the env asks for a reduced workload (valgrind). */
 bool tu_under_valgrind(void);
 

@@ -17,6 +17,7 @@
 #include "initdata.h"
 #include "provision.h"
 #include "xalloc.h"
+#include "test-tmpdir.h"
 
 static char *tmpdir;
 static char *outdir;
@@ -24,9 +25,7 @@ static char *outdir;
 static int setup(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/caa-test-provision-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    tmpdir = xstrdup(tmpl);
+    tmpdir = caa_test_tmpdir_new("test-provision");
     outdir = xasprintf("%s/run/peerpod", tmpdir);
     return 0;
 }
@@ -34,9 +33,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(caa_rm_rf(tmpdir, NULL), 0);
+    assert_int_equal(caa_test_tmpdir_remove(tmpdir), 0);
     free(outdir);
-    free(tmpdir);
     return 0;
 }
 

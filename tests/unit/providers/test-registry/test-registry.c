@@ -23,6 +23,7 @@
 #include "module.h"
 #include "provider.h"
 #include "xalloc.h"
+#include "test-tmpdir.h"
 
 static const char *mod_good, *mod_bad_abi, *mod_bad_size, *mod_no_entry;
 static char *tmpdir;
@@ -30,17 +31,14 @@ static char *tmpdir;
 static int setup(void **state)
 {
     (void)state;
-    char tmpl[] = "/tmp/caa-test-registry-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    tmpdir = xstrdup(tmpl);
+    tmpdir = caa_test_tmpdir_new("test-registry");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(caa_rm_rf(tmpdir, NULL), 0);
-    free(tmpdir);
+    assert_int_equal(caa_test_tmpdir_remove(tmpdir), 0);
     tmpdir = NULL;
     return 0;
 }

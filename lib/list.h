@@ -1,6 +1,10 @@
-/* Intrusive circular doubly-linked list (the node is embedded in its owner). */
+/* Intrusive circular doubly-linked list (the node is embedded in its owner).
+ *
+ * A node is "unlinked" when zeroed or after caa_list_init/caa_list_remove;
+ * appending a node that is still on a list is an ownership bug and asserts. */
 #pragma once
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -18,8 +22,14 @@ static inline bool caa_list_empty(const caa_list *head)
     return head->next == head;
 }
 
+static inline bool caa_list_linked(const caa_list *node)
+{
+    return node->next && node->next != node;
+}
+
 static inline void caa_list_append(caa_list *head, caa_list *node)
 {
+    assert(!caa_list_linked(node) && "node is already on a list");
     node->prev = head->prev;
     node->next = head;
     head->prev->next = node;
