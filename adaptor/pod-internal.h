@@ -51,6 +51,8 @@ struct caa_pod {
     char *user_data;    /* boot data from the build_boot_data hook; never logged */
     size_t user_data_len;
     bool recovered; /* loaded from a state file at start */
+    /* A recovered `created` pod whose start-request.json was read back: it can be started. */
+    bool start_request_restored;
 
     caa_pod_intent intent;
     unsigned made; /* CAA_POD_MADE_* */
@@ -95,6 +97,12 @@ void caa_pod_release(caa_pod *pod);
 void caa_pod_free(caa_pod *pod);
 /* Drops the pod from the table (after `gone`); observers hear pod_removed. */
 void caa_pod_forget(caa_pod *pod);
+
+/* pod-start-request.c: CreateVM saves what StartVM needs (start-request.h); a
+ * pod recovered in `created` reads it back (a failure is logged and leaves the
+ * pod unstartable). */
+int caa_pod_save_start_request(caa_pod *pod, caa_error **err);
+void caa_pod_restore_start_request(caa_pod *pod);
 
 /* pod-lifecycle.c */
 /* Answers a StartVM or StopVM whose provider callback the torn-down provider dropped (-ESHUTDOWN). */

@@ -620,9 +620,9 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     if (start_in_flight(pod) || pod->rec.state != CAA_POD_CREATED)
         return caa_error_set(err, -EALREADY, "sandbox %s was already started (state %s)", ID(pod),
                              caa_pod_state_name(pod->rec.state));
-    /* The request (annotations, boot data) of a pod created before a restart is not
-     * persisted: starting it would make a VM of the wrong size without its boot data. */
-    if (pod->recovered)
+    /* Without its start request (size, image, boot data) a recovered pod would
+     * become a VM of the wrong size that cannot boot. */
+    if (pod->recovered && !pod->start_request_restored)
         return caa_error_set(err, -EBUSY,
                              "sandbox %s was created by an earlier daemon and its request is lost; "
                              "stop it and create it again",

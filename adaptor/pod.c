@@ -367,6 +367,10 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
         caa_error_prefix(err, "provider %s refuses the pod", m->provider->ops->name);
         goto fail_rmdir;
     }
+    /* Before state.json: a pod whose state file exists can always be started. */
+    r = caa_pod_save_start_request(pod, err);
+    if (r < 0)
+        goto fail_rmdir;
     r = caa_pod_persist(pod, err);
     if (r < 0)
         goto fail_rmdir;
@@ -411,9 +415,12 @@ caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec)
     pod->recovered = true;
     if (!pod->rec.instance_id && caa_pod_state_create_may_be_pending(pod->rec.state))
         pod->made |= CAA_POD_MADE_UNKNOWN_INSTANCE;
-    /* What recovery knows of the pod request; the rest (annotations) was not persisted. */
+    /* What recovery knows of the pod request from state.json; a `created` pod's
+     * size, image and boot data come from start-request.json. */
     pod->spec.pod_name = xstrdup(pod->rec.pod_name);
     pod->spec.pod_namespace = xstrdup(pod->rec.pod_namespace);
+    if (pod->rec.state == CAA_POD_CREATED)
+        caa_pod_restore_start_request(pod);
     table_add(m, pod);
     return pod;
 }

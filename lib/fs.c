@@ -77,7 +77,8 @@ int caa_write_file_atomic(const char *path, const void *data, size_t len, mode_t
 int caa_read_file(const char *path, size_t max_size, int nofollow, char **ret, size_t *ret_len,
                   caa_error **err)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below). */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
     if (fd < 0)
         return caa_error_set_errno(err, -errno, "opening '%s'", path);
     struct stat st;

@@ -12,7 +12,8 @@ int caa_mkdir_p(const char *path, mode_t mode, caa_error **err);
  * rename, fsync of the directory. The file gets `mode`. */
 int caa_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, caa_error **err);
 /* Reads a whole regular file of at most max_size bytes (refuses symlinks when
- * nofollow is set). The result is NUL-terminated; *ret_len excludes the NUL. */
+ * nofollow is set; anything else, a FIFO included, is refused without blocking). The result is
+ * NUL-terminated; *ret_len excludes the NUL. */
 int caa_read_file(const char *path, size_t max_size, int nofollow, char **ret, size_t *ret_len,
                   caa_error **err);
 /* Removes a directory tree (no symlink following). Missing is success. */

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -60,6 +61,14 @@ size_t scripted_live_instances(const scripted_provider *sp);
 /* The instance name / idempotency key of the oldest pending create. */
 const char *scripted_create_name(const scripted_provider *sp);
 const char *scripted_create_key(const scripted_provider *sp);
+/* What the oldest pending create asks for (NULL: none pending; valid until it is answered). */
+typedef struct scripted_create_request {
+    const char *user_data; /* not NUL-terminated */
+    size_t user_data_len;
+    int64_t vcpus, memory_mib;
+    const char *image, *machine_type;
+} scripted_create_request;
+const scripted_create_request *scripted_create_request_of(const scripted_provider *sp);
 /* The instance id of the oldest pending delete. */
 const char *scripted_delete_target(const scripted_provider *sp);
 
