@@ -36,6 +36,9 @@ typedef struct caa_daemon_config {
     char **pod_subnet_cidrs;
     char *log_format;
     char *log_level;
+    int64_t orphan_sweep_interval_ns; /* 0: no orphan sweep */
+    int64_t orphan_sweep_grace_ns;
+    bool orphan_sweep_dry_run;
 
     /* Derived by caa_daemon_config_validate(). */
     caa_log_level log_level_value;

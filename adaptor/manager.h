@@ -53,7 +53,8 @@ typedef struct caa_manager {
     const caa_daemon_config *cfg;
     caa_provider *provider; /* owned from caa_manager_start() on */
     const caa_pod_hooks *hooks;
-    caa_daemon_tls *tls; /* NULL with -disable-tls */
+    caa_daemon_tls *tls;                   /* NULL with -disable-tls */
+    struct caa_orphan_sweep *orphan_sweep; /* NULL with -orphan-sweep-interval 0 */
     ttrpc_server *server;
     uv_signal_t sig_term;
     uv_signal_t sig_int;

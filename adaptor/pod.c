@@ -230,6 +230,18 @@ const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const 
     return found;
 }
 
+bool caa_pod_knows_instance(caa_manager *m, const char *id, const char *name)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        if ((pod->rec.instance_id && strcmp(pod->rec.instance_id, id) == 0) ||
+            (name && strcmp(pod->rec.instance_name, name) == 0))
+            return true;
+    }
+    return false;
+}
+
 uint32_t *caa_pods_vnis_in_use(caa_manager *m, size_t *ret_n)
 {
     uint32_t *vnis = xnew0(uint32_t, m->n_pods + 1);
