@@ -118,12 +118,40 @@ def t_secrets_not_logged():
     check(alive() == [], "instances left: %s" % alive())
 
 
+def t_orphan_sweep():
+    """Pod dirs wiped while their VMs run (a node reboot emptying /run): the
+    next daemon's sweep terminates this node's orphan and never another
+    node's instance."""
+    import shutil
+    theirs = AwsDaemon(aws_args=base_args(**{"-aws-node-name": "other-node"}),
+                       extra=["-orphan-sweep-interval", "0"]).start()
+    theirs.ctl_ok("create", sandbox_id(111), *pod_annotations("theirs", "default"))
+    theirs.ctl_ok("start", sandbox_id(111), timeout=60)
+    theirs.kill()
+    d = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+    root = d.root
+    d.ctl_ok("create", sandbox_id(112), *pod_annotations("mine", "default"))
+    d.ctl_ok("start", sandbox_id(112), timeout=60)
+    d.kill()
+    check(len(alive()) == 2, "two instances running: %s" % alive())
+    shutil.rmtree(d.pods)
+
+    d2 = AwsDaemon(extra=["-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"])
+    d2.root, d2.pods, d2.sock = root, d.pods, d.sock
+    d2.start()
+    d2.wait_log(r"orphan sweep: 1 unknown instance\(s\); 1 deleted", timeout=30)
+    left = alive()
+    check(len(left) == 1 and left[0]["tags"]["caa.node"] == "other-node", "only the other node's VM is left: %s" % left)
+    check(d2.stop() == 0, "exit status")
+
+
 TESTS = [
     ("CreateVM/StartVM/StopVM make and terminate one instance", t_lifecycle),
     ("StartVM failing at RunInstances leaves nothing", t_failure_before_instance),
     ("StartVM failing after RunInstances deletes the instance", t_failure_after_instance),
     ("-cloud-config-verify with a missing AMI stops the start", t_verify_fails_start),
     ("secrets stay out of the daemon log", t_secrets_not_logged),
+    ("the orphan sweep terminates this node's orphans only", t_orphan_sweep),
 ]
 
 
