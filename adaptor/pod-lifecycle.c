@@ -684,8 +684,48 @@ static void on_reconnected(int status, caa_error *err, void *opaque)
     caa_pod_release(pod);
 }
 
+/* The recovered pod's VM is not in the cloud any more (deleted by hand, a
+ * spot reclaim, a node failure on the cloud's side): say so, stop serving its
+ * agent socket and mark the pod failed, so that StopVM only cleans up. */
+static void on_instance_checked(int status, caa_instance *inst, caa_error *err, void *opaque)
+{
+    caa_pod *pod = opaque;
+    caa_instance_free(inst);
+    bool still_ready = pod->rec.state == CAA_POD_READY && pod->intent == CAA_POD_INTENT_NONE &&
+                       !start_in_flight(pod) && !pod->mgr->shutting_down;
+    if (status == -ENOENT && still_ready && pod->rec.instance_id) {
+        log_pod_error(ID(pod), "the pod VM %s is gone from the cloud; the pod is failed (StopVM cleans up)",
+                      pod->rec.instance_id);
+        caa_pod_stop_proxy(pod);
+        pod->made &= ~CAA_POD_MADE_PROXY;
+        caa_pod_clear_instance(pod);
+        set_state_or_log(pod, CAA_POD_FAILED);
+    } else if (status < 0 && status != -ENOENT && status != -ECANCELED) {
+        log_pod_warn(ID(pod), "could not check that the pod VM %s exists: %s", pod->rec.instance_id,
+                     err ? caa_error_msg(err) : "failed");
+    }
+    caa_error_free(err);
+    caa_pod_release(pod);
+}
+
+static void check_instance_exists(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    _cleanup_error_ caa_error *e = NULL;
+    caa_pod_hold(pod);
+    int r = caa_provider_get_instance(m->provider, pod->rec.instance_id, on_instance_checked, pod, &e);
+    if (r == 0)
+        return;
+    caa_pod_release(pod);
+    if (r != -EOPNOTSUPP)
+        log_pod_warn(ID(pod), "could not check that the pod VM %s exists: %s", pod->rec.instance_id,
+                     caa_error_msg(e));
+}
+
 void caa_pod_reconnect(caa_pod *pod)
 {
+    if (pod->rec.instance_id)
+        check_instance_exists(pod);
     caa_manager *m = pod->mgr;
     if (!m->hooks->proxy_start || !pod->rec.instance_ips || (pod->made & CAA_POD_MADE_PROXY))
         return;

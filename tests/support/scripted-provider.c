@@ -170,6 +170,14 @@ static int scripted_list(void *priv, caa_list_cb cb, void *opaque, caa_error **e
     return enqueue(priv, c, err);
 }
 
+static int scripted_get(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
+                        caa_error **err)
+{
+    scripted_call *c = xnew0(scripted_call, 1);
+    *c = (scripted_call){.kind = SCRIPTED_GET, .id = xstrdup(instance_id), .inst_cb = cb, .opaque = opaque};
+    return enqueue(priv, c, err);
+}
+
 /* Teardown does not answer anything: the test decides whether the calls in
  * flight are answered late (-ECANCELED or otherwise) or dropped. */
 static void scripted_teardown(void *priv)
@@ -186,6 +194,7 @@ const caa_provider_ops caa_scripted_provider = {
     .create_instance = scripted_create,
     .delete_instance = scripted_delete,
     .list_instances = scripted_list,
+    .get_instance = scripted_get,
     .teardown = scripted_teardown,
 };
 
@@ -314,4 +323,32 @@ void scripted_list_answer(scripted_provider *sp, int status)
     void *opaque = c->opaque;
     call_free(c);
     cb(status, list, e, opaque);
+}
+
+static const scripted_instance *find_live(const scripted_provider *sp, const char *id)
+{
+    for (size_t i = 0; i < sp->n_instances; i++)
+        if (strcmp(sp->instances[i].id, id) == 0)
+            return &sp->instances[i];
+    return NULL;
+}
+
+void scripted_get_answer(scripted_provider *sp, int status)
+{
+    scripted_call *c = dequeue(sp, SCRIPTED_GET);
+    const scripted_instance *live = status == 0 ? find_live(sp, c->id) : NULL;
+    if (status == 0 && !live)
+        status = -ENOENT;
+    caa_instance *inst = live ? caa_instance_new(live->id, live->name) : NULL;
+    caa_error *e =
+        status < 0 ? caa_error_new(status, "scripted get: %s", live ? "failed" : "no such instance") : NULL;
+    caa_instance_cb cb = c->inst_cb;
+    void *opaque = c->opaque;
+    call_free(c);
+    cb(status, inst, e, opaque);
+}
+
+void scripted_remove_instance(scripted_provider *sp, const char *id)
+{
+    remove_instance(sp, id);
 }

@@ -36,6 +36,7 @@ typedef enum scripted_kind {
     SCRIPTED_CREATE = 0,
     SCRIPTED_DELETE,
     SCRIPTED_LIST,
+    SCRIPTED_GET,
     SCRIPTED_KIND_COUNT
 } scripted_kind;
 
@@ -82,5 +83,10 @@ void scripted_create_fail(scripted_provider *sp, int status, const char *partial
 void scripted_delete_done(scripted_provider *sp, int status);
 /* Answers the oldest list with the live instances (status 0) or an error. */
 void scripted_list_answer(scripted_provider *sp, int status);
+/* Answers the oldest get: status 0 answers from the live instances (-ENOENT
+ * when the id is not among them), a negative status fails the call. */
+void scripted_get_answer(scripted_provider *sp, int status);
 /* Makes an instance exist as if an earlier daemon created it (for recovery tests). */
 void scripted_add_instance(scripted_provider *sp, const char *id, const char *name);
+/* Makes an instance vanish as if deleted behind the daemon's back. */
+void scripted_remove_instance(scripted_provider *sp, const char *id);

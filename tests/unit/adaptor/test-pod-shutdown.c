@@ -374,6 +374,74 @@ static void test_recovered_ready_pod_reconnects(void **state)
     assert_string_equal(f->path, "ready>stopping>gone");
 }
 
+/* The VM of a recovered ready pod is gone from the cloud: reported, the
+ * agent socket no longer served, the pod failed; StopVM cleans up the rest
+ * without a delete. */
+static void test_recovered_ready_pod_vm_gone(void **state)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    fx_start(f);
+    assert_int_equal(scripted_pending(f->sp, SCRIPTED_GET), 1);
+    scripted_get_answer(f->sp, 0); /* i-3 does not exist */
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_FAILED);
+    assert_null(caa_pod_instance_id(pod));
+    assert_int_equal(f->proxy_stops, 1);
+    fx_assert_disk(f, "sb1", CAA_POD_FAILED, NULL);
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
+    assert_string_equal(f->path, "ready>failed>stopping>gone");
+}
+
+/* The VM exists, or the check fails (a cloud error is no proof that it is
+ * gone): the pod stays ready. */
+static void check_answer_keeps_ready(void **state, bool exists, int status)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    if (exists)
+        scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
+    fx_start(f);
+    assert_int_equal(scripted_pending(f->sp, SCRIPTED_GET), 1);
+    scripted_get_answer(f->sp, status);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_READY);
+    assert_string_equal(caa_pod_instance_id(pod), "i-3");
+    assert_int_equal(f->proxy_stops, 0);
+}
+
+static void test_recovered_ready_pod_vm_exists(void **state)
+{
+    check_answer_keeps_ready(state, true, 0);
+}
+
+static void test_recovered_ready_pod_vm_check_fails(void **state)
+{
+    check_answer_keeps_ready(state, false, -EAGAIN);
+}
+
+/* StopVM arrived while the check ran: the stop wins, nothing is marked failed. */
+static void test_recovered_ready_pod_vm_gone_during_stop(void **state)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
+    fx_start(f);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    scripted_remove_instance(f->sp, "i-3");
+    scripted_get_answer(f->sp, 0);
+    scripted_delete_done(f->sp, 0);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_string_equal(f->path, "ready>stopping>gone");
+}
+
 static void test_gone_pod_dir_removed_at_start(void **state)
 {
     fx *f = *state;
@@ -424,6 +492,10 @@ int main(void)
         T(test_recovered_created_pod_starts),
         T(test_recovered_created_pod_stops),
         T(test_recovered_created_pod_bad_start_request),
+        T(test_recovered_ready_pod_vm_gone),
+        T(test_recovered_ready_pod_vm_exists),
+        T(test_recovered_ready_pod_vm_check_fails),
+        T(test_recovered_ready_pod_vm_gone_during_stop),
         T(test_recovered_ready_pod_reconnects),
         T(test_recovered_ready_pod_reconnect_fails),
         T(test_gone_pod_dir_removed_at_start),
