@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "fs.h"
 #include "log.h"
 #include "pod-hooks.h"
@@ -289,6 +290,7 @@ static void teardown_next(teardown *td)
             if (!pod->rec.instance_id)
                 continue;
             log_pod_info(ID(pod), "deleting instance %s", pod->rec.instance_id);
+            CAA_FAILPOINT("provider", "before-delete");
             caa_pod_hold(pod);
             r = caa_provider_delete_instance(m->provider, pod->rec.instance_id, on_instance_deleted, td, &e);
             if (r == 0)
@@ -549,6 +551,7 @@ static void on_network_ready(int status, caa_error *err, void *opaque)
     } else {
         caa_error_free(err);
         pod->made |= CAA_POD_MADE_NETWORK;
+        CAA_FAILPOINT("hook", "network-ready");
         if (!start_interrupted(pod))
             start_proxy(pod);
     }
@@ -578,6 +581,7 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
     caa_pod *pod = opaque;
     _cleanup_(caa_instance_freep) caa_instance *owned = inst;
     bool have_id = inst && inst->id && *inst->id;
+    CAA_FAILPOINT("provider", "create-answered"); /* made in the cloud, id not yet on disk */
 
     if (have_id) {
         /* Record first: whatever happens next, the id is on disk for deletion. */
@@ -634,6 +638,7 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     caa_instance_spec spec;
     caa_pod_instance_spec(pod, &spec);
     log_pod_info(ID(pod), "creating instance %s", spec.instance_name);
+    CAA_FAILPOINT("provider", "before-create");
     _cleanup_error_ caa_error *e = NULL;
     caa_pod_hold(pod);
     r = caa_provider_create_instance(m->provider, &spec, on_instance_created, pod, &e);

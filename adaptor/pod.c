@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "fs.h"
 #include "instance-name.h"
 #include "log.h"
@@ -143,6 +144,7 @@ int caa_pod_set_state(caa_pod *pod, caa_pod_state to, caa_error **err)
         return caa_error_prefix(err, "saving state %s", caa_pod_state_name(to));
     }
     log_pod_info(pod->rec.sandbox_id, "state %s -> %s", caa_pod_state_name(from), caa_pod_state_name(to));
+    CAA_FAILPOINT("state", caa_pod_state_name(to));
     caa_pod_notify_state(pod, from, to);
     return 0;
 }
@@ -169,6 +171,7 @@ void caa_pod_set_instance(caa_pod *pod, const caa_instance *inst)
     for (size_t i = 0; inst->ips && inst->ips[i] && i < CAA_STATE_MAX_IPS; i++)
         caa_strv_push(&pod->rec.instance_ips, inst->ips[i]);
     persist_or_log(pod);
+    CAA_FAILPOINT("instance", "recorded");
     caa_pod_notify_instance(pod);
 }
 
@@ -176,6 +179,7 @@ void caa_pod_clear_instance(caa_pod *pod)
 {
     forget_instance(pod);
     persist_or_log(pod);
+    CAA_FAILPOINT("instance", "cleared");
     caa_pod_notify_instance(pod);
 }
 
@@ -383,6 +387,7 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
     r = caa_pod_save_start_request(pod, err);
     if (r < 0)
         goto fail_rmdir;
+    CAA_FAILPOINT("create", "start-request-saved");
     r = caa_pod_persist(pod, err);
     if (r < 0)
         goto fail_rmdir;
