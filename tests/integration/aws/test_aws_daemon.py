@@ -22,10 +22,10 @@ fake = None
 class AwsDaemon(Daemon):
     """The production binary with the aws provider (not the test daemon)."""
 
-    def __init__(self, aws_args=None, extra=(), env=None, forwarder=True):
+    def __init__(self, aws_args=None, extra=(), env=None, forwarder=True, root=None):
         self.fwd = FakeForwarder() if forwarder else None
-        super().__init__(args=list(extra), env=env if env is not None else base_env(fake), forwarder=False,
-                         log_level="debug")
+        super().__init__(root=root, args=list(extra), env=env if env is not None else base_env(fake),
+                         forwarder=False, log_level="debug")
         self.aws_args = aws_args if aws_args is not None else base_args()
 
     def cmdline(self):
@@ -136,13 +136,28 @@ def t_orphan_sweep():
     check(len(alive()) == 2, "two instances running: %s" % alive())
     shutil.rmtree(d.pods)
 
-    d2 = AwsDaemon(extra=["-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"])
-    d2.root, d2.pods, d2.sock = root, d.pods, d.sock
-    d2.start()
+    d2 = AwsDaemon(extra=["-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"], root=root).start()
     d2.wait_log(r"orphan sweep: 1 unknown instance\(s\); 1 deleted", timeout=30)
     left = alive()
     check(len(left) == 1 and left[0]["tags"]["caa.node"] == "other-node", "only the other node's VM is left: %s" % left)
     check(d2.stop() == 0, "exit status")
+
+
+def t_fault_matrix():
+    """SIGKILL at each lifecycle step against the fake EC2 (test_daemon_fault_matrix.py): zero leftovers."""
+    if os.environ.get("CAA_FAILPOINTS") != "true":
+        return  # not compiled in (release build)
+    from test_daemon_fault_matrix import Matrix
+
+    m = Matrix(lambda root, fp: AwsDaemon(root=root, env=base_env(fake, CAA_FAILPOINT=fp)), lambda d: len(alive()),
+               400)
+    for fp in ("state:provisioning", "provider:before-create", "provider:create-answered", "instance:recorded",
+               "state:ready"):
+        m.start_cell(fp)
+    for fp in ("state:stopping", "provider:before-delete", "instance:cleared", "state:gone"):
+        m.stop_cell(fp)
+    bad = m.report("aws (fake EC2)")
+    check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
 
 
 TESTS = [
@@ -152,6 +167,7 @@ TESTS = [
     ("-cloud-config-verify with a missing AMI stops the start", t_verify_fails_start),
     ("secrets stay out of the daemon log", t_secrets_not_logged),
     ("the orphan sweep terminates this node's orphans only", t_orphan_sweep),
+    ("SIGKILL at every lifecycle step leaves nothing (fault matrix)", t_fault_matrix),
 ]
 
 
