@@ -172,6 +172,30 @@ def main():
         left = list(fake.state()["vms"].values())[0]
         check(left["tags"]["caa-node"] == "worker-8", "the other node's VM is kept: %s" % left["tags"])
         d4.stop()
+
+        # Fault matrix (test_daemon_fault_matrix.py): SIGKILL at each lifecycle
+        # step, the next daemon gets the shim's next call, nothing is left.
+        if os.environ.get("CAA_FAILPOINTS") == "true":
+            from test_daemon_fault_matrix import Matrix
+
+            base = len(fake.state()["vms"])  # the other node's VM from above stays
+
+            def new_daemon(root, fp):
+                e = dict(env, CAA_FAILPOINT=fp) if fp else env
+                return AzureDaemon(fake, fwd, root=root, args=["-orphan-sweep-interval", "0"], env=e)
+
+            def vms_left(d):
+                wait_vms(fake, base)
+                return len(fake.state()["vms"]) - base
+
+            m = Matrix(new_daemon, vms_left, 500)
+            for fp in ("state:provisioning", "provider:before-create", "provider:create-answered",
+                       "instance:recorded", "state:ready"):
+                m.start_cell(fp)
+            for fp in ("state:stopping", "provider:before-delete", "instance:cleared", "state:gone"):
+                m.stop_cell(fp)
+            bad = m.report("azure (fake ARM)")
+            check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
     finally:
         fwd.close()
         fake.close()
