@@ -160,6 +160,44 @@ def t_fault_matrix():
     check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
 
 
+def t_cloud_faults():
+    """A cloud fault at each EC2 call of StartVM/StopVM (throttling, 500,
+    truncated or cut answers): the shim's StartVM may fail, its StopVM (retried
+    once, as the shim does) must leave no instance and no pod dir."""
+    faults = {
+        "throttled": lambda a: {"throttle": {a: 1}},
+        "500": lambda a: {"fail": {a: {"status": 500, "code": "InternalError"}}},
+        "truncated": lambda a: {"hostile": {a: {"mode": "truncated"}}},
+        "reset": lambda a: {"hostile": {a: {"mode": "reset"}}},
+    }
+    rows = []
+    n = 500
+    for action in ("RunInstances", "DescribeInstances", "TerminateInstances"):
+        for fault, cfg in faults.items():
+            n += 1
+            fake.reset(private_ip_override="127.0.0.1")
+            fake.config(**cfg(action))
+            d = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+            sid = sandbox_id(n)
+            d.ctl_ok("create", sid, *pod_annotations("cf", "default"))
+            rc_start, _, _ = d.ctl("start", sid, timeout=90)
+            rc, _, _ = d.ctl("stop", sid, timeout=90)
+            if rc != 0:
+                rc, _, _ = d.ctl("stop", sid, timeout=90)
+            deadline = time.monotonic() + 20
+            while alive() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            pods = [e for e in os.listdir(d.pods) if e != ".tls"] if os.path.isdir(d.pods) else []
+            rows.append((action, fault, "ok" if rc_start == 0 else "failed", "ok" if rc == 0 else "failed",
+                         len(alive()), len(pods)))
+            d.stop()
+    print("# %-20s %-10s %-8s %-8s %9s %8s" % ("EC2 call", "fault", "StartVM", "StopVM", "instances", "pod dirs"))
+    for r in rows:
+        print("# %-20s %-10s %-8s %-8s %9d %8d" % r)
+    bad = [r for r in rows if r[3] != "ok" or r[4] or r[5]]
+    check(not bad, "cells with leftovers or a failing StopVM: %r" % bad)
+
+
 TESTS = [
     ("CreateVM/StartVM/StopVM make and terminate one instance", t_lifecycle),
     ("StartVM failing at RunInstances leaves nothing", t_failure_before_instance),
@@ -168,6 +206,7 @@ TESTS = [
     ("secrets stay out of the daemon log", t_secrets_not_logged),
     ("the orphan sweep terminates this node's orphans only", t_orphan_sweep),
     ("SIGKILL at every lifecycle step leaves nothing (fault matrix)", t_fault_matrix),
+    ("a cloud fault at each EC2 call leaves nothing", t_cloud_faults),
 ]
 
 
