@@ -29,9 +29,10 @@ const char *caa_pod_intent_name(caa_pod_intent i);
 enum {
     CAA_POD_MADE_NETWORK = 1u << 0, /* network_setup succeeded */
     CAA_POD_MADE_PROXY = 1u << 1,   /* proxy_start called (the proxy may still be connecting) */
-    /* A create was in flight without an answer when an earlier daemon stopped:
-     * an instance may exist whose id was never recorded; the teardown looks for
-     * it by name. Cleared by a teardown that succeeded. */
+    /* A create was in flight without an answer when an earlier daemon stopped,
+     * or it failed without reporting an instance: an instance may exist whose
+     * id was never recorded; the teardown looks for it by name. Cleared by a
+     * teardown that succeeded. */
     CAA_POD_MADE_UNKNOWN_INSTANCE = 1u << 2,
 };
 

@@ -593,6 +593,10 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
             log_pod_warn(ID(pod), "instance %s was created although the create failed", inst->id);
     }
 
+    if (!have_id)
+        /* The provider may have made an instance whose answer was lost (a
+         * timeout, a cut connection): the teardown looks for it by name. */
+        pod->made |= CAA_POD_MADE_UNKNOWN_INSTANCE;
     if (status < 0) {
         caa_error *e = error_or(err, status, "creating instance failed");
         caa_error_prefix(&e, "creating instance %s", pod->rec.instance_name);

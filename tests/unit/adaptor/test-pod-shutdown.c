@@ -360,7 +360,7 @@ static void test_recovered_ready_pod_reconnects(void **state)
     write_record(f, "sb1", CAA_POD_READY, "i-3");
     scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
     fx_start(f);
-    scripted_get_answer(f->sp, 0); /* the VM still exists */
+    scripted_get_answer(f->sp, 0);       /* the VM still exists */
     assert_int_equal(f->proxy.calls, 1); /* the agent socket is served again */
     fx_release(f, &f->proxy, 0);
     caa_pod *pod = caa_pod_find(&f->m, "sb1");
