@@ -46,6 +46,9 @@ typedef struct caa_daemon_config {
     char *log_level;
     char *kubeconfig;   /* Kubernetes API: kubeconfig file (else in-cluster, else $KUBECONFIG) */
     int64_t probe_port; /* probe/health/metrics endpoint on 127.0.0.1; 0: off */
+    int64_t orphan_sweep_interval_ns; /* 0: no orphan sweep */
+    int64_t orphan_sweep_grace_ns;
+    bool orphan_sweep_dry_run;
 
     /* Derived by caa_daemon_config_validate(). */
     caa_log_level log_level_value;

@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "kube-service.h"
 #include "log.h"
+#include "orphan-sweep.h"
 #include "pod-hooks.h"
 #include "pod.h"
 #include "services.h"
@@ -162,6 +163,7 @@ void caa_manager_shutdown(caa_manager *m)
     log_info("shutting down");
     caa_kube_service_shutdown(TAKE_PTR(m->kube));
     caa_podvminfo_cancel_all(m);
+    caa_orphan_sweep_stop(m->orphan_sweep);
     /* Agent proxies still connecting would hold the shutdown for up to
      * -proxy-timeout: stop them now (their starts end with -ESHUTDOWN). */
     caa_pods_shutdown(m);
@@ -192,6 +194,8 @@ void caa_manager_done(caa_manager *m)
     m->tls = NULL;
     caa_daemon_sc_free(m->sc);
     m->sc = NULL;
+    caa_orphan_sweep_free(m->orphan_sweep);
+    m->orphan_sweep = NULL;
 }
 
 /* ---------------------------------------------------------------- startup */
@@ -298,6 +302,16 @@ int caa_manager_start(caa_manager *m, caa_provider *provider, caa_error **err)
     if ((r = ttrpc_server_listen_unix(m->server, cfg->socket_path, 0600, err)) < 0)
         goto fail;
     log_info("serving hypervisor.Hypervisor and podvminfo.PodVMInfo on %s", cfg->socket_path);
+    if (cfg->orphan_sweep_interval_ns > 0) {
+        /* After the pods were loaded: what they know is not an orphan. */
+        caa_orphan_sweep_options so = {
+            .interval_ns = cfg->orphan_sweep_interval_ns,
+            .grace_ns = cfg->orphan_sweep_grace_ns,
+            .dry_run = cfg->orphan_sweep_dry_run,
+        };
+        m->orphan_sweep = caa_orphan_sweep_new(m, &so);
+        caa_orphan_sweep_start(m->orphan_sweep);
+    }
     return 0;
 
 fail:

@@ -55,9 +55,10 @@ typedef struct caa_manager {
     const caa_daemon_config *cfg;
     caa_provider *provider; /* owned from caa_manager_start() on */
     const caa_pod_hooks *hooks;
-    caa_daemon_tls *tls;    /* NULL with -disable-tls or -secure-comms */
-    caa_daemon_sc *sc;      /* -secure-comms */
-    caa_kube_service *kube; /* NULL without an API server; shut down with the manager */
+    caa_daemon_tls *tls;                   /* NULL with -disable-tls or -secure-comms */
+    caa_daemon_sc *sc;                     /* -secure-comms */
+    caa_kube_service *kube;                /* NULL without an API server; shut down with the manager */
+    struct caa_orphan_sweep *orphan_sweep; /* NULL with -orphan-sweep-interval 0 */
     ttrpc_server *server;
     uv_signal_t sig_term;
     uv_signal_t sig_int;

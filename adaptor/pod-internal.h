@@ -29,9 +29,10 @@ const char *caa_pod_intent_name(caa_pod_intent i);
 enum {
     CAA_POD_MADE_NETWORK = 1u << 0, /* network_setup succeeded */
     CAA_POD_MADE_PROXY = 1u << 1,   /* proxy_start called (the proxy may still be connecting) */
-    /* A create was in flight without an answer when an earlier daemon stopped:
-     * an instance may exist whose id was never recorded; the teardown looks for
-     * it by name. Cleared by a teardown that succeeded. */
+    /* A create was in flight without an answer when an earlier daemon stopped,
+     * or it failed without reporting an instance: an instance may exist whose
+     * id was never recorded; the teardown looks for it by name. Cleared by a
+     * teardown that succeeded. */
     CAA_POD_MADE_UNKNOWN_INSTANCE = 1u << 2,
 };
 
@@ -52,6 +53,8 @@ struct caa_pod {
     size_t user_data_len;
     char *auth_json; /* registry credentials (/run/peerpod/auth.json) or NULL; never logged */
     bool recovered;  /* loaded from a state file at start */
+    /* A recovered `created` pod whose start-request.json was read back: it can be started. */
+    bool start_request_restored;
 
     caa_pod_intent intent;
     unsigned made; /* CAA_POD_MADE_* */
@@ -96,6 +99,12 @@ void caa_pod_release(caa_pod *pod);
 void caa_pod_free(caa_pod *pod);
 /* Drops the pod from the table (after `gone`); observers hear pod_removed. */
 void caa_pod_forget(caa_pod *pod);
+
+/* pod-start-request.c: CreateVM saves what StartVM needs (start-request.h); a
+ * pod recovered in `created` reads it back (a failure is logged and leaves the
+ * pod unstartable). */
+int caa_pod_save_start_request(caa_pod *pod, caa_error **err);
+void caa_pod_restore_start_request(caa_pod *pod);
 
 /* pod-lifecycle.c */
 /* Answers a StartVM or StopVM whose provider callback the torn-down provider dropped (-ESHUTDOWN). */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "fs.h"
 #include "log.h"
 #include "metrics.h"
@@ -293,6 +294,7 @@ static void teardown_next(teardown *td)
             if (!pod->rec.instance_id)
                 continue;
             log_pod_info(ID(pod), "deleting instance %s", pod->rec.instance_id);
+            CAA_FAILPOINT("provider", "before-delete");
             caa_pod_hold(pod);
             r = caa_provider_delete_instance(m->provider, pod->rec.instance_id, on_instance_deleted, td, &e);
             if (r == 0)
@@ -553,6 +555,7 @@ static void on_network_ready(int status, caa_error *err, void *opaque)
     } else {
         caa_error_free(err);
         pod->made |= CAA_POD_MADE_NETWORK;
+        CAA_FAILPOINT("hook", "network-ready");
         if (!start_interrupted(pod))
             start_proxy(pod);
     }
@@ -583,6 +586,7 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
     caa_pod *pod = opaque;
     _cleanup_(caa_instance_freep) caa_instance *owned = inst;
     bool have_id = inst && inst->id && *inst->id;
+    CAA_FAILPOINT("provider", "create-answered"); /* made in the cloud, id not yet on disk */
 
     if (have_id) {
         /* Record first: whatever happens next, the id is on disk for deletion. */
@@ -594,6 +598,10 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
             log_pod_warn(ID(pod), "instance %s was created although the create failed", inst->id);
     }
 
+    if (!have_id)
+        /* The provider may have made an instance whose answer was lost (a
+         * timeout, a cut connection): the teardown looks for it by name. */
+        pod->made |= CAA_POD_MADE_UNKNOWN_INSTANCE;
     if (status < 0) {
         caa_error *e = error_or(err, status, "creating instance failed");
         caa_error_prefix(&e, "creating instance %s", pod->rec.instance_name);
@@ -625,9 +633,9 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     if (start_in_flight(pod) || pod->rec.state != CAA_POD_CREATED)
         return caa_error_set(err, -EALREADY, "sandbox %s was already started (state %s)", ID(pod),
                              caa_pod_state_name(pod->rec.state));
-    /* The request (annotations, boot data) of a pod created before a restart is not
-     * persisted: starting it would make a VM of the wrong size without its boot data. */
-    if (pod->recovered)
+    /* Without its start request (size, image, boot data) a recovered pod would
+     * become a VM of the wrong size that cannot boot. */
+    if (pod->recovered && !pod->start_request_restored)
         return caa_error_set(err, -EBUSY,
                              "sandbox %s was created by an earlier daemon and its request is lost; "
                              "stop it and create it again",
@@ -639,6 +647,7 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
     caa_instance_spec spec;
     caa_pod_instance_spec(pod, &spec);
     log_pod_info(ID(pod), "creating instance %s", spec.instance_name);
+    CAA_FAILPOINT("provider", "before-create");
     _cleanup_error_ caa_error *e = NULL;
     caa_pod_hold(pod);
     r = caa_provider_create_instance(m->provider, &spec, on_instance_created, pod, &e);
@@ -689,8 +698,48 @@ static void on_reconnected(int status, caa_error *err, void *opaque)
     caa_pod_release(pod);
 }
 
+/* The recovered pod's VM is not in the cloud any more (deleted by hand, a
+ * spot reclaim, a node failure on the cloud's side): say so, stop serving its
+ * agent socket and mark the pod failed, so that StopVM only cleans up. */
+static void on_instance_checked(int status, caa_instance *inst, caa_error *err, void *opaque)
+{
+    caa_pod *pod = opaque;
+    caa_instance_free(inst);
+    bool still_ready = pod->rec.state == CAA_POD_READY && pod->intent == CAA_POD_INTENT_NONE &&
+                       !start_in_flight(pod) && !pod->mgr->shutting_down;
+    if (status == -ENOENT && still_ready && pod->rec.instance_id) {
+        log_pod_error(ID(pod), "the pod VM %s is gone from the cloud; the pod is failed (StopVM cleans up)",
+                      pod->rec.instance_id);
+        caa_pod_stop_proxy(pod);
+        pod->made &= ~CAA_POD_MADE_PROXY;
+        caa_pod_clear_instance(pod);
+        set_state_or_log(pod, CAA_POD_FAILED);
+    } else if (status < 0 && status != -ENOENT && status != -ECANCELED) {
+        log_pod_warn(ID(pod), "could not check that the pod VM %s exists: %s", pod->rec.instance_id,
+                     err ? caa_error_msg(err) : "failed");
+    }
+    caa_error_free(err);
+    caa_pod_release(pod);
+}
+
+static void check_instance_exists(caa_pod *pod)
+{
+    caa_manager *m = pod->mgr;
+    _cleanup_error_ caa_error *e = NULL;
+    caa_pod_hold(pod);
+    int r = caa_provider_get_instance(m->provider, pod->rec.instance_id, on_instance_checked, pod, &e);
+    if (r == 0)
+        return;
+    caa_pod_release(pod);
+    if (r != -EOPNOTSUPP)
+        log_pod_warn(ID(pod), "could not check that the pod VM %s exists: %s", pod->rec.instance_id,
+                     caa_error_msg(e));
+}
+
 void caa_pod_reconnect(caa_pod *pod)
 {
+    if (pod->rec.instance_id)
+        check_instance_exists(pod);
     caa_manager *m = pod->mgr;
     if (!m->hooks->proxy_start || !pod->rec.instance_ips || (pod->made & CAA_POD_MADE_PROXY))
         return;

@@ -20,7 +20,8 @@ static const unsigned allowed[CAA_POD_STATE_COUNT] = {
     [CAA_POD_BOOTING] =
         BIT(CAA_POD_CONNECTING) | BIT(CAA_POD_READY) | BIT(CAA_POD_FAILED) | BIT(CAA_POD_STOPPING),
     [CAA_POD_CONNECTING] = BIT(CAA_POD_READY) | BIT(CAA_POD_FAILED) | BIT(CAA_POD_STOPPING),
-    [CAA_POD_READY] = BIT(CAA_POD_STOPPING),
+    /* failed: the VM of a recovered pod is gone from the cloud. */
+    [CAA_POD_READY] = BIT(CAA_POD_STOPPING) | BIT(CAA_POD_FAILED),
     /* A failed delete keeps the pod so that a later StopVM retries. */
     [CAA_POD_STOPPING] = BIT(CAA_POD_GONE) | BIT(CAA_POD_FAILED),
     [CAA_POD_FAILED] = BIT(CAA_POD_STOPPING),

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "fs.h"
 #include "instance-name.h"
 #include "log.h"
@@ -151,6 +152,7 @@ int caa_pod_set_state(caa_pod *pod, caa_pod_state to, caa_error **err)
         return caa_error_prefix(err, "saving state %s", caa_pod_state_name(to));
     }
     log_pod_info(pod->rec.sandbox_id, "state %s -> %s", caa_pod_state_name(from), caa_pod_state_name(to));
+    CAA_FAILPOINT("state", caa_pod_state_name(to));
     caa_pod_notify_state(pod, from, to);
     return 0;
 }
@@ -177,6 +179,7 @@ void caa_pod_set_instance(caa_pod *pod, const caa_instance *inst)
     for (size_t i = 0; inst->ips && inst->ips[i] && i < CAA_STATE_MAX_IPS; i++)
         caa_strv_push(&pod->rec.instance_ips, inst->ips[i]);
     persist_or_log(pod);
+    CAA_FAILPOINT("instance", "recorded");
     caa_pod_notify_instance(pod);
 }
 
@@ -184,6 +187,7 @@ void caa_pod_clear_instance(caa_pod *pod)
 {
     forget_instance(pod);
     persist_or_log(pod);
+    CAA_FAILPOINT("instance", "cleared");
     caa_pod_notify_instance(pod);
 }
 
@@ -236,6 +240,18 @@ const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const 
             found = pod;
     }
     return found;
+}
+
+bool caa_pod_knows_instance(caa_manager *m, const char *id, const char *name)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        if ((pod->rec.instance_id && strcmp(pod->rec.instance_id, id) == 0) ||
+            (name && strcmp(pod->rec.instance_name, name) == 0))
+            return true;
+    }
+    return false;
 }
 
 uint32_t *caa_pods_vnis_in_use(caa_manager *m, size_t *ret_n)
@@ -376,6 +392,11 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
         caa_error_prefix(err, "provider %s refuses the pod", m->provider->ops->name);
         goto fail_rmdir;
     }
+    /* Before state.json: a pod whose state file exists can always be started. */
+    r = caa_pod_save_start_request(pod, err);
+    if (r < 0)
+        goto fail_rmdir;
+    CAA_FAILPOINT("create", "start-request-saved");
     r = caa_pod_persist(pod, err);
     if (r < 0)
         goto fail_rmdir;
@@ -420,9 +441,12 @@ caa_pod *caa_pod_recover(caa_manager *m, caa_pod_record *rec)
     pod->recovered = true;
     if (!pod->rec.instance_id && caa_pod_state_create_may_be_pending(pod->rec.state))
         pod->made |= CAA_POD_MADE_UNKNOWN_INSTANCE;
-    /* What recovery knows of the pod request; the rest (annotations) was not persisted. */
+    /* What recovery knows of the pod request from state.json; a `created` pod's
+     * size, image and boot data come from start-request.json. */
     pod->spec.pod_name = xstrdup(pod->rec.pod_name);
     pod->spec.pod_namespace = xstrdup(pod->rec.pod_namespace);
+    if (pod->rec.state == CAA_POD_CREATED)
+        caa_pod_restore_start_request(pod);
     table_add(m, pod);
     return pod;
 }

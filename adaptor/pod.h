@@ -38,6 +38,10 @@ bool caa_pod_is_recovered(const caa_pod *pod);
 /* ---------------------------------------------------------------- finding pods */
 
 caa_pod *caa_pod_find(caa_manager *m, const char *sandbox_id);
+/* Does a registered pod account for this instance: its recorded id is id, or
+ * (name non-NULL) its instance name is name (a create in flight, or a
+ * recovered pod whose create had no answer)? For the orphan sweep. */
+bool caa_pod_knows_instance(caa_manager *m, const char *id, const char *name);
 /* The newest pod with this name and namespace whose instance id is known. */
 const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const char *pod_namespace);
 

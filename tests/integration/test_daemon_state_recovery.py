@@ -97,10 +97,12 @@ def main():
     d.wait_log(r"sandbox=%s deleted instance test-00000000000000aa \(found by name\)" % sid2)
     check(d.instances() == [], "instances left: %s" % d.instances())
 
-    # A pod created (not started) before the restart cannot be started: its request is lost.
+    # A pod created (not started) by a daemon that kept no start request cannot
+    # be started: its request is lost (test_daemon_start_after_restart.py: with one).
     sid5 = sandbox_id(44)
     d.ctl_ok("create", sid5, *pod_annotations("late"))
     check(d.stop() == 0, "exit status")
+    os.unlink(os.path.join(pods, sid5, "start-request.json"))
     d = Daemon(root=root).start()
     rc, _, err = d.ctl("start", sid5)
     check(rc == 1 and "FAILED_PRECONDITION" in err and "earlier daemon" in err, "start after restart: %s" % err)

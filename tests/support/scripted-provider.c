@@ -14,7 +14,13 @@ typedef struct scripted_call {
     scripted_kind kind;
     char *name; /* create: instance name */
     char *key;  /* create: idempotency key */
-    char *id;   /* delete: instance id */
+    /* create: what the instance is asked to be */
+    char *user_data;
+    size_t user_data_len;
+    int64_t vcpus, memory_mib;
+    char *image, *machine_type;
+    scripted_create_request view; /* the fields above, for the test */
+    char *id;                     /* delete: instance id */
     caa_instance_cb inst_cb;
     caa_done_cb done_cb;
     caa_list_cb list_cb;
@@ -50,6 +56,9 @@ static void call_free(scripted_call *c)
 {
     free(c->name);
     free(c->key);
+    free(c->user_data);
+    free(c->image);
+    free(c->machine_type);
     free(c->id);
     free(c);
 }
@@ -90,6 +99,7 @@ static int scripted_init(uv_loop_t *loop, const void *config, void **ret_priv, c
 
 caa_provider *scripted_provider_wrap(scripted_provider *sp, uv_loop_t *loop)
 {
+    sp->torn_down = false; /* a restarted daemon's provider */
     caa_provider *p = caa_provider_new(&caa_scripted_provider, loop);
     ((scripted_config *)p->config)->sp = sp;
     if (caa_provider_init(p, NULL) < 0)
@@ -131,9 +141,17 @@ static int scripted_create(void *priv, const caa_instance_spec *spec, caa_instan
         .kind = SCRIPTED_CREATE,
         .name = xstrdup(spec->instance_name),
         .key = spec->idempotency_key ? xstrdup(spec->idempotency_key) : NULL,
+        .user_data = spec->user_data ? xmemdup(spec->user_data, spec->user_data_len) : NULL,
+        .user_data_len = spec->user_data_len,
+        .vcpus = spec->vcpus,
+        .memory_mib = spec->memory_mib,
+        .image = spec->image ? xstrdup(spec->image) : NULL,
+        .machine_type = spec->instance_type ? xstrdup(spec->instance_type) : NULL,
         .inst_cb = cb,
         .opaque = opaque,
     };
+    c->view = (scripted_create_request){c->user_data,  c->user_data_len, c->vcpus,
+                                        c->memory_mib, c->image,         c->machine_type};
     return enqueue(priv, c, err);
 }
 
@@ -149,6 +167,14 @@ static int scripted_list(void *priv, caa_list_cb cb, void *opaque, caa_error **e
 {
     scripted_call *c = xnew0(scripted_call, 1);
     *c = (scripted_call){.kind = SCRIPTED_LIST, .list_cb = cb, .opaque = opaque};
+    return enqueue(priv, c, err);
+}
+
+static int scripted_get(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,
+                        caa_error **err)
+{
+    scripted_call *c = xnew0(scripted_call, 1);
+    *c = (scripted_call){.kind = SCRIPTED_GET, .id = xstrdup(instance_id), .inst_cb = cb, .opaque = opaque};
     return enqueue(priv, c, err);
 }
 
@@ -168,6 +194,7 @@ const caa_provider_ops caa_scripted_provider = {
     .create_instance = scripted_create,
     .delete_instance = scripted_delete,
     .list_instances = scripted_list,
+    .get_instance = scripted_get,
     .teardown = scripted_teardown,
 };
 
@@ -202,6 +229,11 @@ size_t scripted_live_instances(const scripted_provider *sp)
 const char *scripted_create_name(const scripted_provider *sp)
 {
     return sp->queue[SCRIPTED_CREATE] ? sp->queue[SCRIPTED_CREATE]->name : NULL;
+}
+
+const scripted_create_request *scripted_create_request_of(const scripted_provider *sp)
+{
+    return sp->queue[SCRIPTED_CREATE] ? &sp->queue[SCRIPTED_CREATE]->view : NULL;
 }
 
 const char *scripted_create_key(const scripted_provider *sp)
@@ -291,4 +323,32 @@ void scripted_list_answer(scripted_provider *sp, int status)
     void *opaque = c->opaque;
     call_free(c);
     cb(status, list, e, opaque);
+}
+
+static const scripted_instance *find_live(const scripted_provider *sp, const char *id)
+{
+    for (size_t i = 0; i < sp->n_instances; i++)
+        if (strcmp(sp->instances[i].id, id) == 0)
+            return &sp->instances[i];
+    return NULL;
+}
+
+void scripted_get_answer(scripted_provider *sp, int status)
+{
+    scripted_call *c = dequeue(sp, SCRIPTED_GET);
+    const scripted_instance *live = status == 0 ? find_live(sp, c->id) : NULL;
+    if (status == 0 && !live)
+        status = -ENOENT;
+    caa_instance *inst = live ? caa_instance_new(live->id, live->name) : NULL;
+    caa_error *e =
+        status < 0 ? caa_error_new(status, "scripted get: %s", live ? "failed" : "no such instance") : NULL;
+    caa_instance_cb cb = c->inst_cb;
+    void *opaque = c->opaque;
+    call_free(c);
+    cb(status, inst, e, opaque);
+}
+
+void scripted_remove_instance(scripted_provider *sp, const char *id)
+{
+    remove_instance(sp, id);
 }

@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -35,6 +36,7 @@ typedef enum scripted_kind {
     SCRIPTED_CREATE = 0,
     SCRIPTED_DELETE,
     SCRIPTED_LIST,
+    SCRIPTED_GET,
     SCRIPTED_KIND_COUNT
 } scripted_kind;
 
@@ -60,6 +62,14 @@ size_t scripted_live_instances(const scripted_provider *sp);
 /* The instance name / idempotency key of the oldest pending create. */
 const char *scripted_create_name(const scripted_provider *sp);
 const char *scripted_create_key(const scripted_provider *sp);
+/* What the oldest pending create asks for (NULL: none pending; valid until it is answered). */
+typedef struct scripted_create_request {
+    const char *user_data; /* not NUL-terminated */
+    size_t user_data_len;
+    int64_t vcpus, memory_mib;
+    const char *image, *machine_type;
+} scripted_create_request;
+const scripted_create_request *scripted_create_request_of(const scripted_provider *sp);
 /* The instance id of the oldest pending delete. */
 const char *scripted_delete_target(const scripted_provider *sp);
 
@@ -73,5 +83,10 @@ void scripted_create_fail(scripted_provider *sp, int status, const char *partial
 void scripted_delete_done(scripted_provider *sp, int status);
 /* Answers the oldest list with the live instances (status 0) or an error. */
 void scripted_list_answer(scripted_provider *sp, int status);
+/* Answers the oldest get: status 0 answers from the live instances (-ENOENT
+ * when the id is not among them), a negative status fails the call. */
+void scripted_get_answer(scripted_provider *sp, int status);
 /* Makes an instance exist as if an earlier daemon created it (for recovery tests). */
 void scripted_add_instance(scripted_provider *sp, const char *id, const char *name);
+/* Makes an instance vanish as if deleted behind the daemon's back. */
+void scripted_remove_instance(scripted_provider *sp, const char *id);

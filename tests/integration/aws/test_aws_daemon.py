@@ -22,10 +22,10 @@ fake = None
 class AwsDaemon(Daemon):
     """The production binary with the aws provider (not the test daemon)."""
 
-    def __init__(self, aws_args=None, extra=(), env=None, forwarder=True):
+    def __init__(self, aws_args=None, extra=(), env=None, forwarder=True, root=None):
         self.fwd = FakeForwarder() if forwarder else None
-        super().__init__(args=list(extra), env=env if env is not None else base_env(fake), forwarder=False,
-                         log_level="debug")
+        super().__init__(root=root, args=list(extra), env=env if env is not None else base_env(fake),
+                         forwarder=False, log_level="debug")
         self.aws_args = aws_args if aws_args is not None else base_args()
 
     def cmdline(self):
@@ -118,12 +118,95 @@ def t_secrets_not_logged():
     check(alive() == [], "instances left: %s" % alive())
 
 
+def t_orphan_sweep():
+    """Pod dirs wiped while their VMs run (a node reboot emptying /run): the
+    next daemon's sweep terminates this node's orphan and never another
+    node's instance."""
+    import shutil
+    theirs = AwsDaemon(aws_args=base_args(**{"-aws-node-name": "other-node"}),
+                       extra=["-orphan-sweep-interval", "0"]).start()
+    theirs.ctl_ok("create", sandbox_id(111), *pod_annotations("theirs", "default"))
+    theirs.ctl_ok("start", sandbox_id(111), timeout=60)
+    theirs.kill()
+    d = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+    root = d.root
+    d.ctl_ok("create", sandbox_id(112), *pod_annotations("mine", "default"))
+    d.ctl_ok("start", sandbox_id(112), timeout=60)
+    d.kill()
+    check(len(alive()) == 2, "two instances running: %s" % alive())
+    shutil.rmtree(d.pods)
+
+    d2 = AwsDaemon(extra=["-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"], root=root).start()
+    d2.wait_log(r"orphan sweep: 1 unknown instance\(s\); 1 deleted", timeout=30)
+    left = alive()
+    check(len(left) == 1 and left[0]["tags"]["caa.node"] == "other-node", "only the other node's VM is left: %s" % left)
+    check(d2.stop() == 0, "exit status")
+
+
+def t_fault_matrix():
+    """SIGKILL at each lifecycle step against the fake EC2 (test_daemon_fault_matrix.py): zero leftovers."""
+    if os.environ.get("CAA_FAILPOINTS") != "true":
+        return  # not compiled in (release build)
+    from test_daemon_fault_matrix import Matrix
+
+    m = Matrix(lambda root, fp: AwsDaemon(root=root, env=base_env(fake, CAA_FAILPOINT=fp)), lambda d: len(alive()),
+               400)
+    for fp in ("state:provisioning", "provider:before-create", "provider:create-answered", "instance:recorded",
+               "state:ready"):
+        m.start_cell(fp)
+    for fp in ("state:stopping", "provider:before-delete", "instance:cleared", "state:gone"):
+        m.stop_cell(fp)
+    bad = m.report("aws (fake EC2)")
+    check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
+
+
+def t_cloud_faults():
+    """A cloud fault at each EC2 call of StartVM/StopVM (throttling, 500,
+    truncated or cut answers): the shim's StartVM may fail, its StopVM (retried
+    once, as the shim does) must leave no instance and no pod dir."""
+    faults = {
+        "throttled": lambda a: {"throttle": {a: 1}},
+        "500": lambda a: {"fail": {a: {"status": 500, "code": "InternalError"}}},
+        "truncated": lambda a: {"hostile": {a: {"mode": "truncated"}}},
+        "reset": lambda a: {"hostile": {a: {"mode": "reset"}}},
+    }
+    rows = []
+    n = 500
+    for action in ("RunInstances", "DescribeInstances", "TerminateInstances"):
+        for fault, cfg in faults.items():
+            n += 1
+            fake.reset(private_ip_override="127.0.0.1")
+            fake.config(**cfg(action))
+            d = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+            sid = sandbox_id(n)
+            d.ctl_ok("create", sid, *pod_annotations("cf", "default"))
+            rc_start, _, _ = d.ctl("start", sid, timeout=90)
+            rc, _, _ = d.ctl("stop", sid, timeout=90)
+            if rc != 0:
+                rc, _, _ = d.ctl("stop", sid, timeout=90)
+            deadline = time.monotonic() + 20
+            while alive() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            pods = [e for e in os.listdir(d.pods) if e != ".tls"] if os.path.isdir(d.pods) else []
+            rows.append((action, fault, "ok" if rc_start == 0 else "failed", "ok" if rc == 0 else "failed",
+                         len(alive()), len(pods)))
+            d.stop()
+    print("# %-20s %-10s %-8s %-8s %9s %8s" % ("EC2 call", "fault", "StartVM", "StopVM", "instances", "pod dirs"))
+    for r in rows:
+        print("# %-20s %-10s %-8s %-8s %9d %8d" % r)
+    bad = [r for r in rows if r[3] != "ok" or r[4] or r[5]]
+    check(not bad, "cells with leftovers or a failing StopVM: %r" % bad)
+
+
 TESTS = [
     ("CreateVM/StartVM/StopVM make and terminate one instance", t_lifecycle),
     ("StartVM failing at RunInstances leaves nothing", t_failure_before_instance),
     ("StartVM failing after RunInstances deletes the instance", t_failure_after_instance),
     ("-cloud-config-verify with a missing AMI stops the start", t_verify_fails_start),
     ("secrets stay out of the daemon log", t_secrets_not_logged),
+    ("the orphan sweep terminates this node's orphans only", t_orphan_sweep),
+    ("SIGKILL at every lifecycle step leaves nothing (fault matrix)", t_fault_matrix),
+    ("a cloud fault at each EC2 call leaves nothing", t_cloud_faults),
 ]
 
 

@@ -8,6 +8,7 @@ forwarder is the harness's FakeForwarder on 127.0.0.1 (plain TCP)."""
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,6 +149,53 @@ def main():
         check(wait_vms(fake, 0), "StopVM after restart deletes the VM: %s" % fake.state()["vms"])
         check(d2.count_log(r"looking for instance podvm-slow-") == 1, "found through list_instances")
         d2.stop()
+
+        # Orphan sweep: pod dirs wiped while the VMs run (a node reboot emptying
+        # /run). The next daemon deletes this node's VM and never another node's.
+        fake.config(lro_result="Succeeded")
+        env = {"AZURE_CLIENT_SECRET": SECRET}
+        other = AzureDaemon(fake, fwd, args=["-node-name", "worker-8", "-orphan-sweep-interval", "0"],
+                            env=env).start()
+        other.ctl_ok("create", sandbox_id(5), *pod_annotations("theirs", "default"))
+        other.ctl_ok("start", sandbox_id(5), timeout=60)
+        other.kill()
+        d3 = AzureDaemon(fake, fwd, args=["-orphan-sweep-interval", "0"], env=env).start()
+        d3.ctl_ok("create", sandbox_id(6), *pod_annotations("mine", "default"))
+        d3.ctl_ok("start", sandbox_id(6), timeout=60)
+        d3.kill()
+        shutil.rmtree(d3.pods)
+        check(wait_vms(fake, 2), "two VMs run: %s" % list(fake.state()["vms"]))
+        d4 = AzureDaemon(fake, fwd, root=d3.root, args=["-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"],
+                         env=env).start()
+        d4.wait_log(r"orphan sweep: 1 unknown instance\(s\); 1 deleted", timeout=30)
+        check(wait_vms(fake, 1), "one VM left: %s" % list(fake.state()["vms"]))
+        left = list(fake.state()["vms"].values())[0]
+        check(left["tags"]["caa-node"] == "worker-8", "the other node's VM is kept: %s" % left["tags"])
+        d4.stop()
+
+        # Fault matrix (test_daemon_fault_matrix.py): SIGKILL at each lifecycle
+        # step, the next daemon gets the shim's next call, nothing is left.
+        if os.environ.get("CAA_FAILPOINTS") == "true":
+            from test_daemon_fault_matrix import Matrix
+
+            base = len(fake.state()["vms"])  # the other node's VM from above stays
+
+            def new_daemon(root, fp):
+                e = dict(env, CAA_FAILPOINT=fp) if fp else env
+                return AzureDaemon(fake, fwd, root=root, args=["-orphan-sweep-interval", "0"], env=e)
+
+            def vms_left(d):
+                wait_vms(fake, base)
+                return len(fake.state()["vms"]) - base
+
+            m = Matrix(new_daemon, vms_left, 500)
+            for fp in ("state:provisioning", "provider:before-create", "provider:create-answered",
+                       "instance:recorded", "state:ready"):
+                m.start_cell(fp)
+            for fp in ("state:stopping", "provider:before-delete", "instance:cleared", "state:gone"):
+                m.stop_cell(fp)
+            bad = m.report("azure (fake ARM)")
+            check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
     finally:
         fwd.close()
         fake.close()

@@ -35,10 +35,9 @@ static int fake_inspect(caa_manager *m, caa_pod *pod, caa_error **err)
 static int fake_boot_data(caa_manager *m, caa_pod *pod, char **ret, size_t *ret_len, caa_error **err)
 {
     (void)m;
-    (void)pod;
     (void)err;
     cur->boot_data_builds++;
-    *ret = xstrdup("#cloud-config\n");
+    *ret = xasprintf("#cloud-config\n# boot data of %s\n", caa_pod_id(pod));
     *ret_len = strlen(*ret);
     return 0;
 }
@@ -212,6 +211,20 @@ void fx_shutdown(fx *f)
     caa_manager_shutdown(&f->m);
     /* Nothing the fixture holds keeps the loop alive: this returns once the server closed. */
     uv_run(&f->loop, UV_RUN_DEFAULT);
+}
+
+void fx_restart(fx *f)
+{
+    if (f->started && !f->m.shutting_down)
+        fx_shutdown(f);
+    caa_manager_done(&f->m);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    caa_manager_init(&f->m, &f->loop, &f->cfg);
+    f->m.hooks = &fake_hooks;
+    caa_manager_add_pod_observer(&f->m, &recorder, f);
+    f->start = f->stop = f->stop2 = (fx_answer){0};
+    fx_start(f);
 }
 
 int fx_teardown(void **state)

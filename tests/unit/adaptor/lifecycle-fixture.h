@@ -71,6 +71,9 @@ int fx_teardown(void **state);
 
 /* Starts the manager (call after writing any state files into f->cfg.pods_dir). */
 void fx_start(fx *f);
+/* A new daemon on the same pods dir and cloud: the running one takes SIGTERM's
+ * path (unless it already did), then a fresh manager starts and recovers the pods. */
+void fx_restart(fx *f);
 /* Runs the loop until no deferred work is left (never blocks). */
 void fx_drain(fx *f);
 /* SIGTERM's path: caa_manager_shutdown(), then the loop is run dry. */

@@ -158,6 +158,7 @@ static void test_stop_during_create_that_fails(void **state)
     scripted_create_fail(f->sp, -EIO, NULL);
     fx_assert_answer(&f->start, -ECANCELED);
     fx_drain(f);
+    scripted_list_answer(f->sp, 0); /* nothing was made under its name */
     fx_assert_answer(&f->stop, 0);
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
     assert_gone(f, "sb1");
@@ -324,10 +325,29 @@ static void test_create_fails(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
     scripted_create_fail(f->sp, -EAGAIN, NULL);
     fx_drain(f);
+    scripted_list_answer(f->sp, 0); /* nothing was made under its name */
     fx_assert_answer(&f->start, -EAGAIN);
     assert_non_null(strstr(f->start.msg, "scripted create"));
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
     stop_failed_pod(f, pod);
+}
+
+/* The create made an instance but its answer was lost (a timeout): the
+ * cleanup finds it by name and deletes it before the start answers. */
+static void test_create_fails_after_making_instance(void **state)
+{
+    fx *f = *state;
+    caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
+    scripted_add_instance(f->sp, "i-lost", caa_pod_instance_name(pod));
+    scripted_create_fail(f->sp, -ETIMEDOUT, NULL);
+    fx_drain(f);
+    scripted_list_answer(f->sp, 0);
+    assert_string_equal(scripted_delete_target(f->sp), "i-lost");
+    scripted_delete_done(f->sp, 0);
+    fx_drain(f);
+    fx_assert_answer(&f->start, -ETIMEDOUT);
+    assert_int_equal(scripted_live_instances(f->sp), 0);
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_FAILED);
 }
 
 static void test_create_fails_with_partial_instance(void **state)
@@ -541,6 +561,7 @@ int main(void)
         T(test_cancel_then_stop_during_create),
         T(test_create_refused_now),
         T(test_create_fails),
+        T(test_create_fails_after_making_instance),
         T(test_create_fails_with_partial_instance),
         T(test_create_without_ip),
         T(test_network_setup_refused_now),

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "fs.h"
 #include "lifecycle-fixture.h"
 #include "state-store.h"
 #include "strv.h"
@@ -258,12 +259,108 @@ static void test_recovered_created_pod_cannot_start(void **state)
     assert_int_equal(scripted_calls(f->sp, SCRIPTED_CREATE), 0);
 }
 
+/* CreateVM, then a new daemon: the pod starts with the size, image and boot
+ * data of its CreateVM (start-request.json), and nothing is built again. */
+static caa_pod *create_sized_pod(fx *f)
+{
+    caa_annotation ann[] = {
+        {CAA_ANN_SANDBOX_NAME, "nginx"},  {CAA_ANN_SANDBOX_NAMESPACE, "default"},
+        {CAA_ANN_DEFAULT_VCPUS, "2"},     {CAA_ANN_DEFAULT_MEMORY, "3072"},
+        {CAA_ANN_IMAGE, "podvm-image-1"}, {CAA_ANN_MACHINE_TYPE, "t3.small"},
+    };
+    caa_pod *pod = NULL;
+    caa_error *err = NULL;
+    if (caa_pod_create(&f->m, "sb1", ann, sizeof(ann) / sizeof(ann[0]), NULL, &pod, &err) < 0)
+        fail_msg("CreateVM: %s", caa_error_msg(err));
+    return pod;
+}
+
+static void test_recovered_created_pod_starts(void **state)
+{
+    fx *f = *state;
+    fx_start(f);
+    create_sized_pod(f);
+    char *req_path = xasprintf("%s/sb1/start-request.json", f->cfg.pods_dir);
+    struct stat st;
+    assert_int_equal(stat(req_path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    free(req_path);
+
+    fx_restart(f);
+    assert_int_equal(f->boot_data_builds, 1);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_non_null(pod);
+    assert_true(caa_pod_is_recovered(pod));
+    assert_int_equal(fx_start_vm(f, pod), 0);
+    const scripted_create_request *req = scripted_create_request_of(f->sp);
+    assert_non_null(req);
+    assert_int_equal(req->vcpus, 2);
+    assert_int_equal(req->memory_mib, 3072);
+    assert_string_equal(req->image, "podvm-image-1");
+    assert_string_equal(req->machine_type, "t3.small");
+    const char *want = "#cloud-config\n# boot data of sb1\n";
+    assert_int_equal(req->user_data_len, strlen(want));
+    assert_memory_equal(req->user_data, want, strlen(want));
+    assert_string_equal(scripted_create_name(f->sp), "podvm-nginx-sb1");
+
+    scripted_create_ok(f->sp, "i-1", FX_IP);
+    fx_release(f, &f->setup, 0);
+    fx_release(f, &f->proxy, 0);
+    fx_assert_answer(&f->start, 0);
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_READY);
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    scripted_delete_done(f->sp, 0);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_live_instances(f->sp), 0);
+    assert_false(fx_pod_dir_exists(f, "sb1"));
+}
+
+static void test_recovered_created_pod_stops(void **state)
+{
+    fx *f = *state;
+    fx_start(f);
+    create_sized_pod(f);
+    fx_restart(f);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    fx_release(f, &f->teardown, 0); /* a recovered pod's network is always torn down */
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_CREATE), 0);
+    assert_false(fx_pod_dir_exists(f, "sb1"));
+}
+
+/* A damaged start request: the pod cannot be started (never a VM without its
+ * boot data), StopVM still removes it. */
+static void test_recovered_created_pod_bad_start_request(void **state)
+{
+    fx *f = *state;
+    fx_start(f);
+    create_sized_pod(f);
+    char *req_path = xasprintf("%s/sb1/start-request.json", f->cfg.pods_dir);
+    assert_int_equal(caa_write_file_atomic(req_path, "{\"version\":1,", 13, 0600, NULL), 0);
+    free(req_path);
+    fx_restart(f);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_int_equal(fx_start_vm(f, pod), -EBUSY);
+    assert_non_null(strstr(f->start.msg, "request is lost"));
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_CREATE), 0);
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_false(fx_pod_dir_exists(f, "sb1"));
+}
+
 static void test_recovered_ready_pod_reconnects(void **state)
 {
     fx *f = *state;
     write_record(f, "sb1", CAA_POD_READY, "i-3");
     scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
     fx_start(f);
+    scripted_get_answer(f->sp, 0);       /* the VM still exists */
     assert_int_equal(f->proxy.calls, 1); /* the agent socket is served again */
     fx_release(f, &f->proxy, 0);
     caa_pod *pod = caa_pod_find(&f->m, "sb1");
@@ -275,6 +372,74 @@ static void test_recovered_ready_pod_reconnects(void **state)
     fx_release(f, &f->teardown, 0);
     fx_assert_answer(&f->stop, 0);
     assert_int_equal(scripted_live_instances(f->sp), 0);
+    assert_string_equal(f->path, "ready>stopping>gone");
+}
+
+/* The VM of a recovered ready pod is gone from the cloud: reported, the
+ * agent socket no longer served, the pod failed; StopVM cleans up the rest
+ * without a delete. */
+static void test_recovered_ready_pod_vm_gone(void **state)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    fx_start(f);
+    assert_int_equal(scripted_pending(f->sp, SCRIPTED_GET), 1);
+    scripted_get_answer(f->sp, 0); /* i-3 does not exist */
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_FAILED);
+    assert_null(caa_pod_instance_id(pod));
+    assert_int_equal(f->proxy_stops, 1);
+    fx_assert_disk(f, "sb1", CAA_POD_FAILED, NULL);
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 0);
+    assert_string_equal(f->path, "ready>failed>stopping>gone");
+}
+
+/* The VM exists, or the check fails (a cloud error is no proof that it is
+ * gone): the pod stays ready. */
+static void check_answer_keeps_ready(void **state, bool exists, int status)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    if (exists)
+        scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
+    fx_start(f);
+    assert_int_equal(scripted_pending(f->sp, SCRIPTED_GET), 1);
+    scripted_get_answer(f->sp, status);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    assert_int_equal(caa_pod_get_state(pod), CAA_POD_READY);
+    assert_string_equal(caa_pod_instance_id(pod), "i-3");
+    assert_int_equal(f->proxy_stops, 0);
+}
+
+static void test_recovered_ready_pod_vm_exists(void **state)
+{
+    check_answer_keeps_ready(state, true, 0);
+}
+
+static void test_recovered_ready_pod_vm_check_fails(void **state)
+{
+    check_answer_keeps_ready(state, false, -EAGAIN);
+}
+
+/* StopVM arrived while the check ran: the stop wins, nothing is marked failed. */
+static void test_recovered_ready_pod_vm_gone_during_stop(void **state)
+{
+    fx *f = *state;
+    write_record(f, "sb1", CAA_POD_READY, "i-3");
+    scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
+    fx_start(f);
+    caa_pod *pod = caa_pod_find(&f->m, "sb1");
+    fx_stop_vm(f, pod, &f->stop);
+    fx_drain(f);
+    scripted_remove_instance(f->sp, "i-3");
+    scripted_get_answer(f->sp, 0);
+    scripted_delete_done(f->sp, 0);
+    fx_release(f, &f->teardown, 0);
+    fx_assert_answer(&f->stop, 0);
     assert_string_equal(f->path, "ready>stopping>gone");
 }
 
@@ -297,6 +462,7 @@ static void test_recovered_ready_pod_reconnect_fails(void **state)
     scripted_add_instance(f->sp, "i-3", "podvm-nginx-sb1");
     f->fail_proxy_now = -EADDRINUSE;
     fx_start(f);
+    scripted_get_answer(f->sp, 0);
     caa_pod *pod = caa_pod_find(&f->m, "sb1");
     assert_int_equal(caa_pod_get_state(pod), CAA_POD_READY);
     fx_stop_vm(f, pod, &f->stop);
@@ -325,6 +491,13 @@ int main(void)
         T(test_recovered_provisioning_pod_found_by_name),
         T(test_recovered_provisioning_pod_list_fails),
         T(test_recovered_created_pod_cannot_start),
+        T(test_recovered_created_pod_starts),
+        T(test_recovered_created_pod_stops),
+        T(test_recovered_created_pod_bad_start_request),
+        T(test_recovered_ready_pod_vm_gone),
+        T(test_recovered_ready_pod_vm_exists),
+        T(test_recovered_ready_pod_vm_check_fails),
+        T(test_recovered_ready_pod_vm_gone_during_stop),
         T(test_recovered_ready_pod_reconnects),
         T(test_recovered_ready_pod_reconnect_fails),
         T(test_gone_pod_dir_removed_at_start),

@@ -58,7 +58,7 @@ static void test_table(void **state)
     assert_false(caa_pod_state_transition_allowed(CAA_POD_CREATED, CAA_POD_FAILED));
     assert_false(caa_pod_state_transition_allowed(CAA_POD_READY, CAA_POD_PROVISIONING));
     assert_false(caa_pod_state_transition_allowed(CAA_POD_READY, CAA_POD_CREATED));
-    assert_false(caa_pod_state_transition_allowed(CAA_POD_READY, CAA_POD_FAILED));
+    assert_true(caa_pod_state_transition_allowed(CAA_POD_READY, CAA_POD_FAILED)); /* its VM is gone */
     assert_false(caa_pod_state_transition_allowed(CAA_POD_STOPPING, CAA_POD_READY));
     assert_false(caa_pod_state_transition_allowed(CAA_POD_FAILED, CAA_POD_READY));
     assert_false(caa_pod_state_transition_allowed(CAA_POD_FAILED, CAA_POD_PROVISIONING));

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Fault matrix: SIGKILL the daemon at every failpoint of the pod lifecycle
+(after each persisted transition and around each provider call,
+adaptor/failpoint.h), start a new daemon, drive what the shim does next
+(CreateVM again when the pod dir has no state, StartVM when the pod is still
+`created`, then StopVM), and count what is left: instances in the test
+provider's cloud, pod dirs and sockets under the pods dir. Every cell must be
+zero. Prints the matrix.
+
+The test daemon makes no pod network (no network namespace), so netns devices
+and NOTRACK rules are not part of this matrix (test_daemon_podnetwork.py covers
+the network teardown of recovered pods)."""
+import os
+import signal
+import sys
+
+from caa_harness import Daemon, check, fail, pod_annotations, run_main, sandbox_id, tmpdir
+
+START_POINTS = [
+    "create:start-request-saved",
+    "state:provisioning",
+    "provider:before-create",
+    "provider:create-answered",
+    "instance:recorded",
+    "state:booting",
+    "hook:network-ready",
+    "state:connecting",
+    "state:ready",
+]
+STOP_POINTS = [
+    "state:stopping",
+    "provider:before-delete",
+    "instance:cleared",
+    "state:gone",
+]
+
+
+def killed(d, fp):
+    """Waits for the armed daemon to kill itself at fp."""
+    d.wait_log(r"failpoint %s: killing the daemon" % fp, timeout=30)
+    rc = d.proc.wait(20)
+    d.kill()
+    check(rc == -signal.SIGKILL, "%s: exit %r, not SIGKILL" % (fp, rc))
+
+
+def local_leftovers(d):
+    """Pod dirs and sockets under the pods dir."""
+    if not os.path.isdir(d.pods):
+        return 0, 0
+    pods = [e for e in os.listdir(d.pods) if e != ".tls"]
+    socks = []
+    for _, _, files in os.walk(d.pods):
+        socks += [f for f in files if f.endswith(".ttrpc") or f.endswith(".sock")]
+    return len(pods), len(socks)
+
+
+def stop_vm(d, sid):
+    rc, _, err = d.ctl("stop", sid, timeout=90)
+    # A StopVM resumed at start may have finished first: the pod is then unknown.
+    if rc != 0 and "does not exist" not in err:
+        fail("StopVM %s: %s\n%s" % (sid, err, d.log()))
+
+
+class Matrix:
+    """One cell per failpoint. new_daemon(root, failpoint or None) returns a
+    Daemon (not started) on root; instances(d) counts what is left in the cloud."""
+
+    def __init__(self, new_daemon, instances, first_id):
+        self.new_daemon = new_daemon
+        self.instances = instances
+        self.next_id = first_id
+        self.rows = []
+
+    def _sid(self):
+        self.next_id += 1
+        return sandbox_id(self.next_id)
+
+    def _finish(self, phase, fp, calls, d):
+        left = (self.instances(d),) + local_leftovers(d)
+        check(d.stop() == 0, "exit status")
+        self.rows.append((phase, fp, calls, left))
+
+    def start_cell(self, fp):
+        """Killed during CreateVM/StartVM; the next daemon gets what the shim sends next."""
+        root = tmpdir()
+        sid = self._sid()
+        d = self.new_daemon(root, fp).start()
+        rc, _, _ = d.ctl("create", sid, *pod_annotations("fm"))
+        if rc == 0:
+            d.ctl("start", sid, timeout=90)
+        killed(d, fp)
+        d = self.new_daemon(root, None).start()
+        calls = []
+        if not os.path.exists(os.path.join(d.pods, sid, "state.json")):
+            d.ctl_ok("create", sid, *pod_annotations("fm"))
+            calls.append("CreateVM")
+        if d.pod_state(sid)["state"] == "created":
+            d.ctl_ok("start", sid, timeout=90)
+            calls.append("StartVM")
+        stop_vm(d, sid)
+        calls.append("StopVM")
+        self._finish("StartVM", fp, calls, d)
+
+    def stop_cell(self, fp):
+        """A ready pod; killed during its StopVM; the shim retries StopVM."""
+        root = tmpdir()
+        sid = self._sid()
+        d = self.new_daemon(root, None).start()
+        d.ctl_ok("create", sid, *pod_annotations("fm"))
+        d.ctl_ok("start", sid, timeout=90)
+        check(d.stop() == 0, "exit status")
+        d = self.new_daemon(root, fp).start()
+        d.ctl("stop", sid, timeout=90)
+        killed(d, fp)
+        d = self.new_daemon(root, None).start()
+        stop_vm(d, sid)
+        self._finish("StopVM", fp, ["StopVM"], d)
+
+    def report(self, title):
+        """Prints the matrix; returns the cells with leftovers."""
+        print("# %s" % title)
+        print("# %-8s %-28s %-26s %9s %8s %7s" % ("phase", "SIGKILL at", "next daemon", "instances", "pod dirs",
+                                                 "sockets"))
+        for phase, fp, calls, left in self.rows:
+            print("# %-8s %-28s %-26s %9d %8d %7d" % (phase, fp, ",".join(calls), *left))
+        return [r for r in self.rows if any(r[3])]
+
+
+def main():
+    if os.environ.get("CAA_FAILPOINTS") != "true":
+        print("SKIP: failpoints are not compiled in (-Dfailpoints=false or a release build)")
+        sys.exit(77)
+    m = Matrix(lambda root, fp: Daemon(root=root, env={"CAA_FAILPOINT": fp} if fp else None),
+               lambda d: len(d.instances()), 200)
+    for fp in START_POINTS:
+        m.start_cell(fp)
+    for fp in STOP_POINTS:
+        m.stop_cell(fp)
+    bad = m.report("test provider")
+    check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
+    print("ok: %d cells, zero leftovers" % len(m.rows))
+
+
+if __name__ == "__main__":
+    run_main(main)
