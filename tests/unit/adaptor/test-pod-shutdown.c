@@ -270,7 +270,7 @@ static caa_pod *create_sized_pod(fx *f)
     };
     caa_pod *pod = NULL;
     caa_error *err = NULL;
-    if (caa_pod_create(&f->m, "sb1", ann, sizeof(ann) / sizeof(ann[0]), NULL, &pod, &err) < 0)
+    if (caa_pod_create(&f->m, "sb1", ann, sizeof(ann) / sizeof(ann[0]), NULL, NULL, &pod, &err) < 0)
         fail_msg("CreateVM: %s", caa_error_msg(err));
     return pod;
 }
