@@ -46,17 +46,22 @@ void caa_buf_putc(caa_buf *b, char c)
 
 void caa_buf_printf(caa_buf *b, const char *fmt, ...)
 {
+    /* Formats straight into the spare room and grows once when it was too
+     * small (a probe into a 1-byte buffer upsets gcc's format checks under
+     * UBSan). */
+    caa_buf_reserve(b, 0);
     va_list ap;
     va_start(ap, fmt);
-    char probe;
-    int n = vsnprintf(&probe, 1, fmt, ap);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
     if (n < 0)
         caa_oom(); /* only an encoding error: our formats are plain */
-    caa_buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= b->cap - b->len) {
+        caa_buf_reserve(b, (size_t)n);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 

@@ -33,9 +33,10 @@ def test(fn):
 
 
 class Podman:
-    def __init__(self, base):
+    def __init__(self, base, runroot):
         self.base = base
-        self.cmd = ["podman", "--root", os.path.join(base, "storage"), "--runroot", os.path.join(base, "run"),
+        # podman refuses a runroot path longer than 50 characters: a short one in /tmp.
+        self.cmd = ["podman", "--root", os.path.join(base, "storage"), "--runroot", runroot,
                     "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
 
     def __call__(self, *args, timeout=120, check=True):
@@ -148,7 +149,8 @@ def main():
             print(f"not ok {i} - {fn.__name__} # {why}")
         return 1
     base = tempfile.mkdtemp(prefix="caa-podman-", dir=BUILD)
-    pm = Podman(base)
+    runroot = tempfile.mkdtemp(prefix="caa-pr-", dir="/tmp")
+    pm = Podman(base, runroot)
     try:
         t0 = time.monotonic()
         env = dict(os.environ, PODMAN=" ".join(pm.cmd))
@@ -168,6 +170,7 @@ def main():
         pm("rmi", "-f", TAG, check=False)
         subprocess.run(pm.cmd + ["system", "reset", "-f"], capture_output=True, timeout=120)
         shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
     return 1 if failed else 0
 
 
