@@ -53,6 +53,7 @@ struct controller {
     caa_watch_decoder watch_lines;
     char *watch_rv;
     int64_t next_watch_ms, watch_backoff_ms;
+    bool watch_got_events; /* the current watch delivered something */
     ctrl_stats stats;
 };
 
@@ -452,6 +453,7 @@ static int on_watch_data(const char *data, size_t len, void *opaque, caa_error *
         got_events = true;
     }
     if (got_events) {
+        c->watch_got_events = true;
         c->watch_backoff_ms = WATCH_BACKOFF_FIRST_MS; /* the stream works */
         start_work(c);
     }
@@ -476,9 +478,13 @@ static void on_watch_end(int status, json_t *obj, caa_error *err, void *opaque)
         free(c->watch_rv);
         c->watch_rv = NULL;
         c->next_resync_ms = 0;
-    } else if (status == 0 && c->watch_rv) {
+    } else if (status == 0 && c->watch_rv && c->watch_got_events) {
+        /* A server that ends empty watches at once would otherwise make us spin: those back off. */
         log_debug("watching PeerPods: the server ended the watch, resuming at %s", c->watch_rv);
         c->next_watch_ms = 0;
+        caa_error_free(err);
+        start_watch(c);
+        return;
     } else {
         c->stats.watch_restarts++;
         log_warn("watching PeerPods: %s; reconnecting in %lld ms", err ? caa_error_msg(err) : "stream ended",
@@ -507,6 +513,7 @@ static void start_watch(controller *c)
         c->next_watch_ms = now_ms(c) + c->watch_backoff_ms;
         return;
     }
+    c->watch_got_events = false;
     log_debug("watching PeerPods from resourceVersion %s", c->watch_rv);
 }
 
