@@ -390,7 +390,7 @@ def test_watch_broken_mid_stream_and_expired(fx):
 
 
 @with_fake_args("--max-watch-seconds", "1", "--bookmark-interval", "0.2")
-def test_bookmarks_advance_the_resource_version(fx):
+def test_bookmarks_advance_the_resource_version_and_http_410_relists(fx):
     c = fx.ctrl(*NO_RESYNC)
     wait_for(lambda: watches(fx.kube), what="a PeerPod watch")
     w = watches(fx.kube)[0]
@@ -403,11 +403,16 @@ def test_bookmarks_advance_the_resource_version(fx):
     wait_for(lambda: watch_rv(watches(fx.kube)[-1]) >= first + 3, what="a watch resumed past the bookmarks")
     assert c.metric("peerpod_ctrl_watch_events_total") >= 1
     assert c.metric('peerpod_ctrl_lists_total{result="ok"}') == 1
+    # 410 Gone as the HTTP answer to the watch (not an ERROR event): a new list, then watching again.
+    fx.kube.fault(r"peerpods\?.*watch=1", status=410, count=1)
+    wait_for(lambda: c.metric('peerpod_ctrl_lists_total{result="ok"}') == 2, what="a list after HTTP 410")
+    n = len(watches(fx.kube))
+    wait_for(lambda: len(watches(fx.kube)) > n + 1, what="watching again after the list")
     c.stop()
 
 
 TESTS = [test_watch_collects_an_orphan_at_once, test_watch_broken_mid_stream_and_expired,
-         test_bookmarks_advance_the_resource_version, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
+         test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
          test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
          test_many_peerpods_listed_in_pages, test_works_under_the_manifests_rbac, test_start_errors]
 
