@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "fs.h"
 #include "http.h"
 #include "kube-status.h"
@@ -53,6 +54,10 @@ struct caa_kube_call {
     bool token_retry_used;
     caa_kube_cb cb;
     void *opaque;
+    /* Streaming calls: bytes received, waiting for the loop to hand them on. */
+    caa_kube_data_cb on_data;
+    caa_buf pending;
+    bool sink_failed; /* on_data refused: the outcome is set, the transfer being cancelled */
     /* The outcome, delivered by finish(). */
     int status;
     json_t *obj;
@@ -103,6 +108,7 @@ static void on_call_closed(uv_handle_t *h)
     free(call->url);
     free(call->content_type);
     secret_free(call->body); /* may hold a secret's contents (never here today, but cheap) */
+    caa_buf_done(&call->pending);
     free(call);
     if (--c->n_calls == 0 && c->closing) {
         caa_http_client_close(c->http);
@@ -185,6 +191,59 @@ static bool retryable_transport(int status)
            status == -EHOSTUNREACH;
 }
 
+/* ---------------------------------------------------------------- streams */
+
+/* Inside libcurl: only copy, and wake the loop to hand the bytes on. */
+static int on_stream_bytes(const char *data, size_t len, void *opaque, caa_error **err)
+{
+    caa_kube_call *call = opaque;
+    if (len > CAA_KUBE_MAX_STREAM_PENDING - call->pending.len)
+        return caa_error_set(err, -EMSGSIZE, "%s %s: the consumer fell more than %u bytes behind", call->verb,
+                             call->path, CAA_KUBE_MAX_STREAM_PENDING);
+    caa_buf_append(&call->pending, data, len);
+    return 0;
+}
+
+/* Hands the pending bytes to on_data; false when it refused them (the
+ * outcome is then set). */
+static bool deliver_pending(caa_kube_call *call)
+{
+    if (call->pending.len == 0 || call->cancelled || call->sink_failed)
+        return !call->sink_failed;
+    size_t len;
+    char *data = caa_buf_steal(&call->pending, &len);
+    caa_error *err = NULL;
+    int r = call->on_data(data, len, call->opaque, &err);
+    free(data);
+    if (r < 0) {
+        if (!err)
+            err = caa_error_new(r, "%s %s: the stream consumer stopped", call->verb, call->path);
+        set_outcome(call, r, NULL, err);
+        call->sink_failed = true;
+        return false;
+    }
+    caa_error_free(err);
+    return true;
+}
+
+static void on_stream_timer(uv_timer_t *t)
+{
+    caa_kube_call *call = t->data;
+    if (call->state != CALL_HTTP || call->cancelled)
+        return;
+    if (!deliver_pending(call) && call->http_req)
+        caa_http_request_cancel(call->http_req); /* on_http_done finishes with the sink's outcome */
+}
+
+static int on_stream_data(const char *data, size_t len, void *opaque, caa_error **err)
+{
+    caa_kube_call *call = opaque;
+    int r = on_stream_bytes(data, len, opaque, err);
+    if (r == 0 && !uv_is_active((uv_handle_t *)&call->timer))
+        uv_timer_start(&call->timer, on_stream_timer, 0, 0);
+    return r;
+}
+
 static void on_http_done(int status, caa_http_response *resp_in, caa_error *err_in, void *opaque)
 {
     caa_kube_call *call = opaque;
@@ -193,6 +252,16 @@ static void on_http_done(int status, caa_http_response *resp_in, caa_error *err_
     caa_kube_client *c = call->c;
     call->http_req = NULL;
     caa_metrics_kube_request(call->verb, status == 0 ? resp->status : 0);
+    if (call->on_data) {
+        /* What arrived before the end is handed on first. */
+        uv_timer_stop(&call->timer);
+        if (status == 0 && resp->status >= 200 && resp->status < 300 && !c->closing)
+            deliver_pending(call);
+        if (call->sink_failed) {
+            finish(call);
+            return;
+        }
+    }
 
     if (status < 0) {
         /* The HTTP client's message already names the method and the URL (without its query). */
@@ -259,6 +328,8 @@ static int start_attempt(caa_kube_call *call, caa_error **err)
     if (c->token)
         headers[nh++] = xasprintf("Authorization: Bearer %s", c->token);
     caa_http_request_info info = {
+        .on_data = call->on_data ? on_stream_data : NULL,
+        .data_opaque = call,
         .method = call->verb,
         .url = call->url,
         .headers = headers,
@@ -276,8 +347,8 @@ static int start_attempt(caa_kube_call *call, caa_error **err)
     return 0;
 }
 
-int caa_kube_call_start(caa_kube_client *c, const caa_kube_request *req, caa_kube_cb cb, void *opaque,
-                        caa_kube_call **ret, caa_error **err)
+static int call_start(caa_kube_client *c, const caa_kube_request *req, caa_kube_data_cb on_data,
+                      caa_kube_cb cb, void *opaque, caa_kube_call **ret, caa_error **err)
 {
     if (c->closing)
         return caa_error_set(err, -ECANCELED, "%s %s: the Kubernetes client is closing", req->verb,
@@ -300,6 +371,7 @@ int caa_kube_call_start(caa_kube_client *c, const caa_kube_request *req, caa_kub
     call->timeout_ms = req->timeout_ms ? req->timeout_ms : CAA_KUBE_DEFAULT_TIMEOUT_MS;
     call->backoff_ms = CAA_KUBE_BACKOFF_FIRST_MS;
     call->cb = cb;
+    call->on_data = on_data;
     call->opaque = opaque;
     uv_timer_init(c->loop, &call->timer);
     call->timer.data = call;
@@ -317,6 +389,19 @@ int caa_kube_call_start(caa_kube_client *c, const caa_kube_request *req, caa_kub
     if (ret)
         *ret = call;
     return 0;
+}
+
+int caa_kube_call_start(caa_kube_client *c, const caa_kube_request *req, caa_kube_cb cb, void *opaque,
+                        caa_kube_call **ret, caa_error **err)
+{
+    return call_start(c, req, NULL, cb, opaque, ret, err);
+}
+
+int caa_kube_stream_start(caa_kube_client *c, const char *path, uint64_t timeout_ms, caa_kube_data_cb on_data,
+                          caa_kube_cb on_end, void *opaque, caa_kube_call **ret, caa_error **err)
+{
+    caa_kube_request req = {.verb = "GET", .path = path, .max_attempts = 1, .timeout_ms = timeout_ms};
+    return call_start(c, &req, on_data, on_end, opaque, ret, err);
 }
 
 void caa_kube_call_cancel(caa_kube_call *call)

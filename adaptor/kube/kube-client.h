@@ -58,6 +58,20 @@ void caa_kube_client_close(caa_kube_client *c);
 
 int caa_kube_call_start(caa_kube_client *c, const caa_kube_request *req, caa_kube_cb cb, void *opaque,
                         caa_kube_call **ret, caa_error **err);
+/* Streaming GET (a watch): the body of a 2xx answer is handed to on_data as
+ * it arrives, on the loop (never from inside the HTTP client), in pieces of
+ * any size; on_data returns 0, or < 0 (with *err) to end the call with that
+ * code. on_end runs exactly once after the last piece: status 0 when the
+ * server ended the stream, else as caa_kube_cb (a non-2xx answer is the
+ * Status error, 410 Gone is -ESTALE). One attempt (the caller reconnects);
+ * timeout_ms bounds the whole stream; at most CAA_KUBE_MAX_STREAM_PENDING
+ * bytes wait for on_data (-EMSGSIZE beyond). Cancel with
+ * caa_kube_call_cancel(). */
+#define CAA_KUBE_MAX_STREAM_PENDING (8u << 20)
+typedef int (*caa_kube_data_cb)(const char *data, size_t len, void *opaque, caa_error **err);
+int caa_kube_stream_start(caa_kube_client *c, const char *path, uint64_t timeout_ms, caa_kube_data_cb on_data,
+                          caa_kube_cb on_end, void *opaque, caa_kube_call **ret, caa_error **err);
+
 /* Only before the callback ran; the callback then runs later with -ECANCELED. */
 void caa_kube_call_cancel(caa_kube_call *call);
 

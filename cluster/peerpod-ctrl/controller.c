@@ -8,12 +8,19 @@
 
 #include "log.h"
 #include "peerpod-reconcile.h"
+#include "watch-stream.h"
 #include "xalloc.h"
 
 #define PEERPODS_PATH "/apis/confidentialcontainers.org/v1alpha1"
 /* PeerPods per list page: keeps each answer far below the client's 4 MiB cap
  * with any number of PeerPods (10,000 are about 5 MB). */
 #define LIST_PAGE_SIZE 500
+/* The API server ends a watch after timeoutSeconds; we then resume from the
+ * last resourceVersion. The client's deadline leaves the server time to end it. */
+#define WATCH_TIMEOUT_S 300
+#define WATCH_DEADLINE_SLACK_MS 30000
+#define WATCH_BACKOFF_FIRST_MS 250
+#define WATCH_BACKOFF_MAX_MS 30000
 
 typedef struct work_item {
     struct work_item *next;
@@ -40,6 +47,13 @@ struct controller {
     size_t listed; /* PeerPods seen in the pages of the list in progress */
     work_item *items;
     char *warned_provider; /* last foreign provider logged */
+    /* The watch: from the resourceVersion of the last full list, advanced by
+     * every event; NULL: list first. */
+    caa_kube_call *watch_call;
+    caa_watch_decoder watch_lines;
+    char *watch_rv;
+    int64_t next_watch_ms, watch_backoff_ms;
+    bool watch_got_events; /* the current watch delivered something */
     ctrl_stats stats;
 };
 
@@ -123,6 +137,13 @@ static void remove_item(controller *c, work_item *victim)
     free(victim);
 }
 
+static void count_pending(controller *c)
+{
+    c->stats.pending = 0;
+    for (work_item *it = c->items; it; it = it->next)
+        c->stats.pending++;
+}
+
 static void failed(work_item *it, const char *what, const caa_error *err)
 {
     controller *c = it->c;
@@ -165,9 +186,7 @@ static void on_released(int status, json_t *obj, caa_error *err, void *opaque)
         failed(it, "releasing the finalizer of", err);
     }
     caa_error_free(err);
-    c->stats.pending = 0;
-    for (work_item *w = c->items; w; w = w->next)
-        c->stats.pending++;
+    count_pending(c);
 }
 
 static void release(work_item *it)
@@ -287,6 +306,7 @@ static void take_listed(controller *c, json_t *obj)
 }
 
 static void start_list_page(controller *c, const char *continue_token);
+static void start_watch(controller *c);
 
 /* RFC 3986 query escaping of an opaque token (the API server's continue). */
 static char *query_escape(const char *s)
@@ -327,6 +347,13 @@ static void on_listed(int status, json_t *list, caa_error *err, void *opaque)
     json_array_foreach(json_object_get(list, "items"), i, obj) take_listed(c, obj);
     c->listed += json_array_size(json_object_get(list, "items"));
     const char *next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+    const char *list_rv =
+        json_string_value(json_object_get(json_object_get(list, "metadata"), "resourceVersion"));
+    if ((!next || !next[0]) && list_rv && list_rv[0] && !c->watch_call) {
+        /* The last page: the snapshot the watch continues from. */
+        free(c->watch_rv);
+        c->watch_rv = xstrdup(list_rv);
+    }
     if (next && next[0]) {
         _cleanup_free_ char *token = xstrdup(next);
         json_decref(list);
@@ -348,6 +375,7 @@ static void on_listed(int status, json_t *list, caa_error *err, void *opaque)
     }
     log_debug("listed %zu PeerPods, %llu to collect", c->listed, (unsigned long long)c->stats.pending);
     start_work(c);
+    start_watch(c);
 }
 
 static void start_list_page(controller *c, const char *continue_token)
@@ -375,6 +403,118 @@ static void start_list(controller *c)
         it->seen = false;
     c->listed = 0;
     start_list_page(c, NULL);
+}
+
+/* ------------------------------------------------------------ watch */
+
+static void take_watched(controller *c, const caa_watch_event *ev)
+{
+    if (ev->type == CAA_WATCH_ADDED || ev->type == CAA_WATCH_MODIFIED) {
+        take_listed(c, ev->object);
+    } else if (ev->type == CAA_WATCH_DELETED) {
+        /* Gone: nothing left to collect (an item in flight finishes by itself). */
+        const char *uid = json_string_value(json_object_get(json_object_get(ev->object, "metadata"), "uid"));
+        work_item *it = uid ? find_item(c, uid) : NULL;
+        if (it && !it->in_flight)
+            remove_item(c, it);
+    }
+    count_pending(c);
+}
+
+/* Bytes of the event stream, on the loop. */
+static int on_watch_data(const char *data, size_t len, void *opaque, caa_error **err)
+{
+    controller *c = opaque;
+    int r = caa_watch_decoder_feed(&c->watch_lines, data, len, err);
+    if (r < 0)
+        return r;
+    const char *line;
+    size_t line_len;
+    bool got_events = false;
+    while (caa_watch_decoder_next(&c->watch_lines, &line, &line_len)) {
+        caa_watch_event ev;
+        _cleanup_error_ caa_error *perr = NULL;
+        r = caa_watch_event_parse(line, line_len, &ev, &perr);
+        if (r == -EINVAL) {
+            log_warn("watching PeerPods: skipping an event: %s", caa_error_msg(perr));
+            continue;
+        }
+        if (r < 0)
+            return caa_error_set(err, r, "%s", caa_error_msg(perr));
+        c->stats.watch_events++;
+        free(c->watch_rv);
+        c->watch_rv = ev.resource_version ? xstrdup(ev.resource_version) : NULL;
+        if (ev.type == CAA_WATCH_GONE) {
+            caa_watch_event_done(&ev);
+            return caa_error_set(err, -ESTALE, "watching PeerPods: resourceVersion too old");
+        }
+        take_watched(c, &ev);
+        caa_watch_event_done(&ev);
+        got_events = true;
+    }
+    if (got_events) {
+        c->watch_got_events = true;
+        c->watch_backoff_ms = WATCH_BACKOFF_FIRST_MS; /* the stream works */
+        start_work(c);
+    }
+    return 0;
+}
+
+static void on_watch_end(int status, json_t *obj, caa_error *err, void *opaque)
+{
+    controller *c = opaque;
+    json_decref(obj);
+    c->watch_call = NULL;
+    caa_watch_decoder_done(&c->watch_lines);
+    memset(&c->watch_lines, 0, sizeof(c->watch_lines));
+    if (status == -ECANCELED || c->stopping) {
+        caa_error_free(err);
+        return;
+    }
+    if (status == -ESTALE) {
+        /* 410 Gone (an ERROR event or the answer): list again, watch from there. */
+        log_info("watching PeerPods: resourceVersion expired, listing again");
+        c->stats.watch_restarts++;
+        free(c->watch_rv);
+        c->watch_rv = NULL;
+        c->next_resync_ms = 0;
+    } else if (status == 0 && c->watch_rv && c->watch_got_events) {
+        /* A server that ends empty watches at once would otherwise make us spin: those back off. */
+        log_debug("watching PeerPods: the server ended the watch, resuming at %s", c->watch_rv);
+        c->next_watch_ms = 0;
+        caa_error_free(err);
+        start_watch(c);
+        return;
+    } else {
+        c->stats.watch_restarts++;
+        log_warn("watching PeerPods: %s; reconnecting in %lld ms", err ? caa_error_msg(err) : "stream ended",
+                 (long long)c->watch_backoff_ms);
+        c->next_watch_ms = now_ms(c) + c->watch_backoff_ms;
+        c->watch_backoff_ms =
+            c->watch_backoff_ms * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS : c->watch_backoff_ms * 2;
+        if (!c->watch_rv)
+            c->next_resync_ms = c->next_watch_ms;
+    }
+    caa_error_free(err);
+}
+
+static void start_watch(controller *c)
+{
+    if (c->watch_call || !c->watch_rv || c->stopping || !is_leader(c) || now_ms(c) < c->next_watch_ms)
+        return;
+    _cleanup_free_ char *rv = query_escape(c->watch_rv);
+    _cleanup_free_ char *path = xasprintf(PEERPODS_PATH "/peerpods?watch=1&resourceVersion=%s"
+                                                        "&allowWatchBookmarks=true&timeoutSeconds=%d",
+                                          rv, WATCH_TIMEOUT_S);
+    _cleanup_error_ caa_error *err = NULL;
+    if (caa_kube_stream_start(c->kube, path, WATCH_TIMEOUT_S * 1000 + WATCH_DEADLINE_SLACK_MS, on_watch_data,
+                              on_watch_end, c, &c->watch_call, &err) < 0) {
+        log_warn("watching PeerPods: %s", caa_error_msg(err));
+        c->next_watch_ms = now_ms(c) + c->watch_backoff_ms;
+        return;
+    }
+    c->watch_got_events = false;
+    log_debug("watching PeerPods from resourceVersion %s", c->watch_rv);
 }
 
 /* ------------------------------------------------------------ election */
@@ -496,12 +636,16 @@ static void on_tick(uv_timer_t *t)
         start_election(c);
     }
     set_leader(c, is_leader(c));
-    if (!c->stats.leader)
+    if (!c->stats.leader) {
+        caa_kube_call_cancel(c->watch_call); /* a follower neither watches nor acts */
         return;
+    }
     if (now >= c->next_resync_ms) {
+        /* The safety net beside the watch. */
         c->next_resync_ms = now + c->cfg.resync_period_ms;
         start_list(c);
     }
+    start_watch(c);
     start_work(c);
 }
 
@@ -513,6 +657,7 @@ int controller_start(uv_loop_t *loop, const ctrl_config *cfg, caa_kube_client *k
     c->cfg = *cfg;
     c->kube = kube;
     c->provider = provider;
+    c->watch_backoff_ms = WATCH_BACKOFF_FIRST_MS;
     if (cfg->leader_elect &&
         caa_lease_elector_init(&c->elector, cfg->identity, cfg->lease_namespace, cfg->lease_name,
                                cfg->lease_duration_s, cfg->renew_deadline_s, err) < 0) {
@@ -536,6 +681,7 @@ const ctrl_stats *controller_stats(const controller *c)
 void controller_stop(controller *c)
 {
     c->stopping = true;
+    caa_kube_call_cancel(c->watch_call);
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, NULL);
 }
@@ -549,5 +695,7 @@ void controller_free(controller *c)
     if (c->cfg.leader_elect)
         caa_lease_elector_done(&c->elector);
     free(c->warned_provider);
+    free(c->watch_rv);
+    caa_watch_decoder_done(&c->watch_lines);
     free(c);
 }

@@ -1,9 +1,12 @@
 /* peerpod-ctrl's control loop, on one libuv loop:
  *
  *  - leader election (lease-election.h) every retry period, unless off;
- *  - while leader: list all PeerPods every resync period (and at once on
- *    becoming leader), classify each (peerpod-reconcile.h) and keep a work
- *    item per PeerPod that needs collecting;
+ *  - while leader: list all PeerPods (at once on becoming leader, then every
+ *    resync period as a safety net), then watch from the list's
+ *    resourceVersion (bookmarks advance it; 410 Gone lists again; a broken
+ *    stream reconnects with backoff); classify each PeerPod
+ *    (peerpod-reconcile.h) and keep a work item per PeerPod that needs
+ *    collecting;
  *  - per item: delete spec.instanceID through the provider (gone counts as
  *    success), then release the finalizer with a test+replace JSON Patch
  *    (404: already gone, fine; a failed test: re-read at the next list);
@@ -38,7 +41,8 @@ typedef struct ctrl_stats {
     uint64_t deletes_ok, deletes_failed;
     uint64_t releases_ok, releases_failed;
     uint64_t events_posted;
-    uint64_t pending; /* PeerPods waiting to be collected */
+    uint64_t watch_events, watch_restarts; /* restarts: broken or expired watches */
+    uint64_t pending;                      /* PeerPods waiting to be collected */
     bool leader;
 } ctrl_stats;
 

@@ -57,6 +57,10 @@ struct caa_http_request {
     char **rheaders;
     size_t rheader_bytes;
     bool too_large;
+    caa_http_data_cb on_data;
+    void *data_opaque;
+    int data_status; /* < 0: on_data aborted the transfer */
+    caa_error *data_err;
 
     int status;
     caa_error *err;
@@ -197,6 +201,7 @@ static void request_free(caa_http_request *r)
     caa_buf_done(&r->rbody);
     caa_strv_free(r->rheaders);
     caa_error_free(r->err);
+    caa_error_free(r->data_err);
     caa_http_response_free(r->resp);
     free(r);
 }
@@ -207,6 +212,16 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     caa_http_request *r = userp;
     size_t n = size * nmemb;
+    if (r->on_data) {
+        long code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200 && code < 300) {
+            r->data_status = r->on_data(data, n, r->data_opaque, &r->data_err);
+            if (r->data_status < 0 && !r->data_err)
+                r->data_err = caa_error_new(r->data_status, "%s: the body sink refused the data", r->what);
+            return r->data_status < 0 ? 0 : n;
+        }
+    }
     if (n > r->max_response - r->rbody.len) {
         r->too_large = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -301,6 +316,11 @@ static void finish_transfer(caa_http_request *r, CURLcode rc)
         resp->body = caa_buf_steal(&r->rbody, &resp->body_len);
         r->status = 0;
         r->resp = resp;
+        return;
+    }
+    if (r->data_status < 0) {
+        r->status = r->data_status;
+        r->err = TAKE_PTR(r->data_err);
         return;
     }
     if (r->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
@@ -531,7 +551,7 @@ static int setup_easy(caa_http_client *c, caa_http_request *r)
     }
     SET(CURLOPT_TIMEOUT_MS, (long)r->timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_response);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)(r->on_data ? 0 : r->max_response));
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, r);
     SET(CURLOPT_HEADERFUNCTION, on_header);
@@ -657,6 +677,8 @@ int caa_http_request_start(caa_http_client *c, const caa_http_request_info *info
     req->timeout_ms = info->timeout_ms ? info->timeout_ms : c->timeout_ms;
     req->max_response = info->max_response ? info->max_response : c->max_response;
     req->flags = info->flags;
+    req->on_data = info->on_data;
+    req->data_opaque = info->data_opaque;
     req->cb = cb;
     req->opaque = opaque;
     req->state = REQ_QUEUED;

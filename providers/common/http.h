@@ -57,6 +57,12 @@ enum {
     CAA_HTTP_ALLOW_LINK_LOCAL = 1 << 0,
 };
 
+/* Streaming sink for a 2xx answer's body: called from inside libcurl's
+ * processing with each piece as it arrives, so it must only copy the bytes
+ * (never call into the HTTP client). Returns 0, or < 0 to abort the
+ * transfer, which then ends with that code and *err. */
+typedef int (*caa_http_data_cb)(const char *data, size_t len, void *opaque, caa_error **err);
+
 typedef struct caa_http_request_info {
     const char *method; /* GET, POST, PUT, DELETE, PATCH, HEAD */
     const char *url;
@@ -66,6 +72,11 @@ typedef struct caa_http_request_info {
     uint64_t timeout_ms; /* 0: the client's */
     size_t max_response; /* 0: the client's */
     unsigned flags;      /* CAA_HTTP_* */
+    /* Set: a 2xx body goes to on_data instead of resp->body, and
+     * max_response does not bound it (the sink caps what it keeps); other
+     * answers are buffered (and capped) as usual. */
+    caa_http_data_cb on_data;
+    void *data_opaque;
 } caa_http_request_info;
 
 typedef struct caa_http_response {

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -116,11 +117,11 @@ class Ctrl:
 class Fixture:
     """A fresh fake API server and state directory per test."""
 
-    def __init__(self):
+    def __init__(self, fake_args=()):
         self.dir = tempfile.mkdtemp(prefix="caa-peerpod-ctrl-")
         self.state = os.path.join(self.dir, "instances")
         os.mkdir(self.state)
-        self.kube = FakeKube(token="t1", tls=True)
+        self.kube = FakeKube(token="t1", tls=True, extra_args=fake_args)
         self.kube.start()
         self.kubeconfig = self.kube.kubeconfig(os.path.join(self.dir, "kubeconfig"))
         self.ctrls = []
@@ -141,15 +142,42 @@ class Fixture:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def with_fixture(fn):
+def with_fixture(fn, fake_args=()):
     def run(_):
-        fx = Fixture()
+        fx = Fixture(fake_args)
         try:
             fn(fx)
         finally:
             fx.close()
     run.__name__ = fn.__name__
     return run
+
+
+def with_fake_args(*fake_args):
+    return lambda fn: with_fixture(fn, fake_args)
+
+
+# The watch cases list once (a resync period of an hour), so only the watch can react in time.
+NO_RESYNC = ("-resync-period", "1h")
+
+
+def watches(kube):
+    """Watch requests that ended (the fake logs a request when it ends)."""
+    return [r for r in kube.requests() if r["verb"] == "watch" and "peerpods" in r["path"]]
+
+
+def watch_rv(req):
+    return int(urllib.parse.parse_qs(req["query"])["resourceVersion"][0])
+
+
+def wait_collected(fx, iid, name, within):
+    """The orphan's instance deleted and its PeerPod released within `within` seconds."""
+    t0 = time.time()
+    wait_for(lambda: iid not in instances(fx.state) and name not in peerpods(fx.kube), timeout=10,
+             what=f"{name} collected")
+    took = time.time() - t0
+    assert took < within, f"{name} collected after {took:.1f} s"
+    return took
 
 
 @with_fixture
@@ -309,7 +337,82 @@ def test_start_errors(_):
         shutil.rmtree(d)
 
 
-TESTS = [test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
+@with_fixture
+def test_watch_collects_an_orphan_at_once(fx):
+    for iid in ("i-live", "i-orphan"):
+        add_instance(fx.state, iid)
+    add_peerpod(fx.kube, "live-resource-aaaaa", "i-live")
+    c = fx.ctrl(*NO_RESYNC)
+    # The fake logs a request when it ends: a running watch shows in the controller's log.
+    wait_for(lambda: "watching PeerPods from resourceVersion" in c.logs(), what="a PeerPod watch")
+    add_peerpod(fx.kube, "orphan-resource-bbbbb", "i-orphan", delete=True)
+    took = wait_collected(fx, "i-orphan", "orphan-resource-bbbbb", within=2.0)
+    assert instances(fx.state) == ["i-live"]
+    assert list(peerpods(fx.kube)) == ["live-resource-aaaaa"]
+    assert c.metric("peerpod_ctrl_watch_events_total") >= 2  # ADDED, MODIFIED (deletionTimestamp)
+    assert c.metric('peerpod_ctrl_lists_total{result="ok"}') == 1, "collected by the watch, not a list"
+    c.stop()
+    print(f"# orphan collected {took:.2f} s after its deletionTimestamp")
+
+
+@with_fake_args("--max-watch-seconds", "1", "--bookmark-interval", "0.2")
+def test_watch_broken_mid_stream_and_expired(fx):
+    add_instance(fx.state, "i-live")
+    add_peerpod(fx.kube, "live-resource-aaaaa", "i-live")
+    c = fx.ctrl(*NO_RESYNC)
+    wait_for(lambda: watches(fx.kube), what="a PeerPod watch")
+    # The server ends each watch after 1 s: the controller resumes where it was, without listing again.
+    wait_for(lambda: len(watches(fx.kube)) >= 3, what="resumed watches")
+    assert c.metric('peerpod_ctrl_lists_total{result="ok"}') == 1
+    # Broken: the next two watch requests fail; it reconnects with backoff.
+    fx.kube.fault(r"peerpods\?.*watch=1", status=500, count=2)
+    wait_for(lambda: c.metric("peerpod_ctrl_watch_restarts_total") >= 2, what="two watch restarts")
+    add_instance(fx.state, "i-orphan1")
+    add_peerpod(fx.kube, "orphan1-resource-bbbbb", "i-orphan1", delete=True)
+    wait_collected(fx, "i-orphan1", "orphan1-resource-bbbbb", within=4.0)
+    # Expired: while the watch is held off, the store moves on and is compacted past the controller's
+    # resourceVersion; the resumed watch gets an ERROR 410 event and the controller lists again.
+    fx.kube.fault(r"peerpods\?.*watch=1", status=503, count=-1)
+    held = c.metric("peerpod_ctrl_watch_restarts_total")
+    wait_for(lambda: c.metric("peerpod_ctrl_watch_restarts_total") > held, what="the watch held off")
+    api(fx.kube, "POST", "/api/v1/namespaces/default/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bump"}})
+    fx.kube.compact()
+    fx.kube.clear_faults()
+    wait_for(lambda: c.metric('peerpod_ctrl_lists_total{result="ok"}') >= 2, what="a list after 410")
+    assert "resourceVersion expired" in c.logs()
+    add_instance(fx.state, "i-orphan2")
+    add_peerpod(fx.kube, "orphan2-resource-ccccc", "i-orphan2", delete=True)
+    wait_collected(fx, "i-orphan2", "orphan2-resource-ccccc", within=4.0)
+    assert instances(fx.state) == ["i-live"], instances(fx.state)
+    assert list(peerpods(fx.kube)) == ["live-resource-aaaaa"]
+    c.stop()
+
+
+@with_fake_args("--max-watch-seconds", "1", "--bookmark-interval", "0.2")
+def test_bookmarks_advance_the_resource_version_and_http_410_relists(fx):
+    c = fx.ctrl(*NO_RESYNC)
+    wait_for(lambda: watches(fx.kube), what="a PeerPod watch")
+    w = watches(fx.kube)[0]
+    assert "allowWatchBookmarks=true" in w["query"] and "timeoutSeconds=300" in w["query"], w
+    first = watch_rv(w)
+    # Changes to other resources only: the PeerPod watch sees no event but bookmarks.
+    for i in range(3):
+        api(fx.kube, "POST", "/api/v1/namespaces/default/configmaps",
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"bump{i}"}})
+    wait_for(lambda: watch_rv(watches(fx.kube)[-1]) >= first + 3, what="a watch resumed past the bookmarks")
+    assert c.metric("peerpod_ctrl_watch_events_total") >= 1
+    assert c.metric('peerpod_ctrl_lists_total{result="ok"}') == 1
+    # 410 Gone as the HTTP answer to the watch (not an ERROR event): a new list, then watching again.
+    fx.kube.fault(r"peerpods\?.*watch=1", status=410, count=1)
+    wait_for(lambda: c.metric('peerpod_ctrl_lists_total{result="ok"}') == 2, what="a list after HTTP 410")
+    n = len(watches(fx.kube))
+    wait_for(lambda: len(watches(fx.kube)) > n + 1, what="watching again after the list")
+    c.stop()
+
+
+TESTS = [test_watch_collects_an_orphan_at_once, test_watch_broken_mid_stream_and_expired,
+         test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
          test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
          test_many_peerpods_listed_in_pages, test_works_under_the_manifests_rbac, test_start_errors]
 

@@ -240,9 +240,35 @@ static void run_until(uv_loop_t *loop, const int *counter, int target)
         uv_run(loop, UV_RUN_ONCE);
 }
 
+/* A streaming sink: counts what it gets, refuses past `refuse_after` bytes (0: never). */
+typedef struct sink {
+    size_t got, calls, refuse_after;
+} sink;
+
+static int on_data(const char *data, size_t len, void *opaque, caa_error **err)
+{
+    sink *s = opaque;
+    (void)data;
+    s->got += len;
+    s->calls++;
+    if (s->refuse_after && s->got > s->refuse_after)
+        return caa_error_set(err, -ENOBUFS, "sink full after %zu bytes", s->got);
+    return 0;
+}
+
+static void fetch_into(const caa_http_client_options *o, const char *method, const char *path,
+                       const char *body, uint64_t timeout_ms, sink *s, result *r);
+
 /* One request on a fresh client, loop run to completion. */
 static void fetch(const caa_http_client_options *o, const char *method, const char *path, const char *body,
                   uint64_t timeout_ms, result *r)
+{
+    fetch_into(o, method, path, body, timeout_ms, NULL, r);
+}
+
+/* As fetch(), the body going to s when given. */
+static void fetch_into(const caa_http_client_options *o, const char *method, const char *path,
+                       const char *body, uint64_t timeout_ms, sink *s, result *r)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -257,6 +283,8 @@ static void fetch(const caa_http_client_options *o, const char *method, const ch
         .body = body,
         .body_len = body ? strlen(body) : 0,
         .timeout_ms = timeout_ms,
+        .on_data = s ? on_data : NULL,
+        .data_opaque = s,
     };
     bool returned = false;
     memset(r, 0, sizeof(*r));
@@ -370,6 +398,37 @@ static void test_size_cap(void **state)
     result_clear(&r);
     fetch(&o, "GET", "/stream", NULL, 0, &r); /* no length: cut off while receiving */
     assert_int_equal(r.status, -EMSGSIZE);
+    result_clear(&r);
+}
+
+static void test_streaming_body(void **state)
+{
+    (void)state;
+    caa_http_client_options o = {.max_response = 1 << 20};
+    result r;
+    sink s = {0};
+    /* A 2xx body goes to the sink as it arrives, past the buffering cap, nothing buffered. */
+    fetch_into(&o, "GET", "/big?n=3145728", NULL, 0, &s, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.resp->status, 200);
+    assert_int_equal(s.got, 3145728);
+    assert_true(s.calls > 1);
+    assert_int_equal(r.resp->body_len, 0);
+    result_clear(&r);
+    /* Any other answer is buffered as usual (a Status body to decode). */
+    s = (sink){0};
+    fetch_into(&o, "GET", "/status/410", NULL, 0, &s, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.resp->status, 410);
+    assert_string_equal(r.resp->body, "<x/>");
+    assert_int_equal(s.calls, 0);
+    result_clear(&r);
+    /* The sink refusing aborts an endless body with the sink's error. */
+    s = (sink){.refuse_after = 1 << 20};
+    fetch_into(&o, "GET", "/stream", NULL, 0, &s, &r);
+    assert_int_equal(r.status, -ENOBUFS);
+    assert_non_null(strstr(r.err->msg, "sink full"));
+    assert_true(s.got > (size_t)1 << 20);
     result_clear(&r);
 }
 
@@ -663,7 +722,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),           cmocka_unit_test(test_transport_errors),
         cmocka_unit_test(test_sync_failures),      cmocka_unit_test(test_concurrency_cap),
         cmocka_unit_test(test_cancel_and_close),   cmocka_unit_test(test_callbacks_reenter),
-        cmocka_unit_test(test_tls_verification),
+        cmocka_unit_test(test_tls_verification),   cmocka_unit_test(test_streaming_body),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     if (tls_pid > 0) {
