@@ -81,6 +81,30 @@ static void unref_underflow(void)
     (void)caa_unref(&r);
 }
 
+static void test_list_move_all(void **state)
+{
+    (void)state;
+    caa_list src, dst;
+    caa_list_init(&src);
+    caa_list_move_all(&dst, &src); /* empty source: empty batch */
+    assert_true(caa_list_empty(&dst));
+    item a = {.v = 1}, b = {.v = 2}, c = {.v = 3};
+    caa_list_append(&src, &a.node);
+    caa_list_append(&src, &b.node);
+    caa_list_move_all(&dst, &src);
+    assert_true(caa_list_empty(&src));
+    caa_list_append(&src, &c.node); /* the source takes new nodes meanwhile */
+    int order = 0;
+    while (!caa_list_empty(&dst)) {
+        item *it = caa_list_entry(dst.next, item, node);
+        caa_list_remove(&it->node);
+        order = order * 10 + it->v;
+    }
+    assert_int_equal(order, 12);
+    assert_ptr_equal(src.next, &c.node);
+    assert_ptr_equal(src.prev, &c.node);
+}
+
 static void test_ownership_asserts(void **state)
 {
     (void)state;
@@ -163,8 +187,11 @@ static void test_option_macros(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),          cmocka_unit_test(test_ownership_asserts),
-        cmocka_unit_test(test_refcount),      cmocka_unit_test(test_time),
+        cmocka_unit_test(test_list),
+        cmocka_unit_test(test_list_move_all),
+        cmocka_unit_test(test_ownership_asserts),
+        cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_time),
         cmocka_unit_test(test_option_macros),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
