@@ -1,4 +1,4 @@
-/* lib/list.h, lib/refcount.h, lib/timeutil.h and the option-table macros. */
+/* lib/list.h, lib/closing.h, lib/refcount.h, lib/timeutil.h and the option-table macros. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "closing.h"
 #include "list.h"
 #include "options.h"
 #include "refcount.h"
@@ -105,6 +106,30 @@ static void test_list_move_all(void **state)
     assert_ptr_equal(src.prev, &c.node);
 }
 
+static void count_done(void *opaque)
+{
+    (*(int *)opaque)++;
+}
+
+static void test_closing(void **state)
+{
+    (void)state;
+    caa_closing c = {0}, closed;
+    int done = 0;
+    assert_true(caa_closing_begin(&c, count_done, &done));
+    assert_false(caa_closing_begin(&c, count_done, &done)); /* a second close is ignored */
+    caa_closing_add(&c);                                    /* a handle still closing */
+    assert_false(caa_closing_part_done(&c, &closed));
+    assert_true(caa_closing_part_done(&c, &closed)); /* the last part */
+    assert_int_equal(done, 0);                       /* the owner frees itself first */
+    caa_closing_notify(&closed);
+    assert_int_equal(done, 1);
+    caa_closing none = {0};
+    assert_true(caa_closing_begin(&none, NULL, NULL));
+    assert_true(caa_closing_part_done(&none, &closed));
+    caa_closing_notify(&closed); /* no callback: nothing to run */
+}
+
 static void test_ownership_asserts(void **state)
 {
     (void)state;
@@ -187,11 +212,9 @@ static void test_option_macros(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),
-        cmocka_unit_test(test_list_move_all),
-        cmocka_unit_test(test_ownership_asserts),
-        cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_list),          cmocka_unit_test(test_list_move_all),
+        cmocka_unit_test(test_closing),       cmocka_unit_test(test_ownership_asserts),
+        cmocka_unit_test(test_refcount),      cmocka_unit_test(test_time),
         cmocka_unit_test(test_option_macros),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
