@@ -2,17 +2,15 @@
 
 #include <errno.h>
 
+#include "timeutil.h"
 #include "ttrpc-codec.h"
 #include "ttrpc.h"
 
 uint64_t caa_call_deadline_ms(const ttrpc_call *call)
 {
-    int64_t timeout_ns = ttrpc_call_timeout_ns(call);
-    if (timeout_ns <= 0)
-        return 0;
-    const int64_t max_ms = 30LL * 24 * 3600 * 1000; /* absurd deadlines, no overflow */
-    int64_t ms = timeout_ns / 1000000 + (timeout_ns % 1000000 != 0);
-    return (uint64_t)(ms > max_ms ? max_ms : ms);
+    const uint64_t max_ms = 30ULL * 24 * 3600 * 1000; /* absurd deadlines, no overflow */
+    uint64_t ms = caa_ns_to_ms_ceil(ttrpc_call_timeout_ns(call));
+    return ms > max_ms ? max_ms : ms;
 }
 
 int caa_grpc_code_from_errno(int code)

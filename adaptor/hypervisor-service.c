@@ -26,17 +26,12 @@ static void free_create_req(Hypervisor__CreateVMRequest *r)
 {
     hypervisor__create_vmrequest__free_unpacked(r, NULL);
 }
-static void free_start_req(Hypervisor__StartVMRequest *r)
+static void free_pb_message(ProtobufCMessage *m)
 {
-    hypervisor__start_vmrequest__free_unpacked(r, NULL);
-}
-static void free_stop_req(Hypervisor__StopVMRequest *r)
-{
-    hypervisor__stop_vmrequest__free_unpacked(r, NULL);
+    protobuf_c_message_free_unpacked(m, NULL);
 }
 CAA_DEFINE_CLEANUP(Hypervisor__CreateVMRequest *, free_create_req)
-CAA_DEFINE_CLEANUP(Hypervisor__StartVMRequest *, free_start_req)
-CAA_DEFINE_CLEANUP(Hypervisor__StopVMRequest *, free_stop_req)
+CAA_DEFINE_CLEANUP(ProtobufCMessage *, free_pb_message)
 
 /* Decodes the request strictly (a string holding a NUL is refused, never
  * cut short; a request over limits is refused before it is unpacked);
@@ -65,6 +60,24 @@ static void reply_error(ttrpc_call *call, int grpc_code, const caa_error *e)
 static const char *loggable_id(const char *id)
 {
     return caa_sandbox_id_check(id, NULL) == 0 ? id : "<invalid>";
+}
+
+/* The part StartVM and StopVM share: decode the request (which carries only
+ * the sandbox id) and check the id. Returns the id (malloc'ed), or NULL after
+ * replying INVALID_ARGUMENT. */
+static char *decode_sandbox_id(ttrpc_call *call, const ProtobufCMessageDescriptor *d,
+                               const char *(*id_of)(const ProtobufCMessage *))
+{
+    _cleanup_(free_pb_messagep) ProtobufCMessage *req = unpack_request(call, d, &id_request_limits);
+    if (!req)
+        return NULL;
+    const char *id = id_of(req) ? id_of(req) : "";
+    _cleanup_error_ caa_error *e = NULL;
+    if (caa_sandbox_id_check(id, &e) < 0) {
+        reply_error(call, GRPC_INVALID_ARGUMENT, e);
+        return NULL;
+    }
+    return xstrdup(id);
 }
 
 /* ---------------------------------------------------------------- CreateVM */
@@ -244,20 +257,18 @@ static void on_start_call_cancelled(ttrpc_call *call, void *opaque)
     caa_pod_cancel_start(ctx->pod);
 }
 
+static const char *start_req_id(const ProtobufCMessage *m)
+{
+    return ((const Hypervisor__StartVMRequest *)m)->id;
+}
+
 static void handle_start_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
-    _cleanup_(free_start_reqp) Hypervisor__StartVMRequest *req = NULL;
-    req = (Hypervisor__StartVMRequest *)unpack_request(call, &hypervisor__start_vmrequest__descriptor,
-                                                       &id_request_limits);
-    if (!req)
+    _cleanup_free_ char *id = decode_sandbox_id(call, &hypervisor__start_vmrequest__descriptor, start_req_id);
+    if (!id)
         return;
-    const char *id = req->id ? req->id : "";
     _cleanup_error_ caa_error *e = NULL;
-    if (caa_sandbox_id_check(id, &e) < 0) {
-        reply_error(call, GRPC_INVALID_ARGUMENT, e);
-        return;
-    }
     caa_pod *pod = caa_pod_find(m, id);
     if (!pod) {
         log_pod_warn(id, "StartVM: sandbox does not exist");
@@ -319,20 +330,18 @@ static void on_stop_done(int status, caa_error *err, void *opaque)
     free(ctx);
 }
 
+static const char *stop_req_id(const ProtobufCMessage *m)
+{
+    return ((const Hypervisor__StopVMRequest *)m)->id;
+}
+
 static void handle_stop_vm(ttrpc_call *call, void *opaque)
 {
     caa_manager *m = opaque;
-    _cleanup_(free_stop_reqp) Hypervisor__StopVMRequest *req = NULL;
-    req = (Hypervisor__StopVMRequest *)unpack_request(call, &hypervisor__stop_vmrequest__descriptor,
-                                                      &id_request_limits);
-    if (!req)
+    _cleanup_free_ char *id = decode_sandbox_id(call, &hypervisor__stop_vmrequest__descriptor, stop_req_id);
+    if (!id)
         return;
-    const char *id = req->id ? req->id : "";
     _cleanup_error_ caa_error *e = NULL;
-    if (caa_sandbox_id_check(id, &e) < 0) {
-        reply_error(call, GRPC_INVALID_ARGUMENT, e);
-        return;
-    }
     caa_pod *pod = caa_pod_find(m, id);
     if (!pod) {
         /* A CreateVM killed before its first state left a directory with no

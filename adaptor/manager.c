@@ -48,20 +48,13 @@ static void on_idle(uv_idle_t *h)
     caa_manager *m = h->data;
     /* Run what is queued now; work queued by these calls runs next turn. */
     caa_list batch;
-    caa_list_init(&batch);
-    if (!caa_list_empty(&m->deferred)) {
-        batch.next = m->deferred.next;
-        batch.prev = m->deferred.prev;
-        batch.next->prev = &batch;
-        batch.prev->next = &batch;
-        caa_list_init(&m->deferred);
-    }
+    caa_list_move_all(&batch, &m->deferred);
     while (!caa_list_empty(&batch)) {
         caa_deferred *d = caa_list_entry(batch.next, caa_deferred, node);
         caa_list_remove(&d->node);
         d->fn(d->arg);
         free(d);
-        m->pending--;
+        caa_unref(&m->pending);
     }
     if (caa_list_empty(&m->deferred))
         uv_idle_stop(h);
@@ -80,20 +73,20 @@ void caa_manager_defer(caa_manager *m, caa_deferred_fn fn, void *arg)
     d->fn = fn;
     d->arg = arg;
     caa_list_append(&m->deferred, &d->node);
-    m->pending++;
+    caa_ref(&m->pending);
     kick(m);
 }
 
 void caa_manager_op_begin(caa_manager *m)
 {
-    m->pending++;
+    caa_ref(&m->pending);
 }
 
 void caa_manager_op_end(caa_manager *m)
 {
-    m->pending--;
+    bool drained = caa_unref(&m->pending);
     /* Finish from the idle callback, never from inside a provider's callback. */
-    if (m->shutting_down && m->pending == 0)
+    if (m->shutting_down && drained)
         kick(m);
 }
 
@@ -113,8 +106,8 @@ static void maybe_finish(caa_manager *m)
     if (!m->shutting_down || m->finished || m->server || m->provider_torn_down)
         return;
     m->provider_torn_down = true;
-    if (m->pending)
-        log_info("shutting down: cancelling %u operation(s) in flight", m->pending);
+    if (caa_refcount_get(&m->pending))
+        log_info("shutting down: cancelling %u operation(s) in flight", caa_refcount_get(&m->pending));
     caa_provider_teardown(m->provider);
     /* Signals must not keep the loop alive; a second one still forces the exit. */
     uv_unref((uv_handle_t *)&m->sig_term);

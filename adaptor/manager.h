@@ -11,6 +11,7 @@
 #include "list.h"
 #include "pod-state.h"
 #include "provider.h"
+#include "refcount.h"
 
 typedef struct ttrpc_server ttrpc_server;
 typedef struct caa_pod caa_pod;
@@ -69,7 +70,9 @@ typedef struct caa_manager {
     caa_list waiters;                  /* GetInfo calls waiting for an instance id */
     caa_pod_observer_entry *observers; /* pod-observer.c */
     size_t n_observers;
-    unsigned pending; /* async operations in flight (provider calls, hooks, deferred work) */
+    /* Async operations in flight (provider calls, hooks, deferred work); drops
+     * to 0 and rises again freely, asserts on an end without a begin. */
+    caa_refcount pending;
     bool started;
     bool shutting_down;
     bool finished;

@@ -16,6 +16,7 @@
 
 #include "list.h"
 #include "pod.h"
+#include "refcount.h"
 
 typedef enum caa_pod_intent {
     CAA_POD_INTENT_NONE = 0,
@@ -37,6 +38,7 @@ enum {
 };
 
 typedef struct caa_pod_waiter {
+    caa_list node; /* in pod->stop_waiters */
     caa_done_cb cb;
     void *opaque;
 } caa_pod_waiter;
@@ -65,11 +67,10 @@ struct caa_pod {
     caa_error *start_error; /* why the start is failing, reported after cleanup */
 
     /* StopVM: every caller waits for the same teardown. */
-    caa_pod_waiter *stop_waiters;
-    size_t n_stop_waiters;
+    caa_list stop_waiters; /* of caa_pod_waiter */
     caa_error *stop_error; /* first teardown error */
 
-    unsigned busy; /* async operations referencing this pod */
+    caa_refcount busy; /* async operations referencing this pod */
 
     void *network; /* pod network hook data */
     void *proxy;   /* agent proxy hook data */

@@ -338,14 +338,15 @@ static void stop_connecting_proxy(caa_pod *pod)
 
 static void complete_stop_waiters(caa_pod *pod, int status, const caa_error *err)
 {
-    caa_pod_waiter *w = pod->stop_waiters;
-    size_t n = pod->n_stop_waiters;
-    pod->stop_waiters = NULL;
-    pod->n_stop_waiters = 0;
-    for (size_t i = 0; i < n; i++)
-        if (w[i].cb)
-            w[i].cb(status, err ? caa_error_copy(err) : NULL, w[i].opaque);
-    free(w);
+    caa_list batch; /* a StopVM arriving from a callback waits for the next teardown */
+    caa_list_move_all(&batch, &pod->stop_waiters);
+    while (!caa_list_empty(&batch)) {
+        caa_pod_waiter *w = caa_list_entry(batch.next, caa_pod_waiter, node);
+        caa_list_remove(&w->node);
+        if (w->cb)
+            w->cb(status, err ? caa_error_copy(err) : NULL, w->opaque);
+        free(w);
+    }
 }
 
 static void on_stop_teardown_done(caa_pod *pod)
@@ -393,8 +394,10 @@ static void deferred_stop(void *arg)
 
 void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque)
 {
-    pod->stop_waiters = xrealloc(pod->stop_waiters, (pod->n_stop_waiters + 1) * sizeof(*pod->stop_waiters));
-    pod->stop_waiters[pod->n_stop_waiters++] = (caa_pod_waiter){cb, opaque};
+    caa_pod_waiter *w = xnew0(caa_pod_waiter, 1);
+    w->cb = cb;
+    w->opaque = opaque;
+    caa_list_append(&pod->stop_waiters, &w->node);
     if (stop_requested(pod))
         return; /* joins the teardown under way */
     raise_intent(pod, CAA_POD_INTENT_STOP);
@@ -676,7 +679,7 @@ void caa_pod_abandon(caa_pod *pod)
 {
     if (start_in_flight(pod))
         complete_start(pod, -ESHUTDOWN, caa_error_new(-ESHUTDOWN, "the daemon is shutting down"));
-    if (pod->n_stop_waiters) {
+    if (!caa_list_empty(&pod->stop_waiters)) {
         _cleanup_error_ caa_error *e = caa_error_new(-ESHUTDOWN, "the daemon is shutting down");
         complete_stop_waiters(pod, -ESHUTDOWN, e);
     }

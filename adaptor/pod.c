@@ -4,7 +4,6 @@
 #define LOG_COMPONENT "adaptor/pod"
 #include "pod-internal.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@ static caa_pod *pod_new(caa_manager *m, const char *id)
 {
     caa_pod *pod = xnew0(caa_pod, 1);
     caa_list_init(&pod->node);
+    caa_list_init(&pod->stop_waiters);
     pod->mgr = m;
     pod->dir = xasprintf("%s/%s", m->cfg->pods_dir, id);
     pod->agent_socket = xasprintf("%s/%s", pod->dir, CAA_AGENT_SOCKET_NAME);
@@ -52,7 +52,12 @@ void caa_pod_free(caa_pod *pod)
     free(pod->auth_json);
     caa_error_free(pod->start_error);
     caa_error_free(pod->stop_error);
-    free(pod->stop_waiters);
+    caa_list *n, *tmp;
+    caa_list_foreach_safe(n, tmp, &pod->stop_waiters)
+    {
+        caa_list_remove(n);
+        free(caa_list_entry(n, caa_pod_waiter, node));
+    }
     free(pod);
 }
 
@@ -63,16 +68,14 @@ static bool in_table(const caa_pod *pod)
 
 void caa_pod_hold(caa_pod *pod)
 {
-    pod->busy++;
+    caa_ref(&pod->busy);
     caa_manager_op_begin(pod->mgr);
 }
 
 void caa_pod_release(caa_pod *pod)
 {
     caa_manager *m = pod->mgr;
-    assert(pod->busy > 0);
-    pod->busy--;
-    if (pod->busy == 0 && !in_table(pod))
+    if (caa_unref(&pod->busy) && !in_table(pod))
         caa_pod_free(pod);
     caa_manager_op_end(m);
 }

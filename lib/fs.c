@@ -32,7 +32,7 @@ int caa_mkdir_p(const char *path, mode_t mode, caa_error **err)
     return 0;
 }
 
-static int write_all_fd(int fd, const void *data, size_t len)
+int caa_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
@@ -58,7 +58,7 @@ int caa_write_file_atomic(const char *path, const void *data, size_t len, mode_t
     if (fchmod(fd, mode) < 0)
         r = -errno;
     if (r == 0)
-        r = write_all_fd(fd, data, len);
+        r = caa_write_all(fd, data, len);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (r == 0 && rename(tmp, path) < 0)

@@ -8,6 +8,8 @@
 
 /* mkdir -p with the given mode for created components. */
 int caa_mkdir_p(const char *path, mode_t mode, caa_error **err);
+/* Writes all of data to fd, retrying short writes and EINTR; 0 or -errno. */
+int caa_write_all(int fd, const void *data, size_t len);
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename, fsync of the directory. The file gets `mode`. */
 int caa_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, caa_error **err);

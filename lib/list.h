@@ -44,6 +44,20 @@ static inline void caa_list_remove(caa_list *node)
     node->prev = node->next = node;
 }
 
+/* Moves every node of src onto dst (a head not in use, initialised here) and
+ * leaves src empty: a caller runs the batch while callbacks append to src. */
+static inline void caa_list_move_all(caa_list *dst, caa_list *src)
+{
+    caa_list_init(dst);
+    if (caa_list_empty(src))
+        return;
+    dst->next = src->next;
+    dst->prev = src->prev;
+    dst->next->prev = dst;
+    dst->prev->next = dst;
+    caa_list_init(src);
+}
+
 #define caa_list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Iterates allowing removal of the current node. */

@@ -150,3 +150,14 @@ void caa_format_duration(int64_t ns, char *buf, unsigned len)
     else
         snprintf(buf, len, "%s", secs);
 }
+
+int caa_hex_digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

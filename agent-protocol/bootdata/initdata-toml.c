@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "parse.h"
 #include "xalloc.h"
 
 #define MAX_ENTRIES 64
@@ -90,17 +91,6 @@ static int end_of_line(tp *p)
     return 0;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void add_utf8(caa_buf *b, uint32_t cp)
 {
     char u[4];
@@ -159,7 +149,7 @@ static int parse_escape(tp *p, caa_buf *b)
         int digits = e == 'u' ? 4 : 8;
         uint32_t cp = 0;
         for (int i = 0; i < digits; i++) {
-            int h = hexval(peek(p, 0));
+            int h = caa_hex_digit_value(peek(p, 0));
             if (h < 0)
                 return fail(p, "invalid \\%c escape: expected %d hex digits", e, digits);
             cp = cp << 4 | (uint32_t)h;

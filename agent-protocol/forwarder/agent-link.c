@@ -13,7 +13,7 @@
 #include "log.h"
 #include "ttrpc.h"
 #include "xalloc.h"
-#include "refcount.h"
+#include "closing.h"
 
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS 1000
@@ -35,25 +35,20 @@ struct fwd_agent_link {
     bool waiting_logged;
     uint64_t backoff_ms;
 
-    bool closing;
-    caa_refcount pending;
-    void (*done)(void *opaque);
-    void *done_opaque;
+    caa_closing close;
 };
 
 static void try_connect(fwd_agent_link *l);
 
 static void finish_part(fwd_agent_link *l)
 {
-    if (!caa_unref(&l->pending))
+    caa_closing closed;
+    if (!caa_closing_part_done(&l->close, &closed))
         return;
-    void (*done)(void *) = l->done;
-    void *opaque = l->done_opaque;
     free(l->path);
     free(l->name);
     free(l);
-    if (done)
-        done(opaque);
+    caa_closing_notify(&closed);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -63,7 +58,7 @@ static void on_retry(uv_timer_t *t)
 
 static void schedule_retry(fwd_agent_link *l)
 {
-    if (l->closing)
+    if (l->close.active)
         return;
     uv_timer_start(&l->timer, on_retry, l->backoff_ms, 0);
     l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
@@ -73,7 +68,7 @@ static void on_connected(ttrpc_client *c, int status, const caa_error *err, void
 {
     fwd_agent_link *l = opaque;
     l->connecting = false;
-    if (l->closing) {
+    if (l->close.active) {
         if (c)
             ttrpc_client_close(c);
         finish_part(l);
@@ -104,7 +99,7 @@ static void on_connected(ttrpc_client *c, int status, const caa_error *err, void
 
 static void try_connect(fwd_agent_link *l)
 {
-    if (l->closing || l->connecting || l->up)
+    if (l->close.active || l->connecting || l->up)
         return;
     uv_timer_stop(&l->timer);
     _cleanup_error_ caa_error *e = NULL;
@@ -130,7 +125,7 @@ static void on_dir_event(uv_fs_event_t *h, const char *filename, int events, int
 
 void fwd_agent_link_lost(fwd_agent_link *l)
 {
-    if (l->closing)
+    if (l->close.active)
         return;
     l->up = false;
     log_warn("connection to the kata-agent at %s lost, reconnecting", l->path);
@@ -174,20 +169,16 @@ static void on_handle_closed(uv_handle_t *h)
 
 void fwd_agent_link_close(fwd_agent_link *l, void (*done)(void *opaque), void *opaque)
 {
-    if (!l || l->closing)
+    if (!l || !caa_closing_begin(&l->close, done, opaque))
         return;
-    l->closing = true;
-    l->done = done;
-    l->done_opaque = opaque;
-    caa_refcount_init(&l->pending, 1);
     uv_timer_stop(&l->timer);
     l->timer.data = l;
     uv_close((uv_handle_t *)&l->timer, on_handle_closed);
     if (l->watching) {
-        caa_ref(&l->pending);
+        caa_closing_add(&l->close);
         l->watch.data = l;
         uv_close((uv_handle_t *)&l->watch, on_handle_closed);
     }
     if (l->connecting)
-        caa_ref(&l->pending); /* on_connected finishes it */
+        caa_closing_add(&l->close); /* on_connected finishes it */
 }

@@ -14,7 +14,7 @@
 #include "tls-transport.h"
 #include "ttrpc-transport.h"
 #include "xalloc.h"
-#include "refcount.h"
+#include "closing.h"
 
 #define LISTEN_BACKLOG 128
 
@@ -35,22 +35,17 @@ struct fwd_tls_listener {
     uint16_t port;
     handshake *handshakes;
     uint64_t handshake_timeout_ms;
-    bool closing;
-    caa_refcount pending;
-    void (*done)(void *opaque);
-    void *done_opaque;
+    caa_closing close;
 };
 
 static void finish_part(fwd_tls_listener *l)
 {
-    if (!caa_unref(&l->pending))
+    caa_closing closed;
+    if (!caa_closing_part_done(&l->close, &closed))
         return;
-    void (*done)(void *) = l->done;
-    void *opaque = l->done_opaque;
     SSL_CTX_free(l->ctx);
     free(l);
-    if (done)
-        done(opaque);
+    caa_closing_notify(&closed);
 }
 
 static void hs_unlink(handshake *h)
@@ -69,7 +64,7 @@ static void on_deadline_closed(uv_handle_t *handle)
     handshake *h = handle->data;
     fwd_tls_listener *l = h->l;
     free(h);
-    if (l->closing)
+    if (l->close.active)
         finish_part(l);
 }
 
@@ -89,7 +84,7 @@ static void on_handshake(ttrpc_transport *t, int status, const caa_error *err, v
     hs_unlink(h);
     uv_timer_stop(&h->deadline);
     if (status < 0) {
-        if (!l->closing && !h->timed_out)
+        if (!l->close.active && !h->timed_out)
             log_warn("TLS handshake with %s failed: %s", h->peer, err ? caa_error_msg(err) : "unknown error");
         ttrpc_transport_close(t);
     } else {
@@ -122,7 +117,7 @@ static void peer_name(uv_tcp_t *tcp, char *buf, size_t size)
 static void on_connection(uv_stream_t *s, int status)
 {
     fwd_tls_listener *l = CAA_CONTAINER_OF((uv_tcp_t *)s, fwd_tls_listener, tcp);
-    if (status < 0 || l->closing) {
+    if (status < 0 || l->close.active) {
         if (status < 0)
             log_debug("accept: %s", uv_strerror(status));
         return;
@@ -212,8 +207,7 @@ int fwd_tls_listen(uv_loop_t *loop, ttrpc_server *server, SSL_CTX *ctx, const ch
             caa_error_set(err, r, "listen on port %u: %s", port, uv_strerror(r));
     }
     if (r < 0) {
-        l->closing = true;
-        caa_refcount_init(&l->pending, 1);
+        caa_closing_begin(&l->close, NULL, NULL);
         uv_close((uv_handle_t *)&l->tcp, on_tcp_closed);
         return r;
     }
@@ -238,14 +232,10 @@ uint16_t fwd_tls_listener_port(const fwd_tls_listener *l)
 
 void fwd_tls_listener_close(fwd_tls_listener *l, void (*done)(void *opaque), void *opaque)
 {
-    if (!l || l->closing)
+    if (!l || !caa_closing_begin(&l->close, done, opaque))
         return;
-    l->closing = true;
-    l->done = done;
-    l->done_opaque = opaque;
-    caa_refcount_init(&l->pending, 1);
     for (handshake *h = l->handshakes; h; h = h->next)
-        caa_ref(&l->pending);
+        caa_closing_add(&l->close);
     /* Each closed handshake reports -ECANCELED to on_handshake. */
     for (handshake *h = l->handshakes, *next; h; h = next) {
         next = h->next;

@@ -8,6 +8,8 @@
 
 #include "podnet-text.h"
 
+#include "parse.h"
+
 /* Longest text echoed back in an error message: the input may be hostile. */
 #define QUOTE_MAX 64
 
@@ -90,17 +92,6 @@ struct in_addr caa_podnet_prefix_network(const caa_podnet_prefix *p)
     return (struct in_addr){.s_addr = htonl(ntohl(p->addr.s_addr) & mask)};
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int caa_podnet_mac_parse(const char *s, uint8_t ret[static 6], caa_error **err)
 {
     uint8_t mac[6];
@@ -108,7 +99,7 @@ int caa_podnet_mac_parse(const char *s, uint8_t ret[static 6], caa_error **err)
         goto bad;
     for (int i = 0; i < 6; i++) {
         const char *g = s + 3 * i;
-        int hi = hexval(g[0]), lo = hexval(g[1]);
+        int hi = caa_hex_digit_value(g[0]), lo = caa_hex_digit_value(g[1]);
         if (hi < 0 || lo < 0)
             goto bad;
         /* One separator kind throughout, like Go's net.ParseMAC. */

@@ -208,21 +208,6 @@ int caa_pud_plan_build(const void *user_data, size_t len, caa_pud_plan **ret, ca
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int write_one(int dfd, const caa_pud_file *f, caa_error **err)
 {
     _cleanup_free_ char *tmp = xasprintf(".%s.tmp", f->name);
@@ -235,7 +220,7 @@ static int write_one(int dfd, const caa_pud_file *f, caa_error **err)
     }
     if (fd < 0)
         return caa_error_set_errno(err, -errno, "creating a temporary file for %s", f->name);
-    int r = write_all(fd, f->content, f->len);
+    int r = caa_write_all(fd, f->content, f->len);
     /* fchmod: the mode must not depend on the umask. */
     if (r == 0 && fchmod(fd, f->mode) < 0)
         r = -errno;

@@ -50,12 +50,7 @@ typedef struct service_entry {
 } service_entry;
 
 typedef struct listener {
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_pipe_t pipe;
-        uv_tcp_t tcp;
-    } h;
+    ttrpc_uv_socket h;
     ttrpc_server *server;
     uv_handle_type type;
     char *path; /* unix socket file to remove on close */

@@ -22,12 +22,7 @@
 
 typedef struct uv_transport {
     ttrpc_transport base;
-    union {
-        uv_handle_t handle;
-        uv_stream_t stream;
-        uv_pipe_t pipe;
-        uv_tcp_t tcp;
-    } h;
+    ttrpc_uv_socket h;
     bool closing;
     void (*shutdown_cb)(ttrpc_transport *t, int status);
     uv_shutdown_t shutdown_req;

@@ -20,6 +20,15 @@
 
 #include "error.h"
 
+/* A libuv socket of either kind (unix or TCP), seen as a handle or a stream
+ * (the server's listeners and the uv transport's connections). */
+typedef union ttrpc_uv_socket {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+} ttrpc_uv_socket;
+
 typedef struct ttrpc_transport ttrpc_transport;
 typedef struct ttrpc_write_req ttrpc_write_req;
 

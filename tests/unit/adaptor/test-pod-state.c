@@ -18,6 +18,7 @@
 #include "pod-state.h"
 #include "pod-internal.h"
 #include "strv.h"
+#include "test-tmpdir.h"
 #include "xalloc.h"
 
 static void test_names(void **state)
@@ -95,9 +96,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = xnew0(fixture, 1);
-    char tmpl[] = "/tmp/caa-pod-state.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    f->dir = xstrdup(tmpl);
+    f->dir = caa_test_tmpdir_new("pod-state");
     f->cfg.pods_dir = f->dir;
     assert_int_equal(uv_loop_init(&f->loop), 0);
     caa_manager_init(&f->m, &f->loop, &f->cfg);
@@ -110,8 +109,7 @@ static int teardown(void **state)
     fixture *f = *state;
     caa_pod_free_all(&f->m);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    caa_rm_rf(f->dir, NULL);
-    free(f->dir);
+    assert_int_equal(caa_test_tmpdir_remove(f->dir), 0);
     free(f);
     return 0;
 }

@@ -1,4 +1,4 @@
-/* lib/list.h, lib/refcount.h, lib/timeutil.h and the option-table macros. */
+/* lib/list.h, lib/closing.h, lib/refcount.h, lib/timeutil.h and the option-table macros. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "closing.h"
 #include "list.h"
 #include "options.h"
 #include "refcount.h"
@@ -79,6 +80,54 @@ static void unref_underflow(void)
     caa_refcount_init(&r, 1);
     (void)caa_unref(&r);
     (void)caa_unref(&r);
+}
+
+static void test_list_move_all(void **state)
+{
+    (void)state;
+    caa_list src, dst;
+    caa_list_init(&src);
+    caa_list_move_all(&dst, &src); /* empty source: empty batch */
+    assert_true(caa_list_empty(&dst));
+    item a = {.v = 1}, b = {.v = 2}, c = {.v = 3};
+    caa_list_append(&src, &a.node);
+    caa_list_append(&src, &b.node);
+    caa_list_move_all(&dst, &src);
+    assert_true(caa_list_empty(&src));
+    caa_list_append(&src, &c.node); /* the source takes new nodes meanwhile */
+    int order = 0;
+    while (!caa_list_empty(&dst)) {
+        item *it = caa_list_entry(dst.next, item, node);
+        caa_list_remove(&it->node);
+        order = order * 10 + it->v;
+    }
+    assert_int_equal(order, 12);
+    assert_ptr_equal(src.next, &c.node);
+    assert_ptr_equal(src.prev, &c.node);
+}
+
+static void count_done(void *opaque)
+{
+    (*(int *)opaque)++;
+}
+
+static void test_closing(void **state)
+{
+    (void)state;
+    caa_closing c = {0}, closed;
+    int done = 0;
+    assert_true(caa_closing_begin(&c, count_done, &done));
+    assert_false(caa_closing_begin(&c, count_done, &done)); /* a second close is ignored */
+    caa_closing_add(&c);                                    /* a handle still closing */
+    assert_false(caa_closing_part_done(&c, &closed));
+    assert_true(caa_closing_part_done(&c, &closed)); /* the last part */
+    assert_int_equal(done, 0);                       /* the owner frees itself first */
+    caa_closing_notify(&closed);
+    assert_int_equal(done, 1);
+    caa_closing none = {0};
+    assert_true(caa_closing_begin(&none, NULL, NULL));
+    assert_true(caa_closing_part_done(&none, &closed));
+    caa_closing_notify(&closed); /* no callback: nothing to run */
 }
 
 static void test_ownership_asserts(void **state)
@@ -163,7 +212,8 @@ static void test_option_macros(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),          cmocka_unit_test(test_ownership_asserts),
+        cmocka_unit_test(test_list),          cmocka_unit_test(test_list_move_all),
+        cmocka_unit_test(test_closing),       cmocka_unit_test(test_ownership_asserts),
         cmocka_unit_test(test_refcount),      cmocka_unit_test(test_time),
         cmocka_unit_test(test_option_macros),
     };

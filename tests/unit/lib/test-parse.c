@@ -103,11 +103,28 @@ static void test_format_duration(void **state)
     assert_string_equal(buf, "2h45m10s");
 }
 
+static void test_hex_digit(void **state)
+{
+    (void)state;
+    assert_int_equal(caa_hex_digit_value('0'), 0);
+    assert_int_equal(caa_hex_digit_value('9'), 9);
+    assert_int_equal(caa_hex_digit_value('a'), 10);
+    assert_int_equal(caa_hex_digit_value('F'), 15);
+    assert_int_equal(caa_hex_digit_value('g'), -1);
+    assert_int_equal(caa_hex_digit_value('/'), -1);
+    assert_int_equal(caa_hex_digit_value('\0'), -1);
+    assert_int_equal(caa_hex_digit_value((char)0xc3), -1); /* a high byte (signed char) */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int64),    cmocka_unit_test(test_uint64),          cmocka_unit_test(test_bool),
-        cmocka_unit_test(test_duration), cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_int64),
+        cmocka_unit_test(test_uint64),
+        cmocka_unit_test(test_bool),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_format_duration),
+        cmocka_unit_test(test_hex_digit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,20 +7,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "parse.h"
 #include "xalloc.h"
 
 #define TU_TIMEOUT_MS 10000
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 uint8_t *tu_hex(const char *hex, size_t *ret_len)
 {
@@ -30,7 +20,7 @@ uint8_t *tu_hex(const char *hex, size_t *ret_len)
     for (const char *p = hex; *p; p++) {
         if (*p == ' ')
             continue;
-        int v = hexval(*p);
+        int v = caa_hex_digit_value(*p);
         if (v < 0)
             abort();
         if (hi < 0) {
