@@ -12,8 +12,11 @@
 #include <jansson.h>
 
 #include "boot-data.h"
+#include "cleanup.h"
+#include "daemon-sc.h"
 #include "fs.h"
 #include "sandbox-id.h"
+#include "start-request.h"
 #include "strcheck.h"
 #include "strv.h"
 #include "xalloc.h"
@@ -315,11 +318,24 @@ int caa_pod_record_load(const char *pods_dir, const char *name, caa_pod_record *
     return 0;
 }
 
-/* Files CreateVM may have written before the pod's first state.json. */
+/* Files CreateVM may have written before the pod's first state.json (each
+ * also as the temporary file of its atomic write): the boot data, the
+ * secure-comms host key's public half and the saved start request. */
 static bool written_before_state(const char *name)
 {
-    return strcmp(name, CAA_APF_JSON_NAME) == 0 || strncmp(name, CAA_APF_JSON_NAME ".tmp.", 13) == 0 ||
-           strncmp(name, CAA_STATE_FILE ".tmp.", 15) == 0;
+    static const char *const files[] = {CAA_APF_JSON_NAME, CAA_SC_HOST_KEY_PUB_FILE, CAA_START_REQUEST_FILE,
+                                        CAA_STATE_FILE};
+    for (size_t i = 0; i < CAA_ARRAY_SIZE(files); i++) {
+        size_t n = strlen(files[i]);
+        if (strncmp(name, files[i], n) != 0)
+            continue;
+        /* state.json itself is not a leftover: only its temporary file. */
+        if (name[n] == '\0' && strcmp(files[i], CAA_STATE_FILE) != 0)
+            return true;
+        if (strncmp(name + n, ".tmp.", 5) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* The names in dfd when all are regular files written before the state;

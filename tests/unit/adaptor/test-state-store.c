@@ -568,12 +568,23 @@ static void test_remove_leftover(void **state)
     assert_int_equal(caa_state_store_remove_leftover(tmpdir, "half", NULL, NULL), 1);
     assert_int_equal(access(half, F_OK), -1);
 
+    /* Everything CreateVM writes before the state: boot data, the
+     * secure-comms public host key, the saved start request. */
+    _cleanup_free_ char *late = pod_dir("late");
+    touch(late, "apf.json");
+    touch(late, "sc-host-key.pub");
+    touch(late, "start-request.json");
+    touch(late, "start-request.json.tmp.Qw12Er");
+    assert_int_equal(caa_state_store_remove_leftover(tmpdir, "late", NULL, NULL), 1);
+    assert_int_equal(access(late, F_OK), -1);
+
     _cleanup_free_ char *with_state = pod_dir("with-state");
     touch(with_state, "apf.json");
     touch(with_state, "state.json");
     assert_int_equal(caa_state_store_remove_leftover(tmpdir, "with-state", NULL, NULL), 0);
     _cleanup_free_ char *other = pod_dir("other");
     touch(other, "agent.ttrpc");
+    touch(other, "start-request.jsonx");
     assert_int_equal(caa_state_store_remove_leftover(tmpdir, "other", NULL, NULL), 0);
     _cleanup_free_ char *link = pod_dir("link");
     _cleanup_free_ char *link_apf = xasprintf("%s/apf.json", link);
