@@ -247,3 +247,25 @@ void caa_options_free(const caa_option_set *sets, size_t n_sets)
         }
     }
 }
+
+int caa_options_parse_program(const char *prog, const caa_option_set *sets, size_t n_sets, int argc,
+                              char **argv, const bool *version, const char *version_text, const char *commit)
+{
+    caa_error *e = NULL;
+    int status = -1;
+    int r = caa_options_parse(sets, n_sets, argc - 1, argv + 1, &e);
+    if (r == 1) {
+        caa_options_print_help(stdout, sets, n_sets);
+        status = 0;
+    } else if (r < 0) {
+        fprintf(stderr, "%s: %s\n", prog, caa_error_msg(e));
+        status = 2;
+    } else if (version && *version) {
+        printf("%s version %s\n  commit: %s\n", prog, version_text, commit);
+        status = 0;
+    }
+    caa_error_free(e);
+    if (status >= 0)
+        caa_options_free(sets, n_sets);
+    return status;
+}

@@ -72,6 +72,13 @@ typedef struct caa_option_set {
  * success, negative with *err on a bad flag or value. Positional arguments
  * after the flags are not allowed. */
 int caa_options_parse(const caa_option_set *sets, size_t n_sets, int argc, char **argv, caa_error **err);
+/* The command-line prologue of a program with one flag table: parses
+ * argv[1..argc), prints -help on stdout, a bad flag as "<prog>: <message>" on
+ * stderr, and, when *version is true after parsing, "<prog> version V\n
+ * commit: C" on stdout. Returns -1 when the program goes on, else the exit
+ * status to leave with (0, or 2 for a usage error) after freeing the sets. */
+int caa_options_parse_program(const char *prog, const caa_option_set *sets, size_t n_sets, int argc,
+                              char **argv, const bool *version, const char *version_text, const char *commit);
 /* Sets one option from its text form (used by parse; exported for tests). */
 int caa_option_set_value(const caa_option *opt, void *target, const char *value, bool append,
                          caa_error **err);

@@ -55,22 +55,10 @@ int main(int argc, char **argv)
                           .opts = ready_options_table,
                           .n_opts = sizeof(ready_options_table) / sizeof(ready_options_table[0]),
                           .target = &o};
-    caa_error *e = NULL;
-    int r = caa_options_parse(&set, 1, argc - 1, argv + 1, &e);
-    if (r != 0) {
-        if (r == 1)
-            caa_options_print_help(stdout, &set, 1);
-        else
-            fprintf(stderr, "azure-ready: %s\n", caa_error_msg(e));
-        caa_error_free(e);
-        caa_options_free(&set, 1);
-        return r == 1 ? 0 : 2;
-    }
-    if (o.version) {
-        printf("azure-ready version %s\n  commit: %s\n", CAA_VERSION, CAA_GIT_COMMIT);
-        caa_options_free(&set, 1);
-        return 0;
-    }
+    int r = caa_options_parse_program("azure-ready", &set, 1, argc, argv, &o.version, CAA_VERSION,
+                                      CAA_GIT_COMMIT);
+    if (r >= 0)
+        return r;
     if (!*o.endpoint || o.timeout_ns <= 0 || o.retry_interval_ns < 0) {
         fprintf(stderr, "azure-ready: -endpoint must be set and -timeout be positive\n");
         caa_options_free(&set, 1);
@@ -85,6 +73,7 @@ int main(int argc, char **argv)
     caa_wire_opts wo = {
         .endpoint = o.endpoint, .request_timeout_ms = o.timeout_ns / 1000000, .verbose = o.verbose};
     int exit_code = 1;
+    caa_error *e = NULL;
     for (int64_t attempt = 1; attempt <= o.retries; attempt++) {
         if (caa_wire_report_ready(&wo, &e) == 0) {
             log_info("reported Ready to %s", o.endpoint);

@@ -85,22 +85,10 @@ int main(int argc, char **argv)
     caa_option_set set = webhook_option_set(&o);
     _cleanup_error_ caa_error *e = NULL;
 
-    int r = caa_options_parse(&set, 1, argc - 1, argv + 1, &e);
-    if (r == 1) {
-        caa_options_print_help(stdout, &set, 1);
-        caa_options_free(&set, 1);
-        return 0;
-    }
-    if (r < 0) {
-        fprintf(stderr, "peerpods-webhook: %s\n", caa_error_msg(e));
-        caa_options_free(&set, 1);
-        return 2;
-    }
-    if (o.version) {
-        printf("peerpods-webhook version %s\n  commit: %s\n", CAA_VERSION, CAA_GIT_COMMIT);
-        caa_options_free(&set, 1);
-        return 0;
-    }
+    int r = caa_options_parse_program("peerpods-webhook", &set, 1, argc, argv, &o.version, CAA_VERSION,
+                                      CAA_GIT_COMMIT);
+    if (r >= 0)
+        return r;
     caa_log_level level;
     caa_log_format format;
     if (caa_log_parse_level(o.log_level, &level) < 0 || caa_log_parse_format(o.log_format, &format) < 0) {

@@ -233,6 +233,31 @@ static void test_dump_masks_secrets(void **state)
     release(&c);
 }
 
+/* The shared program prologue: go on (-1), help (0), usage error (2),
+ * version (0); the sets are freed whenever it answers an exit status. */
+static void test_parse_program(void **state)
+{
+    (void)state;
+    struct cfg c = {0};
+    caa_option_set set = {.title = "test", .opts = opts, .n_opts = 7, .target = &c};
+    char *go[] = {"prog", "-port", "1"};
+    assert_int_equal(caa_options_parse_program("prog", &set, 1, 3, go, &c.disable_tls, "1.0", "abc"), -1);
+    assert_int_equal(c.port, 1);
+    caa_options_free(&set, 1);
+
+    memset(&c, 0, sizeof(c));
+    char *bad[] = {"prog", "-port", "0"};
+    assert_int_equal(caa_options_parse_program("prog", &set, 1, 3, bad, NULL, "1.0", "abc"), 2);
+
+    memset(&c, 0, sizeof(c));
+    char *help[] = {"prog", "-help"};
+    assert_int_equal(caa_options_parse_program("prog", &set, 1, 2, help, NULL, "1.0", "abc"), 0);
+
+    memset(&c, 0, sizeof(c));
+    char *version[] = {"prog", "-disable-tls"}; /* stands in for a -version flag */
+    assert_int_equal(caa_options_parse_program("prog", &set, 1, 2, version, &c.disable_tls, "1.0", "abc"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +268,7 @@ int main(void)
         cmocka_unit_test_setup(test_errors, setup),
         cmocka_unit_test_setup(test_help, setup),
         cmocka_unit_test_setup(test_dump_masks_secrets, setup),
+        cmocka_unit_test_setup(test_parse_program, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
