@@ -3,12 +3,11 @@ output is collected (forwarder, caa-test-agent), free loopback ports, and the
 Health checks the test agent recorded."""
 import json
 import os
-import socket
 import subprocess
 import threading
 import time
 
-from caa_harness import fail
+from caa_harness import fail, free_port  # noqa: F401 (re-exported for the agent tests)
 
 TEST_AGENT = os.environ.get("CAA_TEST_AGENT", "")
 
@@ -63,14 +62,6 @@ class Child:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start_agent(sock, record=None):

@@ -2,23 +2,16 @@
 server (tests/support/kube_fake.py) through a kubeconfig, and its probe endpoint."""
 import json
 import os
-import socket
 import urllib.error
 import urllib.request
 
-from caa_harness import Daemon, check, tmpdir
+from caa_harness import Daemon, check, free_port, tmpdir  # noqa: F401 (free_port re-exported)
 from kube_fake import FakeKube
 
 NODE = "worker-%d" % os.getpid()
 POD_UID = "0b7f5c4e-6c5d-4d57-9d55-%012d" % os.getpid()
 RESOURCE = "kata.peerpods.io/vm"
 OWNER = "kata.peerpods.io/caa-owner"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def node_seed(name=NODE, annotations=None):
