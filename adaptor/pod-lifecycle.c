@@ -328,12 +328,24 @@ static void teardown_next(teardown *td)
 
 /* ---------------------------------------------------------------- stop */
 
-/* An agent proxy still trying to reach the VM would keep going until
- * -proxy-timeout; stopping it makes its ready callback run with -ECANCELED. */
-static void stop_connecting_proxy(caa_pod *pod)
+/* The start's current step would run to its end: the provider's create
+ * (a lease, boot or long-running-operation wait of up to minutes) or an
+ * agent proxy trying to reach the VM until -proxy-timeout. Cancelling the
+ * create makes it answer -ECANCELED with what it made (deleted by the
+ * teardown, or looked up by name without an id); stopping the proxy makes
+ * its ready callback run with -ECANCELED. */
+static void cut_start_step_short(caa_pod *pod)
 {
-    if (start_in_flight(pod))
-        caa_pod_stop_proxy(pod);
+    if (!start_in_flight(pod))
+        return;
+    if (pod->rec.state == CAA_POD_PROVISIONING) {
+        int r = caa_provider_cancel(pod->mgr->provider, pod);
+        if (r == 0)
+            log_pod_info(ID(pod), "cancelling the create of instance %s", pod->rec.instance_name);
+        else if (r == -EOPNOTSUPP)
+            log_pod_debug(ID(pod), "the provider cannot cancel a create: waiting for its answer");
+    }
+    caa_pod_stop_proxy(pod);
 }
 
 static void complete_stop_waiters(caa_pod *pod, int status, const caa_error *err)
@@ -404,8 +416,10 @@ void caa_pod_stop(caa_pod *pod, caa_done_cb cb, void *opaque)
     if (start_in_flight(pod)) {
         /* Persist `stopping` now: from here on a crash still leads to deletion. */
         log_pod_info(ID(pod), "StopVM while StartVM is in flight: cancelling the start");
+        /* While still `provisioning`: the step to cut short is the create. No
+         * answer comes from inside the cancel. */
+        cut_start_step_short(pod);
         set_state_or_log(pod, CAA_POD_STOPPING);
-        stop_connecting_proxy(pod);
         return;
     }
     /* Never complete re-entrantly from inside the caller. */
@@ -671,7 +685,7 @@ void caa_pod_cancel_start(caa_pod *pod)
     if (start_in_flight(pod) && pod->intent == CAA_POD_INTENT_NONE) {
         log_pod_warn(ID(pod), "the StartVM caller went away; the start will be cancelled");
         raise_intent(pod, CAA_POD_INTENT_CANCEL_START);
-        stop_connecting_proxy(pod);
+        cut_start_step_short(pod);
     }
 }
 

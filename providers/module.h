@@ -15,7 +15,7 @@
 
 /* Bump on any change to provider.h's types or to the lib/ and provider.c
  * functions a module calls: the daemon refuses a module built for another. */
-#define CAA_PROVIDER_ABI 1
+#define CAA_PROVIDER_ABI 2
 
 #define CAA_PROVIDER_MODULE_SYMBOL "caa_provider_module_entry"
 #define CAA_PROVIDER_MODULE_PREFIX "caa-provider-"

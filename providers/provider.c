@@ -131,6 +131,16 @@ int caa_provider_get_instance(caa_provider *p, const char *instance_id, caa_inst
     return p->ops->get_instance(p->priv, instance_id, cb, opaque, err);
 }
 
+int caa_provider_cancel(caa_provider *p, void *opaque)
+{
+    if (p->torn_down)
+        return -ESHUTDOWN;
+    if (!p->ops->cancel)
+        return -EOPNOTSUPP;
+    p->ops->cancel(p->priv, opaque);
+    return 0;
+}
+
 void caa_provider_teardown(caa_provider *p)
 {
     if (!p || p->torn_down)

@@ -84,6 +84,15 @@ typedef struct caa_provider_ops {
                         caa_error **err);
     /* Synchronous, NULL-safe, tolerates a half-done init. */
     void (*teardown)(void *priv);
+    /* Asks the operations in flight that were started with `opaque` to stop
+     * early (StopVM during a create): a wait for a lease, a boot or a
+     * long-running operation ends now, a request on the wire is abandoned.
+     * Each callback still runs exactly once, later, on the loop: -ECANCELED
+     * unless the result was already decided. A cancelled create hands back
+     * the instance it made (at least its id) for the caller to delete; when
+     * the request was sent but no id came back, none: the caller looks the
+     * instance up by name. Optional: without it the operation runs to its end. */
+    void (*cancel)(void *priv, void *opaque);
 } caa_provider_ops;
 
 /* A configured, initialised provider. */
@@ -119,6 +128,10 @@ int caa_provider_delete_instance(caa_provider *p, const char *instance_id, caa_d
 int caa_provider_list_instances(caa_provider *p, caa_list_cb cb, void *opaque, caa_error **err);
 int caa_provider_get_instance(caa_provider *p, const char *instance_id, caa_instance_cb cb, void *opaque,
                               caa_error **err);
+/* Cancels the operations started with opaque (ops->cancel). 0: asked (the
+ * callbacks still come); -EOPNOTSUPP: the provider cannot, they run to their
+ * end; -ESHUTDOWN: torn down (teardown already cancelled everything). */
+int caa_provider_cancel(caa_provider *p, void *opaque);
 /* Tears the provider down but keeps the config, which cancelled work may
  * still read, until caa_provider_free(). Operations in flight are cancelled:
  * the libvirt, aws and azure providers (providers/common/provider-op.h) run

@@ -464,6 +464,11 @@ static void on_poll_timer(uv_timer_t *t)
 
 static void poll_later(aws_op *op)
 {
+    if (op->op.cancel_requested) {
+        /* The cancel came while the poll's answer was on its way. */
+        create_fail_after_run(op, caa_error_new(-ECANCELED, "cancelled while waiting for the instance"));
+        return;
+    }
     uint64_t now = uv_now(op->p->loop);
     if (now >= op->poll_deadline) {
         create_fail_after_run(op, caa_error_new(-ETIMEDOUT, "not running with a public address within %llu s",
@@ -485,7 +490,7 @@ static void on_run(int status, caa_http_response *resp, const char *code, caa_er
     op->call = NULL;
     if (status < 0) {
         if (code_is(code, "InsufficientInstanceCapacity") && op->candidates &&
-            op->candidates[op->cand_idx + 1] && !p->stopping) {
+            op->candidates[op->cand_idx + 1] && !p->stopping && !op->op.cancel_requested) {
             log_debug("%s: no capacity for %s, trying %s", op->name, op->candidates[op->cand_idx],
                       op->candidates[op->cand_idx + 1]);
             caa_error_free(e);
@@ -853,8 +858,10 @@ int aws_op_start(aws_provider *p, caa_op_kind kind, const char *id, caa_op_cb cb
     return 0;
 }
 
-/* Shutdown (caa_op_set_close): a call in flight is cancelled and its callback
- * ends the op with -ECANCELED; an op waiting on a timer ends now. */
+/* Shutdown (caa_op_set_close) or the caller's cancel (caa_op_set_cancel): a
+ * call in flight is cancelled and its callback ends the op with -ECANCELED; an
+ * op waiting on a timer or for the provider's start ends now. A create hands
+ * back the instance id it has. */
 static void op_cancel(caa_op *base)
 {
     aws_op *op = CAA_CONTAINER_OF(base, aws_op, op);
@@ -862,6 +869,9 @@ static void op_cancel(caa_op *base)
         aws_call_cancel(op->call);
         return;
     }
+    uv_timer_stop(&op->op.timer);
     caa_instance *inst = op->op.kind == CAA_OP_CREATE ? partial_instance(op) : NULL;
-    op_finish(op, -ECANCELED, inst, caa_error_new(-ECANCELED, "the AWS provider is shutting down"));
+    op_finish(
+        op, -ECANCELED, inst,
+        caa_error_new(-ECANCELED, "%s", op->p->stopping ? "the AWS provider is shutting down" : "cancelled"));
 }

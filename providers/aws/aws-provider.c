@@ -256,6 +256,13 @@ static void ops_closed(void *opaque)
     aws_provider_release(opaque);
 }
 
+static void aws_cancel(void *priv, void *opaque)
+{
+    aws_provider *p = priv;
+    if (!p->stopping)
+        caa_op_set_cancel(&p->ops, opaque);
+}
+
 static void aws_teardown(void *priv)
 {
     aws_provider *p = priv;
@@ -281,4 +288,5 @@ const caa_provider_ops caa_aws_provider = {
     .list_instances = aws_list_instances,
     .get_instance = aws_get_instance,
     .teardown = aws_teardown,
+    .cancel = aws_cancel,
 };

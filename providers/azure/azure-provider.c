@@ -510,6 +510,16 @@ static void create_sizes_ready(az_create *c, int status, const caa_error *err)
         create_fail(c, e);
 }
 
+static void sizes_unwait(az_create *c)
+{
+    for (az_create **w = &c->p->sizes_waiters; *w; w = &(*w)->wnext)
+        if (*w == c) {
+            *w = c->wnext;
+            c->wnext = NULL;
+            return;
+        }
+}
+
 static void create_cancel(caa_op *op)
 {
     az_create *c = CAA_CONTAINER_OF(op, az_create, op);
@@ -518,7 +528,12 @@ static void create_cancel(caa_op *op)
     c->cancelled = true;
     switch (c->phase) {
     case C_SIZES:
-        /* The sizes call is cancelled by teardown; its callback wakes us. */
+        /* At shutdown the sizes call is cancelled and its callback wakes us;
+         * a caller's cancel leaves the call to the other waiters. */
+        if (!c->p->stopping) {
+            sizes_unwait(c);
+            create_fail(c, caa_error_new(-ECANCELED, "cancelled"));
+        }
         break;
     case C_KEYGEN:
         uv_cancel((uv_req_t *)&c->work);
@@ -881,6 +896,13 @@ static void ops_closed(void *opaque)
     provider_release(opaque);
 }
 
+static void az_cancel(void *priv, void *opaque)
+{
+    az_provider *p = priv;
+    if (!p->stopping)
+        caa_op_set_cancel(&p->ops, opaque);
+}
+
 static void az_teardown(void *priv)
 {
     az_provider *p = priv;
@@ -908,4 +930,5 @@ const caa_provider_ops caa_azure_provider = {
     .list_instances = az_list_instances,
     .get_instance = az_get_instance,
     .teardown = az_teardown,
+    .cancel = az_cancel,
 };

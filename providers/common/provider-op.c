@@ -28,6 +28,23 @@ bool caa_op_set_closing(const caa_op_set *set)
     return set->closing;
 }
 
+size_t caa_op_set_cancel(caa_op_set *set, void *opaque)
+{
+    size_t asked = 0;
+    caa_list *pos, *tmp;
+    caa_list_foreach_safe(pos, tmp, &set->ops)
+    {
+        caa_op *op = caa_op_of(pos);
+        if (op->opaque != opaque || op->finished || op->cancel_requested)
+            continue;
+        op->cancel_requested = true;
+        asked++;
+        if (op->cls->cancel)
+            op->cls->cancel(op);
+    }
+    return asked;
+}
+
 static void deferral_closed(uv_handle_t *h)
 {
     set_release(CAA_CONTAINER_OF((uv_timer_t *)h, caa_op_set, deferral));

@@ -9,6 +9,10 @@
  * inside the call that decided it: from the close callback of the op's timer.
  * Then the class's free() releases the request.
  *
+ * Early end of one request (StopVM during a create): caa_op_set_cancel()
+ * asks the undecided ops of one caller (its opaque) to stop through the same
+ * class cancel(), at most once per op; each still delivers exactly once.
+ *
  * Shutdown: caa_op_set_close() asks every undecided op to stop (class
  * cancel()), which must lead to a finish, now or later (typically -ECANCELED
  * with whatever was created so far). Once every op has delivered, the set's
@@ -41,9 +45,11 @@ typedef union caa_op_cb {
 } caa_op_cb;
 
 typedef struct caa_op_class {
-    /* Asked once, at shutdown, for an op not yet finished: stop the work so
-     * that it finishes. NULL: the op finishes by itself (e.g. a worker queue
-     * that cancels its jobs). */
+    /* Asked for an op not yet finished, at shutdown (set closing) or for its
+     * caller (op->cancel_requested): stop the work so that it finishes, a
+     * create with what it made so far. May run twice for one op (a caller's
+     * cancel, then the shutdown). NULL: the op finishes by itself (e.g. a
+     * worker queue that cancels its jobs at shutdown). */
     void (*cancel)(caa_op *op);
     /* Frees the request embedding op, after its callback ran. */
     void (*free)(caa_op *op);
@@ -72,6 +78,7 @@ struct caa_op {
     uv_timer_t timer;
     bool finished;
     bool delivered;
+    bool cancel_requested; /* its caller asked it to stop early (caa_op_set_cancel) */
     /* The decided result, held until delivery. */
     int status;
     caa_error *err;
@@ -84,6 +91,10 @@ void caa_op_set_init(caa_op_set *set, uv_loop_t *loop, const char *what);
  * every op has delivered. No ops may be added afterwards. Call once. */
 void caa_op_set_close(caa_op_set *set, void (*closed)(void *opaque), void *opaque);
 bool caa_op_set_closing(const caa_op_set *set);
+/* Asks every undecided op started with opaque to stop early (class cancel(),
+ * once per op); each still delivers exactly once, typically -ECANCELED.
+ * Returns how many were asked. */
+size_t caa_op_set_cancel(caa_op_set *set, void *opaque);
 /* Ops registered and not yet finished, oldest first: for provider events that
  * wake waiting ops. Iterate with caa_list_foreach_safe and caa_op_of(). */
 #define caa_op_of(list_node) caa_list_entry(list_node, caa_op, node)

@@ -98,11 +98,20 @@ static void create_finish(lv_create_req *req, int status, caa_instance *inst, ca
     caa_op_finish_instance(&req->op, status, inst, err);
 }
 
-/* Shutdown after the domain was started: the caller gets it back to delete. */
-static void create_shut_down(lv_create_req *req)
+/* Shutdown or the caller's cancel after the domain was started: the caller
+ * gets it back to delete. */
+static void create_cancelled(lv_create_req *req)
 {
     create_finish(req, -ECANCELED, instance_of_state(&req->st),
-                  caa_error_new(-ECANCELED, "libvirt provider shut down while waiting for an address"));
+                  caa_error_new(-ECANCELED, "libvirt: creating %s %s while waiting for an address",
+                                req->st.name,
+                                req->p->stopping ? "stopped by the provider's shutdown" : "cancelled"));
+}
+
+/* Should the create end instead of taking its next step? */
+static bool create_cut_short(const lv_create_req *req)
+{
+    return req->p->stopping || req->op.cancel_requested;
 }
 
 /* Appends the cleanup's failure to the error being reported. */
@@ -197,7 +206,7 @@ static void create_done(lv_job *job)
             create_finish(req, -ECANCELED, NULL, caa_error_new(-ECANCELED, "libvirt provider shutting down"));
             return;
         case PHASE_ADDRESS:
-            create_shut_down(req);
+            create_cancelled(req);
             return;
         case PHASE_CLEANUP:
             create_report_failure(req, -ECANCELED, NULL);
@@ -215,8 +224,8 @@ static void create_done(lv_job *job)
             create_finish(req, req->status, inst, e);
             return;
         }
-        if (p->stopping) {
-            create_shut_down(req);
+        if (create_cut_short(req)) {
+            create_cancelled(req);
             return;
         }
         req->deadline = uv_now(p->loop) + (uint64_t)caa_ns_to_ms(p->cfg->ip_wait);
@@ -234,8 +243,8 @@ static void create_done(lv_job *job)
             create_fail(req, TAKE_PTR(req->error));
             return;
         }
-        if (p->stopping) {
-            create_shut_down(req);
+        if (create_cut_short(req)) {
+            create_cancelled(req);
             return;
         }
         uint64_t now = uv_now(p->loop);
@@ -259,15 +268,17 @@ static void create_done(lv_job *job)
     }
 }
 
-/* Shutdown: a create waiting between address polls ends now; one on the
- * worker comes back cancelled when the worker stops. */
+/* Shutdown or the caller's cancel: a create waiting between address polls
+ * ends now. A job on the worker is not interrupted (a libvirt call is short);
+ * create_done ends the create when it is back (at shutdown the worker hands
+ * queued jobs back cancelled). */
 static void create_cancel(caa_op *op)
 {
     lv_create_req *req = CAA_CONTAINER_OF(op, lv_create_req, op);
     if (req->in_worker)
         return;
     uv_timer_stop(&req->op.timer);
-    create_shut_down(req);
+    create_cancelled(req);
 }
 
 static const caa_op_class create_class = {.cancel = create_cancel, .free = create_free};
@@ -530,6 +541,13 @@ static void ops_closed(void *opaque)
     release(opaque);
 }
 
+static void lv_cancel(void *priv, void *opaque)
+{
+    lv_provider *p = priv;
+    if (!p->stopping)
+        caa_op_set_cancel(&p->ops, opaque);
+}
+
 static void lv_teardown(void *priv)
 {
     lv_provider *p = priv;
@@ -588,4 +606,5 @@ const caa_provider_ops caa_libvirt_provider = {
     .list_instances = lv_list_instances,
     .get_instance = lv_get_instance,
     .teardown = lv_teardown,
+    .cancel = lv_cancel,
 };

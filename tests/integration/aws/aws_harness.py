@@ -121,6 +121,19 @@ class Fake:
             self.proc.wait(10)
 
 
+def fake_or_skip(binary, what):
+    """The fake endpoint, or None after printing the TAP skip line (binary not
+    built, node/npm missing): the test file then exits 77."""
+    if not binary or not os.path.exists(binary):
+        print("1..0 # SKIP %s not built" % what)
+        return None
+    try:
+        return Fake()
+    except Skip as e:
+        print("1..0 # SKIP %s" % e)
+        return None
+
+
 def base_env(fake, **extra):
     env = dict(os.environ)
     for k in list(env):

@@ -47,6 +47,7 @@ const DEFAULT_CFG = () => ({
   no_private_ip: false,
   private_ip_override: null,  // every instance gets this private address (daemon tests: 127.0.0.1)
   fail: {},                   // action -> {code, status, message, count}
+  answer_delay_ms: {},        // action -> ms: done at once, answered that much later (an answer on its way)
   types_page_size: 0,         // DescribeInstanceTypes page size (0: all)
   sts_lifetime_s: 900,
   web_identity_token: "fake-web-identity-token",
@@ -506,7 +507,10 @@ async function handleApi(req, res, body) {
     }
     const fn = isSts ? assumeRoleWithWebIdentity : EC2[action];
     if (!fn) throw new ApiError(400, "InvalidAction", `The action ${action} is not valid for this web service.`);
-    send(res, 200, fn(p));
+    const answer = fn(p);
+    const delay = cfg.answer_delay_ms[action];
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    send(res, 200, answer);
   } catch (e) {
     if (!(e instanceof ApiError)) {
       console.error(e);

@@ -885,6 +885,87 @@ static void test_teardown_during_wait(void **state)
     virConnectClose(f.conn);
 }
 
+/* Runs the loop for about ms (other work keeps going). */
+static void run_for(fixture *f, unsigned ms)
+{
+    uv_timer_t t;
+    uv_timer_init(&f->loop, &t);
+    uv_timer_start(&t, poll_once, ms, 0);
+    uv_run(&f->loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* A create that will wait 60 s for a lease that never comes. */
+static void create_waiting(fixture *f, const char *pod, const char *sandbox, result *r)
+{
+    setup(f, 1, (const char *[]){"-ip-wait=60s"});
+    caa_libvirt_test_set_faults(f->prov->priv, LV_FAULT_NO_ADDRESS);
+    caa_instance_spec spec = spec_for(pod, sandbox);
+    *r = (result){0};
+    assert_int_equal(caa_provider_create_instance(f->prov, &spec, on_instance, r, NULL), 0);
+}
+
+/* The cancelled create answered once with -ECANCELED; what it made is deleted. */
+static void expect_cancelled_and_clean_up(fixture *f, result *r)
+{
+    run_for(f, 100);
+    assert_int_equal(r->calls, 1);
+    expect_error(r, -ECANCELED, NULL);
+    if (r->inst) {
+        result d;
+        delete (f, r->inst->id, &d);
+        assert_int_equal(d.status, 0);
+        result_done(&d);
+    }
+    result_done(r);
+    assert_nothing_left(f);
+    teardown_fixture(f);
+}
+
+/* The caller's cancel (StopVM during StartVM) ends a 60 s lease wait at once:
+ * one -ECANCELED answer with the started domain, which the caller deletes. */
+static void test_cancel_during_lease_wait(void **state)
+{
+    (void)state;
+    static fixture f;
+    result r, other = {0};
+    create_waiting(&f, "cw", "c0c0c0c0c0c0c0c0", &r);
+    for (int i = 0; i < 100 && count_domains(f.conn) == 0; i++)
+        run_for(&f, 50);
+    run_for(&f, 300); /* in the lease wait now */
+    assert_false(r.called);
+
+    assert_int_equal(caa_provider_cancel(f.prov, &other), 0); /* someone else's: nothing happens */
+    uint64_t t0 = uv_hrtime();
+    assert_int_equal(caa_provider_cancel(f.prov, &r), 0);
+    assert_false(r.called);                               /* never answers inside the cancel */
+    assert_int_equal(caa_provider_cancel(f.prov, &r), 0); /* a second cancel changes nothing */
+    wait_for(&f, &r);
+    uint64_t ms = (uv_hrtime() - t0) / 1000000;
+    /* Far below the 60 s wait, with room for a loaded machine. */
+    if (ms > 10000)
+        fail_msg("the cancel took %llu ms", (unsigned long long)ms);
+    assert_non_null(r.inst);
+    assert_non_null(strstr(caa_error_msg(r.err), "cancelled"));
+    assert_false(other.called);
+    expect_cancelled_and_clean_up(&f, &r);
+}
+
+/* A cancel while the define/start job runs on the worker: the job finishes
+ * (a libvirt call is short), then the create ends with the domain it made. */
+static void test_cancel_during_define(void **state)
+{
+    (void)state;
+    static fixture f;
+    result r;
+    create_waiting(&f, "cd", "c1c1c1c1c1c1c1c1", &r);
+    assert_int_equal(caa_provider_cancel(f.prov, &r), 0);
+    assert_false(r.called);
+    wait_for(&f, &r);
+    expect_cancelled_and_clean_up(&f, &r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +987,8 @@ int main(void)
         cmocka_unit_test_teardown(test_hostile_names_escaped, cleanup_current),
         cmocka_unit_test_teardown(test_verify_config, cleanup_current),
         cmocka_unit_test_teardown(test_teardown_during_wait, cleanup_current),
+        cmocka_unit_test_teardown(test_cancel_during_lease_wait, cleanup_current),
+        cmocka_unit_test_teardown(test_cancel_during_define, cleanup_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

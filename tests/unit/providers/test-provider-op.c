@@ -1,6 +1,7 @@
 /* providers/common/provider-op: typed registration, one delivery per op on
  * the loop (never inside the deciding call), late results dropped, shutdown
- * cancels what is in flight and reports after the last delivery. */
+ * cancels what is in flight and reports after the last delivery; a caller's
+ * cancel asks only its own ops, once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 typedef struct req {
     caa_op op;
     bool cancel_asked;
+    int cancel_calls;
     bool finish_on_cancel; /* cancel decides right away (else: "later", by the test) */
     bool *freed;
 } req;
@@ -35,6 +37,7 @@ static void req_cancel(caa_op *op)
 {
     req *r = CAA_CONTAINER_OF(op, req, op);
     r->cancel_asked = true;
+    r->cancel_calls++;
     if (r->finish_on_cancel)
         caa_op_finish(op, -ECANCELED, NULL, caa_error_new(-ECANCELED, "cancelled"));
 }
@@ -258,12 +261,59 @@ static void test_finish_stops_op_timer(void **state)
     run_and_close(&loop, &set);
 }
 
+/* caa_op_set_cancel: the ops of one caller (its opaque), undecided ones only,
+ * once each. */
+static void test_cancel_by_caller(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    caa_op_set set;
+    caa_op_set_init(&set, &loop, "test");
+    seen mine = {0}, theirs = {0};
+    req *r_mine = xcalloc(1, sizeof(*r_mine)), *r_later = xcalloc(1, sizeof(*r_later));
+    req *r_done = xcalloc(1, sizeof(*r_done)), *r_theirs = xcalloc(1, sizeof(*r_theirs));
+    caa_op_add_create(&set, &r_mine->op, &req_class, on_instance, &mine);
+    r_mine->finish_on_cancel = true;
+    caa_op_add_get(&set, &r_later->op, &req_class, on_instance, &mine);
+    caa_op_add_delete(&set, &r_done->op, &req_class, on_done, &mine);
+    caa_op_finish_done(&r_done->op, 0, NULL);
+    caa_op_add_delete(&set, &r_theirs->op, &req_class, on_done, &theirs);
+
+    assert_int_equal(caa_op_set_cancel(&set, &mine), 2);
+    assert_int_equal(r_mine->cancel_calls, 1);
+    assert_int_equal(r_later->cancel_calls, 1);
+    assert_false(r_done->cancel_asked);   /* decided already */
+    assert_false(r_theirs->cancel_asked); /* another caller's */
+    assert_true(r_later->op.cancel_requested);
+    assert_int_equal(mine.calls, 0); /* never inside the cancel */
+    /* Asking again asks nobody twice. */
+    assert_int_equal(caa_op_set_cancel(&set, &mine), 0);
+    assert_int_equal(r_later->cancel_calls, 1);
+
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(mine.calls, 2); /* the cancelled create and the decided delete */
+    /* The later one answers once; a second answer is dropped. */
+    assert_true(caa_op_finish_instance(&r_later->op, -ECANCELED, NULL, NULL));
+    assert_false(caa_op_finish_instance(&r_later->op, 0, caa_instance_new("late", "x"), NULL));
+    caa_op_finish_done(&r_theirs->op, 0, NULL);
+    closed_calls = 0;
+    run_and_close(&loop, &set);
+    assert_int_equal(mine.calls, 3);
+    assert_int_equal(mine.err_code, -ECANCELED);
+    assert_null(mine.inst);
+    assert_int_equal(theirs.calls, 1);
+    assert_int_equal(theirs.status, 0);
+    assert_int_equal(closed_calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delivers_once_later),     cmocka_unit_test(test_failure_shapes),
         cmocka_unit_test(test_close_cancels_in_flight), cmocka_unit_test(test_close_empty_is_deferred),
-        cmocka_unit_test(test_finish_stops_op_timer),
+        cmocka_unit_test(test_finish_stops_op_timer),   cmocka_unit_test(test_cancel_by_caller),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

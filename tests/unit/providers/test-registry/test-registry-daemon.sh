@@ -113,7 +113,7 @@ fi
 
 # 5. A module built for another ABI is refused before use.
 install -m 0755 "$bad_abi" "$moddir/caa-provider-$tag-abi.so"
-if run bad-abi 1 "$daemon" "$tag-abi" -help && has err "was built for provider ABI 1001, this daemon needs ABI 1" &&
+if run bad-abi 1 "$daemon" "$tag-abi" -help && has err "was built for provider ABI 1002, this daemon needs ABI 2" &&
     ! has out "Usage"; then
     ok "a module with a wrong ABI version is refused"
 else
