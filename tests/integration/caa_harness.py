@@ -216,6 +216,31 @@ def pod_annotations(name="nginx", namespace="default", extra=None):
     return args
 
 
+def stop_during_start(d, sid, started_pattern, pod="nginx"):
+    """CreateVM sid, StartVM it in the background, wait for started_pattern in
+    the daemon's log, then StopVM. Returns (StopVM seconds, StartVM exit
+    status, StartVM stderr); prints the daemon's last log lines on failure."""
+    d.ctl_ok("create", sid, *pod_annotations(pod))
+    start = subprocess.Popen([CTL, "-socket", d.sock, "start", sid], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        d.wait_log(started_pattern, timeout=30)
+        time.sleep(0.5)  # well inside the step
+        t0 = time.monotonic()
+        out = d.ctl_ok("stop", sid, timeout=60)
+        took = time.monotonic() - t0
+        check(out.strip() == "stopped " + sid, "StopVM output %r" % out)
+        _, err = start.communicate(timeout=30)
+    except Exception:
+        print("\n".join("# " + line for line in d.log().splitlines()[-40:]), flush=True)
+        raise
+    finally:
+        if start.poll() is None:
+            start.kill()
+            start.wait()
+    return took, start.returncode, err.decode()
+
+
 def free_port():
     """A loopback TCP port nobody listens on (for a forwarder that never answers)."""
     s = socket.socket()

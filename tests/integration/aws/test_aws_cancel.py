@@ -11,7 +11,6 @@ small bound and no instance is left running.
   back; StopVM abandons the call, so no id is known: the teardown finds the
   instance by its name and terminates it."""
 import os
-import subprocess
 import sys
 import time
 
@@ -20,36 +19,12 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import test_aws_daemon  # noqa: E402
 from aws_harness import Tap, base_args, check, fake_or_skip  # noqa: E402
-from caa_harness import CTL, pod_annotations, sandbox_id  # noqa: E402
+from caa_harness import sandbox_id, stop_during_start  # noqa: E402
 
 # StopVM must not wait for the provider; generous for a loaded machine, far
 # below the waits it cuts short (minutes).
 STOP_BOUND_S = 8.0
 fake = None
-
-
-def stop_during_start(d, sid, started_pattern):
-    """Starts sid in the background, waits for started_pattern in the log,
-    then StopVM. Returns (StopVM seconds, StartVM rc, StartVM stderr)."""
-    d.ctl_ok("create", sid, *pod_annotations("c" + sid[-4:], "default"))
-    start = subprocess.Popen([CTL, "-socket", d.sock, "start", sid], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
-    try:
-        d.wait_log(started_pattern, timeout=30)
-        time.sleep(0.5)  # well inside the wait
-        t0 = time.monotonic()
-        out = d.ctl_ok("stop", sid, timeout=60)
-        took = time.monotonic() - t0
-        check(out.strip() == "stopped " + sid, "StopVM output %r" % out)
-        _, err = start.communicate(timeout=30)
-    except Exception:
-        print("\n".join("# " + line for line in d.log().splitlines()[-40:]), flush=True)
-        raise
-    finally:
-        if start.poll() is None:
-            start.kill()
-            start.wait()
-    return took, start.returncode, err.decode()
 
 
 def cancel_case(n, what, fake_cfg, aws_args=None, deleted=r"deleted instance i-[0-9a-f]+"):
@@ -58,7 +33,7 @@ def cancel_case(n, what, fake_cfg, aws_args=None, deleted=r"deleted instance i-[
     d = test_aws_daemon.AwsDaemon(aws_args=aws_args)
     d.start()
     sid = sandbox_id(n)
-    took, rc, err = stop_during_start(d, sid, r"sandbox=%s creating instance" % sid)
+    took, rc, err = stop_during_start(d, sid, r"sandbox=%s creating instance" % sid, "c%d" % n)
     print("# StopVM during %s answered in %.2fs (load %.1f)" % (what, took, os.getloadavg()[0]), flush=True)
     check(rc == 1 and "CANCELLED" in err, "StartVM rc %d: %s" % (rc, err))
     check(took < STOP_BOUND_S, "StopVM waited %.1fs for %s" % (took, what))

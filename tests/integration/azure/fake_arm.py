@@ -58,6 +58,7 @@ DEFAULTS = {
     "put_error": None,  # {"status", "code", "message"}
     "sku_unavailable": [],
     "hostile": None,  # {"match", "status", "body", "count", "headers"}
+    "answer_delay_ms": {},  # method -> ms: done at once, answered that much later (an answer on its way)
     "sizes": [
         {"name": "Standard_DC2as_v5", "numberOfCores": 2, "memoryInMB": 8192},
         {"name": "Standard_DC4as_v5", "numberOfCores": 4, "memoryInMB": 16384},
@@ -505,6 +506,9 @@ async def serve_one(writer, method, target, headers, raw):
             await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
         status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
         S.log.append([method, path, status])
+        delay = S.cfg["answer_delay_ms"].get(method) if "/oauth2/" not in path else None
+        if delay:
+            await asyncio.sleep(delay / 1000.0)
         await respond(writer, status, doc, extra, rawbody)
     finally:
         S.stats["in_flight"] -= 1
