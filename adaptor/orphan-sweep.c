@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "parse.h"
 #include "pod.h"
 #include "strv.h"
@@ -74,10 +75,25 @@ caa_orphan_sweep_stats caa_orphan_sweep_get_stats(const caa_orphan_sweep *s)
 
 /* ---------------------------------------------------------------- one run */
 
+/* To /metrics (the probe thread renders a copy). */
+static void publish_stats(const caa_orphan_sweep *s)
+{
+    const caa_orphan_sweep_stats *st = &s->stats;
+    caa_metrics_set_orphan_sweep(&(caa_metrics_orphan_sweep){
+        .runs = st->runs,
+        .list_failures = st->list_failures,
+        .found = st->found,
+        .deleted = st->deleted,
+        .delete_failures = st->delete_failures,
+        .last_found = st->last_found,
+    });
+}
+
 static void run_finish(caa_orphan_sweep *s)
 {
     s->stats.runs++;
     s->stats.last_found = s->found;
+    publish_stats(s);
     log_info("orphan sweep: %" PRIu64 " unknown instance(s); %" PRIu64 " deleted, %" PRIu64
              " failed so far%s",
              s->found, s->stats.deleted, s->stats.delete_failures, s->opts.dry_run ? " (dry run)" : "");
@@ -195,6 +211,7 @@ int caa_orphan_sweep_run(caa_orphan_sweep *s, caa_orphan_sweep_done_fn done, voi
     int r = caa_provider_list_instances(m->provider, on_listed, s, &e);
     if (r < 0) {
         s->stats.list_failures++;
+        publish_stats(s);
         log_warn("orphan sweep: listing instances failed: %s", caa_error_msg(e));
         return r;
     }

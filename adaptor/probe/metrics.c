@@ -39,6 +39,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static family pods, provider_requests, kube_requests;
 static histogram startvm, stopvm;
 static double agent_connections;
+static caa_metrics_orphan_sweep orphan_sweep;
 
 /* The series with these label values; created at 0. NULL when the family is
  * full (a bounded registry: label values never come from outside). */
@@ -121,6 +122,13 @@ void caa_metrics_set_agent_proxy_connections(size_t n)
     pthread_mutex_unlock(&lock);
 }
 
+void caa_metrics_set_orphan_sweep(const caa_metrics_orphan_sweep *v)
+{
+    pthread_mutex_lock(&lock);
+    orphan_sweep = *v;
+    pthread_mutex_unlock(&lock);
+}
+
 /* ---------------------------------------------------------------- render */
 
 static void put_escaped(FILE *out, const char *v)
@@ -148,6 +156,26 @@ static void put_family(FILE *out, const char *name, const char *type, const char
         }
         fprintf(out, "\"} %.17g\n", f->s[i].value);
     }
+}
+
+static void put_scalar(FILE *out, const char *name, const char *type, const char *help, uint64_t value)
+{
+    fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", name, help, name, type, name, value);
+}
+
+static void put_orphan_sweep(FILE *out, const caa_metrics_orphan_sweep *v)
+{
+    put_scalar(out, "caa_orphan_sweep_runs_total", "counter", "Finished orphan sweep runs.", v->runs);
+    put_scalar(out, "caa_orphan_sweep_list_failures_total", "counter",
+               "Orphan sweep runs whose instance listing failed.", v->list_failures);
+    put_scalar(out, "caa_orphan_sweep_found_total", "counter",
+               "Instances of this node that no pod knows, counted each time a run sees one.", v->found);
+    put_scalar(out, "caa_orphan_sweep_deleted_total", "counter",
+               "Unknown instances the orphan sweep deleted.", v->deleted);
+    put_scalar(out, "caa_orphan_sweep_delete_failures_total", "counter",
+               "Orphan deletions that failed (the next run retries).", v->delete_failures);
+    put_scalar(out, "caa_orphan_sweep_last_found", "gauge",
+               "Unknown instances seen by the last finished run.", v->last_found);
 }
 
 static void put_histogram(FILE *out, const char *name, const char *help, const histogram *h)
@@ -179,6 +207,7 @@ char *caa_metrics_render(void)
             "# HELP caa_agent_proxy_connections Agent proxy connections to pod VMs.\n"
             "# TYPE caa_agent_proxy_connections gauge\ncaa_agent_proxy_connections %.17g\n",
             agent_connections);
+    put_orphan_sweep(out, &orphan_sweep);
     pthread_mutex_unlock(&lock);
     fprintf(out, "# HELP caa_build_info Build of this daemon.\n# TYPE caa_build_info gauge\n"
                  "caa_build_info{version=\"");
@@ -207,5 +236,6 @@ void caa_metrics_reset(void)
     startvm = (histogram){0};
     stopvm = (histogram){0};
     agent_connections = 0;
+    orphan_sweep = (caa_metrics_orphan_sweep){0};
     pthread_mutex_unlock(&lock);
 }

@@ -7,6 +7,7 @@
  *   caa_provider_requests_total{op,result}       counter
  *   caa_kube_requests_total{verb,code}           counter (code "error": no answer)
  *   caa_agent_proxy_connections                  gauge: agent connections up
+ *   caa_orphan_sweep_*_total, _last_found        the orphan sweep's counters
  *   caa_build_info{version}                      always 1
  *
  * One process-wide registry behind a mutex: the loop thread records, the
@@ -14,6 +15,18 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* The orphan sweep's counters (adaptor/orphan-sweep.h), as the sweep
+ * publishes them after each run. */
+typedef struct caa_metrics_orphan_sweep {
+    uint64_t runs;
+    uint64_t list_failures;
+    uint64_t found;
+    uint64_t deleted;
+    uint64_t delete_failures;
+    uint64_t last_found;
+} caa_metrics_orphan_sweep;
 
 void caa_metrics_pod_state(const char *from, const char *to); /* NULL: none (created / freed) */
 void caa_metrics_observe_startvm(double seconds);
@@ -23,6 +36,7 @@ void caa_metrics_provider_request(const char *op, const char *result);
 void caa_metrics_provider_result(const char *op, int status);
 void caa_metrics_kube_request(const char *verb, long http_status); /* 0: no answer */
 void caa_metrics_set_agent_proxy_connections(size_t n);
+void caa_metrics_set_orphan_sweep(const caa_metrics_orphan_sweep *v);
 
 /* The whole exposition as a new string. */
 char *caa_metrics_render(void);

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import ttrpc_wire as tw  # noqa: E402
@@ -214,6 +216,28 @@ def pod_annotations(name="nginx", namespace="default", extra=None):
     for k, v in ann.items():
         args += ["-a", "%s=%s" % (k, v)]
     return args
+
+
+def probe_get(port, path):
+    """(status, body) of GET path on a daemon's probe endpoint (127.0.0.1:port)."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def probe_metrics(port):
+    """/metrics parsed by prometheus_client: {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, text = probe_get(port, "/metrics")
+    check(status == 200, "/metrics answered %d" % status)
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
 
 
 def stop_during_start(d, sid, started_pattern, pod="nginx"):

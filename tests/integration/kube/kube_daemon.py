@@ -2,10 +2,8 @@
 server (tests/support/kube_fake.py) through a kubeconfig, and its probe endpoint."""
 import json
 import os
-import urllib.error
-import urllib.request
 
-from caa_harness import Daemon, check, free_port, tmpdir  # noqa: F401 (free_port re-exported)
+from caa_harness import Daemon, check, free_port, probe_get, probe_metrics, tmpdir  # noqa: F401 (re-exported)
 from kube_fake import FakeKube
 
 NODE = "worker-%d" % os.getpid()
@@ -34,22 +32,10 @@ class KubeDaemon(Daemon):
 
     def probe(self, path):
         """(status, body) of GET path on the probe endpoint."""
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.probe_port, path), timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        return probe_get(self.probe_port, path)
 
     def metrics(self):
-        from prometheus_client.parser import text_string_to_metric_families
-
-        status, text = self.probe("/metrics")
-        check(status == 200, "/metrics answered %d" % status)
-        out = {}
-        for fam in text_string_to_metric_families(text):
-            for s in fam.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
+        return probe_metrics(self.probe_port)
 
 
 def capacity(kube, name=NODE):
