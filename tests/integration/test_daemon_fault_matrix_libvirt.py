@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Fault matrix with a pod network, for libvirt and the test provider (root
+only): the cells of test_daemon_fault_matrix.py (SIGKILL at every failpoint,
+a new daemon gets the shim's next call), each pod with a pod network
+namespace, and counting on the worker as well as in the cloud.
+
+libvirt: the daemon (cloud-api-adaptor libvirt) talks to a private libvirtd
+that this test starts as an unprivileged user (its own socket, configuration
+and cache in a temporary directory), through its test driver
+(test+unix:///default?socket=...). The test driver would live inside the
+daemon with test:///default, and a SIGKILL would lose its domains; in a
+libvirtd they survive the daemon. The driver's shared state is reset when its
+last connection closes, so a `virsh event --loop` holds one open for the
+whole test. The driver's "default" network is replaced by one in
+198.18.0.0/16, so the leases it reports (198.18.x.y) lead into our namespaces
+only.
+
+Namespaces (names with this test's pid): W, the worker, where the daemon
+runs; U, the underlay, where every address of 198.18.0.0/16 is local and a
+FakeForwarder answers for every pod VM; P, the pod namespace (eth0 behind a
+veth into W, as a CNI leaves it).
+
+Counted after each cell: in the cloud, domains, volumes and cidata ISOs made
+for pods and what was wrongly deleted (the driver's own domain "test", the
+base volume and a bystander volume); on the worker, devices left in W and P
+(the VXLAN), tc filters on the pod's eth0, NOTRACK rules (nft table peerpod)
+in W; pod dirs and sockets. Every cell must be zero."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from caa_harness import Daemon, check, run_main
+from netns_helpers import add_helper, end_process, make_netns, nft_rules, ns, sh, sweep_stale
+from test_daemon_fault_matrix import START_POINTS, STOP_POINTS, Matrix
+
+REAL_DAEMON = os.environ.get("CAA_DAEMON", "")
+LIBVIRTD = "/usr/sbin/libvirtd"
+NOBODY = 65534
+PID = os.getpid()
+TAG = "caa-fml%d" % PID
+W, U, P = TAG + "-w", TAG + "-u", TAG + "-p"
+# Interface names: at most 15 bytes, unique per run (other tests run at once).
+W_UP, U_DN, P_HOST = "fmw%d" % PID, "fmu%d" % PID, "fmp%d" % PID
+FWD_PORT = 15150
+BASE_VOL = "podvm-base.qcow2"
+BYSTANDER_VOL = "bystander.qcow2"
+BYSTANDER_DOM = "test"  # the test driver's own domain
+NETWORK_XML = """<network>
+  <name>default</name>
+  <bridge name='virbr0'/>
+  <forward/>
+  <ip address='198.18.0.1' netmask='255.255.0.0'>
+    <dhcp><range start='198.18.0.2' end='198.18.255.254'/></dhcp>
+  </ip>
+</network>
+"""
+
+
+def setup_network():
+    sweep_stale("caa-fml")
+    for n in (W, U, P):
+        make_netns(n)
+    sh("ip", "link", "add", W_UP, "netns", W, "type", "veth", "peer", "name", U_DN, "netns", U)
+    ns(W, "ip", "addr", "add", "198.19.200.1/24", "dev", W_UP)
+    ns(W, "ip", "link", "set", W_UP, "up")
+    ns(W, "ip", "route", "add", "default", "via", "198.19.200.2", "dev", W_UP)
+    ns(U, "ip", "addr", "add", "198.19.200.2/24", "dev", U_DN)
+    ns(U, "ip", "link", "set", U_DN, "up")
+    # Every pod VM address the test driver hands out is local in U.
+    ns(U, "ip", "route", "add", "local", "198.18.0.0/16", "dev", "lo")
+    sh("ip", "link", "add", P_HOST, "netns", W, "type", "veth", "peer", "name", "eth0", "netns", P)
+    ns(W, "ip", "addr", "add", "198.19.1.1/24", "dev", P_HOST)
+    ns(W, "ip", "link", "set", P_HOST, "up")
+    ns(P, "ip", "addr", "add", "198.19.1.5/24", "dev", "eth0")
+    ns(P, "ip", "link", "set", "eth0", "up")
+    ns(P, "ip", "route", "add", "default", "via", "198.19.1.1", "dev", "eth0")
+    harness = os.path.join(os.path.dirname(os.path.abspath(__file__)), "caa_harness.py")
+    p = subprocess.Popen(["ip", "netns", "exec", U, sys.executable, harness, "fake-forwarder", "0.0.0.0",
+                          str(FWD_PORT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    add_helper(p)
+    line = p.stdout.readline()
+    check(line.startswith("LISTENING"), "fake forwarder did not start: %r" % line)
+
+
+def links(name, keep):
+    out = json.loads(ns(name, "ip", "-j", "link", "show"))
+    return [link["ifname"] for link in out if link["ifname"] not in keep]
+
+
+def host_leftovers(_d):
+    """What the pod network leaves on the worker: devices in W and P, tc
+    filters on the pod's eth0, NOTRACK rules (table peerpod) in W."""
+    devs = links(W, ("lo", W_UP, P_HOST)) + links(P, ("lo", "eth0"))
+    tc = [line for line in ns(P, "tc", "filter", "show", "dev", "eth0", "ingress").splitlines()
+          if line.startswith("filter")]
+    return {"netns devs": len(devs), "tc": len(tc), "notrack": len(nft_rules(W, "peerpod"))}
+
+
+class PrivateLibvirtd:
+    """libvirtd as user nobody with everything in a temporary directory;
+    killed by PID at exit."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="caa-lv-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        for sub in ("run", "config", "cache", "home"):
+            os.mkdir(os.path.join(self.dir, sub))
+            os.chown(os.path.join(self.dir, sub), NOBODY, NOBODY)
+        sock_dir = os.path.join(self.dir, "run")
+        conf = os.path.join(self.dir, "libvirtd.conf")
+        with open(conf, "w") as f:
+            f.write('unix_sock_dir = "%s"\nauth_unix_rw = "none"\n' % sock_dir)
+        os.chmod(conf, 0o644)
+        self.sock = os.path.join(sock_dir, "libvirt-sock")
+        self.uri = "test+unix:///default?socket=" + self.sock
+        env = dict(os.environ, HOME=os.path.join(self.dir, "home"), XDG_RUNTIME_DIR=sock_dir,
+                   XDG_CONFIG_HOME=os.path.join(self.dir, "config"), XDG_CACHE_HOME=os.path.join(self.dir, "cache"))
+        self.log = open(os.path.join(self.dir, "libvirtd.log"), "w")
+        self.proc = subprocess.Popen(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
+                                      LIBVIRTD, "-f", conf, "-p", os.path.join(sock_dir, "pid")],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env)
+        add_helper(self.proc)
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.sock):
+            check(self.proc.poll() is None, "libvirtd exited: %s" % self.tail())
+            check(time.monotonic() < deadline, "libvirtd socket did not appear: %s" % self.tail())
+            time.sleep(0.05)
+        # The one connection that keeps the test driver's state alive.
+        self.keeper = subprocess.Popen(["virsh", "-c", self.uri, "event", "--loop", "--all"],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        add_helper(self.keeper)
+        while "running" not in self.virsh("domstate", BYSTANDER_DOM, check_rc=False):
+            check(self.keeper.poll() is None, "virsh event exited")
+            check(time.monotonic() < deadline, "test driver not ready: %s" % self.tail())
+            time.sleep(0.05)
+        net = os.path.join(self.dir, "network.xml")
+        with open(net, "w") as f:
+            f.write(NETWORK_XML)
+        self.virsh("net-destroy", "default")
+        self.virsh("net-undefine", "default")
+        self.virsh("net-define", net)
+        self.virsh("net-start", "default")
+        self.virsh("vol-create-as", "default-pool", BASE_VOL, "64M", "--format", "qcow2")
+        self.virsh("vol-create-as", "default-pool", BYSTANDER_VOL, "1M")
+
+    def tail(self):
+        with open(os.path.join(self.dir, "libvirtd.log")) as f:
+            return f.read()[-2000:]
+
+    def virsh(self, *args, check_rc=True):
+        return sh("virsh", "-q", "-c", self.uri, *args, check_rc=check_rc)
+
+    def counts(self, _d=None):
+        doms = [x for x in self.virsh("list", "--all", "--name").split() if x != BYSTANDER_DOM]
+        vols = [line.split()[0] for line in self.virsh("vol-list", "default-pool").splitlines() if line.strip()]
+        made = [v for v in vols if v not in (BASE_VOL, BYSTANDER_VOL)]
+        gone = sum(1 for v in (BASE_VOL, BYSTANDER_VOL) if v not in vols)
+        if BYSTANDER_DOM not in self.virsh("list", "--all", "--name").split():
+            gone += 1
+        return {"domains": len(doms), "volumes": len(made), "isos": sum(1 for v in made if v.endswith(".iso")),
+                "wrongly deleted": gone}
+
+    def close(self):
+        for p in (self.keeper, self.proc):
+            end_process(p)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LibvirtDaemon(Daemon):
+    """The production binary with the libvirt provider, inside W."""
+
+    def __init__(self, uri, root, env):
+        super().__init__(root=root, env=env, forwarder=False, wrapper=["ip", "netns", "exec", W])
+        self.uri = uri
+
+    def cmdline(self):
+        return self.wrapper + [
+            REAL_DAEMON, "libvirt", "-socket", self.sock, "-pods-dir", self.pods, "-log-level", self.log_level,
+            "-uri", self.uri, "-pool-name", "default-pool", "-network-name", "default", "-vol-name", BASE_VOL,
+            "-console-log-dir", "", "-ip-wait", "30s", "-disable-tls", "-forwarder-port", str(FWD_PORT),
+            "-proxy-timeout", "20s", "-orphan-sweep-interval", "0"]
+
+
+def failpoint_env(fp):
+    return {"CAA_FAILPOINT": fp} if fp else None
+
+
+def run_cells(m):
+    for fp in START_POINTS:
+        m.start_cell(fp)
+    for fp in STOP_POINTS:
+        m.stop_cell(fp)
+
+
+def main():
+    if os.environ.get("CAA_FAILPOINTS") != "true":
+        print("SKIP: failpoints are not compiled in (-Dfailpoints=false or a release build)")
+        sys.exit(77)
+    if os.geteuid() != 0:
+        print("SKIP: needs root (network namespaces)")
+        sys.exit(77)
+    setup_network()
+    netns_arg = ("-netns", "/run/netns/" + P)
+    bad = []
+
+    # The test provider with a pod network: every failpoint, host counting.
+    test_args = ["-test-ip", "198.18.0.2", "-forwarder-port", str(FWD_PORT), "-disable-tls", "-proxy-timeout", "20s",
+                 "-orphan-sweep-interval", "0"]
+    m = Matrix(lambda root, fp: Daemon(root=root, env=failpoint_env(fp), forwarder=False,
+                                       wrapper=["ip", "netns", "exec", W], args=test_args),
+               lambda d: len(d.instances()), 700, host=host_leftovers, create_args=netns_arg, proof=True)
+    run_cells(m)
+    bad += m.report("test provider, pod network")
+
+    have_libvirt = REAL_DAEMON and os.path.exists(LIBVIRTD) and shutil.which("virsh") and shutil.which("setpriv")
+    if have_libvirt:
+        lv = PrivateLibvirtd()
+        try:
+            m = Matrix(lambda r, fp: LibvirtDaemon(lv.uri, r, failpoint_env(fp)), lv.counts, 800,
+                       host=host_leftovers, create_args=netns_arg, proof=True)
+            run_cells(m)
+            bad += m.report("libvirt (test driver in a private libvirtd), pod network")
+        finally:
+            lv.close()
+    else:
+        print("# libvirt cells skipped: no cloud-api-adaptor, libvirtd, virsh or setpriv")
+    check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
+    print("ok: zero leftovers, zero wrong deletions")
+
+
+if __name__ == "__main__":
+    run_main(main)
