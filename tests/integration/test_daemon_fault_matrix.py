@@ -83,6 +83,7 @@ class Matrix:
         self.proof = proof
         self.next_id = first_id
         self.rows = []
+        self.fault_rows = []
 
     def _sid(self):
         self.next_id += 1
@@ -142,6 +143,46 @@ class Matrix:
         d = self.new_daemon(root, None).start()
         stop_vm(d, sid)
         self._finish("StopVM", fp, ["StopVM"], d)
+
+    def fault_cell(self, call, fault, inject, undo=None, before_stop=None, known_gap=None):
+        """A cloud fault at one provider call: inject(sid) arms it after
+        CreateVM (before_stop(sid) after StartVM); StartVM may fail; StopVM
+        (retried once, as the shim does) must succeed; undo() disarms it
+        before counting what is left. A known_gap cell (its reason) is printed
+        but not counted as bad; the caller checks it; returns the counts."""
+        d = self.new_daemon(tmpdir(), None).start()
+        sid = self._sid()
+        self._create(d, sid, ok=True)
+        try:
+            if inject:
+                inject(sid)
+            rc_start, _, _ = d.ctl("start", sid, timeout=120)
+            if before_stop:
+                before_stop(sid)
+            rc, _, err = d.ctl("stop", sid, timeout=120)
+            if rc != 0:
+                rc, _, err = d.ctl("stop", sid, timeout=120)
+        finally:
+            if undo:
+                undo()
+        cloud, host = self._counts(d)
+        left = dict(cloud, **host)
+        left["pod dirs"], left["sockets"] = local_leftovers(d)
+        check(d.stop() == 0, "exit status")
+        self.fault_rows.append((call, fault, "ok" if rc_start == 0 else "failed", "ok" if rc == 0 else err.strip(),
+                                left, known_gap))
+        return left
+
+    def report_faults(self, title):
+        """Prints the cloud-fault cells; returns those with a failed StopVM or leftovers."""
+        print("# %s: cloud faults" % title)
+        cols = list(self.fault_rows[0][4]) if self.fault_rows else []
+        print("# %-22s %-28s %-7s %-7s " % ("call", "fault", "StartVM", "StopVM") +
+              " ".join("%*s" % (max(len(c), 3), c) for c in cols))
+        for call, fault, start, stop, left, gap in self.fault_rows:
+            print("# %-22s %-28s %-7s %-7s " % (call, fault, start, stop if stop == "ok" else "failed") +
+                  " ".join("%*d" % (max(len(c), 3), left[c]) for c in cols) + ("  known gap: " + gap if gap else ""))
+        return [r for r in self.fault_rows if not r[5] and (r[3] != "ok" or any(r[4].values()))]
 
     def report(self, title):
         """Prints the matrix; returns the cells with leftovers."""
