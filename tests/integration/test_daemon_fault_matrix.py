@@ -101,7 +101,8 @@ class Matrix:
         self.rows.append((phase, fp, calls, left))
 
     def _create(self, d, sid, ok=False):
-        args = ("create", sid, *pod_annotations("fm"), *self.create_args)
+        # A pod name per cell: instance names differ even though sandbox ids share their first 8 digits.
+        args = ("create", sid, *pod_annotations("fm%d" % self.next_id), *self.create_args)
         return d.ctl_ok(*args) if ok else d.ctl(*args)
 
     def start_cell(self, fp):

@@ -240,7 +240,7 @@ def libvirt_faults(m, lv):
     """A fault at each libvirt step of a create, and a domain gone before the delete."""
 
     def name(sid):
-        return "podvm-fm-" + sid[:8]
+        return "podvm-fm%d-%s" % (m.next_id, sid[:8])
 
     def stale_volumes(sid):
         for vol in (name(sid) + "-root.qcow2", name(sid) + "-cloudinit.iso"):
