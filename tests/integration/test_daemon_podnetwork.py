@@ -14,63 +14,22 @@ builds vxlan1 (VNI, remote = VM IP), the tc bridge and the NOTRACK rules in
 W; a restarted daemon reconnects the ready pod and its StopVM still tears the
 tunnel down (config read back from apf.json); a freed VNI is reused.
 """
-import atexit
 import json
 import os
-import re
 import subprocess
 import sys
 
 from caa_harness import Daemon, check, pod_annotations, run_main, sandbox_id, tmpdir
+from netns_helpers import add_helper, make_netns, nft_rules, ns, sh, sweep_stale
 
 TAG = "caa-itn%d" % os.getpid()
 W, U, P1, P2 = TAG + "-w", TAG + "-u", TAG + "-p1", TAG + "-p2"
 VM_IP = "198.18.0.2"
 FWD_PORT = 15150
-_made = []
-_helpers = []
-
-
-def sh(*args, check_rc=True):
-    p = subprocess.run(list(args), capture_output=True, text=True, timeout=30)
-    if check_rc and p.returncode != 0:
-        raise AssertionError("%s failed (%d): %s" % (" ".join(args), p.returncode, p.stderr.strip()))
-    return p.stdout
-
-
-def ns(name, *args, **kw):
-    return sh("ip", "netns", "exec", name, *args, **kw)
-
-
-def cleanup():
-    for p in _helpers:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    for n in reversed(_made):
-        subprocess.run(["ip", "netns", "del", n], capture_output=True)
-
-
-atexit.register(cleanup)
-
-
-def make_netns(name):
-    sh("ip", "netns", "add", name)
-    _made.append(name)
-    ns(name, "ip", "link", "set", "lo", "up")
-
-
-def sweep():
-    """Namespaces left by an earlier run that was killed (its pid is gone)."""
-    for line in sh("ip", "netns", "list").splitlines():
-        name = line.split()[0] if line.strip() else ""
-        m = re.match(r"^caa-itn(\d+)-", name)
-        if m and not os.path.exists("/proc/%s" % m.group(1)):
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def setup():
-    sweep()
+    sweep_stale("caa-itn")
     for n in (W, U, P1, P2):
         make_netns(n)
     # Worker <-> underlay: the worker's primary interface and the VM's address.
@@ -93,7 +52,7 @@ def setup():
     harness = os.path.join(os.path.dirname(os.path.abspath(__file__)), "caa_harness.py")
     p = subprocess.Popen(["ip", "netns", "exec", U, sys.executable, harness, "fake-forwarder", VM_IP, str(FWD_PORT)],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    _helpers.append(p)
+    add_helper(p)
     line = p.stdout.readline()
     check(line.startswith("LISTENING"), "fake forwarder did not start: %r" % line)
 
@@ -108,13 +67,7 @@ def vxlan1(pod):
 
 
 def notrack_comments():
-    out = ns(W, "nft", "-j", "list", "ruleset")
-    comments = []
-    for item in json.loads(out)["nftables"]:
-        rule = item.get("rule")
-        if rule and rule.get("table") == "peerpod":
-            comments.append(rule.get("comment", ""))
-    return comments
+    return [rule.get("comment", "") for rule in nft_rules(W, "peerpod")]
 
 
 def tc_filters(pod):

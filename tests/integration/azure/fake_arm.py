@@ -57,8 +57,12 @@ DEFAULTS = {
     "throttle_retry_after": "0",
     "put_error": None,  # {"status", "code", "message"}
     "sku_unavailable": [],
-    "hostile": None,  # {"match", "status", "body", "count", "headers"}
     "answer_delay_ms": {},  # method -> ms: done at once, answered that much later (an answer on its way)
+    # {"match", "method", "status", "body", "count", "headers"}: that answer instead;
+    # {"match", "method", "count", "delay_ms"}: the request done, its answer late (a client timeout);
+    # {"match", "method", "count", "cut": true}: half of the real answer, then the connection closes;
+    # {"match", "method", "count", "truncate": true}: half of the real answer's body, as the whole body.
+    "hostile": None,
     "sizes": [
         {"name": "Standard_DC2as_v5", "numberOfCores": 2, "memoryInMB": 8192},
         {"name": "Standard_DC4as_v5", "numberOfCores": 4, "memoryInMB": 16384},
@@ -319,7 +323,9 @@ def handle_arm(method, path, query, body, host):
             return arm_error(404, "ResourceNotFound",
                              "The Resource 'Microsoft.Compute/virtualMachines/%s' under resource group '%s' was not "
                              "found." % (name, c["rg"]))
-        if vm["state"] == "Creating" and vm["mode"] == "none":
+        # The create goes on in ARM whoever follows it: a client that lost the
+        # operation URL (a cut PUT answer) sees it finish on the VM itself.
+        if vm["state"] == "Creating" and S.ops[vm["op"]]["status"] is None:
             vm["body_polls"] += 1
             if vm["body_polls"] >= c["lro_polls"] and vm["result"] != "never":
                 op = S.ops[vm["op"]]
@@ -440,7 +446,21 @@ def handle_control(method, path, body):
     return 404, {"error": "no such control"}, {}
 
 
-async def respond(writer, status, doc, headers, raw=None):
+def hostile_hit(method, path, kind):
+    """The armed hostile entry if it is of this kind (body, delay_ms or cut)
+    and matches the request (path substring, method if given); uses one count."""
+    h = S.cfg["hostile"]
+    if not h or h.get("count", 1) <= 0 or h["match"] not in path or path.endswith("/oauth2/v2.0/token"):
+        return None
+    if h.get("method") and h["method"] != method:
+        return None
+    if kind not in h and not (kind == "body" and not {"delay_ms", "cut", "truncate"} & h.keys()):
+        return None
+    h["count"] = h.get("count", 1) - 1
+    return h
+
+
+async def respond(writer, status, doc, headers, raw=None, cut=False, truncate=False):
     reasons = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
                401: "Unauthorized", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests",
                500: "Internal Server Error", 503: "Service Unavailable"}
@@ -448,12 +468,18 @@ async def respond(writer, status, doc, headers, raw=None):
         data = raw.encode() if isinstance(raw, str) else raw
     else:
         data = b"" if doc is None else json.dumps(doc).encode()
+    if truncate:
+        data = data[:len(data) // 2]
     lines = ["HTTP/1.1 %d %s" % (status, reasons.get(status, "Status")),
              "Content-Length: %d" % len(data)]
     if data:
         lines.append("Content-Type: application/json; charset=utf-8")
     for k, v in headers.items():
         lines.append("%s: %s" % (k, v))
+    if cut:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data[:len(data) // 2])
+        await writer.drain()
+        raise ConnectionResetError("hostile: answer cut")
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + data)
     await writer.drain()
 
@@ -504,21 +530,25 @@ async def serve_one(writer, method, target, headers, raw):
     try:
         if S.cfg["latency_ms"]:
             await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
+        late = hostile_hit(method, path, "delay_ms")
+        cut = hostile_hit(method, path, "cut")
+        truncate = hostile_hit(method, path, "truncate")
         status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
         S.log.append([method, path, status])
         delay = S.cfg["answer_delay_ms"].get(method) if "/oauth2/" not in path else None
         if delay:
             await asyncio.sleep(delay / 1000.0)
-        await respond(writer, status, doc, extra, rawbody)
+        if late:  # done, but the answer comes late
+            await asyncio.sleep(late["delay_ms"] / 1000.0)
+        await respond(writer, status, doc, extra, rawbody, cut=cut is not None, truncate=truncate is not None)
     finally:
         S.stats["in_flight"] -= 1
 
 
 def route(method, path, query, headers, raw, host):
     c = S.cfg
-    h = c["hostile"]
-    if h and h.get("count", 1) > 0 and h["match"] in path and not path.endswith("/oauth2/v2.0/token"):
-        h["count"] = h.get("count", 1) - 1
+    h = hostile_hit(method, path, "body")
+    if h:
         body = h["body"]
         if isinstance(body, dict) and "repeat" in body:
             body = body["prefix"] + body["repeat"] * body["times"] + body.get("suffix", "")

@@ -73,6 +73,46 @@ def wait_vms(fake, n, timeout=10):
     return False
 
 
+# Cloud faults, each once at one ARM call: (name, hostile entry without match/method).
+ARM_FAULTS = [
+    ("429", {"status": 429, "headers": {"Retry-After": "0"},
+             "body": '{"error": {"code": "TooManyRequests", "message": "retry later"}}'}),
+    ("500", {"status": 500, "body": '{"error": {"code": "InternalServerError", "message": "try again"}}'}),
+    ("timeout", {"delay_ms": 4000}),  # the daemon runs with -request-timeout 2s
+    ("truncated", {"truncate": True}),  # the real answer with half its body (a consistent Content-Length)
+    ("cut", {"cut": True}),  # half the real answer, then the connection closes
+]
+# The ARM calls of StartVM and StopVM: (name, method, path part, armed before StopVM).
+ARM_CALLS = [
+    ("VM PUT", "PUT", "/virtualMachines/", False),
+    ("create poll", "GET", "/operations/", False),
+    ("VM GET", "GET", "/virtualMachines/podvm-", False),
+    ("NIC GET", "GET", "/networkInterfaces/", False),
+    ("VM DELETE", "DELETE", "/virtualMachines/", True),
+    ("delete poll", "GET", "/operations/", True),
+]
+
+
+def cloud_faults(fake, fwd, env, vms_left):
+    """A cloud fault at each ARM call of StartVM/StopVM, in the fault matrix's
+    table: StartVM may fail, StopVM (retried once) must leave no VM."""
+    from test_daemon_fault_matrix import Matrix
+
+    def new_daemon(root, _fp):
+        return AzureDaemon(fake, fwd, root=root, args=["-orphan-sweep-interval", "0", "-request-timeout", "2s"],
+                           env=env)
+
+    m = Matrix(new_daemon, vms_left, 600)
+    for call, method, part, at_stop in ARM_CALLS:
+        for fault, entry in ARM_FAULTS:
+            def arm(_sid, entry=entry, method=method, part=part):
+                fake.config(hostile=dict(entry, match=part, method=method, count=1))
+            m.fault_cell(call, fault, None if at_stop else arm, lambda: fake.config(hostile=None),
+                         before_stop=arm if at_stop else None)
+    bad = m.report_faults("azure (fake ARM)")
+    check(not bad, "cloud-fault cells with a failed StopVM or leftovers: %r" % bad)
+
+
 def main():
     if not REAL_DAEMON:
         print("CAA_DAEMON not set")
@@ -196,6 +236,7 @@ def main():
                 m.stop_cell(fp)
             bad = m.report("azure (fake ARM)")
             check(not bad, "leftovers in %d cell(s): %r" % (len(bad), bad))
+            cloud_faults(fake, fwd, env, vms_left)
     finally:
         fwd.close()
         fake.close()
