@@ -9,39 +9,19 @@ when the leader stops). Env: CAA_PEERPOD_CTRL (peerpod-ctrl-test binary). TAP ou
 import json
 import os
 import shutil
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 import yaml
 
 import tap
-from kube_fake import FakeKube
+from ctrl_harness import (ELECTION, FINALIZER, NO_RESYNC, Fixture, add_peerpod, api, fixture_runner, peerpods,
+                          wait_for, watch_rv, watches)
 
 BINARY = os.environ["CAA_PEERPOD_CTRL"]
 RBAC = os.path.join(os.environ["CAA_SOURCE_ROOT"], "deploy", "kubernetes", "peerpod-ctrl", "rbac.yaml")
-FINALIZER = "peer.pod/finalizer"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def api(kube, method, path, body=None):
-    ctx = ssl.create_default_context(cafile=kube.certs["ca"])
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(kube.url + path, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {kube.token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-        return json.loads(r.read() or b"null")
 
 
 def add_instance(state, iid):
@@ -53,121 +33,20 @@ def instances(state):
     return sorted(n[:-5] for n in os.listdir(state) if n.endswith(".json"))
 
 
-def add_peerpod(kube, name, iid, provider="test", delete=False, ns="default"):
-    obj = {"apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod",
-           "metadata": {"name": name, "namespace": ns, "finalizers": [FINALIZER],
-                        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": f"uid-{name}"}]},
-           "spec": {"cloudProvider": provider, "instanceID": iid}}
-    api(kube, "POST", f"/apis/confidentialcontainers.org/v1alpha1/namespaces/{ns}/peerpods", obj)
-    if delete:  # the Pod is gone: garbage collection deletes the PeerPod, the finalizer holds it
-        api(kube, "DELETE", f"/apis/confidentialcontainers.org/v1alpha1/namespaces/{ns}/peerpods/{name}")
-
-
-def peerpods(kube):
-    return {o["metadata"]["name"]: o for o in kube.objects("peerpods")}
-
-
-def wait_for(pred, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Ctrl:
-    def __init__(self, fx, *args, name="ctrl"):
-        self.metrics_port = free_port()
-        self.log_path = os.path.join(fx.dir, f"{name}-{self.metrics_port}.log")
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen(
-            [BINARY, "test", "-test-state-dir", fx.state, "-kubeconfig", fx.kubeconfig,
-             "-metrics-bind-address", f"127.0.0.1:{self.metrics_port}", "-health-probe-bind-address", "0",
-             "-resync-period", "500ms", "-retry-backoff", "200ms", "-retry-backoff-max", "1s",
-             "-log-level", "debug", *args], stderr=self.log)
-
-    def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                if line and not line.startswith("#"):
-                    k, v = line.rsplit(" ", 1)
-                    out[k] = float(v)
-            return out
-
-    def metric(self, key):
-        try:
-            return self.metrics().get(key, 0)
-        except OSError:
-            return 0
-
-    def logs(self):
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=20)
-        self.log.close()
-        assert rc == 0, f"peerpod-ctrl exited {rc}: {open(self.log_path).read()[-2000:]}"
-
-
-class Fixture:
-    """A fresh fake API server and state directory per test."""
+class TestProviderFixture(Fixture):
+    """The test provider: instances are files in a state directory."""
 
     def __init__(self, fake_args=()):
-        self.dir = tempfile.mkdtemp(prefix="caa-peerpod-ctrl-")
+        super().__init__(fake_args)
         self.state = os.path.join(self.dir, "instances")
         os.mkdir(self.state)
-        self.kube = FakeKube(token="t1", tls=True, extra_args=fake_args)
-        self.kube.start()
-        self.kubeconfig = self.kube.kubeconfig(os.path.join(self.dir, "kubeconfig"))
-        self.ctrls = []
 
-    def ctrl(self, *args, name="ctrl"):
-        c = Ctrl(self, *args, name=name)
-        self.ctrls.append(c)
-        return c
-
-    def close(self):
-        try:
-            for c in self.ctrls:
-                if c.proc.poll() is None:
-                    c.proc.kill()
-                    c.proc.wait()
-        finally:
-            self.kube.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
+    def ctrl_argv(self):
+        return [BINARY, "test", "-test-state-dir", self.state]
 
 
-def with_fixture(fn, fake_args=()):
-    def run(_):
-        fx = Fixture(fake_args)
-        try:
-            fn(fx)
-        finally:
-            fx.close()
-    run.__name__ = fn.__name__
-    return run
-
-
-def with_fake_args(*fake_args):
-    return lambda fn: with_fixture(fn, fake_args)
-
-
-# The watch cases list once (a resync period of an hour), so only the watch can react in time.
-NO_RESYNC = ("-resync-period", "1h")
-
-
-def watches(kube):
-    """Watch requests that ended (the fake logs a request when it ends)."""
-    return [r for r in kube.requests() if r["verb"] == "watch" and "peerpods" in r["path"]]
-
-
-def watch_rv(req):
-    return int(urllib.parse.parse_qs(req["query"])["resourceVersion"][0])
+with_fake_args = fixture_runner(TestProviderFixture)
+with_fixture = with_fake_args()
 
 
 def wait_collected(fx, iid, name, within):
@@ -243,11 +122,9 @@ def test_api_faults_on_list_and_release(fx):
 
 @with_fixture
 def test_two_replicas_only_the_leader_deletes(fx):
-    election = ("-leader-elect", "-leader-election-namespace", "default", "-leader-election-lease-duration", "3s",
-                "-leader-election-renew-deadline", "2s", "-leader-election-retry-period", "300ms")
-    a = fx.ctrl(*election, "-identity", "replica-a", name="a")
+    a = fx.ctrl(*ELECTION, "-identity", "replica-a", name="a")
     wait_for(lambda: a.metric("peerpod_ctrl_leader") == 1, what="a leads")
-    b = fx.ctrl(*election, "-identity", "replica-b", name="b")
+    b = fx.ctrl(*ELECTION, "-identity", "replica-b", name="b")
     time.sleep(1.5)
     assert b.metric("peerpod_ctrl_leader") == 0 and a.metric("peerpod_ctrl_leader") == 1
     lease = [o for o in fx.kube.objects("leases") if o["metadata"]["name"] == "peerpod-ctrl.confidentialcontainers.org"]
