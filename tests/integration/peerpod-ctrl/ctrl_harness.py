@@ -68,6 +68,19 @@ def watch_rv(req):
     return int(urllib.parse.parse_qs(req["query"])["resourceVersion"][0])
 
 
+def expire_the_watch(kube, ctrl):
+    """While the controller's watch is held off (503), the store moves on and is compacted past its
+    resourceVersion: the resumed watch gets an ERROR 410 event and the controller must list again."""
+    kube.fault(r"peerpods\?.*watch=1", status=503, count=-1)
+    held = ctrl.metric("peerpod_ctrl_watch_restarts_total")
+    wait_for(lambda: ctrl.metric("peerpod_ctrl_watch_restarts_total") > held, what="the watch held off")
+    api(kube, "POST", "/api/v1/namespaces/default/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bump"}})
+    kube.compact()
+    kube.clear_faults()
+    wait_for(lambda: ctrl.metric('peerpod_ctrl_lists_total{result="ok"}') >= 2, what="a list after 410")
+
+
 # The watch cases list once (a resync period of an hour), so only the watch can react in time.
 NO_RESYNC = ("-resync-period", "1h")
 ELECTION = ("-leader-elect", "-leader-election-namespace", "default", "-leader-election-lease-duration", "3s",

@@ -17,8 +17,8 @@ import time
 import yaml
 
 import tap
-from ctrl_harness import (ELECTION, FINALIZER, NO_RESYNC, Fixture, add_peerpod, api, fixture_runner, peerpods,
-                          wait_for, watch_rv, watches)
+from ctrl_harness import (ELECTION, FINALIZER, NO_RESYNC, Fixture, add_peerpod, api, expire_the_watch, fixture_runner,
+                          peerpods, wait_for, watch_rv, watches)
 
 BINARY = os.environ["CAA_PEERPOD_CTRL"]
 RBAC = os.path.join(os.environ["CAA_SOURCE_ROOT"], "deploy", "kubernetes", "peerpod-ctrl", "rbac.yaml")
@@ -249,14 +249,7 @@ def test_watch_broken_mid_stream_and_expired(fx):
     wait_collected(fx, "i-orphan1", "orphan1-resource-bbbbb", within=4.0)
     # Expired: while the watch is held off, the store moves on and is compacted past the controller's
     # resourceVersion; the resumed watch gets an ERROR 410 event and the controller lists again.
-    fx.kube.fault(r"peerpods\?.*watch=1", status=503, count=-1)
-    held = c.metric("peerpod_ctrl_watch_restarts_total")
-    wait_for(lambda: c.metric("peerpod_ctrl_watch_restarts_total") > held, what="the watch held off")
-    api(fx.kube, "POST", "/api/v1/namespaces/default/configmaps",
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bump"}})
-    fx.kube.compact()
-    fx.kube.clear_faults()
-    wait_for(lambda: c.metric('peerpod_ctrl_lists_total{result="ok"}') >= 2, what="a list after 410")
+    expire_the_watch(fx.kube, c)
     assert "resourceVersion expired" in c.logs()
     add_instance(fx.state, "i-orphan2")
     add_peerpod(fx.kube, "orphan2-resource-ccccc", "i-orphan2", delete=True)
