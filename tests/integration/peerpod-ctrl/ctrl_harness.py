@@ -36,10 +36,12 @@ def api(kube, method, path, body=None):
         return json.loads(r.read() or b"null")
 
 
-def add_peerpod(kube, name, iid, provider="test", delete=False, ns="default"):
+def add_peerpod(kube, name, iid, provider="test", delete=False, ns="default", owner=None):
+    """A PeerPod as the daemon makes it, owned by Pod `owner` (default: its own name)."""
+    owner = owner or name
     obj = {"apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod",
            "metadata": {"name": name, "namespace": ns, "finalizers": [FINALIZER],
-                        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": f"uid-{name}"}]},
+                        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": owner, "uid": f"uid-{owner}"}]},
            "spec": {"cloudProvider": provider, "instanceID": iid}}
     api(kube, "POST", f"{PEERPODS}/namespaces/{ns}/peerpods", obj)
     if delete:  # the Pod is gone: garbage collection deletes the PeerPod, the finalizer holds it

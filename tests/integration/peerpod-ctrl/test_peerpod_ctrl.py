@@ -174,13 +174,59 @@ def test_many_peerpods_listed_in_pages(fx):
     c.stop()
 
 
+def owned_peerpod(name, iid, owner, created):
+    obj = raw_peerpod(name, iid)
+    obj["metadata"]["creationTimestamp"] = created
+    obj["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": owner, "uid": f"uid-{owner}"}]
+    return obj
+
+
+@with_fixture
+def test_older_peerpods_of_a_pod_are_deleted(fx):
+    """Upstream's isOldPeerPod: a live PeerPod makes every older PeerPod of the same Pod (ownerReferences[0])
+    be deleted; the finalizer keeps each, so its instance is collected as an orphan's. Found by the list
+    (all owners once the last page is in) and by the watch (a newer PeerPod added later)."""
+    for iid in ("i-old", "i-new", "i-other", "i-pod3", "i-pod4-a", "i-pod4-b"):
+        add_instance(fx.state, iid)
+    fx.kube.put_objects([
+        owned_peerpod("old-resource-aaaaa", "i-old", "web", "2026-12-07T10:00:00Z"),
+        owned_peerpod("other-resource-bbbbb", "i-other", "db", "2026-12-07T10:01:00Z"),
+        owned_peerpod("new-resource-ccccc", "i-new", "web", "2026-12-07T10:05:00Z"),
+        owned_peerpod("pod3-resource-ddddd", "i-pod3", "cache", "2026-12-07T10:02:00Z"),
+        # Same second: neither is older, both stay (as upstream's Time.Before).
+        owned_peerpod("pod4a-resource-eeeee", "i-pod4-a", "queue", "2026-12-07T10:03:00Z"),
+        owned_peerpod("pod4b-resource-fffff", "i-pod4-b", "queue", "2026-12-07T10:03:00Z"),
+    ])
+    c = fx.ctrl(*NO_RESYNC)
+    wait_for(lambda: "old-resource-aaaaa" not in peerpods(fx.kube), what="the older PeerPod of web collected")
+    assert instances(fx.state) == ["i-new", "i-other", "i-pod3", "i-pod4-a", "i-pod4-b"], instances(fx.state)
+    assert set(peerpods(fx.kube)) == {"new-resource-ccccc", "other-resource-bbbbb", "pod3-resource-ddddd",
+                                      "pod4a-resource-eeeee", "pod4b-resource-fffff"}
+    deletes = [r for r in fx.kube.requests() if r["method"] == "DELETE" and "/peerpods/" in r["path"]]
+    assert [r["path"].rsplit("/", 1)[1] for r in deletes] == ["old-resource-aaaaa"], deletes
+    # The watch: db gets a newer PeerPod (created now), so its older one goes.
+    wait_for(lambda: "watching PeerPods from resourceVersion" in c.logs(), what="a PeerPod watch")
+    add_instance(fx.state, "i-other2")
+    add_peerpod(fx.kube, "other2-resource-ggggg", "i-other2", owner="db")
+    wait_for(lambda: "other-resource-bbbbb" not in peerpods(fx.kube), what="the older PeerPod of db collected")
+    assert instances(fx.state) == ["i-new", "i-other2", "i-pod3", "i-pod4-a", "i-pod4-b"], instances(fx.state)
+    m = c.metrics()
+    assert m['peerpod_ctrl_superseded_deletions_total{result="ok"}'] == 2, m
+    assert m['peerpod_ctrl_lists_total{result="ok"}'] == 1, "the second one found by the watch"
+    c.stop()
+
+
 @with_fixture
 def test_works_under_the_manifests_rbac(fx):
     """deploy/kubernetes/peerpod-ctrl/rbac.yaml grants every request the controller makes: election, paged
-    list, Events, release. (The fake's authorizer ignores namespaces, so the Role counts cluster-wide.)"""
+    list, Events, release, deleting an older PeerPod of a Pod. (The fake's authorizer ignores namespaces, so
+    the Role counts cluster-wide.)"""
     add_instance(fx.state, "i-ok")
     add_peerpod(fx.kube, "ok-resource-aaaaa", "i-ok", delete=True)
     add_peerpod(fx.kube, "stuck-resource-aaaaa", "i-stuck", delete=True)
+    add_instance(fx.state, "i-older")
+    fx.kube.put_objects([owned_peerpod("older-resource-aaaaa", "i-older", "web", "2026-12-07T10:00:00Z")])
+    add_peerpod(fx.kube, "newer-resource-aaaaa", "i-newer", owner="web")  # created now: the older one goes
     with open(RBAC) as f:
         docs = [d for d in yaml.safe_load_all(f) if d and d["kind"] in ("ClusterRole", "Role")]
     fx.kube.set_rbac(docs)
@@ -191,13 +237,14 @@ def test_works_under_the_manifests_rbac(fx):
     wait_for(lambda: c.metric("peerpod_ctrl_events_total") >= 2, what="Events posted")
     c.stop()
     c = fx.ctrl("-leader-elect", "-leader-election-namespace", "default", name="ctrl2")
-    wait_for(lambda: not peerpods(fx.kube), timeout=30, what="collection under RBAC")
+    wait_for(lambda: list(peerpods(fx.kube)) == ["newer-resource-aaaaa"], timeout=30, what="collection under RBAC")
+    assert instances(fx.state) == [], instances(fx.state)
     c.stop()
     denied = [r for r in fx.kube.requests() if r["status"] == 403]
     assert not denied, denied
     verbs = {(r["verb"], r["resource"]) for r in fx.kube.requests() if r["status"] < 300}
     for need in (("list", "peerpods"), ("patch", "peerpods"), ("create", "events"), ("get", "leases"),
-                 ("create", "leases"), ("update", "leases")):
+                 ("create", "leases"), ("update", "leases"), ("delete", "peerpods")):
         assert need in verbs, (need, verbs)
 
 
@@ -284,7 +331,8 @@ def test_bookmarks_advance_the_resource_version_and_http_410_relists(fx):
 TESTS = [test_watch_collects_an_orphan_at_once, test_watch_broken_mid_stream_and_expired,
          test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
          test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
-         test_many_peerpods_listed_in_pages, test_works_under_the_manifests_rbac, test_start_errors]
+         test_many_peerpods_listed_in_pages, test_older_peerpods_of_a_pod_are_deleted,
+         test_works_under_the_manifests_rbac, test_start_errors]
 
 if __name__ == "__main__":
     print(f"1..{len(TESTS)}")
