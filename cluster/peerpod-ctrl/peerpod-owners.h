@@ -16,8 +16,13 @@
 
 #include <jansson.h>
 
+typedef struct owner_group owner_group;
+
+/* A hash table of owner uid -> that owner's PeerPods (plain C records:
+ * about 0.3 kB per PeerPod, so 10,000 PeerPods cost a few MiB). */
 typedef struct caa_peerpod_owners {
-    json_t *by_owner; /* owner uid -> { PeerPod uid -> entry } */
+    owner_group **buckets;
+    size_t n_buckets, n_groups;
     uint64_t generation;
 } caa_peerpod_owners;
 

@@ -52,13 +52,14 @@ def peerpods(kube):
     return {o["metadata"]["name"]: o for o in kube.objects("peerpods")}
 
 
-def wait_for(pred, timeout=20, what="condition"):
+def wait_for(pred, timeout=20, what="condition", logs=None):
+    """Polls pred; on timeout fails with what (and the tail of logs(), e.g. a controller's log)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if pred():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{logs()[-3000:]}" if logs else ""))
 
 
 def watches(kube):
@@ -98,7 +99,7 @@ class Ctrl:
             [*fx.ctrl_argv(), "-kubeconfig", fx.kubeconfig,
              "-metrics-bind-address", f"127.0.0.1:{self.metrics_port}", "-health-probe-bind-address", "0",
              "-resync-period", "500ms", "-retry-backoff", "200ms", "-retry-backoff-max", "1s",
-             "-log-level", "debug", *args], stderr=self.log)
+             "-log-level", "debug", *args], stderr=self.log, env=fx.ctrl_env())
 
     def metrics(self):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
@@ -150,6 +151,10 @@ class Fixture:
 
     def ctrl_argv(self):
         raise NotImplementedError
+
+    def ctrl_env(self):
+        """The controller's environment (None: this process's)."""
+        return None
 
     def ctrl(self, *args, name="ctrl"):
         c = Ctrl(self, *args, name=name)

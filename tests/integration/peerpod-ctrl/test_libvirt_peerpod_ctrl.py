@@ -144,6 +144,9 @@ class LibvirtFixture(Fixture):
     def ctrl_argv(self):
         return [BINARY, "libvirt", "-uri", self.lv.uri, "-pool-name", POOL]
 
+    def ctrl_env(self):
+        return ctrl_env()
+
     def close(self):
         try:
             super().close()
@@ -154,6 +157,27 @@ class LibvirtFixture(Fixture):
 
 with_fake_args = fixture_runner(LibvirtFixture)
 with_fixture = with_fake_args()
+
+
+def asan_runtime(binary):
+    """The shared ASan runtime the binary links (gcc's -fsanitize=address), or None."""
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0].startswith("libasan.so") and len(parts) >= 3:
+            return parts[2]
+    return None
+
+
+def ctrl_env():
+    """Under ASan, libtirpc is preloaded: ASan intercepts the XDR functions (xdrmem_create, ...) and finds
+    their real address only in libraries present at start; the libvirt module, loaded later, brings
+    libtirpc in for the remote driver's RPC, whose first message would then call a null pointer."""
+    runtime = asan_runtime(BINARY)
+    tirpc = "/lib/x86_64-linux-gnu/libtirpc.so.3"
+    if not runtime or not os.path.exists(tirpc):
+        return None
+    return dict(os.environ, LD_PRELOAD=f"{runtime} {tirpc}")
 
 
 def sid(n):
@@ -180,7 +204,8 @@ def test_collects_orphans_and_spares_the_rest(fx):
     add_peerpod(fx.kube, "gone-resource-ddddd", str(uuid.uuid4()), provider="libvirt", delete=True)
     add_peerpod(fx.kube, "aws-resource-eeeee", other_id, provider="aws", delete=True)
     c = fx.ctrl()
-    wait_for(lambda: set(peerpods(fx.kube)) == {"live-resource-aaaaa", "aws-resource-eeeee"}, what="collection")
+    wait_for(lambda: set(peerpods(fx.kube)) == {"live-resource-aaaaa", "aws-resource-eeeee"}, what="collection",
+             logs=c.logs)
     after = lv.domains()
     assert set(after) == {"test", live, other}, after  # zero orphans, zero wrong deletions
     assert after[live] == live_id and after[other] == other_id
