@@ -7,6 +7,7 @@
 #include <sys/time.h>
 
 #include "log.h"
+#include "peerpod-owners.h"
 #include "peerpod-reconcile.h"
 #include "watch-stream.h"
 #include "xalloc.h"
@@ -53,7 +54,8 @@ struct controller {
     caa_watch_decoder watch_lines;
     char *watch_rv;
     int64_t next_watch_ms, watch_backoff_ms;
-    bool watch_got_events; /* the current watch delivered something */
+    bool watch_got_events;     /* the current watch delivered something */
+    caa_peerpod_owners owners; /* for deleting superseded PeerPods (upstream's isOldPeerPod) */
     ctrl_stats stats;
 };
 
@@ -260,21 +262,24 @@ static void start_work(controller *c)
 
 /* ------------------------------------------------------------ list */
 
-static void take_listed(controller *c, json_t *obj)
+/* Takes a listed or watched PeerPod; returns its owner's uid in the owner
+ * index (NULL: no owner, or not readable). */
+static const char *take_listed(controller *c, json_t *obj)
 {
     caa_peerpod_action action;
     caa_peerpod_ref ref;
     _cleanup_error_ caa_error *err = NULL;
     if (caa_peerpod_classify(obj, &action, &ref, &err) < 0) {
         log_warn("skipping a PeerPod: %s", caa_error_msg(err));
-        return;
+        return NULL;
     }
+    const char *owner = caa_peerpod_owners_put(&c->owners, obj);
     work_item *it = find_item(c, ref.uid);
     if (action == CAA_PEERPOD_KEEP) {
         if (it && !it->in_flight)
             remove_item(c, it);
         caa_peerpod_ref_done(&ref);
-        return;
+        return owner;
     }
     if (ref.cloud_provider && strcmp(ref.cloud_provider, c->cfg.provider_name) != 0) {
         if (!c->warned_provider || strcmp(c->warned_provider, ref.cloud_provider) != 0) {
@@ -284,7 +289,7 @@ static void take_listed(controller *c, json_t *obj)
             c->warned_provider = xstrdup(ref.cloud_provider);
         }
         caa_peerpod_ref_done(&ref);
-        return;
+        return owner;
     }
     if (!it) {
         it = xcalloc(1, sizeof(*it));
@@ -294,7 +299,7 @@ static void take_listed(controller *c, json_t *obj)
     } else if (it->in_flight) {
         it->seen = true;
         caa_peerpod_ref_done(&ref);
-        return;
+        return owner;
     } else {
         caa_peerpod_ref_done(&it->ref);
         json_decref(it->obj);
@@ -303,6 +308,85 @@ static void take_listed(controller *c, json_t *obj)
     it->ref = ref;
     it->obj = json_incref(obj);
     it->seen = true;
+    return owner;
+}
+
+/* ------------------------------------------------------------ superseded PeerPods */
+
+typedef struct supersede_call {
+    controller *c;
+    char *ns, *name, *owner, *uid;
+} supersede_call;
+
+static void supersede_call_free(supersede_call *call)
+{
+    free(call->ns);
+    free(call->name);
+    free(call->owner);
+    free(call->uid);
+    free(call);
+}
+
+static void on_superseded_deleted(int status, json_t *obj, caa_error *err, void *opaque)
+{
+    supersede_call *call = opaque;
+    controller *c = call->c;
+    json_decref(obj);
+    if (status == -ECANCELED) {
+        caa_error_free(err);
+        supersede_call_free(call);
+        return;
+    }
+    /* 404: gone already; 409: the name now belongs to another object (the
+     * uid precondition failed), which the next list judges afresh. */
+    if (status == 0 || status == -ENOENT || status == -EBUSY) {
+        c->stats.superseded_ok++;
+        log_info("PeerPod %s/%s: deleted, a newer PeerPod of the same Pod exists", call->ns, call->name);
+    } else {
+        c->stats.superseded_failed++;
+        log_warn("PeerPod %s/%s: deleting it (a newer PeerPod of the same Pod exists): %s", call->ns,
+                 call->name, caa_error_msg(err));
+        caa_peerpod_owners_delete_failed(&c->owners, call->owner, call->uid);
+    }
+    caa_error_free(err);
+    supersede_call_free(call);
+}
+
+/* DELETE of each superseded PeerPod (entries of caa_peerpod_owners_superseded())
+ * with a uid precondition, as upstream's r.Delete(item). Its finalizer then
+ * brings it back as being deleted, and its instance is collected as any
+ * orphan's. */
+static void delete_superseded(controller *c, json_t *victims)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(victims, i, v)
+    {
+        const char *ns = json_string_value(json_object_get(v, "namespace"));
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *uid = json_string_value(json_object_get(v, "uid"));
+        const char *own = json_string_value(json_object_get(v, "owner"));
+        if (c->stopping || !is_leader(c)) { /* ask again at the next list */
+            caa_peerpod_owners_delete_failed(&c->owners, own, uid);
+            continue;
+        }
+        log_info("PeerPod %s/%s is older than another PeerPod of the same Pod: deleting it", ns, name);
+        supersede_call *call = xcalloc(1, sizeof(*call));
+        *call = (supersede_call){
+            .c = c, .ns = xstrdup(ns), .name = xstrdup(name), .owner = xstrdup(own), .uid = xstrdup(uid)};
+        _cleanup_free_ char *path = xasprintf(PEERPODS_PATH "/namespaces/%s/peerpods/%s", ns, name);
+        json_t *opts = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "v1", "kind", "DeleteOptions",
+                                 "preconditions", "uid", uid);
+        caa_kube_request req = {.verb = "DELETE", .path = path, .body = opts};
+        _cleanup_error_ caa_error *err = NULL;
+        if (caa_kube_call_start(c->kube, &req, on_superseded_deleted, call, NULL, &err) < 0) {
+            c->stats.superseded_failed++;
+            log_warn("PeerPod %s/%s: %s", ns, name, caa_error_msg(err));
+            caa_peerpod_owners_delete_failed(&c->owners, own, uid);
+            supersede_call_free(call);
+        }
+        json_decref(opts);
+    }
 }
 
 static void start_list_page(controller *c, const char *continue_token);
@@ -363,6 +447,12 @@ static void on_listed(int status, json_t *list, caa_error *err, void *opaque)
     json_decref(list);
     c->list_in_flight = false;
     c->stats.lists_ok++;
+    /* The whole set is known now: older PeerPods of each Pod go. */
+    caa_peerpod_owners_list_done(&c->owners);
+    json_t *victims = json_array();
+    caa_peerpod_owners_all_superseded(&c->owners, victims);
+    delete_superseded(c, victims);
+    json_decref(victims);
     /* Gone from the list (deleted meanwhile): nothing left to collect. */
     work_item *next_item;
     c->stats.pending = 0;
@@ -402,6 +492,7 @@ static void start_list(controller *c)
     for (work_item *it = c->items; it; it = it->next)
         it->seen = false;
     c->listed = 0;
+    caa_peerpod_owners_list_started(&c->owners);
     start_list_page(c, NULL);
 }
 
@@ -410,8 +501,17 @@ static void start_list(controller *c)
 static void take_watched(controller *c, const caa_watch_event *ev)
 {
     if (ev->type == CAA_WATCH_ADDED || ev->type == CAA_WATCH_MODIFIED) {
-        take_listed(c, ev->object);
+        const char *owner = take_listed(c, ev->object);
+        const json_t *deletion =
+            json_object_get(json_object_get(ev->object, "metadata"), "deletionTimestamp");
+        if (owner && !json_is_string(deletion)) { /* upstream reconciles a live PeerPod */
+            json_t *victims = json_array();
+            caa_peerpod_owners_superseded(&c->owners, owner, victims);
+            delete_superseded(c, victims);
+            json_decref(victims);
+        }
     } else if (ev->type == CAA_WATCH_DELETED) {
+        caa_peerpod_owners_remove(&c->owners, ev->object);
         /* Gone: nothing left to collect (an item in flight finishes by itself). */
         const char *uid = json_string_value(json_object_get(json_object_get(ev->object, "metadata"), "uid"));
         work_item *it = uid ? find_item(c, uid) : NULL;
@@ -658,9 +758,11 @@ int controller_start(uv_loop_t *loop, const ctrl_config *cfg, caa_kube_client *k
     c->kube = kube;
     c->provider = provider;
     c->watch_backoff_ms = WATCH_BACKOFF_FIRST_MS;
+    caa_peerpod_owners_init(&c->owners);
     if (cfg->leader_elect &&
         caa_lease_elector_init(&c->elector, cfg->identity, cfg->lease_namespace, cfg->lease_name,
                                cfg->lease_duration_s, cfg->renew_deadline_s, err) < 0) {
+        caa_peerpod_owners_done(&c->owners);
         free(c);
         return -EINVAL;
     }
@@ -694,6 +796,7 @@ void controller_free(controller *c)
         remove_item(c, c->items);
     if (c->cfg.leader_elect)
         caa_lease_elector_done(&c->elector);
+    caa_peerpod_owners_done(&c->owners);
     free(c->warned_provider);
     free(c->watch_rv);
     caa_watch_decoder_done(&c->watch_lines);

@@ -13,7 +13,10 @@
  *    a failure is retried with exponential backoff, reported as a Warning
  *    Event on the PeerPod and counted in the metrics;
  *  - a PeerPod of another cloud provider is left alone (one provider per
- *    binary, like the daemon) and logged once.
+ *    binary, like the daemon) and logged once;
+ *  - as upstream's isOldPeerPod: PeerPods of a Pod older than its newest
+ *    live PeerPod are deleted (peerpod-owners.h), their finalizer then
+ *    brings them back here as orphans.
  * Work starts only while leader; an item in flight finishes (deletes are
  * idempotent, so a takeover that repeats one is harmless). */
 #pragma once
@@ -40,6 +43,7 @@ typedef struct ctrl_stats {
     uint64_t lists_ok, lists_failed;
     uint64_t deletes_ok, deletes_failed;
     uint64_t releases_ok, releases_failed;
+    uint64_t superseded_ok, superseded_failed; /* older PeerPods of a Pod deleted */
     uint64_t events_posted;
     uint64_t watch_events, watch_restarts; /* restarts: broken or expired watches */
     uint64_t pending;                      /* PeerPods waiting to be collected */

@@ -52,6 +52,11 @@ void ctrl_handle_metrics(const caa_http_request *req, caa_http_response *resp, v
         "# TYPE peerpod_ctrl_releases_total counter\n"
         "peerpod_ctrl_releases_total{result=\"ok\"} %" PRIu64 "\n"
         "peerpod_ctrl_releases_total{result=\"error\"} %" PRIu64 "\n"
+        "# HELP peerpod_ctrl_superseded_deletions_total Older PeerPods of a Pod deleted (upstream's "
+        "isOldPeerPod).\n"
+        "# TYPE peerpod_ctrl_superseded_deletions_total counter\n"
+        "peerpod_ctrl_superseded_deletions_total{result=\"ok\"} %" PRIu64 "\n"
+        "peerpod_ctrl_superseded_deletions_total{result=\"error\"} %" PRIu64 "\n"
         "# HELP peerpod_ctrl_events_total Warning Events posted on PeerPods.\n"
         "# TYPE peerpod_ctrl_events_total counter\n"
         "peerpod_ctrl_events_total %" PRIu64 "\n"
@@ -62,6 +67,7 @@ void ctrl_handle_metrics(const caa_http_request *req, caa_http_response *resp, v
         "# TYPE peerpod_ctrl_watch_restarts_total counter\n"
         "peerpod_ctrl_watch_restarts_total %" PRIu64 "\n",
         s->leader ? 1 : 0, s->pending, s->lists_ok, s->lists_failed, s->deletes_ok, s->deletes_failed,
-        s->releases_ok, s->releases_failed, s->events_posted, s->watch_events, s->watch_restarts);
+        s->releases_ok, s->releases_failed, s->superseded_ok, s->superseded_failed, s->events_posted,
+        s->watch_events, s->watch_restarts);
     resp->body_len = strlen(resp->body);
 }

@@ -91,23 +91,3 @@ json_t *caa_peerpod_release_patch(const json_t *obj)
     return json_pack("[{s:s, s:s, s:O}, {s:s, s:s, s:o}]", "op", "test", "path", "/metadata/finalizers",
                      "value", finalizers, "op", "replace", "path", "/metadata/finalizers", "value", rest);
 }
-
-static const char *first_owner_uid(const json_t *obj)
-{
-    const json_t *owners = json_object_get(json_object_get(obj, "metadata"), "ownerReferences");
-    return string_field(json_array_get(owners, 0), "uid");
-}
-
-bool caa_peerpod_is_superseded(const json_t *older, const json_t *current)
-{
-    const char *o_owner = first_owner_uid(older), *c_owner = first_owner_uid(current);
-    const json_t *omd = json_object_get(older, "metadata"), *cmd = json_object_get(current, "metadata");
-    const char *o_uid = string_field(omd, "uid"), *c_uid = string_field(cmd, "uid");
-    const char *o_ts = string_field(omd, "creationTimestamp"), *c_ts = string_field(cmd, "creationTimestamp");
-    if (!o_owner || !c_owner || !o_uid || !c_uid || !o_ts || !c_ts)
-        return false;
-    /* RFC 3339 UTC timestamps of the same shape ("...Z", second precision)
-     * order as strings. */
-    return strcmp(o_owner, c_owner) == 0 && strcmp(o_uid, c_uid) != 0 && strlen(o_ts) == strlen(c_ts) &&
-           strcmp(o_ts, c_ts) < 0;
-}

@@ -2,7 +2,7 @@
  *
  *  - no metadata.deletionTimestamp: nothing to collect (the daemon still owns
  *    the VM); upstream also deletes older PeerPods of the same owner then,
- *    see caa_peerpod_is_superseded();
+ *    see peerpod-owners.h;
  *  - deletionTimestamp set and finalizer peer.pod/finalizer present: the Pod
  *    is gone but the daemon never released the VM (node lost, daemon dead,
  *    /run wiped): delete spec.instanceID through spec.cloudProvider's
@@ -47,7 +47,3 @@ void caa_peerpod_ref_done(caa_peerpod_ref *r);
  * retry) instead of dropping someone else's finalizer. NULL when obj does
  * not carry our finalizer. */
 json_t *caa_peerpod_release_patch(const json_t *obj);
-
-/* Upstream's isOldPeerPod: older (creationTimestamp strictly before) and
- * another object (uid) of the same first owner (ownerReferences[0].uid). */
-bool caa_peerpod_is_superseded(const json_t *older, const json_t *current);

@@ -1,13 +1,16 @@
 /* Fuzzes what peerpod-ctrl reads from the API server: a watch stream (cut
  * at the first byte's offset into two feeds), each event's object through the
  * PeerPod classification and the finalizer release patch, and the same
- * object as a Lease through the election step. Never crash or leak; a
- * release patch only for an object carrying our finalizer. */
+ * object as a Lease through the election step, and every event's object
+ * into one owner index (older PeerPods of a Pod). Never crash or leak; a
+ * release patch only for an object carrying our finalizer; a superseded
+ * PeerPod is handed out once. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lease-election.h"
+#include "peerpod-owners.h"
 #include "peerpod-reconcile.h"
 #include "watch-stream.h"
 
@@ -43,6 +46,35 @@ static void check_object(const json_t *obj)
     caa_lease_elector_done(&e);
 }
 
+/* As the controller: record, then judge the owner. Each victim names a
+ * PeerPod fully (namespace, name, uid, owner) and is handed out once. */
+static void check_owners(caa_peerpod_owners *ix, const caa_watch_event *ev)
+{
+    if (ev->type == CAA_WATCH_DELETED) {
+        caa_peerpod_owners_remove(ix, ev->object);
+        return;
+    }
+    const char *owner = caa_peerpod_owners_put(ix, ev->object);
+    if (!owner)
+        return;
+    json_t *victims = json_array(), *again = json_array();
+    caa_peerpod_owners_superseded(ix, owner, victims);
+    caa_peerpod_owners_superseded(ix, owner, again);
+    size_t i;
+    json_t *v;
+    json_array_foreach(victims, i, v)
+    {
+        const char *keys[] = {"namespace", "name", "uid", "owner"};
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+            if (!json_is_string(json_object_get(v, keys[k])))
+                abort();
+    }
+    if (json_array_size(again) != 0)
+        abort();
+    json_decref(victims);
+    json_decref(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -53,6 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cut > len)
         cut = len;
     caa_watch_decoder d = {0};
+    caa_peerpod_owners ix;
+    caa_peerpod_owners_init(&ix);
+    caa_peerpod_owners_list_started(&ix);
     caa_error *err = NULL;
     for (int part = 0; part < 2; part++) {
         const char *p = part ? text + cut : text;
@@ -69,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             caa_watch_event ev;
             if (caa_watch_event_parse(line, ll, &ev, &err) == 0) {
                 check_object(ev.object);
+                check_owners(&ix, &ev);
                 caa_watch_event_done(&ev);
             } else {
                 caa_error_free(err);
@@ -77,5 +113,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     caa_watch_decoder_done(&d);
+    json_t *rest = json_array();
+    caa_peerpod_owners_list_done(&ix);
+    caa_peerpod_owners_all_superseded(&ix, rest);
+    json_decref(rest);
+    caa_peerpod_owners_done(&ix);
     return 0;
 }

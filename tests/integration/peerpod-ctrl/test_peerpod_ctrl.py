@@ -9,39 +9,19 @@ when the leader stops). Env: CAA_PEERPOD_CTRL (peerpod-ctrl-test binary). TAP ou
 import json
 import os
 import shutil
-import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 import yaml
 
 import tap
-from kube_fake import FakeKube
+from ctrl_harness import (ELECTION, FINALIZER, NO_RESYNC, Fixture, add_peerpod, api, expire_the_watch, fixture_runner,
+                          peerpods, wait_for, watch_rv, watches)
 
 BINARY = os.environ["CAA_PEERPOD_CTRL"]
 RBAC = os.path.join(os.environ["CAA_SOURCE_ROOT"], "deploy", "kubernetes", "peerpod-ctrl", "rbac.yaml")
-FINALIZER = "peer.pod/finalizer"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def api(kube, method, path, body=None):
-    ctx = ssl.create_default_context(cafile=kube.certs["ca"])
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(kube.url + path, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {kube.token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
-        return json.loads(r.read() or b"null")
 
 
 def add_instance(state, iid):
@@ -53,121 +33,20 @@ def instances(state):
     return sorted(n[:-5] for n in os.listdir(state) if n.endswith(".json"))
 
 
-def add_peerpod(kube, name, iid, provider="test", delete=False, ns="default"):
-    obj = {"apiVersion": "confidentialcontainers.org/v1alpha1", "kind": "PeerPod",
-           "metadata": {"name": name, "namespace": ns, "finalizers": [FINALIZER],
-                        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": f"uid-{name}"}]},
-           "spec": {"cloudProvider": provider, "instanceID": iid}}
-    api(kube, "POST", f"/apis/confidentialcontainers.org/v1alpha1/namespaces/{ns}/peerpods", obj)
-    if delete:  # the Pod is gone: garbage collection deletes the PeerPod, the finalizer holds it
-        api(kube, "DELETE", f"/apis/confidentialcontainers.org/v1alpha1/namespaces/{ns}/peerpods/{name}")
-
-
-def peerpods(kube):
-    return {o["metadata"]["name"]: o for o in kube.objects("peerpods")}
-
-
-def wait_for(pred, timeout=20, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Ctrl:
-    def __init__(self, fx, *args, name="ctrl"):
-        self.metrics_port = free_port()
-        self.log_path = os.path.join(fx.dir, f"{name}-{self.metrics_port}.log")
-        self.log = open(self.log_path, "w+")
-        self.proc = subprocess.Popen(
-            [BINARY, "test", "-test-state-dir", fx.state, "-kubeconfig", fx.kubeconfig,
-             "-metrics-bind-address", f"127.0.0.1:{self.metrics_port}", "-health-probe-bind-address", "0",
-             "-resync-period", "500ms", "-retry-backoff", "200ms", "-retry-backoff-max", "1s",
-             "-log-level", "debug", *args], stderr=self.log)
-
-    def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
-            out = {}
-            for line in r.read().decode().splitlines():
-                if line and not line.startswith("#"):
-                    k, v = line.rsplit(" ", 1)
-                    out[k] = float(v)
-            return out
-
-    def metric(self, key):
-        try:
-            return self.metrics().get(key, 0)
-        except OSError:
-            return 0
-
-    def logs(self):
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=20)
-        self.log.close()
-        assert rc == 0, f"peerpod-ctrl exited {rc}: {open(self.log_path).read()[-2000:]}"
-
-
-class Fixture:
-    """A fresh fake API server and state directory per test."""
+class TestProviderFixture(Fixture):
+    """The test provider: instances are files in a state directory."""
 
     def __init__(self, fake_args=()):
-        self.dir = tempfile.mkdtemp(prefix="caa-peerpod-ctrl-")
+        super().__init__(fake_args)
         self.state = os.path.join(self.dir, "instances")
         os.mkdir(self.state)
-        self.kube = FakeKube(token="t1", tls=True, extra_args=fake_args)
-        self.kube.start()
-        self.kubeconfig = self.kube.kubeconfig(os.path.join(self.dir, "kubeconfig"))
-        self.ctrls = []
 
-    def ctrl(self, *args, name="ctrl"):
-        c = Ctrl(self, *args, name=name)
-        self.ctrls.append(c)
-        return c
-
-    def close(self):
-        try:
-            for c in self.ctrls:
-                if c.proc.poll() is None:
-                    c.proc.kill()
-                    c.proc.wait()
-        finally:
-            self.kube.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
+    def ctrl_argv(self):
+        return [BINARY, "test", "-test-state-dir", self.state]
 
 
-def with_fixture(fn, fake_args=()):
-    def run(_):
-        fx = Fixture(fake_args)
-        try:
-            fn(fx)
-        finally:
-            fx.close()
-    run.__name__ = fn.__name__
-    return run
-
-
-def with_fake_args(*fake_args):
-    return lambda fn: with_fixture(fn, fake_args)
-
-
-# The watch cases list once (a resync period of an hour), so only the watch can react in time.
-NO_RESYNC = ("-resync-period", "1h")
-
-
-def watches(kube):
-    """Watch requests that ended (the fake logs a request when it ends)."""
-    return [r for r in kube.requests() if r["verb"] == "watch" and "peerpods" in r["path"]]
-
-
-def watch_rv(req):
-    return int(urllib.parse.parse_qs(req["query"])["resourceVersion"][0])
+with_fake_args = fixture_runner(TestProviderFixture)
+with_fixture = with_fake_args()
 
 
 def wait_collected(fx, iid, name, within):
@@ -243,11 +122,9 @@ def test_api_faults_on_list_and_release(fx):
 
 @with_fixture
 def test_two_replicas_only_the_leader_deletes(fx):
-    election = ("-leader-elect", "-leader-election-namespace", "default", "-leader-election-lease-duration", "3s",
-                "-leader-election-renew-deadline", "2s", "-leader-election-retry-period", "300ms")
-    a = fx.ctrl(*election, "-identity", "replica-a", name="a")
+    a = fx.ctrl(*ELECTION, "-identity", "replica-a", name="a")
     wait_for(lambda: a.metric("peerpod_ctrl_leader") == 1, what="a leads")
-    b = fx.ctrl(*election, "-identity", "replica-b", name="b")
+    b = fx.ctrl(*ELECTION, "-identity", "replica-b", name="b")
     time.sleep(1.5)
     assert b.metric("peerpod_ctrl_leader") == 0 and a.metric("peerpod_ctrl_leader") == 1
     lease = [o for o in fx.kube.objects("leases") if o["metadata"]["name"] == "peerpod-ctrl.confidentialcontainers.org"]
@@ -297,13 +174,59 @@ def test_many_peerpods_listed_in_pages(fx):
     c.stop()
 
 
+def owned_peerpod(name, iid, owner, created):
+    obj = raw_peerpod(name, iid)
+    obj["metadata"]["creationTimestamp"] = created
+    obj["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": owner, "uid": f"uid-{owner}"}]
+    return obj
+
+
+@with_fixture
+def test_older_peerpods_of_a_pod_are_deleted(fx):
+    """Upstream's isOldPeerPod: a live PeerPod makes every older PeerPod of the same Pod (ownerReferences[0])
+    be deleted; the finalizer keeps each, so its instance is collected as an orphan's. Found by the list
+    (all owners once the last page is in) and by the watch (a newer PeerPod added later)."""
+    for iid in ("i-old", "i-new", "i-other", "i-pod3", "i-pod4-a", "i-pod4-b"):
+        add_instance(fx.state, iid)
+    fx.kube.put_objects([
+        owned_peerpod("old-resource-aaaaa", "i-old", "web", "2026-12-07T10:00:00Z"),
+        owned_peerpod("other-resource-bbbbb", "i-other", "db", "2026-12-07T10:01:00Z"),
+        owned_peerpod("new-resource-ccccc", "i-new", "web", "2026-12-07T10:05:00Z"),
+        owned_peerpod("pod3-resource-ddddd", "i-pod3", "cache", "2026-12-07T10:02:00Z"),
+        # Same second: neither is older, both stay (as upstream's Time.Before).
+        owned_peerpod("pod4a-resource-eeeee", "i-pod4-a", "queue", "2026-12-07T10:03:00Z"),
+        owned_peerpod("pod4b-resource-fffff", "i-pod4-b", "queue", "2026-12-07T10:03:00Z"),
+    ])
+    c = fx.ctrl(*NO_RESYNC)
+    wait_for(lambda: "old-resource-aaaaa" not in peerpods(fx.kube), what="the older PeerPod of web collected")
+    assert instances(fx.state) == ["i-new", "i-other", "i-pod3", "i-pod4-a", "i-pod4-b"], instances(fx.state)
+    assert set(peerpods(fx.kube)) == {"new-resource-ccccc", "other-resource-bbbbb", "pod3-resource-ddddd",
+                                      "pod4a-resource-eeeee", "pod4b-resource-fffff"}
+    deletes = [r for r in fx.kube.requests() if r["method"] == "DELETE" and "/peerpods/" in r["path"]]
+    assert [r["path"].rsplit("/", 1)[1] for r in deletes] == ["old-resource-aaaaa"], deletes
+    # The watch: db gets a newer PeerPod (created now), so its older one goes.
+    wait_for(lambda: "watching PeerPods from resourceVersion" in c.logs(), what="a PeerPod watch")
+    add_instance(fx.state, "i-other2")
+    add_peerpod(fx.kube, "other2-resource-ggggg", "i-other2", owner="db")
+    wait_for(lambda: "other-resource-bbbbb" not in peerpods(fx.kube), what="the older PeerPod of db collected")
+    assert instances(fx.state) == ["i-new", "i-other2", "i-pod3", "i-pod4-a", "i-pod4-b"], instances(fx.state)
+    m = c.metrics()
+    assert m['peerpod_ctrl_superseded_deletions_total{result="ok"}'] == 2, m
+    assert m['peerpod_ctrl_lists_total{result="ok"}'] == 1, "the second one found by the watch"
+    c.stop()
+
+
 @with_fixture
 def test_works_under_the_manifests_rbac(fx):
     """deploy/kubernetes/peerpod-ctrl/rbac.yaml grants every request the controller makes: election, paged
-    list, Events, release. (The fake's authorizer ignores namespaces, so the Role counts cluster-wide.)"""
+    list, Events, release, deleting an older PeerPod of a Pod. (The fake's authorizer ignores namespaces, so
+    the Role counts cluster-wide.)"""
     add_instance(fx.state, "i-ok")
     add_peerpod(fx.kube, "ok-resource-aaaaa", "i-ok", delete=True)
     add_peerpod(fx.kube, "stuck-resource-aaaaa", "i-stuck", delete=True)
+    add_instance(fx.state, "i-older")
+    fx.kube.put_objects([owned_peerpod("older-resource-aaaaa", "i-older", "web", "2026-12-07T10:00:00Z")])
+    add_peerpod(fx.kube, "newer-resource-aaaaa", "i-newer", owner="web")  # created now: the older one goes
     with open(RBAC) as f:
         docs = [d for d in yaml.safe_load_all(f) if d and d["kind"] in ("ClusterRole", "Role")]
     fx.kube.set_rbac(docs)
@@ -314,13 +237,14 @@ def test_works_under_the_manifests_rbac(fx):
     wait_for(lambda: c.metric("peerpod_ctrl_events_total") >= 2, what="Events posted")
     c.stop()
     c = fx.ctrl("-leader-elect", "-leader-election-namespace", "default", name="ctrl2")
-    wait_for(lambda: not peerpods(fx.kube), timeout=30, what="collection under RBAC")
+    wait_for(lambda: list(peerpods(fx.kube)) == ["newer-resource-aaaaa"], timeout=30, what="collection under RBAC")
+    assert instances(fx.state) == [], instances(fx.state)
     c.stop()
     denied = [r for r in fx.kube.requests() if r["status"] == 403]
     assert not denied, denied
     verbs = {(r["verb"], r["resource"]) for r in fx.kube.requests() if r["status"] < 300}
     for need in (("list", "peerpods"), ("patch", "peerpods"), ("create", "events"), ("get", "leases"),
-                 ("create", "leases"), ("update", "leases")):
+                 ("create", "leases"), ("update", "leases"), ("delete", "peerpods")):
         assert need in verbs, (need, verbs)
 
 
@@ -372,14 +296,7 @@ def test_watch_broken_mid_stream_and_expired(fx):
     wait_collected(fx, "i-orphan1", "orphan1-resource-bbbbb", within=4.0)
     # Expired: while the watch is held off, the store moves on and is compacted past the controller's
     # resourceVersion; the resumed watch gets an ERROR 410 event and the controller lists again.
-    fx.kube.fault(r"peerpods\?.*watch=1", status=503, count=-1)
-    held = c.metric("peerpod_ctrl_watch_restarts_total")
-    wait_for(lambda: c.metric("peerpod_ctrl_watch_restarts_total") > held, what="the watch held off")
-    api(fx.kube, "POST", "/api/v1/namespaces/default/configmaps",
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bump"}})
-    fx.kube.compact()
-    fx.kube.clear_faults()
-    wait_for(lambda: c.metric('peerpod_ctrl_lists_total{result="ok"}') >= 2, what="a list after 410")
+    expire_the_watch(fx.kube, c)
     assert "resourceVersion expired" in c.logs()
     add_instance(fx.state, "i-orphan2")
     add_peerpod(fx.kube, "orphan2-resource-ccccc", "i-orphan2", delete=True)
@@ -414,7 +331,8 @@ def test_bookmarks_advance_the_resource_version_and_http_410_relists(fx):
 TESTS = [test_watch_collects_an_orphan_at_once, test_watch_broken_mid_stream_and_expired,
          test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
          test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
-         test_many_peerpods_listed_in_pages, test_works_under_the_manifests_rbac, test_start_errors]
+         test_many_peerpods_listed_in_pages, test_older_peerpods_of_a_pod_are_deleted,
+         test_works_under_the_manifests_rbac, test_start_errors]
 
 if __name__ == "__main__":
     print(f"1..{len(TESTS)}")

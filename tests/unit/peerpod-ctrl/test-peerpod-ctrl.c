@@ -1,6 +1,6 @@
 /* Unit tests of peerpod-ctrl's building blocks: PeerPod classification and
- * finalizer release, Lease leader election (two electors sharing one Lease
- * as two replicas would), watch stream decoding (cmocka, TAP). */
+ * finalizer release, the owner index of superseded PeerPods, Lease leader election (two electors sharing one
+ * Lease as two replicas would), watch stream decoding (cmocka, TAP). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "lease-election.h"
+#include "peerpod-owners.h"
 #include "peerpod-reconcile.h"
 #include "watch-stream.h"
 
@@ -110,26 +111,130 @@ static void test_release_patch(void **state)
     json_decref(o);
 }
 
-static void test_superseded(void **state)
+/* A PeerPod of owner created at created (seconds into 10:00), optionally being deleted. */
+static json_t *owned(const char *uid, const char *owner, int created, bool deleting)
+{
+    char ts[32];
+    snprintf(ts, sizeof(ts), "2026-12-07T10:00:%02dZ", created);
+    json_t *o = peerpod(deleting ? "2026-12-07T11:00:00Z" : NULL, NULL, "i-1");
+    json_t *md = json_object_get(o, "metadata");
+    json_object_set_new(md, "uid", json_string(uid));
+    json_object_set_new(md, "name", json_string(uid));
+    json_object_set_new(md, "creationTimestamp", json_string(ts));
+    if (owner)
+        json_object_set_new(md, "ownerReferences", json_pack("[{s:s, s:s}]", "uid", owner, "kind", "Pod"));
+    return o;
+}
+
+static const char *put(caa_peerpod_owners *ix, json_t *o)
+{
+    const char *owner = caa_peerpod_owners_put(ix, o);
+    json_decref(o);
+    return owner;
+}
+
+/* The names in victims, comma-separated, in order. */
+static char *names(json_t *victims)
+{
+    static char buf[256];
+    buf[0] = '\0';
+    size_t i;
+    json_t *v;
+    json_array_foreach(victims, i, v)
+    {
+        if (buf[0])
+            strcat(buf, ",");
+        strcat(buf, json_string_value(json_object_get(v, "name")));
+    }
+    json_array_clear(victims);
+    return buf;
+}
+
+static void test_owner_index(void **state)
 {
     (void)state;
-    json_t *older = peerpod(NULL, NULL, "i-1"), *cur = peerpod(NULL, NULL, "i-2");
-    json_t *owner =
-        json_loads("[{\"uid\":\"pod-1\",\"kind\":\"Pod\",\"name\":\"web\",\"apiVersion\":\"v1\"}]", 0, NULL);
-    json_object_set(json_object_get(older, "metadata"), "ownerReferences", owner);
-    json_object_set(json_object_get(cur, "metadata"), "ownerReferences", owner);
-    json_object_set_new(json_object_get(cur, "metadata"), "uid", json_string("u-2"));
-    json_object_set_new(json_object_get(cur, "metadata"), "creationTimestamp",
-                        json_string("2026-12-07T10:05:00Z"));
-    assert_true(caa_peerpod_is_superseded(older, cur));
-    assert_false(caa_peerpod_is_superseded(cur, older));
-    assert_false(caa_peerpod_is_superseded(cur, cur));
-    json_object_set_new(json_object_get(cur, "metadata"), "ownerReferences",
-                        json_loads("[{\"uid\":\"pod-2\"}]", 0, NULL));
-    assert_false(caa_peerpod_is_superseded(older, cur));
-    json_decref(owner);
-    json_decref(older);
-    json_decref(cur);
+    caa_peerpod_owners ix;
+    caa_peerpod_owners_init(&ix);
+    json_t *out = json_array();
+
+    assert_null(put(&ix, owned("orphaned", NULL, 1, false))); /* no owner: takes no part */
+    const char *pod1 = put(&ix, owned("a-old", "pod-1", 1, false));
+    assert_string_equal(pod1, "pod-1");
+    put(&ix, owned("a-mid", "pod-1", 2, true)); /* already being deleted: left alone */
+    put(&ix, owned("b-only", "pod-2", 3, false));
+    caa_peerpod_owners_superseded(&ix, "pod-1", out);
+    assert_string_equal(names(out), ""); /* a-old is the newest live one so far */
+
+    pod1 = put(&ix, owned("a-new", "pod-1", 5, false));
+    caa_peerpod_owners_superseded(&ix, pod1, out);
+    assert_int_equal(json_array_size(out), 1);
+    json_t *v = json_array_get(out, 0);
+    assert_string_equal(json_string_value(json_object_get(v, "uid")), "a-old");
+    assert_string_equal(json_string_value(json_object_get(v, "owner")), "pod-1");
+    assert_string_equal(json_string_value(json_object_get(v, "namespace")), "default");
+    assert_string_equal(names(out), "a-old");
+    caa_peerpod_owners_superseded(&ix, "pod-1", out);
+    assert_string_equal(names(out), "");         /* asked once */
+    put(&ix, owned("a-old", "pod-1", 1, false)); /* a refresh keeps the mark */
+    caa_peerpod_owners_all_superseded(&ix, out);
+    assert_string_equal(names(out), "");
+    caa_peerpod_owners_delete_failed(&ix, "pod-1", "a-old");
+    caa_peerpod_owners_all_superseded(&ix, out);
+    assert_string_equal(names(out), "a-old"); /* asked again after a failure */
+
+    /* The newest is being deleted: the newest live one decides. */
+    put(&ix, owned("c-1", "pod-3", 1, false));
+    put(&ix, owned("c-2", "pod-3", 2, false));
+    put(&ix, owned("c-3", "pod-3", 3, true));
+    caa_peerpod_owners_superseded(&ix, "pod-3", out);
+    assert_string_equal(names(out), "c-1");
+    /* Same second: neither is older. */
+    put(&ix, owned("d-1", "pod-4", 4, false));
+    put(&ix, owned("d-2", "pod-4", 4, false));
+    caa_peerpod_owners_superseded(&ix, "pod-4", out);
+    assert_string_equal(names(out), "");
+
+    assert_int_equal(caa_peerpod_owners_count(&ix), 9);
+    json_t *gone = owned("c-2", "pod-3", 2, false);
+    caa_peerpod_owners_remove(&ix, gone);
+    json_decref(gone);
+    assert_int_equal(caa_peerpod_owners_count(&ix), 8);
+    /* A full list that saw only b-only and d-1: the rest is dropped. */
+    caa_peerpod_owners_list_started(&ix);
+    put(&ix, owned("b-only", "pod-2", 3, false));
+    put(&ix, owned("d-1", "pod-4", 4, false));
+    caa_peerpod_owners_list_done(&ix);
+    assert_int_equal(caa_peerpod_owners_count(&ix), 2);
+    caa_peerpod_owners_all_superseded(&ix, out);
+    assert_string_equal(names(out), "");
+    caa_peerpod_owners_superseded(&ix, "no-such-owner", out);
+    assert_int_equal(json_array_size(out), 0);
+
+    /* Many owners (the table grows): each one's older PeerPod, once. */
+    for (int i = 0; i < 300; i++) {
+        char owner[16], a[16], b[16];
+        snprintf(owner, sizeof(owner), "many-%d", i);
+        snprintf(a, sizeof(a), "m%d-a", i);
+        snprintf(b, sizeof(b), "m%d-b", i);
+        put(&ix, owned(a, owner, 1, false));
+        put(&ix, owned(b, owner, 2, false));
+    }
+    assert_int_equal(caa_peerpod_owners_count(&ix), 602);
+    caa_peerpod_owners_all_superseded(&ix, out);
+    assert_int_equal(json_array_size(out), 300);
+    size_t i;
+    json_t *victim;
+    json_array_foreach(out, i, victim)
+    {
+        const char *name = json_string_value(json_object_get(victim, "name"));
+        assert_string_equal(name + strlen(name) - 2, "-a");
+    }
+    json_array_clear(out);
+    caa_peerpod_owners_all_superseded(&ix, out);
+    assert_int_equal(json_array_size(out), 0);
+
+    json_decref(out);
+    caa_peerpod_owners_done(&ix);
 }
 
 /* A fake API server's view of one Lease: resourceVersion bumps on every
@@ -302,7 +407,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),     cmocka_unit_test(test_release_patch),
-        cmocka_unit_test(test_superseded),   cmocka_unit_test(test_lease_two_replicas),
+        cmocka_unit_test(test_owner_index),  cmocka_unit_test(test_lease_two_replicas),
         cmocka_unit_test(test_watch_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
