@@ -309,7 +309,7 @@ def start_echo_server():
 def scenario_config_refusals():
     """Flags secure comms cannot serve stop the daemon at start with a clear message."""
     cases = [
-        (["-secure-comms"], "Trustee mode (keys through the KBS) is not implemented"),
+        (["-secure-comms"], "needs the KBS admin key"),
         (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-inbounds", "KUBERNETES_PHASE:X:7000"],
          "tunnel 'X' has no pod VM outbound of that name"),
         (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:53"],
@@ -418,4 +418,5 @@ def main():
         cleanup()
 
 
-run_main(main)
+if __name__ == "__main__":
+    run_main(main)
