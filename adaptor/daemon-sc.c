@@ -17,6 +17,7 @@
 #include "sandbox-id.h"
 #include "sc-client.h"
 #include "sc-keys.h"
+#include "sc-netns.h"
 #include "sc-splice.h"
 #include "sc-tags.h"
 #include "tls-store.h"
@@ -120,12 +121,6 @@ static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, co
 {
     for (size_t i = 0; i < wn_in->n; i++) {
         const caa_sc_tag *t = &wn_in->items[i];
-        if (t->netns)
-            return caa_error_set(
-                err, -ENOTSUP,
-                "-secure-comms-inbounds: tunnel '%s' in namespace '%s': worker listeners are in "
-                "the daemon's own namespace only",
-                t->name, t->netns);
         if (!caa_sc_tags_find(pp_out, t->name))
             return caa_error_set(err, -EINVAL,
                                  "-secure-comms-inbounds: tunnel '%s' has no pod VM outbound of that name "
@@ -238,17 +233,34 @@ static void inbounds_open(caa_daemon_sc *sc, pod_conn *pc)
         in->target_port = out->port;
         uv_tcp_init(sc->loop, &in->tcp);
         in->tcp.data = in;
-        struct sockaddr_in addr;
-        uv_ip4_addr("127.0.0.1", t->port, &addr);
-        int r = uv_tcp_bind(&in->tcp, (const struct sockaddr *)&addr, 0);
+        int r;
+        if (t->netns) {
+            /* The listener lives in that namespace: its clients (e.g. a pod's
+             * containers) reach the tunnel there, nowhere else. */
+            _cleanup_error_ caa_error *e = NULL;
+            int fd = caa_sc_netns_listen(t->netns, t->port, 64, &e);
+            if (fd < 0) {
+                log_pod_error(pc->sandbox_id, "tunnel %s: %s", t->name, caa_error_msg(e));
+                pc->inbounds[pc->n_inbounds++] = in;
+                continue;
+            }
+            if ((r = uv_tcp_open(&in->tcp, fd)) < 0)
+                close(fd);
+        } else {
+            struct sockaddr_in addr;
+            uv_ip4_addr("127.0.0.1", t->port, &addr);
+            r = uv_tcp_bind(&in->tcp, (const struct sockaddr *)&addr, 0);
+        }
         if (r == 0)
             r = uv_listen((uv_stream_t *)&in->tcp, 64, on_inbound_connection);
         if (r < 0)
-            log_pod_error(pc->sandbox_id, "tunnel %s: cannot listen on 127.0.0.1:%u: %s", t->name,
-                          (unsigned)t->port, uv_strerror(r));
+            log_pod_error(pc->sandbox_id, "tunnel %s: cannot listen on 127.0.0.1:%u%s%s: %s", t->name,
+                          (unsigned)t->port, t->netns ? " in namespace " : "", t->netns ? t->netns : "",
+                          uv_strerror(r));
         else
-            log_pod_info(pc->sandbox_id, "tunnel %s: worker 127.0.0.1:%u -> VM %s:%u", t->name,
-                         (unsigned)t->port, out->host, (unsigned)out->port);
+            log_pod_info(pc->sandbox_id, "tunnel %s: worker 127.0.0.1:%u%s%s -> VM %s:%u", t->name,
+                         (unsigned)t->port, t->netns ? " in namespace " : "", t->netns ? t->netns : "",
+                         out->host, (unsigned)out->port);
         pc->inbounds[pc->n_inbounds++] = in;
     }
 }

@@ -127,6 +127,8 @@ static int scan_headers(caa_sc_kbs_rewriter *w, const char *p, const char *end, 
 static int finish_head(caa_sc_kbs_rewriter *w, size_t head_len, caa_buf *out, caa_error **err)
 {
     const char *h = w->head.data;
+    if (!h)
+        return fail(w, err, "empty request head");
     const char *eol = memmem(h, head_len, "\r\n", 2);
     size_t line_len = eol ? (size_t)(eol - h) : head_len;
     int r = put_request_line(w, h, line_len, out, err);
