@@ -128,12 +128,7 @@ static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, co
                                  t->name);
     }
     for (size_t i = 0; i < pp_in->n; i++)
-        if (pp_in->items[i].netns)
-            return caa_error_set(err, -ENOTSUP,
-                                 "-secure-comms-pp-inbounds: tunnel '%s' listens in namespace '%s'; the VM's "
-                                 "sshd listens in its own namespace only",
-                                 pp_in->items[i].name, pp_in->items[i].netns);
-        else if (pp_in->items[i].port == 0)
+        if (pp_in->items[i].port == 0)
             return caa_error_set(err, -EINVAL, "-secure-comms-pp-inbounds: tunnel '%s' needs a port",
                                  pp_in->items[i].name);
     return 0;

@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "forwarder-sc-fetch.h"
+#include "forwarder-sc-netns.h"
 #include "log.h"
 #include "sc-sshd.h"
 #include "xalloc.h"
@@ -30,6 +31,7 @@ struct fwd_sc {
     caa_sc_sshd_params params; /* Trustee mode: the Kubernetes-phase config, written once the keys came */
     char *dir, *listen, *inbounds, *outbounds;
     fwd_sc_fetch *fetch;
+    fwd_sc_relays *relays;
     bool switching; /* sshd is being restarted with the Kubernetes-phase config */
     uv_process_t proc;
     bool running;
@@ -63,6 +65,13 @@ static void maybe_done(fwd_sc *s)
 static void on_handle_closed(uv_handle_t *h)
 {
     fwd_sc *s = h->data;
+    s->open_handles--;
+    maybe_done(s);
+}
+
+static void on_relays_closed(void *opaque)
+{
+    fwd_sc *s = opaque;
     s->open_handles--;
     maybe_done(s);
 }
@@ -274,6 +283,13 @@ int fwd_sc_start(uv_loop_t *loop, const fwd_options *o, const caa_apf_config *ap
         }
         log_info("secure comms (Trustee): attestation phase, only the KBS tunnel until the keys come");
     }
+    /* The namespace inbounds: the same tags sshd_config was written from. */
+    caa_sc_tags in;
+    caa_sc_tags_init(&in, CAA_SC_INBOUND);
+    if (caa_sc_tags_parse_append(&in, o->secure_comms_inbounds, NULL) == 0 &&
+        (o->secure_comms || caa_sc_tags_parse_append(&in, apf->sc.inbounds, NULL) == 0))
+        s->relays = fwd_sc_relays_start(loop, &in);
+    caa_sc_tags_done(&in);
     spawn_sshd(s);
     *ret = s;
     return 0;
@@ -288,6 +304,10 @@ void fwd_sc_stop(fwd_sc *s, void (*done)(void *opaque), void *opaque)
     uv_timer_stop(&s->restart);
     s->open_handles++;
     uv_close((uv_handle_t *)&s->restart, on_handle_closed);
+    if (s->relays) {
+        s->open_handles++;
+        fwd_sc_relays_close(TAKE_PTR(s->relays), on_relays_closed, s);
+    }
     if (s->running)
         uv_process_kill(&s->proc, SIGTERM); /* on_exit_cb closes it, then done */
 }

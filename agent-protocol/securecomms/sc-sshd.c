@@ -212,11 +212,12 @@ int caa_sc_sshd_write_config(const caa_sc_sshd_params *p, caa_error **err)
         (r = caa_sc_tags_parse_append(&out, p->extra_outbounds, err)) < 0 ||
         (r = caa_sc_tags_parse_append(&out, sc->outbounds, err)) < 0)
         goto out;
+    /* sshd listens on 127.0.0.1:<port> of the VM's own namespace; an
+     * inbound in another namespace is relayed there by the forwarder
+     * (forwarder-sc-netns.c), on the same port. */
     for (size_t i = 0; i < in.n; i++)
-        if (in.items[i].netns || in.items[i].port == 0) {
-            r = caa_error_set(err, -ENOTSUP,
-                              "secure comms: inbound '%s' needs a fixed port in the VM's own namespace (sshd "
-                              "listens there only)",
+        if (in.items[i].port == 0) {
+            r = caa_error_set(err, -EINVAL, "secure comms: inbound '%s' needs a fixed port",
                               in.items[i].name);
             goto out;
         }

@@ -312,8 +312,8 @@ def scenario_config_refusals():
         (["-secure-comms"], "needs the KBS admin key"),
         (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-inbounds", "KUBERNETES_PHASE:X:7000"],
          "tunnel 'X' has no pod VM outbound of that name"),
-        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:53"],
-         "sshd listens in its own namespace only"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:0"],
+         "tunnel 'Y' needs a port"),
         (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-outbounds", "NOPHASE:Z:1"], "unknown phase"),
     ]
     for flags, needle in cases:
@@ -342,10 +342,16 @@ def scenario_daemon_end_to_end(wrapper=()):
         subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
         inbounds.append("KUBERNETES_PHASE:ECHONS:%s:%d" % (netns, ns_port))
         outbounds.append("KUBERNETES_PHASE:ECHONS:127.0.0.1:%d" % echo_port)
+    # The other way: a VM inbound in that namespace (the forwarder listens there and relays to
+    # sshd's remote forward), a worker outbound to the echo service.
+    vm_ns_port = free_port()
+    vm_tunnels = (["-secure-comms-pp-inbounds", "KUBERNETES_PHASE:ECHOVM:%s:%d" % (netns, vm_ns_port),
+                   "-secure-comms-outbounds", "KUBERNETES_PHASE:ECHOVM:127.0.0.1:%d" % echo_port] if netns else [])
     args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(vm.agent_port), "-proxy-timeout", "60s",
             "-secure-comms", "-secure-comms-no-trustee", "-secure-comms-ssh-port", str(vm.ssh_port),
             "-cert-file", "/nonexistent-ignored-with-secure-comms",
-            "-secure-comms-inbounds", ",".join(inbounds), "-secure-comms-pp-outbounds", ",".join(outbounds)]
+            "-secure-comms-inbounds", ",".join(inbounds), "-secure-comms-pp-outbounds", ",".join(outbounds)] + \
+        vm_tunnels
     d = Daemon(root=root, forwarder=False, args=args, log_level="debug", wrapper=wrapper).start(timeout=60)
     d.wait_log(r"secure comms \(SSH, NoTrustee\) replaces TLS")
     check(os.stat(os.path.join(d.pods, ".tls", "sc-worker-ed25519")).st_mode & 0o777 == 0o600, "worker key mode")
@@ -383,9 +389,12 @@ def scenario_daemon_end_to_end(wrapper=()):
                   "s.sendall(b'from the namespace')\ngot = b''\n"
                   "while len(got) < 18:\n    c = s.recv(64)\n    if not c: break\n    got += c\nprint(got.decode())"
                   % ns_port)
-        p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", client], capture_output=True,
-                           timeout=30)
-        check(p.stdout.strip() == b"from the namespace", "namespace inbound answered %r %r" % (p.stdout, p.stderr))
+        for port, where in ((ns_port, "worker"), (vm_ns_port, "VM")):
+            p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", client.replace(str(ns_port), str(port))],
+                               capture_output=True, timeout=30)
+            check(p.stdout.strip() == b"from the namespace",
+                  "%s namespace inbound answered %r %r" % (where, p.stdout, p.stderr))
+        vm.fwd.wait_line("inbound ECHOVM: 127.0.0.1:%d in namespace %s" % (vm_ns_port, netns))
 
     # sshd and its connection processes die (as in a VM reboot): the forwarder restarts sshd,
     # the daemon's SSH client reconnects, the agent answers again.
