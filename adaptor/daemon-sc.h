@@ -1,5 +1,5 @@
 /* The daemon's side of secure comms (SSH instead of TLS to the pod VMs,
- * docs/secure-comms.md), NoTrustee mode:
+ * docs/secure-comms.md). NoTrustee mode:
  *
  *  - the worker's ed25519 key, generated once and kept in
  *    <pods-dir>/.tls/sc-worker-ed25519 (0600), so a restarted daemon is
