@@ -294,13 +294,14 @@ static caa_sc_remote_forward *forwards_for(const caa_daemon_sc *sc, const char *
         const caa_sc_tag *out = caa_sc_tags_find(&sc->wn_outbounds, in->name);
         if (!out)
             continue;
-        fw[n++] = (caa_sc_remote_forward){in->name, in->port, out->host, out->port};
-        if (sc->kbs) {
-            /* Trustee mode has two phases; NoTrustee has one connection that carries every tag. */
-            fw[n - 1].phase = in->phase & out->phase;
-            if (strcmp(in->name, "KBS") == 0)
-                fw[n - 1].kbs_sid = sandbox_id;
-        }
+        /* Trustee mode has two phases (a tunnel is live where both ends'
+         * tags say so); NoTrustee has one connection that carries every tag. */
+        caa_sc_phase phase = sc->kbs ? (caa_sc_phase)(in->phase & out->phase) : 0;
+        if (sc->kbs && !phase)
+            continue;
+        fw[n++] = (caa_sc_remote_forward){in->name, in->port, out->host, out->port, phase, NULL};
+        if (sc->kbs && strcmp(in->name, "KBS") == 0)
+            fw[n - 1].kbs_sid = sandbox_id;
     }
     *ret_n = n;
     return fw;

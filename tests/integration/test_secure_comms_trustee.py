@@ -25,8 +25,8 @@ import time
 import urllib.request
 
 from agent_helpers import Child, free_port, health_checks, start_agent
-from caa_harness import Daemon, check, pod_annotations, run_main, sandbox_id, tmpdir
-from test_secure_comms import FORWARDER, SSHD, TEST_AGENT, cleanup, wait_serving
+from caa_harness import SANITIZED, Daemon, check, pod_annotations, run_main, sandbox_id, tmpdir
+from test_secure_comms import FORWARDER, SSHD, TEST_AGENT, VALGRIND, cleanup, wait_serving
 
 DEBIAN_PYTHON = "/usr/bin/python3"
 FAKE_KBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_kbs.py")
@@ -85,9 +85,9 @@ class FakeKbs:
 class TrusteeVm:
     """The pod VM side in the test's namespace: forwarder -secure-comms and its sshd."""
 
-    def __init__(self, root, apf_path, agent_sock):
+    def __init__(self, root, apf_path, agent_sock, wrapper=()):
         self.dir = os.path.join(root, "sshd")
-        self.argv = ["ip", "netns", "exec", NETNS, FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:15150",
+        self.argv = ["ip", "netns", "exec", NETNS] + list(wrapper) + [FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:15150",
                      "-kata-agent-socket", agent_sock, "-pod-namespace", "/run/netns/podns-caa-sct-unused",
                      "-secure-comms", "-secure-comms-listen", VM_IP, "-secure-comms-dir", self.dir,
                      # Acting as CDH (as upstream's test double did): straight through the KBS tunnel,
@@ -98,12 +98,12 @@ class TrusteeVm:
 
     def start(self):
         self.fwd = Child(self.argv)
-        self.fwd.wait_line("Server listening on %s port 2222" % VM_IP)
+        self.fwd.wait_line("Server listening on %s port 2222" % VM_IP, timeout=60)
         return self
 
     def stop(self):
         self.fwd.stop()
-        check(self.fwd.p.returncode == 0, "forwarder exit status %s:\n%s"
+        check(self.fwd.p.returncode == 0, "forwarder exit status %s (99: valgrind found errors):\n%s"
               % (self.fwd.p.returncode, "\n".join(self.fwd.lines[-30:])))
 
 
@@ -112,12 +112,14 @@ def daemon_args(kbs_addr, admin_key):
             "-secure-comms-kbs", kbs_addr, "-secure-comms-kbs-admin-key", admin_key]
 
 
-def scenario_two_phases(root, admin_prv, admin_pub):
+def scenario_two_phases(root, admin_prv, admin_pub, wrapper=()):
+    """wrapper: valgrind for the daemon and the forwarder (exit status 99 on an error or a leak)."""
     kbs = FakeKbs(admin_pub)
     agent_sock = os.path.join(root, "agent.sock")
     record = os.path.join(root, "agent-requests")
     agent = start_agent(agent_sock, record)
-    d = Daemon(root=root, forwarder=False, args=daemon_args(kbs.addr, admin_prv), log_level="debug").start(timeout=60)
+    d = Daemon(root=root, forwarder=False, args=daemon_args(kbs.addr, admin_prv), log_level="debug",
+               wrapper=wrapper).start(timeout=60)
     d.wait_log(r"secure comms \(SSH, Trustee: keys through the KBS\) replaces TLS")
 
     sid = sandbox_id(31)
@@ -126,7 +128,7 @@ def scenario_two_phases(root, admin_prv, admin_pub):
     with open(apf_path) as f:
         apf = json.load(f)
     check(not any(k.startswith("sc") for k in apf), "Trustee mode: no secure comms field in apf.json: %r" % apf)
-    vm = TrusteeVm(root, apf_path, agent_sock).start()
+    vm = TrusteeVm(root, apf_path, agent_sock, wrapper).start()
     vm.fwd.wait_line("attestation phase, only the KBS tunnel")
     with open(os.path.join(vm.dir, "sshd_config")) as f:
         conf = f.read()
@@ -165,7 +167,7 @@ def scenario_two_phases(root, admin_prv, admin_pub):
     check("default/pp-%s/privateKey" % sid not in res, "KBS resource left after StopVM: %r" % res)
     check(not os.path.exists(os.path.join(d.pods, sid)), "pod directory left after StopVM")
     rc = d.stop(timeout=60)
-    check(rc == 0, "daemon exit status %d" % rc)
+    check(rc == 0, "daemon exit status %d (99: valgrind found errors):\n%s" % (rc, d.log()[-3000:]))
     check("PRIVATE KEY" not in d.log(), "key material in the daemon log")
     vm.stop()
     agent.stop()
@@ -233,8 +235,15 @@ def main():
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     root = tmpdir()
     admin_prv, admin_pub = admin_keys(root, "kbs-admin")
+    valgrind = "--valgrind" in sys.argv
+    if valgrind and (SANITIZED or not shutil.which("valgrind")):
+        print("SKIP: valgrind cannot run here (sanitizer build or not installed)")
+        sys.exit(77)
     netns_up()
     try:
+        if valgrind:
+            scenario_two_phases(tmpdir(), admin_prv, admin_pub, VALGRIND)
+            return
         scenario_refusals(root, admin_prv, admin_pub)
         scenario_two_phases(tmpdir(), admin_prv, admin_pub)
     finally:
