@@ -94,6 +94,9 @@ const caa_option caa_daemon_options[] = {
     CAA_OPTION(caa_daemon_config, "secure-comms-kbs", "SECURE_COMMS_KBS_ADDR", CAA_OPT_STRING,
                secure_comms_kbs_addr, "kbs-service.trustee-operator-system:8080",
                "KBS host:port behind the VM's 127.0.0.1:8080"),
+    CAA_OPTION(caa_daemon_config, "secure-comms-kbs-admin-key", "SECURE_COMMS_KBS_ADMIN_KEY", CAA_OPT_STRING,
+               secure_comms_kbs_admin_key, "",
+               "Trustee mode: the KBS admin key (Ed25519 PKCS#8 PEM, Secret kbs-client's privateKey) file"),
     CAA_OPTION_INT(caa_daemon_config, "secure-comms-ssh-port", NULL, secure_comms_ssh_port, "2222", 1, 65535,
                    "SSH port of the pod VMs (upstream's fixed 2222)"),
 };

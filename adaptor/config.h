@@ -30,6 +30,7 @@ typedef struct caa_daemon_config {
     char *secure_comms_pp_inbounds;
     char *secure_comms_pp_outbounds;
     char *secure_comms_kbs_addr;
+    char *secure_comms_kbs_admin_key;
     int64_t secure_comms_ssh_port; /* ours; upstream fixed 2222 */
     int64_t proxy_timeout_ns;
     char *tunnel_type;

@@ -6,13 +6,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "agent-dialer.h"
 #include "fs.h"
+#include "kbs-admin.h"
 #include "log.h"
 #include "sandbox-id.h"
 #include "sc-client.h"
 #include "sc-keys.h"
+#include "sc-netns.h"
 #include "sc-splice.h"
 #include "sc-tags.h"
 #include "tls-store.h"
@@ -30,6 +35,20 @@ typedef struct inbound {
     char *target_host;
     uint16_t target_port;
 } inbound;
+
+/* Trustee mode: a pod's keys on their way to the KBS (StartVM). */
+typedef struct kbs_prep {
+    struct kbs_prep *next;
+    caa_daemon_sc *sc; /* NULL once the daemon is closing */
+    char *sandbox_id;
+    char *pub_path;
+    caa_sc_key key;
+    caa_kbs_call *call;
+    bool pp_sent; /* the private key may be in the KBS: delete it on failure */
+    bool cancelled;
+    caa_daemon_sc_ready_cb cb;
+    void *opaque;
+} kbs_prep;
 
 typedef struct pod_conn {
     struct pod_conn *next;
@@ -54,6 +73,8 @@ struct caa_daemon_sc {
     caa_sc_tags wn_inbounds;      /* worker listeners, one set per pod */
     caa_agent_dialer *dialer;
     pod_conn *conns;
+    caa_kbs_admin *kbs; /* Trustee mode */
+    kbs_prep *preps;
 };
 
 static int parse_lists(const caa_daemon_config *cfg, caa_sc_tags *wn_in, caa_sc_tags *wn_out,
@@ -65,6 +86,9 @@ static int parse_lists(const caa_daemon_config *cfg, caa_sc_tags *wn_in, caa_sc_
     caa_sc_tags_init(pp_out, CAA_SC_OUTBOUND);
     int r;
     _cleanup_free_ char *kbs = xasprintf("BOTH_PHASES:KBS:%s", cfg->secure_comms_kbs_addr);
+    /* As upstream: the VM's own tags travel in apf.json, NoTrustee only. */
+    const char *pp_inbounds = cfg->secure_comms_no_trustee ? cfg->secure_comms_pp_inbounds : "";
+    const char *pp_outbounds = cfg->secure_comms_no_trustee ? cfg->secure_comms_pp_outbounds : "";
     if ((r = caa_sc_tags_parse_append(wn_in, cfg->secure_comms_inbounds, err)) < 0)
         return caa_error_prefix(err, "-secure-comms-inbounds");
     if ((r = caa_sc_tags_parse_append(wn_out, cfg->secure_comms_outbounds, err)) < 0)
@@ -72,12 +96,12 @@ static int parse_lists(const caa_daemon_config *cfg, caa_sc_tags *wn_in, caa_sc_
     if ((r = caa_sc_tags_parse_append(wn_out, kbs, err)) < 0)
         return caa_error_prefix(err, "-secure-comms-kbs (host:port)");
     if ((r = caa_sc_tags_parse_append(pp_in, PP_BUILTIN_INBOUNDS, err)) < 0 ||
-        (r = caa_sc_tags_parse_append(pp_in, cfg->secure_comms_pp_inbounds, err)) < 0)
+        (r = caa_sc_tags_parse_append(pp_in, pp_inbounds, err)) < 0)
         return caa_error_prefix(err, "-secure-comms-pp-inbounds");
     _cleanup_free_ char *agent =
         xasprintf("KUBERNETES_PHASE:KATAAGENT:127.0.0.1:%u", (unsigned)cfg->forwarder_port);
     if ((r = caa_sc_tags_parse_append(pp_out, agent, err)) < 0 ||
-        (r = caa_sc_tags_parse_append(pp_out, cfg->secure_comms_pp_outbounds, err)) < 0)
+        (r = caa_sc_tags_parse_append(pp_out, pp_outbounds, err)) < 0)
         return caa_error_prefix(err, "-secure-comms-pp-outbounds");
     return 0;
 }
@@ -97,12 +121,6 @@ static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, co
 {
     for (size_t i = 0; i < wn_in->n; i++) {
         const caa_sc_tag *t = &wn_in->items[i];
-        if (t->netns)
-            return caa_error_set(
-                err, -ENOTSUP,
-                "-secure-comms-inbounds: tunnel '%s' in namespace '%s': worker listeners are in "
-                "the daemon's own namespace only",
-                t->name, t->netns);
         if (!caa_sc_tags_find(pp_out, t->name))
             return caa_error_set(err, -EINVAL,
                                  "-secure-comms-inbounds: tunnel '%s' has no pod VM outbound of that name "
@@ -110,12 +128,7 @@ static int check_servable(const caa_sc_tags *wn_in, const caa_sc_tags *pp_in, co
                                  t->name);
     }
     for (size_t i = 0; i < pp_in->n; i++)
-        if (pp_in->items[i].netns)
-            return caa_error_set(err, -ENOTSUP,
-                                 "-secure-comms-pp-inbounds: tunnel '%s' listens in namespace '%s'; the VM's "
-                                 "sshd listens in its own namespace only",
-                                 pp_in->items[i].name, pp_in->items[i].netns);
-        else if (pp_in->items[i].port == 0)
+        if (pp_in->items[i].port == 0)
             return caa_error_set(err, -EINVAL, "-secure-comms-pp-inbounds: tunnel '%s' needs a port",
                                  pp_in->items[i].name);
     return 0;
@@ -125,11 +138,12 @@ int caa_daemon_sc_check_config(const caa_daemon_config *cfg, caa_error **err)
 {
     if (!cfg->secure_comms)
         return 0;
-    if (!cfg->secure_comms_no_trustee)
-        return caa_error_set(err, -ENOTSUP,
-                             "-secure-comms: Trustee mode (keys through the KBS) is not implemented; set "
-                             "-secure-comms-no-trustee (SECURE_COMMS_NO_TRUSTEE=true) to send the keys in "
-                             "the user-data");
+    if (!cfg->secure_comms_no_trustee && !*cfg->secure_comms_kbs_admin_key)
+        return caa_error_set(err, -EINVAL,
+                             "-secure-comms (Trustee mode) needs the KBS admin key: mount Secret kbs-client "
+                             "(data key privateKey) and set -secure-comms-kbs-admin-key "
+                             "(SECURE_COMMS_KBS_ADMIN_KEY), or set -secure-comms-no-trustee to send the keys "
+                             "in the user-data");
     caa_sc_tags a, b, c, d;
     int r = parse_lists(cfg, &a, &b, &c, &d, err);
     if (r == 0)
@@ -214,17 +228,34 @@ static void inbounds_open(caa_daemon_sc *sc, pod_conn *pc)
         in->target_port = out->port;
         uv_tcp_init(sc->loop, &in->tcp);
         in->tcp.data = in;
-        struct sockaddr_in addr;
-        uv_ip4_addr("127.0.0.1", t->port, &addr);
-        int r = uv_tcp_bind(&in->tcp, (const struct sockaddr *)&addr, 0);
+        int r;
+        if (t->netns) {
+            /* The listener lives in that namespace: its clients (e.g. a pod's
+             * containers) reach the tunnel there, nowhere else. */
+            _cleanup_error_ caa_error *e = NULL;
+            int fd = caa_sc_netns_listen(t->netns, t->port, 64, &e);
+            if (fd < 0) {
+                log_pod_error(pc->sandbox_id, "tunnel %s: %s", t->name, caa_error_msg(e));
+                pc->inbounds[pc->n_inbounds++] = in;
+                continue;
+            }
+            if ((r = uv_tcp_open(&in->tcp, fd)) < 0)
+                close(fd);
+        } else {
+            struct sockaddr_in addr;
+            uv_ip4_addr("127.0.0.1", t->port, &addr);
+            r = uv_tcp_bind(&in->tcp, (const struct sockaddr *)&addr, 0);
+        }
         if (r == 0)
             r = uv_listen((uv_stream_t *)&in->tcp, 64, on_inbound_connection);
         if (r < 0)
-            log_pod_error(pc->sandbox_id, "tunnel %s: cannot listen on 127.0.0.1:%u: %s", t->name,
-                          (unsigned)t->port, uv_strerror(r));
+            log_pod_error(pc->sandbox_id, "tunnel %s: cannot listen on 127.0.0.1:%u%s%s: %s", t->name,
+                          (unsigned)t->port, t->netns ? " in namespace " : "", t->netns ? t->netns : "",
+                          uv_strerror(r));
         else
-            log_pod_info(pc->sandbox_id, "tunnel %s: worker 127.0.0.1:%u -> VM %s:%u", t->name,
-                         (unsigned)t->port, out->host, (unsigned)out->port);
+            log_pod_info(pc->sandbox_id, "tunnel %s: worker 127.0.0.1:%u%s%s -> VM %s:%u", t->name,
+                         (unsigned)t->port, t->netns ? " in namespace " : "", t->netns ? t->netns : "",
+                         out->host, (unsigned)out->port);
         pc->inbounds[pc->n_inbounds++] = in;
     }
 }
@@ -240,10 +271,8 @@ static void conn_free(pod_conn *pc)
     free(pc);
 }
 
-void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
+static void conn_drop(caa_daemon_sc *sc, const char *sandbox_id)
 {
-    if (!sc)
-        return;
     for (pod_conn **pp = &sc->conns; *pp; pp = &(*pp)->next)
         if (strcmp((*pp)->sandbox_id, sandbox_id) == 0) {
             pod_conn *pc = *pp;
@@ -256,7 +285,7 @@ void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
 
 /* The remote forwards of a pod: every VM inbound with a worker outbound of
  * the same name. */
-static caa_sc_remote_forward *forwards_for(const caa_daemon_sc *sc, size_t *ret_n)
+static caa_sc_remote_forward *forwards_for(const caa_daemon_sc *sc, const char *sandbox_id, size_t *ret_n)
 {
     caa_sc_remote_forward *fw = xnew0(caa_sc_remote_forward, sc->pp_inbound_tags.n + 1);
     size_t n = 0;
@@ -265,7 +294,14 @@ static caa_sc_remote_forward *forwards_for(const caa_daemon_sc *sc, size_t *ret_
         const caa_sc_tag *out = caa_sc_tags_find(&sc->wn_outbounds, in->name);
         if (!out)
             continue;
-        fw[n++] = (caa_sc_remote_forward){in->name, in->port, out->host, out->port};
+        /* Trustee mode has two phases (a tunnel is live where both ends'
+         * tags say so); NoTrustee has one connection that carries every tag. */
+        caa_sc_phase phase = sc->kbs ? (caa_sc_phase)(in->phase & out->phase) : 0;
+        if (sc->kbs && !phase)
+            continue;
+        fw[n++] = (caa_sc_remote_forward){in->name, in->port, out->host, out->port, phase, NULL};
+        if (sc->kbs && strcmp(in->name, "KBS") == 0)
+            fw[n - 1].kbs_sid = sandbox_id;
     }
     *ret_n = n;
     return fw;
@@ -280,7 +316,7 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
                 *ret = pc->client;
                 return 0;
             }
-            caa_daemon_sc_forget(sc, sandbox_id); /* the VM has a new address */
+            conn_drop(sc, sandbox_id); /* the VM has a new address */
             break;
         }
     if (caa_sandbox_id_check(sandbox_id, NULL) < 0)
@@ -295,7 +331,7 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
     if ((r = caa_sc_public_line_blob(line, len, blob, err)) < 0)
         return caa_error_prefix(err, "%s", path);
     size_t n_fw = 0;
-    _cleanup_free_ caa_sc_remote_forward *fw = forwards_for(sc, &n_fw);
+    _cleanup_free_ caa_sc_remote_forward *fw = forwards_for(sc, sandbox_id, &n_fw);
     caa_sc_client_config cc = {
         .id = sandbox_id,
         .host = host,
@@ -305,6 +341,7 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
         .host_key_blob = blob,
         .forwards = fw,
         .n_forwards = n_fw,
+        .attestation_phase = sc->kbs != NULL,
     };
     caa_sc_client *client = NULL;
     if ((r = caa_sc_client_new(sc->loop, &cc, &client, err)) < 0)
@@ -320,6 +357,155 @@ static int conn_for(caa_daemon_sc *sc, const char *sandbox_id, const char *host,
     log_pod_info(sandbox_id, "SSH to %s:%u, host key %s pinned", host, (unsigned)sc->ssh_port, fp);
     *ret = client;
     return 0;
+}
+
+/* ------------------------------------------------------------ KBS (Trustee mode) */
+
+#define KBS_WORKER_KEY "default/sshclient/publicKey"
+
+static char *pp_resource(const char *sandbox_id)
+{
+    return xasprintf("default/pp-%s/privateKey", sandbox_id);
+}
+
+static void on_kbs_deleted(int status, caa_error *err, void *opaque)
+{
+    char *sid = opaque;
+    if (status == 0)
+        log_pod_info(sid, "KBS: deleted the pod's SSH host key (default/pp-%s/privateKey)", sid);
+    else if (status != -ECANCELED)
+        log_pod_warn(sid, "KBS: could not delete the pod's SSH host key: %s", caa_error_msg(err));
+    caa_error_free(err);
+    free(sid);
+}
+
+static void kbs_delete_pp(caa_daemon_sc *sc, const char *sandbox_id)
+{
+    _cleanup_free_ char *res = pp_resource(sandbox_id);
+    caa_error *err = NULL;
+    char *sid = xstrdup(sandbox_id);
+    if (caa_kbs_admin_delete(sc->kbs, res, on_kbs_deleted, sid, NULL, &err) < 0) {
+        log_pod_warn(sid, "KBS: could not delete the pod's SSH host key: %s", caa_error_msg(err));
+        caa_error_free(err);
+        free(sid);
+    }
+}
+
+static void prep_finish(kbs_prep *p, int status, caa_error *err)
+{
+    caa_daemon_sc *sc = p->sc;
+    if (sc) {
+        for (kbs_prep **pp = &sc->preps; *pp; pp = &(*pp)->next)
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
+        if (status < 0 && p->pp_sent)
+            kbs_delete_pp(sc, p->sandbox_id);
+    }
+    if (p->cancelled && status == 0)
+        unlink(p->pub_path); /* StopVM came while the key was being written */
+    if (p->cancelled) {
+        caa_error_free(err);
+        status = -ECANCELED;
+        err = caa_error_new(-ECANCELED, "secure comms: the pod stopped while its keys went to the KBS");
+    }
+    if (sc)
+        p->cb(status, err, p->opaque);
+    else
+        caa_error_free(err); /* the daemon is closing: nobody waits any more */
+    caa_sc_key_done(&p->key);
+    free(p->sandbox_id);
+    free(p->pub_path);
+    free(p);
+}
+
+static void on_pp_posted(int status, caa_error *err, void *opaque)
+{
+    kbs_prep *p = opaque;
+    p->call = NULL;
+    if (status == 0 && !p->cancelled) {
+        /* Pinned only now: a pod whose key never reached the KBS keeps nothing. */
+        status =
+            caa_write_file_atomic(p->pub_path, p->key.public_line, strlen(p->key.public_line), 0600, &err);
+        if (status < 0)
+            caa_error_prefix(&err, "saving the pod's SSH host key");
+        else
+            log_pod_info(p->sandbox_id, "KBS: the pod's SSH host key is in default/pp-%s/privateKey",
+                         p->sandbox_id);
+    }
+    prep_finish(p, status, err);
+}
+
+static void on_wn_posted(int status, caa_error *err, void *opaque)
+{
+    kbs_prep *p = opaque;
+    p->call = NULL;
+    if (status < 0 || p->cancelled || !p->sc) {
+        prep_finish(p, status, err);
+        return;
+    }
+    _cleanup_free_ char *res = pp_resource(p->sandbox_id);
+    p->pp_sent = true;
+    if ((status = caa_kbs_admin_post(p->sc->kbs, res, p->key.private_pem, strlen(p->key.private_pem),
+                                     on_pp_posted, p, &p->call, &err)) < 0)
+        prep_finish(p, status, err);
+}
+
+int caa_daemon_sc_prepare(caa_daemon_sc *sc, const char *sandbox_id, const char *pod_dir,
+                          caa_daemon_sc_ready_cb cb, void *opaque, caa_error **err)
+{
+    if (!sc || !sc->kbs)
+        return 1;
+    if (caa_sandbox_id_check(sandbox_id, NULL) < 0)
+        return caa_error_set(err, -EINVAL, "secure comms: invalid sandbox id");
+    _cleanup_free_ char *path = xasprintf("%s/%s", pod_dir, CAA_SC_HOST_KEY_PUB_FILE);
+    if (access(path, F_OK) == 0)
+        return 1; /* done before (a restarted daemon): the KBS holds the matching key */
+    kbs_prep *p = xnew0(kbs_prep, 1);
+    int r = caa_sc_key_generate("podvm", &p->key, err);
+    if (r < 0) {
+        free(p);
+        return r;
+    }
+    p->sc = sc;
+    p->sandbox_id = xstrdup(sandbox_id);
+    p->pub_path = TAKE_PTR(path);
+    p->cb = cb;
+    p->opaque = opaque;
+    /* Upstream posted the worker key once at start; per pod it also
+     * survives a KBS that lost its resources. */
+    r = caa_kbs_admin_post(sc->kbs, KBS_WORKER_KEY, sc->worker.public_line, strlen(sc->worker.public_line),
+                           on_wn_posted, p, &p->call, err);
+    if (r < 0) {
+        caa_sc_key_done(&p->key);
+        free(p->sandbox_id);
+        free(p->pub_path);
+        free(p);
+        return r;
+    }
+    p->next = sc->preps;
+    sc->preps = p;
+    log_pod_info(sandbox_id, "KBS: sending the worker's public key and the pod's SSH host key");
+    return 0;
+}
+
+void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
+{
+    if (!sc)
+        return;
+    conn_drop(sc, sandbox_id);
+    if (!sc->kbs)
+        return;
+    for (kbs_prep *p = sc->preps; p; p = p->next)
+        if (strcmp(p->sandbox_id, sandbox_id) == 0 && !p->cancelled) {
+            p->cancelled = true; /* prep_finish deletes what may have been stored */
+            if (p->call)
+                caa_kbs_call_cancel(p->call);
+            return;
+        }
+    if (caa_sandbox_id_check(sandbox_id, NULL) == 0)
+        kbs_delete_pp(sc, sandbox_id);
 }
 
 /* ------------------------------------------------------------ dialer */
@@ -382,15 +568,22 @@ int caa_daemon_sc_new(uv_loop_t *loop, const caa_daemon_config *cfg, caa_daemon_
         r = check_servable(&sc->wn_inbounds, &sc->pp_inbound_tags, &sc->pp_outbound_tags, err);
     if (r == 0)
         r = load_or_generate_worker_key(sc, err);
+    if (r == 0 && !cfg->secure_comms_no_trustee)
+        r = caa_kbs_admin_new(loop, cfg->secure_comms_kbs_addr, cfg->secure_comms_kbs_admin_key, &sc->kbs,
+                              err);
     if (r < 0) {
         caa_daemon_sc_free(sc);
         return r;
     }
     sc->pp_inbounds = xstrdup(cfg->secure_comms_pp_inbounds ? cfg->secure_comms_pp_inbounds : "");
     sc->pp_outbounds = xstrdup(cfg->secure_comms_pp_outbounds ? cfg->secure_comms_pp_outbounds : "");
-    log_info(
-        "secure comms (SSH, NoTrustee) replaces TLS to the pod VMs: -ca-cert-file, -cert-file, -cert-key, "
-        "-tls-* and -disable-tls are ignored");
+    log_info("secure comms (SSH, %s) replaces TLS to the pod VMs: -ca-cert-file, -cert-file, -cert-key, "
+             "-tls-* and -disable-tls are ignored",
+             sc->kbs ? "Trustee: keys through the KBS" : "NoTrustee");
+    if (sc->kbs && (*sc->pp_inbounds || *sc->pp_outbounds))
+        log_warn(
+            "secure comms: -secure-comms-pp-inbounds/-outbounds travel in apf.json, NoTrustee mode only; "
+            "ignored in Trustee mode (as upstream)");
     *ret = sc;
     return 0;
 }
@@ -404,6 +597,13 @@ void caa_daemon_sc_free(caa_daemon_sc *sc)
         sc->conns = pc->next;
         conn_free(pc);
     }
+    for (kbs_prep *p = sc->preps; p; p = p->next) {
+        p->sc = NULL; /* their callbacks run later with -ECANCELED and only clean up */
+        if (p->call)
+            caa_kbs_call_cancel(p->call);
+    }
+    sc->preps = NULL;
+    caa_kbs_admin_free(sc->kbs);
     caa_agent_dialer_ssh_free(sc->dialer);
     caa_sc_tags_done(&sc->wn_outbounds);
     caa_sc_tags_done(&sc->pp_inbound_tags);
@@ -419,6 +619,8 @@ void caa_daemon_sc_free(caa_daemon_sc *sc)
 
 int caa_daemon_sc_fill_apf(caa_daemon_sc *sc, const char *pod_dir, caa_apf_config *apf, caa_error **err)
 {
+    if (sc->kbs)
+        return 0; /* Trustee mode: as upstream, no secure comms field in apf.json */
     caa_sc_key host;
     int r = caa_sc_key_generate("podvm", &host, err);
     if (r < 0)

@@ -1,5 +1,5 @@
 /* The daemon's side of secure comms (SSH instead of TLS to the pod VMs,
- * docs/secure-comms.md), NoTrustee mode:
+ * docs/secure-comms.md). NoTrustee mode:
  *
  *  - the worker's ed25519 key, generated once and kept in
  *    <pods-dir>/.tls/sc-worker-ed25519 (0600), so a restarted daemon is
@@ -11,6 +11,12 @@
  *    the first agent dial and dropped at StopVM;
  *  - the agent proxies' dialer: a direct-tcpip channel to the forwarder's
  *    loopback port in the VM.
+ *
+ * Trustee mode (without -secure-comms-no-trustee): apf.json carries no key;
+ * at StartVM the pod's host key and the worker's public key go to the KBS
+ * through its admin API (kbs-admin.h), the VM fetches them through the KBS
+ * tunnel of its attestation-phase connection, then shows the pinned host
+ * key (Kubernetes phase). StopVM deletes the pod's KBS resource.
  *
  * Built once at start (caa_daemon_sc_new) with -secure-comms; TLS is then
  * not built at all (secure comms wins, as upstream). */
@@ -45,5 +51,13 @@ int caa_daemon_sc_fill_apf(caa_daemon_sc *sc, const char *pod_dir, caa_apf_confi
 /* The agent proxies' dialer (owned by sc). Its server_name argument is the
  * sandbox id: the connection is looked up, or made, for that pod. */
 const caa_agent_dialer *caa_daemon_sc_dialer(const caa_daemon_sc *sc);
-/* StopVM: drops the pod's connection (no-op when sc is NULL or none exists). */
+typedef void (*caa_daemon_sc_ready_cb)(int status, caa_error *err, void *opaque);
+/* StartVM, Trustee mode: generates the pod's host key and posts it (and the
+ * worker's public key) to the KBS; cb runs once, later (-ECANCELED after
+ * caa_daemon_sc_forget). Returns 1 when there is nothing to do (NoTrustee,
+ * or done before), 0 when cb will run, < 0 on failure (cb never runs). */
+int caa_daemon_sc_prepare(caa_daemon_sc *sc, const char *sandbox_id, const char *pod_dir,
+                          caa_daemon_sc_ready_cb cb, void *opaque, caa_error **err);
+/* StopVM: drops the pod's connection (no-op when sc is NULL or none exists);
+ * Trustee mode: cancels a pending prepare and deletes the pod's KBS resource. */
 void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id);

@@ -3,6 +3,7 @@
  * (adaptor/proxy/agent-proxy.h), over TLS unless -disable-tls. */
 #define LOG_COMPONENT "adaptor/proxy"
 #include <errno.h>
+#include <stdlib.h>
 
 #include "agent-proxy.h"
 #include "daemon-sc.h"
@@ -10,15 +11,11 @@
 #include "log.h"
 #include "pod-hooks.h"
 #include "pod-internal.h"
+#include "xalloc.h"
 
-int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
+static int agent_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
 {
     const caa_daemon_config *cfg = m->cfg;
-    if (pod->proxy)
-        return caa_error_set(err, -EALREADY, "the agent proxy of sandbox %s is already running",
-                             pod->rec.sandbox_id);
-    if (!pod->rec.instance_ips || !pod->rec.instance_ips[0])
-        return caa_error_set(err, -EINVAL, "instance %s has no IP address", pod->rec.instance_name);
     caa_agent_proxy_config pc = {
         .sandbox_id = pod->rec.sandbox_id,
         .socket_path = pod->agent_socket,
@@ -43,6 +40,43 @@ int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaq
                  m->sc    ? "SSH"
                  : m->tls ? "TLS"
                           : "plain TCP");
+    return 0;
+}
+
+/* Secure comms, Trustee mode: the keys reach the KBS before the proxy starts. */
+typedef struct sc_prepare {
+    caa_manager *m;
+    caa_pod *pod;
+    caa_done_cb cb;
+    void *opaque;
+} sc_prepare;
+
+static void on_sc_prepared(int status, caa_error *err, void *opaque)
+{
+    sc_prepare *sp = opaque;
+    /* -ECANCELED: StopVM ran (caa_daemon_sc_forget), the pod may be gone. */
+    if (status == 0 && (status = agent_proxy_start(sp->m, sp->pod, sp->cb, sp->opaque, &err)) == 0) {
+        free(sp);
+        return;
+    }
+    sp->cb(status, err, sp->opaque);
+    free(sp);
+}
+
+int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
+{
+    if (pod->proxy)
+        return caa_error_set(err, -EALREADY, "the agent proxy of sandbox %s is already running",
+                             pod->rec.sandbox_id);
+    if (!pod->rec.instance_ips || !pod->rec.instance_ips[0])
+        return caa_error_set(err, -EINVAL, "instance %s has no IP address", pod->rec.instance_name);
+    sc_prepare *sp = xnew0(sc_prepare, 1);
+    *sp = (sc_prepare){m, pod, cb, opaque};
+    int r = caa_daemon_sc_prepare(m->sc, pod->rec.sandbox_id, pod->dir, on_sc_prepared, sp, err);
+    if (r != 0) {
+        free(sp);
+        return r < 0 ? r : agent_proxy_start(m, pod, cb, opaque, err);
+    }
     return 0;
 }
 

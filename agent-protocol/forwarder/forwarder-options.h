@@ -26,7 +26,9 @@ typedef struct fwd_options {
     char *cert_key;
     bool tls_skip_verify;
     bool disable_tls;
-    bool secure_comms; /* upstream's Trustee mode flag (not implemented, refused) */
+    bool secure_comms; /* upstream's Trustee mode flag: keys from the KBS */
+    char *secure_comms_key_source;
+    char *secure_comms_key_netns;
     char *secure_comms_inbounds;
     char *secure_comms_outbounds;
     int64_t secure_comms_ssh_port;

@@ -2,7 +2,13 @@
  * writes an sshd configuration from it (agent-protocol/securecomms/sc-sshd.h)
  * and runs Debian's sshd as its child, restarting it (with backoff) if it
  * dies, and stopping it (SIGTERM to its PID) when the forwarder stops. The
- * agent listener is then bound to 127.0.0.1 only: SSH is the way in. */
+ * agent listener is then bound to 127.0.0.1 only: SSH is the way in.
+ *
+ * With -secure-comms (Trustee mode) sshd first runs an attestation-phase
+ * configuration (any client key, only the KBS tunnel); once the keys came
+ * from the KBS (forwarder-sc-fetch.h) the attestation connection is ended
+ * and sshd restarts with them. Inbounds in another network namespace are
+ * relayed by forwarder-sc-netns.h. */
 #pragma once
 
 #include <stdint.h>

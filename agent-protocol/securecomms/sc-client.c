@@ -27,6 +27,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "sc-kbs-rewrite.h"
 #include "sc-splice.h"
 #include "xalloc.h"
 
@@ -101,6 +102,8 @@ struct caa_sc_client {
     char *user;
     char *key_pem; /* secret */
     uint8_t host_key[CAA_SC_ED25519_BLOB_LEN];
+    bool attestation_allowed; /* Trustee mode */
+    bool attestation;         /* this connection: the VM has not got its keys yet */
     forward *forwards;
     size_t n_forwards;
     size_t next_forward; /* ST_FORWARDS: the one being requested */
@@ -452,6 +455,27 @@ void caa_sc_open_cancel(caa_sc_open *o)
 
 /* ------------------------------------------------------------ forwards */
 
+static int kbs_feed(void *state, const uint8_t *data, size_t len, caa_buf *out, caa_error **err)
+{
+    return caa_sc_kbs_rewrite_feed(state, data, len, out, err);
+}
+
+static void kbs_free(void *state)
+{
+    caa_sc_kbs_rewriter_done(state);
+    free(state);
+}
+
+/* Trustee mode's KBS tunnel: the VM's requests pass the pp-sid rewrite. */
+static void caa_sc_kbs_splice_to_tcp(uv_loop_t *loop, const char *id, const char *sid, ttrpc_transport *chan,
+                                     const char *host, uint16_t port)
+{
+    caa_sc_kbs_rewriter *w = xnew0(caa_sc_kbs_rewriter, 1);
+    caa_sc_kbs_rewriter_init(w, sid);
+    caa_sc_splice_filter f = {kbs_feed, kbs_free, w};
+    caa_sc_splice_to_tcp_filtered(loop, id, "KBS", chan, host, port, &f);
+}
+
 static bool forwards_accept(caa_sc_client *c)
 {
     bool progress = false;
@@ -465,8 +489,12 @@ static bool forwards_accept(caa_sc_client *c)
             sc_chan *ch = chan_new(c, h);
             log_pod_debug(c->id, "tunnel %s: connection from the VM, to %s:%u", f->spec.name,
                           f->spec.target_host, (unsigned)f->spec.target_port);
-            caa_sc_splice_to_tcp(c->loop, c->id, f->spec.name, &ch->base, f->spec.target_host,
-                                 f->spec.target_port);
+            if (f->spec.kbs_sid)
+                caa_sc_kbs_splice_to_tcp(c->loop, c->id, f->spec.kbs_sid, &ch->base, f->spec.target_host,
+                                         f->spec.target_port);
+            else
+                caa_sc_splice_to_tcp(c->loop, c->id, f->spec.name, &ch->base, f->spec.target_host,
+                                     f->spec.target_port);
         }
     }
     return progress;
@@ -477,6 +505,11 @@ static int forwards_request(caa_sc_client *c)
 {
     while (c->next_forward < c->n_forwards) {
         forward *f = &c->forwards[c->next_forward];
+        caa_sc_phase now = c->attestation ? CAA_SC_PHASE_ATTESTATION : CAA_SC_PHASE_KUBERNETES;
+        if (f->spec.phase && !caa_sc_phase_matches(f->spec.phase, now)) {
+            c->next_forward++; /* not live in this phase */
+            continue;
+        }
         int bound = 0;
         f->listener =
             libssh2_channel_forward_listen_ex(c->session, "127.0.0.1", f->spec.listen_port, &bound, 16);
@@ -509,6 +542,7 @@ static void on_handle_closed(uv_handle_t *h)
         for (size_t i = 0; i < c->n_forwards; i++) {
             free((char *)c->forwards[i].spec.name);
             free((char *)c->forwards[i].spec.target_host);
+            free((char *)c->forwards[i].spec.kbs_sid);
         }
         free(c->forwards);
         free(c->user);
@@ -677,10 +711,19 @@ static int verify_host_key(caa_sc_client *c)
     size_t len = 0;
     int type = 0;
     const char *key = libssh2_session_hostkey(c->session, &len, &type);
+    c->attestation = false;
     if (key && type == LIBSSH2_HOSTKEY_TYPE_ED25519 && len == sizeof(c->host_key) &&
         memcmp(key, c->host_key, len) == 0)
         return 0;
     _cleanup_free_ char *got = key ? caa_sc_blob_fingerprint((const uint8_t *)key, len) : xstrdup("none");
+    if (key && c->attestation_allowed) {
+        /* As upstream: the attestation phase's host key is not verified;
+         * what that connection carries (the KBS tunnel) is. */
+        c->attestation = true;
+        log_pod_info(c->id, "SSH %s:%u: host key %s is not the pinned one yet: attestation phase", c->host,
+                     (unsigned)c->port, got);
+        return 0;
+    }
     _cleanup_free_ char *want = caa_sc_blob_fingerprint(c->host_key, sizeof(c->host_key));
     log_pod_error(c->id, "SSH %s:%u: host key %s (type %d) is not the pinned %s; closing", c->host,
                   (unsigned)c->port, got, type, want);
@@ -762,8 +805,12 @@ static bool connection_step(caa_sc_client *c)
         c->state = ST_READY;
         c->backoff_ms = BACKOFF_MIN_MS;
         c->connections++;
-        log_pod_info(c->id, "SSH connection to %s:%u up (host key pinned, %zu tunnel(s) from the VM)",
-                     c->host, (unsigned)c->port, c->n_forwards);
+        if (c->attestation)
+            log_pod_info(c->id, "SSH connection to %s:%u up in the attestation phase (KBS tunnel only)",
+                         c->host, (unsigned)c->port);
+        else
+            log_pod_info(c->id, "SSH connection to %s:%u up (host key pinned, %zu tunnel(s) from the VM)",
+                         c->host, (unsigned)c->port, c->n_forwards);
         uv_timer_start(&c->timer, on_timer, c->keepalive_ms, 0);
         return true;
     default:
@@ -837,7 +884,10 @@ static void drive(caa_sc_client *c)
                 progress |= chan_pump(c, ch);
         }
         progress |= zombies_pump(c);
-        progress |= opens_pump(c);
+        if (c->attestation)
+            opens_fail_all(c, -ENOTCONN, "the VM is in its attestation phase");
+        else
+            progress |= opens_pump(c);
         progress |= forwards_accept(c);
         if (session_broken(c)) {
             _cleanup_free_ char *why = xstrdup(ssh_error(c));
@@ -883,6 +933,7 @@ int caa_sc_client_new(uv_loop_t *loop, const caa_sc_client_config *cfg, caa_sc_c
     c->user = xstrdup(cfg->user);
     c->key_pem = xstrdup(cfg->client_private_pem);
     memcpy(c->host_key, cfg->host_key_blob, sizeof(c->host_key));
+    c->attestation_allowed = cfg->attestation_phase;
     c->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 20000;
     c->keepalive_ms = cfg->keepalive_ms ? cfg->keepalive_ms : 10000;
     c->forwards = xnew0(forward, cfg->n_forwards + 1);
@@ -891,6 +942,7 @@ int caa_sc_client_new(uv_loop_t *loop, const caa_sc_client_config *cfg, caa_sc_c
         c->forwards[i].spec = cfg->forwards[i];
         c->forwards[i].spec.name = xstrdup(cfg->forwards[i].name);
         c->forwards[i].spec.target_host = xstrdup(cfg->forwards[i].target_host);
+        c->forwards[i].spec.kbs_sid = cfg->forwards[i].kbs_sid ? xstrdup(cfg->forwards[i].kbs_sid) : NULL;
     }
     c->fd = -1;
     c->backoff_ms = BACKOFF_MIN_MS;
@@ -920,7 +972,7 @@ void caa_sc_client_free(caa_sc_client *c)
 
 int caa_sc_client_is_ready(const caa_sc_client *c)
 {
-    return c->state == ST_READY;
+    return c->state == ST_READY && !c->attestation;
 }
 
 unsigned caa_sc_client_connections(const caa_sc_client *c)

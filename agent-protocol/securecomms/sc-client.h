@@ -41,6 +41,11 @@ typedef struct caa_sc_remote_forward {
     uint16_t listen_port;
     const char *target_host;
     uint16_t target_port;
+    caa_sc_phase phase; /* 0: every phase */
+    /* Set (Trustee mode's KBS tunnel): the requests are HTTP and a path
+     * ending in "pp-sid/privateKey" is rewritten to this pod's
+     * "pp-<kbs_sid>/privateKey" (sc-kbs-rewrite.h). */
+    const char *kbs_sid;
 } caa_sc_remote_forward;
 
 typedef struct caa_sc_client_config {
@@ -54,6 +59,12 @@ typedef struct caa_sc_client_config {
     size_t n_forwards;
     uint64_t handshake_timeout_ms; /* connect + handshake + auth; 0 = 20 s */
     uint64_t keepalive_ms;         /* 0 = 10 s */
+    /* Trustee mode: a VM that shows another host key than the pinned one is
+     * in its attestation phase (it has not fetched its keys from the KBS
+     * yet): the connection then carries only the attestation-phase remote
+     * forwards and no channel opens; once the VM shows the pinned key the
+     * connection is in the Kubernetes phase. */
+    bool attestation_phase;
 } caa_sc_client_config;
 
 /* Starts connecting at once. */
@@ -62,7 +73,7 @@ int caa_sc_client_new(uv_loop_t *loop, const caa_sc_client_config *cfg, caa_sc_c
  * and are closed by their owners as usual); memory goes once the loop has
  * closed the handles. Safe from inside any of its callbacks. */
 void caa_sc_client_free(caa_sc_client *c);
-/* True while the SSH connection is up and authenticated. */
+/* True while the SSH connection is up, authenticated, in the Kubernetes phase. */
 int caa_sc_client_is_ready(const caa_sc_client *c);
 /* Successful connections so far (tests watch reconnects with it). */
 unsigned caa_sc_client_connections(const caa_sc_client *c);

@@ -30,6 +30,7 @@ typedef struct side {
 struct pump {
     char *id;
     char *name;
+    caa_sc_splice_filter filter; /* on side a's bytes */
     side a, b;
     int open_sides;
 };
@@ -55,6 +56,8 @@ static void on_side_closed(ttrpc_transport *t)
     side *sd = t->owner;
     pump *s = sd->s;
     if (--s->open_sides == 0) {
+        if (s->filter.free)
+            s->filter.free(s->filter.state);
         free(s->id);
         free(s->name);
         free(s);
@@ -111,8 +114,25 @@ static void on_read(ttrpc_transport *t, ssize_t nread, const uint8_t *data)
             splice_close(from->s);
         return;
     }
+    caa_buf filtered = {0};
+    if (from == &from->s->a && from->s->filter.feed) {
+        _cleanup_error_ caa_error *e = NULL;
+        if (from->s->filter.feed(from->s->filter.state, data, (size_t)nread, &filtered, &e) < 0) {
+            log_pod_warn(from->s->id, "tunnel %s: %s; closing it", from->s->name, caa_error_msg(e));
+            caa_buf_done(&filtered);
+            splice_close(from->s);
+            return;
+        }
+        data = (const uint8_t *)filtered.data;
+        nread = (ssize_t)filtered.len;
+        if (nread == 0) {
+            caa_buf_done(&filtered);
+            return;
+        }
+    }
     chunk *c = xmalloc(sizeof(*c) + (size_t)nread);
     memcpy(c->data, data, (size_t)nread);
+    caa_buf_done(&filtered);
     c->req.data = c->data;
     c->req.len = (size_t)nread;
     c->req.cb = on_written;
@@ -130,9 +150,12 @@ static void on_read(ttrpc_transport *t, ssize_t nread, const uint8_t *data)
     }
 }
 
-void caa_sc_splice(const char *id, const char *name, ttrpc_transport *a, ttrpc_transport *b)
+static void splice_filtered(const char *id, const char *name, ttrpc_transport *a, ttrpc_transport *b,
+                            const caa_sc_splice_filter *filter)
 {
     pump *s = xnew0(pump, 1);
+    if (filter)
+        s->filter = *filter;
     s->id = xstrdup(id ? id : "");
     s->name = xstrdup(name ? name : "");
     s->open_sides = 2;
@@ -150,6 +173,11 @@ void caa_sc_splice(const char *id, const char *name, ttrpc_transport *a, ttrpc_t
         maybe_resume(sides[i]);
 }
 
+void caa_sc_splice(const char *id, const char *name, ttrpc_transport *a, ttrpc_transport *b)
+{
+    splice_filtered(id, name, a, b, NULL);
+}
+
 /* ----------------------------------------------------- connect, then pump */
 
 typedef struct dial {
@@ -159,10 +187,13 @@ typedef struct dial {
     ttrpc_transport *tcp;
     char *id, *name, *where;
     uint16_t port;
+    caa_sc_splice_filter filter;
 } dial;
 
 static void dial_free(dial *d)
 {
+    if (d->filter.free)
+        d->filter.free(d->filter.state);
     free(d->id);
     free(d->name);
     free(d->where);
@@ -192,7 +223,8 @@ static void on_tcp_connected(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay((uv_tcp_t *)ttrpc_transport_uv_stream(d->tcp), 1);
-    caa_sc_splice(d->id, d->name, d->chan, d->tcp);
+    splice_filtered(d->id, d->name, d->chan, d->tcp, &d->filter);
+    d->filter = (caa_sc_splice_filter){0}; /* the pump owns it now */
     dial_free(d);
 }
 
@@ -217,7 +249,15 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 void caa_sc_splice_to_tcp(uv_loop_t *loop, const char *id, const char *name, ttrpc_transport *chan,
                           const char *host, uint16_t port)
 {
+    caa_sc_splice_to_tcp_filtered(loop, id, name, chan, host, port, NULL);
+}
+
+void caa_sc_splice_to_tcp_filtered(uv_loop_t *loop, const char *id, const char *name, ttrpc_transport *chan,
+                                   const char *host, uint16_t port, const caa_sc_splice_filter *filter)
+{
     dial *d = xnew0(dial, 1);
+    if (filter)
+        d->filter = *filter;
     d->chan = chan;
     d->id = xstrdup(id ? id : "");
     d->name = xstrdup(name);

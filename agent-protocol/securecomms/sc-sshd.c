@@ -43,8 +43,9 @@ static char *join_listens(const caa_sc_tags *inbounds, const char *sep, const ch
     return v ? caa_strv_join(v, sep) : xstrdup("");
 }
 
-char *caa_sc_sshd_config_text(const caa_sc_sshd_params *p, const caa_sc_tags *inbounds,
-                              const caa_sc_tags *outbounds)
+/* auth: the lines that say which client keys are accepted. */
+static char *config_text(const caa_sc_sshd_params *p, const caa_sc_tags *inbounds,
+                         const caa_sc_tags *outbounds, const char *auth)
 {
     _cleanup_free_ char *opens = join_targets(outbounds, " ", "", "");
     _cleanup_free_ char *listens = join_listens(inbounds, " ", "", "");
@@ -53,7 +54,7 @@ char *caa_sc_sshd_config_text(const caa_sc_sshd_params *p, const caa_sc_tags *in
                      "ListenAddress %s\n"
                      "HostKey %s/host_key\n"
                      "PidFile none\n"
-                     "AuthorizedKeysFile %s/authorized_keys\n"
+                     "%s"
                      "AllowUsers %s\n"
                      "PermitRootLogin prohibit-password\n"
                      "AuthenticationMethods publickey\n"
@@ -83,8 +84,15 @@ char *caa_sc_sshd_config_text(const caa_sc_sshd_params *p, const caa_sc_tags *in
                      "ClientAliveInterval 15\n"
                      "ClientAliveCountMax 3\n"
                      "LogLevel VERBOSE\n",
-                     (unsigned)p->port, p->listen_addr, p->dir, p->dir, p->user, *opens ? opens : "none",
+                     (unsigned)p->port, p->listen_addr, p->dir, auth, p->user, *opens ? opens : "none",
                      *listens ? listens : "none");
+}
+
+char *caa_sc_sshd_config_text(const caa_sc_sshd_params *p, const caa_sc_tags *inbounds,
+                              const caa_sc_tags *outbounds)
+{
+    _cleanup_free_ char *auth = xasprintf("AuthorizedKeysFile %s/authorized_keys\n", p->dir);
+    return config_text(p, inbounds, outbounds, auth);
 }
 
 static int write_files(const caa_sc_sshd_params *p, const caa_sc_key *host, const char *auth_line,
@@ -95,10 +103,11 @@ static int write_files(const caa_sc_sshd_params *p, const caa_sc_key *host, cons
         const char *text;
     } files[] = {
         {"host_key", host->private_pem},
-        {"authorized_keys", auth_line},
         {"sshd_config", config},
+        {"authorized_keys", auth_line},
     };
-    for (size_t i = 0; i < CAA_ARRAY_SIZE(files); i++) {
+    size_t n = auth_line ? CAA_ARRAY_SIZE(files) : CAA_ARRAY_SIZE(files) - 1;
+    for (size_t i = 0; i < n; i++) {
         _cleanup_free_ char *path = xasprintf("%s/%s", p->dir, files[i].name);
         int r = caa_write_file_atomic(path, files[i].text, strlen(files[i].text), 0600, err);
         if (r < 0) {
@@ -110,6 +119,65 @@ static int write_files(const caa_sc_sshd_params *p, const caa_sc_key *host, cons
         }
     }
     return 0;
+}
+
+static int private_dir(const char *dir, caa_error **err)
+{
+    int r = caa_mkdir_p(dir, 0700, err);
+    if (r < 0)
+        return r;
+    if (chmod(dir, 0700) < 0)
+        return caa_error_set_errno(err, -errno, "chmod %s", dir);
+    return 0;
+}
+
+int caa_sc_sshd_write_attestation_config(const caa_sc_sshd_params *p, const char *keys_command_user,
+                                         caa_error **err)
+{
+    caa_sc_key host;
+    int r = caa_sc_key_generate("podvm-attestation", &host, err);
+    if (r < 0)
+        return r;
+    caa_sc_tags in, all, out;
+    caa_sc_tags_init(&in, CAA_SC_INBOUND);
+    caa_sc_tags_init(&all, CAA_SC_INBOUND);
+    caa_sc_tags_init(&out, CAA_SC_OUTBOUND);
+    _cleanup_free_ char *config = NULL, *auth = NULL, *old = NULL;
+    if ((r = caa_sc_tags_parse_append(&all, BUILTIN_INBOUNDS, err)) < 0 ||
+        (r = caa_sc_tags_parse_append(&all, p->extra_inbounds, err)) < 0)
+        goto out;
+    /* Only what is live before the keys: the KBS tunnel (BOTH_PHASES) and
+     * ATTESTATION_PHASE inbounds. */
+    for (size_t i = 0; i < all.n; i++)
+        if (caa_sc_phase_matches(all.items[i].phase, CAA_SC_PHASE_ATTESTATION)) {
+            _cleanup_free_ char *tag =
+                xasprintf("BOTH_PHASES:%s:%u", all.items[i].name, (unsigned)all.items[i].port);
+            if ((r = caa_sc_tags_parse_append(&in, tag, err)) < 0)
+                goto out;
+        }
+    /* Any client key, as upstream's attestation phase (NoClientAuth): the
+     * worker cannot be known before the KBS released its key. sshd runs
+     * the command for each offered key; it prints that key back, confined
+     * to remote forwarding (PermitListen below). */
+    auth = xasprintf("AuthorizedKeysFile none\n"
+                     "AuthorizedKeysCommand /bin/echo restrict,port-forwarding %%t %%k\n"
+                     "AuthorizedKeysCommandUser %s\n",
+                     keys_command_user);
+    config = config_text(p, &in, &out, auth);
+    if ((r = private_dir(p->dir, err)) < 0)
+        goto out;
+    old = xasprintf("%s/authorized_keys", p->dir);
+    if (unlink(old) < 0 && errno != ENOENT) {
+        r = caa_error_set_errno(err, -errno, "removing %s", old);
+        goto out;
+    }
+    r = write_files(p, &host, NULL, config, err);
+out:
+    caa_sc_tags_done(&in);
+    caa_sc_tags_done(&all);
+    caa_sc_tags_done(&out);
+    caa_sc_key_done(&host);
+    return r;
 }
 
 int caa_sc_sshd_write_config(const caa_sc_sshd_params *p, caa_error **err)
@@ -144,11 +212,12 @@ int caa_sc_sshd_write_config(const caa_sc_sshd_params *p, caa_error **err)
         (r = caa_sc_tags_parse_append(&out, p->extra_outbounds, err)) < 0 ||
         (r = caa_sc_tags_parse_append(&out, sc->outbounds, err)) < 0)
         goto out;
+    /* sshd listens on 127.0.0.1:<port> of the VM's own namespace; an
+     * inbound in another namespace is relayed there by the forwarder
+     * (forwarder-sc-netns.c), on the same port. */
     for (size_t i = 0; i < in.n; i++)
-        if (in.items[i].netns || in.items[i].port == 0) {
-            r = caa_error_set(err, -ENOTSUP,
-                              "secure comms: inbound '%s' needs a fixed port in the VM's own namespace (sshd "
-                              "listens there only)",
+        if (in.items[i].port == 0) {
+            r = caa_error_set(err, -EINVAL, "secure comms: inbound '%s' needs a fixed port",
                               in.items[i].name);
             goto out;
         }
@@ -160,12 +229,8 @@ int caa_sc_sshd_write_config(const caa_sc_sshd_params *p, caa_error **err)
                               opens, *listens ? "," : "", listens, b64);
     }
     config = caa_sc_sshd_config_text(p, &in, &out);
-    if ((r = caa_mkdir_p(p->dir, 0700, err)) < 0)
+    if ((r = private_dir(p->dir, err)) < 0)
         goto out;
-    if (chmod(p->dir, 0700) < 0) {
-        r = caa_error_set_errno(err, -errno, "chmod %s", p->dir);
-        goto out;
-    }
     r = write_files(p, &host, auth_line, config, err);
 out:
     caa_sc_tags_done(&in);

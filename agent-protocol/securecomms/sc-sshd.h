@@ -33,6 +33,15 @@ typedef struct caa_sc_sshd_params {
  * three files. On failure nothing is left in dir that was written now. */
 int caa_sc_sshd_write_config(const caa_sc_sshd_params *p, caa_error **err);
 
+/* Trustee mode, before the keys came from the KBS (the attestation phase):
+ * a fresh host key, any client key accepted (AuthorizedKeysCommand, run as
+ * keys_command_user), no channel to the VM (PermitOpen none) and only the
+ * inbounds live in that phase (the built-in KBS:8080 and ATTESTATION_PHASE
+ * or BOTH_PHASES extra inbounds) as remote forwards. Removes a previous
+ * authorized_keys. */
+int caa_sc_sshd_write_attestation_config(const caa_sc_sshd_params *p, const char *keys_command_user,
+                                         caa_error **err);
+
 /* The sshd_config text alone (tests, docs). */
 char *caa_sc_sshd_config_text(const caa_sc_sshd_params *p, const caa_sc_tags *inbounds,
                               const caa_sc_tags *outbounds);

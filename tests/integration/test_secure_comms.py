@@ -309,11 +309,11 @@ def start_echo_server():
 def scenario_config_refusals():
     """Flags secure comms cannot serve stop the daemon at start with a clear message."""
     cases = [
-        (["-secure-comms"], "Trustee mode (keys through the KBS) is not implemented"),
+        (["-secure-comms"], "needs the KBS admin key"),
         (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-inbounds", "KUBERNETES_PHASE:X:7000"],
          "tunnel 'X' has no pod VM outbound of that name"),
-        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:53"],
-         "sshd listens in its own namespace only"),
+        (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-pp-inbounds", "KUBERNETES_PHASE:Y:podns:0"],
+         "tunnel 'Y' needs a port"),
         (["-secure-comms", "-secure-comms-no-trustee", "-secure-comms-outbounds", "NOPHASE:Z:1"], "unknown phase"),
     ]
     for flags, needle in cases:
@@ -331,12 +331,27 @@ def scenario_daemon_end_to_end(wrapper=()):
     agent = start_agent(agent_sock, record)
     vm = VmSide(root, None, agent_sock, wrapper)
     # A VM-side service, and a worker inbound leading to it (SECURE_COMMS_INBOUNDS).
-    echo_port, tunnel_port = start_echo_server(), free_port()
+    echo_port, tunnel_port, ns_port = start_echo_server(), free_port(), free_port()
+    # And one whose listener is inside a network namespace this test creates (Phase:Name:Namespace:Port).
+    netns = "caa-scn-%d" % os.getpid() if os.geteuid() == 0 and shutil.which("ip") else None
+    inbounds = ["KUBERNETES_PHASE:ECHO:%d" % tunnel_port]
+    outbounds = ["KUBERNETES_PHASE:ECHO:127.0.0.1:%d" % echo_port]
+    if netns:
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        _netns_created.append(netns)
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        inbounds.append("KUBERNETES_PHASE:ECHONS:%s:%d" % (netns, ns_port))
+        outbounds.append("KUBERNETES_PHASE:ECHONS:127.0.0.1:%d" % echo_port)
+    # The other way: a VM inbound in that namespace (the forwarder listens there and relays to
+    # sshd's remote forward), a worker outbound to the echo service.
+    vm_ns_port = free_port()
+    vm_tunnels = (["-secure-comms-pp-inbounds", "KUBERNETES_PHASE:ECHOVM:%s:%d" % (netns, vm_ns_port),
+                   "-secure-comms-outbounds", "KUBERNETES_PHASE:ECHOVM:127.0.0.1:%d" % echo_port] if netns else [])
     args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(vm.agent_port), "-proxy-timeout", "60s",
             "-secure-comms", "-secure-comms-no-trustee", "-secure-comms-ssh-port", str(vm.ssh_port),
             "-cert-file", "/nonexistent-ignored-with-secure-comms",
-            "-secure-comms-inbounds", "KUBERNETES_PHASE:ECHO:%d" % tunnel_port,
-            "-secure-comms-pp-outbounds", "KUBERNETES_PHASE:ECHO:127.0.0.1:%d" % echo_port]
+            "-secure-comms-inbounds", ",".join(inbounds), "-secure-comms-pp-outbounds", ",".join(outbounds)] + \
+        vm_tunnels
     d = Daemon(root=root, forwarder=False, args=args, log_level="debug", wrapper=wrapper).start(timeout=60)
     d.wait_log(r"secure comms \(SSH, NoTrustee\) replaces TLS")
     check(os.stat(os.path.join(d.pods, ".tls", "sc-worker-ed25519")).st_mode & 0o777 == 0o600, "worker key mode")
@@ -368,6 +383,18 @@ def scenario_daemon_end_to_end(wrapper=()):
                 break
             got += chunk
     check(got == b"through the worker inbound", "worker inbound tunnel answered %r" % got)
+    if netns:
+        d.wait_log(r"sandbox=%s tunnel ECHONS: worker 127\.0\.0\.1:%d in namespace %s -> VM" % (sid, ns_port, netns))
+        client = ("import socket\ns = socket.create_connection(('127.0.0.1', %d), timeout=10)\n"
+                  "s.sendall(b'from the namespace')\ngot = b''\n"
+                  "while len(got) < 18:\n    c = s.recv(64)\n    if not c: break\n    got += c\nprint(got.decode())"
+                  % ns_port)
+        for port, where in ((ns_port, "worker"), (vm_ns_port, "VM")):
+            p = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", client.replace(str(ns_port), str(port))],
+                               capture_output=True, timeout=30)
+            check(p.stdout.strip() == b"from the namespace",
+                  "%s namespace inbound answered %r %r" % (where, p.stdout, p.stderr))
+        vm.fwd.wait_line("inbound ECHOVM: 127.0.0.1:%d in namespace %s" % (vm_ns_port, netns))
 
     # sshd and its connection processes die (as in a VM reboot): the forwarder restarts sshd,
     # the daemon's SSH client reconnects, the agent answers again.
@@ -399,6 +426,14 @@ def scenario_daemon_end_to_end(wrapper=()):
     agent.stop()
 
 
+_netns_created = []
+
+
+def delete_netns():
+    for ns in _netns_created:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+
+
 def main():
     if not FORWARDER or not TEST_AGENT or not os.access(SSHD, os.X_OK) or not os.access(SSH, os.X_OK):
         print("SKIP: needs the forwarder, caa-test-agent, ssh and sshd (openssh-client, openssh-server)")
@@ -416,6 +451,8 @@ def main():
         scenario_daemon_end_to_end()
     finally:
         cleanup()
+        delete_netns()
 
 
-run_main(main)
+if __name__ == "__main__":
+    run_main(main)
