@@ -53,6 +53,7 @@ struct caa_pod {
     char *netns_path;   /* CreateVM networkNamespacePath; NULL for recovered pods */
     char *user_data;    /* boot data from the build_boot_data hook; never logged */
     size_t user_data_len;
+    bool multi_nic;  /* the VM gets a second NIC (external-net-via-pod-vm) */
     char *auth_json; /* registry credentials (/run/peerpod/auth.json) or NULL; never logged */
     bool recovered;  /* loaded from a state file at start */
     /* A recovered `created` pod whose start-request.json was read back: it can be started. */

@@ -66,6 +66,7 @@ int caa_pod_network_inspect(caa_manager *m, caa_pod *pod, caa_error **err)
         return caa_error_prefix(err, "inspecting the pod network");
     /* Passed on as upstream does; the VM side decides whether it can do it. */
     net->external_net_via_pod_vm = cfg->ext_network_via_podvm;
+    pod->multi_nic = cfg->ext_network_via_podvm; /* as upstream: MultiNic = ExternalNetViaPodVM */
     pod->network = net;
     pod->rec.vni = vni;
     log_pod_info(ID(pod), "pod network: interface %s, VXLAN id %u%s", net->interface, vni,

@@ -39,6 +39,7 @@ void caa_pod_restore_start_request(caa_pod *pod)
     pod->spec.gpus = req.gpus;
     pod->user_data = TAKE_PTR(req.user_data);
     pod->user_data_len = req.user_data_len;
+    pod->multi_nic = req.multi_nic;
     req.user_data_len = 0;
     caa_start_request_done(&req);
     pod->start_request_restored = true;

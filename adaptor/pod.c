@@ -433,6 +433,7 @@ void caa_pod_instance_spec(const caa_pod *pod, caa_instance_spec *ret)
         .user_data_len = pod->user_data_len,
         .tags = NULL,
         .idempotency_key = pod->rec.idempotency_key,
+        .multi_nic = pod->multi_nic,
     };
 }
 

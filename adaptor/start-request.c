@@ -55,7 +55,9 @@ char *caa_start_request_to_json(const caa_instance_spec *spec)
                                "gpus", (json_int_t)spec->gpus, "user_data", string_or_null(b64));
     caa_start_request_text_free(b64);
     if (!o)
-        abort(); /* only on allocation failure: the fields are checked strings */
+        abort();         /* only on allocation failure: the fields are checked strings */
+    if (spec->multi_nic) /* left out otherwise: files stay as older daemons wrote them */
+        json_object_set_new(o, "multi_nic", json_true());
     char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         abort();
@@ -151,6 +153,12 @@ int caa_start_request_from_json(const char *data, size_t len, const char *expect
         (r = count_field(o, "gpus", CAA_SPEC_GPUS_MAX, &req.gpus, err)) < 0 ||
         (r = user_data_field(o, &req, err)) < 0)
         goto fail;
+    json_t *multi_nic = json_object_get(o, "multi_nic");
+    if (multi_nic && !json_is_boolean(multi_nic)) {
+        r = caa_error_set(err, -EINVAL, "field \"multi_nic\" must be a boolean");
+        goto fail;
+    }
+    req.multi_nic = json_is_true(multi_nic);
     *ret = req;
     return 0;
 fail:

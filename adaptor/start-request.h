@@ -10,6 +10,7 @@
  * size cap, no symlinks, strict types, the id must match its directory. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ typedef struct caa_start_request {
     int64_t gpus;
     char *user_data; /* NULL: none; never logged */
     size_t user_data_len;
+    bool multi_nic; /* "multi_nic"; absent (older files): false */
 } caa_start_request;
 
 /* Frees the fields (the user-data is wiped first) and zeroes *req. */

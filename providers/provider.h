@@ -35,6 +35,9 @@ typedef struct caa_instance_spec {
     size_t user_data_len;
     char *const *tags;           /* "key=value" items, NULL-terminated, may be NULL */
     const char *idempotency_key; /* stable per pod: a retried create must not make a second VM */
+    /* external-net-via-pod-vm: the VM needs a second NIC for the pod's external
+     * traffic (upstream's InstanceTypeSpec.MultiNic). */
+    bool multi_nic;
 } caa_instance_spec;
 
 typedef struct caa_instance {

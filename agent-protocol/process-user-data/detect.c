@@ -40,7 +40,8 @@ static void read_line(const char *path, char *buf, size_t size)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
-caa_pud_cloud caa_pud_detect_cloud(const char *hypervisor_vendor, const char *sys_vendor_file)
+caa_pud_cloud caa_pud_detect_cloud(const char *hypervisor_vendor, const char *sys_vendor_file,
+                                   caa_pud_gcp_probe gcp_probe, void *userdata)
 {
     char hv[13];
     if (hypervisor_vendor)
@@ -53,10 +54,27 @@ caa_pud_cloud caa_pud_detect_cloud(const char *hypervisor_vendor, const char *sy
     read_line(sys_vendor_file ? sys_vendor_file : DEFAULT_SYS_VENDOR, vendor, sizeof(vendor));
     if (strcmp(vendor, "Amazon EC2") == 0)
         return CAA_PUD_CLOUD_AWS;
+    /* GCP's DMI says "Google", but upstream asks the metadata server instead. */
+    if (strcmp(hv, "KVMKVMKVM") == 0 && gcp_probe && gcp_probe(userdata))
+        return CAA_PUD_CLOUD_GCP;
+    if (strcmp(vendor, "Alibaba Cloud") == 0)
+        return CAA_PUD_CLOUD_ALIBABA;
     return CAA_PUD_CLOUD_NONE;
 }
 
 const char *caa_pud_cloud_name(caa_pud_cloud c)
 {
-    return c == CAA_PUD_CLOUD_AZURE ? "azure" : c == CAA_PUD_CLOUD_AWS ? "aws" : "none";
+    switch (c) {
+    case CAA_PUD_CLOUD_AZURE:
+        return "azure";
+    case CAA_PUD_CLOUD_AWS:
+        return "aws";
+    case CAA_PUD_CLOUD_GCP:
+        return "gcp";
+    case CAA_PUD_CLOUD_ALIBABA:
+        return "alibaba";
+    case CAA_PUD_CLOUD_NONE:
+        break;
+    }
+    return "none";
 }

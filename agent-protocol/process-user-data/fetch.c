@@ -17,9 +17,12 @@
 #include "xalloc.h"
 #include "timeutil.h"
 
-/* The Azure answer is base64 of the document, so it may be 4/3 larger, plus
- * line breaks. */
-#define AZURE_MAX_BODY (2 * CAA_CLOUD_CONFIG_MAX_SIZE)
+/* Azure and GCP answer base64 of the document, so it may be 4/3 larger,
+ * plus line breaks. */
+#define BASE64_MAX_BODY (2 * CAA_CLOUD_CONFIG_MAX_SIZE)
+/* The probe's answer (the instance's metadata tree) is only checked for 200. */
+#define GCP_PROBE_MAX_BODY (1024 * 1024)
+#define GCP_FLAVOR_HEADER "Metadata-Flavor: Google"
 #define AWS_MAX_TOKEN 4096
 #define CONNECT_TIMEOUT_MS 2000
 
@@ -175,34 +178,80 @@ static int http(const char *method, const char *url, const char *const *headers,
     return 0;
 }
 
+/* GET url; a 200 with a non-empty body is the document, base64-decoded when
+ * the cloud serves it so (Azure, GCP). Anything else: -EAGAIN with a reason. */
+static int get_document(const char *source, const char *url, const char *const *headers, bool base64,
+                        int64_t timeout_ms, char **ret, size_t *ret_len, reasons *rs, caa_error **err)
+{
+    long status = 0;
+    body b = {0};
+    size_t max = base64 ? BASE64_MAX_BODY : CAA_CLOUD_CONFIG_MAX_SIZE;
+    int r = http("GET", url, headers, timeout_ms, max, &status, &b, source, rs, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *text = b.data;
+    if (status != 200) {
+        reason_add(rs, source, "HTTP %ld", status);
+        return -EAGAIN;
+    }
+    if (b.len == 0) {
+        reason_add(rs, source, "empty user-data");
+        return -EAGAIN;
+    }
+    if (!base64) {
+        *ret = TAKE_PTR(text);
+        *ret_len = b.len;
+        return 0;
+    }
+    void *doc = NULL;
+    size_t doc_len = 0;
+    r = caa_bootdata_base64_decode(text, b.len, CAA_CLOUD_CONFIG_MAX_SIZE, &doc, &doc_len, err);
+    if (r < 0)
+        return caa_error_prefix(err, "%s user-data", source);
+    *ret = doc;
+    *ret_len = doc_len;
+    return 0;
+}
+
 static int fetch_azure(const caa_pud_sources *src, int64_t timeout_ms, char **ret, size_t *ret_len,
                        reasons *rs, caa_error **err)
 {
     _cleanup_free_ char *url =
         xasprintf("%s/metadata/instance/compute/userData?api-version=2021-01-01&format=text", src->azure_url);
     const char *headers[] = {"Metadata: true", NULL};
+    return get_document("azure", url, headers, true, timeout_ms, ret, ret_len, rs, err);
+}
+
+static int fetch_gcp(const caa_pud_sources *src, int64_t timeout_ms, char **ret, size_t *ret_len, reasons *rs,
+                     caa_error **err)
+{
+    _cleanup_free_ char *url = xasprintf("%s/computeMetadata/v1/instance/attributes/user-data", src->gcp_url);
+    const char *headers[] = {GCP_FLAVOR_HEADER, NULL};
+    return get_document("gcp", url, headers, true, timeout_ms, ret, ret_len, rs, err);
+}
+
+static int fetch_alibaba(const caa_pud_sources *src, int64_t timeout_ms, char **ret, size_t *ret_len,
+                         reasons *rs, caa_error **err)
+{
+    _cleanup_free_ char *url = xasprintf("%s/latest/user-data", src->alibaba_url);
+    return get_document("alibaba", url, NULL, false, timeout_ms, ret, ret_len, rs, err);
+}
+
+bool caa_pud_gcp_metadata_answers(const char *gcp_url, int64_t timeout_ms)
+{
+    _cleanup_free_ char *url = xasprintf("%s/computeMetadata/v1/instance", gcp_url);
+    const char *headers[] = {GCP_FLAVOR_HEADER, NULL};
+    reasons rs = {{0}};
+    _cleanup_error_ caa_error *e = NULL;
     long status = 0;
     body b = {0};
-    int r = http("GET", url, headers, timeout_ms, AZURE_MAX_BODY, &status, &b, "azure", rs, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *text = b.data;
-    if (status != 200) {
-        reason_add(rs, "azure", "HTTP %ld", status);
-        return -EAGAIN;
+    if (http("GET", url, headers, timeout_ms, GCP_PROBE_MAX_BODY, &status, &b, "gcp", &rs, &e) < 0) {
+        log_debug("gcp probe: %s", e ? caa_error_msg(e) : rs.text);
+        return false;
     }
-    if (b.len == 0) {
-        reason_add(rs, "azure", "empty user-data");
-        return -EAGAIN;
-    }
-    void *doc = NULL;
-    size_t doc_len = 0;
-    r = caa_bootdata_base64_decode(text, b.len, CAA_CLOUD_CONFIG_MAX_SIZE, &doc, &doc_len, err);
-    if (r < 0)
-        return caa_error_prefix(err, "azure user-data");
-    *ret = doc;
-    *ret_len = doc_len;
-    return 0;
+    free(b.data);
+    log_debug("gcp probe: HTTP %ld", status);
+    return status == 200;
 }
 
 static bool token_ok(const char *t, size_t len)
@@ -241,22 +290,7 @@ static int fetch_aws(const caa_pud_sources *src, int64_t timeout_ms, char **ret,
     }
     _cleanup_free_ char *url = xasprintf("%s/latest/user-data", src->aws_url);
     const char *headers[] = {token_header, NULL};
-    body b = {0};
-    r = http("GET", url, headers, timeout_ms, CAA_CLOUD_CONFIG_MAX_SIZE, &status, &b, "aws", rs, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *doc = b.data;
-    if (status != 200) {
-        reason_add(rs, "aws", "HTTP %ld%s", status, token_header ? "" : " (IMDSv1)");
-        return -EAGAIN;
-    }
-    if (b.len == 0) {
-        reason_add(rs, "aws", "empty user-data");
-        return -EAGAIN;
-    }
-    *ret = TAKE_PTR(doc);
-    *ret_len = b.len;
-    return 0;
+    return get_document("aws", url, headers, false, timeout_ms, ret, ret_len, rs, err);
 }
 
 int caa_pud_fetch_once(const caa_pud_sources *src, int64_t request_timeout_ms, char **ret, size_t *ret_len,
@@ -282,6 +316,20 @@ int caa_pud_fetch_once(const caa_pud_sources *src, int64_t request_timeout_ms, c
         r = fetch_aws(src, request_timeout_ms, ret, ret_len, &rs, err);
         if (r != -EAGAIN) {
             *ret_source = "aws";
+            return r;
+        }
+    }
+    if (enabled(src->gcp_url)) {
+        r = fetch_gcp(src, request_timeout_ms, ret, ret_len, &rs, err);
+        if (r != -EAGAIN) {
+            *ret_source = "gcp";
+            return r;
+        }
+    }
+    if (enabled(src->alibaba_url)) {
+        r = fetch_alibaba(src, request_timeout_ms, ret, ret_len, &rs, err);
+        if (r != -EAGAIN) {
+            *ret_source = "alibaba";
             return r;
         }
     }

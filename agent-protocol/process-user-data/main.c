@@ -4,7 +4,8 @@
  *
  *   process-user-data provision-files [-t|--user-data-fetch-timeout SECONDS]
  *       [--cidata-dir DIR] [--cidata-device PATH] [--cidata-fstype TYPE] [--azure-imds-url URL]
- *       [--aws-imds-url URL] [--output-dir DIR] [--retry-interval SECONDS]
+ *       [--aws-imds-url URL] [--gcp-imds-url URL] [--alibaba-imds-url URL]
+ *       [--output-dir DIR] [--retry-interval SECONDS]
  *       [--log-level LEVEL]
  *
  * Exit status: 0 success, 1 failure (nothing or, on an I/O error midway, not
@@ -33,6 +34,10 @@
 #define DEFAULT_TIMEOUT_S 180
 #define DEFAULT_RETRY_S 5
 #define DEFAULT_IMDS "http://169.254.169.254"
+#define DEFAULT_GCP_IMDS "http://metadata.google.internal"
+#define DEFAULT_ALIBABA_IMDS "http://100.100.100.200"
+/* The GCP probe runs on every KVM guest that is not AWS: keep it short. */
+#define GCP_PROBE_TIMEOUT_MS 3000
 
 typedef struct args {
     int64_t timeout_s;
@@ -41,7 +46,10 @@ typedef struct args {
     const char *cidata_device;
     const char *cidata_fstype;
     const char *azure_url;
-    bool azure_given, aws_given;   /* an IMDS URL on the command line: no cloud detection */
+    const char *gcp_url;
+    const char *alibaba_url;
+    bool imds_given;               /* an IMDS URL on the command line: no cloud detection */
+    bool detect_anyway;            /* tests: detect although IMDS URLs were given (they move the endpoints) */
     const char *hypervisor_vendor; /* tests: instead of CPUID */
     const char *sys_vendor_file;   /* tests: instead of /sys/class/dmi/id/sys_vendor */
     const char *aws_url;
@@ -55,8 +63,9 @@ static void usage(FILE *out)
         "Usage: process-user-data provision-files [OPTIONS]\n"
         "       process-user-data -v|--version|version\n"
         "\n"
-        "Fetches the pod VM's cloud-config user-data (cidata ISO, Azure IMDS, AWS IMDS, in this\n"
-        "order, retrying until the timeout) and writes its files under the output directory.\n"
+        "Fetches the pod VM's cloud-config user-data (cidata ISO, then the metadata service of the\n"
+        "detected cloud: Azure, AWS, GCP or Alibaba Cloud; retrying until the timeout) and writes\n"
+        "its files under the output directory.\n"
         "\n"
         "Options of provision-files:\n"
         "  -t, --user-data-fetch-timeout SECONDS  give up after this long (default %d)\n"
@@ -70,6 +79,12 @@ static void usage(FILE *out)
         "      --azure-imds-url URL               Azure IMDS base URL (default " DEFAULT_IMDS
         "; empty: skip)\n"
         "      --aws-imds-url URL                 AWS IMDS base URL (default " DEFAULT_IMDS "; empty: skip)\n"
+        "      --gcp-imds-url URL                 GCP metadata base URL (default " DEFAULT_GCP_IMDS
+        "; empty: skip)\n"
+        "      --alibaba-imds-url URL             Alibaba Cloud metadata base URL "
+        "(default " DEFAULT_ALIBABA_IMDS "; empty: skip)\n"
+        "                                         (any IMDS URL given: no cloud detection; every non-empty\n"
+        "                                         URL is tried in this order)\n"
         "      --output-dir DIR                   where files go (default /run/peerpod)\n"
         "      --log-level LEVEL                  error|warn|info|debug|trace (default info)\n"
         "  -h, --help                             this text\n",
@@ -82,6 +97,9 @@ enum {
     OPT_CIDATA_FSTYPE,
     OPT_AZURE,
     OPT_AWS,
+    OPT_GCP,
+    OPT_ALIBABA,
+    OPT_DETECT,
     OPT_OUTPUT,
     OPT_RETRY,
     OPT_LOG_LEVEL,
@@ -109,6 +127,9 @@ static int parse_args(int argc, char **argv, args *a)
         {"cidata-fstype", required_argument, NULL, OPT_CIDATA_FSTYPE},
         {"azure-imds-url", required_argument, NULL, OPT_AZURE},
         {"aws-imds-url", required_argument, NULL, OPT_AWS},
+        {"gcp-imds-url", required_argument, NULL, OPT_GCP},
+        {"alibaba-imds-url", required_argument, NULL, OPT_ALIBABA},
+        {"detect-cloud", no_argument, NULL, OPT_DETECT},
         {"output-dir", required_argument, NULL, OPT_OUTPUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"hypervisor-vendor", required_argument, NULL, OPT_HV_VENDOR},
@@ -141,11 +162,22 @@ static int parse_args(int argc, char **argv, args *a)
             break;
         case OPT_AZURE:
             a->azure_url = optarg;
-            a->azure_given = true;
+            a->imds_given = true;
             break;
         case OPT_AWS:
             a->aws_url = optarg;
-            a->aws_given = true;
+            a->imds_given = true;
+            break;
+        case OPT_GCP:
+            a->gcp_url = optarg;
+            a->imds_given = true;
+            break;
+        case OPT_ALIBABA:
+            a->alibaba_url = optarg;
+            a->imds_given = true;
+            break;
+        case OPT_DETECT:
+            a->detect_anyway = true;
             break;
         case OPT_HV_VENDOR:
             a->hypervisor_vendor = optarg;
@@ -214,6 +246,16 @@ static bool cidata_appears(const args *a)
 
 static int write_files(const args *a, const char *doc, size_t len, const char *source);
 
+/* Upstream takes a user-data file before asking any cloud: a VM with cidata
+ * never needs the (network) GCP probe. */
+static bool gcp_probe(void *userdata)
+{
+    const args *a = userdata;
+    if (!*a->gcp_url || cidata_possible(a))
+        return false;
+    return caa_pud_gcp_metadata_answers(a->gcp_url, GCP_PROBE_TIMEOUT_MS);
+}
+
 static int provision_files(const args *a)
 {
     caa_pud_sources src = {
@@ -222,15 +264,20 @@ static int provision_files(const args *a)
         .cidata_fstype = a->cidata_fstype,
         .azure_url = a->azure_url,
         .aws_url = a->aws_url,
+        .gcp_url = a->gcp_url,
+        .alibaba_url = a->alibaba_url,
     };
-    if (!a->azure_given && !a->aws_given) {
+    if (!a->imds_given || a->detect_anyway) {
         /* As upstream: the IMDS of the detected cloud only; with no cidata
          * and no known cloud there is no user-data provider, and only the
          * (default) initdata and its digest are written. */
-        caa_pud_cloud cloud = caa_pud_detect_cloud(a->hypervisor_vendor, a->sys_vendor_file);
+        caa_pud_cloud cloud =
+            caa_pud_detect_cloud(a->hypervisor_vendor, a->sys_vendor_file, gcp_probe, (void *)a);
         log_info("cloud: %s", caa_pud_cloud_name(cloud));
         src.azure_url = cloud == CAA_PUD_CLOUD_AZURE ? a->azure_url : "";
         src.aws_url = cloud == CAA_PUD_CLOUD_AWS ? a->aws_url : "";
+        src.gcp_url = cloud == CAA_PUD_CLOUD_GCP ? a->gcp_url : "";
+        src.alibaba_url = cloud == CAA_PUD_CLOUD_ALIBABA ? a->alibaba_url : "";
         if (cloud == CAA_PUD_CLOUD_NONE && !cidata_appears(a)) {
             log_warn("no user-data provider (no cidata, no known cloud): writing the initdata files only");
             return write_files(a, "", 0, "nowhere");
@@ -298,6 +345,8 @@ int main(int argc, char **argv)
         .cidata_fstype = "iso9660",
         .azure_url = DEFAULT_IMDS,
         .aws_url = DEFAULT_IMDS,
+        .gcp_url = DEFAULT_GCP_IMDS,
+        .alibaba_url = DEFAULT_ALIBABA_IMDS,
         .output_dir = "/run/peerpod",
     };
     int r = parse_args(argc - 1, argv + 1, &a);

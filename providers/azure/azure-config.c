@@ -27,6 +27,9 @@ const caa_option az_options[AZ_N_OPTIONS] = {
                "resource group of the pod VMs"),
     CAA_OPTION(az_config, "subnetid", "AZURE_SUBNET_ID", CAA_OPT_STRING, subnet_id, "",
                "ARM id of the subnet of the pod VM NIC"),
+    CAA_OPTION(az_config, "secondary-subnetid", "AZURE_SECONDARY_SUBNET_ID", CAA_OPT_STRING,
+               secondary_subnet_id, "",
+               "ARM id of the subnet of the pod VM's second NIC (external-net-via-pod-vm)"),
     CAA_OPTION(az_config, "securitygroupid", "AZURE_NSG_ID", CAA_OPT_STRING, nsg_id, "",
                "ARM id of the network security group attached to the NIC"),
     CAA_OPTION(az_config, "imageid", "AZURE_IMAGE_ID", CAA_OPT_STRING, image_id, "",
@@ -287,6 +290,15 @@ static int validate(const az_config *c, az_settings *s, caa_error **err)
         return caa_error_set(err, -EINVAL,
                              "-subnetid (AZURE_SUBNET_ID) is required: the ARM id of a subnet "
                              "(/subscriptions/.../virtualNetworks/<vnet>/subnets/<subnet>)");
+    if (is_set(c->secondary_subnet_id) &&
+        (!az_arm_id_valid(c->secondary_subnet_id, "Microsoft.Network/virtualNetworks") ||
+         !strcasestr(c->secondary_subnet_id, "/subnets/")))
+        return caa_error_set(err, -EINVAL, "-secondary-subnetid \"%s\" is not the ARM id of a subnet",
+                             c->secondary_subnet_id);
+    /* As upstream's ConfigVerifier; ARM ids compare case-insensitively. */
+    if (is_set(c->secondary_subnet_id) && strcasecmp(c->secondary_subnet_id, c->subnet_id) == 0)
+        return caa_error_set(err, -EINVAL,
+                             "-secondary-subnetid (AZURE_SECONDARY_SUBNET_ID) must differ from -subnetid");
     if (is_set(c->nsg_id) && !az_arm_id_valid(c->nsg_id, "Microsoft.Network/networkSecurityGroups"))
         return caa_error_set(
             err, -EINVAL, "-securitygroupid \"%s\" is not the ARM id of a network security group", c->nsg_id);

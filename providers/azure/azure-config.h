@@ -23,7 +23,7 @@
 /* Azure's limit on VirtualMachine.properties.userData: 64 KiB of base64. */
 #define AZ_USERDATA_MAX_B64 (64u * 1024u)
 
-#define AZ_N_OPTIONS 33
+#define AZ_N_OPTIONS 34
 
 /* Filled by the daemon from az_options (strings and lists owned by it). */
 typedef struct az_config {
@@ -34,6 +34,7 @@ typedef struct az_config {
     char *region;
     char *resource_group;
     char *subnet_id;
+    char *secondary_subnet_id; /* second NIC for external-net-via-pod-vm; "" = none */
     char *nsg_id;
     char *image_id;
     char *instance_size;

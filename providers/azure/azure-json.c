@@ -540,7 +540,7 @@ static bool ip_valid(const char *s)
 }
 
 int az_parse_nic(const char *body, size_t len, char ***ret_private_ips, char ***ret_public_ip_ids,
-                 caa_error **err)
+                 bool *ret_primary, caa_error **err)
 {
     _cleanup_json_ json_t *root = load_object(body, len, "network interface", err);
     if (!root)
@@ -587,6 +587,8 @@ int az_parse_nic(const char *body, size_t len, char ***ret_private_ips, char ***
     }
     *ret_private_ips = TAKE_PTR(priv);
     *ret_public_ip_ids = TAKE_PTR(pub);
+    if (ret_primary)
+        *ret_primary = json_is_true(json_object_get(props, "primary"));
     return 0;
 }
 

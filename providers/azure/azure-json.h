@@ -84,9 +84,10 @@ int az_parse_vm_list(const char *body, size_t len, az_vm **ret, size_t *ret_n, c
 void az_vm_list_free(az_vm *vms, size_t n);
 
 /* A network interface: private IPs of every IP configuration (primary
- * first) and the ARM ids of the public IPs attached to them. */
+ * first), the ARM ids of the public IPs attached to them and, when ret_primary
+ * is not NULL, whether it is the VM's primary NIC (properties.primary). */
 int az_parse_nic(const char *body, size_t len, char ***ret_private_ips, char ***ret_public_ip_ids,
-                 caa_error **err);
+                 bool *ret_primary, caa_error **err);
 /* A public IP: properties.ipAddress, NULL while not allocated. */
 int az_parse_public_ip(const char *body, size_t len, char **ret_ip, caa_error **err);
 

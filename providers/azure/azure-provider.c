@@ -138,6 +138,7 @@ struct az_create {
     char *image;
     char *explicit_type;
     int64_t vcpus, memory_mib, gpus;
+    bool multi_nic;
     char *user_data;
     size_t user_data_len;
     char **tags;
@@ -191,7 +192,8 @@ static void on_sizes(int status, caa_http_response *resp, caa_error *err, void *
         p->n_types = k;
         p->sizes_ready = true;
         log_debug("region %s offers %zu of the allowed VM sizes", p->cfg->region, k);
-    } else {
+    } else if (!p->stopping) {
+        /* (After teardown the options, p->cfg, may already be freed.) */
         caa_error_prefix(&err, "listing the VM sizes of region %s", p->cfg->region);
         log_debug("%s", caa_error_msg(err));
     }
@@ -419,6 +421,7 @@ static int create_put(az_create *c, caa_error **err)
         .admin_user = p->cfg->ssh_username,
         .ssh_public_key = key,
         .subnet_id = p->cfg->subnet_id,
+        .secondary_subnet_id = c->multi_nic ? p->cfg->secondary_subnet_id : NULL,
         .nsg_id = p->cfg->nsg_id,
         .cvm = !p->cfg->disable_cvm,
         .secure_boot = p->cfg->enable_secure_boot,
@@ -571,6 +574,10 @@ static int az_validate_spec(void *priv, const caa_instance_spec *spec, caa_error
         return caa_error_set(err, -EINVAL,
                              "user data is %zu bytes after base64, Azure takes at most %u (64 KiB)", b64,
                              AZ_USERDATA_MAX_B64);
+    if (spec->multi_nic && !(p->cfg->secondary_subnet_id && *p->cfg->secondary_subnet_id))
+        return caa_error_set(err, -EINVAL,
+                             "multi-NIC pod networking (external-net-via-pod-vm) was requested but "
+                             "-secondary-subnetid (AZURE_SECONDARY_SUBNET_ID) is not configured");
     if (spec->image && *spec->image && !image_valid(spec->image))
         return caa_error_set(err, -EINVAL,
                              "image \"%.200s\" is not an Azure image id or /CommunityGalleries/ id",
@@ -607,6 +614,7 @@ static int az_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
     c->vcpus = spec->vcpus;
     c->memory_mib = spec->memory_mib;
     c->gpus = spec->gpus;
+    c->multi_nic = spec->multi_nic;
     c->user_data_len = spec->user_data ? spec->user_data_len : 0;
     c->user_data = xmalloc(c->user_data_len + 1);
     if (c->user_data_len)

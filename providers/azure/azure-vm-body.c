@@ -101,13 +101,14 @@ static json_t *os_profile(const az_vm_params *p)
     return os;
 }
 
-static json_t *network_profile(const az_vm_params *p)
+/* One entry of networkInterfaceConfigurations, as upstream's buildNetworkConfig. */
+static json_t *nic_config(const az_vm_params *p, const char *nic_name, const char *subnet_id, bool primary,
+                          bool public_ip)
 {
-    _cleanup_free_ char *nic_name = xasprintf("%s-net", p->name);
-
     json_t *ipprops = json_object();
-    json_object_set_new(ipprops, "subnet", obj1("id", json_string(p->subnet_id)));
-    if (p->public_ip) {
+    json_object_set_new(ipprops, "subnet", obj1("id", json_string(subnet_id)));
+    json_object_set_new(ipprops, "primary", json_boolean(primary));
+    if (public_ip) {
         json_t *pip = json_object();
         json_object_set_new(pip, "name", json_string(nic_name));
         json_object_set_new(pip, "properties", obj1("deleteOption", json_string("Delete")));
@@ -120,7 +121,7 @@ static json_t *network_profile(const az_vm_params *p)
     json_array_append_new(ipcfgs, ipcfg);
 
     json_t *nicprops = json_object();
-    json_object_set_new(nicprops, "primary", json_true());
+    json_object_set_new(nicprops, "primary", json_boolean(primary));
     json_object_set_new(nicprops, "deleteOption", json_string("Delete"));
     if (p->nsg_id && *p->nsg_id)
         json_object_set_new(nicprops, "networkSecurityGroup", obj1("id", json_string(p->nsg_id)));
@@ -129,8 +130,22 @@ static json_t *network_profile(const az_vm_params *p)
     json_t *nic = json_object();
     json_object_set_new(nic, "name", json_string(nic_name));
     json_object_set_new(nic, "properties", nicprops);
+    return nic;
+}
+
+/* Azure cannot add a NIC to a running VM: in multi-NIC mode both are declared
+ * here. The primary one (the tunnel to the worker) never gets the public IP
+ * then; the secondary one carries the pod's external traffic. */
+static json_t *network_profile(const az_vm_params *p)
+{
+    bool multi_nic = p->secondary_subnet_id != NULL;
+    _cleanup_free_ char *net_name = xasprintf("%s-net", p->name);
     json_t *nics = json_array();
-    json_array_append_new(nics, nic);
+    json_array_append_new(nics, nic_config(p, net_name, p->subnet_id, true, p->public_ip && !multi_nic));
+    if (multi_nic) {
+        _cleanup_free_ char *ext_name = xasprintf("%s-ext", p->name);
+        json_array_append_new(nics, nic_config(p, ext_name, p->secondary_subnet_id, false, p->public_ip));
+    }
 
     json_t *np = json_object();
     json_object_set_new(np, "networkApiVersion", json_string("2020-11-01"));

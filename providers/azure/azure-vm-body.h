@@ -20,6 +20,9 @@ typedef struct az_vm_params {
     const char *admin_user;
     const char *ssh_public_key; /* authorized_keys line */
     const char *subnet_id;
+    /* Non-NULL: a second NIC "<name>-ext" on this subnet, which then carries
+     * the public IP (upstream's multi-NIC mode for external-net-via-pod-vm). */
+    const char *secondary_subnet_id;
     const char *nsg_id; /* NULL or "": none */
     bool cvm;
     bool secure_boot;

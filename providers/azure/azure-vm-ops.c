@@ -186,7 +186,16 @@ static void on_lookup(int status, caa_http_response *resp, caa_error *err, void 
         break;
     case STEP_NIC: {
         _cleanup_strv_ char **priv = NULL, **pips = NULL;
-        rc = az_parse_nic(r->body, r->body_len, &priv, &pips, &e);
+        bool primary = false;
+        rc = az_parse_nic(r->body, r->body_len, &priv, &pips, &primary, &e);
+        /* As upstream's getIPs: the primary NIC's addresses first, whatever
+         * order the VM lists its NICs in (the tunnel goes to ips[0]). */
+        if (rc >= 0 && primary && l->private_ips) {
+            for (size_t i = 0; l->private_ips[i]; i++)
+                caa_strv_push(&priv, l->private_ips[i]);
+            caa_strv_free(l->private_ips);
+            l->private_ips = TAKE_PTR(priv);
+        }
         for (size_t i = 0; rc >= 0 && priv && priv[i]; i++)
             caa_strv_push(&l->private_ips, priv[i]);
         for (size_t i = 0; rc >= 0 && pips && pips[i]; i++)

@@ -353,6 +353,10 @@ static int lv_create_instance(void *priv, const caa_instance_spec *spec, caa_ins
     int r = lv_validate_spec(priv, spec, err);
     if (r < 0)
         return r;
+    if (spec->multi_nic) /* upstream's libvirt provider ignores MultiNic too */
+        log_warn("%s: external-net-via-pod-vm wants a second network interface; the domain gets "
+                 "only the one on the configured network",
+                 spec->instance_name);
     lv_create_req *req = xcalloc(1, sizeof(*req));
     caa_op_add_create(&p->ops, &req->op, &create_class, cb, opaque);
     req->p = p;

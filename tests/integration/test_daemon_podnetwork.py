@@ -74,10 +74,15 @@ def tc_filters(pod):
     return ns(pod, "tc", "filter", "show", "dev", "eth0", "ingress").strip()
 
 
-def daemon(root):
+def daemon(root, extra=()):
     return Daemon(root=root, forwarder=False, wrapper=["ip", "netns", "exec", W],
                   args=["-test-ip", VM_IP, "-forwarder-port", str(FWD_PORT), "-disable-tls",
-                        "-proxy-timeout", "20s"]).start()
+                        "-proxy-timeout", "20s", *extra]).start()
+
+
+def start_request(d, sid):
+    with open(os.path.join(d.pods, sid, "start-request.json")) as f:
+        return json.load(f)
 
 
 def main():
@@ -96,6 +101,8 @@ def main():
     check(net["worker-node-ip"] == "198.18.0.1/24" and net["dedicated"] is False, "worker side: %s" % net)
     check(net["vxlan-id"] == 555000 and net["index"] == 0 and net["vxlan-port"] == 4789, "VNI: %s" % net)
     check(net["tunnel-type"] == "vxlan", "tunnel type: %s" % net)
+    check(net["external-net-via-pod-vm"] is False and "multi_nic" not in start_request(d, s1),
+          "no second NIC without -ext-network-via-podvm")
     check({"dst": "0.0.0.0/0", "gw": "198.19.1.1"}.items() <= next(
         (r for r in net["routes"] if r["dst"] == "0.0.0.0/0"), {}).items(), "default route: %s" % net["routes"])
     st = d.pod_state(s1)
@@ -134,6 +141,16 @@ def main():
     check(d.pod_state(s3)["vni"] == 555000, "VNI not reused: %s" % d.pod_state(s3)["vni"])
     d.ctl_ok("stop", s3)
     d.ctl_ok("stop", s2)
+    check(d.stop() == 0, "exit status")
+
+    # -ext-network-via-podvm: the VM is told (apf.json) and the provider is
+    # asked for a second NIC (upstream's MultiNic), kept for StartVM.
+    d = daemon(root, ["-ext-network-via-podvm"])
+    s5 = sandbox_id(24)
+    d.ctl_ok("create", s5, *pod_annotations("five", "default"), "-netns", "/run/netns/" + P2)
+    check(d.apf(s5)["pod-network"]["external-net-via-pod-vm"] is True, "apf.json: %s" % d.apf(s5)["pod-network"])
+    check(start_request(d, s5).get("multi_nic") is True, "start request: %s" % start_request(d, s5))
+    d.ctl_ok("stop", s5)
     check(d.stop() == 0, "exit status")
 
 

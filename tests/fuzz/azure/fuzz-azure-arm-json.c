@@ -1,6 +1,7 @@
 /* Fuzz target azure-arm-json: every reader of Azure responses
  * (providers/azure/azure-json.c) over the same input. Each must return a
  * result or an error, never crash, leak or read out of bounds. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e = NULL;
 
     char **priv = NULL, **pub = NULL;
-    if (az_parse_nic(buf, size, &priv, &pub, &e) == 0) {
+    bool primary = false;
+    if (az_parse_nic(buf, size, &priv, &pub, &primary, &e) == 0) {
         caa_strv_free(priv);
         caa_strv_free(pub);
     }

@@ -76,6 +76,7 @@ DEFAULTS = {
     "public_ip_prefix": "127.0.2.",
     "public_ip_address": True,  # False: public IPs without an address
     "url_base": None,  # base of the URLs we hand out (default: http://<Host header>)
+    "nics_reversed": False,  # the VM lists its NICs last first (ARM does not promise an order)
 }
 
 
@@ -129,8 +130,8 @@ def vm_json(vm):
         "hardwareProfile": vm["body"]["properties"]["hardwareProfile"],
         "networkProfile": {"networkInterfaces": []},
     }
-    if vm.get("nic"):
-        props["networkProfile"]["networkInterfaces"] = [{"id": nic_path(vm["nic"]), "properties": {"primary": True}}]
+    refs = [{"id": nic_path(n["name"]), "properties": {"primary": n["primary"]}} for n in vm.get("nics", [])]
+    props["networkProfile"]["networkInterfaces"] = refs[::-1] if S.cfg["nics_reversed"] else refs
     return {"id": vm_path(vm["name"]), "name": vm["name"], "type": "Microsoft.Compute/virtualMachines",
             "location": S.cfg["region"], "tags": vm["body"].get("tags", {}), "properties": props}
 
@@ -161,17 +162,20 @@ def lro_headers(host, op_id):
 
 
 def provision(vm):
-    """The create succeeded: NIC (and public IP) exist now."""
+    """The create succeeded: one NIC per networkInterfaceConfigurations entry
+    (named after it, as ARM does), with its public IP, exist now."""
     vm["state"] = "Succeeded"
-    name = vm["name"]
-    vm["nic"] = name + "-net"
-    vm["private_ip"] = S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + str(S.next_ip)
-    S.next_ip += 1
-    ipc = vm["body"]["properties"]["networkProfile"]["networkInterfaceConfigurations"][0]["properties"][
-        "ipConfigurations"][0]["properties"]
-    if "publicIPAddressConfiguration" in ipc:
-        vm["pip"] = ipc["publicIPAddressConfiguration"]["name"]
-        vm["public_ip"] = S.cfg["public_ip_prefix"] + str(S.next_ip) if S.cfg["public_ip_address"] else None
+    vm["nics"] = []
+    for cfg in vm["body"]["properties"]["networkProfile"]["networkInterfaceConfigurations"]:
+        ipc = cfg["properties"]["ipConfigurations"][0]["properties"]
+        nic = {"name": cfg["name"], "primary": bool(cfg["properties"].get("primary")),
+               "subnet": ipc["subnet"]["id"],
+               "private_ip": S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + str(S.next_ip)}
+        S.next_ip += 1
+        if "publicIPAddressConfiguration" in ipc:
+            nic["pip"] = ipc["publicIPAddressConfiguration"]["name"]
+            nic["public_ip"] = S.cfg["public_ip_prefix"] + str(S.next_ip) if S.cfg["public_ip_address"] else None
+        vm["nics"].append(nic)
 
 
 def finish_op(op):
@@ -218,6 +222,13 @@ def check_put_body(name, body):
         return arm_error(400, "InvalidParameter", "userData is not base64")
     if len(ud) > 65536:
         return arm_error(400, "InvalidParameter", "userData is larger than 64 KB")
+    # ARM: with several NICs exactly one is primary, and names are unique.
+    nics = ((props.get("networkProfile") or {}).get("networkInterfaceConfigurations")) or []
+    if not nics or len({n.get("name") for n in nics}) != len(nics):
+        return arm_error(400, "InvalidParameter", "networkInterfaceConfigurations")
+    if len(nics) > 1 and sum(1 for n in nics if (n.get("properties") or {}).get("primary") is True) != 1:
+        return arm_error(400, "VMMustHaveOnePrimaryNetworkInterface",
+                         "Virtual machine %s must have one network interface set as the primary." % name)
     return None
 
 
@@ -279,23 +290,24 @@ def handle_arm(method, path, query, body, host):
         if api != NETWORK_API:
             return arm_error(400, "InvalidApiVersionParameter", "api-version %s" % api)
         kind, name = rest[2], parts[7]
+        nics = [n for vm in S.vms.values() for n in vm.get("nics", [])]
         if kind == "networkinterfaces":
-            for vm in S.vms.values():
-                if vm.get("nic") == name:
-                    ipc = {"privateIPAddress": vm["private_ip"], "privateIPAllocationMethod": "Dynamic",
-                           "primary": True, "subnet": {"id": "subnet"}}
-                    if vm.get("pip"):
-                        ipc["publicIPAddress"] = {"id": pip_path(vm["pip"])}
+            for nic in nics:
+                if nic["name"] == name:
+                    ipc = {"privateIPAddress": nic["private_ip"], "privateIPAllocationMethod": "Dynamic",
+                           "primary": True, "subnet": {"id": nic["subnet"]}}
+                    if nic.get("pip"):
+                        ipc["publicIPAddress"] = {"id": pip_path(nic["pip"])}
                     return 200, {"id": nic_path(name), "name": name, "properties": {
-                        "provisioningState": "Succeeded",
+                        "provisioningState": "Succeeded", "primary": nic["primary"],
                         "ipConfigurations": [{"name": "ip-config", "id": nic_path(name) + "/ipConfigurations/ip-config",
                                               "properties": ipc}]}}, {}
         elif kind == "publicipaddresses":
-            for vm in S.vms.values():
-                if vm.get("pip") == name:
+            for nic in nics:
+                if nic.get("pip") == name:
                     props = {"provisioningState": "Succeeded", "publicIPAllocationMethod": "Static"}
-                    if vm.get("public_ip"):
-                        props["ipAddress"] = vm["public_ip"]
+                    if nic.get("public_ip"):
+                        props["ipAddress"] = nic["public_ip"]
                     return 200, {"id": pip_path(name), "name": name, "properties": props}, {}
         return arm_error(404, "ResourceNotFound", "The Resource '%s' was not found." % name)
 
@@ -430,7 +442,8 @@ def handle_imds(method, query, headers):
 def handle_control(method, path, body):
     if path == "/_fake/state":
         return 200, {"vms": {n: {"state": v["state"], "tags": v["body"].get("tags", {}),
-                                 "size": v["body"]["properties"]["hardwareProfile"]["vmSize"]}
+                                 "size": v["body"]["properties"]["hardwareProfile"]["vmSize"],
+                                 "nics": v.get("nics", [])}
                              for n, v in S.vms.items()},
                      "log": S.log, "stats": S.stats, "puts": S.puts, "ops": len(S.ops)}, {}
     if path == "/_fake/config":

@@ -55,6 +55,26 @@ static void test_round_trip(void **state)
     assert_int_equal(out.gpus, 1);
     assert_int_equal(out.user_data_len, sizeof(user_data) - 1);
     assert_memory_equal(out.user_data, user_data, sizeof(user_data) - 1);
+    assert_false(out.multi_nic);
+    caa_start_request_done(&out);
+}
+
+/* external-net-via-pod-vm's second NIC survives a restart; files without the
+ * field (older daemons, single NIC) still load. */
+static void test_multi_nic(void **state)
+{
+    (void)state;
+    caa_instance_spec in = sample();
+    char *text = caa_start_request_to_json(&in);
+    assert_null(strstr(text, "multi_nic"));
+    caa_start_request_text_free(text);
+    in.multi_nic = true;
+    text = caa_start_request_to_json(&in);
+    assert_non_null(strstr(text, "\"multi_nic\":true"));
+    caa_start_request out;
+    assert_int_equal(caa_start_request_from_json(text, strlen(text), ID, &out, NULL), 0);
+    assert_true(out.multi_nic);
+    caa_start_request_text_free(text);
     caa_start_request_done(&out);
 }
 
@@ -113,6 +133,8 @@ static void test_hostile_documents(void **state)
                    "\"user_data\":null}",
                    "vcpus");
     expect_refused("{\"version\":1,\"version\":1}", "not valid JSON"); /* duplicate key */
+    expect_refused("{\"version\":1,\"sandbox_id\":\"" ID "\"," OK_TAIL ",\"user_data\":null,\"multi_nic\":1}",
+                   "multi_nic");
 }
 
 static void test_files(void **state)
@@ -158,9 +180,8 @@ static void test_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_no_user_data),
-        cmocka_unit_test(test_hostile_documents),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_no_user_data),
+        cmocka_unit_test(test_multi_nic),  cmocka_unit_test(test_hostile_documents),
         cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -180,6 +180,7 @@ caa_provider *az_test_provider(uv_loop_t *loop, az_fake *f, const char *const *e
         "AZURE_REGION",
         "AZURE_RESOURCE_GROUP",
         "AZURE_SUBNET_ID",
+        "AZURE_SECONDARY_SUBNET_ID",
         "AZURE_NSG_ID",
         "AZURE_IMAGE_ID",
         "AZURE_INSTANCE_SIZE",

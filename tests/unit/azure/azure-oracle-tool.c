@@ -49,7 +49,7 @@ static int bodies(void)
     struct {
         const char *name;
         az_vm_params p;
-    } cases[8];
+    } cases[10];
     size_t n = 0;
     cases[n].name = "cvm";
     cases[n++].p = base;
@@ -77,6 +77,14 @@ static int bodies(void)
     cases[n].p.nsg_id = NSG;
     cases[n].p.image_id = COMMUNITY;
     cases[n++].p.disk_size_gb = 30;
+    cases[n].name = "multi-NIC (external-net-via-pod-vm)";
+    cases[n].p = base;
+    cases[n++].p.secondary_subnet_id = SUBNET "-ext";
+    cases[n].name = "multi-NIC + public ip + nsg";
+    cases[n].p = base;
+    cases[n].p.secondary_subnet_id = SUBNET "-ext";
+    cases[n].p.public_ip = true;
+    cases[n++].p.nsg_id = NSG;
     cases[n].name = "no tags, empty user data";
     cases[n].p = base;
     cases[n].p.tags = NULL;

@@ -177,6 +177,9 @@ static void test_invalid(void **state)
         {FLAGS("-securitygroupid",
                "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/v"),
          "-securitygroupid"},
+        {FLAGS("-secondary-subnetid", "subnet-2"), "-secondary-subnetid"},
+        /* upstream's ConfigVerifier: the second NIC needs another subnet */
+        {FLAGS("-secondary-subnetid", SUBNET), "must differ"},
         {FLAGS("-imageid", ""), "-imageid"},
         {FLAGS("-instance-size", ""), "-instance-size"},
         {FLAGS("-ssh-username", "root"), "-ssh-username"},
@@ -452,6 +455,30 @@ static void test_vm_body(void **state)
     p.cvm = true;
     b = az_vm_body(&p);
     assert_true(json_is_true(path_get(b, "properties.securityProfile.uefiSettings.secureBootEnabled")));
+    json_decref(b);
+
+    /* Multi-NIC (upstream's buildNetworkConfigs at 79e1fb63608e): the primary
+     * "-net" NIC keeps no public IP, the "-ext" one on the secondary subnet
+     * gets it; both carry the NSG. */
+    p.secondary_subnet_id = SUBNET "2";
+    b = az_vm_body(&p);
+    nic = path_get(b, "properties.networkProfile.networkInterfaceConfigurations.0");
+    assert_string_equal(str_at(nic, "name"), "podvm-a-12345678-net");
+    assert_true(json_is_true(path_get(nic, "properties.primary")));
+    assert_true(json_is_true(path_get(nic, "properties.ipConfigurations.0.properties.primary")));
+    assert_string_equal(str_at(nic, "properties.ipConfigurations.0.properties.subnet.id"), SUBNET);
+    assert_null(path_get(nic, "properties.ipConfigurations.0.properties.publicIPAddressConfiguration"));
+    json_t *ext = path_get(b, "properties.networkProfile.networkInterfaceConfigurations.1");
+    assert_string_equal(str_at(ext, "name"), "podvm-a-12345678-ext");
+    assert_true(json_is_false(path_get(ext, "properties.primary")));
+    assert_true(json_is_false(path_get(ext, "properties.ipConfigurations.0.properties.primary")));
+    assert_string_equal(str_at(ext, "properties.deleteOption"), "Delete");
+    assert_string_equal(str_at(ext, "properties.networkSecurityGroup.id"), p.nsg_id);
+    assert_string_equal(str_at(ext, "properties.ipConfigurations.0.properties.subnet.id"), SUBNET "2");
+    assert_string_equal(
+        str_at(ext, "properties.ipConfigurations.0.properties.publicIPAddressConfiguration.name"),
+        "podvm-a-12345678-ext");
+    assert_null(path_get(b, "properties.networkProfile.networkInterfaceConfigurations.2"));
     json_decref(b);
 
     _cleanup_free_ char *e0 = az_base64("", 0);

@@ -301,7 +301,7 @@ static void test_network(void **state)
                       "{\"name\":\"a\",\"properties\":{\"privateIPAddress\":\"10.0.0.4\",\"primary\":true,"
                       "\"publicIPAddress\":{\"id\":\"/subscriptions/s/x/publicIPAddresses/p\"}}},"
                       "{\"name\":\"v6\",\"properties\":{\"privateIPAddress\":\"fd00::4\"}}]}}";
-    assert_int_equal(az_parse_nic(S(nic), &priv, &pub, NULL), 0);
+    assert_int_equal(az_parse_nic(S(nic), &priv, &pub, NULL, NULL), 0);
     assert_string_equal(priv[0], "10.0.0.4");
     assert_string_equal(priv[1], "10.0.0.5");
     assert_string_equal(priv[2], "fd00::4");
@@ -319,7 +319,7 @@ static void test_network(void **state)
     for (size_t i = 0; i < CAA_ARRAY_SIZE(bad); i++) {
         caa_error *e = NULL;
         priv = pub = NULL;
-        if (az_parse_nic(S(bad[i]), &priv, &pub, &e) != -EPROTO)
+        if (az_parse_nic(S(bad[i]), &priv, &pub, NULL, &e) != -EPROTO)
             fail_msg("accepted %s", bad[i]);
         assert_null(priv);
         caa_error_free(e);

@@ -100,8 +100,8 @@ def case(fn):
     return fn
 
 
-def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws="", timeout="10", retry="1",
-        expect=0, extra=()):
+def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws="", gcp="", alibaba="",
+        timeout="10", retry="1", expect=0, extra=()):
     out = os.path.join(tmp, "run", "peerpod")
     cmd = [
         PUD,
@@ -120,6 +120,10 @@ def run(tmp, *, cidata_dir="", cidata_device="", fstype="iso9660", azure="", aws
         azure,
         "--aws-imds-url",
         aws,
+        "--gcp-imds-url",
+        gcp,
+        "--alibaba-imds-url",
+        alibaba,
         "--output-dir",
         out,
         "--log-level",
@@ -236,6 +240,17 @@ def command_line_as_upstream(tmp):
     assert read(out, "apf.json") == APF.encode()
 
 
+def closed_port_url():
+    """A loopback URL nobody listens on (bound, then closed)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}"
+
+
 @case
 def no_provider_writes_initdata_only(tmp):
     """As upstream: no cidata and no known cloud (no IMDS URL given, detection says
@@ -247,8 +262,10 @@ def no_provider_writes_initdata_only(tmp):
     out = os.path.join(tmp, "run", "peerpod")
     empty = os.path.join(tmp, "no-cidata")
     os.makedirs(empty)
+    # The GCP probe of a KVM guest goes to a closed loopback port (refused).
     p = subprocess.run([PUD, "provision-files", "-t", "30", "--cidata-dir", empty, "--cidata-device", "",
-                        "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file", vendor, "--output-dir", out],
+                        "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file", vendor, "--output-dir", out,
+                        "--detect-cloud", "--gcp-imds-url", closed_port_url()],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 0, p.stderr
     assert "no user-data provider" in p.stderr and "cloud: none" in p.stderr, p.stderr
@@ -260,7 +277,8 @@ def no_provider_writes_initdata_only(tmp):
     t0 = time.monotonic()
     p = subprocess.run([PUD, "provision-files", "-t", "1", "--cidata-dir", empty, "--cidata-device",
                         os.path.join(tmp, "no-such-device"), "--hypervisor-vendor", "KVMKVMKVM",
-                        "--sys-vendor-file", vendor, "--output-dir", out], capture_output=True, text=True, timeout=20)
+                        "--sys-vendor-file", vendor, "--output-dir", out, "--detect-cloud", "--gcp-imds-url",
+                        closed_port_url()], capture_output=True, text=True, timeout=20)
     took = time.monotonic() - t0
     assert p.returncode == 0 and 0.9 <= took < 10, (p.returncode, took, p.stderr)
     assert sorted(os.listdir(out)) == ["aa.toml", "initdata", "initdata.digest"], os.listdir(out)
@@ -470,6 +488,106 @@ def azure_imds(tmp):
         check_good_output(out)
         assert "user-data from azure" in err, err
         assert srv.requests[0][2].get("Metadata") == "true"
+    finally:
+        srv.close()
+
+
+# GCP (upstream's GcpImdsURL / GcpUserDataImdsURL): the probe and the user-data
+# both need "Metadata-Flavor: Google"; the user-data attribute is base64 (upstream
+# decodes it, imdsGet b64=true), as the GCP provider stores it.
+GCP_PROBE = "/computeMetadata/v1/instance"
+GCP_USER_DATA = "/computeMetadata/v1/instance/attributes/user-data"
+
+
+def gcp_handler(doc):
+    def h(method, path, headers, n):
+        if method != "GET" or path not in (GCP_PROBE, GCP_USER_DATA):
+            return 404, "not found"
+        if headers.get("Metadata-Flavor") != "Google":
+            return 403, "Missing Metadata-Flavor:Google header."
+        if path == GCP_PROBE:
+            return 200, "attributes/\nhostname\nid\n"
+        return 200, base64.b64encode(doc.encode()).decode()
+
+    return h
+
+
+def vendor_file(tmp, text):
+    path = os.path.join(tmp, "sys_vendor")
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    return path
+
+
+@case
+def gcp_detected_and_fetched(tmp):
+    """A KVM guest whose metadata server answers is GCP (upstream's isGCPVM); the
+    user-data comes from the GCP attribute. Azure/AWS/Alibaba are not asked."""
+    srv = Server(gcp_handler(GOOD))
+    other = Server(lambda *a: (500, "must not be asked"))
+    try:
+        empty = os.path.join(tmp, "empty")
+        os.makedirs(empty)
+        out, err = run(tmp, cidata_dir=empty, gcp=srv.url, azure=other.url, aws=other.url, alibaba=other.url,
+                       extra=["--detect-cloud", "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file",
+                              vendor_file(tmp, "Google")])
+        check_good_output(out)
+        assert "cloud: gcp" in err and "user-data from gcp" in err, err
+        paths = [p for _, p, _ in srv.requests]
+        assert paths[0] == GCP_PROBE and GCP_USER_DATA in paths, paths
+        assert all(h.get("Metadata-Flavor") == "Google" for _, _, h in srv.requests)
+        assert other.requests == [], other.requests
+    finally:
+        srv.close()
+        other.close()
+
+
+@case
+def gcp_probe_only_on_kvm(tmp):
+    """Not a KVM guest: no probe at all (upstream checks the CPUID vendor first);
+    a KVM guest whose probe fails is not GCP."""
+    srv = Server(gcp_handler(GOOD))
+    try:
+        empty = os.path.join(tmp, "empty")
+        os.makedirs(empty)
+        for hv in ("", "VMwareVMware"):
+            _, err = run(tmp, cidata_dir=empty, gcp=srv.url, extra=["--detect-cloud", "--hypervisor-vendor", hv,
+                                                                      "--sys-vendor-file", vendor_file(tmp, "QEMU")])
+            assert "cloud: none" in err, err
+        assert srv.requests == [], srv.requests
+        _, err = run(tmp, cidata_dir=empty, gcp=closed_port_url(),
+                     extra=["--detect-cloud", "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file",
+                            vendor_file(tmp, "Google")])
+        assert "cloud: none" in err, err
+    finally:
+        srv.close()
+
+
+def alibaba_handler(doc):
+    def h(method, path, headers, n):
+        if method == "GET" and path == "/latest/user-data":
+            return 200, doc
+        return 404, "not found"
+
+    return h
+
+
+@case
+def alibaba_detected_and_fetched(tmp):
+    """DMI "Alibaba Cloud" (upstream's isAlibabaCloudVM): plain user-data from
+    100.100.100.200/latest/user-data (here a loopback server). On KVM the GCP
+    probe comes first (upstream's order) and finds nothing."""
+    srv = Server(alibaba_handler(GOOD))
+    try:
+        empty = os.path.join(tmp, "empty")
+        os.makedirs(empty)
+        out, err = run(tmp, cidata_dir=empty, gcp=srv.url, alibaba=srv.url,
+                       extra=["--detect-cloud", "--hypervisor-vendor", "KVMKVMKVM", "--sys-vendor-file",
+                              vendor_file(tmp, "Alibaba Cloud")])
+        check_good_output(out)
+        assert "cloud: alibaba" in err and "user-data from alibaba" in err, err
+        paths = [p for _, p, _ in srv.requests]
+        assert paths[0] == GCP_PROBE and paths[-1] == "/latest/user-data", paths
     finally:
         srv.close()
 
