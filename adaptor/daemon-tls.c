@@ -100,19 +100,26 @@ void caa_daemon_tls_free(caa_daemon_tls *t)
     free(t);
 }
 
+/* The store's content, empty when there is no file yet (the directory is
+ * made). Fails for a file that is not ours, naming it. */
+static int read_store(caa_daemon_tls *t, caa_tls_material *m, caa_error **err)
+{
+    int r = caa_tls_store_prepare_dir(t->dir, err);
+    if (r < 0)
+        return caa_error_prefix(err, "TLS material directory");
+    r = caa_tls_store_load(t->dir, m, err);
+    return r == -ENOENT ? 0 : r;
+}
+
 /* Generated material: from the store when it is there, else new (and saved). */
 static int load_or_generate(caa_daemon_tls *t, caa_error **err)
 {
     bool need_client = !t->user_client, need_ca = !t->user_ca;
     if (!need_client && !need_ca)
         return 0;
-    int r = caa_tls_store_prepare_dir(t->dir, err);
-    if (r < 0)
-        return caa_error_prefix(err, "TLS material directory");
-
     caa_tls_material m = {0};
-    r = caa_tls_store_load(t->dir, &m, err);
-    if (r < 0 && r != -ENOENT)
+    int r = read_store(t, &m, err);
+    if (r < 0)
         goto out;
     bool dirty = false;
 
@@ -166,13 +173,10 @@ static int check_store(caa_daemon_tls *t, caa_error **err)
 {
     if (t->user_client && t->user_ca)
         return 0;
-    int r = caa_tls_store_prepare_dir(t->dir, err);
-    if (r < 0)
-        return caa_error_prefix(err, "TLS material directory");
     caa_tls_material m = {0};
-    r = caa_tls_store_load(t->dir, &m, err);
+    int r = read_store(t, &m, err);
     caa_tls_material_done(&m);
-    return r == -ENOENT ? 0 : r;
+    return r;
 }
 
 int caa_daemon_tls_ensure(caa_daemon_tls *t, caa_error **err)
