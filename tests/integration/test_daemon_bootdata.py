@@ -216,6 +216,22 @@ def scenario_user_data():
     check_no_secrets(d, [INITDATA_MARK, FLAG_MARK, FLAG_INITDATA] + long_lines)
 
 
+def scenario_boot_data_on_disk():
+    """An idle pod keeps its user-data only in start-request.json: StartVM reads it
+    back, and fails clearly (no instance, the daemon serves on) when it is gone."""
+    d = Daemon().start()
+    sid = sandbox_id(7)
+    d.ctl_ok("create", sid, *pod_annotations("nginx", "default"))
+    os.unlink(os.path.join(d.pods, sid, "start-request.json"))
+    rc, _, err = d.ctl("start", sid)
+    check(rc == 1 and "start-request.json" in err, "StartVM without its start request: %d %s" % (rc, err))
+    check(d.instances() == [], "an instance was made without boot data: %s" % d.instances())
+    check(d.pod_state(sid)["state"] == "created", "state after the refused StartVM: %s" % d.pod_state(sid))
+    d.ctl_ok("version")
+    d.ctl_ok("stop", sid)
+    check(d.stop() == 0, "exit status")
+
+
 def scenario_size_limit():
     """A provider limit (validate_spec) fails CreateVM with INVALID_ARGUMENT and leaves nothing."""
     d = Daemon(args=["-test-user-data-limit", "300"]).start()
@@ -276,6 +292,7 @@ def main():
     scenario_bad_flags()
     scenario_tls(work)
     scenario_user_data()
+    scenario_boot_data_on_disk()
     scenario_size_limit()
     scenario_user_ca(work)
 
