@@ -111,6 +111,9 @@ def command(variant, build, work, fakes):
         return [test, "test", "-test-state-dir", work + "/inst"], env
     if variant == "test-notls":
         return [test, "test", "-test-state-dir", work + "/inst", "-disable-tls"], env
+    if variant == "all-linked":
+        return [os.path.join(build, "bench", "daemon-rss", "cloud-api-adaptor-all-linked"), "test",
+                "-test-state-dir", work + "/inst"], env
     if variant == "libvirt":
         return [shipped, "libvirt", "-uri", "test:///default", "-pool-name", "default-pool"], env
     if variant == "aws":
