@@ -20,10 +20,13 @@
 struct caa_daemon_tls {
     bool user_ca;     /* -ca-cert-file */
     bool user_client; /* -cert-file/-cert-key */
+    bool skip_verify; /* -tls-skip-verify */
+    bool ready;       /* the generated material, the SSL_CTX and the dialer are made */
     char *dir;        /* <pods-dir>/.tls */
     char *min_version;
     char **cipher_suites;
     caa_tls_profile profile;
+    /* Made at the first use (caa_daemon_tls_ensure) unless user-supplied. */
     caa_tls_identity *client;
     char *client_cert_pem; /* shipped as tls-client-ca when generated */
     caa_tls_ca *ca;        /* built-in CA, NULL with -ca-cert-file */
@@ -60,15 +63,35 @@ int caa_daemon_tls_check_config(const caa_daemon_config *cfg, caa_error **err)
     return 0;
 }
 
+/* Forgets what caa_daemon_tls_ensure() makes, keeping the user's files, so
+ * that a failed first use leaves nothing half made and the next one retries. */
+static void drop_lazy(caa_daemon_tls *t)
+{
+    caa_agent_dialer_tls_free(t->dialer);
+    t->dialer = NULL;
+    SSL_CTX_free(t->ctx);
+    t->ctx = NULL;
+    if (!t->user_ca) {
+        caa_tls_trust_free(t->trust);
+        t->trust = NULL;
+    }
+    caa_tls_ca_free(t->ca);
+    t->ca = NULL;
+    free(t->client_cert_pem);
+    t->client_cert_pem = NULL;
+    if (!t->user_client) {
+        caa_tls_identity_free(t->client);
+        t->client = NULL;
+    }
+    t->ready = false;
+}
+
 void caa_daemon_tls_free(caa_daemon_tls *t)
 {
     if (!t)
         return;
-    caa_agent_dialer_tls_free(t->dialer);
-    SSL_CTX_free(t->ctx);
+    drop_lazy(t);
     caa_tls_trust_free(t->trust);
-    caa_tls_ca_free(t->ca);
-    free(t->client_cert_pem);
     caa_tls_identity_free(t->client);
     caa_tls_profile_done(&t->profile);
     caa_strv_free(t->cipher_suites);
@@ -77,19 +100,26 @@ void caa_daemon_tls_free(caa_daemon_tls *t)
     free(t);
 }
 
+/* The store's content, empty when there is no file yet (the directory is
+ * made). Fails for a file that is not ours, naming it. */
+static int read_store(caa_daemon_tls *t, caa_tls_material *m, caa_error **err)
+{
+    int r = caa_tls_store_prepare_dir(t->dir, err);
+    if (r < 0)
+        return caa_error_prefix(err, "TLS material directory");
+    r = caa_tls_store_load(t->dir, m, err);
+    return r == -ENOENT ? 0 : r;
+}
+
 /* Generated material: from the store when it is there, else new (and saved). */
 static int load_or_generate(caa_daemon_tls *t, caa_error **err)
 {
     bool need_client = !t->user_client, need_ca = !t->user_ca;
     if (!need_client && !need_ca)
         return 0;
-    int r = caa_tls_store_prepare_dir(t->dir, err);
-    if (r < 0)
-        return caa_error_prefix(err, "TLS material directory");
-
     caa_tls_material m = {0};
-    r = caa_tls_store_load(t->dir, &m, err);
-    if (r < 0 && r != -ENOENT)
+    int r = read_store(t, &m, err);
+    if (r < 0)
         goto out;
     bool dirty = false;
 
@@ -135,11 +165,56 @@ out:
     return r;
 }
 
+/* At start: the store directory is made and the file, when there, is read
+ * and checked as JSON, so a damaged store still stops the start. Its keys are
+ * decoded only at the first use: OpenSSL's key and certificate code is not
+ * paged in by a daemon that runs no pod. */
+static int check_store(caa_daemon_tls *t, caa_error **err)
+{
+    if (t->user_client && t->user_ca)
+        return 0;
+    caa_tls_material m = {0};
+    int r = read_store(t, &m, err);
+    caa_tls_material_done(&m);
+    return r;
+}
+
+int caa_daemon_tls_ensure(caa_daemon_tls *t, caa_error **err)
+{
+    if (t->ready)
+        return 0;
+    int r = load_or_generate(t, err);
+    if (r < 0)
+        goto fail;
+    if (!t->user_client && !t->user_ca)
+        t->client_cert_pem = caa_tls_identity_cert_pem(t->client);
+    if (t->ca && !t->skip_verify)
+        t->trust = caa_tls_ca_trust(t->ca);
+
+    caa_tls_client_config cc = {
+        .profile = &t->profile,
+        .identity = t->client,
+        .ca = t->skip_verify ? NULL : t->trust,
+        .skip_verify = t->skip_verify,
+    };
+    if ((r = caa_tls_client_ctx_new(&cc, &t->ctx, err)) < 0) {
+        caa_error_prefix(err, "TLS client context");
+        goto fail;
+    }
+    t->dialer = caa_agent_dialer_tls_new(t->ctx);
+    t->ready = true;
+    return 0;
+fail:
+    drop_lazy(t);
+    return caa_error_prefix(err, "making the TLS material for the pod VMs");
+}
+
 int caa_daemon_tls_new(const caa_daemon_config *cfg, caa_daemon_tls **ret, caa_error **err)
 {
     caa_daemon_tls *t = xnew0(caa_daemon_tls, 1);
     t->user_ca = is_set(cfg->ca_cert_file);
     t->user_client = is_set(cfg->cert_file);
+    t->skip_verify = cfg->tls_skip_verify;
     t->dir = xasprintf("%s/%s", cfg->pods_dir, CAA_PODS_DIR_TLS_NAME);
     t->min_version = xstrdup(cfg->tls_min_version ? cfg->tls_min_version : "");
     profile_inputs(cfg, &t->cipher_suites);
@@ -158,24 +233,8 @@ int caa_daemon_tls_new(const caa_daemon_config *cfg, caa_daemon_tls **ret, caa_e
         goto fail;
     if (t->user_ca && (r = caa_tls_trust_load_file(cfg->ca_cert_file, &t->trust, err)) < 0)
         goto fail;
-    if ((r = load_or_generate(t, err)) < 0)
+    if ((r = check_store(t, err)) < 0)
         goto fail;
-    if (!t->user_client && !t->user_ca)
-        t->client_cert_pem = caa_tls_identity_cert_pem(t->client);
-    if (t->ca && !cfg->tls_skip_verify)
-        t->trust = caa_tls_ca_trust(t->ca);
-
-    caa_tls_client_config cc = {
-        .profile = &t->profile,
-        .identity = t->client,
-        .ca = cfg->tls_skip_verify ? NULL : t->trust,
-        .skip_verify = cfg->tls_skip_verify,
-    };
-    if ((r = caa_tls_client_ctx_new(&cc, &t->ctx, err)) < 0) {
-        caa_error_prefix(err, "TLS client context");
-        goto fail;
-    }
-    t->dialer = caa_agent_dialer_tls_new(t->ctx);
     if (cfg->tls_skip_verify)
         log_warn("-tls-skip-verify: the pod VMs' certificates are not checked");
     log_info("TLS to the pod VMs: client certificate %s, server certificates %s, minimum %s",
@@ -192,9 +251,11 @@ fail:
 int caa_daemon_tls_fill_apf(caa_daemon_tls *t, const char *instance_name, caa_apf_config *apf,
                             caa_error **err)
 {
+    int r = caa_daemon_tls_ensure(t, err);
+    if (r < 0)
+        return r;
     if (t->ca) {
-        int r =
-            caa_tls_ca_issue_server(t->ca, instance_name, &apf->tls_server_cert, &apf->tls_server_key, err);
+        r = caa_tls_ca_issue_server(t->ca, instance_name, &apf->tls_server_cert, &apf->tls_server_key, err);
         if (r < 0)
             return caa_error_prefix(err, "issuing the server certificate for %s", instance_name);
     }
@@ -210,9 +271,13 @@ const char *caa_daemon_tls_server_name(const caa_daemon_tls *t, const char *inst
     return caa_tls_server_name(t->user_ca, instance_name);
 }
 
-const caa_agent_dialer *caa_daemon_tls_dialer(const caa_daemon_tls *t)
+int caa_daemon_tls_dialer(caa_daemon_tls *t, const caa_agent_dialer **ret, caa_error **err)
 {
-    return t->dialer;
+    int r = caa_daemon_tls_ensure(t, err);
+    if (r < 0)
+        return r;
+    *ret = t->dialer;
+    return 0;
 }
 
 const char *caa_daemon_tls_dir(const caa_daemon_tls *t)

@@ -5,10 +5,13 @@
  *  - server trust: -ca-cert-file (server name "podvm-server"), or a built-in
  *    CA that issues each pod VM a server certificate for its instance name;
  *  - generated material (client identity, CA) is kept in
- *    <pods-dir>/.tls/tls-material.json and reloaded at start, so a restarted
- *    daemon still verifies and is trusted by the VMs it created.
+ *    <pods-dir>/.tls/tls-material.json and reloaded, so a restarted daemon
+ *    still verifies and is trusted by the VMs it created.
  *
- * Built once at start (caa_daemon_tls_new) unless -disable-tls. */
+ * Checked at start (caa_daemon_tls_new) unless -disable-tls; the generated
+ * material, the SSL_CTX and the dialer are made at the first use (the first
+ * pod's boot data or agent proxy), so an idle daemon keeps OpenSSL's key and
+ * certificate code out of memory. */
 #pragma once
 
 #include <stdbool.h>
@@ -25,10 +28,14 @@ typedef struct caa_daemon_tls caa_daemon_tls;
  * -tls-skip-verify, half a key pair, the profile. Skipped with -disable-tls. */
 int caa_daemon_tls_check_config(const caa_daemon_config *cfg, caa_error **err);
 
-/* Loads the user's files and the persisted material (generating and saving
- * what is missing), builds the client SSL_CTX and the dialer. Errors name
- * the file. */
+/* Loads the user's files and checks the persisted material's file (JSON
+ * only). Errors name the file. */
 int caa_daemon_tls_new(const caa_daemon_config *cfg, caa_daemon_tls **ret, caa_error **err);
+/* Makes, once, what the pods need: the persisted material decoded (or new
+ * material generated and saved), the client SSL_CTX and the dialer. On
+ * failure nothing is kept, the error names the file, and the next call tries
+ * again. Called by fill_apf and dialer; public for the tests. */
+int caa_daemon_tls_ensure(caa_daemon_tls *t, caa_error **err);
 void caa_daemon_tls_free(caa_daemon_tls *t);
 
 /* Fills the TLS members of a pod's apf.json: tls-server-cert/-key (a new
@@ -42,8 +49,8 @@ int caa_daemon_tls_fill_apf(caa_daemon_tls *t, const char *instance_name, caa_ap
 /* The name the proxy verifies: instance_name with the built-in CA,
  * "podvm-server" with -ca-cert-file. */
 const char *caa_daemon_tls_server_name(const caa_daemon_tls *t, const char *instance_name);
-/* The dialer for agent proxies (owned by t). */
-const caa_agent_dialer *caa_daemon_tls_dialer(const caa_daemon_tls *t);
+/* The dialer for agent proxies (owned by t), made at the first call. */
+int caa_daemon_tls_dialer(caa_daemon_tls *t, const caa_agent_dialer **ret, caa_error **err);
 /* Where the generated material lives (<pods-dir>/.tls); NULL when the user
  * supplied both the client identity and the CA. */
 const char *caa_daemon_tls_dir(const caa_daemon_tls *t);

@@ -58,6 +58,9 @@ struct caa_pod {
     bool recovered;  /* loaded from a state file at start */
     /* A recovered `created` pod whose start-request.json was read back: it can be started. */
     bool start_request_restored;
+    /* user_data was dropped after start-request.json was written (or checked):
+     * StartVM reads it back. */
+    bool boot_data_on_disk;
 
     caa_pod_intent intent;
     unsigned made; /* CAA_POD_MADE_* */
@@ -107,6 +110,13 @@ void caa_pod_forget(caa_pod *pod);
  * pod unstartable). */
 int caa_pod_save_start_request(caa_pod *pod, caa_error **err);
 void caa_pod_restore_start_request(caa_pod *pod);
+/* Reads start-request.json back into the pod (size, image, user-data); the
+ * error names the file. StartVM calls it for a pod whose boot data waits on
+ * disk. */
+int caa_pod_load_start_request(caa_pod *pod, caa_error **err);
+/* Wipes and frees the pod's user-data and registry credentials: a pod keeps
+ * them in memory only while a StartVM needs them, not while it idles. */
+void caa_pod_drop_boot_data(caa_pod *pod);
 
 /* pod-lifecycle.c */
 /* Answers a StartVM or StopVM whose provider callback the torn-down provider dropped (-ESHUTDOWN). */

@@ -604,6 +604,8 @@ static void on_instance_created(int status, caa_instance *inst, caa_error *err, 
     _cleanup_(caa_instance_freep) caa_instance *owned = inst;
     bool have_id = inst && inst->id && *inst->id;
     CAA_FAILPOINT("provider", "create-answered"); /* made in the cloud, id not yet on disk */
+    /* The provider is done with the user-data; the pod is never created again. */
+    caa_pod_drop_boot_data(pod);
 
     if (have_id) {
         /* Record first: whatever happens next, the id is on disk for deletion. */
@@ -657,7 +659,13 @@ int caa_pod_start(caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
                              "sandbox %s was created by an earlier daemon and its request is lost; "
                              "stop it and create it again",
                              ID(pod));
-    int r = caa_pod_set_state(pod, CAA_POD_PROVISIONING, err);
+    int r;
+    if (pod->boot_data_on_disk) {
+        if ((r = caa_pod_load_start_request(pod, err)) < 0)
+            return caa_error_prefix(err, "sandbox %s: reading its start request", ID(pod));
+        pod->boot_data_on_disk = false;
+    }
+    r = caa_pod_set_state(pod, CAA_POD_PROVISIONING, err);
     if (r < 0)
         return r;
 

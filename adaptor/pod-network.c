@@ -10,7 +10,9 @@
  *             config in memory: it is read back from its apf.json.
  *
  * The library calls are synchronous and short (netlink, one nftables batch);
- * they run on the loop thread and report through a deferred callback. */
+ * they run on the loop thread and report through a deferred callback. They
+ * live in the pod network module (podnet-loader.h), loaded at the first pod
+ * with a network namespace. */
 #define LOG_COMPONENT "adaptor/podnetwork"
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 #include "log.h"
 #include "pod-hooks.h"
 #include "pod-internal.h"
+#include "podnet-loader.h"
 #include "podnet-worker.h"
 #include "xalloc.h"
 
@@ -60,8 +63,11 @@ int caa_pod_network_inspect(caa_manager *m, caa_pod *pod, caa_error **err)
         .vxlan_port = (uint16_t)cfg->vxlan_port,
         .pod_subnet_cidrs = cfg->pod_subnet_cidrs,
     };
+    const caa_podnet_worker_ops *ops = NULL;
+    if ((r = caa_podnet_worker(&ops, err)) < 0)
+        return caa_error_prefix(err, "the pod network");
     caa_podnet_config *net = NULL;
-    r = caa_podnet_worker_inspect(pod->netns_path, &opts, &net, err);
+    r = ops->inspect(pod->netns_path, &opts, &net, err);
     if (r < 0)
         return caa_error_prefix(err, "inspecting the pod network");
     /* Passed on as upstream does; the VM side decides whether it can do it. */
@@ -121,7 +127,11 @@ int caa_pod_network_setup(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *op
                 pod->rec.instance_id);
         vm_ip = ips[1];
     }
-    int r = caa_podnet_worker_setup(pod->rec.netns_path, net, vm_ip, err);
+    const caa_podnet_worker_ops *ops = NULL;
+    int r = caa_podnet_worker(&ops, err);
+    if (r < 0)
+        return caa_error_prefix(err, "the pod network");
+    r = ops->setup(pod->rec.netns_path, net, vm_ip, err);
     if (r < 0)
         return r;
     log_pod_info(ID(pod), "pod network tunnel to %s set up (VXLAN id %u)", vm_ip, net->vxlan_id);
@@ -145,7 +155,10 @@ int caa_pod_network_teardown(caa_manager *m, caa_pod *pod, caa_done_cb cb, void 
         caa_hook_complete_later(m, cb, opaque, 0, NULL);
         return 0;
     }
-    r = caa_podnet_worker_teardown(pod->rec.netns_path, pod->network, &e);
+    const caa_podnet_worker_ops *ops = NULL;
+    r = caa_podnet_worker(&ops, &e);
+    if (r == 0)
+        r = ops->teardown(pod->rec.netns_path, pod->network, &e);
     if (r == 0)
         log_pod_debug(ID(pod), "pod network torn down");
     caa_hook_complete_later(m, cb, opaque, r, e);

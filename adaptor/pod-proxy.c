@@ -16,14 +16,16 @@
 static int agent_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaque, caa_error **err)
 {
     const caa_daemon_config *cfg = m->cfg;
+    const caa_agent_dialer *dialer = m->sc ? caa_daemon_sc_dialer(m->sc) : caa_agent_dialer_tcp();
+    int r = m->tls ? caa_daemon_tls_dialer(m->tls, &dialer, err) : 0;
+    if (r < 0)
+        return r;
     caa_agent_proxy_config pc = {
         .sandbox_id = pod->rec.sandbox_id,
         .socket_path = pod->agent_socket,
         .host = pod->rec.instance_ips[0],
         .port = (uint16_t)cfg->forwarder_port,
-        .dialer = m->sc    ? caa_daemon_sc_dialer(m->sc)
-                  : m->tls ? caa_daemon_tls_dialer(m->tls)
-                           : caa_agent_dialer_tcp(),
+        .dialer = dialer,
         .server_name = m->sc    ? pod->rec.sandbox_id
                        : m->tls ? caa_daemon_tls_server_name(m->tls, pod->rec.instance_name)
                                 : NULL,
@@ -32,7 +34,7 @@ static int agent_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void 
     };
     caa_agent_proxy *p = NULL;
     /* The proxy's ready callback has caa_done_cb's shape and contract. */
-    int r = caa_agent_proxy_start(m->loop, &pc, cb, opaque, &p, err);
+    r = caa_agent_proxy_start(m->loop, &pc, cb, opaque, &p, err);
     if (r < 0)
         return r;
     pod->proxy = p;

@@ -44,12 +44,7 @@ void caa_pod_free(caa_pod *pod)
     free(pod->dir);
     free(pod->agent_socket);
     free(pod->netns_path);
-    if (pod->user_data)
-        explicit_bzero(pod->user_data, pod->user_data_len);
-    free(pod->user_data);
-    if (pod->auth_json)
-        explicit_bzero(pod->auth_json, strlen(pod->auth_json));
-    free(pod->auth_json);
+    caa_pod_drop_boot_data(pod);
     caa_error_free(pod->start_error);
     caa_error_free(pod->stop_error);
     caa_list *n, *tmp;
@@ -404,6 +399,9 @@ int caa_pod_create(caa_manager *m, const char *sandbox_id, const caa_annotation 
     if (r < 0)
         goto fail_rmdir;
 
+    /* Saved in start-request.json: an idle pod does not keep it in memory. */
+    caa_pod_drop_boot_data(pod);
+    pod->boot_data_on_disk = true;
     table_add(m, pod);
     log_pod_info(sandbox_id, "created pod %s/%s, instance name %s", pod->rec.pod_namespace, pod->rec.pod_name,
                  pod->rec.instance_name);

@@ -30,17 +30,16 @@ bool caa_provider_name_valid(const char *name)
 
 /* Only root or the user we run as may have put code here, and nobody else may
  * replace it: a module runs with the daemon's privileges. */
-static int check_trusted(const struct stat *st, const char *what, const char *path, caa_error **err)
+static int check_trusted(const char *kind, const struct stat *st, const char *what, const char *path,
+                         caa_error **err)
 {
     if (st->st_uid != 0 && st->st_uid != geteuid())
         return caa_error_set(err, -EPERM,
-                             "refusing provider module %s %s: owned by uid %u, neither root nor the daemon's "
-                             "user",
+                             "refusing %s %s %s: owned by uid %u, neither root nor the daemon's user", kind,
                              what, path, (unsigned)st->st_uid);
     if (st->st_mode & (S_IWGRP | S_IWOTH))
-        return caa_error_set(err, -EPERM,
-                             "refusing provider module %s %s: it is group- or world-writable (%04o)", what,
-                             path, (unsigned)(st->st_mode & 07777));
+        return caa_error_set(err, -EPERM, "refusing %s %s %s: it is group- or world-writable (%04o)", kind,
+                             what, path, (unsigned)(st->st_mode & 07777));
     return 0;
 }
 
@@ -64,25 +63,20 @@ static int check_entry(const caa_provider_module *m, const char *path, const cha
     return 0;
 }
 
-int caa_provider_module_load(const char *dir, const char *name, const caa_provider_ops **ret, caa_error **err)
+int caa_module_open(const char *kind, const char *dir, const char *file, const char *symbol,
+                    void **ret_handle, const void **ret_sym, caa_error **err)
 {
-    if (!caa_provider_name_valid(name))
-        return caa_error_set(err, -EINVAL, "invalid provider name \"%s\"", name ? name : "");
-    char
-        file[sizeof(CAA_PROVIDER_MODULE_PREFIX) + CAA_PROVIDER_NAME_MAX + sizeof(CAA_PROVIDER_MODULE_SUFFIX)];
-    snprintf(file, sizeof(file), CAA_PROVIDER_MODULE_PREFIX "%s" CAA_PROVIDER_MODULE_SUFFIX, name);
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
-
     _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
-            return caa_error_set(err, -ENOENT, "no provider module directory %s", dir);
-        return caa_error_set_errno(err, -errno, "opening provider module directory %s", dir);
+            return caa_error_set(err, -ENOENT, "no %s directory %s", kind, dir);
+        return caa_error_set_errno(err, -errno, "opening %s directory %s", kind, dir);
     }
     struct stat st;
     if (fstat(dfd, &st) < 0)
-        return caa_error_set_errno(err, -errno, "reading provider module directory %s", dir);
-    int r = check_trusted(&st, "directory", dir, err);
+        return caa_error_set_errno(err, -errno, "reading %s directory %s", kind, dir);
+    int r = check_trusted(kind, &st, "directory", dir, err);
     if (r < 0)
         return r;
 
@@ -90,16 +84,16 @@ int caa_provider_module_load(const char *dir, const char *name, const caa_provid
     _cleanup_close_ int fd = openat(dfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
     if (fd < 0) {
         if (errno == ENOENT)
-            return caa_error_set(err, -ENOENT, "no provider module %s", path);
+            return caa_error_set(err, -ENOENT, "no %s %s", kind, path);
         if (errno == ELOOP)
-            return caa_error_set(err, -EPERM, "refusing provider module %s: it is a symbolic link", path);
-        return caa_error_set_errno(err, -errno, "opening provider module %s", path);
+            return caa_error_set(err, -EPERM, "refusing %s %s: it is a symbolic link", kind, path);
+        return caa_error_set_errno(err, -errno, "opening %s %s", kind, path);
     }
     if (fstat(fd, &st) < 0)
-        return caa_error_set_errno(err, -errno, "reading provider module %s", path);
+        return caa_error_set_errno(err, -errno, "reading %s %s", kind, path);
     if (!S_ISREG(st.st_mode))
-        return caa_error_set(err, -EPERM, "refusing provider module %s: not a regular file", path);
-    r = check_trusted(&st, "file", path, err);
+        return caa_error_set(err, -EPERM, "refusing %s %s: not a regular file", kind, path);
+    r = check_trusted(kind, &st, "file", path, err);
     if (r < 0)
         return r;
 
@@ -109,8 +103,7 @@ int caa_provider_module_load(const char *dir, const char *name, const caa_provid
     void *handle = dlopen(fd_path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *why = dlerror();
-        return caa_error_set(err, -ENOEXEC, "loading provider module %s: %s", path,
-                             why ? why : "dlopen failed");
+        return caa_error_set(err, -ENOEXEC, "loading %s %s: %s", kind, path, why ? why : "dlopen failed");
     }
     /* glibc finds an already loaded object by its name: fd stays open for the
      * life of the process, so its number (the object's name, /proc/self/fd/N)
@@ -118,12 +111,30 @@ int caa_provider_module_load(const char *dir, const char *name, const caa_provid
     int kept_fd = TAKE_FD(fd);
     (void)kept_fd;
 
-    const caa_provider_module *m = dlsym(handle, CAA_PROVIDER_MODULE_SYMBOL);
-    if (!m) {
+    const void *sym = dlsym(handle, symbol);
+    if (!sym) {
         dlclose(handle);
-        return caa_error_set(err, -ENOEXEC, "%s is not a provider module: it has no symbol %s", path,
-                             CAA_PROVIDER_MODULE_SYMBOL);
+        return caa_error_set(err, -ENOEXEC, "%s is not a %s: it has no symbol %s", path, kind, symbol);
     }
+    *ret_handle = handle;
+    *ret_sym = sym;
+    return 0;
+}
+
+int caa_provider_module_load(const char *dir, const char *name, const caa_provider_ops **ret, caa_error **err)
+{
+    if (!caa_provider_name_valid(name))
+        return caa_error_set(err, -EINVAL, "invalid provider name \"%s\"", name ? name : "");
+    char
+        file[sizeof(CAA_PROVIDER_MODULE_PREFIX) + CAA_PROVIDER_NAME_MAX + sizeof(CAA_PROVIDER_MODULE_SUFFIX)];
+    snprintf(file, sizeof(file), CAA_PROVIDER_MODULE_PREFIX "%s" CAA_PROVIDER_MODULE_SUFFIX, name);
+    _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+    void *handle = NULL;
+    const void *entry = NULL;
+    int r = caa_module_open("provider module", dir, file, CAA_PROVIDER_MODULE_SYMBOL, &handle, &entry, err);
+    if (r < 0)
+        return r;
+    const caa_provider_module *m = entry;
     r = check_entry(m, path, name, err);
     if (r < 0) {
         dlclose(handle);

@@ -33,6 +33,21 @@ typedef struct caa_provider_module {
 /* Defined by providers/module-entry.c in each module. */
 extern const caa_provider_module caa_provider_module_entry;
 
+/* The safe loading of any module of the daemon (providers, the pod network):
+ * dir must be a compiled-in directory; refuses, before any code of the file
+ * runs, a directory or file that is group/world-writable, owned by neither
+ * root nor the effective user, or a symbolic link; then dlopens that very file
+ * and looks up symbol. kind names the module in messages ("provider module").
+ * -ENOENT: no such directory or file; -EPERM: unsafe; -ENOEXEC: not loadable
+ * or no such symbol. ret_handle is for dlclose() when the caller refuses the
+ * entry. */
+int caa_module_open(const char *kind, const char *dir, const char *file, const char *symbol,
+                    void **ret_handle, const void **ret_sym, caa_error **err);
+/* Is the running executable inside the build tree (run uninstalled)? Then
+ * modules come from the build tree, else from the installed directory. The
+ * path comes from the kernel, never from the environment or a flag. */
+bool caa_module_running_from_build_tree(void);
+
 /* Is name usable as a provider (and module file) name? */
 bool caa_provider_name_valid(const char *name);
 

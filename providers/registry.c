@@ -30,9 +30,7 @@ static size_t n_registered;
 static const caa_provider_ops *loaded[MAX_PROVIDERS];
 static size_t n_loaded;
 
-/* Is the running executable inside the build tree (run uninstalled)? The
- * path comes from the kernel, never from the environment or a flag. */
-static bool running_from_build_tree(void)
+bool caa_module_running_from_build_tree(void)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -52,7 +50,7 @@ static const char *module_dir(void)
 {
     static const char *dir;
     if (!dir)
-        dir = running_from_build_tree() ? CAA_BUILD_ROOT "/providers" : CAA_PROVIDER_MODULE_DIR;
+        dir = caa_module_running_from_build_tree() ? CAA_BUILD_ROOT "/providers" : CAA_PROVIDER_MODULE_DIR;
     return dir;
 }
 

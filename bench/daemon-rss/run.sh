@@ -1,100 +1,51 @@
 #!/usr/bin/env bash
-# Daemon memory: VmRSS/VmHWM (and the anonymous/file-backed split, and the
-# number of shared objects mapped) of the daemon idle, with N pods in the
-# created state, then after StopVM of all of them. Variants:
+# Daemon memory (bench/daemon-rss/README.md): VmRSS, VmHWM, RssAnon, RssFile,
+# Pss and the shared objects mapped, idle (after start-up and one Version
+# call) and after N CreateVM, for each variant:
 #   test        tests/support/cloud-api-adaptor-test test: the daemon core with
-#               the statically registered test provider (no provider module)
-#   test-notls  the same with -disable-tls (no TLS material made at start)
-#   libvirt     adaptor/cloud-api-adaptor libvirt -uri test:///default: the
-#               product binary, which loads the libvirt provider module
-#               (docs/provider-modules.md); libvirt's in-process test driver
-#   all-linked  bench/daemon-rss/cloud-api-adaptor-all-linked test: as before
-#               provider modules, every provider linked in; test provider
-# In the first run, the idle point also lists the largest mappings (smaps Rss).
+#               the statically registered test provider
+#   test-notls  the same with -disable-tls
+#   aws         adaptor/cloud-api-adaptor aws against the fake EC2 endpoint
+#               (tests/integration/aws, the pinned official AWS SDK; node)
+#   azure       adaptor/cloud-api-adaptor azure against the fake ARM endpoint
+#               (tests/integration/azure/fake_arm.py)
+#   libvirt     adaptor/cloud-api-adaptor libvirt -uri test:///default
+#   all-linked  bench/daemon-rss/cloud-api-adaptor-all-linked test: every
+#               provider linked in, as before provider modules
+# With -B, every variant is measured with the binaries of a second build dir
+# too (e.g. the commit before a change), one after the other in the same run.
 #
-#   bench/daemon-rss/run.sh -b <build-dir> [-n pods] [-r runs] [-v "variants"]
-#
-# The pods dir lives on tmpfs (/dev/shm), like /run/peerpod on a node.
+#   bench/daemon-rss/run.sh -b <build-dir> [-B <before-build-dir>] [-n "1000 10000"] [-v "variants"]
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 build=build
-pods=1000
-runs=3
-variants="test test-notls libvirt all-linked"
-while getopts "b:n:r:v:" opt; do
+before=
+pods="1000 10000"
+variants="test test-notls aws azure libvirt"
+while getopts "b:B:n:v:" opt; do
   case $opt in
     b) build=$OPTARG ;;
+    B) before=$OPTARG ;;
     n) pods=$OPTARG ;;
-    r) runs=$OPTARG ;;
     v) variants=$OPTARG ;;
-    *) echo "usage: $0 -b build-dir [-n pods] [-r runs] [-v variants]" >&2; exit 2 ;;
+    *) echo "usage: $0 -b build-dir [-B before-build-dir] [-n pods] [-v variants]" >&2; exit 2 ;;
   esac
 done
-ctl=$build/adaptor/ctl/caa-ctl
-ninja -C "$build" tests/support/cloud-api-adaptor-test adaptor/cloud-api-adaptor adaptor/ctl/caa-ctl \
-  providers/caa-provider-libvirt.so bench/daemon-rss/cloud-api-adaptor-all-linked >/dev/null
+targets="tests/support/cloud-api-adaptor-test adaptor/cloud-api-adaptor adaptor/ctl/caa-ctl
+  providers/caa-provider-libvirt.so providers/caa-provider-aws.so providers/caa-provider-azure.so"
+case " $variants " in *" all-linked "*) targets="$targets bench/daemon-rss/cloud-api-adaptor-all-linked" ;; esac
+builds=()
+if [ -n "$before" ]; then
+  # shellcheck disable=SC2086
+  ninja -C "$before" $targets >/dev/null
+  builds+=(--build "before=$before")
+fi
+# The pod network module exists only from the change that made it.
+# shellcheck disable=SC2086
+ninja -C "$build" $targets adaptor/podnetwork/caa-podnet-worker.so >/dev/null
+builds+=(--build "after=$build")
 
-work=$(mktemp -d /dev/shm/caa-rss.XXXXXX)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-field() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
-objects() { awk '$6 ~ /\.so/ { print $6 }' "/proc/$pid/maps" | sort -u | wc -l; }
-top_mappings() { # variant
-  awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6 == "" ? "[anon]" : $6 } /^Rss:/ { rss[name] += $2 }
-       END { for (n in rss) printf "%7d KiB  %s\n", rss[n], n }' "/proc/$pid/smaps" |
-    sort -rn | head -8 | sed "s|^|$1    |"
-}
-report() { # variant label
-  printf '%-10s %-18s VmRSS %6s KiB  VmHWM %6s KiB  RssAnon %6s KiB  RssFile %6s KiB  %3s shared objects\n' \
-    "$1" "$2" "$(field VmRSS)" "$(field VmHWM)" "$(field RssAnon)" "$(field RssFile)" "$(objects)"
-}
-
-measure() { # variant daemon provider-args...
-  local variant=$1 daemon=$2 sock=$work/hv.sock
-  shift 2
-  rm -rf "${work:?}"/*
-  "$daemon" "$@" -socket "$sock" -pods-dir "$work/pods" -log-level warn 2>"$work/daemon.log" &
-  pid=$!
-  for _ in $(seq 1 500); do [ -S "$sock" ] && break; sleep 0.01; done
-  c() { "$ctl" -socket "$sock" "$@" >/dev/null; }
-  c version
-  report "$variant" "idle"
-  [ "$run" != 1 ] || top_mappings "$variant"
-  local t0 t1
-  t0=$(date +%s.%N)
-  for i in $(seq 1 "$pods"); do
-    c create "$(printf 'sb%062d' "$i")" -a io.kubernetes.cri.sandbox-name="pod-$i" \
-      -a io.kubernetes.cri.sandbox-namespace=bench
-  done
-  t1=$(date +%s.%N)
-  report "$variant" "$pods pods created"
-  awk -v a="$t0" -v b="$t1" -v n="$pods" -v v="$variant" \
-    'BEGIN { printf "%-10s %-18s %.2f s, %.2f ms per CreateVM (incl. starting caa-ctl)\n", v, "create time", b - a, (b - a) * 1000 / n }'
-  for i in $(seq 1 "$pods"); do c stop "$(printf 'sb%062d' "$i")"; done
-  report "$variant" "after $pods StopVM"
-  kill -TERM "$pid"
-  wait "$pid" || { echo "daemon exited with $?"; exit 1; }
-  pid=
-}
-
-for run in $(seq 1 "$runs"); do
-  echo "== run $run"
-  for v in $variants; do
-    case $v in
-    test) measure test "$build/tests/support/cloud-api-adaptor-test" test -test-state-dir "$work/inst" ;;
-    test-notls)
-      measure test-notls "$build/tests/support/cloud-api-adaptor-test" test -test-state-dir "$work/inst" \
-        -disable-tls ;;
-    libvirt)
-      measure libvirt "$build/adaptor/cloud-api-adaptor" libvirt -uri test:///default -pool-name default-pool ;;
-    all-linked)
-      measure all-linked "$build/bench/daemon-rss/cloud-api-adaptor-all-linked" test -test-state-dir "$work/inst" ;;
-    *) echo "unknown variant $v" >&2; exit 2 ;;
-    esac
-  done
-done
+echo "# $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$here/rss_bench.py" "${builds[@]}" --variants "$variants" --pods "$pods"
+echo "# $(date -u +%FT%TZ) load average: $(cut -d' ' -f1-3 /proc/loadavg)"

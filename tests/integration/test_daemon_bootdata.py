@@ -90,6 +90,10 @@ def scenario_tls(work):
     root = tmpdir()
     args = ["-test-ip", "127.0.0.1", "-tls-min-version", "VersionTLS12", "-tls-cipher-suites", SUITES]
     d = Daemon(root=root, forwarder=False, args=args).start()
+    # The material is made at the first use, not at start.
+    d.ctl_ok("version")
+    check(not os.path.exists(os.path.join(d.pods, ".tls", "tls-material.json")),
+          "TLS material made before the first pod")
     sid = sandbox_id(1)
     d.ctl_ok("create", sid, *pod_annotations("nginx", "default", {ANN_INITDATA: INITDATA}))
     pod_dir = os.path.join(d.pods, sid)
@@ -119,11 +123,11 @@ def scenario_tls(work):
     with open(mat_path, "rb") as f:
         before = f.read()
     d = Daemon(root=root, forwarder=False, args=args).start()
+    sid2 = sandbox_id(2)
+    d.ctl_ok("create", sid2, *pod_annotations("web", "prod"))
     d.wait_log(r"using the CA kept in")
     with open(mat_path, "rb") as f:
         check(f.read() == before, "the TLS material changed across a restart")
-    sid2 = sandbox_id(2)
-    d.ctl_ok("create", sid2, *pod_annotations("web", "prod"))
     apf2 = d.apf(sid2)
     name2 = d.pod_state(sid2)["instance_name"]
     check_server_cert(work, apf2["tls-server-cert"], apf2["tls-server-key"], mat["ca_cert"], name2)
@@ -142,6 +146,26 @@ def scenario_tls(work):
     rc = d.proc.wait(20)
     check(rc == 1 and "tls-material.json" in d.log(), "damaged TLS store: rc %d\n%s" % (rc, d.log()))
     check(os.path.exists(mat_path), "damaged TLS store was removed")
+
+    # Keys that do not decode are found at the first use: CreateVM fails with the
+    # file named, leaves no pod directory, the daemon serves on and the store is
+    # left alone; once repaired, the next CreateVM succeeds.
+    damaged = json.dumps(dict(mat, ca_key="junk"))
+    write(mat_path, damaged)
+    d = Daemon(root=root, forwarder=False, args=args).start()
+    sid3 = sandbox_id(3)
+    rc, _, err = d.ctl("create", sid3, *pod_annotations("web", "prod"))
+    check(rc == 1 and "tls-material.json" in err and "junk" not in err, "CreateVM with damaged keys: %d %s" % (rc, err))
+    check(not os.path.exists(os.path.join(d.pods, sid3)), "failed CreateVM left a pod directory")
+    d.ctl_ok("version")
+    with open(mat_path) as f:
+        check(f.read() == damaged, "the damaged store was changed")
+    write(mat_path, before.decode())
+    d.ctl_ok("create", sid3, *pod_annotations("web", "prod"))
+    check_server_cert(work, d.apf(sid3)["tls-server-cert"], None, mat["ca_cert"], d.pod_state(sid3)["instance_name"])
+    d.ctl_ok("stop", sid3)
+    check(d.stop() == 0, "exit status")
+    check_no_secrets(d, secrets)
 
 
 def scenario_user_data():
@@ -190,6 +214,22 @@ def scenario_user_data():
     long_lines = [l.strip() for l in user_data_text.splitlines() if len(l.strip()) > 30]
     check(long_lines, "user-data has no long lines to look for")
     check_no_secrets(d, [INITDATA_MARK, FLAG_MARK, FLAG_INITDATA] + long_lines)
+
+
+def scenario_boot_data_on_disk():
+    """An idle pod keeps its user-data only in start-request.json: StartVM reads it
+    back, and fails clearly (no instance, the daemon serves on) when it is gone."""
+    d = Daemon().start()
+    sid = sandbox_id(7)
+    d.ctl_ok("create", sid, *pod_annotations("nginx", "default"))
+    os.unlink(os.path.join(d.pods, sid, "start-request.json"))
+    rc, _, err = d.ctl("start", sid)
+    check(rc == 1 and "start-request.json" in err, "StartVM without its start request: %d %s" % (rc, err))
+    check(d.instances() == [], "an instance was made without boot data: %s" % d.instances())
+    check(d.pod_state(sid)["state"] == "created", "state after the refused StartVM: %s" % d.pod_state(sid))
+    d.ctl_ok("version")
+    d.ctl_ok("stop", sid)
+    check(d.stop() == 0, "exit status")
 
 
 def scenario_size_limit():
@@ -252,6 +292,7 @@ def main():
     scenario_bad_flags()
     scenario_tls(work)
     scenario_user_data()
+    scenario_boot_data_on_disk()
     scenario_size_limit()
     scenario_user_ca(work)
 

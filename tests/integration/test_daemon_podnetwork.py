@@ -74,6 +74,11 @@ def tc_filters(pod):
     return ns(pod, "tc", "filter", "show", "dev", "eth0", "ingress").strip()
 
 
+def maps_libnl(d):
+    with open("/proc/%d/maps" % d.pid) as f:
+        return "libnl-route-3" in f.read()
+
+
 def daemon(root, extra=()):
     return Daemon(root=root, forwarder=False, wrapper=["ip", "netns", "exec", W],
                   args=["-test-ip", VM_IP, "-forwarder-port", str(FWD_PORT), "-disable-tls",
@@ -94,7 +99,12 @@ def main():
     d = daemon(root)
 
     s1, s2, s3, s4 = sandbox_id(20), sandbox_id(21), sandbox_id(22), sandbox_id(23)
+    # The netlink/nftables code is a module mapped at the first pod network.
+    d.ctl_ok("version")
+    check(not maps_libnl(d), "an idle daemon maps libnl-route")
     d.ctl_ok("create", s1, *pod_annotations("one", "default"), "-netns", "/run/netns/" + P1)
+    d.wait_log(r"loaded the pod network module .*caa-podnet-worker\.so")
+    check(maps_libnl(d), "the pod network module did not map libnl-route")
     net = d.apf(s1)["pod-network"]
     check(net is not None, "pod-network missing from apf.json")
     check(net["podip"] == "198.19.1.5/24" and net["interface"] == "eth0", "pod address: %s" % net)

@@ -222,10 +222,18 @@ static void test_generated_and_persisted(void **state)
         fail_msg("%s", err->msg);
     char *dir = xasprintf("%s/.tls", tmpdir);
     assert_string_equal(caa_daemon_tls_dir(t), dir);
-    assert_non_null(caa_daemon_tls_dialer(t));
     assert_string_equal(caa_daemon_tls_server_name(t, "podvm-a-1"), "podvm-a-1");
 
+    /* Nothing is generated before the first use. */
     char *file = xasprintf("%s/%s", dir, CAA_TLS_STORE_FILE);
+    assert_int_equal(access(file, F_OK), -1);
+    const caa_agent_dialer *dialer = NULL;
+    assert_int_equal(caa_daemon_tls_dialer(t, &dialer, NULL), 0);
+    assert_non_null(dialer);
+    const caa_agent_dialer *again_dialer = NULL;
+    assert_int_equal(caa_daemon_tls_dialer(t, &again_dialer, NULL), 0);
+    assert_ptr_equal(dialer, again_dialer);
+
     char *saved = read_text(file);
     caa_tls_material m = {0};
     assert_int_equal(caa_tls_store_load(dir, &m, NULL), 0);
@@ -256,13 +264,37 @@ static void test_generated_and_persisted(void **state)
     apf_free(&apf);
     caa_daemon_tls_free(t);
 
-    /* A damaged store stops the start with the file named, and is left alone. */
-    write_text(file, "{\"schema\": 1, \"ca_cert\": \"junk\", \"ca_key\": \"junk\"}", 0600);
+    /* A store that is not our JSON stops the start with the file named. */
+    write_text(file, "{\"schema\": 1, \"ca_cert\": \"junk\"}", 0600);
     t = NULL;
     assert_true(caa_daemon_tls_new(&cfg, &t, &err) < 0);
     assert_null(t);
     assert_non_null(strstr(err->msg, CAA_TLS_STORE_FILE));
     caa_error_free(err);
+
+    /* Keys that do not decode fail the first use (the file named, nothing
+     * half made, no pod data), are left alone, and the next use retries. */
+    const char *junk = "{\"schema\": 1, \"ca_cert\": \"junk\", \"ca_key\": \"junk\"}";
+    write_text(file, junk, 0600);
+    assert_int_equal(caa_daemon_tls_new(&cfg, &t, NULL), 0);
+    err = NULL;
+    assert_true(caa_daemon_tls_fill_apf(t, "podvm-c-3", &apf, &err) < 0);
+    assert_non_null(strstr(err->msg, CAA_TLS_STORE_FILE));
+    assert_null(strstr(err->msg, "junk"));
+    caa_error_free(err);
+    assert_null(apf.tls_server_cert);
+    assert_null(apf.tls_server_key);
+    err = NULL;
+    assert_true(caa_daemon_tls_dialer(t, &dialer, &err) < 0);
+    caa_error_free(err);
+    char *left = read_text(file);
+    assert_string_equal(left, junk);
+    free(left);
+    write_text(file, saved, 0600);
+    assert_int_equal(caa_daemon_tls_fill_apf(t, "podvm-c-3", &apf, NULL), 0);
+    assert_issued_by(apf.tls_server_cert, m.ca_cert, "podvm-c-3");
+    apf_free(&apf);
+    caa_daemon_tls_free(t);
 
     caa_tls_material_done(&m);
     free(first_cert);
