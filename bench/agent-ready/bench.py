@@ -12,7 +12,6 @@ dials and the proxy's CPU time while it waited (/proc/<pid>/task/*/schedstat).""
 import argparse
 import os
 import re
-import socket
 import statistics
 import sys
 import time
@@ -21,6 +20,9 @@ from datetime import datetime
 SRC = os.environ["CAA_SOURCE_ROOT"]
 sys.path.insert(0, os.path.join(SRC, "tests", "integration", "proxy"))
 import agentpath as ap  # noqa: E402
+
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+from caa_harness import free_port  # noqa: E402
 
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z ")
 
@@ -37,14 +39,6 @@ def cpu_s(pid):
         with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
             total += int(f.read().split()[0])
     return total / 1e9
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def one_run(proxy_bin, tmp, tls_dir, apf, agent_sock, boot_s):
