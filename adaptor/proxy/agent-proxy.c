@@ -27,6 +27,15 @@
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
+/* A refused SYN means the VM's network is up and the forwarder is about to
+ * listen (it starts a second or two after the VM's user-data). Retrying
+ * fast then costs a SYN and a RST per attempt and notices the forwarder
+ * within REFUSED_BACKOFF_MAX_MS instead of BACKOFF_MAX_MS. The fast pace
+ * lasts REFUSED_FAST_WINDOW_MS from the first refusal in a row, so a VM
+ * that refuses for good is not probed 40 times a second until the timeout. */
+#define REFUSED_BACKOFF_FIRST_MS 5
+#define REFUSED_BACKOFF_MAX_MS 25
+#define REFUSED_FAST_WINDOW_MS 15000
 /* One dial + TLS handshake + health check: a VM that does not answer a SYN
  * is retried rather than waited for. */
 #define ATTEMPT_MAX_MS 10000
@@ -52,6 +61,9 @@ struct caa_agent_proxy {
     uint64_t cycle_start_ms;
     uint64_t cycle_deadline_ms;
     uint64_t backoff_ms;
+    uint64_t refused_backoff_ms;
+    bool refusing;             /* the last attempt was refused */
+    uint64_t refused_since_ms; /* first refusal of the current run of refusals */
     caa_error *last_error;
 
     caa_agent_proxy_ready_cb ready_cb;
@@ -173,7 +185,15 @@ static void on_retry_timer(uv_timer_t *t)
     attempt(CAA_CONTAINER_OF(t, caa_agent_proxy, timer));
 }
 
-static void schedule_retry(caa_agent_proxy *p)
+static uint64_t next_backoff(uint64_t *backoff_ms, uint64_t max_ms)
+{
+    uint64_t delay = *backoff_ms;
+    *backoff_ms = delay * 2 > max_ms ? max_ms : delay * 2;
+    return delay;
+}
+
+/* refused: the attempt ended with a refused connect (see REFUSED_*). */
+static void schedule_retry_after(caa_agent_proxy *p, bool refused)
 {
     if (p->shutting_down || !p->cycling)
         return;
@@ -182,11 +202,24 @@ static void schedule_retry(caa_agent_proxy *p)
         give_up(p);
         return;
     }
-    uint64_t delay = p->backoff_ms;
+    uint64_t delay;
+    if (refused && !p->refusing) {
+        p->refused_since_ms = now;
+        p->refused_backoff_ms = REFUSED_BACKOFF_FIRST_MS;
+    }
+    p->refusing = refused;
+    if (refused && now - p->refused_since_ms < REFUSED_FAST_WINDOW_MS)
+        delay = next_backoff(&p->refused_backoff_ms, REFUSED_BACKOFF_MAX_MS);
+    else
+        delay = next_backoff(&p->backoff_ms, BACKOFF_MAX_MS);
     if (delay > p->cycle_deadline_ms - now)
         delay = p->cycle_deadline_ms - now;
-    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
     uv_timer_start(&p->timer, on_retry_timer, delay, 0);
+}
+
+static void schedule_retry(caa_agent_proxy *p)
+{
+    schedule_retry_after(p, false);
 }
 
 static void on_checked(const ttrpc_result *res, void *opaque)
@@ -246,7 +279,7 @@ static void on_dialed(int status, ttrpc_transport *t, caa_error *err, void *opaq
         else
             caa_error_free(err);
         uv_timer_stop(&p->timer);
-        schedule_retry(p);
+        schedule_retry_after(p, status == -ECONNREFUSED);
         return;
     }
 
@@ -319,6 +352,7 @@ static void start_cycle(caa_agent_proxy *p)
     p->cycle_start_ms = uv_now(p->loop);
     p->cycle_deadline_ms = p->cycle_start_ms + caa_ns_to_ms_ceil(p->timeout_ns);
     p->backoff_ms = BACKOFF_FIRST_MS;
+    p->refusing = false;
     caa_relay_set_upstream_state(p->relay, CAA_RELAY_UPSTREAM_CONNECTING);
     attempt(p);
 }

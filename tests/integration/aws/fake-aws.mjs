@@ -42,6 +42,9 @@ const DEFAULT_CFG = () => ({
   terminate_ms: 200,          // shutting-down -> terminated
   throttle: {},               // action -> number of calls answered RequestLimitExceeded
   throttle_all: 0,            // any EC2 action
+  // action -> {bucket, refill_per_s}: EC2's token bucket (docs: "Request throttling for the
+  // Amazon EC2 API"); a call finding the bucket empty is answered RequestLimitExceeded at once.
+  rate_limit: {},
   capacity: [],               // instance types without capacity
   hostile: {},                // action -> {mode, count}
   no_private_ip: false,
@@ -64,7 +67,7 @@ let st;
 function resetState() {
   st = {
     instances: new Map(), tokens: new Map(), addresses: [], temp_keys: new Map(), imds_tokens: new Map(),
-    counts: {}, errors: {}, sig_failures: 0, sts_issued: 0, imds_creds_issued: 0, in_flight: 0, max_in_flight: 0,
+    counts: {}, errors: {}, buckets: {}, sig_failures: 0, sts_issued: 0, imds_creds_issued: 0, in_flight: 0, max_in_flight: 0,
     imds_tokens_issued: 0, imds_unauthorized: 0,
     seq: 0,
   };
@@ -468,6 +471,19 @@ function hostile(res, mode) {
   }
 }
 
+// One token from the action's bucket, refilled continuously since the last call.
+function takeToken(action) {
+  const lim = cfg.rate_limit[action];
+  if (!lim) return true;
+  const now = Date.now() / 1000;
+  const b = st.buckets[action] || (st.buckets[action] = { tokens: lim.bucket, t: now });
+  b.tokens = Math.min(lim.bucket, b.tokens + (now - b.t) * lim.refill_per_s);
+  b.t = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
 function takeOne(table, action) {
   const h = table[action];
   if (!h) return null;
@@ -494,6 +510,7 @@ async function handleApi(req, res, body) {
     } else {
       if (p.get("Version") !== "2016-11-15") throw new ApiError(400, "InvalidAction", "bad version");
       await verify(req, body, "ec2");
+      if (!takeToken(action)) throw new ApiError(503, "RequestLimitExceeded", "Request limit exceeded.");
     }
     if (cfg.latency_ms) await new Promise((r) => setTimeout(r, cfg.latency_ms));
     const h = takeOne(cfg.hostile, action);

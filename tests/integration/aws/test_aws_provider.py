@@ -3,8 +3,8 @@
 fake EC2/STS/IMDS endpoint, which checks every signature with the official
 signer: create (default, idempotent, public IP, launch template, CVM off,
 sizes, per-pod AMI), delete (with Elastic IPs), list, get, capacity
-fallback, throttling storms, credentials (web identity refresh, instance
-role over IMDSv2), hostile answers, failures after RunInstances (the
+fallback, throttling storms (counted, and an EC2-style token bucket),
+credentials (web identity refresh, instance role over IMDSv2), hostile answers, failures after RunInstances (the
 instance is terminated, or handed back when that fails too), teardown in
 flight, and secrets kept out of logs. After every test no instance may be
 left running unless the test hands it back on purpose."""
@@ -277,6 +277,25 @@ def t_throttling_storm():
     no_leftovers()
 
 
+def t_token_bucket_storm():
+    # EC2's throttling is a token bucket: 3 RunInstances at once, then 10 per second. 12 pods
+    # at once: 9 wait for refills, retried with backoff until they fit, one instance each.
+    fake.config(rate_limit={"RunInstances": {"bucket": 3, "refill_per_s": 10}})
+    d = Driver(fake, env=base_env(fake, AWS_MAX_ATTEMPTS="10"))
+    r = d.cmd("create-many 12")
+    check(r["ok"] == 12, "creates through the token bucket: %s" % r)
+    st = fake.state()
+    check(st["errors"].get("RequestLimitExceeded", 0) > 0, "the bucket throttled: %s" % st["errors"])
+    check(st["counts"]["RunInstances"] == 12 + st["errors"]["RequestLimitExceeded"], "%s" % st["counts"])
+    check(len(fake.alive()) == 12, "exactly one instance per pod: %d" % len(fake.alive()))
+    # 9 past the bucket at 10/s take at least 0.9 s.
+    check(r["ms"] >= 800, "the refill rate bounds the storm (%s ms)" % r["ms"])
+    for i in r["ids"]:
+        d.cmd("delete " + i)
+    d.close()
+    no_leftovers()
+
+
 def t_concurrency_cap():
     fake.config(latency_ms=150)
     d = Driver(fake, base_args(**{"-aws-max-concurrent-requests": "4"}))
@@ -531,6 +550,7 @@ TESTS = [
     ("validate_spec: user-data size, tags", t_validate_spec),
     ("capacity fallback to the next fitting type", t_capacity_fallback),
     ("throttling storm: retried with backoff, then a clear error", t_throttling_storm),
+    ("token-bucket rate limit: a storm fits in by retries", t_token_bucket_storm),
     ("concurrency cap with a queue", t_concurrency_cap),
     ("failures after RunInstances terminate the instance (or hand it back)", t_cleanup_after_failure),
     ("hostile answers end in clear errors", t_hostile_answers),

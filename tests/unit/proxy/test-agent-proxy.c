@@ -336,6 +336,39 @@ static void test_health_error_times_out(void **state)
     assert_true(x->f.checks >= 3);
 }
 
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+/* A VM whose forwarder starts late refuses the SYNs until then. The proxy
+ * notices the forwarder within a few retry intervals of it listening, not
+ * after the 1 s backoff cap it would have reached by then. */
+static void test_refused_retries_fast(void **state)
+{
+    fx *x = *state;
+    fwd_start(x, 0);
+    uint16_t port = x->f.port;
+    fwd_stop(x); /* the port now refuses */
+    assert_int_equal(start(x, "127.0.0.1", port, 30000000000LL, 0, NULL), 0);
+    tu_run_until(&x->loop, never, x, 1600);
+    assert_false(x->ready_called);
+    caa_agent_proxy_stats s;
+    caa_agent_proxy_get_stats(x->p, &s);
+    /* The 100 ms-to-1 s backoff makes 5 attempts in 1.6 s; fast retries
+     * make about 60 (fewer on a loaded machine). */
+    assert_true(s.dial_failures >= 10);
+    uint64_t t0 = uv_now(&x->loop);
+    fwd_start(x, port);
+    assert_true(tu_run_until(&x->loop, ready, x, 5000));
+    uint64_t dt = uv_now(&x->loop) - t0;
+    assert_int_equal(x->ready_status, 0);
+    /* 25 ms retry interval plus the dial and the check; far below the
+     * 1 s cap even on a loaded machine. */
+    assert_true(dt < 500);
+}
+
 static void test_shutdown_before_ready(void **state)
 {
     fx *x = *state;
@@ -393,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_gpus_no_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_error_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_retries_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shutdown_before_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
