@@ -329,10 +329,10 @@ def test_bookmarks_advance_the_resource_version_and_http_410_relists(fx):
 
 
 TESTS = [test_watch_collects_an_orphan_at_once, test_watch_broken_mid_stream_and_expired,
-         test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
-         test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
-         test_many_peerpods_listed_in_pages, test_older_peerpods_of_a_pod_are_deleted,
-         test_works_under_the_manifests_rbac, test_start_errors]
+         test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest,
+         test_provider_error_retried_with_event_then_restart_finishes, test_api_faults_on_list_and_release,
+         test_two_replicas_only_the_leader_deletes, test_many_peerpods_listed_in_pages,
+         test_older_peerpods_of_a_pod_are_deleted, test_works_under_the_manifests_rbac, test_start_errors]
 
 if __name__ == "__main__":
     print(f"1..{len(TESTS)}")
