@@ -212,8 +212,10 @@ def test_collects_orphans_and_spares_the_rest(fx):
     assert lv.volumes() == sorted(f"{n}-{v}" for n in (live, other) for v in ("cloudinit.iso", "root.qcow2"))
     assert lv.virsh("domstate", live).stdout.strip() == "running"
     m = c.metrics()
-    assert m['peerpod_ctrl_instance_deletions_total{result="ok"}'] == 3, m
-    assert m['peerpod_ctrl_releases_total{result="ok"}'] == 3, m
+    # A resync list answered just before a release may bring that PeerPod back once more: deleted again
+    # (gone counts as done) and released again (404 is done). Harmless, so only the lower bound is exact.
+    assert m['peerpod_ctrl_instance_deletions_total{result="ok"}'] >= 3, m
+    assert m['peerpod_ctrl_releases_total{result="ok"}'] >= 3, m
     c.stop()
     print(f"# domains before {len(before)}, after {len(after)}")
 
@@ -221,20 +223,25 @@ def test_collects_orphans_and_spares_the_rest(fx):
 @with_fixture
 def test_provider_error_retried_with_event_and_never_deletes_a_foreign_domain(fx):
     """A PeerPod naming a domain without the adaptor's metadata: the provider refuses, the controller retries
-    with backoff and reports it; the domain survives every attempt."""
+    with backoff and reports it; the domain survives every attempt. So does the running domain whose numeric
+    id (1, upstream's kind of libvirt instance id) a PeerPod names: not a UUID, refused."""
     lv = fx.lv
     foreign, foreign_id = lv.define("foreign", sid(5), ours=False)
     add_peerpod(fx.kube, "foreign-resource-aaaaa", foreign_id, provider="libvirt", delete=True)
+    add_peerpod(fx.kube, "numeric-resource-aaaaa", "1", provider="libvirt", delete=True)
+    before = lv.domains()
     c = fx.ctrl()
-    wait_for(lambda: c.metric('peerpod_ctrl_instance_deletions_total{result="error"}') >= 3, what="retries")
+    wait_for(lambda: c.metric('peerpod_ctrl_instance_deletions_total{result="error"}') >= 6, what="retries")
     events = [e for e in fx.kube.objects("events") if e.get("reason") == "DeleteInstanceFailed"]
-    assert events and foreign_id in events[0]["message"], fx.kube.objects("events")
-    assert "not created by the adaptor" in events[0]["message"], events[0]
+    by_pod = {e["involvedObject"]["name"]: e["message"] for e in events}
+    assert foreign_id in by_pod.get("foreign-resource-aaaaa", ""), events
+    assert "not created by the adaptor" in by_pod["foreign-resource-aaaaa"], events
+    assert "numeric-resource-aaaaa" in by_pod, events
     first = c.metric('peerpod_ctrl_instance_deletions_total{result="error"}')
     time.sleep(2)  # backoff 200 ms doubling to 1 s: a handful of attempts, not one per tick
-    assert c.metric('peerpod_ctrl_instance_deletions_total{result="error"}') - first <= 3
-    assert lv.domains().get(foreign) == foreign_id
-    assert "foreign-resource-aaaaa" in peerpods(fx.kube)
+    assert c.metric('peerpod_ctrl_instance_deletions_total{result="error"}') - first <= 6
+    assert lv.domains() == before and lv.domains().get(foreign) == foreign_id
+    assert {"foreign-resource-aaaaa", "numeric-resource-aaaaa"} <= set(peerpods(fx.kube))
     c.stop()
 
 

