@@ -716,8 +716,8 @@ static void on_reconnected(int status, caa_error *err, void *opaque)
         log_pod_info(ID(pod), "agent proxy reconnected to the pod VM %s", pod->rec.instance_id);
     else if (status != -ECANCELED)
         log_pod_warn(ID(pod),
-                     "agent proxy could not reconnect to the pod VM %s: %s; agent calls fail until "
-                     "the pod is stopped",
+                     "agent proxy has not reconnected to the pod VM %s yet: %s; it keeps trying while "
+                     "the pod exists (GetInfo says reconnecting)",
                      pod->rec.instance_id, err ? caa_error_msg(err) : "failed");
     caa_error_free(err);
     caa_pod_release(pod);

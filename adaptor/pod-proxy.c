@@ -31,6 +31,9 @@ static int agent_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void 
                                 : NULL,
         .timeout_ns = cfg->proxy_timeout_ns,
         .gpus = pod->rec.gpus,
+        /* A ready pod (recovered after a restart) has a VM that runs: keep
+         * dialling it for as long as the pod exists. */
+        .retry_forever = pod->rec.state == CAA_POD_READY,
     };
     caa_agent_proxy *p = NULL;
     /* The proxy's ready callback has caa_done_cb's shape and contract. */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-proxy.h"
 #include "failpoint.h"
 #include "fs.h"
 #include "instance-name.h"
@@ -120,6 +121,15 @@ const char *caa_pod_instance_ip(const caa_pod *pod)
 const char *caa_pod_agent_socket(const caa_pod *pod)
 {
     return pod->agent_socket;
+}
+
+const char *caa_pod_agent_connection(const caa_pod *pod)
+{
+    if (!pod->proxy)
+        return "";
+    caa_agent_proxy_stats st;
+    caa_agent_proxy_get_stats(pod->proxy, &st);
+    return st.connected ? "connected" : st.reconnecting ? "reconnecting" : "down";
 }
 
 bool caa_pod_is_recovered(const caa_pod *pod)

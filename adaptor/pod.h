@@ -34,6 +34,10 @@ const char *caa_pod_instance_ip(const caa_pod *pod);
 const char *caa_pod_agent_socket(const caa_pod *pod); /* <pods-dir>/<id>/agent.ttrpc */
 /* Loaded from a state file at start (its CreateVM request is not known). */
 bool caa_pod_is_recovered(const caa_pod *pod);
+/* The agent proxy's link to the VM's forwarder: "connected", "reconnecting"
+ * (a (re)connect cycle runs), "down" (gave up; the next call retries), or ""
+ * (no agent proxy). */
+const char *caa_pod_agent_connection(const caa_pod *pod);
 
 /* ---------------------------------------------------------------- finding pods */
 

@@ -26,10 +26,14 @@ typedef struct info_waiter {
     bool has_timer;
 } info_waiter;
 
-static void reply_vmid(ttrpc_call *call, const char *vmid)
+static void reply_vmid(ttrpc_call *call, const caa_pod *pod)
 {
     Podvminfo__GetInfoResponse resp = PODVMINFO__GET_INFO_RESPONSE__INIT;
-    resp.vmid = (char *)vmid;
+    resp.vmid = (char *)caa_pod_instance_id(pod);
+    resp.agentconnection = (char *)caa_pod_agent_connection(pod);
+    if (strcmp(resp.agentconnection, "reconnecting") == 0)
+        log_info("GetInfo for %s/%s: instance %s, agent proxy reconnecting", caa_pod_namespace(pod),
+                 caa_pod_name(pod), resp.vmid);
     ttrpc_call_reply_message(call, &resp.base);
 }
 
@@ -81,7 +85,7 @@ static void on_instance_changed(const caa_pod *pod, void *opaque)
         info_waiter *w = caa_list_entry(pos, info_waiter, node);
         if (strcmp(w->pod_name, caa_pod_name(pod)) == 0 &&
             strcmp(w->pod_namespace, caa_pod_namespace(pod)) == 0) {
-            reply_vmid(w->call, vmid);
+            reply_vmid(w->call, pod);
             waiter_free(w);
         }
     }
@@ -122,7 +126,7 @@ static void handle_get_info(ttrpc_call *call, void *opaque)
     if (!*name || !*ns) {
         ttrpc_call_reply_error(call, GRPC_INVALID_ARGUMENT, "GetInfo needs a pod name and namespace");
     } else if (pod) {
-        reply_vmid(call, caa_pod_instance_id(pod));
+        reply_vmid(call, pod);
     } else if (!req->wait) {
         ttrpc_call_reply_error(call, GRPC_NOT_FOUND, "no pod VM for pod %s/%s", ns, name);
     } else if (m->shutting_down) {

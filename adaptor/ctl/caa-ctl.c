@@ -58,6 +58,7 @@ static void usage(FILE *out)
         "  stop <id>                                      StopVM\n"
         "  version                                        hypervisor Version\n"
         "  info <pod> <namespace> [-wait]                 podvminfo GetInfo; prints the instance id\n"
+        "                                                 (the agent link state on stderr)\n"
         "  check [-agent-socket PATH] [<id>]              grpc.Health/Check on <pods-dir>/<id>/agent.ttrpc\n"
         "\n"
         "Global flags (one or two dashes, \"-flag value\" or \"-flag=value\"):\n"
@@ -162,6 +163,9 @@ static int on_info(ctl *c, const uint8_t *p, size_t len)
         return EXIT_RPC;
     }
     printf("%s\n", resp->vmid ? resp->vmid : "");
+    /* stdout stays the id alone (scripts); the link state goes to stderr. */
+    if (resp->agentconnection && *resp->agentconnection)
+        fprintf(stderr, "agent connection: %s\n", resp->agentconnection);
     podvminfo__get_info_response__free_unpacked(resp, NULL);
     return 0;
 }

@@ -50,6 +50,7 @@ struct caa_agent_proxy {
     const caa_agent_dialer *dialer;
     int64_t timeout_ns;
     unsigned gpus;
+    bool retry_forever;
 
     caa_relay *relay;
     caa_relay_rewrite rewrites[1];
@@ -82,7 +83,6 @@ struct caa_agent_proxy {
 #define ID(p) ((p)->sandbox_id)
 
 static void attempt(caa_agent_proxy *p);
-static void start_cycle(caa_agent_proxy *p);
 
 /* ------------------------------------------------------------ rewrites */
 
@@ -159,12 +159,35 @@ static void set_last_error(caa_agent_proxy *p, caa_error *e)
     p->last_error = e;
 }
 
+static void start_cycle(caa_agent_proxy *p);
+
+/* retry_forever: a cycle ran out; report the first one, then start over. */
+static void keep_trying(caa_agent_proxy *p, double secs, const char *why)
+{
+    log_pod_warn(ID(p), "agent proxy: no connection to %s for %.1f s (%s); still reconnecting", p->where,
+                 secs, why);
+    caa_error *e = NULL;
+    if (!p->ready_reported)
+        e = caa_error_new(-ETIMEDOUT, "no connection to the agent-protocol-forwarder at %s within %.1f s: %s",
+                          p->where, secs, why);
+    p->cycling = false;
+    start_cycle(p);
+    if (e) {
+        p->ready_reported = true;
+        p->ready_cb(-ETIMEDOUT, e, p->ready_opaque); /* may shut the proxy down */
+    }
+}
+
 static void give_up(caa_agent_proxy *p)
 {
-    p->cycling = false;
     uv_timer_stop(&p->timer);
     double secs = (double)(uv_now(p->loop) - p->cycle_start_ms) / 1000.0;
     const char *why = p->last_error ? caa_error_msg(p->last_error) : "no answer";
+    if (p->retry_forever) {
+        keep_trying(p, secs, why);
+        return;
+    }
+    p->cycling = false;
     caa_relay_set_upstream_state(p->relay, CAA_RELAY_UPSTREAM_DOWN);
     if (!p->ready_reported) {
         p->ready_reported = true;
@@ -403,6 +426,7 @@ int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg,
     p->dialer = dialer;
     p->timeout_ns = cfg->timeout_ns ? cfg->timeout_ns : CAA_AGENT_PROXY_DEFAULT_TIMEOUT_NS;
     p->gpus = cfg->gpus;
+    p->retry_forever = cfg->retry_forever;
     p->ready_cb = ready_cb;
     p->ready_opaque = opaque;
     p->rewrites[0] = (caa_relay_rewrite){CAA_AGENT_SERVICE, "CreateContainer", rewrite_create_container};
@@ -460,5 +484,6 @@ void caa_agent_proxy_get_stats(const caa_agent_proxy *p, caa_agent_proxy_stats *
         .connects = p->connects,
         .dial_failures = p->dial_failures,
         .connected = caa_relay_upstream_state_get(p->relay) == CAA_RELAY_UPSTREAM_UP,
+        .reconnecting = p->cycling,
     };
 }

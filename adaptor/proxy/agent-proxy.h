@@ -12,7 +12,10 @@
  * through the connection; then ready_cb(0). If the connection breaks
  * later, calls in flight on it fail at once with UNAVAILABLE and the proxy
  * reconnects on its own; calls arriving meanwhile wait for the new
- * connection (at most their deadline and the proxy timeout).
+ * connection (at most their deadline and the proxy timeout). A cycle that
+ * finds no forwarder within the proxy timeout gives up (calls fail at once
+ * until a new call starts another cycle), unless retry_forever: then it says
+ * so in the log and starts over with the first backoff, until shutdown.
  *
  * Daemon usage:
  *   StartVM (after the pod network):   caa_agent_proxy_start(loop, &cfg, on_ready, pod, &pod->proxy, &err)
@@ -20,6 +23,7 @@
  * A shutdown before the ready callback makes it run with -ECANCELED. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +52,9 @@ typedef struct caa_agent_proxy_config {
     const char *server_name; /* TLS name of the forwarder (instance name / "podvm-server") */
     int64_t timeout_ns;      /* proxy timeout; 0: 5 min */
     unsigned gpus;           /* GPUs the pod asked for (0: none) */
+    /* Never give up: a pod whose VM is known to run (a recovered ready pod).
+     * ready_cb still reports the first cycle's timeout (once). */
+    bool retry_forever;
 } caa_agent_proxy_config;
 
 /* Listens at once (errors here are synchronous: bad socket path, bind) and
@@ -70,7 +77,8 @@ typedef struct caa_agent_proxy_stats {
     uint64_t rewritten; /* of those, rewritten (CreateContainer with GPUs) */
     uint64_t connects;  /* successful (re)connections */
     uint64_t dial_failures;
-    int connected; /* 1 while the forwarder connection is up */
+    int connected;    /* 1 while the forwarder connection is up */
+    int reconnecting; /* 1 while a (re)connect cycle runs */
 } caa_agent_proxy_stats;
 
 void caa_agent_proxy_get_stats(const caa_agent_proxy *p, caa_agent_proxy_stats *ret);

@@ -408,6 +408,12 @@ class FakeForwarder:
                     return
 
     def close(self):
+        # shutdown wakes the blocked accept(): a close alone would leave the
+        # port listening (and answering) until the next connection.
+        try:
+            self.s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.s.close()
 
 

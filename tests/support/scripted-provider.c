@@ -37,6 +37,7 @@ struct scripted_provider {
     size_t calls[SCRIPTED_KIND_COUNT];
     int fail_next[SCRIPTED_KIND_COUNT];
     bool torn_down;
+    size_t cancels;
     scripted_instance *instances;
     size_t n_instances;
 };
@@ -187,6 +188,12 @@ static void scripted_teardown(void *priv)
         sp->torn_down = true;
 }
 
+static void scripted_cancel(void *priv, void *opaque)
+{
+    (void)opaque;
+    ((scripted_provider *)priv)->cancels++;
+}
+
 const caa_provider_ops caa_scripted_provider = {
     .name = "scripted",
     .config_size = sizeof(scripted_config),
@@ -196,6 +203,7 @@ const caa_provider_ops caa_scripted_provider = {
     .list_instances = scripted_list,
     .get_instance = scripted_get,
     .teardown = scripted_teardown,
+    .cancel = scripted_cancel,
 };
 
 void scripted_fail_next(scripted_provider *sp, scripted_kind kind, int status)
@@ -214,6 +222,11 @@ size_t scripted_pending(const scripted_provider *sp, scripted_kind kind)
 size_t scripted_calls(const scripted_provider *sp, scripted_kind kind)
 {
     return sp->calls[kind];
+}
+
+size_t scripted_cancels(const scripted_provider *sp)
+{
+    return sp->cancels;
 }
 
 bool scripted_torn_down(const scripted_provider *sp)

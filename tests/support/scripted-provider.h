@@ -57,6 +57,9 @@ void scripted_fail_next(scripted_provider *sp, scripted_kind kind, int status);
 size_t scripted_pending(const scripted_provider *sp, scripted_kind kind);
 size_t scripted_calls(const scripted_provider *sp, scripted_kind kind);
 bool scripted_torn_down(const scripted_provider *sp);
+/* The caller's cancels (ops->cancel) received: they answer nothing, the test
+ * answers the cancelled call as a provider would (-ECANCELED with what it made). */
+size_t scripted_cancels(const scripted_provider *sp);
 /* Instances created and not yet deleted. */
 size_t scripted_live_instances(const scripted_provider *sp);
 /* The instance name / idempotency key of the oldest pending create. */

@@ -136,6 +136,7 @@ static void test_stop_during_create(void **state)
     fx_stop_vm(f, pod, &f->stop);
     /* Persisted at once: a crash from here on still leads to deletion. */
     fx_assert_disk(f, "sb1", CAA_POD_STOPPING, NULL);
+    assert_int_equal(scripted_cancels(f->sp), 1); /* the create is asked to stop early */
     fx_drain(f);
     assert_int_equal(f->start.calls + f->stop.calls, 0);
 
@@ -148,6 +149,39 @@ static void test_stop_during_create(void **state)
     fx_assert_answer(&f->stop, 0);
     assert_path(f, "created>provisioning>stopping>gone");
     assert_gone(f, "sb1");
+}
+
+/* The create obeys the cancel: -ECANCELED with the instance it made (a
+ * provider cut short in its boot wait), or with none (cut short before its
+ * answer came): then the instance is found by name. */
+static void stop_during_create_cancelled(fx *f, const char *made_id)
+{
+    caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
+    fx_stop_vm(f, pod, &f->stop);
+    assert_int_equal(scripted_cancels(f->sp), 1);
+    if (!made_id)
+        scripted_add_instance(f->sp, "i-lost", caa_pod_instance_name(pod));
+    scripted_create_fail(f->sp, -ECANCELED, made_id);
+    fx_assert_answer(&f->start, -ECANCELED);
+    assert_non_null(strstr(f->start.msg, "cancelled by StopVM"));
+    fx_drain(f);
+    if (!made_id)
+        scripted_list_answer(f->sp, 0);
+    assert_string_equal(scripted_delete_target(f->sp), made_id ? made_id : "i-lost");
+    scripted_delete_done(f->sp, 0);
+    fx_assert_answer(&f->stop, 0);
+    assert_int_equal(scripted_cancels(f->sp), 1); /* asked once */
+    assert_gone(f, "sb1");
+}
+
+static void test_stop_during_create_cancelled_with_instance(void **state)
+{
+    stop_during_create_cancelled(*state, "i-1");
+}
+
+static void test_stop_during_create_cancelled_before_answer(void **state)
+{
+    stop_during_create_cancelled(*state, NULL);
 }
 
 static void test_stop_during_create_that_fails(void **state)
@@ -239,6 +273,7 @@ static void test_cancel_during_create(void **state)
     caa_pod *pod = fx_pod_at(f, CAA_POD_PROVISIONING);
     caa_pod_cancel_start(pod);
     caa_pod_cancel_start(pod); /* a second cancel changes nothing */
+    assert_int_equal(scripted_cancels(f->sp), 1);
     scripted_create_ok(f->sp, "i-1", FX_IP);
     assert_int_equal(f->start.calls, 0); /* answered after the cleanup */
     scripted_delete_done(f->sp, 0);
@@ -550,6 +585,8 @@ int main(void)
         T(test_start_twice),
         T(test_double_stop_one_teardown),
         T(test_stop_during_create),
+        T(test_stop_during_create_cancelled_with_instance),
+        T(test_stop_during_create_cancelled_before_answer),
         T(test_stop_during_create_that_fails),
         T(test_stop_during_network_setup),
         T(test_stop_during_proxy_connect),

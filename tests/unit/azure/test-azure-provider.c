@@ -651,6 +651,54 @@ static void test_teardown_in_flight(void **state)
     az_result_done(&r);
 }
 
+/* The caller's cancel (StopVM during StartVM): a create waiting for the size
+ * list ends without a VM while another waiter goes on; one in a never-ending
+ * operation ends at once with the VM's id (deleted then). */
+static void test_cancel_in_flight(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL); /* its size list is on its way */
+    caa_instance_spec sized = az_test_spec(176), kept = az_test_spec(177);
+    sized.vcpus = kept.vcpus = 2;
+    sized.memory_mib = kept.memory_mib = 8192;
+    az_result r = {0}, other = {0}, d;
+    assert_int_equal(caa_provider_create_instance(p, &sized, az_create_cb, &r, NULL), 0);
+    assert_int_equal(caa_provider_create_instance(p, &kept, az_create_cb, &other, NULL), 0);
+    assert_int_equal(caa_provider_cancel(p, &r), 0);
+    assert_false(r.done); /* never inside the cancel */
+    for (int i = 0; i < 100 && !other.done; i++)
+        az_run_for(&loop, 50);
+    assert_true(r.done && other.done);
+    assert_int_equal(r.status, -ECANCELED);
+    assert_null(r.inst); /* nothing was sent */
+    assert_int_equal(other.status, 0);
+    assert_int_equal(az_fake_vm_count(&fake), 1);
+    assert_int_equal(az_test_delete(&loop, p, other.inst->id, &d), 0);
+    az_result_done(&d);
+    az_result_done(&r);
+    az_result_done(&other);
+
+    az_fake_config(&fake, "{\"lro_result\": \"never\"}");
+    caa_instance_spec spec = az_test_spec(175);
+    r = (az_result){0};
+    other = (az_result){0};
+    assert_int_equal(caa_provider_create_instance(p, &spec, az_create_cb, &r, NULL), 0);
+    az_run_for(&loop, 300);
+    assert_false(r.done);
+    assert_int_equal(caa_provider_cancel(p, &other), 0); /* another caller's: nothing */
+    assert_int_equal(caa_provider_cancel(p, &r), 0);
+    az_run_for(&loop, 200);
+    assert_true(r.done);
+    assert_int_equal(r.status, -ECANCELED);
+    assert_non_null(r.inst);
+    assert_non_null(strstr(r.inst->id, spec.instance_name));
+    assert_int_equal(az_test_delete(&loop, p, r.inst->id, &d), 0);
+    az_result_done(&d);
+    az_result_done(&r);
+    assert_int_equal(az_fake_vm_count(&fake), 0);
+    az_test_provider_free(&loop, p);
+}
+
 /* -max-requests bounds the requests in flight. */
 static void test_request_cap(void **state)
 {
@@ -805,6 +853,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_userdata_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_teardown_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_cap, setup, teardown),
