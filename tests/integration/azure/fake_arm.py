@@ -23,6 +23,7 @@ import asyncio
 import base64
 import copy
 import json
+import math
 import secrets
 import signal
 import sys
@@ -55,6 +56,10 @@ DEFAULTS = {
     "throttle": 0,  # next N ARM requests answer throttle_status
     "throttle_status": 429,
     "throttle_retry_after": "0",
+    # ARM's token buckets per operation type ("reads", "writes", "deletes": {"bucket", "refill_per_s"};
+    # the documented subscription limits are 250/25, 200/10, 200/10). An empty bucket answers 429
+    # with Retry-After: the whole seconds until a token is back.
+    "rate_limit": {},
     "put_error": None,  # {"status", "code", "message"}
     "sku_unavailable": [],
     "hostile": None,  # {"match", "status", "body", "count", "headers"}
@@ -87,9 +92,10 @@ class State:
         self.tokens = {}  # token -> expiry (epoch seconds)
         self.log = []
         self.stats = {"token_requests": 0, "imds_requests": 0, "arm_requests": 0, "in_flight": 0,
-                      "max_in_flight": 0, "scopes": [], "imds_resources": []}
+                      "max_in_flight": 0, "rate_limited": 0, "scopes": [], "imds_resources": []}
         self.next_ip = 4
         self.puts = []  # bodies of VM PUTs
+        self.buckets = {}  # operation type -> [tokens, last refill time]
 
 
 S = State()
@@ -501,9 +507,17 @@ async def serve_one(writer, method, target, headers, raw):
     S.stats["in_flight"] += 1
     S.stats["max_in_flight"] = max(S.stats["max_in_flight"], S.stats["in_flight"])
     try:
-        if S.cfg["latency_ms"]:
-            await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
-        status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
+        # ARM answers a throttled request at once, before any work.
+        wait = 0 if path.endswith("/oauth2/v2.0/token") or path.startswith("/metadata/") else take_token(method)
+        if wait > 0:
+            S.stats["rate_limited"] += 1
+            status, doc, extra = arm_error(429, "TooManyRequests", "Too many requests; retry later.",
+                                           {"Retry-After": str(math.ceil(wait))})
+            rawbody = None
+        else:
+            if S.cfg["latency_ms"]:
+                await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
+            status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
         S.log.append([method, path, status])
         await respond(writer, status, doc, extra, rawbody)
     finally:
@@ -545,6 +559,22 @@ def route(method, path, query, headers, raw, host):
         except ValueError:
             return (*arm_error(400, "InvalidRequestContent", "The request content was invalid"), None)
     return (*handle_arm(method, path, query, body, host), None)
+
+
+def take_token(method):
+    """0 if the operation type's bucket had a token (taken), else the seconds until one is back."""
+    kind = "reads" if method == "GET" else "deletes" if method == "DELETE" else "writes"
+    lim = S.cfg["rate_limit"].get(kind)
+    if not lim:
+        return 0
+    now = time.monotonic()
+    b = S.buckets.setdefault(kind, [float(lim["bucket"]), now])
+    b[0] = min(float(lim["bucket"]), b[0] + (now - b[1]) * lim["refill_per_s"])
+    b[1] = now
+    if b[0] >= 1:
+        b[0] -= 1
+        return 0
+    return (1 - b[0]) / lim["refill_per_s"]
 
 
 async def main():
