@@ -146,8 +146,8 @@ int main(int argc, char **argv)
     long reqs = az_fake_stat(&fake, "arm_requests") - req0;
     long in_flight = az_fake_stat(&fake, "max_in_flight");
     long throttled = az_fake_stat(&fake, "rate_limited");
-    for (int i = 0; i < n; i++) {
-        if (rs[i].status < 0 && i < 3)
+    for (int i = 0, shown = 0; i < n; i++) {
+        if (rs[i].status < 0 && shown++ < 3)
             fprintf(stderr, "pod %d: %s\n", i, caa_error_msg(rs[i].err));
         az_result_done(&rs[i]);
     }

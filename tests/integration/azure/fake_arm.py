@@ -166,13 +166,15 @@ def provision(vm):
     vm["state"] = "Succeeded"
     name = vm["name"]
     vm["nic"] = name + "-net"
-    vm["private_ip"] = S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + str(S.next_ip)
+    # The last octet runs 4..254 and then starts over: storms create more VMs than one /24 holds.
+    host = str(4 + (S.next_ip - 4) % 251)
+    vm["private_ip"] = S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + host
     S.next_ip += 1
     ipc = vm["body"]["properties"]["networkProfile"]["networkInterfaceConfigurations"][0]["properties"][
         "ipConfigurations"][0]["properties"]
     if "publicIPAddressConfiguration" in ipc:
         vm["pip"] = ipc["publicIPAddressConfiguration"]["name"]
-        vm["public_ip"] = S.cfg["public_ip_prefix"] + str(S.next_ip) if S.cfg["public_ip_address"] else None
+        vm["public_ip"] = S.cfg["public_ip_prefix"] + host if S.cfg["public_ip_address"] else None
 
 
 def finish_op(op):
