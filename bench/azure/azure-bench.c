@@ -5,9 +5,12 @@
  * the fake. Method and results: bench/README.md (section azure).
  *
  *   azure-bench [-n PODS] [-latency-ms MS] [-polls N] [-max-requests N] [-cold]
+ *               [-arm-limits] [-max-retries N]
  *
  * -polls: operation status polls until Succeeded (1: InProgress never seen).
- * Without -cold the first token is fetched before the clock starts. */
+ * Without -cold the first token is fetched before the clock starts.
+ * -arm-limits: the fake applies ARM's documented per-subscription token
+ * buckets (a storm); "throttled" in the output counts its 429 answers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,8 +5,9 @@ identity tokens, and the ARM calls the provider makes (VM sizes, VM PUT / GET /
 DELETE / list, async operations, NICs, public IPs).
 
 It keeps VMs in memory so a test can see what is left behind, and it can be
-told to misbehave: latency, long or failing operations, 429 storms, quota and
-SKU errors, token failures and expiry, hostile bodies.
+told to misbehave: latency, long or failing operations, 429 storms, ARM's
+token-bucket rate limits (rate_limit), quota and SKU errors, token failures
+and expiry, hostile bodies.
 
 Usage: fake_arm.py [--port N] [--config JSON]. Prints "PORT <n>" when ready.
 Exits when its stdin reaches EOF (the test that started it went away) or on
