@@ -103,7 +103,6 @@ static bool transient(int status)
            status == -EHOSTUNREACH || status == -EIO;
 }
 
-/* Retries after delay_ms (-1: back-off) when allowed; else finishes. */
 /* A 429 whose Retry-After asks for a wait of a second or more is ARM's rate
  * limit pacing a storm (its token buckets refill at a fixed rate), not a
  * failure: it is waited out within the call's deadline and does not use up
@@ -111,6 +110,7 @@ static bool transient(int status)
  * hundred pods gives up after -max-retries waits of about a second each. */
 #define PACED_MIN_MS 1000
 
+/* Retries after delay_ms (-1: back-off) when allowed; else finishes. */
 static void retry_or_finish(az_arm_call *c, int status, caa_http_response *resp, caa_error *err,
                             int64_t delay_ms)
 {
