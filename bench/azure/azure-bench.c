@@ -5,9 +5,12 @@
  * the fake. Method and results: bench/README.md (section azure).
  *
  *   azure-bench [-n PODS] [-latency-ms MS] [-polls N] [-max-requests N] [-cold]
+ *               [-arm-limits] [-max-retries N]
  *
  * -polls: operation status polls until Succeeded (1: InProgress never seen).
- * Without -cold the first token is fetched before the clock starts. */
+ * Without -cold the first token is fetched before the clock starts.
+ * -arm-limits: the fake applies ARM's documented per-subscription token
+ * buckets (a storm); "throttled" in the output counts its 429 answers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +63,8 @@ static long maxrss_kib(void)
 int main(int argc, char **argv)
 {
     int n = 200, latency = 1000, polls = 1, max_requests = 256;
-    int cold = 0;
+    int cold = 0, arm_limits = 0;
+    const char *max_retries = "6";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
             n = atoi(argv[++i]);
@@ -72,8 +76,14 @@ int main(int argc, char **argv)
             max_requests = atoi(argv[++i]);
         else if (strcmp(argv[i], "-cold") == 0)
             cold = 1;
+        else if (strcmp(argv[i], "-arm-limits") == 0)
+            arm_limits = 1;
+        else if (strcmp(argv[i], "-max-retries") == 0 && i + 1 < argc)
+            max_retries = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [-n PODS] [-latency-ms MS] [-polls N] [-max-requests N] [-cold]\n",
+            fprintf(stderr,
+                    "usage: %s [-n PODS] [-latency-ms MS] [-polls N] [-max-requests N] [-cold] [-arm-limits] "
+                    "[-max-retries N]\n",
                     argv[0]);
             return 2;
         }
@@ -81,8 +91,13 @@ int main(int argc, char **argv)
     if (n < 1 || n > 60000 || polls < 1)
         return 2;
     az_fake fake = {.stdin_fd = -1};
+    /* -arm-limits: ARM's documented per-subscription token buckets. */
     _cleanup_free_ char *fcfg =
-        xasprintf("{\"latency_ms\": %d, \"lro_polls\": %d, \"retry_after\": \"0\"}", latency, polls);
+        xasprintf("{\"latency_ms\": %d, \"lro_polls\": %d, \"retry_after\": \"0\"%s}", latency, polls,
+                  arm_limits ? ", \"rate_limit\": {\"reads\": {\"bucket\": 250, \"refill_per_s\": 25}, "
+                               "\"writes\": {\"bucket\": 200, \"refill_per_s\": 10}, "
+                               "\"deletes\": {\"bucket\": 200, \"refill_per_s\": 10}}"
+                             : "");
     if (!az_fake_start(&fake, fcfg)) {
         fprintf(stderr, "cannot start the fake endpoint (python3, CAA_SOURCE_ROOT)\n");
         return 77;
@@ -92,7 +107,8 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     char maxreq[16];
     snprintf(maxreq, sizeof(maxreq), "%d", max_requests);
-    const char *flags[] = {"-max-requests", maxreq, "-poll-interval", "2s", NULL};
+    const char *flags[] = {"-max-requests", maxreq, "-poll-interval", "2s", "-max-retries",
+                           max_retries,     NULL};
     caa_error *err = NULL;
     double t_init = now_s();
     caa_provider *p = az_test_provider(&loop, &fake, flags, &err);
@@ -132,8 +148,9 @@ int main(int argc, char **argv)
     rss_split(&anon, &file);
     long reqs = az_fake_stat(&fake, "arm_requests") - req0;
     long in_flight = az_fake_stat(&fake, "max_in_flight");
-    for (int i = 0; i < n; i++) {
-        if (rs[i].status < 0 && i < 3)
+    long throttled = az_fake_stat(&fake, "rate_limited");
+    for (int i = 0, shown = 0; i < n; i++) {
+        if (rs[i].status < 0 && shown++ < 3)
             fprintf(stderr, "pod %d: %s\n", i, caa_error_msg(rs[i].err));
         az_result_done(&rs[i]);
     }
@@ -146,8 +163,8 @@ int main(int argc, char **argv)
         "{\"pods\": %d, \"ok\": %d, \"vms\": %zu, \"latency_ms\": %d, \"polls\": %d, \"max_requests\": %d, "
         "\"cold\": %s, \"wall_s\": %.3f, \"since_init_s\": %.3f, \"arm_requests\": %ld, \"req_per_s\": %.1f, "
         "\"max_in_flight\": %ld, \"rss_base_kib\": %ld, \"rss_ready_kib\": %ld, \"rss_peak_kib\": %ld, "
-        "\"rss_anon_kib\": %ld, \"rss_file_kib\": %ld, \"cpu_s\": %.3f}\n",
+        "\"rss_anon_kib\": %ld, \"rss_file_kib\": %ld, \"cpu_s\": %.3f, \"throttled\": %ld}\n",
         n, ok, vms, latency, polls, max_requests, cold ? "true" : "false", t1 - t0, t1 - t_init, reqs,
-        (double)reqs / (t1 - t0), in_flight, rss_base, rss_ready, rss_peak, anon, file, cpu);
+        (double)reqs / (t1 - t0), in_flight, rss_base, rss_ready, rss_peak, anon, file, cpu, throttled);
     return ok == n ? 0 : 1;
 }

@@ -40,6 +40,7 @@ struct az_arm_call {
     caa_http_request *req;
     uv_timer_t timer;
     unsigned attempt;
+    unsigned paced_waits; /* 429s with a Retry-After waited out (see retry_or_finish) */
     bool reauthed;
     bool cancelled;
     char *token_used;
@@ -102,25 +103,36 @@ static bool transient(int status)
            status == -EHOSTUNREACH || status == -EIO;
 }
 
+/* A 429 whose Retry-After asks for a wait of a second or more is ARM's rate
+ * limit pacing a storm (its token buckets refill at a fixed rate), not a
+ * failure: it is waited out within the call's deadline and does not use up
+ * one of the -max-retries, which are for failures. Counted, a storm of a few
+ * hundred pods gives up after -max-retries waits of about a second each. */
+#define PACED_MIN_MS 1000
+
 /* Retries after delay_ms (-1: back-off) when allowed; else finishes. */
 static void retry_or_finish(az_arm_call *c, int status, caa_http_response *resp, caa_error *err,
                             int64_t delay_ms)
 {
     uint64_t now = uv_now(c->ctx->loop);
     const az_settings *s = c->ctx->set;
+    bool paced = resp && resp->status == 429 && delay_ms >= PACED_MIN_MS;
     uint64_t delay =
         delay_ms >= 0 ? (uint64_t)delay_ms : (uint64_t)BACKOFF_BASE_MS << (c->attempt < 16 ? c->attempt : 16);
     if (delay > s->retry_max_delay_ms)
         delay = s->retry_max_delay_ms;
-    if (c->cancelled || c->attempt >= s->max_retries || now + delay >= c->deadline) {
-        if (!c->cancelled && c->attempt > 0)
-            caa_error_prefix(&err, "after %u retries", c->attempt);
+    if (c->cancelled || (!paced && c->attempt >= s->max_retries) || now + delay >= c->deadline) {
+        if (!c->cancelled && (c->attempt > 0 || c->paced_waits > 0))
+            caa_error_prefix(&err, "after %u retries and %u rate-limit waits", c->attempt, c->paced_waits);
         finish(c, status, resp, err);
         return;
     }
-    c->attempt++;
-    log_debug("%s: %s; retry %u in %llu ms", c->what, caa_error_msg(err), c->attempt,
-              (unsigned long long)delay);
+    if (paced)
+        c->paced_waits++;
+    else
+        c->attempt++;
+    log_debug("%s: %s; %s %u in %llu ms", c->what, caa_error_msg(err), paced ? "rate-limit wait" : "retry",
+              paced ? c->paced_waits : c->attempt, (unsigned long long)delay);
     caa_http_response_free(resp);
     caa_error_free(err);
     c->state = CALL_WAIT;

@@ -5,8 +5,9 @@ identity tokens, and the ARM calls the provider makes (VM sizes, VM PUT / GET /
 DELETE / list, async operations, NICs, public IPs).
 
 It keeps VMs in memory so a test can see what is left behind, and it can be
-told to misbehave: latency, long or failing operations, 429 storms, quota and
-SKU errors, token failures and expiry, hostile bodies.
+told to misbehave: latency, long or failing operations, 429 storms, ARM's
+token-bucket rate limits (rate_limit), quota and SKU errors, token failures
+and expiry, hostile bodies.
 
 Usage: fake_arm.py [--port N] [--config JSON]. Prints "PORT <n>" when ready.
 Exits when its stdin reaches EOF (the test that started it went away) or on
@@ -23,6 +24,7 @@ import asyncio
 import base64
 import copy
 import json
+import math
 import secrets
 import signal
 import sys
@@ -55,6 +57,10 @@ DEFAULTS = {
     "throttle": 0,  # next N ARM requests answer throttle_status
     "throttle_status": 429,
     "throttle_retry_after": "0",
+    # ARM's token buckets per operation type ("reads", "writes", "deletes": {"bucket", "refill_per_s"};
+    # the documented subscription limits are 250/25, 200/10, 200/10). An empty bucket answers 429
+    # with Retry-After: the whole seconds until a token is back.
+    "rate_limit": {},
     "put_error": None,  # {"status", "code", "message"}
     "sku_unavailable": [],
     "answer_delay_ms": {},  # method -> ms: done at once, answered that much later (an answer on its way)
@@ -93,9 +99,10 @@ class State:
         self.tokens = {}  # token -> expiry (epoch seconds)
         self.log = []
         self.stats = {"token_requests": 0, "imds_requests": 0, "arm_requests": 0, "in_flight": 0,
-                      "max_in_flight": 0, "scopes": [], "imds_resources": []}
+                      "max_in_flight": 0, "rate_limited": 0, "scopes": [], "imds_resources": []}
         self.next_ip = 4
         self.puts = []  # bodies of VM PUTs
+        self.buckets = {}  # operation type -> [tokens, last refill time]
 
 
 S = State()
@@ -168,13 +175,15 @@ def provision(vm):
     vm["nics"] = []
     for cfg in vm["body"]["properties"]["networkProfile"]["networkInterfaceConfigurations"]:
         ipc = cfg["properties"]["ipConfigurations"][0]["properties"]
+        # The last octet runs 4..254 and then starts over: storms create more VMs than one /24 holds.
+        host = str(4 + (S.next_ip - 4) % 251)
         nic = {"name": cfg["name"], "primary": bool(cfg["properties"].get("primary")),
                "subnet": ipc["subnet"]["id"],
-               "private_ip": S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + str(S.next_ip)}
+               "private_ip": S.cfg["private_ip_fixed"] or S.cfg["private_ip_prefix"] + host}
         S.next_ip += 1
         if "publicIPAddressConfiguration" in ipc:
             nic["pip"] = ipc["publicIPAddressConfiguration"]["name"]
-            nic["public_ip"] = S.cfg["public_ip_prefix"] + str(S.next_ip) if S.cfg["public_ip_address"] else None
+            nic["public_ip"] = S.cfg["public_ip_prefix"] + host if S.cfg["public_ip_address"] else None
         vm["nics"].append(nic)
 
 
@@ -541,12 +550,20 @@ async def serve_one(writer, method, target, headers, raw):
     S.stats["in_flight"] += 1
     S.stats["max_in_flight"] = max(S.stats["max_in_flight"], S.stats["in_flight"])
     try:
-        if S.cfg["latency_ms"]:
-            await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
         late = hostile_hit(method, path, "delay_ms")
         cut = hostile_hit(method, path, "cut")
         truncate = hostile_hit(method, path, "truncate")
-        status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
+        # ARM answers a throttled request at once, before any work.
+        wait = 0 if path.endswith("/oauth2/v2.0/token") or path.startswith("/metadata/") else take_token(method)
+        if wait > 0:
+            S.stats["rate_limited"] += 1
+            status, doc, extra = arm_error(429, "TooManyRequests", "Too many requests; retry later.",
+                                           {"Retry-After": str(math.ceil(wait))})
+            rawbody = None
+        else:
+            if S.cfg["latency_ms"]:
+                await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
+            status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
         S.log.append([method, path, status])
         delay = S.cfg["answer_delay_ms"].get(method) if "/oauth2/" not in path else None
         if delay:
@@ -592,6 +609,22 @@ def route(method, path, query, headers, raw, host):
         except ValueError:
             return (*arm_error(400, "InvalidRequestContent", "The request content was invalid"), None)
     return (*handle_arm(method, path, query, body, host), None)
+
+
+def take_token(method):
+    """0 if the operation type's bucket had a token (taken), else the seconds until one is back."""
+    kind = "reads" if method == "GET" else "deletes" if method == "DELETE" else "writes"
+    lim = S.cfg["rate_limit"].get(kind)
+    if not lim:
+        return 0
+    now = time.monotonic()
+    b = S.buckets.setdefault(kind, [float(lim["bucket"]), now])
+    b[0] = min(float(lim["bucket"]), b[0] + (now - b[1]) * lim["refill_per_s"])
+    b[1] = now
+    if b[0] >= 1:
+        b[0] -= 1
+        return 0
+    return (1 - b[0]) / lim["refill_per_s"]
 
 
 async def main():
