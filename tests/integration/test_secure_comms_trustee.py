@@ -67,8 +67,9 @@ def admin_keys(root, name):
 
 
 class FakeKbs:
-    def __init__(self, public_key, skew=0):
-        self.child = Child([DEBIAN_PYTHON, FAKE_KBS, "--admin-public-key", public_key, "--skew", str(skew)])
+    def __init__(self, public_key, skew=0, lose_answer=""):
+        self.child = Child([DEBIAN_PYTHON, FAKE_KBS, "--admin-public-key", public_key, "--skew", str(skew),
+                            "--lose-answer", lose_answer])
         self.child.wait_line("fake-kbs listening on")
         line = [l for l in self.child.lines if "fake-kbs listening on" in l][0]
         self.port = int(line.split()[-1])
@@ -215,6 +216,17 @@ def scenario_refusals(root, admin_prv, admin_pub):
     refused_start(tmpdir(), kbs.addr, admin_prv, "HTTP 401")
     check(kbs.get("resources") == {}, "an expired token stored something")
     check(any("token expired" in l for l in kbs.child.lines), "the KBS did not see an expired token")
+    kbs.stop()
+
+    # The pod's key reached the KBS but the answer was lost: StartVM fails and the daemon deletes
+    # the resource it may have stored.
+    kbs = FakeKbs(admin_pub, lose_answer="^default/pp-")
+    sid = refused_start(tmpdir(), kbs.addr, admin_prv, "HTTP 500")
+    deadline = time.monotonic() + 30
+    while "default/pp-%s/privateKey" % sid in kbs.get("resources"):
+        check(time.monotonic() < deadline, "the pod's key stayed in the KBS: %r" % kbs.get("log"))
+        time.sleep(0.2)
+    check("DELETE /kbs/v0/resource/default/pp-%s/privateKey 200" % sid in kbs.get("log"), kbs.get("log"))
     kbs.stop()
 
     # KBS down: a clear error, nothing kept.
