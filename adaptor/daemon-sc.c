@@ -490,7 +490,7 @@ int caa_daemon_sc_prepare(caa_daemon_sc *sc, const char *sandbox_id, const char 
     return 0;
 }
 
-void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
+void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id, bool pod_gone)
 {
     if (!sc)
         return;
@@ -504,7 +504,9 @@ void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
                 caa_kbs_call_cancel(p->call);
             return;
         }
-    if (caa_sandbox_id_check(sandbox_id, NULL) == 0)
+    /* A daemon that stops leaves its VMs running: they still need their
+     * keys after a reboot. */
+    if (pod_gone && caa_sandbox_id_check(sandbox_id, NULL) == 0)
         kbs_delete_pp(sc, sandbox_id);
 }
 

@@ -156,6 +156,16 @@ def scenario_two_phases(root, admin_prv, admin_pub, wrapper=()):
     check(d.ctl_ok("check", sid).strip() == "SERVING", "check through SSH (Trustee)")
     check(health_checks(record) == n + 1, "caa-ctl check did not reach the agent")
 
+    # The daemon restarts while its VM runs: the KBS keeps the pod's key, the recovered pod
+    # reconnects with the pinned key and posts nothing again.
+    check(d.stop(timeout=60) == 0, "daemon exit status at the restart:\n%s" % d.log()[-3000:])
+    check("default/pp-%s/privateKey" % sid in kbs.get("resources"), "a daemon restart deleted the pod's key")
+    d = Daemon(root=root, forwarder=False, args=daemon_args(kbs.addr, admin_prv), log_level="debug",
+               wrapper=wrapper).start(timeout=60)
+    wait_serving(d, sid, "after a daemon restart (Trustee)")
+    check(sum("POST /kbs/v0/resource/default/pp-%s/" % sid in l for l in kbs.get("log")) == 1,
+          "the pod's key was posted again: %r" % kbs.get("log"))
+
     # A forwarder restart goes through the attestation phase again (the KBS still has the keys).
     vm.stop()
     vm.start()
