@@ -400,11 +400,10 @@ static void prep_finish(kbs_prep *p, int status, caa_error *err)
                 *pp = p->next;
                 break;
             }
-        if (status < 0 && p->pp_sent)
+        /* The key may be in the KBS without a pod to use it. */
+        if ((status < 0 || p->cancelled) && p->pp_sent)
             kbs_delete_pp(sc, p->sandbox_id);
     }
-    if (p->cancelled && status == 0)
-        unlink(p->pub_path); /* StopVM came while the key was being written */
     if (p->cancelled) {
         caa_error_free(err);
         status = -ECANCELED;
