@@ -201,6 +201,37 @@ def refused_start(root, kbs_addr, admin_prv, needle):
     return sid
 
 
+# Run by /usr/bin/python3 (PyJWT): POSTs with wrong tokens, then a good one; prints the statuses.
+TOKEN_PROBE = r"""
+import sys, time, urllib.request, urllib.error
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+addr, key_path = sys.argv[1], sys.argv[2]
+key = load_pem_private_key(open(key_path, "rb").read(), None)
+now = int(time.time())
+good = {"iat": now, "nbf": now, "exp": now + 300, "issued_at": now, "invalid_before": now, "expires_at": now + 300}
+tokens = [
+    "garbage",
+    jwt.encode(good, None, algorithm="none"),
+    jwt.encode(good, "secret", algorithm="HS256"),
+    jwt.encode(good, Ed25519PrivateKey.generate(), algorithm="EdDSA"),
+    jwt.encode(dict(good, exp=now - 10, expires_at=now - 10), key, algorithm="EdDSA"),
+    jwt.encode({k: v for k, v in good.items() if k != "exp"}, key, algorithm="EdDSA"),
+    jwt.encode(good, key, algorithm="EdDSA"),
+]
+for i, t in enumerate(tokens):
+    path = "probe/good" if i == len(tokens) - 1 else "probe/bad%d" % i
+    req = urllib.request.Request("http://%s/kbs/v0/resource/default/%s" % (addr, path), data=b"ok",
+                                 headers={"Authorization": "Bearer " + t}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            print(r.status)
+    except urllib.error.HTTPError as e:
+        print(e.code)
+"""
+
+
 def scenario_refusals(root, admin_prv, admin_pub):
     # The daemon refuses Trustee mode without an admin key, or with one that is not Ed25519.
     d = Daemon(forwarder=False, args=["-secure-comms"])
@@ -212,6 +243,14 @@ def scenario_refusals(root, admin_prv, admin_pub):
     d = Daemon(forwarder=False, args=daemon_args("127.0.0.1:1", rsa))
     p = subprocess.run(d.cmdline(), stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     check(p.returncode != 0 and b"not an Ed25519 key" in p.stderr, p.stderr)
+
+    # The fake KBS itself: wrong tokens are refused (checked with PyJWT-made tokens), a good one is not.
+    kbs = FakeKbs(admin_pub)
+    p = subprocess.run([DEBIAN_PYTHON, "-c", TOKEN_PROBE, kbs.addr, admin_prv], capture_output=True, timeout=60)
+    check(p.returncode == 0 and p.stdout.decode().split() == ["401"] * 6 + ["200"],
+          "fake KBS token checks: %r %r" % (p.stdout, p.stderr))
+    check(kbs.get("resources") == {"default/probe/good": 2}, "fake KBS stored: %r" % kbs.get("resources"))
+    kbs.stop()
 
     # Signed by a key the KBS does not know.
     kbs = FakeKbs(admin_pub)
