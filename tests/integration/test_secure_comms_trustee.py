@@ -109,7 +109,7 @@ class TrusteeVm:
 
 
 def daemon_args(kbs_addr, admin_key):
-    return ["-test-ip", VM_IP, "-forwarder-port", "15150", "-proxy-timeout", "20s", "-secure-comms",
+    return ["-test-ip", VM_IP, "-forwarder-port", "15150", "-proxy-timeout", "90s", "-secure-comms",
             "-secure-comms-kbs", kbs_addr, "-secure-comms-kbs-admin-key", admin_key]
 
 
@@ -136,7 +136,7 @@ def scenario_two_phases(root, admin_prv, admin_pub, wrapper=()):
     check("PermitOpen none" in conf and "PermitListen 127.0.0.1:8080" in conf and "AuthorizedKeysCommand" in conf,
           conf)
 
-    rc, out, err = d.ctl("start", sid, timeout=90)
+    rc, out, err = d.ctl("start", sid, timeout=150)
     check(rc == 0, "StartVM (Trustee) failed: %s\n--- daemon:\n%s\n--- vm:\n%s"
           % (err, d.log()[-5000:], "\n".join(vm.fwd.lines[-40:])))
     d.wait_log(r"sandbox=%s SSH connection to %s:2222 up in the attestation phase" % (sid, VM_IP))
@@ -190,7 +190,7 @@ def refused_start(root, kbs_addr, admin_prv, needle):
     d = Daemon(root=root, forwarder=False, args=daemon_args(kbs_addr, admin_prv), log_level="debug").start(timeout=60)
     sid = sandbox_id(32)
     d.ctl_ok("create", sid, *pod_annotations("sct-bad", "default"))
-    rc, out, err = d.ctl("start", sid, timeout=90)
+    rc, out, err = d.ctl("start", sid, timeout=150)
     check(rc != 0 and needle in err + d.log(), "StartVM should fail with %r: rc %d %s\n%s"
           % (needle, rc, err, d.log()[-3000:]))
     check(not os.path.exists(os.path.join(d.pods, sid, "sc-host-key.pub")), "pinned key kept after a failed start")
