@@ -400,11 +400,10 @@ static void prep_finish(kbs_prep *p, int status, caa_error *err)
                 *pp = p->next;
                 break;
             }
-        if (status < 0 && p->pp_sent)
+        /* The key may be in the KBS without a pod to use it. */
+        if ((status < 0 || p->cancelled) && p->pp_sent)
             kbs_delete_pp(sc, p->sandbox_id);
     }
-    if (p->cancelled && status == 0)
-        unlink(p->pub_path); /* StopVM came while the key was being written */
     if (p->cancelled) {
         caa_error_free(err);
         status = -ECANCELED;
@@ -490,7 +489,7 @@ int caa_daemon_sc_prepare(caa_daemon_sc *sc, const char *sandbox_id, const char 
     return 0;
 }
 
-void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
+void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id, bool pod_gone)
 {
     if (!sc)
         return;
@@ -504,7 +503,9 @@ void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id)
                 caa_kbs_call_cancel(p->call);
             return;
         }
-    if (caa_sandbox_id_check(sandbox_id, NULL) == 0)
+    /* A daemon that stops leaves its VMs running: they still need their
+     * keys after a reboot. */
+    if (pod_gone && caa_sandbox_id_check(sandbox_id, NULL) == 0)
         kbs_delete_pp(sc, sandbox_id);
 }
 

@@ -22,6 +22,8 @@
  * not built at all (secure comms wins, as upstream). */
 #pragma once
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 #include "apf-config.h"
@@ -59,5 +61,7 @@ typedef void (*caa_daemon_sc_ready_cb)(int status, caa_error *err, void *opaque)
 int caa_daemon_sc_prepare(caa_daemon_sc *sc, const char *sandbox_id, const char *pod_dir,
                           caa_daemon_sc_ready_cb cb, void *opaque, caa_error **err);
 /* StopVM: drops the pod's connection (no-op when sc is NULL or none exists);
- * Trustee mode: cancels a pending prepare and deletes the pod's KBS resource. */
-void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id);
+ * Trustee mode: cancels a pending prepare and, when the pod is going away
+ * (pod_gone: StopVM or a failed start, not the daemon's own shutdown),
+ * deletes the pod's KBS resource. */
+void caa_daemon_sc_forget(caa_daemon_sc *sc, const char *sandbox_id, bool pod_gone);

@@ -87,7 +87,7 @@ int caa_pod_proxy_start(caa_manager *m, caa_pod *pod, caa_done_cb cb, void *opaq
 
 void caa_pod_proxy_stop(caa_manager *m, caa_pod *pod)
 {
-    caa_daemon_sc_forget(m->sc, pod->rec.sandbox_id);
+    caa_daemon_sc_forget(m->sc, pod->rec.sandbox_id, !m->shutting_down);
     caa_agent_proxy *p = pod->proxy;
     if (!p)
         return;

@@ -14,7 +14,7 @@ test_pkgs=(
   valgrind python3 python3-yaml iproute2 socat netcat-openbsd procps
   golang-go golang-github-containerd-ttrpc-dev golang-google-protobuf-dev golang-github-gogo-protobuf-dev
   nftables util-linux iperf3 openssl
-  openssh-client openssh-server python3-jwt
+  openssh-client openssh-server python3-jwt python3-cryptography
   libvirt-clients libxml2-utils genisoimage
   e2fsprogs mount
   nodejs

@@ -97,6 +97,18 @@ static bool sleep_or_stop(fwd_sc_fetch *f, uint64_t ms)
     return stopped;
 }
 
+/* Waits the current backoff, then doubles it; true when stopped. */
+static bool backoff_wait(fwd_sc_fetch *f, uint64_t *backoff)
+{
+    if (sleep_or_stop(f, *backoff)) {
+        f->status = -ECANCELED;
+        uv_async_send(&f->done);
+        return true;
+    }
+    *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
+    return false;
+}
+
 static int enter_netns(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -110,17 +122,15 @@ static int enter_netns(const char *path)
 static void fetch_thread(void *opaque)
 {
     fwd_sc_fetch *f = opaque;
-    /* This thread only: the loop thread stays in the forwarder's namespace. */
-    if (*f->netns) {
-        int r = enter_netns(f->netns);
-        if (r < 0) {
-            log_error("secure comms: cannot enter %s to fetch the keys: %s", f->netns, strerror(-r));
-            f->status = r;
-            uv_async_send(&f->done);
-            return;
-        }
-    }
     uint64_t backoff = f->backoff_ms;
+    /* This thread only: the loop thread stays in the forwarder's namespace.
+     * The namespace may not exist yet: wait for it like for the keys. */
+    for (int r; *f->netns && (r = enter_netns(f->netns)) < 0;) {
+        log_warn("secure comms: cannot enter %s to fetch the keys: %s; retrying in %llu ms", f->netns,
+                 strerror(-r), (unsigned long long)backoff);
+        if (backoff_wait(f, &backoff))
+            return;
+    }
     for (int i = 0; i < 2; i++) {
         _cleanup_free_ char *url = xasprintf("%s/%s", f->source, key_names[i]);
         for (;;) {
@@ -132,12 +142,8 @@ static void fetch_thread(void *opaque)
             }
             log_warn("secure comms: fetching %s: %s; retrying in %llu ms", url, why,
                      (unsigned long long)backoff);
-            if (sleep_or_stop(f, backoff)) {
-                f->status = -ECANCELED;
-                uv_async_send(&f->done);
+            if (backoff_wait(f, &backoff))
                 return;
-            }
-            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
         }
     }
     f->status = 0;

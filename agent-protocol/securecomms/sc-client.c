@@ -629,6 +629,14 @@ static void on_poll(uv_poll_t *p, int status, int events)
         setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
     }
     drive(c);
+    /* libssh2 does not report a peer that closed without a disconnect
+     * message (a killed sshd child: the end of an attestation-phase
+     * connection): the socket stays readable at EOF. Nothing left to read
+     * and readable means EOF. */
+    char b;
+    if ((events & UV_READABLE) && c->state == ST_READY && c->fd >= 0 &&
+        recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+        connection_lost(c, -ECONNRESET, "the VM closed the connection");
 }
 
 static int start_connect(caa_sc_client *c)

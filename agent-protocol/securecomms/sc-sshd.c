@@ -186,8 +186,8 @@ int caa_sc_sshd_write_config(const caa_sc_sshd_params *p, caa_error **err)
     if (!sc->pp_private_key_len || !sc->wn_public_key_len)
         return caa_error_set(
             err, -EINVAL,
-            "secure comms: apf.json has no sc-pp-prv or sc-wn-pub (Trustee mode, keys from the "
-            "KBS, is not implemented)");
+            "secure comms: apf.json has no sc-pp-prv or sc-wn-pub (for keys from the KBS, Trustee "
+            "mode, run the forwarder with -secure-comms)");
     caa_sc_key host;
     int r = caa_sc_key_from_private((const char *)sc->pp_private_key, sc->pp_private_key_len, &host, err);
     if (r < 0)

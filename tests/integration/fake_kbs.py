@@ -16,7 +16,9 @@ The attestation that a real KBS requires first cannot happen on loopback: this f
 serves the resource as is (the test checks which paths were asked for).
 
 Test hooks: GET /test/resources (JSON: path -> length), GET /test/log (JSON list of
-"METHOD path status"). --skew seconds shifts the KBS clock (expired tokens).
+"METHOD path status"). --skew seconds shifts the KBS clock (expired tokens);
+--lose-answer REGEX: a POST whose resource matches is stored, then answered 500 (a write
+that landed although the client saw a failure).
 Prints "fake-kbs listening on PORT" once ready."""
 import argparse
 import json
@@ -34,9 +36,10 @@ MAX_BODY = 64 * 1024
 
 
 class State:
-    def __init__(self, public_key, skew):
+    def __init__(self, public_key, skew, lose_answer):
         self.public_key = public_key
         self.skew = skew
+        self.lose_answer = re.compile(lose_answer) if lose_answer else None
         self.resources = {}
         self.log = []
         self.lock = threading.Lock()
@@ -121,6 +124,8 @@ def make_handler(state):
                 return done
             with state.lock:
                 state.resources[key] = body
+            if state.lose_answer and state.lose_answer.search(key):
+                return self.answer(500, b"stored, answer lost")
             return self.answer(200)
 
         def do_DELETE(self):
@@ -139,10 +144,11 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--admin-public-key", required=True)
     ap.add_argument("--skew", type=int, default=0)
+    ap.add_argument("--lose-answer", default="")
     a = ap.parse_args()
     with open(a.admin_public_key, "rb") as f:
         pub = load_pem_public_key(f.read())
-    server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(State(pub, a.skew)))
+    server = ThreadingHTTPServer(("127.0.0.1", a.port), make_handler(State(pub, a.skew, a.lose_answer)))
     server.daemon_threads = True
     print("fake-kbs listening on %d" % server.server_address[1], flush=True)
     server.serve_forever()

@@ -67,8 +67,9 @@ def admin_keys(root, name):
 
 
 class FakeKbs:
-    def __init__(self, public_key, skew=0):
-        self.child = Child([DEBIAN_PYTHON, FAKE_KBS, "--admin-public-key", public_key, "--skew", str(skew)])
+    def __init__(self, public_key, skew=0, lose_answer=""):
+        self.child = Child([DEBIAN_PYTHON, FAKE_KBS, "--admin-public-key", public_key, "--skew", str(skew),
+                            "--lose-answer", lose_answer])
         self.child.wait_line("fake-kbs listening on")
         line = [l for l in self.child.lines if "fake-kbs listening on" in l][0]
         self.port = int(line.split()[-1])
@@ -108,7 +109,7 @@ class TrusteeVm:
 
 
 def daemon_args(kbs_addr, admin_key):
-    return ["-test-ip", VM_IP, "-forwarder-port", "15150", "-proxy-timeout", "20s", "-secure-comms",
+    return ["-test-ip", VM_IP, "-forwarder-port", "15150", "-proxy-timeout", "90s", "-secure-comms",
             "-secure-comms-kbs", kbs_addr, "-secure-comms-kbs-admin-key", admin_key]
 
 
@@ -135,7 +136,7 @@ def scenario_two_phases(root, admin_prv, admin_pub, wrapper=()):
     check("PermitOpen none" in conf and "PermitListen 127.0.0.1:8080" in conf and "AuthorizedKeysCommand" in conf,
           conf)
 
-    rc, out, err = d.ctl("start", sid, timeout=90)
+    rc, out, err = d.ctl("start", sid, timeout=150)
     check(rc == 0, "StartVM (Trustee) failed: %s\n--- daemon:\n%s\n--- vm:\n%s"
           % (err, d.log()[-5000:], "\n".join(vm.fwd.lines[-40:])))
     d.wait_log(r"sandbox=%s SSH connection to %s:2222 up in the attestation phase" % (sid, VM_IP))
@@ -154,6 +155,16 @@ def scenario_two_phases(root, admin_prv, admin_pub, wrapper=()):
     n = health_checks(record)
     check(d.ctl_ok("check", sid).strip() == "SERVING", "check through SSH (Trustee)")
     check(health_checks(record) == n + 1, "caa-ctl check did not reach the agent")
+
+    # The daemon restarts while its VM runs: the KBS keeps the pod's key, the recovered pod
+    # reconnects with the pinned key and posts nothing again.
+    check(d.stop(timeout=60) == 0, "daemon exit status at the restart:\n%s" % d.log()[-3000:])
+    check("default/pp-%s/privateKey" % sid in kbs.get("resources"), "a daemon restart deleted the pod's key")
+    d = Daemon(root=root, forwarder=False, args=daemon_args(kbs.addr, admin_prv), log_level="debug",
+               wrapper=wrapper).start(timeout=60)
+    wait_serving(d, sid, "after a daemon restart (Trustee)")
+    check(sum("POST /kbs/v0/resource/default/pp-%s/" % sid in l for l in kbs.get("log")) == 1,
+          "the pod's key was posted again: %r" % kbs.get("log"))
 
     # A forwarder restart goes through the attestation phase again (the KBS still has the keys).
     vm.stop()
@@ -179,7 +190,7 @@ def refused_start(root, kbs_addr, admin_prv, needle):
     d = Daemon(root=root, forwarder=False, args=daemon_args(kbs_addr, admin_prv), log_level="debug").start(timeout=60)
     sid = sandbox_id(32)
     d.ctl_ok("create", sid, *pod_annotations("sct-bad", "default"))
-    rc, out, err = d.ctl("start", sid, timeout=90)
+    rc, out, err = d.ctl("start", sid, timeout=150)
     check(rc != 0 and needle in err + d.log(), "StartVM should fail with %r: rc %d %s\n%s"
           % (needle, rc, err, d.log()[-3000:]))
     check(not os.path.exists(os.path.join(d.pods, sid, "sc-host-key.pub")), "pinned key kept after a failed start")
@@ -188,6 +199,37 @@ def refused_start(root, kbs_addr, admin_prv, needle):
     d.ctl("stop", sid)
     check(d.stop(timeout=60) == 0, "daemon exit status")
     return sid
+
+
+# Run by /usr/bin/python3 (PyJWT): POSTs with wrong tokens, then a good one; prints the statuses.
+TOKEN_PROBE = r"""
+import sys, time, urllib.request, urllib.error
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+addr, key_path = sys.argv[1], sys.argv[2]
+key = load_pem_private_key(open(key_path, "rb").read(), None)
+now = int(time.time())
+good = {"iat": now, "nbf": now, "exp": now + 300, "issued_at": now, "invalid_before": now, "expires_at": now + 300}
+tokens = [
+    "garbage",
+    jwt.encode(good, None, algorithm="none"),
+    jwt.encode(good, "secret", algorithm="HS256"),
+    jwt.encode(good, Ed25519PrivateKey.generate(), algorithm="EdDSA"),
+    jwt.encode(dict(good, exp=now - 10, expires_at=now - 10), key, algorithm="EdDSA"),
+    jwt.encode({k: v for k, v in good.items() if k != "exp"}, key, algorithm="EdDSA"),
+    jwt.encode(good, key, algorithm="EdDSA"),
+]
+for i, t in enumerate(tokens):
+    path = "probe/good" if i == len(tokens) - 1 else "probe/bad%d" % i
+    req = urllib.request.Request("http://%s/kbs/v0/resource/default/%s" % (addr, path), data=b"ok",
+                                 headers={"Authorization": "Bearer " + t}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            print(r.status)
+    except urllib.error.HTTPError as e:
+        print(e.code)
+"""
 
 
 def scenario_refusals(root, admin_prv, admin_pub):
@@ -202,6 +244,14 @@ def scenario_refusals(root, admin_prv, admin_pub):
     p = subprocess.run(d.cmdline(), stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
     check(p.returncode != 0 and b"not an Ed25519 key" in p.stderr, p.stderr)
 
+    # The fake KBS itself: wrong tokens are refused (checked with PyJWT-made tokens), a good one is not.
+    kbs = FakeKbs(admin_pub)
+    p = subprocess.run([DEBIAN_PYTHON, "-c", TOKEN_PROBE, kbs.addr, admin_prv], capture_output=True, timeout=60)
+    check(p.returncode == 0 and p.stdout.decode().split() == ["401"] * 6 + ["200"],
+          "fake KBS token checks: %r %r" % (p.stdout, p.stderr))
+    check(kbs.get("resources") == {"default/probe/good": 2}, "fake KBS stored: %r" % kbs.get("resources"))
+    kbs.stop()
+
     # Signed by a key the KBS does not know.
     kbs = FakeKbs(admin_pub)
     other_prv, _ = admin_keys(root, "other-admin")
@@ -215,6 +265,17 @@ def scenario_refusals(root, admin_prv, admin_pub):
     refused_start(tmpdir(), kbs.addr, admin_prv, "HTTP 401")
     check(kbs.get("resources") == {}, "an expired token stored something")
     check(any("token expired" in l for l in kbs.child.lines), "the KBS did not see an expired token")
+    kbs.stop()
+
+    # The pod's key reached the KBS but the answer was lost: StartVM fails and the daemon deletes
+    # the resource it may have stored.
+    kbs = FakeKbs(admin_pub, lose_answer="^default/pp-")
+    sid = refused_start(tmpdir(), kbs.addr, admin_prv, "HTTP 500")
+    deadline = time.monotonic() + 30
+    while "default/pp-%s/privateKey" % sid in kbs.get("resources"):
+        check(time.monotonic() < deadline, "the pod's key stayed in the KBS: %r" % kbs.get("log"))
+        time.sleep(0.2)
+    check("DELETE /kbs/v0/resource/default/pp-%s/privateKey 200" % sid in kbs.get("log"), kbs.get("log"))
     kbs.stop()
 
     # KBS down: a clear error, nothing kept.
