@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 
-from caa_harness import Daemon, check, run_main
+from caa_harness import SANITIZED, Daemon, check, run_main
 from netns_helpers import add_helper, end_process, make_netns, nft_rules, ns, sh, sweep_stale
 from test_daemon_fault_matrix import START_POINTS, STOP_POINTS, Matrix
 
@@ -229,6 +229,18 @@ def failpoint_env(fp):
     return {"CAA_FAILPOINT": fp} if fp else None
 
 
+def libvirt_env(fp):
+    """ASan's XDR interceptors look their real functions up once, at start;
+    libvirt's remote driver takes XDR from libtirpc, which arrives only with the
+    libvirt module (dlopen), so under ASan the first RPC calls NULL. Preloading
+    libtirpc gives the interceptors something to find."""
+    env = failpoint_env(fp) or {}
+    if SANITIZED:
+        env["LD_PRELOAD"] = "libtirpc.so.3"
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env or None
+
+
 def run_cells(m):
     for fp in START_POINTS:
         m.start_cell(fp)
@@ -289,7 +301,7 @@ def main():
     if have_libvirt:
         lv = PrivateLibvirtd()
         try:
-            m = Matrix(lambda r, fp: LibvirtDaemon(lv.uri, r, failpoint_env(fp)), lv.counts, 800,
+            m = Matrix(lambda r, fp: LibvirtDaemon(lv.uri, r, libvirt_env(fp)), lv.counts, 800,
                        host=host_leftovers, create_args=netns_arg, proof=True)
             run_cells(m)
             libvirt_faults(m, lv)

@@ -10,7 +10,8 @@
 //   node fake-aws.mjs --port-file FILE [--port N]
 //
 // Control (JSON over HTTP, same port): GET /_fake/state, POST /_fake/config
-// (merged into the behaviour settings below), POST /_fake/reset.
+// (merged into the behaviour settings below), POST /_fake/reset, POST /_fake/plant
+// (running instances with given tags, without RunInstances).
 import http from "node:http";
 import { randomBytes, randomUUID } from "node:crypto";
 import { renameSync, writeFileSync } from "node:fs";
@@ -557,6 +558,22 @@ const server = http.createServer((req, res) => {
       if (req.url === "/_fake/reset" && req.method === "POST") {
         cfg = DEFAULT_CFG();
         resetState();
+        return send(res, 200, "{}", "application/json");
+      }
+      if (req.url === "/_fake/plant" && req.method === "POST") {
+        // {count, tags: [[key, value], ...], sandbox_tag}: running instances made without RunInstances
+        // (the orphan-sweep bench), each with its own 64-hex value under sandbox_tag.
+        const a = JSON.parse(body);
+        for (let i = 0; i < a.count; i++) {
+          const n = st.seq++;
+          const id = "i-0" + hex(16);
+          st.instances.set(id, {
+            id, image: Object.keys(cfg.amis)[0], type: "m6a.large", state: "running", runningAt: 0,
+            privateIp: `198.18.${(n >> 8) & 255}.${(n & 255) + 1}`, publicIp: null, wantsPublicIp: false,
+            tags: [...a.tags, [a.sandbox_tag, n.toString(16).padStart(64, "0")], ["Name", `podvm-orphan-${n}`]],
+            subnet: null, sgs: [], token: "",
+          });
+        }
         return send(res, 200, "{}", "application/json");
       }
       if (req.url === "/_fake/imds-revoke" && req.method === "POST") {
