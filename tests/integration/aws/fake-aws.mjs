@@ -44,7 +44,7 @@ const DEFAULT_CFG = () => ({
   throttle: {},               // action -> number of calls answered RequestLimitExceeded
   throttle_all: 0,            // any EC2 action
   capacity: [],               // instance types without capacity
-  hostile: {},                // action -> {mode, count}
+  hostile: {},                // action -> {mode, count}; mode "late": the action is done, no answer ever
   no_private_ip: false,
   private_ip_override: null,  // every instance gets this private address (daemon tests: 127.0.0.1)
   fail: {},                   // action -> {code, status, message, count}
@@ -497,7 +497,7 @@ async function handleApi(req, res, body) {
     }
     if (cfg.latency_ms) await new Promise((r) => setTimeout(r, cfg.latency_ms));
     const h = takeOne(cfg.hostile, action);
-    if (h) return hostile(res, h.mode);
+    if (h && h.mode !== "late") return hostile(res, h.mode);
     if (!isSts) {
       if (takeOne(cfg.throttle, action) || (cfg.throttle_all > 0 && cfg.throttle_all--)) {
         throw new ApiError(503, "RequestLimitExceeded", "Request limit exceeded.");
@@ -507,7 +507,9 @@ async function handleApi(req, res, body) {
     }
     const fn = isSts ? assumeRoleWithWebIdentity : EC2[action];
     if (!fn) throw new ApiError(400, "InvalidAction", `The action ${action} is not valid for this web service.`);
-    send(res, 200, fn(p));
+    const out = fn(p);
+    if (h) return; // "late": done, but the answer never comes (the client times out)
+    send(res, 200, out);
   } catch (e) {
     if (!(e instanceof ApiError)) {
       console.error(e);

@@ -162,13 +162,17 @@ def t_fault_matrix():
 
 def t_cloud_faults():
     """A cloud fault at each EC2 call of StartVM/StopVM (throttling, 500,
-    truncated or cut answers): the shim's StartVM may fail, its StopVM (retried
-    once, as the shim does) must leave no instance and no pod dir."""
+    truncated or cut answers, no answer, an answer lost after the call was
+    done): the shim's StartVM may fail, its StopVM (retried once, as the shim
+    does) must leave no instance and no pod dir."""
     faults = {
         "throttled": lambda a: {"throttle": {a: 1}},
         "500": lambda a: {"fail": {a: {"status": 500, "code": "InternalError"}}},
         "truncated": lambda a: {"hostile": {a: {"mode": "truncated"}}},
         "reset": lambda a: {"hostile": {a: {"mode": "reset"}}},
+        # With -aws-request-timeout 2s: the request never answered, and done but its answer lost.
+        "timeout": lambda a: {"hostile": {a: {"mode": "silence"}}},
+        "answer lost": lambda a: {"hostile": {a: {"mode": "late"}}},
     }
     rows = []
     n = 500
@@ -177,7 +181,8 @@ def t_cloud_faults():
             n += 1
             fake.reset(private_ip_override="127.0.0.1")
             fake.config(**cfg(action))
-            d = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+            d = AwsDaemon(aws_args=base_args(**{"-aws-request-timeout": "2s"}),
+                          extra=["-orphan-sweep-interval", "0"]).start()
             sid = sandbox_id(n)
             d.ctl_ok("create", sid, *pod_annotations("cf", "default"))
             rc_start, _, _ = d.ctl("start", sid, timeout=90)
@@ -191,9 +196,9 @@ def t_cloud_faults():
             rows.append((action, fault, "ok" if rc_start == 0 else "failed", "ok" if rc == 0 else "failed",
                          len(alive()), len(pods)))
             d.stop()
-    print("# %-20s %-10s %-8s %-8s %9s %8s" % ("EC2 call", "fault", "StartVM", "StopVM", "instances", "pod dirs"))
+    print("# %-20s %-12s %-8s %-8s %9s %8s" % ("EC2 call", "fault", "StartVM", "StopVM", "instances", "pod dirs"))
     for r in rows:
-        print("# %-20s %-10s %-8s %-8s %9d %8d" % r)
+        print("# %-20s %-12s %-8s %-8s %9d %8d" % r)
     bad = [r for r in rows if r[3] != "ok" or r[4] or r[5]]
     check(not bad, "cells with leftovers or a failing StopVM: %r" % bad)
 
