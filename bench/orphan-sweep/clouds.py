@@ -36,10 +36,7 @@ class Aws:
 
     def plant(self, n):
         self.fake.reset()
-        for start in range(0, n, 1000):
-            # One request per thousand: the control endpoint caps bodies at 1 MiB.
-            self.fake._post("/_fake/plant", {"count": min(1000, n - start),
-                                             "tags": [["caa.node", self.h.NODE]], "sandbox_tag": "caa.sandbox-id"})
+        self.fake.plant(n, [["caa.node", self.h.NODE]], "caa.sandbox-id")
 
     def cmd(self, root, extra):
         from test_aws_daemon import AwsDaemon
@@ -65,9 +62,7 @@ class Azure:
 
     def plant(self, n):
         self.fake.call("/_fake/reset", {"page_size": self.page_size})
-        for start in range(0, n, 1000):
-            self.fake.call("/_fake/plant", {"count": min(1000, n - start), "prefix": "podvm-orphan-%d-" % start,
-                                            "tags": {"caa-node": "worker-7"}, "sandbox_tag": "caa-sandbox-id"})
+        self.fake.call("/_fake/plant", {"count": n, "tags": {"caa-node": "worker-7"}, "sandbox_tag": "caa-sandbox-id"})
 
     def cmd(self, root, extra):
         from test_daemon_azure import AzureDaemon

@@ -149,8 +149,16 @@ def t_fault_matrix():
         return  # not compiled in (release build)
     from test_daemon_fault_matrix import Matrix
 
-    m = Matrix(lambda root, fp: AwsDaemon(root=root, env=base_env(fake, CAA_FAILPOINT=fp)), lambda d: len(alive()),
-               400)
+    # Bystanders that no cell may delete: another node's pod VM and an instance without our tags.
+    fake.plant(1, [["caa.node", "other-node"]], "caa.sandbox-id")
+    fake.plant(1, [], "owner-ref")
+    bystanders = {i["id"] for i in alive()}
+
+    def counts(_d):
+        ids = {i["id"] for i in alive()}
+        return {"instances": len(ids - bystanders), "wrongly deleted": len(bystanders - ids)}
+
+    m = Matrix(lambda root, fp: AwsDaemon(root=root, env=base_env(fake, CAA_FAILPOINT=fp)), counts, 400)
     for fp in ("state:provisioning", "provider:before-create", "provider:create-answered", "instance:recorded",
                "state:ready"):
         m.start_cell(fp)
