@@ -178,14 +178,15 @@ class PrivateLibvirtd:
         self.virsh("net-define", self.net)
         self.virsh("net-start", "default")
 
-    def drop_volumes_except_ours(self):
+    def drop_pod_volumes(self):
+        """Removes what pods left in the pool (after a known-gap cell was counted)."""
         for line in self.virsh("vol-list", "default-pool").splitlines():
             vol = line.split()[0] if line.strip() else None
             if vol and vol not in (BASE_VOL, BYSTANDER_VOL):
                 self.virsh("vol-delete", "--pool", "default-pool", vol)
 
     def domain_gone(self, name):
-        """The domain removed behind the daemon's back (an operator, a host crash)."""
+        """The domain undefined behind the daemon's back (an operator)."""
         self.virsh("destroy", name, check_rc=False)
         self.virsh("undefine", name)
 
@@ -317,7 +318,7 @@ def libvirt_faults(m, lv):
                         known_gap="volumes of an undefined domain stay")
     check(left["domains"] == 0 and left["wrongly deleted"] == 0 and left["pod dirs"] == 0,
           "undefined domain: %r" % left)
-    lv.drop_volumes_except_ours()
+    lv.drop_pod_volumes()
 
 
 def main():
@@ -355,7 +356,7 @@ def main():
                     if gap:
                         check(left["volumes"] > 0 and not any(v for k, v in left.items() if k not in (
                             "volumes", "isos")), "%s: not the known gap: %r" % (call, left))
-                        lv.drop_volumes_except_ours()
+                        lv.drop_pod_volumes()
                 for call in LIBVIRT_STOP_CALLS:
                     m.stop_cell("libvirt:" + call, via=lambda d, fp: gdb_kill_at(d, fp.split(":", 1)[1]))
             libvirt_faults(m, lv)
