@@ -19,6 +19,7 @@ test_pkgs=(
   e2fsprogs mount
   nodejs
   libvirt-daemon-system libvirt-daemon libvirt-daemon-driver-qemu dnsmasq-base
+  gdb
 )
 # Pod VM image (images/build-podvm-base.sh) and its QEMU boot test (meson suite image).
 image_pkgs=(

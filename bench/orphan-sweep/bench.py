@@ -33,12 +33,11 @@ def plant(state, n):
             json.dump({"id": iid, "name": "podvm-orphan-%08x" % i, "ips": ["198.18.0.2"]}, f)
 
 
-def sweep_once(daemon, root, n, extra):
-    args = [daemon, "test", "-socket", os.path.join(root, "s.sock"), "-pods-dir", os.path.join(root, "pods"),
-            "-test-state-dir", os.path.join(root, "state"), "-disable-tls", "-log-level", "info",
-            "-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"] + extra
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True)
+def sweep_once(cmd, n, env=None):
+    """Runs the daemon (cmd, with -orphan-sweep-interval and grace set) until
+    its first sweep's summary; returns (seconds, deleted) from its log."""
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, env=env)
     start = end = None
     try:
         for line in p.stderr:
@@ -59,6 +58,18 @@ def sweep_once(daemon, root, n, extra):
     return (end - start).total_seconds(), deleted
 
 
+def test_daemon_cmd(daemon, root, extra):
+    return [daemon, "test", "-socket", os.path.join(root, "s.sock"), "-pods-dir", os.path.join(root, "pods"),
+            "-test-state-dir", os.path.join(root, "state"), "-disable-tls", "-log-level", "info",
+            "-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0"] + extra
+
+
+def report(n, runs, dry, full):
+    for name, v in (("list+classify (dry run)", dry), ("list+classify+delete", full)):
+        print("%-26s n=%d runs=%d median %.3f s (min %.3f, max %.3f)" %
+              (name, n, runs, statistics.median(v), min(v), max(v)))
+
+
 def main():
     daemon, n, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     dry, full = [], []
@@ -66,18 +77,16 @@ def main():
         root = tempfile.mkdtemp(prefix="caa-orphan-bench-")
         try:
             plant(os.path.join(root, "state"), n)
-            t, deleted = sweep_once(daemon, root, n, ["-orphan-sweep-dry-run"])
+            t, deleted = sweep_once(test_daemon_cmd(daemon, root, ["-orphan-sweep-dry-run"]), n)
             assert deleted == 0
             dry.append(t)
-            t, deleted = sweep_once(daemon, root, n, [])
+            t, deleted = sweep_once(test_daemon_cmd(daemon, root, []), n)
             if deleted != n or os.listdir(os.path.join(root, "state")):
                 raise SystemExit("deleted %d of %d" % (deleted, n))
             full.append(t)
         finally:
             shutil.rmtree(root, ignore_errors=True)
-    for name, v in (("list+classify (dry run)", dry), ("list+classify+delete", full)):
-        print("%-26s n=%d runs=%d median %.3f s (min %.3f, max %.3f)" %
-              (name, n, runs, statistics.median(v), min(v), max(v)))
+    report(n, runs, dry, full)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ runs; U, the underlay, where every address of 198.18.0.0/16 is local and a
 FakeForwarder answers for every pod VM; P, the pod namespace (eth0 behind a
 veth into W, as a CNI leaves it).
 
+For libvirt there are also cells killed at each libvirt call of the
+provider (gdb on the daemon, a breakpoint on the call, then kill).
+
 Counted after each cell: in the cloud, domains, volumes and cidata ISOs made
 for pods and what was wrongly deleted (the driver's own domain "test", the
 base volume and a bystander volume); on the worker, devices left in W and P
@@ -28,12 +31,13 @@ in W; pod dirs and sockets. Every cell must be zero."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-from caa_harness import Daemon, check, run_main
+from caa_harness import SANITIZED, Daemon, check, run_main
 from netns_helpers import add_helper, end_process, make_netns, nft_rules, ns, sh, sweep_stale
 from test_daemon_fault_matrix import START_POINTS, STOP_POINTS, Matrix
 
@@ -174,14 +178,15 @@ class PrivateLibvirtd:
         self.virsh("net-define", self.net)
         self.virsh("net-start", "default")
 
-    def drop_volumes_except_ours(self):
+    def drop_pod_volumes(self):
+        """Removes what pods left in the pool (after a known-gap cell was counted)."""
         for line in self.virsh("vol-list", "default-pool").splitlines():
             vol = line.split()[0] if line.strip() else None
             if vol and vol not in (BASE_VOL, BYSTANDER_VOL):
                 self.virsh("vol-delete", "--pool", "default-pool", vol)
 
     def domain_gone(self, name):
-        """The domain removed behind the daemon's back (an operator, a host crash)."""
+        """The domain undefined behind the daemon's back (an operator)."""
         self.virsh("destroy", name, check_rc=False)
         self.virsh("undefine", name)
 
@@ -229,11 +234,62 @@ def failpoint_env(fp):
     return {"CAA_FAILPOINT": fp} if fp else None
 
 
+def libvirt_env(fp):
+    """ASan's XDR interceptors look their real functions up once, at start;
+    libvirt's remote driver takes XDR from libtirpc, which arrives only with the
+    libvirt module (dlopen), so under ASan the first RPC calls NULL. Preloading
+    libtirpc gives the interceptors something to find."""
+    env = failpoint_env(fp) or {}
+    if SANITIZED:
+        env["LD_PRELOAD"] = "libtirpc.so.3"
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env or None
+
+
 def run_cells(m):
     for fp in START_POINTS:
         m.start_cell(fp)
     for fp in STOP_POINTS:
         m.stop_cell(fp)
+
+
+# Kills between the libvirt provider's own calls: the daemon is SIGKILLed by
+# gdb on entry to the libvirt call (name, or name#n for its n-th call).
+LIBVIRT_START_CALLS = ["virStorageVolCreateXML#1", "virStorageVolCreateXML#2", "virStorageVolUpload",
+                       "virDomainDefineXML", "virDomainCreate"]
+LIBVIRT_STOP_CALLS = ["virDomainDestroy", "virStorageVolDelete#1", "virStorageVolDelete#2", "virDomainUndefineFlags"]
+# A daemon killed after the pod's volumes were made but before its domain was
+# defined: the next StopVM finds no domain, and the volumes (found only through
+# a domain's metadata) stay. The libvirt provider is another engineer's area
+# (issue 15); the matrix shows the gap and checks that nothing else is left.
+VOLUMES_BEFORE_DOMAIN = "volumes made before the domain stay"
+LEAKS_VOLUMES = ("virStorageVolCreateXML#2", "virStorageVolUpload", "virDomainDefineXML")
+
+
+def gdb_kill_at(d, point):
+    """Attaches gdb to the daemon with a breakpoint on the libvirt call; gdb
+    kills the daemon there (SIGKILL). Returns a wait for that kill."""
+    func, _, nth = point.partition("#")
+    p = subprocess.Popen(["gdb", "-q", "-nx", "-batch", "-p", str(d.pid), "-ex", "set pagination off",
+                          "-ex", "set breakpoint pending on", "-ex", "handle all nostop noprint pass",
+                          "-ex", "break " + func, "-ex", "ignore 1 %d" % (int(nth or 1) - 1), "-ex", "continue",
+                          "-ex", "info symbol $pc", "-ex", "kill"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    add_helper(p)
+    out = []
+    for line in p.stdout:  # up to the breakpoint being set; the daemon runs on after that
+        out.append(line)
+        if line.startswith("Breakpoint 1 at"):
+            break
+    check(any(x.startswith("Breakpoint 1 at") for x in out), "gdb did not set the breakpoint: %s" % "".join(out))
+
+    def wait():
+        rest, _ = p.communicate(timeout=90)
+        rc = d.proc.wait(20)
+        d.kill()
+        check(rc == -signal.SIGKILL and func in rest, "%s: exit %r, gdb: %s" % (point, rc, "".join(out) + rest))
+
+    return wait
 
 
 def libvirt_faults(m, lv):
@@ -262,7 +318,7 @@ def libvirt_faults(m, lv):
                         known_gap="volumes of an undefined domain stay")
     check(left["domains"] == 0 and left["wrongly deleted"] == 0 and left["pod dirs"] == 0,
           "undefined domain: %r" % left)
-    lv.drop_volumes_except_ours()
+    lv.drop_pod_volumes()
 
 
 def main():
@@ -289,9 +345,20 @@ def main():
     if have_libvirt:
         lv = PrivateLibvirtd()
         try:
-            m = Matrix(lambda r, fp: LibvirtDaemon(lv.uri, r, failpoint_env(fp)), lv.counts, 800,
+            m = Matrix(lambda r, fp: LibvirtDaemon(lv.uri, r, libvirt_env(fp)), lv.counts, 800,
                        host=host_leftovers, create_args=netns_arg, proof=True)
             run_cells(m)
+            if shutil.which("gdb"):
+                for call in LIBVIRT_START_CALLS:
+                    gap = VOLUMES_BEFORE_DOMAIN if call in LEAKS_VOLUMES else None
+                    left = m.start_cell("libvirt:" + call, via=lambda d, fp: gdb_kill_at(d, fp.split(":", 1)[1]),
+                                        known_gap=gap)
+                    if gap:
+                        check(left["volumes"] > 0 and not any(v for k, v in left.items() if k not in (
+                            "volumes", "isos")), "%s: not the known gap: %r" % (call, left))
+                        lv.drop_pod_volumes()
+                for call in LIBVIRT_STOP_CALLS:
+                    m.stop_cell("libvirt:" + call, via=lambda d, fp: gdb_kill_at(d, fp.split(":", 1)[1]))
             libvirt_faults(m, lv)
             bad += m.report("libvirt (test driver in a private libvirtd), pod network")
             bad += m.report_faults("libvirt")

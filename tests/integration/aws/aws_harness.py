@@ -102,6 +102,10 @@ class Fake:
     def add_address(self, **a):
         return self._post("/_fake/address", a)
 
+    def plant(self, count, tags, sandbox_tag):
+        """count running instances with tags (pairs), each with its own value under sandbox_tag."""
+        return self._post("/_fake/plant", {"count": count, "tags": tags, "sandbox_tag": sandbox_tag})
+
     def imds_revoke(self):
         return self._post("/_fake/imds-revoke", {})
 

@@ -10,7 +10,8 @@
 //   node fake-aws.mjs --port-file FILE [--port N]
 //
 // Control (JSON over HTTP, same port): GET /_fake/state, POST /_fake/config
-// (merged into the behaviour settings below), POST /_fake/reset.
+// (merged into the behaviour settings below), POST /_fake/reset, POST /_fake/plant
+// (running instances with given tags, without RunInstances).
 import http from "node:http";
 import { randomBytes, randomUUID } from "node:crypto";
 import { renameSync, writeFileSync } from "node:fs";
@@ -46,7 +47,7 @@ const DEFAULT_CFG = () => ({
   // Amazon EC2 API"); a call finding the bucket empty is answered RequestLimitExceeded at once.
   rate_limit: {},
   capacity: [],               // instance types without capacity
-  hostile: {},                // action -> {mode, count}
+  hostile: {},                // action -> {mode, count}; mode "late": the action is done, no answer ever
   no_private_ip: false,
   private_ip_override: null,  // every instance gets this private address (daemon tests: 127.0.0.1)
   fail: {},                   // action -> {code, status, message, count}
@@ -514,7 +515,7 @@ async function handleApi(req, res, body) {
     }
     if (cfg.latency_ms) await new Promise((r) => setTimeout(r, cfg.latency_ms));
     const h = takeOne(cfg.hostile, action);
-    if (h) return hostile(res, h.mode);
+    if (h && h.mode !== "late") return hostile(res, h.mode);
     if (!isSts) {
       if (takeOne(cfg.throttle, action) || (cfg.throttle_all > 0 && cfg.throttle_all--)) {
         throw new ApiError(503, "RequestLimitExceeded", "Request limit exceeded.");
@@ -525,6 +526,7 @@ async function handleApi(req, res, body) {
     const fn = isSts ? assumeRoleWithWebIdentity : EC2[action];
     if (!fn) throw new ApiError(400, "InvalidAction", `The action ${action} is not valid for this web service.`);
     const answer = fn(p);
+    if (h) return; // "late": done, but the answer never comes (the client times out)
     const delay = cfg.answer_delay_ms[action];
     if (delay) await new Promise((r) => setTimeout(r, delay));
     send(res, 200, answer);
@@ -578,6 +580,22 @@ const server = http.createServer((req, res) => {
       if (req.url === "/_fake/reset" && req.method === "POST") {
         cfg = DEFAULT_CFG();
         resetState();
+        return send(res, 200, "{}", "application/json");
+      }
+      if (req.url === "/_fake/plant" && req.method === "POST") {
+        // {count, tags: [[key, value], ...], sandbox_tag}: running instances made without RunInstances
+        // (the orphan-sweep bench), each with its own 64-hex value under sandbox_tag.
+        const a = JSON.parse(body);
+        for (let i = 0; i < a.count; i++) {
+          const n = st.seq++;
+          const id = "i-0" + hex(16);
+          st.instances.set(id, {
+            id, image: Object.keys(cfg.amis)[0], type: "m6a.large", state: "running", runningAt: 0,
+            privateIp: `198.18.${(n >> 8) & 255}.${(n & 255) + 1}`, publicIp: null, wantsPublicIp: false,
+            tags: [...a.tags, [a.sandbox_tag, n.toString(16).padStart(64, "0")], ["Name", `podvm-orphan-${n}`]],
+            subnet: null, sgs: [], token: "",
+          });
+        }
         return send(res, 200, "{}", "application/json");
       }
       if (req.url === "/_fake/imds-revoke" && req.method === "POST") {

@@ -149,8 +149,16 @@ def t_fault_matrix():
         return  # not compiled in (release build)
     from test_daemon_fault_matrix import Matrix
 
-    m = Matrix(lambda root, fp: AwsDaemon(root=root, env=base_env(fake, CAA_FAILPOINT=fp)), lambda d: len(alive()),
-               400)
+    # Bystanders that no cell may delete: another node's pod VM and an instance without our tags.
+    fake.plant(1, [["caa.node", "other-node"]], "caa.sandbox-id")
+    fake.plant(1, [], "owner-ref")
+    bystanders = {i["id"] for i in alive()}
+
+    def counts(_d):
+        ids = {i["id"] for i in alive()}
+        return {"instances": len(ids - bystanders), "wrongly deleted": len(bystanders - ids)}
+
+    m = Matrix(lambda root, fp: AwsDaemon(root=root, env=base_env(fake, CAA_FAILPOINT=fp)), counts, 400)
     for fp in ("state:provisioning", "provider:before-create", "provider:create-answered", "instance:recorded",
                "state:ready"):
         m.start_cell(fp)
@@ -162,13 +170,17 @@ def t_fault_matrix():
 
 def t_cloud_faults():
     """A cloud fault at each EC2 call of StartVM/StopVM (throttling, 500,
-    truncated or cut answers): the shim's StartVM may fail, its StopVM (retried
-    once, as the shim does) must leave no instance and no pod dir."""
+    truncated or cut answers, no answer, an answer lost after the call was
+    done): the shim's StartVM may fail, its StopVM (retried once, as the shim
+    does) must leave no instance and no pod dir."""
     faults = {
         "throttled": lambda a: {"throttle": {a: 1}},
         "500": lambda a: {"fail": {a: {"status": 500, "code": "InternalError"}}},
         "truncated": lambda a: {"hostile": {a: {"mode": "truncated"}}},
         "reset": lambda a: {"hostile": {a: {"mode": "reset"}}},
+        # With -aws-request-timeout 2s: the request never answered, and done but its answer lost.
+        "timeout": lambda a: {"hostile": {a: {"mode": "silence"}}},
+        "answer lost": lambda a: {"hostile": {a: {"mode": "late"}}},
     }
     rows = []
     n = 500
@@ -177,7 +189,8 @@ def t_cloud_faults():
             n += 1
             fake.reset(private_ip_override="127.0.0.1")
             fake.config(**cfg(action))
-            d = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+            d = AwsDaemon(aws_args=base_args(**{"-aws-request-timeout": "2s"}),
+                          extra=["-orphan-sweep-interval", "0"]).start()
             sid = sandbox_id(n)
             d.ctl_ok("create", sid, *pod_annotations("cf", "default"))
             rc_start, _, _ = d.ctl("start", sid, timeout=90)
@@ -191,9 +204,9 @@ def t_cloud_faults():
             rows.append((action, fault, "ok" if rc_start == 0 else "failed", "ok" if rc == 0 else "failed",
                          len(alive()), len(pods)))
             d.stop()
-    print("# %-20s %-10s %-8s %-8s %9s %8s" % ("EC2 call", "fault", "StartVM", "StopVM", "instances", "pod dirs"))
+    print("# %-20s %-12s %-8s %-8s %9s %8s" % ("EC2 call", "fault", "StartVM", "StopVM", "instances", "pod dirs"))
     for r in rows:
-        print("# %-20s %-10s %-8s %-8s %9d %8d" % r)
+        print("# %-20s %-12s %-8s %-8s %9d %8d" % r)
     bad = [r for r in rows if r[3] != "ok" or r[4] or r[5]]
     check(not bad, "cells with leftovers or a failing StopVM: %r" % bad)
 

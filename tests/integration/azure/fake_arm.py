@@ -13,7 +13,8 @@ Usage: fake_arm.py [--port N] [--config JSON]. Prints "PORT <n>" when ready.
 Exits when its stdin reaches EOF (the test that started it went away) or on
 SIGTERM. Control API (no auth): GET /_fake/state, POST /_fake/config (merges
 the JSON object into the configuration), POST /_fake/reset (defaults, no VMs,
-empty log; the body, if any, is merged), POST /_fake/expire-tokens.
+empty log; the body, if any, is merged), POST /_fake/expire-tokens, POST
+/_fake/plant (running VMs with given tags, without a PUT).
 
 The shapes follow the ARM REST API (api-version pinned by the provider); the
 oracle tests check the provider's request bodies with the official SDK
@@ -460,6 +461,18 @@ def handle_control(method, path, body):
         return 200, {"ok": True}, {}
     if path == "/_fake/reset":
         S.reset(body or None)
+        return 200, {"ok": True}, {}
+    if path == "/_fake/plant":
+        # {"count", "tags", "prefix", "sandbox_tag"}: running VMs made without a PUT (the orphan-sweep
+        # bench), each with its own 64-hex value under sandbox_tag.
+        size = S.cfg["sizes"][0]["name"]
+        for i in range(body["count"]):
+            name = "%s%d" % (body.get("prefix", "podvm-orphan-"), i)
+            S.vms[name] = {"name": name, "state": "Succeeded", "vmId": secrets.token_hex(16), "op": None,
+                           "mode": S.cfg["lro_header"], "body_polls": 0, "result": "Succeeded", "nic": name + "-net",
+                           "private_ip": "198.18.0.2",
+                           "body": {"tags": dict(body["tags"], **{body["sandbox_tag"]: "%064x" % len(S.vms)}),
+                                    "properties": {"hardwareProfile": {"vmSize": size}}}}
         return 200, {"ok": True}, {}
     if path == "/_fake/expire-tokens":
         for t in S.tokens:

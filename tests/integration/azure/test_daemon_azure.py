@@ -218,7 +218,10 @@ def main():
         if os.environ.get("CAA_FAILPOINTS") == "true":
             from test_daemon_fault_matrix import Matrix
 
-            base = len(fake.state()["vms"])  # the other node's VM from above stays
+            # Bystanders no cell may delete: the other node's VM from above and a VM without our tags.
+            fake.call("/_fake/plant", {"count": 1, "prefix": "not-ours-", "tags": {}, "sandbox_tag": "owner-ref"})
+            bystanders = set(fake.state()["vms"])
+            base = len(bystanders)
 
             def new_daemon(root, fp):
                 e = dict(env, CAA_FAILPOINT=fp) if fp else env
@@ -226,7 +229,8 @@ def main():
 
             def vms_left(d):
                 wait_vms(fake, base)
-                return len(fake.state()["vms"]) - base
+                names = set(fake.state()["vms"])
+                return {"instances": len(names - bystanders), "wrongly deleted": len(bystanders - names)}
 
             m = Matrix(new_daemon, vms_left, 500)
             for fp in ("state:provisioning", "provider:before-create", "provider:create-answered",
