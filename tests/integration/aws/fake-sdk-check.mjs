@@ -7,6 +7,8 @@
 import {
   EC2Client, RunInstancesCommand, DescribeInstancesCommand, TerminateInstancesCommand,
   DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand,
+  CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand, ModifyNetworkInterfaceAttributeCommand,
+  DeleteNetworkInterfaceCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 
@@ -69,6 +71,29 @@ try {
 } catch (e) {
   ok(e.name === "InvalidInstanceID.NotFound" && e.$metadata.httpStatusCode === 400,
      "EC2 error document read by the SDK", { name: e.name, status: e.$metadata.httpStatusCode });
+}
+
+// external-net-via-pod-vm's second ENI, as upstream's createAddonNICforInstance calls it.
+const nic = await ec2.send(new CreateNetworkInterfaceCommand({ SubnetId: "subnet-1", Groups: ["sg-1"],
+  TagSpecifications: [{ ResourceType: "network-interface", Tags: [{ Key: "Name", Value: "nic-x" }] }] }));
+const eniId = nic.NetworkInterface.NetworkInterfaceId;
+ok(eniId.startsWith("eni-") && nic.NetworkInterface.SubnetId === "subnet-1", "CreateNetworkInterface read by the SDK",
+   nic.NetworkInterface);
+for (let i = 0; i < 200 && !(await state()).instances.find((x) => x.id === inst.InstanceId && x.state === "running"); i++)
+  await new Promise((r) => setTimeout(r, 50));
+const att = await ec2.send(new AttachNetworkInterfaceCommand({ InstanceId: inst.InstanceId, NetworkInterfaceId: eniId,
+  DeviceIndex: 1 }));
+ok(att.AttachmentId.startsWith("eni-attach-"), "AttachNetworkInterface read by the SDK", att);
+await ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: eniId,
+  Attachment: { AttachmentId: att.AttachmentId, DeleteOnTermination: true } }));
+const fe = (await state()).enis.find((x) => x.id === eniId);
+ok(fe && fe.attachment.deviceIndex === 1 && fe.attachment.deleteOnTermination === true && fe.tags[0][1] === "nic-x",
+   "the fake read the SDK's ENI parameters", fe);
+try {
+  await ec2.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eniId }));
+  ok(false, "an attached ENI must not be deletable");
+} catch (e) {
+  ok(e.name === "InvalidNetworkInterface.InUse", "deleting an attached ENI is refused with AWS's code", e.name);
 }
 
 const term = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [inst.InstanceId] }));
