@@ -33,6 +33,9 @@ typedef enum op_phase {
     PH_ENI_ATTACH,
     PH_ENI_MODIFY,
     PH_ENI_DELETE,
+    PH_EIP_ALLOCATE,
+    PH_EIP_ASSOCIATE,
+    PH_EIP_RELEASE,
     PH_DEL_ADDRS,
     PH_DEL_DISASSOC,
     PH_DEL_RELEASE,
@@ -70,6 +73,7 @@ struct aws_op {
     bool multi_nic;     /* external-net-via-pod-vm: a second ENI at device index 1 */
     char *eni_id;
     char *attachment_id;
+    char *eni_allocation_id; /* the second ENI's Elastic IP (-use-public-ip) */
 
     /* delete (also the cleanup of a failed create) */
     char *id;
@@ -104,6 +108,7 @@ static void op_free(caa_op *base)
     caa_error_free(op->failure);
     free(op->eni_id);
     free(op->attachment_id);
+    free(op->eni_allocation_id);
     free(op->id);
     ec2_address_list_done(&op->addrs);
     caa_error_free(op->addr_err);
@@ -414,6 +419,71 @@ static void poll_later(aws_op *op);
 
 /* ---- external-net-via-pod-vm: the second ENI (upstream's createAddonNICforInstance) ---- */
 
+static void on_eip_released(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0)
+        status = ec2_parse_expect_root(r->body, r->body_len, "ReleaseAddressResponse", &e);
+    caa_error *f = TAKE_PTR(op->failure);
+    if (status < 0) {
+        char *msg = xasprintf("%s; releasing Elastic IP %s failed too: %s", f->msg, op->eni_allocation_id,
+                              caa_error_msg(e));
+        free(f->msg);
+        f->msg = msg;
+    }
+    caa_error_free(e);
+    create_fail_after_run(op, f);
+}
+
+static void on_eip_associated(int status, caa_http_response *resp, const char *code, caa_error *e,
+                              void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0)
+        status = ec2_parse_expect_root(r->body, r->body_len, "AssociateAddressResponse", &e);
+    if (status >= 0) {
+        create_succeed(op);
+        return;
+    }
+    caa_error_prefix(&e, "associating Elastic IP %s with ENI %s", op->eni_allocation_id, op->eni_id);
+    if (op->p->stopping || e->code == -ECANCELED) {
+        create_fail_after_run(op, e);
+        return;
+    }
+    /* Not associated: the delete would not find it by instance. Release it now. */
+    op->failure = e;
+    op->phase = PH_EIP_RELEASE;
+    aws_params params = {0};
+    ec2_build_release_address(op->eni_allocation_id, &params);
+    op_call(op, &params, on_eip_released);
+}
+
+static void on_eip_allocated(int status, caa_http_response *resp, const char *code, caa_error *e,
+                             void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0)
+        status = ec2_parse_allocate_address(r->body, r->body_len, &op->eni_allocation_id, &e);
+    if (status < 0) {
+        caa_error_prefix(&e, "EC2 AllocateAddress");
+        create_fail_after_run(op, e);
+        return;
+    }
+    op->phase = PH_EIP_ASSOCIATE;
+    aws_params params = {0};
+    ec2_build_associate_address(op->eni_allocation_id, op->eni_id, &params);
+    op_call(op, &params, on_eip_associated);
+}
+
 static void on_eni_modified(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
 {
     (void)code;
@@ -429,7 +499,15 @@ static void on_eni_modified(int status, caa_http_response *resp, const char *cod
         return;
     }
     log_info("%s: second network interface %s attached (device index 1)", op->name, op->eni_id);
-    create_succeed(op);
+    if (!op->p->public_ip) {
+        create_succeed(op);
+        return;
+    }
+    op->phase = PH_EIP_ALLOCATE;
+    _cleanup_free_ char *name = xasprintf("eip-%s", op->instance_id);
+    aws_params params = {0};
+    ec2_build_allocate_address(name, &params);
+    op_call(op, &params, on_eip_allocated);
 }
 
 static void on_eni_deleted(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)

@@ -227,6 +227,23 @@ void ec2_build_eni_delete_on_termination(const char *eni_id, const char *attachm
     aws_params_add(out, "NetworkInterfaceId", eni_id);
 }
 
+void ec2_build_allocate_address(const char *name, aws_params *out)
+{
+    aws_params_action(out, "AllocateAddress", EC2_API_VERSION);
+    aws_params_add(out, "Domain", "vpc");
+    aws_params_add(out, "TagSpecification.1.ResourceType", "elastic-ip");
+    aws_params_add(out, "TagSpecification.1.Tag.1.Key", "Name");
+    aws_params_add(out, "TagSpecification.1.Tag.1.Value", name);
+}
+
+void ec2_build_associate_address(const char *allocation_id, const char *eni_id, aws_params *out)
+{
+    aws_params_action(out, "AssociateAddress", EC2_API_VERSION);
+    aws_params_add(out, "AllocationId", allocation_id);
+    aws_params_add(out, "AllowReassociation", "true");
+    aws_params_add(out, "NetworkInterfaceId", eni_id);
+}
+
 void ec2_build_delete_network_interface(const char *eni_id, aws_params *out)
 {
     ec2_action_on("DeleteNetworkInterface", "NetworkInterfaceId", eni_id, out);

@@ -531,6 +531,11 @@ int ec2_parse_attach_network_interface(const char *xml, size_t len, char **ret_a
     return response_id(xml, len, "AttachNetworkInterface", "attachmentId", ret_attachment_id, err);
 }
 
+int ec2_parse_allocate_address(const char *xml, size_t len, char **ret_allocation_id, caa_error **err)
+{
+    return response_id(xml, len, "AllocateAddress", "allocationId", ret_allocation_id, err);
+}
+
 int ec2_parse_expect_root(const char *xml, size_t len, const char *root_name, caa_error **err)
 {
     _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);

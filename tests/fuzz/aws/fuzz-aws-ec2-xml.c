@@ -88,6 +88,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ec2_parse_attach_network_interface(xml, size, &id, &err) == 0 && (!id || !*id))
         abort();
     free(id);
+    id = NULL;
+    caa_error_free(err);
+    err = NULL;
+    if (ec2_parse_allocate_address(xml, size, &id, &err) == 0 && (!id || !*id))
+        abort();
+    free(id);
     caa_error_free(err);
     err = NULL;
     aws_credentials c;

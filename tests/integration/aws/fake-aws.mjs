@@ -421,12 +421,36 @@ function deleteNetworkInterface(p) {
   return ec2Doc("DeleteNetworkInterface", txt("return", "true"));
 }
 
+function allocateAddress(p) {
+  if (p.get("Domain") !== "vpc") throw new ApiError(400, "InvalidParameterValue", "Domain must be vpc");
+  const tags = [];
+  if (p.get("TagSpecification.1.ResourceType") === "elastic-ip") {
+    for (let i = 1; p.has(`TagSpecification.1.Tag.${i}.Key`); i++) tags.push([p.get(`TagSpecification.1.Tag.${i}.Key`), p.get(`TagSpecification.1.Tag.${i}.Value`) ?? ""]);
+  }
+  const a = { publicIp: `198.51.100.${(st.seq++ % 250) + 1}`, allocationId: "eipalloc-" + hex(17), associationId: null,
+    instanceId: null, networkInterfaceId: null, tags };
+  st.addresses.push(a);
+  return ec2Doc("AllocateAddress", txt("publicIp", a.publicIp) + txt("domain", "vpc") + txt("allocationId", a.allocationId));
+}
+
+function associateAddress(p) {
+  const a = st.addresses.find((x) => x.allocationId === p.get("AllocationId"));
+  if (!a) throw new ApiError(400, "InvalidAllocationID.NotFound", `The allocation ID '${p.get("AllocationId")}' does not exist`);
+  const eni = findEni(p.get("NetworkInterfaceId"));
+  if (a.associationId && p.get("AllowReassociation") !== "true") throw new ApiError(400, "Resource.AlreadyAssociated", "already associated");
+  a.associationId = "eipassoc-" + hex(17);
+  a.networkInterfaceId = eni.id;
+  a.instanceId = eni.attachment ? eni.attachment.instanceId : null;
+  return ec2Doc("AssociateAddress", txt("return", "true") + txt("associationId", a.associationId));
+}
+
 const EC2 = {
   RunInstances: runInstances, DescribeInstances: describeInstances, TerminateInstances: terminateInstances,
   DescribeInstanceTypes: describeInstanceTypes, DescribeImages: describeImages, DescribeAddresses: describeAddresses,
   DisassociateAddress: disassociateAddress, ReleaseAddress: releaseAddress,
   CreateNetworkInterface: createNetworkInterface, AttachNetworkInterface: attachNetworkInterface,
   ModifyNetworkInterfaceAttribute: modifyNetworkInterfaceAttribute, DeleteNetworkInterface: deleteNetworkInterface,
+  AllocateAddress: allocateAddress, AssociateAddress: associateAddress,
 };
 
 // ---- STS ----

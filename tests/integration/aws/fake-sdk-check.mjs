@@ -8,7 +8,7 @@ import {
   EC2Client, RunInstancesCommand, DescribeInstancesCommand, TerminateInstancesCommand,
   DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand,
   CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand, ModifyNetworkInterfaceAttributeCommand,
-  DeleteNetworkInterfaceCommand,
+  DeleteNetworkInterfaceCommand, AllocateAddressCommand, AssociateAddressCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 
@@ -96,6 +96,15 @@ try {
   ok(e.name === "InvalidNetworkInterface.InUse", "deleting an attached ENI is refused with AWS's code", e.name);
 }
 
+const eip = await ec2.send(new AllocateAddressCommand({ Domain: "vpc",
+  TagSpecifications: [{ ResourceType: "elastic-ip", Tags: [{ Key: "Name", Value: "eip-x" }] }] }));
+const assoc = await ec2.send(new AssociateAddressCommand({ AllocationId: eip.AllocationId, AllowReassociation: true,
+  NetworkInterfaceId: eniId }));
+const fa = (await state()).addresses.find((a) => a.allocationId === eip.AllocationId);
+ok(eip.AllocationId.startsWith("eipalloc-") && eip.PublicIp && assoc.AssociationId.startsWith("eipassoc-") &&
+   fa && fa.networkInterfaceId === eniId && fa.instanceId === inst.InstanceId && fa.tags[0][1] === "eip-x",
+   "AllocateAddress and AssociateAddress read by the SDK and the fake", { eip, assoc, fa });
+
 const term = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [inst.InstanceId] }));
 ok(term.TerminatingInstances[0].CurrentState.Name === "shutting-down" &&
    ["pending", "running"].includes(term.TerminatingInstances[0].PreviousState.Name), "TerminateInstances read by the SDK",
@@ -104,7 +113,8 @@ ok(term.TerminatingInstances[0].CurrentState.Name === "shutting-down" &&
 await fetch(url + "/_fake/address", { method: "POST", body: JSON.stringify({ public_ip: "198.51.100.9",
   allocation_id: "eipalloc-1", association_id: "eipassoc-1", instance_id: inst.InstanceId }) });
 const addrs = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: "instance-id", Values: [inst.InstanceId] }] }));
-ok(addrs.Addresses.length === 1 && addrs.Addresses[0].AllocationId === "eipalloc-1",
+ok(addrs.Addresses.length === 2 && addrs.Addresses.some((a) => a.AllocationId === "eipalloc-1") &&
+   addrs.Addresses.some((a) => a.AllocationId === eip.AllocationId),
    "DescribeAddresses read by the SDK", addrs.Addresses);
 
 const bad = new EC2Client({ region: "us-east-1", endpoint: url, maxAttempts: 1,

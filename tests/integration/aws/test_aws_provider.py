@@ -368,6 +368,31 @@ def t_multi_nic():
     no_leftovers()
     check(d.close() == 0, "driver exit")
 
+    # With -use-public-ip the second ENI gets an Elastic IP (upstream's createElasticIPforInstance),
+    # which the delete releases with the instance's other addresses.
+    fake.reset()
+    d = Driver(fake, base_args(**{"-use-public-ip": True}))
+    r = d.cmd("create podvm-r-66666666 666666666666666a multi_nic=1")
+    check(r["status"] == 0, "create %s" % r)
+    inst = only(fake.alive())
+    check(r["instance"]["ips"] == [inst["public_ip"], inst["private_ip"]], "ips of the primary interface %s" % r)
+    eni = only(enis(), "one ENI")
+    eip = only(fake.state()["addresses"], "one Elastic IP")
+    check(eip["networkInterfaceId"] == eni["id"] and eip["instanceId"] == inst["id"] and eip["associationId"],
+          "Elastic IP on the ENI %s" % eip)
+    check(eip["tags"] == [["Name", "eip-" + inst["id"]]], "Elastic IP tags %s" % eip["tags"])
+    check(d.cmd("delete " + inst["id"])["status"] == 0, "delete")
+    check(fake.state()["addresses"] == [], "Elastic IP released: %s" % fake.state()["addresses"])
+    wait_terminated()
+    check(enis() == [], "ENI gone: %s" % enis())
+    # The association fails: the address is released again, the instance terminated.
+    fake.config(fail={"AssociateAddress": {"code": "InvalidParameterValue", "status": 400, "count": 1}})
+    r = d.cmd("create podvm-s-66666666 666666666666666b multi_nic=1")
+    check(r["status"] < 0 and "associating Elastic IP eipalloc-" in r["error"], "associate failure %s" % r)
+    check(fake.state()["addresses"] == [], "no Elastic IP left: %s" % fake.state()["addresses"])
+    no_leftovers()
+    check(d.close() == 0, "driver exit")
+
 
 def t_hostile_answers():
     env = base_env(fake, AWS_MAX_ATTEMPTS="2", AWS_REQUEST_TIMEOUT="1s")

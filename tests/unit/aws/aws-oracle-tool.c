@@ -165,6 +165,10 @@ static void build_params(json_t *c, aws_params *p)
         ec2_build_eni_delete_on_termination(str(c, "eni_id"), str(c, "attachment_id"), p);
     } else if (strcmp(action, "DeleteNetworkInterface") == 0) {
         ec2_build_delete_network_interface(str(c, "eni_id"), p);
+    } else if (strcmp(action, "AllocateAddress") == 0) {
+        ec2_build_allocate_address(str(c, "name"), p);
+    } else if (strcmp(action, "AssociateAddress") == 0) {
+        ec2_build_associate_address(str(c, "allocation_id"), str(c, "eni_id"), p);
     } else if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
         sts_build_assume_role_with_web_identity(str(c, "role_arn"), str(c, "session_name"), str(c, "token"),
                                                 p);

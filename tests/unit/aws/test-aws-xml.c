@@ -273,6 +273,22 @@ static void test_network_interface(void **state)
                      -EPROTO);
     assert_null(id);
     caa_error_free(e);
+    e = NULL;
+    assert_int_equal(
+        ec2_parse_allocate_address(S("<AllocateAddressResponse><publicIp>198.51.100.7</publicIp>"
+                                     "<domain>vpc</domain><allocationId>eipalloc-0a1b2c3d4e5f60718"
+                                     "</allocationId></AllocateAddressResponse>"),
+                                   &id, NULL),
+        0);
+    assert_string_equal(id, "eipalloc-0a1b2c3d4e5f60718");
+    free(id);
+    id = NULL;
+    assert_int_equal(ec2_parse_allocate_address(S("<AllocateAddressResponse><publicIp>198.51.100.7</publicIp>"
+                                                  "</AllocateAddressResponse>"),
+                                                &id, &e),
+                     -EPROTO);
+    assert_null(id);
+    caa_error_free(e);
 }
 
 int main(void)

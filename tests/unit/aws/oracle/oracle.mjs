@@ -16,7 +16,8 @@ import {
   EC2Client, RunInstancesCommand, TerminateInstancesCommand, DescribeInstancesCommand,
   DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand, ReleaseAddressCommand,
   DisassociateAddressCommand, CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand,
-  ModifyNetworkInterfaceAttributeCommand, DeleteNetworkInterfaceCommand,
+  ModifyNetworkInterfaceAttributeCommand, DeleteNetworkInterfaceCommand, AllocateAddressCommand,
+  AssociateAddressCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 import { Readable } from "node:stream";
@@ -158,6 +159,14 @@ function commandFor(c) {
       });
     case "DeleteNetworkInterface":
       return new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: c.eni_id });
+    case "AllocateAddress":
+      return new AllocateAddressCommand({
+        Domain: "vpc", TagSpecifications: [{ ResourceType: "elastic-ip", Tags: [{ Key: "Name", Value: c.name }] }],
+      });
+    case "AssociateAddress":
+      return new AssociateAddressCommand({
+        AllocationId: c.allocation_id, AllowReassociation: true, NetworkInterfaceId: c.eni_id,
+      });
     default:
       throw new Error("unknown action " + c.action);
   }
