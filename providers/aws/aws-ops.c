@@ -419,23 +419,49 @@ static void poll_later(aws_op *op);
 
 /* ---- external-net-via-pod-vm: the second ENI (upstream's createAddonNICforInstance) ---- */
 
+/* An answer whose only content is its root element (<action>Response). */
+static int expect_answer(int status, const caa_http_response *r, const char *root, caa_error **e)
+{
+    if (status >= 0)
+        status = ec2_parse_expect_root(r->body, r->body_len, root, e);
+    return status;
+}
+
+/* A step failed and what it made must be removed first (params: the removal); then
+ * undo_done() reports the failure. Not while shutting down: the instance is
+ * handed back then and the operator sees the error. */
+static void undo_then_fail(aws_op *op, caa_error *e, op_phase phase, aws_params *params, aws_call_cb cb)
+{
+    if (op->p->stopping || e->code == -ECANCELED) {
+        aws_params_done(params);
+        create_fail_after_run(op, e);
+        return;
+    }
+    op->failure = e;
+    op->phase = phase;
+    op_call(op, params, cb);
+}
+
+static void undo_done(aws_op *op, int status, caa_error *e, const char *what, const char *id)
+{
+    caa_error *f = TAKE_PTR(op->failure);
+    if (status < 0) {
+        char *msg = xasprintf("%s; %s %s failed too: %s", f->msg, what, id, caa_error_msg(e));
+        free(f->msg);
+        f->msg = msg;
+    }
+    caa_error_free(e);
+    create_fail_after_run(op, f);
+}
+
 static void on_eip_released(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
 {
     (void)code;
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
     op->call = NULL;
-    if (status >= 0)
-        status = ec2_parse_expect_root(r->body, r->body_len, "ReleaseAddressResponse", &e);
-    caa_error *f = TAKE_PTR(op->failure);
-    if (status < 0) {
-        char *msg = xasprintf("%s; releasing Elastic IP %s failed too: %s", f->msg, op->eni_allocation_id,
-                              caa_error_msg(e));
-        free(f->msg);
-        f->msg = msg;
-    }
-    caa_error_free(e);
-    create_fail_after_run(op, f);
+    status = expect_answer(status, r, "ReleaseAddressResponse", &e);
+    undo_done(op, status, e, "releasing Elastic IP", op->eni_allocation_id);
 }
 
 static void on_eip_associated(int status, caa_http_response *resp, const char *code, caa_error *e,
@@ -445,23 +471,15 @@ static void on_eip_associated(int status, caa_http_response *resp, const char *c
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
     op->call = NULL;
-    if (status >= 0)
-        status = ec2_parse_expect_root(r->body, r->body_len, "AssociateAddressResponse", &e);
-    if (status >= 0) {
+    if (expect_answer(status, r, "AssociateAddressResponse", &e) >= 0) {
         create_succeed(op);
         return;
     }
     caa_error_prefix(&e, "associating Elastic IP %s with ENI %s", op->eni_allocation_id, op->eni_id);
-    if (op->p->stopping || e->code == -ECANCELED) {
-        create_fail_after_run(op, e);
-        return;
-    }
     /* Not associated: the delete would not find it by instance. Release it now. */
-    op->failure = e;
-    op->phase = PH_EIP_RELEASE;
     aws_params params = {0};
     ec2_build_release_address(op->eni_allocation_id, &params);
-    op_call(op, &params, on_eip_released);
+    undo_then_fail(op, e, PH_EIP_RELEASE, &params, on_eip_released);
 }
 
 static void on_eip_allocated(int status, caa_http_response *resp, const char *code, caa_error *e,
@@ -490,9 +508,7 @@ static void on_eni_modified(int status, caa_http_response *resp, const char *cod
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
     op->call = NULL;
-    if (status >= 0)
-        status = ec2_parse_expect_root(r->body, r->body_len, "ModifyNetworkInterfaceAttributeResponse", &e);
-    if (status < 0) {
+    if (expect_answer(status, r, "ModifyNetworkInterfaceAttributeResponse", &e) < 0) {
         /* Attached but not deleted with the instance: name it for the operator. */
         caa_error_prefix(&e, "making ENI %s go with the instance (it may be left over)", op->eni_id);
         create_fail_after_run(op, e);
@@ -516,16 +532,8 @@ static void on_eni_deleted(int status, caa_http_response *resp, const char *code
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
     op->call = NULL;
-    if (status >= 0)
-        status = ec2_parse_expect_root(r->body, r->body_len, "DeleteNetworkInterfaceResponse", &e);
-    caa_error *f = TAKE_PTR(op->failure);
-    if (status < 0) {
-        char *msg = xasprintf("%s; deleting ENI %s failed too: %s", f->msg, op->eni_id, caa_error_msg(e));
-        free(f->msg);
-        f->msg = msg;
-    }
-    caa_error_free(e);
-    create_fail_after_run(op, f);
+    status = expect_answer(status, r, "DeleteNetworkInterfaceResponse", &e);
+    undo_done(op, status, e, "deleting ENI", op->eni_id);
 }
 
 static void on_eni_attached(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
@@ -538,16 +546,10 @@ static void on_eni_attached(int status, caa_http_response *resp, const char *cod
         status = ec2_parse_attach_network_interface(r->body, r->body_len, &op->attachment_id, &e);
     if (status < 0) {
         caa_error_prefix(&e, "attaching ENI %s", op->eni_id);
-        if (op->p->stopping || e->code == -ECANCELED) {
-            create_fail_after_run(op, e);
-            return;
-        }
         /* Not attached: it would outlive the instance. Delete it, then fail. */
-        op->failure = e;
-        op->phase = PH_ENI_DELETE;
         aws_params params = {0};
         ec2_build_delete_network_interface(op->eni_id, &params);
-        op_call(op, &params, on_eni_deleted);
+        undo_then_fail(op, e, PH_ENI_DELETE, &params, on_eni_deleted);
         return;
     }
     op->phase = PH_ENI_MODIFY;

@@ -195,6 +195,14 @@ void ec2_build_disassociate_address(const char *association_id, aws_params *out)
     ec2_action_on("DisassociateAddress", "AssociationId", association_id, out);
 }
 
+/* TagSpecification.1 for one resource with only a Name tag. */
+static void add_name_tag(aws_params *out, const char *resource_type, const char *name)
+{
+    aws_params_add(out, "TagSpecification.1.ResourceType", resource_type);
+    aws_params_add(out, "TagSpecification.1.Tag.1.Key", "Name");
+    aws_params_add(out, "TagSpecification.1.Tag.1.Value", name);
+}
+
 void ec2_build_create_network_interface(const char *subnet_id, char *const *security_group_ids,
                                         const char *name, const char *client_token, aws_params *out)
 {
@@ -203,9 +211,7 @@ void ec2_build_create_network_interface(const char *subnet_id, char *const *secu
     add_list(out, "SecurityGroupId", security_group_ids);
     if (subnet_id && *subnet_id)
         aws_params_add(out, "SubnetId", subnet_id);
-    aws_params_add(out, "TagSpecification.1.ResourceType", "network-interface");
-    aws_params_add(out, "TagSpecification.1.Tag.1.Key", "Name");
-    aws_params_add(out, "TagSpecification.1.Tag.1.Value", name);
+    add_name_tag(out, "network-interface", name);
 }
 
 void ec2_build_attach_network_interface(const char *instance_id, const char *eni_id, int device_index,
@@ -231,9 +237,7 @@ void ec2_build_allocate_address(const char *name, aws_params *out)
 {
     aws_params_action(out, "AllocateAddress", EC2_API_VERSION);
     aws_params_add(out, "Domain", "vpc");
-    aws_params_add(out, "TagSpecification.1.ResourceType", "elastic-ip");
-    aws_params_add(out, "TagSpecification.1.Tag.1.Key", "Name");
-    aws_params_add(out, "TagSpecification.1.Tag.1.Value", name);
+    add_name_tag(out, "elastic-ip", name);
 }
 
 void ec2_build_associate_address(const char *allocation_id, const char *eni_id, aws_params *out)
