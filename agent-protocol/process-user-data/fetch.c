@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <time.h>
@@ -293,6 +294,21 @@ static int fetch_aws(const caa_pud_sources *src, int64_t timeout_ms, char **ret,
     return get_document("aws", url, headers, false, timeout_ms, ret, ret_len, rs, err);
 }
 
+typedef int (*imds_fetch_fn)(const caa_pud_sources *src, int64_t timeout_ms, char **ret, size_t *ret_len,
+                             reasons *rs, caa_error **err);
+
+/* The metadata services after cidata, in this order; url: the field of src. */
+static const struct {
+    const char *name;
+    size_t url;
+    imds_fetch_fn fetch;
+} imds_sources[] = {
+    {"azure", offsetof(caa_pud_sources, azure_url), fetch_azure},
+    {"aws", offsetof(caa_pud_sources, aws_url), fetch_aws},
+    {"gcp", offsetof(caa_pud_sources, gcp_url), fetch_gcp},
+    {"alibaba", offsetof(caa_pud_sources, alibaba_url), fetch_alibaba},
+};
+
 int caa_pud_fetch_once(const caa_pud_sources *src, int64_t request_timeout_ms, char **ret, size_t *ret_len,
                        const char **ret_source, caa_error **err)
 {
@@ -305,31 +321,13 @@ int caa_pud_fetch_once(const caa_pud_sources *src, int64_t request_timeout_ms, c
             return r;
         }
     }
-    if (enabled(src->azure_url)) {
-        r = fetch_azure(src, request_timeout_ms, ret, ret_len, &rs, err);
+    for (size_t i = 0; i < sizeof(imds_sources) / sizeof(imds_sources[0]); i++) {
+        const char *url = *(const char *const *)((const char *)src + imds_sources[i].url);
+        if (!enabled(url))
+            continue;
+        r = imds_sources[i].fetch(src, request_timeout_ms, ret, ret_len, &rs, err);
         if (r != -EAGAIN) {
-            *ret_source = "azure";
-            return r;
-        }
-    }
-    if (enabled(src->aws_url)) {
-        r = fetch_aws(src, request_timeout_ms, ret, ret_len, &rs, err);
-        if (r != -EAGAIN) {
-            *ret_source = "aws";
-            return r;
-        }
-    }
-    if (enabled(src->gcp_url)) {
-        r = fetch_gcp(src, request_timeout_ms, ret, ret_len, &rs, err);
-        if (r != -EAGAIN) {
-            *ret_source = "gcp";
-            return r;
-        }
-    }
-    if (enabled(src->alibaba_url)) {
-        r = fetch_alibaba(src, request_timeout_ms, ret, ret_len, &rs, err);
-        if (r != -EAGAIN) {
-            *ret_source = "alibaba";
+            *ret_source = imds_sources[i].name;
             return r;
         }
     }

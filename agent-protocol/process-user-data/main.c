@@ -161,19 +161,13 @@ static int parse_args(int argc, char **argv, args *a)
             a->cidata_fstype = optarg;
             break;
         case OPT_AZURE:
-            a->azure_url = optarg;
-            a->imds_given = true;
-            break;
         case OPT_AWS:
-            a->aws_url = optarg;
-            a->imds_given = true;
-            break;
         case OPT_GCP:
-            a->gcp_url = optarg;
-            a->imds_given = true;
-            break;
         case OPT_ALIBABA:
-            a->alibaba_url = optarg;
+            *(c == OPT_AZURE ? &a->azure_url
+              : c == OPT_AWS ? &a->aws_url
+              : c == OPT_GCP ? &a->gcp_url
+                             : &a->alibaba_url) = optarg;
             a->imds_given = true;
             break;
         case OPT_DETECT:

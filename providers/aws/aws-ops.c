@@ -29,6 +29,13 @@ typedef enum op_phase {
     PH_IMAGE,
     PH_RUN,
     PH_POLL,
+    PH_ENI_CREATE,
+    PH_ENI_ATTACH,
+    PH_ENI_MODIFY,
+    PH_ENI_DELETE,
+    PH_EIP_ALLOCATE,
+    PH_EIP_ASSOCIATE,
+    PH_EIP_RELEASE,
     PH_DEL_ADDRS,
     PH_DEL_DISASSOC,
     PH_DEL_RELEASE,
@@ -63,6 +70,10 @@ struct aws_op {
     uint64_t poll_deadline;
     uint64_t poll_delay;
     caa_error *failure; /* create failed after RunInstances: being cleaned up */
+    bool multi_nic;     /* external-net-via-pod-vm: a second ENI at device index 1 */
+    char *eni_id;
+    char *attachment_id;
+    char *eni_allocation_id; /* the second ENI's Elastic IP (-use-public-ip) */
 
     /* delete (also the cleanup of a failed create) */
     char *id;
@@ -95,6 +106,9 @@ static void op_free(caa_op *base)
     free(op->private_ip);
     free(op->public_ip);
     caa_error_free(op->failure);
+    free(op->eni_id);
+    free(op->attachment_id);
+    free(op->eni_allocation_id);
     free(op->id);
     ec2_address_list_done(&op->addrs);
     caa_error_free(op->addr_err);
@@ -389,6 +403,8 @@ static void delete_done(aws_op *op, int status, caa_error *e)
     op_finish(op, f->code, partial_instance(op), f);
 }
 
+static void create_running(aws_op *op);
+
 static void create_succeed(aws_op *op)
 {
     caa_instance *inst = caa_instance_new(op->instance_id, op->name);
@@ -400,6 +416,186 @@ static void create_succeed(aws_op *op)
 }
 
 static void poll_later(aws_op *op);
+
+/* ---- external-net-via-pod-vm: the second ENI (upstream's createAddonNICforInstance) ---- */
+
+/* An answer whose only content is its root element (<action>Response). */
+static int expect_answer(int status, const caa_http_response *r, const char *root, caa_error **e)
+{
+    if (status >= 0)
+        status = ec2_parse_expect_root(r->body, r->body_len, root, e);
+    return status;
+}
+
+/* A step failed and what it made must be removed first (params: the removal); then
+ * undo_done() reports the failure. Not while shutting down: the instance is
+ * handed back then and the operator sees the error. */
+static void undo_then_fail(aws_op *op, caa_error *e, op_phase phase, aws_params *params, aws_call_cb cb)
+{
+    if (op->p->stopping || e->code == -ECANCELED) {
+        aws_params_done(params);
+        create_fail_after_run(op, e);
+        return;
+    }
+    op->failure = e;
+    op->phase = phase;
+    op_call(op, params, cb);
+}
+
+static void undo_done(aws_op *op, int status, caa_error *e, const char *what, const char *id)
+{
+    caa_error *f = TAKE_PTR(op->failure);
+    if (status < 0) {
+        char *msg = xasprintf("%s; %s %s failed too: %s", f->msg, what, id, caa_error_msg(e));
+        free(f->msg);
+        f->msg = msg;
+    }
+    caa_error_free(e);
+    create_fail_after_run(op, f);
+}
+
+static void on_eip_released(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    status = expect_answer(status, r, "ReleaseAddressResponse", &e);
+    undo_done(op, status, e, "releasing Elastic IP", op->eni_allocation_id);
+}
+
+static void on_eip_associated(int status, caa_http_response *resp, const char *code, caa_error *e,
+                              void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (expect_answer(status, r, "AssociateAddressResponse", &e) >= 0) {
+        create_succeed(op);
+        return;
+    }
+    caa_error_prefix(&e, "associating Elastic IP %s with ENI %s", op->eni_allocation_id, op->eni_id);
+    /* Not associated: the delete would not find it by instance. Release it now. */
+    aws_params params = {0};
+    ec2_build_release_address(op->eni_allocation_id, &params);
+    undo_then_fail(op, e, PH_EIP_RELEASE, &params, on_eip_released);
+}
+
+static void on_eip_allocated(int status, caa_http_response *resp, const char *code, caa_error *e,
+                             void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0)
+        status = ec2_parse_allocate_address(r->body, r->body_len, &op->eni_allocation_id, &e);
+    if (status < 0) {
+        caa_error_prefix(&e, "EC2 AllocateAddress");
+        create_fail_after_run(op, e);
+        return;
+    }
+    op->phase = PH_EIP_ASSOCIATE;
+    aws_params params = {0};
+    ec2_build_associate_address(op->eni_allocation_id, op->eni_id, &params);
+    op_call(op, &params, on_eip_associated);
+}
+
+static void on_eni_modified(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (expect_answer(status, r, "ModifyNetworkInterfaceAttributeResponse", &e) < 0) {
+        /* Attached but not deleted with the instance: name it for the operator. */
+        caa_error_prefix(&e, "making ENI %s go with the instance (it may be left over)", op->eni_id);
+        create_fail_after_run(op, e);
+        return;
+    }
+    log_info("%s: second network interface %s attached (device index 1)", op->name, op->eni_id);
+    if (!op->p->public_ip) {
+        create_succeed(op);
+        return;
+    }
+    op->phase = PH_EIP_ALLOCATE;
+    _cleanup_free_ char *name = xasprintf("eip-%s", op->instance_id);
+    aws_params params = {0};
+    ec2_build_allocate_address(name, &params);
+    op_call(op, &params, on_eip_allocated);
+}
+
+static void on_eni_deleted(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    status = expect_answer(status, r, "DeleteNetworkInterfaceResponse", &e);
+    undo_done(op, status, e, "deleting ENI", op->eni_id);
+}
+
+static void on_eni_attached(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0)
+        status = ec2_parse_attach_network_interface(r->body, r->body_len, &op->attachment_id, &e);
+    if (status < 0) {
+        caa_error_prefix(&e, "attaching ENI %s", op->eni_id);
+        /* Not attached: it would outlive the instance. Delete it, then fail. */
+        aws_params params = {0};
+        ec2_build_delete_network_interface(op->eni_id, &params);
+        undo_then_fail(op, e, PH_ENI_DELETE, &params, on_eni_deleted);
+        return;
+    }
+    op->phase = PH_ENI_MODIFY;
+    aws_params params = {0};
+    ec2_build_eni_delete_on_termination(op->eni_id, op->attachment_id, &params);
+    op_call(op, &params, on_eni_modified);
+}
+
+static void on_eni_created(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status >= 0)
+        status = ec2_parse_create_network_interface(r->body, r->body_len, &op->eni_id, &e);
+    if (status < 0) {
+        caa_error_prefix(&e, "EC2 CreateNetworkInterface");
+        create_fail_after_run(op, e);
+        return;
+    }
+    op->phase = PH_ENI_ATTACH;
+    aws_params params = {0};
+    ec2_build_attach_network_interface(op->instance_id, op->eni_id, 1, &params);
+    op_call(op, &params, on_eni_attached);
+}
+
+/* The instance runs (and has its public address when one is wanted). */
+static void create_running(aws_op *op)
+{
+    if (!op->p->public_ip && !op->private_ip) {
+        create_fail_after_run(op, caa_error_new(-EPROTO, "the instance has no private IP address"));
+        return;
+    }
+    if (!op->multi_nic) {
+        create_succeed(op);
+        return;
+    }
+    op->phase = PH_ENI_CREATE;
+    _cleanup_free_ char *name = xasprintf("nic-%s", op->instance_id);
+    /* One ENI per instance, whatever retries happen. */
+    _cleanup_free_ char *token = xasprintf("%s-nic", op->instance_id);
+    aws_params params = {0};
+    ec2_build_create_network_interface(op->p->subnet_id, op->p->sg_ids, name, token, &params);
+    op_call(op, &params, on_eni_created);
+}
 
 static void on_poll(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
 {
@@ -432,15 +628,15 @@ static void on_poll(int status, caa_http_response *resp, const char *code, caa_e
         const char *priv = ec2_instance_address(inst, 0);
         if (priv && !op->private_ip)
             op->private_ip = xstrdup(priv);
-        if (pub) {
+        if (pub && !op->public_ip)
             op->public_ip = xstrdup(pub);
-            ec2_instance_list_done(&l);
-            create_succeed(op);
+        ec2_instance_list_done(&l);
+        if (op->p->public_ip && !op->public_ip) {
+            create_fail_after_run(
+                op, caa_error_new(-EPROTO, "the instance is running but has no public address"));
             return;
         }
-        ec2_instance_list_done(&l);
-        create_fail_after_run(op,
-                              caa_error_new(-EPROTO, "the instance is running but has no public address"));
+        create_running(op);
         return;
     }
     if (inst && strcmp(state, "pending") != 0) {
@@ -471,7 +667,8 @@ static void poll_later(aws_op *op)
     }
     uint64_t now = uv_now(op->p->loop);
     if (now >= op->poll_deadline) {
-        create_fail_after_run(op, caa_error_new(-ETIMEDOUT, "not running with a public address within %llu s",
+        create_fail_after_run(op, caa_error_new(-ETIMEDOUT, "not running%s within %llu s",
+                                                op->p->public_ip ? " with a public address" : "",
                                                 (unsigned long long)(op->p->running_wait_ms / 1000)));
         return;
     }
@@ -525,7 +722,9 @@ static void on_run(int status, caa_http_response *resp, const char *code, caa_er
                                 op->name));
         return;
     }
-    if (p->public_ip) {
+    /* A public address, or a second ENI (which needs a running instance, as
+     * upstream's waiter before AttachNetworkInterface): wait until running. */
+    if (p->public_ip || op->multi_nic) {
         op->phase = PH_POLL;
         op->poll_deadline = uv_now(p->loop) + p->running_wait_ms;
         op->poll_delay = POLL_FIRST_MS;
@@ -827,6 +1026,7 @@ int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_c
     op->vcpus = spec->vcpus;
     op->memory_mib = spec->memory_mib;
     op->gpus = spec->gpus;
+    op->multi_nic = spec->multi_nic;
     op->tags = tags;
     op->n_tags = n_tags;
     if (spec->user_data && spec->user_data_len)

@@ -233,10 +233,6 @@ static int aws_create_instance(void *priv, const caa_instance_spec *spec, caa_in
     int r = aws_validate_spec(priv, spec, err);
     if (r < 0)
         return r;
-    if (spec->multi_nic)
-        log_warn("%s: external-net-via-pod-vm wants a second network interface, which this provider "
-                 "does not create yet (docs/upstream-differences.md): the image must bring one",
-                 spec->instance_name);
     return aws_op_create(p, spec, cb, opaque, err);
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -177,16 +178,79 @@ void ec2_build_describe_addresses(const char *instance_id, aws_params *out)
     aws_params_add(out, "Filter.1.Value.1", instance_id);
 }
 
+/* An EC2 action whose only parameter is one id. */
+static void ec2_action_on(const char *action, const char *key, const char *id, aws_params *out)
+{
+    aws_params_action(out, action, EC2_API_VERSION);
+    aws_params_add(out, key, id);
+}
+
 void ec2_build_release_address(const char *allocation_id, aws_params *out)
 {
-    aws_params_action(out, "ReleaseAddress", EC2_API_VERSION);
-    aws_params_add(out, "AllocationId", allocation_id);
+    ec2_action_on("ReleaseAddress", "AllocationId", allocation_id, out);
 }
 
 void ec2_build_disassociate_address(const char *association_id, aws_params *out)
 {
-    aws_params_action(out, "DisassociateAddress", EC2_API_VERSION);
-    aws_params_add(out, "AssociationId", association_id);
+    ec2_action_on("DisassociateAddress", "AssociationId", association_id, out);
+}
+
+/* TagSpecification.1 for one resource with only a Name tag. */
+static void add_name_tag(aws_params *out, const char *resource_type, const char *name)
+{
+    aws_params_add(out, "TagSpecification.1.ResourceType", resource_type);
+    aws_params_add(out, "TagSpecification.1.Tag.1.Key", "Name");
+    aws_params_add(out, "TagSpecification.1.Tag.1.Value", name);
+}
+
+void ec2_build_create_network_interface(const char *subnet_id, char *const *security_group_ids,
+                                        const char *name, const char *client_token, aws_params *out)
+{
+    aws_params_action(out, "CreateNetworkInterface", EC2_API_VERSION);
+    aws_params_add(out, "ClientToken", client_token);
+    add_list(out, "SecurityGroupId", security_group_ids);
+    if (subnet_id && *subnet_id)
+        aws_params_add(out, "SubnetId", subnet_id);
+    add_name_tag(out, "network-interface", name);
+}
+
+void ec2_build_attach_network_interface(const char *instance_id, const char *eni_id, int device_index,
+                                        aws_params *out)
+{
+    aws_params_action(out, "AttachNetworkInterface", EC2_API_VERSION);
+    char index[16];
+    snprintf(index, sizeof(index), "%d", device_index);
+    aws_params_add(out, "DeviceIndex", index);
+    aws_params_add(out, "InstanceId", instance_id);
+    aws_params_add(out, "NetworkInterfaceId", eni_id);
+}
+
+void ec2_build_eni_delete_on_termination(const char *eni_id, const char *attachment_id, aws_params *out)
+{
+    aws_params_action(out, "ModifyNetworkInterfaceAttribute", EC2_API_VERSION);
+    aws_params_add(out, "Attachment.AttachmentId", attachment_id);
+    aws_params_add(out, "Attachment.DeleteOnTermination", "true");
+    aws_params_add(out, "NetworkInterfaceId", eni_id);
+}
+
+void ec2_build_allocate_address(const char *name, aws_params *out)
+{
+    aws_params_action(out, "AllocateAddress", EC2_API_VERSION);
+    aws_params_add(out, "Domain", "vpc");
+    add_name_tag(out, "elastic-ip", name);
+}
+
+void ec2_build_associate_address(const char *allocation_id, const char *eni_id, aws_params *out)
+{
+    aws_params_action(out, "AssociateAddress", EC2_API_VERSION);
+    aws_params_add(out, "AllocationId", allocation_id);
+    aws_params_add(out, "AllowReassociation", "true");
+    aws_params_add(out, "NetworkInterfaceId", eni_id);
+}
+
+void ec2_build_delete_network_interface(const char *eni_id, aws_params *out)
+{
+    ec2_action_on("DeleteNetworkInterface", "NetworkInterfaceId", eni_id, out);
 }
 
 void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name,

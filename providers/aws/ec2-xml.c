@@ -502,6 +502,40 @@ int ec2_parse_describe_addresses(const char *xml, size_t len, ec2_address_list *
     return 0;
 }
 
+/* The id-like text at `at` under <action>Response: present, 1..255 of
+ * [A-Za-z0-9-] (what EC2 ids look like; it goes into the next request). */
+static int response_id(const char *xml, size_t len, const char *action, const char *at, char **ret,
+                       caa_error **err)
+{
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, action);
+    if (!root)
+        return bad(err, action);
+    _cleanup_free_ char *id = path_text(root, at);
+    size_t n = id ? strlen(id) : 0;
+    if (n == 0 || n > 255 ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+        return caa_error_set(err, -EPROTO, "malformed %s answer (no usable %s)", action, at);
+    *ret = TAKE_PTR(id);
+    return 0;
+}
+
+int ec2_parse_create_network_interface(const char *xml, size_t len, char **ret_eni_id, caa_error **err)
+{
+    return response_id(xml, len, "CreateNetworkInterface", "networkInterface/networkInterfaceId", ret_eni_id,
+                       err);
+}
+
+int ec2_parse_attach_network_interface(const char *xml, size_t len, char **ret_attachment_id, caa_error **err)
+{
+    return response_id(xml, len, "AttachNetworkInterface", "attachmentId", ret_attachment_id, err);
+}
+
+int ec2_parse_allocate_address(const char *xml, size_t len, char **ret_allocation_id, caa_error **err)
+{
+    return response_id(xml, len, "AllocateAddress", "allocationId", ret_allocation_id, err);
+}
+
 int ec2_parse_expect_root(const char *xml, size_t len, const char *root_name, caa_error **err)
 {
     _cleanup_doc_ xmlDocPtr d = read_doc(xml, len);

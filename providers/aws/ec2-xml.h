@@ -101,6 +101,13 @@ void ec2_address_list_done(ec2_address_list *l);
 
 /* Checks that the document's root element is `root` (e.g.
  * "TerminateInstancesResponse"). */
+/* CreateNetworkInterface: networkInterface/networkInterfaceId; AttachNetworkInterface:
+ * attachmentId. Both refuse a missing or non-id-like value. */
+int ec2_parse_create_network_interface(const char *xml, size_t len, char **ret_eni_id, caa_error **err);
+int ec2_parse_attach_network_interface(const char *xml, size_t len, char **ret_attachment_id,
+                                       caa_error **err);
+/* AllocateAddress: allocationId. */
+int ec2_parse_allocate_address(const char *xml, size_t len, char **ret_allocation_id, caa_error **err);
 int ec2_parse_expect_root(const char *xml, size_t len, const char *root, caa_error **err);
 
 /* TerminateInstancesResponse/instancesSet/item: ids and current states. */

@@ -78,6 +78,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ec2_address_list_done(&al);
     caa_error_free(err);
     err = NULL;
+    /* The id readers: success always means a non-empty id. */
+    static int (*const id_parsers[])(const char *, size_t, char **, caa_error **) = {
+        ec2_parse_create_network_interface,
+        ec2_parse_attach_network_interface,
+        ec2_parse_allocate_address,
+    };
+    for (size_t i = 0; i < sizeof(id_parsers) / sizeof(id_parsers[0]); i++) {
+        char *id = NULL;
+        if (id_parsers[i](xml, size, &id, &err) == 0 && (!id || !*id))
+            abort();
+        free(id);
+        caa_error_free(err);
+        err = NULL;
+    }
     aws_credentials c;
     if (sts_parse_assume_role(xml, size, &c, &err) == 0) {
         if (!c.access_key_id || !c.secret_access_key || !c.session_token || c.expiration == 0)

@@ -157,6 +157,8 @@ static void fill_spec(op *o, const char *name, const char *sandbox, char **kv)
             o->spec.memory_mib = atoll(v);
         else if (!strcmp(k, "gpus"))
             o->spec.gpus = atoll(v);
+        else if (!strcmp(k, "multi_nic"))
+            o->spec.multi_nic = !strcmp(v, "1");
         else if (!strcmp(k, "type"))
             o->type = xstrdup(v);
         else if (!strcmp(k, "image"))

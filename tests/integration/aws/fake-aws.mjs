@@ -67,7 +67,7 @@ let cfg = DEFAULT_CFG();
 let st;
 function resetState() {
   st = {
-    instances: new Map(), tokens: new Map(), addresses: [], temp_keys: new Map(), imds_tokens: new Map(),
+    instances: new Map(), tokens: new Map(), addresses: [], enis: [], temp_keys: new Map(), imds_tokens: new Map(),
     counts: {}, errors: {}, buckets: {}, sig_failures: 0, sts_issued: 0, imds_creds_issued: 0, in_flight: 0, max_in_flight: 0,
     imds_tokens_issued: 0, imds_unauthorized: 0,
     seq: 0,
@@ -171,7 +171,12 @@ function tick(inst) {
     inst.state = "running";
     if (inst.wantsPublicIp) inst.publicIp = `203.0.113.${(st.seq++ % 250) + 1}`;
   }
-  if (inst.state === "shutting-down" && now >= inst.terminatedAt) inst.state = "terminated";
+  if (inst.state === "shutting-down" && now >= inst.terminatedAt) {
+    inst.state = "terminated";
+    // As EC2: attached ENIs go with the instance when DeleteOnTermination is set, else become available.
+    st.enis = st.enis.filter((n) => !(n.attachment && n.attachment.instanceId === inst.id && n.attachment.deleteOnTermination));
+    for (const n of st.enis) if (n.attachment && n.attachment.instanceId === inst.id) n.attachment = null;
+  }
 }
 
 function list(params, prefix) {
@@ -363,10 +368,94 @@ function releaseAddress(p) {
   return ec2Doc("ReleaseAddress", txt("return", "true"));
 }
 
+// ---- network interfaces (external-net-via-pod-vm's second ENI) ----
+
+function findEni(id) {
+  const n = st.enis.find((x) => x.id === id);
+  if (!n) throw new ApiError(400, "InvalidNetworkInterfaceID.NotFound", `The networkInterface ID '${id}' does not exist`);
+  return n;
+}
+
+function createNetworkInterface(p) {
+  const subnet = p.get("SubnetId");
+  if (!subnet) throw new ApiError(400, "MissingParameter", "The request must contain the parameter subnetId");
+  const tags = [];
+  if (p.get("TagSpecification.1.ResourceType") === "network-interface") {
+    for (let i = 1; p.has(`TagSpecification.1.Tag.${i}.Key`); i++) tags.push([p.get(`TagSpecification.1.Tag.${i}.Key`), p.get(`TagSpecification.1.Tag.${i}.Value`) ?? ""]);
+  }
+  const eni = { id: "eni-" + hex(17), subnet, sgs: list(p, "SecurityGroupId"), tags, attachment: null,
+    privateIp: `10.0.2.${(st.seq++ % 250) + 1}` };
+  st.enis.push(eni);
+  return ec2Doc("CreateNetworkInterface", el("networkInterface", txt("networkInterfaceId", eni.id),
+    txt("subnetId", subnet), txt("status", "pending"), txt("privateIpAddress", eni.privateIp),
+    el("groupSet", items(eni.sgs, (g) => txt("groupId", g))),
+    el("tagSet", items(tags, ([k, v]) => [txt("key", k), txt("value", v)]))));
+}
+
+function attachNetworkInterface(p) {
+  const id = p.get("InstanceId");
+  const inst = st.instances.get(id);
+  if (!inst) throw new ApiError(400, "InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
+  tick(inst);
+  if (inst.state !== "running" && inst.state !== "stopped")
+    throw new ApiError(400, "IncorrectInstanceState", `The instance '${id}' is not in a valid state for this operation.`);
+  const eni = findEni(p.get("NetworkInterfaceId"));
+  const index = p.get("DeviceIndex");
+  if (!/^[1-9][0-9]*$/.test(index ?? "")) throw new ApiError(400, "InvalidParameterValue", "Invalid value for DeviceIndex");
+  if (eni.attachment) throw new ApiError(400, "InvalidNetworkInterface.InUse", `Interface: [${eni.id}] in use.`);
+  if (st.enis.some((n) => n.attachment && n.attachment.instanceId === id && n.attachment.deviceIndex === +index))
+    throw new ApiError(400, "InvalidParameterValue", `Instance '${id}' already has an interface attached at device index '${index}'.`);
+  eni.attachment = { id: "eni-attach-" + hex(17), instanceId: id, deviceIndex: +index, deleteOnTermination: false };
+  return ec2Doc("AttachNetworkInterface", txt("attachmentId", eni.attachment.id) + txt("networkCardIndex", 0));
+}
+
+function modifyNetworkInterfaceAttribute(p) {
+  const eni = findEni(p.get("NetworkInterfaceId"));
+  if (p.has("Attachment.AttachmentId")) {
+    if (!eni.attachment || eni.attachment.id !== p.get("Attachment.AttachmentId"))
+      throw new ApiError(400, "InvalidAttachmentID.NotFound", `The attachment ID '${p.get("Attachment.AttachmentId")}' does not exist`);
+    eni.attachment.deleteOnTermination = p.get("Attachment.DeleteOnTermination") === "true";
+  }
+  return ec2Doc("ModifyNetworkInterfaceAttribute", txt("return", "true"));
+}
+
+function deleteNetworkInterface(p) {
+  const eni = findEni(p.get("NetworkInterfaceId"));
+  if (eni.attachment) throw new ApiError(400, "InvalidNetworkInterface.InUse", `The network interface '${eni.id}' is currently in use.`);
+  st.enis = st.enis.filter((n) => n !== eni);
+  return ec2Doc("DeleteNetworkInterface", txt("return", "true"));
+}
+
+function allocateAddress(p) {
+  if (p.get("Domain") !== "vpc") throw new ApiError(400, "InvalidParameterValue", "Domain must be vpc");
+  const tags = [];
+  if (p.get("TagSpecification.1.ResourceType") === "elastic-ip") {
+    for (let i = 1; p.has(`TagSpecification.1.Tag.${i}.Key`); i++) tags.push([p.get(`TagSpecification.1.Tag.${i}.Key`), p.get(`TagSpecification.1.Tag.${i}.Value`) ?? ""]);
+  }
+  const a = { publicIp: `198.51.100.${(st.seq++ % 250) + 1}`, allocationId: "eipalloc-" + hex(17), associationId: null,
+    instanceId: null, networkInterfaceId: null, tags };
+  st.addresses.push(a);
+  return ec2Doc("AllocateAddress", txt("publicIp", a.publicIp) + txt("domain", "vpc") + txt("allocationId", a.allocationId));
+}
+
+function associateAddress(p) {
+  const a = st.addresses.find((x) => x.allocationId === p.get("AllocationId"));
+  if (!a) throw new ApiError(400, "InvalidAllocationID.NotFound", `The allocation ID '${p.get("AllocationId")}' does not exist`);
+  const eni = findEni(p.get("NetworkInterfaceId"));
+  if (a.associationId && p.get("AllowReassociation") !== "true") throw new ApiError(400, "Resource.AlreadyAssociated", "already associated");
+  a.associationId = "eipassoc-" + hex(17);
+  a.networkInterfaceId = eni.id;
+  a.instanceId = eni.attachment ? eni.attachment.instanceId : null;
+  return ec2Doc("AssociateAddress", txt("return", "true") + txt("associationId", a.associationId));
+}
+
 const EC2 = {
   RunInstances: runInstances, DescribeInstances: describeInstances, TerminateInstances: terminateInstances,
   DescribeInstanceTypes: describeInstanceTypes, DescribeImages: describeImages, DescribeAddresses: describeAddresses,
   DisassociateAddress: disassociateAddress, ReleaseAddress: releaseAddress,
+  CreateNetworkInterface: createNetworkInterface, AttachNetworkInterface: attachNetworkInterface,
+  ModifyNetworkInterfaceAttribute: modifyNetworkInterfaceAttribute, DeleteNetworkInterface: deleteNetworkInterface,
+  AllocateAddress: allocateAddress, AssociateAddress: associateAddress,
 };
 
 // ---- STS ----
@@ -547,7 +636,7 @@ function stateJson() {
       private_ip: i.privateIp, public_ip: i.publicIp, tags: Object.fromEntries(i.tags), subnet: i.subnet, sgs: i.sgs,
       key_name: i.keyName, user_data: i.userData, sev_snp: i.sevSnp, launch_template: i.launchTemplate,
       root_volume: i.rootVolume, client_token: i.token })),
-    addresses: st.addresses, counts: st.counts, errors: st.errors, sig_failures: st.sig_failures,
+    addresses: st.addresses, enis: st.enis, counts: st.counts, errors: st.errors, sig_failures: st.sig_failures,
     sts_issued: st.sts_issued, imds_creds_issued: st.imds_creds_issued, imds_tokens: st.imds_tokens.size,
     imds_tokens_issued: st.imds_tokens_issued, imds_unauthorized: st.imds_unauthorized,
     max_in_flight: st.max_in_flight,

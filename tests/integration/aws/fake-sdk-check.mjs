@@ -7,6 +7,8 @@
 import {
   EC2Client, RunInstancesCommand, DescribeInstancesCommand, TerminateInstancesCommand,
   DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand,
+  CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand, ModifyNetworkInterfaceAttributeCommand,
+  DeleteNetworkInterfaceCommand, AllocateAddressCommand, AssociateAddressCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 
@@ -71,6 +73,38 @@ try {
      "EC2 error document read by the SDK", { name: e.name, status: e.$metadata.httpStatusCode });
 }
 
+// external-net-via-pod-vm's second ENI, as upstream's createAddonNICforInstance calls it.
+const nic = await ec2.send(new CreateNetworkInterfaceCommand({ SubnetId: "subnet-1", Groups: ["sg-1"],
+  TagSpecifications: [{ ResourceType: "network-interface", Tags: [{ Key: "Name", Value: "nic-x" }] }] }));
+const eniId = nic.NetworkInterface.NetworkInterfaceId;
+ok(eniId.startsWith("eni-") && nic.NetworkInterface.SubnetId === "subnet-1", "CreateNetworkInterface read by the SDK",
+   nic.NetworkInterface);
+for (let i = 0; i < 200 && !(await state()).instances.find((x) => x.id === inst.InstanceId && x.state === "running"); i++)
+  await new Promise((r) => setTimeout(r, 50));
+const att = await ec2.send(new AttachNetworkInterfaceCommand({ InstanceId: inst.InstanceId, NetworkInterfaceId: eniId,
+  DeviceIndex: 1 }));
+ok(att.AttachmentId.startsWith("eni-attach-"), "AttachNetworkInterface read by the SDK", att);
+await ec2.send(new ModifyNetworkInterfaceAttributeCommand({ NetworkInterfaceId: eniId,
+  Attachment: { AttachmentId: att.AttachmentId, DeleteOnTermination: true } }));
+const fe = (await state()).enis.find((x) => x.id === eniId);
+ok(fe && fe.attachment.deviceIndex === 1 && fe.attachment.deleteOnTermination === true && fe.tags[0][1] === "nic-x",
+   "the fake read the SDK's ENI parameters", fe);
+try {
+  await ec2.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: eniId }));
+  ok(false, "an attached ENI must not be deletable");
+} catch (e) {
+  ok(e.name === "InvalidNetworkInterface.InUse", "deleting an attached ENI is refused with AWS's code", e.name);
+}
+
+const eip = await ec2.send(new AllocateAddressCommand({ Domain: "vpc",
+  TagSpecifications: [{ ResourceType: "elastic-ip", Tags: [{ Key: "Name", Value: "eip-x" }] }] }));
+const assoc = await ec2.send(new AssociateAddressCommand({ AllocationId: eip.AllocationId, AllowReassociation: true,
+  NetworkInterfaceId: eniId }));
+const fa = (await state()).addresses.find((a) => a.allocationId === eip.AllocationId);
+ok(eip.AllocationId.startsWith("eipalloc-") && eip.PublicIp && assoc.AssociationId.startsWith("eipassoc-") &&
+   fa && fa.networkInterfaceId === eniId && fa.instanceId === inst.InstanceId && fa.tags[0][1] === "eip-x",
+   "AllocateAddress and AssociateAddress read by the SDK and the fake", { eip, assoc, fa });
+
 const term = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [inst.InstanceId] }));
 ok(term.TerminatingInstances[0].CurrentState.Name === "shutting-down" &&
    ["pending", "running"].includes(term.TerminatingInstances[0].PreviousState.Name), "TerminateInstances read by the SDK",
@@ -79,7 +113,8 @@ ok(term.TerminatingInstances[0].CurrentState.Name === "shutting-down" &&
 await fetch(url + "/_fake/address", { method: "POST", body: JSON.stringify({ public_ip: "198.51.100.9",
   allocation_id: "eipalloc-1", association_id: "eipassoc-1", instance_id: inst.InstanceId }) });
 const addrs = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: "instance-id", Values: [inst.InstanceId] }] }));
-ok(addrs.Addresses.length === 1 && addrs.Addresses[0].AllocationId === "eipalloc-1",
+ok(addrs.Addresses.length === 2 && addrs.Addresses.some((a) => a.AllocationId === "eipalloc-1") &&
+   addrs.Addresses.some((a) => a.AllocationId === eip.AllocationId),
    "DescribeAddresses read by the SDK", addrs.Addresses);
 
 const bad = new EC2Client({ region: "us-east-1", endpoint: url, maxAttempts: 1,

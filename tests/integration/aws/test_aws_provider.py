@@ -336,6 +336,83 @@ def t_cleanup_after_failure():
     no_leftovers()
 
 
+def enis():
+    return fake.state()["enis"]
+
+
+def wait_terminated(timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and any(i["state"] != "terminated" for i in fake.instances()):
+        time.sleep(0.05)
+
+
+def t_multi_nic():
+    """external-net-via-pod-vm (upstream's MultiNic, createAddonNICforInstance): once the
+    instance runs, an ENI on the node's subnet and security groups, tagged Name=nic-<id>,
+    attached at device index 1 and deleted with the instance."""
+    d = Driver(fake, base_args())
+    r = d.cmd("create podvm-m-66666666 6666666666666666 multi_nic=1")
+    check(r["status"] == 0, "create %s" % r)
+    inst = only(fake.alive())
+    check(r["instance"]["ips"] == [inst["private_ip"]], "ips: the primary interface only: %s" % r)
+    eni = only(enis(), "one ENI")
+    check(eni["subnet"] == SUBNET and eni["sgs"] == [SG1, SG2], "ENI subnet/groups %s" % eni)
+    check(eni["tags"] == [["Name", "nic-" + inst["id"]]], "ENI tags %s" % eni["tags"])
+    att = eni["attachment"] or {}
+    check(att.get("instanceId") == inst["id"] and att.get("deviceIndex") == 1 and att.get("deleteOnTermination") is True,
+          "attachment %s" % att)
+    counts = fake.state()["counts"]
+    check(all(counts.get(a) == 1 for a in ("CreateNetworkInterface", "AttachNetworkInterface",
+                                           "ModifyNetworkInterfaceAttribute")), "calls %s" % counts)
+    check(d.cmd("delete " + inst["id"])["status"] == 0, "delete")
+    wait_terminated()
+    check(enis() == [], "the ENI goes with the instance: %s" % enis())
+    # Without multi_nic: no ENI call at all.
+    r = d.cmd("create podvm-n-66666666 6666666666666667")
+    check(r["status"] == 0, "single NIC %s" % r)
+    check(fake.state()["counts"]["CreateNetworkInterface"] == 1 and enis() == [], "no second ENI without multi_nic")
+    d.cmd("delete " + r["instance"]["id"])
+    wait_terminated()
+    # The attach fails: the ENI is deleted, the instance terminated, the error says why.
+    fake.config(fail={"AttachNetworkInterface": {"code": "AttachmentLimitExceeded", "status": 400, "count": 1}})
+    r = d.cmd("create podvm-o-66666666 6666666666666668 multi_nic=1")
+    check(r["status"] < 0 and "attaching ENI eni-" in r["error"] and "AttachmentLimitExceeded" in r["error"],
+          "attach failure %s" % r)
+    check(enis() == [], "ENI deleted after a failed attach: %s" % enis())
+    no_leftovers()
+    # DeleteOnTermination cannot be set: the instance is terminated, the ENI named.
+    fake.config(fail={"ModifyNetworkInterfaceAttribute": {"code": "UnauthorizedOperation", "status": 403, "count": 1}})
+    r = d.cmd("create podvm-q-66666666 6666666666666669 multi_nic=1")
+    check(r["status"] < 0 and "may be left over" in r["error"], "modify failure %s" % r)
+    no_leftovers()
+    check(d.close() == 0, "driver exit")
+
+    # With -use-public-ip the second ENI gets an Elastic IP (upstream's createElasticIPforInstance),
+    # which the delete releases with the instance's other addresses.
+    fake.reset()
+    d = Driver(fake, base_args(**{"-use-public-ip": True}))
+    r = d.cmd("create podvm-r-66666666 666666666666666a multi_nic=1")
+    check(r["status"] == 0, "create %s" % r)
+    inst = only(fake.alive())
+    check(r["instance"]["ips"] == [inst["public_ip"], inst["private_ip"]], "ips of the primary interface %s" % r)
+    eni = only(enis(), "one ENI")
+    eip = only(fake.state()["addresses"], "one Elastic IP")
+    check(eip["networkInterfaceId"] == eni["id"] and eip["instanceId"] == inst["id"] and eip["associationId"],
+          "Elastic IP on the ENI %s" % eip)
+    check(eip["tags"] == [["Name", "eip-" + inst["id"]]], "Elastic IP tags %s" % eip["tags"])
+    check(d.cmd("delete " + inst["id"])["status"] == 0, "delete")
+    check(fake.state()["addresses"] == [], "Elastic IP released: %s" % fake.state()["addresses"])
+    wait_terminated()
+    check(enis() == [], "ENI gone: %s" % enis())
+    # The association fails: the address is released again, the instance terminated.
+    fake.config(fail={"AssociateAddress": {"code": "InvalidParameterValue", "status": 400, "count": 1}})
+    r = d.cmd("create podvm-s-66666666 666666666666666b multi_nic=1")
+    check(r["status"] < 0 and "associating Elastic IP eipalloc-" in r["error"], "associate failure %s" % r)
+    check(fake.state()["addresses"] == [], "no Elastic IP left: %s" % fake.state()["addresses"])
+    no_leftovers()
+    check(d.close() == 0, "driver exit")
+
+
 def t_hostile_answers():
     env = base_env(fake, AWS_MAX_ATTEMPTS="2", AWS_REQUEST_TIMEOUT="1s")
     d = Driver(fake, env=env)
@@ -543,6 +620,7 @@ TESTS = [
     ("create is idempotent (client token)", t_idempotent_create),
     ("list: this node's live instances, paged", t_list_owned_only),
     ("public IP mode waits for running", t_public_ip),
+    ("external-net-via-pod-vm: a second ENI at device index 1", t_multi_nic),
     ("launch template mode", t_launch_template),
     ("CVM off, instance-type selection, SNP on a type without it", t_cvm_and_sizes),
     ("per-pod AMI, root volume raised to the AMI's size", t_image_per_pod_and_root_volume),

@@ -154,6 +154,21 @@ static void build_params(json_t *c, aws_params *p)
         ec2_build_release_address(str(c, "allocation_id"), p);
     } else if (strcmp(action, "DisassociateAddress") == 0) {
         ec2_build_disassociate_address(str(c, "association_id"), p);
+    } else if (strcmp(action, "CreateNetworkInterface") == 0) {
+        char **sgs = strv_of(json_object_get(c, "sg_ids"));
+        ec2_build_create_network_interface(str(c, "subnet_id"), sgs, str(c, "name"), "oracle-token", p);
+        caa_strv_free(sgs);
+    } else if (strcmp(action, "AttachNetworkInterface") == 0) {
+        ec2_build_attach_network_interface(str(c, "instance_id"), str(c, "eni_id"),
+                                           (int)json_integer_value(json_object_get(c, "device_index")), p);
+    } else if (strcmp(action, "ModifyNetworkInterfaceAttribute") == 0) {
+        ec2_build_eni_delete_on_termination(str(c, "eni_id"), str(c, "attachment_id"), p);
+    } else if (strcmp(action, "DeleteNetworkInterface") == 0) {
+        ec2_build_delete_network_interface(str(c, "eni_id"), p);
+    } else if (strcmp(action, "AllocateAddress") == 0) {
+        ec2_build_allocate_address(str(c, "name"), p);
+    } else if (strcmp(action, "AssociateAddress") == 0) {
+        ec2_build_associate_address(str(c, "allocation_id"), str(c, "eni_id"), p);
     } else if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
         sts_build_assume_role_with_web_identity(str(c, "role_arn"), str(c, "session_name"), str(c, "token"),
                                                 p);

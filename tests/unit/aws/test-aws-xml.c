@@ -227,12 +227,80 @@ static void test_expect_root(void **state)
     caa_error_free(e);
 }
 
+/* The second ENI's answers (external-net-via-pod-vm), in EC2's shape. */
+static void test_network_interface(void **state)
+{
+    (void)state;
+    char *id = NULL;
+    caa_error *e = NULL;
+    assert_int_equal(
+        ec2_parse_create_network_interface(
+            S("<CreateNetworkInterfaceResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">"
+              "<requestId>r</requestId><networkInterface><networkInterfaceId>eni-0a1b2c3d4e5f60718"
+              "</networkInterfaceId><subnetId>subnet-1</subnetId><status>pending</status>"
+              "</networkInterface></CreateNetworkInterfaceResponse>"),
+            &id, NULL),
+        0);
+    assert_string_equal(id, "eni-0a1b2c3d4e5f60718");
+    free(id);
+    id = NULL;
+    assert_int_equal(ec2_parse_attach_network_interface(
+                         S("<AttachNetworkInterfaceResponse><requestId>r</requestId><attachmentId>"
+                           "eni-attach-0123456789abcdef0</attachmentId><networkCardIndex>0</networkCardIndex>"
+                           "</AttachNetworkInterfaceResponse>"),
+                         &id, NULL),
+                     0);
+    assert_string_equal(id, "eni-attach-0123456789abcdef0");
+    free(id);
+    id = NULL;
+    /* Missing, empty, not id-like (it goes into the next request), wrong root. */
+    static const char *const bad[] = {
+        "<CreateNetworkInterfaceResponse><networkInterface/></CreateNetworkInterfaceResponse>",
+        "<CreateNetworkInterfaceResponse><networkInterface><networkInterfaceId></networkInterfaceId>"
+        "</networkInterface></CreateNetworkInterfaceResponse>",
+        "<CreateNetworkInterfaceResponse><networkInterface><networkInterfaceId>eni-1&amp;Action=x"
+        "</networkInterfaceId></networkInterface></CreateNetworkInterfaceResponse>",
+        "<AttachNetworkInterfaceResponse><networkInterface><networkInterfaceId>eni-1</networkInterfaceId>"
+        "</networkInterface></AttachNetworkInterfaceResponse>",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(ec2_parse_create_network_interface(bad[i], strlen(bad[i]), &id, &e), -EPROTO);
+        assert_null(id);
+        caa_error_free(e);
+        e = NULL;
+    }
+    assert_int_equal(ec2_parse_attach_network_interface(S("<AttachNetworkInterfaceResponse/>"), &id, &e),
+                     -EPROTO);
+    assert_null(id);
+    caa_error_free(e);
+    e = NULL;
+    assert_int_equal(
+        ec2_parse_allocate_address(S("<AllocateAddressResponse><publicIp>198.51.100.7</publicIp>"
+                                     "<domain>vpc</domain><allocationId>eipalloc-0a1b2c3d4e5f60718"
+                                     "</allocationId></AllocateAddressResponse>"),
+                                   &id, NULL),
+        0);
+    assert_string_equal(id, "eipalloc-0a1b2c3d4e5f60718");
+    free(id);
+    id = NULL;
+    assert_int_equal(ec2_parse_allocate_address(S("<AllocateAddressResponse><publicIp>198.51.100.7</publicIp>"
+                                                  "</AllocateAddressResponse>"),
+                                                &id, &e),
+                     -EPROTO);
+    assert_null(id);
+    caa_error_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_numbers),      cmocka_unit_test(test_addresses_of_instance),
-        cmocka_unit_test(test_sts_and_time), cmocka_unit_test(test_expect_root),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_addresses_of_instance),
+        cmocka_unit_test(test_sts_and_time),
+        cmocka_unit_test(test_expect_root),
+        cmocka_unit_test(test_network_interface),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,9 @@ import { Sha256 } from "@aws-crypto/sha256-js";
 import {
   EC2Client, RunInstancesCommand, TerminateInstancesCommand, DescribeInstancesCommand,
   DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand, ReleaseAddressCommand,
-  DisassociateAddressCommand,
+  DisassociateAddressCommand, CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand,
+  ModifyNetworkInterfaceAttributeCommand, DeleteNetworkInterfaceCommand, AllocateAddressCommand,
+  AssociateAddressCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 import { Readable } from "node:stream";
@@ -141,6 +143,30 @@ function commandFor(c) {
       return new ReleaseAddressCommand({ AllocationId: c.allocation_id });
     case "DisassociateAddress":
       return new DisassociateAddressCommand({ AssociationId: c.association_id });
+    // external-net-via-pod-vm's second ENI, as upstream's createAddonNICforInstance builds it
+    case "CreateNetworkInterface":
+      return new CreateNetworkInterfaceCommand({
+        SubnetId: c.subnet_id, Groups: c.sg_ids,
+        TagSpecifications: [{ ResourceType: "network-interface", Tags: [{ Key: "Name", Value: c.name }] }],
+      });
+    case "AttachNetworkInterface":
+      return new AttachNetworkInterfaceCommand({
+        InstanceId: c.instance_id, NetworkInterfaceId: c.eni_id, DeviceIndex: c.device_index,
+      });
+    case "ModifyNetworkInterfaceAttribute":
+      return new ModifyNetworkInterfaceAttributeCommand({
+        Attachment: { AttachmentId: c.attachment_id, DeleteOnTermination: true }, NetworkInterfaceId: c.eni_id,
+      });
+    case "DeleteNetworkInterface":
+      return new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: c.eni_id });
+    case "AllocateAddress":
+      return new AllocateAddressCommand({
+        Domain: "vpc", TagSpecifications: [{ ResourceType: "elastic-ip", Tags: [{ Key: "Name", Value: c.name }] }],
+      });
+    case "AssociateAddress":
+      return new AssociateAddressCommand({
+        AllocationId: c.allocation_id, AllowReassociation: true, NetworkInterfaceId: c.eni_id,
+      });
     default:
       throw new Error("unknown action " + c.action);
   }
