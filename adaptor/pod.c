@@ -237,6 +237,15 @@ caa_pod *caa_pod_find(caa_manager *m, const char *sandbox_id)
     return NULL;
 }
 
+void caa_pods_foreach(caa_manager *m, void (*fn)(const caa_pod *pod, void *opaque), void *opaque)
+{
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m)
+    {
+        fn(pod, opaque);
+    }
+}
+
 const caa_pod *caa_pod_find_by_name(caa_manager *m, const char *pod_name, const char *pod_namespace)
 {
     const caa_pod *found = NULL;

@@ -88,6 +88,9 @@ void caa_pods_shutdown(caa_manager *m);
  * torn-down provider dropped left open (StartVM, StopVM: -ESHUTDOWN), stops
  * the agent proxies and frees every pod. */
 void caa_pods_release_all(caa_manager *m);
+/* Calls fn for every registered pod, read-only: fn must not start, stop, add
+ * or remove pods. */
+void caa_pods_foreach(caa_manager *m, void (*fn)(const caa_pod *pod, void *opaque), void *opaque);
 /* Frees every pod without answering anything (tests, and after release_all). */
 void caa_pod_free_all(caa_manager *m);
 /* Drops the observer registrations (caa_manager_done). */

@@ -21,7 +21,7 @@ set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${CAA_DEMO_BUILD:-$root/build-demo}
-targets=(adaptor/cloud-api-adaptor providers/caa-provider-libvirt.so adaptor/ctl/caa-ctl
+targets=(adaptor/cloud-api-adaptor providers/caa-provider-libvirt.so adaptor/podnetwork/caa-podnet-worker.so adaptor/ctl/caa-ctl
   agent-protocol/forwarder/agent-protocol-forwarder agent-protocol/process-user-data/process-user-data
   tests/test-agent/caa-test-agent)
 

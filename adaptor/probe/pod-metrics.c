@@ -2,23 +2,17 @@
  * Reads the proxy through pod-internal.h (read-only, on the loop thread). */
 #include "pod-metrics.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "agent-proxy.h"
 #include "metrics.h"
 #include "pod-internal.h"
 #include "pod.h"
-#include "xalloc.h"
 
 #define SAMPLE_INTERVAL_MS 2000
 
 static void on_added(const caa_pod *pod, void *opaque)
 {
-    caa_pod_metrics *pm = opaque;
+    (void)opaque;
     caa_metrics_pod_state(NULL, caa_pod_state_name(caa_pod_get_state(pod)));
-    pm->ids = xrealloc(pm->ids, (pm->n_ids + 1) * sizeof(*pm->ids));
-    pm->ids[pm->n_ids++] = xstrdup(caa_pod_id(pod));
 }
 
 static void on_state(const caa_pod *pod, caa_pod_state from, caa_pod_state to, void *opaque)
@@ -30,15 +24,8 @@ static void on_state(const caa_pod *pod, caa_pod_state from, caa_pod_state to, v
 
 static void on_removed(const caa_pod *pod, void *opaque)
 {
-    caa_pod_metrics *pm = opaque;
+    (void)opaque;
     caa_metrics_pod_state(caa_pod_state_name(caa_pod_get_state(pod)), NULL);
-    for (size_t i = 0; i < pm->n_ids; i++) {
-        if (strcmp(pm->ids[i], caa_pod_id(pod)) == 0) {
-            free(pm->ids[i]);
-            pm->ids[i] = pm->ids[--pm->n_ids];
-            break;
-        }
-    }
 }
 
 static const caa_pod_observer pod_metrics_observer = {
@@ -47,18 +34,22 @@ static const caa_pod_observer pod_metrics_observer = {
     .pod_removed = on_removed,
 };
 
+static void count_connected(const caa_pod *pod, void *opaque)
+{
+    size_t *connected = opaque;
+    if (!pod->proxy)
+        return;
+    caa_agent_proxy_stats st;
+    caa_agent_proxy_get_stats(pod->proxy, &st);
+    *connected += st.connected == 1;
+}
+
+/* One pass over the pod table: no copy of the ids, no lookup per pod. */
 static void on_sample(uv_timer_t *t)
 {
     caa_pod_metrics *pm = t->data;
     size_t connected = 0;
-    for (size_t i = 0; i < pm->n_ids; i++) {
-        caa_pod *pod = caa_pod_find(pm->m, pm->ids[i]);
-        if (!pod || !pod->proxy)
-            continue;
-        caa_agent_proxy_stats st;
-        caa_agent_proxy_get_stats(pod->proxy, &st);
-        connected += st.connected == 1;
-    }
+    caa_pods_foreach(pm->m, count_connected, &connected);
     caa_metrics_set_agent_proxy_connections(connected);
 }
 
@@ -75,9 +66,4 @@ void caa_pod_metrics_init(caa_pod_metrics *pm, caa_manager *m)
 void caa_pod_metrics_done(caa_pod_metrics *pm)
 {
     uv_close((uv_handle_t *)&pm->sampler, NULL);
-    for (size_t i = 0; i < pm->n_ids; i++)
-        free(pm->ids[i]);
-    free(pm->ids);
-    pm->ids = NULL;
-    pm->n_ids = 0;
 }

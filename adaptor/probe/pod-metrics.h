@@ -13,8 +13,6 @@
 typedef struct caa_pod_metrics {
     caa_manager *m;
     uv_timer_t sampler;
-    char **ids; /* sandbox ids of the pods in the table */
-    size_t n_ids;
 } caa_pod_metrics;
 
 /* Before caa_manager_start() to count the recovered pods too. */

@@ -183,12 +183,87 @@ def measure(label, build, variant, checkpoints, fakes, top):
         subprocess.run(["rm", "-rf", work, work + ".log"])
 
 
+def measure_ready(label, build, variant, n):
+    """N pods created and started: each keeps an agent proxy with one connection
+    (TLS, or plain with -disable-tls) to a real agent-protocol-forwarder in
+    front of the stand-in kata-agent. The daemon runs -tls-skip-verify so one
+    forwarder (with the first pod's apf.json) serves every pod. The cost of a
+    connected pod is the anonymous memory over the same N pods only created."""
+    from agent_helpers import Child
+    tls = variant == "ready"
+    work = tempfile.mkdtemp(prefix="caa-rss.", dir="/dev/shm")
+    sock = work + "/hv.sock"
+    port = free_port()
+    argv = [os.path.join(build, "tests", "support", "cloud-api-adaptor-test"), "test", "-test-state-dir",
+            work + "/inst", "-test-ip", "127.0.0.1", "-forwarder-port", str(port), "-proxy-timeout", "60s",
+            "-socket", sock, "-pods-dir", work + "/pods", "-log-level", "warn"]
+    argv.append("-tls-skip-verify" if tls else "-disable-tls")
+    log = open(work + ".log", "w")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    helpers = []
+    try:
+        while not os.path.exists(sock):
+            if proc.poll() is not None:
+                raise SystemExit("%s %s did not start:\n%s" % (label, variant, open(work + ".log").read()))
+            time.sleep(0.01)
+        cli = tw.Client(sock, timeout=120)
+        for i in range(1, n + 1):
+            r = cli.wait(cli.send(SVC, "CreateVM", create_payload(i)))
+            if r.code != 0:
+                raise SystemExit("CreateVM %d: %d %s" % (i, r.code, r.message))
+        created = memory(proc.pid)
+        row(label, variant, "%d created" % n, created)
+        agent_sock = work + "/agent.sock"
+        agent = Child([os.path.join(build, "tests", "test-agent", "caa-test-agent"), "-socket", agent_sock])
+        helpers.append(agent)
+        agent.wait_line("listening on")
+        fwd = [os.path.join(build, "agent-protocol", "forwarder", "agent-protocol-forwarder"), "-config",
+               os.path.join(work, "pods", sandbox(1), "apf.json"), "-listen", "127.0.0.1:%d" % port,
+               "-kata-agent-socket", agent_sock, "-pod-namespace", "/run/netns/caa-rss-unused", "-log-level",
+               "info"]
+        if not tls:
+            fwd.append("-disable-tls")
+        helpers.append(Child(fwd))
+        helpers[-1].wait_line("listening on port %d" % port)
+        for i in range(1, n + 1):
+            r = cli.wait(cli.send(SVC, "StartVM", tw.field(1, sandbox(i))), timeout=120)
+            if r.code != 0:
+                raise SystemExit("StartVM %d: %d %s" % (i, r.code, r.message))
+        ready = memory(proc.pid)
+        row(label, variant, "%d connected" % n, ready)
+        print("%-7s %-10s   per connected pod over a created one: %.2f KiB anonymous"
+              % (label, variant, (ready["RssAnon"] - created["RssAnon"]) / n), flush=True)
+        cli.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for h in helpers:
+            h.stop()
+        log.close()
+        subprocess.run(["rm", "-rf", work, work + ".log"])
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", action="append", required=True, help="LABEL=DIR, measured in the order given")
     ap.add_argument("--variants", default="test test-notls aws azure libvirt")
     ap.add_argument("--pods", default="1000 10000", help="checkpoints (cumulative CreateVM count)")
     ap.add_argument("--top", type=int, default=12, help="largest mappings listed at idle")
+    ap.add_argument("--ready", type=int, default=1000,
+                    help="pods started (connected) in the ready and ready-notls variants")
     a = ap.parse_args()
     builds = [b.split("=", 1) for b in a.build]
     checkpoints = sorted(int(x) for x in a.pods.split())
@@ -196,7 +271,10 @@ def main():
     try:
         for v in a.variants.split():
             for label, build in builds:
-                measure(label, os.path.abspath(build), v, checkpoints, fakes, a.top)
+                if v in ("ready", "ready-notls"):
+                    measure_ready(label, os.path.abspath(build), v, a.ready)
+                else:
+                    measure(label, os.path.abspath(build), v, checkpoints, fakes, a.top)
     finally:
         fakes.close()
 

@@ -51,9 +51,13 @@ def tls_scenario():
     start.wait(30)
     check(rc == 0, "TLS daemon under valgrind exited %d (99 = valgrind found errors):\n%s" % (rc, d.log()))
     d = Daemon(root=root, forwarder=False, args=args, wrapper=VALGRIND).start(timeout=60)
+    # The kept material is decoded at its first use.
+    sid3 = sandbox_id(64)
+    d.ctl_ok("create", sid3, *pod_annotations("v", "n"), timeout=60)
     d.wait_log(r"using the CA kept in")
     d.ctl_ok("stop", sid, timeout=60)
     d.ctl_ok("stop", sid2, timeout=60)
+    d.ctl_ok("stop", sid3, timeout=60)
     rc = d.stop(signal.SIGTERM, timeout=60)
     check(rc == 0, "restarted TLS daemon under valgrind exited %d:\n%s" % (rc, d.log()))
     check(d.instances() == [], "instances left (TLS)")
