@@ -67,6 +67,10 @@ typedef struct caa_manager {
     caa_list deferred; /* caa_deferred items, run from deferred_idle */
     caa_list pods;     /* the pod table (pod.c only: use the pod API in pod.h) */
     size_t n_pods;
+    /* The pods by sandbox id (pod.c): chained buckets, a power of two in
+     * number, allocated with the first pod and freed with the last. */
+    struct caa_pod **pod_index;
+    size_t pod_index_size;
     caa_list waiters;                  /* GetInfo calls waiting for an instance id */
     caa_pod_observer_entry *observers; /* pod-observer.c */
     size_t n_observers;

@@ -44,7 +44,8 @@ typedef struct caa_pod_waiter {
 } caa_pod_waiter;
 
 struct caa_pod {
-    caa_list node; /* in mgr->pods while registered; unlinked (empty) otherwise */
+    caa_list node;       /* in mgr->pods while registered; unlinked (empty) otherwise */
+    caa_pod *index_next; /* the next pod in its mgr->pod_index bucket */
     caa_manager *mgr;
     caa_pod_record rec; /* persisted */
     char *dir;          /* <pods-dir>/<id> */

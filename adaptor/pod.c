@@ -5,6 +5,7 @@
 #include "pod-internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -201,21 +202,6 @@ void caa_pod_clear_instance(caa_pod *pod)
 
 /* ---------------------------------------------------------------- the pod table */
 
-static void table_add(caa_manager *m, caa_pod *pod)
-{
-    caa_list_append(&m->pods, &pod->node);
-    m->n_pods++;
-    caa_pod_notify_added(pod);
-}
-
-static void table_remove(caa_manager *m, caa_pod *pod)
-{
-    if (!in_table(pod))
-        return;
-    caa_list_remove(&pod->node);
-    m->n_pods--;
-}
-
 static caa_pod *pod_after(caa_manager *m, caa_list *pos)
 {
     return pos->next == &m->pods ? NULL : caa_list_entry(pos->next, caa_pod, node);
@@ -226,11 +212,75 @@ static caa_pod *pod_after(caa_manager *m, caa_list *pos)
     for (pod = pod_after(m, &(m)->pods), next = pod ? pod_after(m, &pod->node) : NULL; pod;                  \
          pod = next, next = pod ? pod_after(m, &pod->node) : NULL)
 
+/* The index by sandbox id keeps lookups O(1) at 10,000 pods (the list keeps
+ * the order for the walks). Ids come from the shim on the 0600 socket; an
+ * unseeded FNV-1a with at most one pod per bucket on average is enough. */
+enum { POD_INDEX_MIN_SIZE = 64 };
+
+static size_t index_slot(const caa_manager *m, const char *sandbox_id)
+{
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char *p = (const unsigned char *)sandbox_id; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return (size_t)(h ^ (h >> 32)) & (m->pod_index_size - 1);
+}
+
+static void index_link(caa_manager *m, caa_pod *pod)
+{
+    caa_pod **bucket = &m->pod_index[index_slot(m, pod->rec.sandbox_id)];
+    pod->index_next = *bucket;
+    *bucket = pod;
+}
+
+/* Makes room for one more pod: the first one allocates, more pods than
+ * buckets doubles (the pods are relinked from the list). */
+static void index_reserve(caa_manager *m)
+{
+    if (m->n_pods < m->pod_index_size)
+        return;
+    free(m->pod_index);
+    m->pod_index_size = m->pod_index_size ? m->pod_index_size * 2 : POD_INDEX_MIN_SIZE;
+    m->pod_index = xnew0(caa_pod *, m->pod_index_size);
+    caa_pod *pod, *next;
+    foreach_pod(pod, next, m) index_link(m, pod);
+}
+
+static void index_unlink(caa_manager *m, caa_pod *pod)
+{
+    caa_pod **link = &m->pod_index[index_slot(m, pod->rec.sandbox_id)];
+    while (*link != pod)
+        link = &(*link)->index_next;
+    *link = pod->index_next;
+    pod->index_next = NULL;
+}
+
+static void table_add(caa_manager *m, caa_pod *pod)
+{
+    index_reserve(m);
+    index_link(m, pod);
+    caa_list_append(&m->pods, &pod->node);
+    m->n_pods++;
+    caa_pod_notify_added(pod);
+}
+
+static void table_remove(caa_manager *m, caa_pod *pod)
+{
+    if (!in_table(pod))
+        return;
+    index_unlink(m, pod);
+    caa_list_remove(&pod->node);
+    if (--m->n_pods == 0) {
+        free(m->pod_index);
+        m->pod_index = NULL;
+        m->pod_index_size = 0;
+    }
+}
+
 caa_pod *caa_pod_find(caa_manager *m, const char *sandbox_id)
 {
-    caa_pod *pod, *next;
-    foreach_pod(pod, next, m)
-    {
+    if (!m->pod_index)
+        return NULL;
+    for (caa_pod *pod = m->pod_index[index_slot(m, sandbox_id)]; pod; pod = pod->index_next) {
         if (strcmp(pod->rec.sandbox_id, sandbox_id) == 0)
             return pod;
     }

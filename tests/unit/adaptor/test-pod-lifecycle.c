@@ -547,6 +547,41 @@ static void test_create_vm_failure_leaves_nothing(void **state)
     assert_ptr_equal(caa_pod_find(&f->m, "sb1"), pod);
 }
 
+/* The sandbox id index grows past its first size and follows removals: every
+ * pod is found as itself, a stopped one nowhere, and ids that share a prefix
+ * stay apart. */
+static void test_find_among_many_pods(void **state)
+{
+    enum { N = 300 };
+    fx *f = *state;
+    fx_start(f);
+    caa_pod *pods[N];
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "sb%d", i);
+        pods[i] = fx_create(f, id);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "sb%d", i);
+        assert_ptr_equal(caa_pod_find(&f->m, id), pods[i]);
+    }
+    assert_null(caa_pod_find(&f->m, "sb300"));
+    assert_null(caa_pod_find(&f->m, "sb"));
+    for (int i = 0; i < N; i += 3) {
+        fx_answer a = {0};
+        fx_stop_vm(f, pods[i], &a);
+        fx_drain(f);
+        fx_assert_answer(&a, 0);
+    }
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof(id), "sb%d", i);
+        assert_ptr_equal(caa_pod_find(&f->m, id), i % 3 ? pods[i] : NULL);
+    }
+    /* A stopped id can be created again. */
+    assert_non_null(fx_create(f, "sb0"));
+    assert_non_null(caa_pod_find(&f->m, "sb0"));
+}
+
 /* ---------------------------------------------------------------- observers */
 
 static unsigned extra_calls;
@@ -609,6 +644,7 @@ int main(void)
         T(test_stop_delete_fails_then_retry),
         T(test_state_write_fails),
         T(test_create_vm_failure_leaves_nothing),
+        T(test_find_among_many_pods),
         T(test_observer_add_remove),
     };
 #undef T
