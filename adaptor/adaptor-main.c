@@ -109,7 +109,8 @@ static int run(const char *prog, const caa_provider_ops *ops, int argc, char **a
 
     /* Before the manager starts: /startup answers 503 until it serves. */
     caa_probe_server *probe = NULL;
-    if (cfg.probe_port && caa_probe_server_start("127.0.0.1", (uint16_t)cfg.probe_port, &probe, &err) < 0) {
+    if (cfg.probe_port &&
+        caa_probe_server_start(&loop, "127.0.0.1", (uint16_t)cfg.probe_port, &probe, &err) < 0) {
         log_warn("%s: continuing without it", caa_error_msg(err));
         caa_error_freep(&err);
     } else if (probe) {

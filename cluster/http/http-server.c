@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "parse.h"
@@ -316,6 +318,10 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_timer_init(s->loop, &c->idle);
     c->tcp.data = c->idle.data = c;
     c->open_handles = 2;
+    if (s->cfg.background) {
+        uv_unref((uv_handle_t *)&c->tcp);
+        uv_unref((uv_handle_t *)&c->idle);
+    }
     s->n_connections++;
     c->next = s->connections;
     if (c->next)
@@ -342,6 +348,22 @@ static void on_connection(uv_stream_t *listener, int status)
         connection_close(c);
 }
 
+/* libuv before 1.49 has no bind flag for SO_REUSEPORT: the socket is made
+ * here and handed to the handle, which then binds it. */
+static int open_reuse_port_socket(uv_tcp_t *listener, int family)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    int r = setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ? -errno : 0;
+    if (r == 0)
+        r = uv_tcp_open(listener, fd);
+    if (r < 0)
+        close(fd);
+    return r;
+}
+
 int caa_http_server_start(uv_loop_t *loop, const caa_http_server_config *cfg, caa_http_server **ret,
                           caa_error **err)
 {
@@ -355,7 +377,11 @@ int caa_http_server_start(uv_loop_t *loop, const caa_http_server_config *cfg, ca
     s->cfg = *cfg;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
-    int r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
+    if (cfg->background)
+        uv_unref((uv_handle_t *)&s->listener);
+    int r = cfg->reuse_port ? open_reuse_port_socket(&s->listener, addr.ss_family) : 0;
+    if (r == 0)
+        r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);
     if (r == 0)
         r = uv_listen((uv_stream_t *)&s->listener, 128, on_connection);
     if (r < 0) {

@@ -37,6 +37,12 @@ typedef struct caa_http_server_config {
     size_t max_body; /* Content-Length limit */
     unsigned max_connections;
     uint64_t idle_timeout_ms;
+    /* The server's handles do not keep the loop running (uv_unref): for an
+     * endpoint beside the loop's real work, such as the daemon's probes. */
+    bool background;
+    /* SO_REUSEPORT on the listener, so a rolling update's new process can
+     * bind while the old one still listens. */
+    bool reuse_port;
 } caa_http_server_config;
 
 int caa_http_server_start(uv_loop_t *loop, const caa_http_server_config *cfg, caa_http_server **ret,
