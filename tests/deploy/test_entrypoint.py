@@ -37,8 +37,9 @@ class Recorder:
         self.path = os.path.join(self.dir, "record-argv")
         self.out = os.path.join(self.dir, "argv.json")
         with open(self.path, "w") as f:
-            f.write("#!/usr/bin/python3\nimport json, sys\n"
-                    f"json.dump(sys.argv[1:], open({self.out!r}, 'w'))\n")
+            f.write("#!/usr/bin/python3\nimport json, os, sys\n"
+                    f"json.dump(sys.argv[1:], open({self.out!r}, 'w'))\n"
+                    f"json.dump(os.environ.get('GNUTLS_NO_IMPLICIT_INIT'), open({self.out!r} + '.gnutls', 'w'))\n")
         os.chmod(self.path, 0o755)
 
     def run(self, args=(), env=None):
@@ -52,6 +53,16 @@ class Recorder:
 
     def close(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@test
+def gnutls_implicit_init_off_unless_set(rec):
+    aws = {"CLOUD_PROVIDER": "aws", **AWS}
+    for env, want in (({}, "1"), ({"GNUTLS_NO_IMPLICIT_INIT": "0"}, "0")):
+        r, argv = rec.run(env={**aws, **env})
+        assert r.returncode == 0, r.stderr
+        got = json.load(open(rec.out + ".gnutls"))
+        assert got == want, (env, got)
 
 
 @test

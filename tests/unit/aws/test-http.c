@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "http.h"
@@ -709,6 +710,18 @@ static void test_tls_verification(void **state)
     free(acc);
 }
 
+/* TLS goes through OpenSSL: gnutls, mapped only through libcurl's own
+ * dependencies, is never used, which is what lets the deployment turn off its
+ * implicit initialisation (deploy/entrypoint.sh: GNUTLS_NO_IMPLICIT_INIT=1). */
+static void test_tls_backend_is_openssl(void **state)
+{
+    (void)state;
+    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+    assert_non_null(info->ssl_version);
+    if (strncmp(info->ssl_version, "OpenSSL/", 8) != 0)
+        fail_msg("libcurl's TLS backend is %s, not OpenSSL", info->ssl_version);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -717,12 +730,13 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_policy),         cmocka_unit_test(test_get_post_put),
-        cmocka_unit_test(test_status_and_headers), cmocka_unit_test(test_size_cap),
-        cmocka_unit_test(test_timeouts),           cmocka_unit_test(test_transport_errors),
-        cmocka_unit_test(test_sync_failures),      cmocka_unit_test(test_concurrency_cap),
-        cmocka_unit_test(test_cancel_and_close),   cmocka_unit_test(test_callbacks_reenter),
-        cmocka_unit_test(test_tls_verification),   cmocka_unit_test(test_streaming_body),
+        cmocka_unit_test(test_url_policy),        cmocka_unit_test(test_tls_backend_is_openssl),
+        cmocka_unit_test(test_get_post_put),      cmocka_unit_test(test_status_and_headers),
+        cmocka_unit_test(test_size_cap),          cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_transport_errors),  cmocka_unit_test(test_sync_failures),
+        cmocka_unit_test(test_concurrency_cap),   cmocka_unit_test(test_cancel_and_close),
+        cmocka_unit_test(test_callbacks_reenter), cmocka_unit_test(test_tls_verification),
+        cmocka_unit_test(test_streaming_body),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     if (tls_pid > 0) {
