@@ -7,7 +7,7 @@ build_pkgs=(
   build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libcurl4-openssl-dev libssl-dev libjansson-dev libvirt-dev libssh2-1-dev
   libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libxml2-dev libnl-3-dev libnl-route-3-dev
-  libyaml-dev libisofs-dev zlib1g-dev libmicrohttpd-dev libcmocka-dev
+  libyaml-dev libisofs-dev zlib1g-dev libcmocka-dev
   libnftables-dev
 )
 test_pkgs=(
