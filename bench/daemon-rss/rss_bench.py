@@ -16,6 +16,7 @@ sys.path[:0] = [os.path.join(SRC, "tests", "integration"), os.path.join(SRC, "te
                 os.path.join(SRC, "tests", "integration", "aws")]
 
 import ttrpc_wire as tw  # noqa: E402
+from free_port import free_port  # noqa: E402
 
 SVC = "hypervisor.Hypervisor"
 AZURE_FAKE = os.path.join(SRC, "tests", "integration", "azure", "fake_arm.py")
@@ -245,15 +246,6 @@ def measure_ready(label, build, variant, n):
             h.stop()
         log.close()
         subprocess.run(["rm", "-rf", work, work + ".log"])
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main():

@@ -21,6 +21,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import ttrpc_wire as tw  # noqa: E402
+from free_port import free_port  # noqa: E402,F401  (re-exported: the tests import it from here)
 
 # The protobuf helpers' older names, kept for the tests written against them;
 # ttrpc_wire holds the one implementation.
@@ -264,14 +265,6 @@ def stop_during_start(d, sid, started_pattern, pod="nginx"):
             start.wait()
     return took, start.returncode, err.decode()
 
-
-def free_port():
-    """A loopback TCP port nobody listens on (for a forwarder that never answers)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def sandbox_id(n):

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -16,15 +15,10 @@ import urllib.parse
 import urllib.request
 
 from kube_fake import FakeKube
+from free_port import free_port
 
 FINALIZER = "peer.pod/finalizer"
 PEERPODS = "/apis/confidentialcontainers.org/v1alpha1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def api(kube, method, path, body=None):

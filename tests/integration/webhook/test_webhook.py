@@ -20,6 +20,7 @@ import urllib.request
 import jsonpatch
 
 import kube_schema
+from free_port import free_port
 import tap
 
 BINARY = os.environ["CAA_WEBHOOK"]
@@ -27,12 +28,6 @@ CPU = "io.katacontainers.config.hypervisor.default_vcpus"
 MEM = "io.katacontainers.config.hypervisor.default_memory"
 GPU = "io.katacontainers.config.hypervisor.default_gpus"
 VM = "kata.peerpods.io/vm"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def openssl(*args):
