@@ -178,13 +178,6 @@ class PrivateLibvirtd:
         self.virsh("net-define", self.net)
         self.virsh("net-start", "default")
 
-    def drop_pod_volumes(self):
-        """Removes what pods left in the pool (after a known-gap cell was counted)."""
-        for line in self.virsh("vol-list", "default-pool").splitlines():
-            vol = line.split()[0] if line.strip() else None
-            if vol and vol not in (BASE_VOL, BYSTANDER_VOL):
-                self.virsh("vol-delete", "--pool", "default-pool", vol)
-
     def domain_gone(self, name):
         """The domain undefined behind the daemon's back (an operator)."""
         self.virsh("destroy", name, check_rc=False)
@@ -259,11 +252,9 @@ LIBVIRT_START_CALLS = ["virStorageVolCreateXML#1", "virStorageVolCreateXML#2", "
                        "virDomainDefineXML", "virDomainCreate"]
 LIBVIRT_STOP_CALLS = ["virDomainDestroy", "virStorageVolDelete#1", "virStorageVolDelete#2", "virDomainUndefineFlags"]
 # A daemon killed after the pod's volumes were made but before its domain was
-# defined: the next StopVM finds no domain, and the volumes (found only through
-# a domain's metadata) stay. The libvirt provider is another engineer's area
-# (issue 15); the matrix shows the gap and checks that nothing else is left.
-VOLUMES_BEFORE_DOMAIN = "volumes made before the domain stay"
-LEAKS_VOLUMES = ("virStorageVolCreateXML#2", "virStorageVolUpload", "virDomainDefineXML")
+# defined (virStorageVolCreateXML#2, virStorageVolUpload, virDomainDefineXML):
+# the next StopVM looks for the instance by name, and the provider lists
+# domain-less pod volumes under their instance name, so they go too.
 
 
 def gdb_kill_at(d, point):
@@ -310,15 +301,9 @@ def libvirt_faults(m, lv):
     m.fault_cell("lease wait", "network gone (timeout)", lambda sid: lv.net_gone(), lv.net_back)
     m.fault_cell("delete", "domain shut off (crashed)", None,
                  before_stop=lambda sid: lv.virsh("destroy", name(sid)))
-    # delete_instance looks the domain up by UUID and finds its volumes through
-    # the domain's metadata: with the domain undefined by someone else, the
-    # pod's volumes stay (the provider is another engineer's area, issue 15).
-    left = m.fault_cell("delete", "domain undefined by others", None,
-                        before_stop=lambda sid: lv.domain_gone(name(sid)),
-                        known_gap="volumes of an undefined domain stay")
-    check(left["domains"] == 0 and left["wrongly deleted"] == 0 and left["pod dirs"] == 0,
-          "undefined domain: %r" % left)
-    lv.drop_pod_volumes()
+    # With the domain undefined by someone else, delete_instance finds the
+    # pod's volumes by the UUID derived from their instance name.
+    m.fault_cell("delete", "domain undefined by others", None, before_stop=lambda sid: lv.domain_gone(name(sid)))
 
 
 def main():
@@ -350,13 +335,7 @@ def main():
             run_cells(m)
             if shutil.which("gdb"):
                 for call in LIBVIRT_START_CALLS:
-                    gap = VOLUMES_BEFORE_DOMAIN if call in LEAKS_VOLUMES else None
-                    left = m.start_cell("libvirt:" + call, via=lambda d, fp: gdb_kill_at(d, fp.split(":", 1)[1]),
-                                        known_gap=gap)
-                    if gap:
-                        check(left["volumes"] > 0 and not any(v for k, v in left.items() if k not in (
-                            "volumes", "isos")), "%s: not the known gap: %r" % (call, left))
-                        lv.drop_pod_volumes()
+                    m.start_cell("libvirt:" + call, via=lambda d, fp: gdb_kill_at(d, fp.split(":", 1)[1]))
                 for call in LIBVIRT_STOP_CALLS:
                     m.stop_cell("libvirt:" + call, via=lambda d, fp: gdb_kill_at(d, fp.split(":", 1)[1]))
             libvirt_faults(m, lv)
