@@ -54,14 +54,20 @@ class Aws:
         self.fake.stop()
 
 
+# ARM's documented subscription limits (token bucket size, refill per second), for CAA_BENCH_ARM_LIMITS=1.
+ARM_LIMITS = {"reads": {"bucket": 250, "refill_per_s": 25}, "writes": {"bucket": 200, "refill_per_s": 10},
+              "deletes": {"bucket": 200, "refill_per_s": 10}}
+
+
 class Azure:
     def __init__(self, page_size):
         from test_daemon_azure import Fake
         self.fake = Fake()
         self.page_size = page_size
+        self.limits = ARM_LIMITS if os.environ.get("CAA_BENCH_ARM_LIMITS") == "1" else {}
 
     def plant(self, n):
-        self.fake.call("/_fake/reset", {"page_size": self.page_size})
+        self.fake.call("/_fake/reset", {"page_size": self.page_size, "rate_limit": self.limits})
         self.fake.call("/_fake/plant", {"count": n, "tags": {"caa-node": "worker-7"}, "sandbox_tag": "caa-sandbox-id"})
 
     def cmd(self, root, extra):
@@ -76,7 +82,8 @@ class Azure:
     def calls(self):
         log = self.fake.state()["log"]
         return {"VM list pages": sum(1 for m, p, _ in log if m == "GET" and p.endswith("/virtualMachines")),
-                "VM DELETE": sum(1 for m, _, _ in log if m == "DELETE")}
+                "VM DELETE": sum(1 for m, _, _ in log if m == "DELETE"),
+                "answered 429": self.fake.state()["stats"]["rate_limited"]}
 
     def left(self):
         return len(self.fake.state()["vms"])
