@@ -76,7 +76,9 @@ class Azure:
         class NoForwarder:
             port = 1
 
-        d = AzureDaemon(self.fake, NoForwarder(), root=root, args=SWEEP + extra)
+        # With ARM's limits, the daemon's default cap on a Retry-After wait (the test daemon's is 100 ms).
+        paced = ["-retry-max-delay", "60s"] if self.limits else []
+        d = AzureDaemon(self.fake, NoForwarder(), root=root, args=SWEEP + extra + paced)
         return d.cmdline(), dict(os.environ, AZURE_CLIENT_SECRET="s3cr3t-value")
 
     def calls(self):
