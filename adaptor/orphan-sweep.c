@@ -37,9 +37,10 @@ struct caa_orphan_sweep {
 
     /* The run under way. */
     bool running;
-    char **doomed; /* ids to delete, one after the other */
+    char **doomed; /* ids to delete, DELETES_IN_FLIGHT at a time */
     size_t next_doomed;
-    uint64_t found; /* unknown instances this run */
+    size_t in_flight; /* deletes asked and not answered */
+    uint64_t found;   /* unknown instances this run */
     caa_orphan_sweep_done_fn done;
     void *done_opaque;
 };
@@ -107,12 +108,27 @@ static void run_finish(caa_orphan_sweep *s)
         done(s->done_opaque);
 }
 
+/* Deletes in flight at once. One after the other, 10,000 Azure deletes (a
+ * DELETE and a poll of its operation each) took minutes; a few at a time cut
+ * that, while the cloud's write rate limit still paces them (its 429s carry
+ * a Retry-After that the providers wait out). */
+#define DELETES_IN_FLIGHT 8
+
+/* One delete of the run: doomed[index]. */
+typedef struct sweep_delete {
+    caa_orphan_sweep *s;
+    size_t index;
+} sweep_delete;
+
 static void delete_next(caa_orphan_sweep *s);
 
 static void on_deleted(int status, caa_error *err, void *opaque)
 {
-    caa_orphan_sweep *s = opaque;
-    const char *id = s->doomed[s->next_doomed - 1];
+    sweep_delete *sd = opaque;
+    caa_orphan_sweep *s = sd->s;
+    const char *id = s->doomed[sd->index];
+    free(sd);
+    s->in_flight--;
     if (status < 0) {
         s->stats.delete_failures++;
         log_warn("orphan sweep: deleting instance %s failed: %s (the next run retries)", id,
@@ -125,22 +141,30 @@ static void on_deleted(int status, caa_error *err, void *opaque)
     delete_next(s);
 }
 
+/* Starts deletes up to DELETES_IN_FLIGHT; the run ends with the last answer. */
 static void delete_next(caa_orphan_sweep *s)
 {
     caa_manager *m = s->m;
-    while (s->doomed && s->doomed[s->next_doomed] && !m->shutting_down) {
-        const char *id = s->doomed[s->next_doomed++];
+    while (s->in_flight < DELETES_IN_FLIGHT && s->doomed && s->doomed[s->next_doomed] && !m->shutting_down) {
+        size_t index = s->next_doomed++;
+        const char *id = s->doomed[index];
         /* A pod may have claimed it since the listing (its create answered). */
         if (caa_pod_knows_instance(m, id, NULL))
             continue;
+        sweep_delete *sd = xnew0(sweep_delete, 1);
+        *sd = (sweep_delete){s, index};
+        s->in_flight++;
         _cleanup_error_ caa_error *e = NULL;
-        if (caa_provider_delete_instance(m->provider, id, on_deleted, s, &e) == 0)
-            return;
+        if (caa_provider_delete_instance(m->provider, id, on_deleted, sd, &e) == 0)
+            continue;
+        s->in_flight--;
+        free(sd);
         s->stats.delete_failures++;
         log_warn("orphan sweep: deleting instance %s failed: %s (the next run retries)", id,
                  caa_error_msg(e));
     }
-    run_finish(s);
+    if (s->in_flight == 0 && s->running)
+        run_finish(s);
 }
 
 static const sighting *find_sighting(const caa_orphan_sweep *s, const char *id)

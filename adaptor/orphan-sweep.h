@@ -10,7 +10,8 @@
  * unknown for at least `grace` (so a create that just answered is never
  * raced). Dry run: the same, but only logged.
  *
- * One run at a time; a run that is due while one is under way is skipped.
+ * One run at a time (its deletes a few in flight at once); a run that is due
+ * while one is under way is skipped.
  * Counters for metrics: caa_orphan_sweep_stats(). */
 #pragma once
 

@@ -54,14 +54,20 @@ class Aws:
         self.fake.stop()
 
 
+# ARM's documented subscription limits (token bucket size, refill per second), for CAA_BENCH_ARM_LIMITS=1.
+ARM_LIMITS = {"reads": {"bucket": 250, "refill_per_s": 25}, "writes": {"bucket": 200, "refill_per_s": 10},
+              "deletes": {"bucket": 200, "refill_per_s": 10}}
+
+
 class Azure:
     def __init__(self, page_size):
         from test_daemon_azure import Fake
         self.fake = Fake()
         self.page_size = page_size
+        self.limits = ARM_LIMITS if os.environ.get("CAA_BENCH_ARM_LIMITS") == "1" else {}
 
     def plant(self, n):
-        self.fake.call("/_fake/reset", {"page_size": self.page_size})
+        self.fake.call("/_fake/reset", {"page_size": self.page_size, "rate_limit": self.limits})
         self.fake.call("/_fake/plant", {"count": n, "tags": {"caa-node": "worker-7"}, "sandbox_tag": "caa-sandbox-id"})
 
     def cmd(self, root, extra):
@@ -70,13 +76,16 @@ class Azure:
         class NoForwarder:
             port = 1
 
-        d = AzureDaemon(self.fake, NoForwarder(), root=root, args=SWEEP + extra)
+        # With ARM's limits, the daemon's default cap on a Retry-After wait (the test daemon's is 100 ms).
+        paced = ["-retry-max-delay", "60s"] if self.limits else []
+        d = AzureDaemon(self.fake, NoForwarder(), root=root, args=SWEEP + extra + paced)
         return d.cmdline(), dict(os.environ, AZURE_CLIENT_SECRET="s3cr3t-value")
 
     def calls(self):
         log = self.fake.state()["log"]
         return {"VM list pages": sum(1 for m, p, _ in log if m == "GET" and p.endswith("/virtualMachines")),
-                "VM DELETE": sum(1 for m, _, _ in log if m == "DELETE")}
+                "VM DELETE": sum(1 for m, _, _ in log if m == "DELETE"),
+                "answered 429": self.fake.state()["stats"]["rate_limited"]}
 
     def left(self):
         return len(self.fake.state()["vms"])

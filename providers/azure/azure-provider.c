@@ -31,8 +31,12 @@
 #include "strv.h"
 #include "xalloc.h"
 
-/* VM list pages we follow at most. */
-#define MAX_LIST_PAGES 100
+/* A listing holds this node's VMs in memory (a few hundred bytes each) and
+ * one page at a time: at most MAX_LISTED_VMS of ours (some 30 MB). The page
+ * cap only stops a nextLink chain that never ends (empty pages included):
+ * 10,000,000 VMs at ARM's usual 50 a page. */
+#define MAX_LISTED_VMS 100000
+#define MAX_LIST_PAGES 200000
 
 typedef struct az_provider az_provider;
 
@@ -770,6 +774,14 @@ static void on_list_page(int status, caa_http_response *resp, caa_error *err, vo
             continue;
         if (!vm_name_valid(vms[i].name))
             continue;
+        if (l->n_found >= MAX_LISTED_VMS) {
+            az_vm_list_free(vms, n);
+            log_warn("VM list of resource group %s: more than %d VMs of node %s, not listing further",
+                     p->cfg->resource_group, MAX_LISTED_VMS, p->set.node_name);
+            list_finish(l, -E2BIG,
+                        caa_error_new(-E2BIG, "VM list: more than %d VMs of this node", MAX_LISTED_VMS));
+            return;
+        }
         l->found = xrealloc(l->found, (l->n_found + 2) * sizeof(*l->found));
         _cleanup_free_ char *path = xasprintf("%s/%s", p->set.vm_base_path, vms[i].name);
         l->found[l->n_found++] = caa_instance_new(path, vms[i].name);
@@ -777,10 +789,13 @@ static void on_list_page(int status, caa_http_response *resp, caa_error *err, vo
     }
     az_vm_list_free(vms, n);
     if (!next) {
+        log_debug("VM list: %zu VMs of node %s in %u page(s)", l->n_found, p->set.node_name, l->pages + 1);
         list_finish(l, 0, NULL);
         return;
     }
     if (++l->pages >= MAX_LIST_PAGES) {
+        log_warn("VM list of resource group %s: more than %d pages (%zu VMs of node %s so far), giving up",
+                 p->cfg->resource_group, MAX_LIST_PAGES, l->n_found, p->set.node_name);
         list_finish(l, -EPROTO, caa_error_new(-EPROTO, "VM list has more than %d pages", MAX_LIST_PAGES));
         return;
     }

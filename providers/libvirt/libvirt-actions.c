@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 #include <libvirt/virterror.h>
 
@@ -21,6 +20,7 @@
 #include "fs.h"
 #include "libvirt-parse.h"
 #include "log.h"
+#include "pod-volumes.h"
 #include "strv.h"
 #include "xalloc.h"
 
@@ -51,16 +51,6 @@ void lv_create_state_done(lv_create_state *st)
 static bool faulty(lv_provider *p, unsigned fault)
 {
     return (atomic_load(&p->faults) & fault) != 0;
-}
-
-static char *root_volume_name(const char *name)
-{
-    return xasprintf("%s-root.qcow2", name);
-}
-
-static char *cidata_volume_name(const char *name)
-{
-    return xasprintf("%s-cloudinit.iso", name);
 }
 
 static bool is_test_driver(virConnectPtr conn)
@@ -198,8 +188,8 @@ static int remove_domain(virConnectPtr conn, virDomainPtr dom, const char *pool_
         return caa_error_propagate(err, &pool_err);
     /* Without the pool there are no volumes to leak. */
     if (pool) {
-        _cleanup_free_ char *root = root_volume_name(dom_name);
-        _cleanup_free_ char *iso = cidata_volume_name(dom_name);
+        _cleanup_free_ char *root = lv_root_volume_name(dom_name);
+        _cleanup_free_ char *iso = lv_cidata_volume_name(dom_name);
         if ((r = delete_volume(conn, pool, iso, err)) < 0 || (r = delete_volume(conn, pool, root, err)) < 0)
             return r;
     }
@@ -233,26 +223,6 @@ static int read_metadata(virConnectPtr conn, virDomainPtr dom, lv_metadata *ret,
     if (!md)
         return lv_error(err, conn, "reading metadata of domain %s", dom_name);
     return lv_parse_metadata(md, strlen(md), ret, err);
-}
-
-static void random_uuid(char out[VIR_UUID_STRING_BUFLEN])
-{
-    unsigned char u[16];
-    size_t got = 0;
-    while (got < sizeof(u)) {
-        ssize_t n = getrandom(u + got, sizeof(u) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            abort(); /* no entropy source at all: nothing sensible to do */
-        }
-        got += (size_t)n;
-    }
-    u[6] = (unsigned char)((u[6] & 0x0f) | 0x40);
-    u[8] = (unsigned char)((u[8] & 0x3f) | 0x80);
-    snprintf(out, VIR_UUID_STRING_BUFLEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
-             u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
 /* ---- create ---- */
@@ -420,8 +390,10 @@ static int define_and_start(create_ctx *c, virConnectPtr conn, const lv_host *ho
 {
     lv_create_state *st = c->st;
     const lv_config *cfg = c->p->cfg;
-    if (!st->uuid[0])
-        random_uuid(st->uuid);
+    /* Derived from the name, so volumes left without their domain can be
+     * matched to the UUID the daemon kept (delete_op). */
+    if (!st->uuid[0] && lv_instance_uuid(st->name, st->uuid) < 0)
+        return caa_error_set(err, -EIO, "deriving the UUID of domain %s", st->name);
     _cleanup_free_ char *console = cfg->console_log_dir && *cfg->console_log_dir
                                        ? xasprintf("%s/%s-console.log", cfg->console_log_dir, st->name)
                                        : NULL;
@@ -500,8 +472,8 @@ static int create_op(virConnectPtr conn, void *arg, caa_error **err)
     if ((r = lookup_base(c, conn, pool, &base, err)) < 0)
         return r;
 
-    _cleanup_free_ char *root_name = root_volume_name(st->name);
-    _cleanup_free_ char *iso_name = cidata_volume_name(st->name);
+    _cleanup_free_ char *root_name = lv_root_volume_name(st->name);
+    _cleanup_free_ char *iso_name = lv_cidata_volume_name(st->name);
     /* No domain of this name exists, so volumes of these names are leftovers
      * of an earlier attempt for this very pod (or of our own first try
      * before a reconnect): replace them. */
@@ -547,8 +519,8 @@ static int cleanup_op(virConnectPtr conn, void *arg, caa_error **err)
         _cleanup_pool_ virStoragePoolPtr pool = NULL;
         if ((r = lookup_pool(conn, pool_name, &pool, err)) < 0)
             return r;
-        _cleanup_free_ char *root_name = root_volume_name(st->name);
-        _cleanup_free_ char *iso_name = cidata_volume_name(st->name);
+        _cleanup_free_ char *root_name = lv_root_volume_name(st->name);
+        _cleanup_free_ char *iso_name = lv_cidata_volume_name(st->name);
         if (st->created_iso) {
             if ((r = delete_volume(conn, pool, iso_name, err)) < 0)
                 return r;
@@ -634,6 +606,72 @@ int lv_do_addresses(lv_provider *p, const char *uuid, char ***ret_ips, caa_error
     return 0;
 }
 
+/* ---- volumes without their domain ---- */
+
+/* Instance names (deduplicated, NULL-terminated, maybe NULL) that have a
+ * volume of ours in the pool and no domain of that name, ours or anyone's:
+ * the leftovers of a create killed before its define, or of a domain
+ * undefined by someone else. A missing pool has none. */
+static int stray_volume_owners(lv_provider *p, virConnectPtr conn, char ***ret, caa_error **err)
+{
+    _cleanup_pool_ virStoragePoolPtr pool = NULL;
+    _cleanup_error_ caa_error *pool_err = NULL;
+    int r = lookup_pool(conn, p->cfg->pool_name, &pool, &pool_err);
+    if (r == -ENOENT)
+        return 0;
+    if (r < 0)
+        return caa_error_propagate(err, &pool_err);
+    virStorageVolPtr *vols = NULL;
+    int n = virStoragePoolListAllVolumes(pool, &vols, 0);
+    if (n < 0)
+        return lv_error(err, conn, "listing volumes of storage pool %s", p->cfg->pool_name);
+    char **names = NULL;
+    r = 0;
+    for (int i = 0; i < n; i++) {
+        const char *vol_name = r < 0 ? NULL : virStorageVolGetName(vols[i]);
+        _cleanup_free_ char *name = vol_name ? lv_volume_instance_name(vol_name) : NULL;
+        if (name && !caa_strv_contains(names, name)) {
+            _cleanup_dom_ virDomainPtr dom = virDomainLookupByName(conn, name);
+            if (!dom && lv_last_error_code() == VIR_ERR_NO_DOMAIN) {
+                virResetLastError();
+                caa_strv_push(&names, name);
+            } else if (!dom) {
+                r = lv_error(err, conn, "looking up domain %s", name);
+            }
+        }
+        virStorageVolFree(vols[i]);
+    }
+    free(vols);
+    if (r < 0) {
+        caa_strv_free(names);
+        return r;
+    }
+    *ret = names;
+    return 0;
+}
+
+/* Deletes the volumes of the domain-less instance whose derived UUID is
+ * uuid; volumes of any other name stay. */
+static int delete_stray_volumes(lv_provider *p, virConnectPtr conn, const char *uuid, caa_error **err)
+{
+    _cleanup_strv_ char **names = NULL;
+    int r = stray_volume_owners(p, conn, &names, err);
+    for (size_t i = 0; r >= 0 && names && names[i]; i++) {
+        char derived[VIR_UUID_STRING_BUFLEN];
+        if (lv_instance_uuid(names[i], derived) < 0 || strcasecmp(derived, uuid) != 0)
+            continue;
+        _cleanup_pool_ virStoragePoolPtr pool = NULL;
+        if ((r = lookup_pool(conn, p->cfg->pool_name, &pool, err)) < 0)
+            return r;
+        _cleanup_free_ char *root = lv_root_volume_name(names[i]);
+        _cleanup_free_ char *iso = lv_cidata_volume_name(names[i]);
+        if ((r = delete_volume(conn, pool, iso, err)) < 0 || (r = delete_volume(conn, pool, root, err)) < 0)
+            return r;
+        log_info("deleted the volumes of %s, which has no domain", names[i]);
+    }
+    return r < 0 ? r : 0;
+}
+
 /* ---- delete ---- */
 
 typedef struct id_ctx {
@@ -650,7 +688,7 @@ static int delete_op(virConnectPtr conn, void *arg, caa_error **err)
     if (!dom) {
         if (lv_last_error_code() == VIR_ERR_NO_DOMAIN) {
             virResetLastError();
-            return 0; /* already gone */
+            return delete_stray_volumes(c->p, conn, c->uuid, err); /* the domain is gone; its volumes? */
         }
         return lv_error(err, conn, "looking up domain %s", c->uuid);
     }
@@ -698,6 +736,26 @@ static int instance_of(lv_provider *p, virConnectPtr conn, virDomainPtr dom, boo
     return 0;
 }
 
+/* Lists the domain-less volumes of instances too (with the UUID their domain
+ * has or would have had), so a teardown looking for its instance by name and
+ * the orphan sweep find them. */
+static int add_stray_instances(id_ctx *c, virConnectPtr conn, size_t k, caa_error **err)
+{
+    _cleanup_strv_ char **names = NULL;
+    int r = stray_volume_owners(c->p, conn, &names, err);
+    if (r < 0 || !names)
+        return r;
+    c->list = xrealloc(c->list, (k + caa_strv_len(names) + 1) * sizeof(*c->list));
+    for (size_t i = 0; names[i]; i++) {
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        if (lv_instance_uuid(names[i], uuid) < 0)
+            continue;
+        c->list[k++] = caa_instance_new(uuid, names[i]);
+    }
+    c->list[k] = NULL;
+    return 0;
+}
+
 static int list_op(virConnectPtr conn, void *arg, caa_error **err)
 {
     id_ctx *c = arg;
@@ -721,7 +779,9 @@ static int list_op(virConnectPtr conn, void *arg, caa_error **err)
         virDomainFree(doms[i]);
     }
     free(doms);
-    return r;
+    if (r < 0)
+        return r;
+    return add_stray_instances(c, conn, k, err);
 }
 
 /* Runs a list or get op; a failure drops what it gathered. */

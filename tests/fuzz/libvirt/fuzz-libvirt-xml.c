@@ -1,7 +1,8 @@
 /* Feeds one input to every reader of libvirt's answers (capabilities,
  * domain capabilities, volume XML, our metadata, /proc/cpuinfo, cpuset) and
  * checks the domain XML writer's escaping: a pod name built from the input
- * is either rejected or comes back unchanged from a parse of the output. */
+ * is either rejected or comes back unchanged from a parse of the output.
+ * Also reads the input as a volume name (pod-volumes.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "domain-xml.h"
 #include "libvirt-config.h"
 #include "libvirt-parse.h"
+#include "pod-volumes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,6 +59,24 @@ static void check_writer(const char *s)
     free(xml);
 }
 
+/* A volume name that reads as a pod's gives back an instance name whose own
+ * volume names include it again. */
+static void check_volume_name(const char *s)
+{
+    char *name = lv_volume_instance_name(s);
+    if (!name)
+        return;
+    char *root = lv_root_volume_name(name);
+    char *iso = lv_cidata_volume_name(name);
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    if ((strcmp(root, s) != 0 && strcmp(iso, s) != 0) || lv_instance_uuid(name, uuid) < 0 ||
+        strlen(uuid) != 36)
+        abort();
+    free(root);
+    free(iso);
+    free(name);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *xml = (const char *)data;
@@ -93,6 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(s, data, size);
     s[size] = '\0';
     (void)lv_cpuset_valid(s);
+    check_volume_name(s);
     if (size < 4096)
         check_writer(s);
     free(s);

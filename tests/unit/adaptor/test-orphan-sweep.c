@@ -147,23 +147,62 @@ static void test_delete_fails_then_retried(void **state)
     caa_orphan_sweep_free(sf.s);
 }
 
+/* Adds n unknown instances i-o<k> (k from 1). */
+static void add_orphans(fx *f, int n)
+{
+    for (int k = 1; k <= n; k++) {
+        char id[32], name[64];
+        snprintf(id, sizeof(id), "i-o%d", k);
+        snprintf(name, sizeof(name), "podvm-o%d-12345678", k);
+        scripted_add_instance(f->sp, id, name);
+    }
+}
+
+/* The deletes of a run go out eight at a time; the run ends with the last answer. */
+static void test_deletes_in_flight_bounded(void **state)
+{
+    fx *f = *state;
+    sweep_fx sf = {0};
+    populate(f);
+    add_orphans(f, 20); /* 21 unknown with i-orphan */
+    sweep_new(f, &sf, 0, false);
+    run_listed(f, &sf);
+    for (int answered = 0; answered < 21; answered++) {
+        size_t want = 21 - answered < 8 ? (size_t)(21 - answered) : 8;
+        assert_int_equal(scripted_pending(f->sp, SCRIPTED_DELETE), want);
+        assert_int_equal(sf.runs_done, 0);
+        scripted_delete_done(f->sp, answered == 3 ? -EIO : 0);
+    }
+    assert_int_equal(sf.runs_done, 1);
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 21);
+    caa_orphan_sweep_stats st = caa_orphan_sweep_get_stats(sf.s);
+    assert_int_equal(st.deleted, 20);
+    assert_int_equal(st.delete_failures, 1);
+    assert_int_equal(scripted_live_instances(f->sp), 3);
+    caa_orphan_sweep_free(sf.s);
+}
+
 /* An instance listed as unknown is claimed before its turn to be deleted
- * (the create in flight answers with its id): it is spared. */
+ * (the create in flight answers with its id): it is spared. Eight deletes
+ * go out at once, so it is the ninth. */
 static void test_known_after_listing_is_spared(void **state)
 {
     fx *f = *state;
     sweep_fx sf = {0};
     populate(f);
+    add_orphans(f, 7);
     scripted_add_instance(f->sp, "i-late", "podvm-late-12345678");
     sweep_new(f, &sf, 0, false);
     run_listed(f, &sf);
     assert_string_equal(scripted_delete_target(f->sp), "i-orphan");
+    assert_int_equal(scripted_pending(f->sp, SCRIPTED_DELETE), 8);
     scripted_create_ok(f->sp, "i-late", FX_IP); /* sb2's create answers: i-late is its instance */
-    scripted_delete_done(f->sp, 0);
+    for (int k = 0; k < 8; k++)
+        scripted_delete_done(f->sp, 0);
     assert_int_equal(sf.runs_done, 1);
     assert_int_equal(scripted_pending(f->sp, SCRIPTED_DELETE), 0);
-    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 1);
-    assert_int_equal(caa_orphan_sweep_get_stats(sf.s).deleted, 1);
+    assert_int_equal(scripted_calls(f->sp, SCRIPTED_DELETE), 8);
+    assert_int_equal(caa_orphan_sweep_get_stats(sf.s).deleted, 8);
     fx_release(f, &f->setup, 0);
     fx_release(f, &f->proxy, 0);
     fx_assert_answer(&f->start, 0);
@@ -174,9 +213,10 @@ int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_deletes_only_unknown),      T(test_grace_period),
-        T(test_dry_run_deletes_nothing),   T(test_list_fails),
-        T(test_delete_fails_then_retried), T(test_known_after_listing_is_spared),
+        T(test_deletes_only_unknown),          T(test_grace_period),
+        T(test_dry_run_deletes_nothing),       T(test_list_fails),
+        T(test_delete_fails_then_retried),     T(test_deletes_in_flight_bounded),
+        T(test_known_after_listing_is_spared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

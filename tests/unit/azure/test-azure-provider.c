@@ -553,6 +553,29 @@ static void test_list_and_get(void **state)
     az_test_provider_free(&loop, p);
 }
 
+/* A listing follows every page: 250 pages of one VM (more than the 100 pages
+ * it once stopped at), this node's VMs only. */
+static void test_list_many_pages(void **state)
+{
+    (void)state;
+    caa_provider *p = provider(NULL);
+    az_fake_config(&fake, "{\"page_size\": 1}");
+    json_decref(az_fake_call(&fake, "POST", "/_fake/plant",
+                             "{\"count\": 240, \"tags\": {\"caa-node\": \"node-a\"}, "
+                             "\"sandbox_tag\": \"caa-sandbox-id\"}"));
+    json_decref(az_fake_call(&fake, "POST", "/_fake/plant",
+                             "{\"count\": 10, \"prefix\": \"podvm-elsewhere-\", \"tags\": {\"caa-node\": "
+                             "\"node-b\"}, \"sandbox_tag\": \"caa-sandbox-id\"}"));
+    az_result r;
+    assert_int_equal(az_test_list(&loop, p, &r), 0);
+    assert_int_equal(caa_strv_len((char **)r.list), 240);
+    for (size_t i = 0; r.list[i]; i++)
+        assert_non_null(strstr(r.list[i]->name, "podvm-orphan-"));
+    az_result_done(&r);
+    assert_int_equal(az_fake_count(&fake, "GET", "rg-1/providers/Microsoft.Compute/virtualMachines"), 250);
+    az_test_provider_free(&loop, p);
+}
+
 /* A create retried for the same sandbox adopts the VM it made first. */
 static void test_adopt(void **state)
 {
@@ -873,6 +896,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_token_refresh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_many_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_in_flight, setup, teardown),

@@ -19,6 +19,7 @@
 
 #include "libvirt-internal.h"
 #include "lv-test-util.h"
+#include "pod-volumes.h"
 #include "provider.h"
 
 #define POOL "default-pool"
@@ -741,6 +742,101 @@ static void test_delete_rules(void **state)
     teardown_fixture(&f);
 }
 
+/* Volumes whose domain never got defined or was undefined by someone else:
+ * listed under their instance name with the UUID derived from it, and
+ * deleted by that UUID; volumes of a domain that exists (even a foreign one)
+ * and volumes not named like a pod's stay. */
+static void list_has(result *r, const char *id, const char *name, bool want)
+{
+    bool found = false;
+    for (size_t i = 0; r->list && r->list[i]; i++)
+        found |= strcmp(r->list[i]->name, name) == 0 && (!id || strcmp(r->list[i]->id, id) == 0);
+    if (found != want)
+        fail_msg("instance %s %s listed", name, want ? "not" : "wrongly");
+}
+
+static void list(fixture *f, result *r)
+{
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(caa_provider_list_instances(f->prov, on_list, r, NULL), 0);
+    wait_for(f, r);
+    assert_int_equal(r->status, 0);
+}
+
+static void test_volumes_without_domain(void **state)
+{
+    (void)state;
+    static fixture f;
+    setup(&f, 0, NULL);
+    caa_instance_spec spec = spec_for("web", "feedbeef00112233");
+    result r;
+    create(&f, &spec, &r);
+    assert_int_equal(r.status, 0);
+    char *id = strdup(r.inst->id);
+    char derived[VIR_UUID_STRING_BUFLEN];
+    assert_int_equal(lv_instance_uuid("podvm-web-feedbeef", derived), 0);
+    assert_string_equal(id, derived);
+    result_done(&r);
+    /* Someone undefines the domain; its volumes stay behind. */
+    virDomainPtr dom = virDomainLookupByUUIDString(f.conn, id);
+    assert_non_null(dom);
+    assert_int_equal(virDomainDestroy(dom), 0);
+    assert_int_equal(virDomainUndefine(dom), 0);
+    virDomainFree(dom);
+    /* A create killed before its define; a foreign domain with pod-like
+     * volumes; a volume that is nobody's pod volume. */
+    create_volume(f.conn, "podvm-lonely-aaaaaaaa-root.qcow2", 1 << 20);
+    create_volume(f.conn, "podvm-other-12345678-root.qcow2", 1 << 20);
+    create_volume(f.conn, "bystander-root.qcow2", 1 << 20);
+    create_volume(f.conn, "podvm--root.qcow2", 1 << 20);
+    virDomainPtr foreign =
+        virDomainDefineXML(f.conn, "<domain type='test'><name>podvm-other-12345678</name>"
+                                   "<memory>131072</memory><os><type>hvm</type></os></domain>");
+    assert_non_null(foreign);
+
+    list(&f, &r);
+    list_has(&r, id, "podvm-web-feedbeef", true);
+    list_has(&r, NULL, "podvm-lonely-aaaaaaaa", true);
+    list_has(&r, NULL, "podvm-other-12345678", false);
+    char *lonely = NULL;
+    for (size_t i = 0; r.list[i]; i++)
+        if (strcmp(r.list[i]->name, "podvm-lonely-aaaaaaaa") == 0)
+            lonely = strdup(r.list[i]->id);
+    result_done(&r);
+
+    delete (&f, id, &r);
+    assert_int_equal(r.status, 0);
+    result_done(&r);
+    const char *const keep[] = {BASE,
+                                "podvm-lonely-aaaaaaaa-root.qcow2",
+                                "podvm-other-12345678-root.qcow2",
+                                "bystander-root.qcow2",
+                                "podvm--root.qcow2",
+                                NULL};
+    assert_int_equal(count_volumes(f.conn, keep), 0);
+    assert_int_equal(count_volumes(f.conn, only_base), 4);
+    /* Idempotent: nothing of it is left to delete. */
+    delete (&f, id, &r);
+    assert_int_equal(r.status, 0);
+    result_done(&r);
+    assert_int_equal(count_volumes(f.conn, only_base), 4);
+
+    delete (&f, lonely, &r);
+    assert_int_equal(r.status, 0);
+    result_done(&r);
+    assert_int_equal(count_volumes(f.conn, only_base), 3);
+    list(&f, &r);
+    list_has(&r, NULL, "podvm-lonely-aaaaaaaa", false);
+    list_has(&r, NULL, "podvm-web-feedbeef", false);
+    result_done(&r);
+
+    assert_int_equal(virDomainUndefine(foreign), 0);
+    virDomainFree(foreign);
+    free(lonely);
+    free(id);
+    teardown_fixture(&f);
+}
+
 static void test_validate_spec(void **state)
 {
     (void)state;
@@ -983,6 +1079,7 @@ int main(void)
         cmocka_unit_test_teardown(test_concurrent_creates, cleanup_current),
         cmocka_unit_test_teardown(test_reconnect, cleanup_current),
         cmocka_unit_test_teardown(test_delete_rules, cleanup_current),
+        cmocka_unit_test_teardown(test_volumes_without_domain, cleanup_current),
         cmocka_unit_test_teardown(test_validate_spec, cleanup_current),
         cmocka_unit_test_teardown(test_hostile_names_escaped, cleanup_current),
         cmocka_unit_test_teardown(test_verify_config, cleanup_current),
