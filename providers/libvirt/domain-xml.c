@@ -148,13 +148,15 @@ static void add_metadata(builder *b, xmlNodePtr domain, const lv_domain_params *
     xmlNewTextChild(inst, ns, X("image"), X(p->image));
     if (p->idempotency_key)
         xmlNewTextChild(inst, ns, X("idempotency-key"), X(p->idempotency_key));
+    if (p->node && *p->node)
+        xmlNewTextChild(inst, ns, X("node"), X(p->node));
     for (size_t i = 0; p->tags && p->tags[i]; i++) {
         const char *eq = strchr(p->tags[i], '=');
         _cleanup_free_ char *key = eq ? xstrndup(p->tags[i], (size_t)(eq - p->tags[i])) : xstrdup(p->tags[i]);
         xmlNodePtr tag = xmlNewTextChild(inst, ns, X("tag"), X(eq ? eq + 1 : ""));
         attr(b, tag, "key", key);
     }
-    const char *checked[] = {p->sandbox_id, p->pool, p->image, p->idempotency_key};
+    const char *checked[] = {p->sandbox_id, p->pool, p->image, p->idempotency_key, p->node};
     for (size_t i = 0; i < CAA_ARRAY_SIZE(checked); i++)
         if (!lv_xml_text_ok(checked[i]) && !b->bad)
             b->bad = "metadata";

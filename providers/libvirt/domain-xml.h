@@ -49,6 +49,7 @@ typedef struct lv_domain_params {
     const char *pod_namespace;   /* may be NULL */
     const char *image;           /* base volume name */
     const char *idempotency_key; /* may be NULL */
+    const char *node;            /* the creating worker node; may be NULL */
     char *const *tags;           /* "k=v" items, may be NULL */
 } lv_domain_params;
 

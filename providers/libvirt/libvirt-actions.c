@@ -422,6 +422,7 @@ static int define_and_start(create_ctx *c, virConnectPtr conn, const lv_host *ho
         .pod_namespace = st->pod_namespace,
         .image = st->image ? st->image : cfg->vol_name,
         .idempotency_key = st->idempotency_key,
+        .node = c->p->set.node,
         .tags = st->tags,
     };
     _cleanup_free_ char *xml = lv_domain_xml(&dp, err);
@@ -712,15 +713,21 @@ int lv_do_delete(lv_provider *p, const char *uuid, caa_error **err)
 
 /* ---- list / get ---- */
 
-/* Builds an instance for an adaptor domain; -ENOENT when it is not ours. */
+/* Builds an instance for an adaptor domain; -ENOENT when it is not ours, or
+ * (this_node_only) when another worker node made it: several workers may
+ * share one libvirt host, and the orphan sweep must never see another node's
+ * pods. Domains without a recorded node predate it and are left out too. */
 static int instance_of(lv_provider *p, virConnectPtr conn, virDomainPtr dom, bool with_ips,
-                       caa_instance **ret, caa_error **err)
+                       bool this_node_only, caa_instance **ret, caa_error **err)
 {
     lv_metadata md = {0};
     int r = read_metadata(conn, dom, &md, err);
     if (r < 0)
         return r;
+    bool other_node = !md.node || strcmp(md.node, p->set.node) != 0;
     lv_metadata_done(&md);
+    if (this_node_only && other_node)
+        return caa_error_set(err, -ENOENT, "domain %s belongs to another node", virDomainGetName(dom));
     char uuid[VIR_UUID_STRING_BUFLEN];
     if (virDomainGetUUIDString(dom, uuid) < 0)
         return lv_error(err, conn, "reading domain UUID");
@@ -770,7 +777,7 @@ static int list_op(virConnectPtr conn, void *arg, caa_error **err)
     for (int i = 0; i < n; i++) {
         caa_error *e = NULL;
         caa_instance *inst = NULL;
-        int q = r < 0 ? 0 : instance_of(c->p, conn, doms[i], false, &inst, &e);
+        int q = r < 0 ? 0 : instance_of(c->p, conn, doms[i], false, true, &inst, &e);
         if (q >= 0 && inst)
             c->list[k++] = inst;
         else if (q == LV_ECONN)
@@ -811,7 +818,7 @@ static int get_op(virConnectPtr conn, void *arg, caa_error **err)
     if (!dom)
         return lv_error(err, conn, "looking up domain %s", c->uuid);
     caa_error *e = NULL;
-    int r = instance_of(c->p, conn, dom, true, &c->inst, &e);
+    int r = instance_of(c->p, conn, dom, true, false, &c->inst, &e);
     if (r == -ENOENT || r == -EPROTO) {
         caa_error_free(e);
         return caa_error_set(err, -ENOENT, "domain %s is not an adaptor instance", c->uuid);

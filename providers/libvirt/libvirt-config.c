@@ -1,10 +1,12 @@
 /* libvirt provider options and their validation. */
 #include "libvirt-config.h"
+#include "domain-xml.h"
 #include "timeutil.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 const caa_option lv_options[LV_N_OPTIONS] = {
     CAA_OPTION(lv_config, "uri", "LIBVIRT_URI", CAA_OPT_STRING, uri, LV_DEFAULT_URI, "libvirt URI"),
@@ -36,6 +38,10 @@ const caa_option lv_options[LV_N_OPTIONS] = {
     CAA_OPTION(lv_config, "console-log-dir", "LIBVIRT_CONSOLE_LOG_DIR", CAA_OPT_STRING, console_log_dir,
                "/var/log/libvirt/qemu",
                "directory on the libvirt host for <name>-console.log (empty: serial console on a pty only)"),
+    CAA_OPTION(
+        lv_config, "node-name", "NODE_NAME", CAA_OPT_STRING, node_name, "",
+        "node name in the pod VMs' metadata; the orphan sweep lists only this node's domains (empty: the "
+        "host name)"),
 };
 
 static const char *const launch_names[] = {
@@ -154,6 +160,14 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
     if (cfg->ip_wait <= 0 || cfg->ip_wait > 3600 * CAA_NSEC_PER_SEC)
         return caa_error_set(err, -EINVAL, "libvirt: -ip-wait must be between 1ns and 1h");
     s.firmware_is_default = cfg->firmware && strcmp(cfg->firmware, LV_DEFAULT_FIRMWARE) == 0;
+    if (cfg->node_name && *cfg->node_name) {
+        if (strlen(cfg->node_name) >= sizeof(s.node) || !lv_xml_text_ok(cfg->node_name))
+            return caa_error_set(err, -EINVAL,
+                                 "libvirt: -node-name must be at most 256 characters of XML-safe text");
+        snprintf(s.node, sizeof(s.node), "%s", cfg->node_name);
+    } else if (gethostname(s.node, sizeof(s.node) - 1) < 0 || !*s.node) {
+        snprintf(s.node, sizeof(s.node), "unknown");
+    }
     *ret = s;
     return 0;
 }

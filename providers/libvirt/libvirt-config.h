@@ -10,7 +10,7 @@
 
 #define LV_DEFAULT_URI "qemu+ssh://root@192.168.122.1/system?no_verify=1"
 #define LV_DEFAULT_FIRMWARE "/usr/share/OVMF/OVMF_CODE_4M.fd"
-#define LV_N_OPTIONS 15
+#define LV_N_OPTIONS 16
 
 /* Filled by the daemon from lv_options (strings and lists owned by it). */
 typedef struct lv_config {
@@ -29,6 +29,7 @@ typedef struct lv_config {
     char *domain_type;
     int64_t ip_wait; /* nanoseconds */
     char *console_log_dir;
+    char *node_name;
 } lv_config;
 
 extern const caa_option lv_options[LV_N_OPTIONS];
@@ -52,6 +53,9 @@ typedef struct lv_settings {
     lv_domain_type domain_type;
     /* -firmware still at its default: CVM variants may pick a better loader. */
     bool firmware_is_default;
+    /* The node recorded in each pod VM's metadata (-node-name, else the host
+     * name): a libvirt host shared by several workers lists each its own. */
+    char node[257];
 } lv_settings;
 
 /* Checks every option (non-empty names, bounds, cpuset syntax, known

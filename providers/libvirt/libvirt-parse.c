@@ -230,6 +230,7 @@ int lv_parse_volume_format(const char *xml, size_t len, char **ret, caa_error **
 void lv_metadata_done(lv_metadata *m)
 {
     free(m->sandbox_id);
+    free(m->node);
     free(m->pool);
     free(m->image);
     free(m->pod_name);
@@ -271,6 +272,7 @@ int lv_parse_metadata(const char *xml, size_t len, lv_metadata *ret, caa_error *
     m.sandbox_id = text_of(our_child(root, "sandbox-id"));
     m.pool = text_of(our_child(root, "pool"));
     m.image = text_of(our_child(root, "image"));
+    m.node = text_of(our_child(root, "node"));
     xmlNodePtr pod = our_child(root, "pod");
     m.pod_name = prop(pod, "name");
     m.pod_namespace = prop(pod, "namespace");

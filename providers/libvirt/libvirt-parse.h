@@ -37,6 +37,7 @@ typedef struct lv_metadata {
     char *image;
     char *pod_name;
     char *pod_namespace;
+    char *node; /* NULL in domains made before the node was recorded */
 } lv_metadata;
 
 int lv_parse_capabilities(const char *xml, size_t len, lv_caps *ret, caa_error **err);

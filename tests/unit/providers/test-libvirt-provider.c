@@ -837,6 +837,69 @@ static void test_volumes_without_domain(void **state)
     teardown_fixture(&f);
 }
 
+/* Several worker nodes may share one libvirt host: the list (what the orphan
+ * sweep deletes from) holds only the domains this node made, never another
+ * node's, nor adaptor domains that predate the recorded node; a lookup by
+ * id still finds them. */
+static virDomainPtr define_adaptor_domain(virConnectPtr conn, const char *name, const char *node_element)
+{
+    char xml[1024];
+    snprintf(xml, sizeof(xml),
+             "<domain type='test'><name>%s</name><memory>131072</memory><os><type>hvm</type></os>"
+             "<metadata><caa:instance xmlns:caa='" LV_METADATA_NS "'><caa:sandbox-id>%s</caa:sandbox-id>%s"
+             "</caa:instance></metadata></domain>",
+             name, name, node_element);
+    virDomainPtr dom = virDomainDefineXML(conn, xml);
+    assert_non_null(dom);
+    return dom;
+}
+
+static void test_list_this_node_only(void **state)
+{
+    (void)state;
+    static fixture f;
+    const char *argv[] = {"-node-name=worker-a"};
+    setup(&f, 1, argv);
+    caa_instance_spec spec = spec_for("mine", "a0a0a0a0b1b1b1b1");
+    result r;
+    create(&f, &spec, &r);
+    assert_int_equal(r.status, 0);
+    char *id = strdup(r.inst->id);
+    result_done(&r);
+    virDomainPtr dom = virDomainLookupByUUIDString(f.conn, id);
+    char *xml = virDomainGetXMLDesc(dom, 0);
+    assert_non_null(strstr(xml, ">worker-a</caa:node>"));
+    free(xml);
+    virDomainFree(dom);
+    virDomainPtr other =
+        define_adaptor_domain(f.conn, "podvm-theirs-c2c2c2c2", "<caa:node>worker-b</caa:node>");
+    virDomainPtr legacy = define_adaptor_domain(f.conn, "podvm-old-d3d3d3d3", "");
+
+    list(&f, &r);
+    list_has(&r, id, "podvm-mine-a0a0a0a0", true);
+    list_has(&r, NULL, "podvm-theirs-c2c2c2c2", false);
+    list_has(&r, NULL, "podvm-old-d3d3d3d3", false);
+    result_done(&r);
+    char other_id[VIR_UUID_STRING_BUFLEN];
+    virDomainGetUUIDString(other, other_id);
+    result g = {0};
+    assert_int_equal(caa_provider_get_instance(f.prov, other_id, on_instance, &g, NULL), 0);
+    wait_for(&f, &g);
+    assert_int_equal(g.status, 0);
+    result_done(&g);
+
+    delete (&f, id, &r);
+    assert_int_equal(r.status, 0);
+    result_done(&r);
+    assert_int_equal(virDomainUndefine(other), 0);
+    assert_int_equal(virDomainUndefine(legacy), 0);
+    virDomainFree(other);
+    virDomainFree(legacy);
+    free(id);
+    assert_nothing_left(&f);
+    teardown_fixture(&f);
+}
+
 static void test_validate_spec(void **state)
 {
     (void)state;
@@ -1080,6 +1143,7 @@ int main(void)
         cmocka_unit_test_teardown(test_reconnect, cleanup_current),
         cmocka_unit_test_teardown(test_delete_rules, cleanup_current),
         cmocka_unit_test_teardown(test_volumes_without_domain, cleanup_current),
+        cmocka_unit_test_teardown(test_list_this_node_only, cleanup_current),
         cmocka_unit_test_teardown(test_validate_spec, cleanup_current),
         cmocka_unit_test_teardown(test_hostile_names_escaped, cleanup_current),
         cmocka_unit_test_teardown(test_verify_config, cleanup_current),
