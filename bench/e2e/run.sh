@@ -14,7 +14,8 @@ while getopts "b:r:j:" o; do
     *) echo "usage: $0 [-b BUILD_DIR] [-r RUNS] [-j RESULTS.json]" >&2; exit 2 ;;
   esac
 done
-ninja -C "$build" adaptor/cloud-api-adaptor providers/caa-provider-libvirt.so adaptor/ctl/caa-ctl \
+ninja -C "$build" adaptor/cloud-api-adaptor providers/caa-provider-libvirt.so adaptor/podnetwork/caa-podnet-worker.so \
+  adaptor/ctl/caa-ctl \
   agent-protocol/forwarder/agent-protocol-forwarder agent-protocol/process-user-data/process-user-data \
   tests/test-agent/caa-test-agent >/dev/null
 exec python3 "$root/bench/e2e/bench.py" --build "$build" "${args[@]}"
