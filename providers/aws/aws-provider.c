@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "node-name.h"
 #include "parse.h"
 #include "strv.h"
 #include "xalloc.h"
@@ -136,18 +137,13 @@ static int aws_init(uv_loop_t *loop, const void *config, void **ret_priv, caa_er
     p->running_wait_ms = (uint64_t)caa_ns_to_ms(cfg->running_wait);
     p->net_from_imds = imds_on && !p->use_lt && (!p->subnet_id || !p->sg_ids);
     p->key_from_imds = imds_on && !p->use_lt && !p->key_name;
-    if (cfg->node_name && *cfg->node_name) {
-        p->node_name = xstrdup(cfg->node_name);
-    } else {
-        char host[256] = "";
-        if (gethostname(host, sizeof(host) - 1) < 0 || !*host)
-            snprintf(host, sizeof(host), "unknown");
-        p->node_name = xstrdup(host);
-    }
-    if (strlen(p->node_name) > 256) {
+    char node[CAA_NODE_NAME_MAX + 1];
+    int nr = caa_node_name(cfg->node_name, node, sizeof(node));
+    if (nr == -E2BIG) {
         r = caa_error_set(err, -EINVAL, "node name longer than 256 characters");
         goto fail;
     }
+    p->node_name = xstrdup(nr == -ENOENT ? "unknown" : node);
     caa_op_set_init(&p->ops, loop, "aws");
     caa_ref(&p->pending); /* the op set, until closed */
     /* Starts once the loop runs. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "node-name.h"
 #include "xalloc.h"
 #include "timeutil.h"
 
@@ -361,16 +362,13 @@ static int validate(const az_config *c, az_settings *s, caa_error **err)
     s->scope = xasprintf("%s/.default", audience);
     s->resource = xasprintf("%s/", audience);
     s->imds = trim_slash(c->imds_endpoint);
-    if (is_set(c->node_name)) {
-        s->node_name = xstrdup(c->node_name);
-    } else {
-        char host[256] = "";
-        if (gethostname(host, sizeof(host) - 1) < 0 || !*host)
-            return caa_error_set(err, -EINVAL, "-node-name is empty and the host name is unknown");
-        s->node_name = xstrdup(host);
-    }
-    if (strlen(s->node_name) > 256)
+    char node[CAA_NODE_NAME_MAX + 1];
+    int nr = caa_node_name(c->node_name, node, sizeof(node));
+    if (nr == -ENOENT)
+        return caa_error_set(err, -EINVAL, "-node-name is empty and the host name is unknown");
+    if (nr == -E2BIG)
         return caa_error_set(err, -EINVAL, "-node-name is longer than 256 characters (an Azure tag value)");
+    s->node_name = xstrdup(node);
     s->vm_base_path =
         xasprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Compute/virtualMachines",
                   c->subscription_id, c->resource_group);

@@ -1,12 +1,12 @@
 /* libvirt provider options and their validation. */
 #include "libvirt-config.h"
 #include "domain-xml.h"
+#include "node-name.h"
 #include "timeutil.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
-#include <unistd.h>
 
 const caa_option lv_options[LV_N_OPTIONS] = {
     CAA_OPTION(lv_config, "uri", "LIBVIRT_URI", CAA_OPT_STRING, uri, LV_DEFAULT_URI, "libvirt URI"),
@@ -160,14 +160,12 @@ int lv_config_validate(const lv_config *cfg, lv_settings *ret, caa_error **err)
     if (cfg->ip_wait <= 0 || cfg->ip_wait > 3600 * CAA_NSEC_PER_SEC)
         return caa_error_set(err, -EINVAL, "libvirt: -ip-wait must be between 1ns and 1h");
     s.firmware_is_default = cfg->firmware && strcmp(cfg->firmware, LV_DEFAULT_FIRMWARE) == 0;
-    if (cfg->node_name && *cfg->node_name) {
-        if (strlen(cfg->node_name) >= sizeof(s.node) || !lv_xml_text_ok(cfg->node_name))
-            return caa_error_set(err, -EINVAL,
-                                 "libvirt: -node-name must be at most 256 characters of XML-safe text");
-        snprintf(s.node, sizeof(s.node), "%s", cfg->node_name);
-    } else if (gethostname(s.node, sizeof(s.node) - 1) < 0 || !*s.node) {
+    int nr = caa_node_name(cfg->node_name, s.node, sizeof(s.node));
+    if (nr == -E2BIG || (nr == 0 && cfg->node_name && *cfg->node_name && !lv_xml_text_ok(s.node)))
+        return caa_error_set(err, -EINVAL,
+                             "libvirt: -node-name must be at most 256 characters of XML-safe text");
+    if (nr == -ENOENT)
         snprintf(s.node, sizeof(s.node), "unknown");
-    }
     *ret = s;
     return 0;
 }

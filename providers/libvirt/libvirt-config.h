@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "node-name.h"
 #include "options.h"
 
 #define LV_DEFAULT_URI "qemu+ssh://root@192.168.122.1/system?no_verify=1"
@@ -55,7 +56,7 @@ typedef struct lv_settings {
     bool firmware_is_default;
     /* The node recorded in each pod VM's metadata (-node-name, else the host
      * name): a libvirt host shared by several workers lists each its own. */
-    char node[257];
+    char node[CAA_NODE_NAME_MAX + 1];
 } lv_settings;
 
 /* Checks every option (non-empty names, bounds, cpuset syntax, known
