@@ -76,7 +76,7 @@ caa_orphan_sweep_stats caa_orphan_sweep_get_stats(const caa_orphan_sweep *s)
 
 /* ---------------------------------------------------------------- one run */
 
-/* To /metrics (the probe thread renders a copy). */
+/* Into the metrics registry, which /metrics renders. */
 static void publish_stats(const caa_orphan_sweep *s)
 {
     const caa_orphan_sweep_stats *st = &s->stats;
