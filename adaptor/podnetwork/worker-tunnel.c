@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netns.h"
 #include "podnet-error.h"
 #include "podnet-netns.h"
 #include "podnet-nl.h"
@@ -34,7 +35,7 @@ int caa_podnet_worker_setup(const char *netns_path, const caa_podnet_config *cfg
         return PODNET_PREFIXED(r, err, "pod VM address");
     if ((r = caa_podnet_require_net_admin(err)) < 0)
         return r;
-    if ((nsfd = caa_podnet_netns_open(netns_path, err)) < 0)
+    if ((nsfd = caa_netns_open(netns_path, err)) < 0)
         return nsfd;
     if ((r = caa_podnet_nl_open(NULL, &host, err)) < 0 || (r = caa_podnet_nl_open_fd(nsfd, &pod, err)) < 0)
         return r;

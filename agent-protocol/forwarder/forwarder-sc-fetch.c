@@ -3,12 +3,9 @@
 #include "forwarder-sc-fetch.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -16,6 +13,7 @@
 #include "buf.h"
 #include "cleanup.h"
 #include "log.h"
+#include "netns.h"
 #include "xalloc.h"
 
 #define BACKOFF_MAX_MS 30000
@@ -100,37 +98,30 @@ static bool sleep_or_stop(fwd_sc_fetch *f, uint64_t ms)
 /* Waits the current backoff, then doubles it; true when stopped. */
 static bool backoff_wait(fwd_sc_fetch *f, uint64_t *backoff)
 {
-    if (sleep_or_stop(f, *backoff)) {
-        f->status = -ECANCELED;
-        uv_async_send(&f->done);
+    if (sleep_or_stop(f, *backoff))
         return true;
-    }
     *backoff = *backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : *backoff * 2;
     return false;
 }
 
-static int enter_netns(const char *path)
+/* Moves this thread into the namespace the keys are fetched in. It may not
+ * be there yet (or be a file `ip netns add` has not mounted over yet): wait
+ * for it like for the keys. -ECANCELED when stopped. */
+static int enter_key_netns(fwd_sc_fetch *f, uint64_t *backoff, int *ret_origin)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
-    close(fd);
-    return r;
+    for (;;) {
+        _cleanup_error_ caa_error *e = NULL;
+        if (caa_netns_enter_path(f->netns, ret_origin, &e) == 0)
+            return 0;
+        log_warn("secure comms: cannot fetch the keys in that namespace: %s; retrying in %llu ms",
+                 caa_error_msg(e), (unsigned long long)*backoff);
+        if (backoff_wait(f, backoff))
+            return -ECANCELED;
+    }
 }
 
-static void fetch_thread(void *opaque)
+static int fetch_keys(fwd_sc_fetch *f, uint64_t *backoff)
 {
-    fwd_sc_fetch *f = opaque;
-    uint64_t backoff = f->backoff_ms;
-    /* This thread only: the loop thread stays in the forwarder's namespace.
-     * The namespace may not exist yet: wait for it like for the keys. */
-    for (int r; *f->netns && (r = enter_netns(f->netns)) < 0;) {
-        log_warn("secure comms: cannot enter %s to fetch the keys: %s; retrying in %llu ms", f->netns,
-                 strerror(-r), (unsigned long long)backoff);
-        if (backoff_wait(f, &backoff))
-            return;
-    }
     for (int i = 0; i < 2; i++) {
         _cleanup_free_ char *url = xasprintf("%s/%s", f->source, key_names[i]);
         for (;;) {
@@ -141,12 +132,26 @@ static void fetch_thread(void *opaque)
                 break;
             }
             log_warn("secure comms: fetching %s: %s; retrying in %llu ms", url, why,
-                     (unsigned long long)backoff);
-            if (backoff_wait(f, &backoff))
-                return;
+                     (unsigned long long)*backoff);
+            if (backoff_wait(f, backoff))
+                return -ECANCELED;
         }
     }
-    f->status = 0;
+    return 0;
+}
+
+static void fetch_thread(void *opaque)
+{
+    fwd_sc_fetch *f = opaque;
+    uint64_t backoff = f->backoff_ms;
+    int origin = -1;
+    /* This thread only: the loop thread stays in the forwarder's namespace. */
+    int r = *f->netns ? enter_key_netns(f, &backoff, &origin) : 0;
+    if (r == 0)
+        r = fetch_keys(f, &backoff);
+    if (origin >= 0)
+        caa_netns_return(origin);
+    f->status = r;
     uv_async_send(&f->done);
 }
 

@@ -4,72 +4,34 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <linux/nsfs.h>
 #include <netlink/netlink.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "log.h"
+#include "netns.h"
 #include "podnet-netns.h"
 #include "podnet-nl.h"
 #include "xalloc.h"
 
-int caa_podnet_netns_open(const char *path, caa_error **err)
-{
-    /* Non-blocking: a FIFO given as the path must not stall the caller. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return caa_error_set(err, -ENOENT, "network namespace \"%s\" does not exist", path);
-        return caa_error_set_errno(err, -errno, "opening network namespace \"%s\"", path);
-    }
-    int type = ioctl(fd, NS_GET_NSTYPE);
-    if (type != CLONE_NEWNET) {
-        close(fd);
-        return caa_error_set(err, -EINVAL, "\"%s\" is not a network namespace", path);
-    }
-    return fd;
-}
-
-static int enter_netns(int fd, const char *what, caa_error **err)
-{
-    if (setns(fd, CLONE_NEWNET) < 0) {
-        if (errno == EPERM)
-            return caa_error_set(err, -EPERM,
-                                 "entering %s: operation not permitted (CAP_SYS_ADMIN is needed)", what);
-        return caa_error_set_errno(err, -errno, "entering %s", what);
-    }
-    return 0;
-}
-
 int caa_podnet_nl_open_fd(int netns_fd, struct nl_sock **ret, caa_error **err)
 {
-    _cleanup_close_ int orig = -1;
+    int origin = -1;
     int r;
 
-    if (netns_fd >= 0) {
-        orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (orig < 0)
-            return caa_error_set_errno(err, -errno, "opening the current network namespace");
-        if ((r = enter_netns(netns_fd, "the pod network namespace", err)) < 0)
-            return r;
-    }
+    if (netns_fd >= 0 && (r = caa_netns_enter(netns_fd, "the pod network namespace", &origin, err)) < 0)
+        return r;
     struct nl_sock *sk = nl_socket_alloc();
     if (!sk)
         caa_oom();
     r = nl_connect(sk, NETLINK_ROUTE);
-    if (orig >= 0 && setns(orig, CLONE_NEWNET) < 0) {
-        /* The thread would keep running in the pod's namespace and create
-         * devices and rules in the wrong place: stop here. */
-        log_error("cannot return to the original network namespace: %s", strerror(errno));
-        abort();
-    }
+    if (origin >= 0)
+        caa_netns_return(origin);
     if (r < 0) {
         nl_socket_free(sk);
         return caa_podnet_nl_error(err, r, "opening a netlink socket");
@@ -83,7 +45,7 @@ int caa_podnet_nl_open(const char *netns_path, struct nl_sock **ret, caa_error *
 {
     _cleanup_close_ int fd = -1;
     if (netns_path) {
-        fd = caa_podnet_netns_open(netns_path, err);
+        fd = caa_netns_open(netns_path, err);
         if (fd < 0)
             return fd;
     }
@@ -133,7 +95,7 @@ static void *create_thread(void *arg)
 int caa_podnet_netns_ensure(const char *path, bool *ret_created, caa_error **err)
 {
     _cleanup_error_ caa_error *e = NULL;
-    int fd = caa_podnet_netns_open(path, &e);
+    int fd = caa_netns_open(path, &e);
     if (fd >= 0) {
         close(fd);
         if (ret_created)

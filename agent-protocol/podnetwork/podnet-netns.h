@@ -1,5 +1,6 @@
-/* Network namespaces for the pod network: opening them by path, netlink
- * sockets bound to them, and creating a named one the way `ip netns add` does.
+/* Network namespaces for the pod network: netlink sockets bound to them, and
+ * creating a named one the way `ip netns add` does (opening one by path, and
+ * entering it, is lib/netns.h's).
  *
  * Netlink sockets keep the namespace they were created in, so a socket for a
  * pod's namespace is opened by switching the calling thread into it, creating
@@ -11,10 +12,6 @@
 #include "error.h"
 
 struct nl_sock;
-
-/* Opens a network namespace file (O_RDONLY|O_CLOEXEC) and returns the fd.
- * -ENOENT: path does not exist; -EINVAL: not a network namespace. */
-int caa_podnet_netns_open(const char *path, caa_error **err);
 
 /* Opens a NETLINK_ROUTE socket in the namespace of netns_fd (-1: the calling
  * thread's own). -EPERM when entering the namespace is not allowed. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "netns.h"
 #include "podnet-error.h"
 #include "podnet-extnet.h"
 #include "podnet-netns.h"
@@ -73,7 +74,7 @@ int caa_podnet_vm_setup(const caa_podnet_config *cfg, const caa_podnet_vm_opts *
         return r;
     if ((r = caa_podnet_require_net_admin(err)) < 0 || (r = caa_podnet_netns_ensure(path, NULL, err)) < 0)
         return r;
-    if ((nsfd = caa_podnet_netns_open(path, err)) < 0)
+    if ((nsfd = caa_netns_open(path, err)) < 0)
         return nsfd;
     if ((r = caa_podnet_nl_open(NULL, &root, err)) < 0 || (r = caa_podnet_nl_open_fd(nsfd, &pod, err)) < 0)
         return r;

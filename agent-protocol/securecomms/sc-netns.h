@@ -3,7 +3,9 @@
  * /run/netns as upstream). A socket stays in the namespace it was created
  * in, so a short-lived thread enters the namespace, creates and binds the
  * socket and ends; the caller's threads never change namespace. The wait is
- * for socket(), bind() and listen() only. */
+ * for socket(), bind() and listen() only. The path is opened as lib/netns.h
+ * does: a FIFO, a plain file or another kind of namespace there is refused
+ * with a message that says what it is, before anything is created. */
 #pragma once
 
 #include <stdint.h>

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +25,7 @@
 #include "agent.pb-c.h"
 #include "cleanup.h"
 #include "log.h"
+#include "netns.h"
 #include "test-agent.h"
 #include "xalloc.h"
 
@@ -408,39 +408,6 @@ static bool missing_pause(const char *file)
     return strcmp(base, "pause") == 0 && access(file, X_OK) < 0;
 }
 
-static int netns_enter(const char *netns, int *ret_saved, caa_error **err)
-{
-    _cleanup_close_ int target = open(netns, O_RDONLY | O_CLOEXEC);
-    if (target < 0)
-        return caa_error_set_errno(err, -errno, "network namespace %s", netns);
-    _cleanup_close_ int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (saved < 0)
-        return caa_error_set_errno(err, -errno, "own network namespace");
-    if (setns(target, CLONE_NEWNET) < 0) {
-        int e = errno;
-        if (e == EPERM)
-            return caa_error_set(err, -EPERM,
-                                 "joining network namespace %s: operation not permitted "
-                                 "(the test agent needs CAP_SYS_ADMIN)",
-                                 netns);
-        if (e == EINVAL)
-            return caa_error_set(err, -EINVAL, "%s is not a network namespace", netns);
-        return caa_error_set_errno(err, -e, "joining network namespace %s", netns);
-    }
-    *ret_saved = TAKE_FD(saved);
-    return 0;
-}
-
-static void netns_leave(int saved)
-{
-    if (setns(saved, CLONE_NEWNET) < 0) {
-        /* Serving on in a pod's namespace would be wrong in ways hard to see. */
-        log_error("cannot return to the agent's network namespace: %s", strerror(errno));
-        abort();
-    }
-    close(saved);
-}
-
 /* A pty pair, both ends close-on-exec (uv_spawn's dup2 clears it on the
  * child's 0-2), with the OCI console size when one was given. */
 static int tty_open(const ta_tty *tty, int *ret_master, int *ret_slave, caa_error **err)
@@ -517,7 +484,7 @@ int ta_process_spawn(ta_agent *a, ta_process **list, const char *exec_id, bool i
     }
 
     int saved_ns = -1;
-    if (netns && netns_enter(netns, &saved_ns, err) < 0)
+    if (netns && caa_netns_enter_path(netns, &saved_ns, err) < 0)
         return caa_error_prefix(err, "starting process %s", exec_id);
 
     ta_process *p = xnew0(ta_process, 1);
@@ -558,7 +525,7 @@ int ta_process_spawn(ta_agent *a, ta_process **list, const char *exec_id, bool i
     };
     int r = uv_spawn(a->loop, &p->handle, &o);
     if (saved_ns >= 0)
-        netns_leave(saved_ns);
+        caa_netns_return(saved_ns); /* serving on in a pod's namespace would go unnoticed */
     bool started = r == 0;
     if (r < 0) {
         caa_error_set(err, r, "starting process %s (%s): %s", exec_id, file, uv_strerror(r));
