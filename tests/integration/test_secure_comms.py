@@ -14,12 +14,15 @@ Worker side end to end: the test daemon with -secure-comms
 -secure-comms-no-trustee; the forwarder runs with the apf.json the daemon
 wrote for the pod; StartVM completes over SSH, `caa-ctl check` answers
 SERVING through the tunnel, a forwarder restart is recovered, StopVM
-cleans up, no key in the daemon log.
+cleans up, no key in the daemon log. As root, tunnels in a network namespace
+work both ways, and tunnels whose namespace is a FIFO or a plain file are
+refused on both sides with what the path is, without a hang or a listener.
 """
 import base64
 import shutil
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -345,8 +348,24 @@ def scenario_daemon_end_to_end(wrapper=()):
     # The other way: a VM inbound in that namespace (the forwarder listens there and relays to
     # sshd's remote forward), a worker outbound to the echo service.
     vm_ns_port = free_port()
-    vm_tunnels = (["-secure-comms-pp-inbounds", "KUBERNETES_PHASE:ECHOVM:%s:%d" % (netns, vm_ns_port),
-                   "-secure-comms-outbounds", "KUBERNETES_PHASE:ECHOVM:127.0.0.1:%d" % echo_port] if netns else [])
+    vm_inbounds = ["KUBERNETES_PHASE:ECHOVM:%s:%d" % (netns, vm_ns_port)] if netns else []
+    vm_outbounds = ["KUBERNETES_PHASE:ECHOVM:127.0.0.1:%d" % echo_port] if netns else []
+    # Namespace names that lead to a FIFO (opening it blocking would hang the daemon) and to a
+    # plain file: each tunnel is refused with what the path is, no listener opened, on both sides.
+    bogus = []
+    if netns:
+        for kind, make in (("FIFO", os.mkfifo), ("regular file", lambda p: open(p, "x").close())):
+            name = "caa-scbad%d-%d" % (len(bogus), os.getpid())
+            make(os.path.join("/run/netns", name))
+            _netns_files_created.append(os.path.join("/run/netns", name))
+            tag, port, vm_port = "BAD%d" % len(bogus), free_port(), free_port()
+            inbounds.append("KUBERNETES_PHASE:%s:%s:%d" % (tag, name, port))
+            outbounds.append("KUBERNETES_PHASE:%s:127.0.0.1:%d" % (tag, echo_port))
+            vm_inbounds.append("KUBERNETES_PHASE:%sVM:%s:%d" % (tag, name, vm_port))
+            vm_outbounds.append("KUBERNETES_PHASE:%sVM:127.0.0.1:%d" % (tag, echo_port))
+            bogus.append((tag, name, kind, port, vm_port))
+    vm_tunnels = (["-secure-comms-pp-inbounds", ",".join(vm_inbounds),
+                   "-secure-comms-outbounds", ",".join(vm_outbounds)] if netns else [])
     args = ["-test-ip", "127.0.0.1", "-forwarder-port", str(vm.agent_port), "-proxy-timeout", "60s",
             "-secure-comms", "-secure-comms-no-trustee", "-secure-comms-ssh-port", str(vm.ssh_port),
             "-cert-file", "/nonexistent-ignored-with-secure-comms",
@@ -395,6 +414,12 @@ def scenario_daemon_end_to_end(wrapper=()):
             check(p.stdout.strip() == b"from the namespace",
                   "%s namespace inbound answered %r %r" % (where, p.stdout, p.stderr))
         vm.fwd.wait_line("inbound ECHOVM: 127.0.0.1:%d in namespace %s" % (vm_ns_port, netns))
+    for tag, name, kind, port, vm_port in bogus:
+        why = '"/run/netns/%s" is not a network namespace (a %s)' % (name, kind)
+        d.wait_log(r"sandbox=%s tunnel %s: %s" % (sid, tag, re.escape(why)))
+        vm.fwd.wait_line("inbound %sVM: %s" % (tag, why))
+        # (vm_port does listen here: sshd's remote forward, which the forwarder relays to.)
+        check(not port_listening(port), "tunnel %s (%s) opened a listener on %d" % (tag, kind, port))
 
     # sshd and its connection processes die (as in a VM reboot): the forwarder restarts sshd,
     # the daemon's SSH client reconnects, the agent answers again.
@@ -426,12 +451,25 @@ def scenario_daemon_end_to_end(wrapper=()):
     agent.stop()
 
 
+def port_listening(port):
+    """Whether anything in this network namespace listens on 127.0.0.1:port."""
+    with socket.socket() as s:
+        s.settimeout(5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 _netns_created = []
+_netns_files_created = []
 
 
 def delete_netns():
     for ns in _netns_created:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+    for path in _netns_files_created:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def main():
