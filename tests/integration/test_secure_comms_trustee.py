@@ -14,7 +14,8 @@ remote forward) carries the forwarder's key fetch through the KBS tunnel, where 
 worker rewrites pp-sid to pp-<sid>; the VM restarts sshd with the fetched keys; the
 daemon reconnects, pins the host key, and the agent path works. StopVM deletes the
 KBS resource. Failure cases: a wrong admin key, an expired token (KBS clock ahead)
-and a KBS that is down all fail StartVM with a clear error and leave nothing.
+and a KBS that is down all fail StartVM with a clear error and leave nothing; a
+FIFO as the forwarder's key namespace is named as such and does not hang it.
 """
 import json
 import os
@@ -282,6 +283,29 @@ def scenario_refusals(root, admin_prv, admin_pub):
     refused_start(tmpdir(), "127.0.0.1:%d" % free_port(), admin_prv, "KBS POST default/sshclient/publicKey")
 
 
+def scenario_key_netns_not_a_namespace(root):
+    """-secure-comms-key-netns naming a FIFO: the key fetch says what the path is and waits for
+    a namespace there; it never blocks in open(), so the forwarder stops at once."""
+    fifo = os.path.join(root, "key-netns-fifo")
+    os.mkfifo(fifo, 0o600)
+    apf_path = os.path.join(root, "apf-fifo.json")
+    with open(apf_path, "w") as f:
+        json.dump({"pod-network": None, "pod-namespace": "default", "pod-name": "sct-fifo"}, f)
+    fwd = Child([FORWARDER, "-config", apf_path, "-listen", "127.0.0.1:%d" % free_port(),
+                 "-kata-agent-socket", os.path.join(root, "agent-fifo.sock"),
+                 "-pod-namespace", "/run/netns/podns-caa-sct-unused", "-secure-comms", "-secure-comms-listen",
+                 "127.0.0.1", "-secure-comms-ssh-port", str(free_port()),
+                 "-secure-comms-dir", os.path.join(root, "sshd-fifo"),
+                 "-secure-comms-key-source", "http://127.0.0.1:%d/kbs/v0/resource/default" % free_port(),
+                 "-secure-comms-key-netns", fifo, "-log-level", "debug"])
+    fwd.wait_line('cannot fetch the keys in that namespace: "%s" is not a network namespace (a FIFO)' % fifo)
+    t0 = time.monotonic()
+    fwd.stop()
+    check(fwd.p.returncode == 0 and time.monotonic() - t0 < 10,
+          "forwarder with a FIFO key namespace: exit %s after %.1f s:\n%s"
+          % (fwd.p.returncode, time.monotonic() - t0, "\n".join(fwd.lines[-20:])))
+
+
 def main():
     if not FORWARDER or not TEST_AGENT or not os.access(SSHD, os.X_OK):
         print("SKIP: needs the forwarder, caa-test-agent and sshd (openssh-server)")
@@ -306,6 +330,7 @@ def main():
             scenario_two_phases(tmpdir(), admin_prv, admin_pub, VALGRIND)
             return
         scenario_refusals(root, admin_prv, admin_pub)
+        scenario_key_netns_not_a_namespace(tmpdir())
         scenario_two_phases(tmpdir(), admin_prv, admin_pub)
     finally:
         cleanup()
