@@ -1,11 +1,17 @@
-/* Metrics registry: small label tables behind one mutex. The label values are
- * the daemon's own constants (states, ops, verbs, codes) but are escaped
+/* Metrics registry: small label tables, no lock. Everything that records
+ * runs on the daemon's loop thread (pod hooks, ttRPC handlers, provider
+ * results, which the provider operation helper delivers on the loop, the
+ * Kubernetes client's HTTP callbacks, the orphan sweep), and so does the
+ * probe endpoint that renders them; debug builds check it. The label values
+ * are the daemon's own constants (states, ops, verbs, codes) but are escaped
  * anyway as the text format requires. */
 #include "metrics.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +41,25 @@ typedef struct histogram {
     double sum;
 } histogram;
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static family pods, provider_requests, kube_requests;
 static histogram startvm, stopvm;
 static double agent_connections;
 static caa_metrics_orphan_sweep orphan_sweep;
+
+/* Debug builds: the first thread that touches the registry owns it, any
+ * other one aborts (a recorder moved off the loop needs a lock again). */
+static void assert_owner_thread(void)
+{
+#ifndef NDEBUG
+    static pthread_t owner;
+    static bool owned;
+    if (!owned) {
+        owner = pthread_self();
+        owned = true;
+    }
+    assert(pthread_equal(owner, pthread_self()));
+#endif
+}
 
 /* The series with these label values; created at 0. NULL when the family is
  * full (a bounded registry: label values never come from outside). */
@@ -59,11 +79,10 @@ static series *find(family *f, const char *a, const char *b)
 
 static void add(family *f, const char *a, const char *b, double delta)
 {
-    pthread_mutex_lock(&lock);
+    assert_owner_thread();
     series *s = find(f, a, b);
     if (s)
         s->value += delta;
-    pthread_mutex_unlock(&lock);
 }
 
 void caa_metrics_pod_state(const char *from, const char *to)
@@ -76,13 +95,12 @@ void caa_metrics_pod_state(const char *from, const char *to)
 
 static void observe(histogram *h, double seconds)
 {
-    pthread_mutex_lock(&lock);
+    assert_owner_thread();
     for (size_t i = 0; i < N_BUCKETS; i++)
         if (seconds <= duration_buckets[i])
             h->buckets[i]++;
     h->count++;
     h->sum += seconds;
-    pthread_mutex_unlock(&lock);
 }
 
 void caa_metrics_observe_startvm(double seconds)
@@ -117,16 +135,14 @@ void caa_metrics_provider_result(const char *op, int status)
 
 void caa_metrics_set_agent_proxy_connections(size_t n)
 {
-    pthread_mutex_lock(&lock);
+    assert_owner_thread();
     agent_connections = (double)n;
-    pthread_mutex_unlock(&lock);
 }
 
 void caa_metrics_set_orphan_sweep(const caa_metrics_orphan_sweep *v)
 {
-    pthread_mutex_lock(&lock);
+    assert_owner_thread();
     orphan_sweep = *v;
-    pthread_mutex_unlock(&lock);
 }
 
 /* ---------------------------------------------------------------- render */
@@ -194,7 +210,7 @@ char *caa_metrics_render(void)
     FILE *out = open_memstream(&text, &len);
     if (!out)
         caa_oom();
-    pthread_mutex_lock(&lock);
+    assert_owner_thread();
     put_family(out, "caa_pods", "gauge", "Pods by lifecycle state.", &pods, "state", NULL);
     put_histogram(out, "caa_startvm_duration_seconds", "StartVM duration (provider create to agent ready).",
                   &startvm);
@@ -208,7 +224,6 @@ char *caa_metrics_render(void)
             "# TYPE caa_agent_proxy_connections gauge\ncaa_agent_proxy_connections %.17g\n",
             agent_connections);
     put_orphan_sweep(out, &orphan_sweep);
-    pthread_mutex_unlock(&lock);
     fprintf(out, "# HELP caa_build_info Build of this daemon.\n# TYPE caa_build_info gauge\n"
                  "caa_build_info{version=\"");
     put_escaped(out, CAA_VERSION);
@@ -229,7 +244,7 @@ static void clear_family(family *f)
 
 void caa_metrics_reset(void)
 {
-    pthread_mutex_lock(&lock);
+    assert_owner_thread();
     clear_family(&pods);
     clear_family(&provider_requests);
     clear_family(&kube_requests);
@@ -237,5 +252,4 @@ void caa_metrics_reset(void)
     stopvm = (histogram){0};
     agent_connections = 0;
     orphan_sweep = (caa_metrics_orphan_sweep){0};
-    pthread_mutex_unlock(&lock);
 }

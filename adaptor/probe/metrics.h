@@ -10,8 +10,8 @@
  *   caa_orphan_sweep_*_total, _last_found        the orphan sweep's counters
  *   caa_build_info{version}                      always 1
  *
- * One process-wide registry behind a mutex: safe to record from any thread;
- * the probe endpoint renders it on the loop (docs/metrics.md). */
+ * One process-wide registry without a lock: recorded and rendered on the
+ * loop thread only (debug builds abort on a second thread; docs/metrics.md). */
 #pragma once
 
 #include <stddef.h>
