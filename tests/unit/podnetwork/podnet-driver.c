@@ -14,14 +14,13 @@
  *
  * Errors print "error <NAME>: <message>" on stderr and exit 1. */
 #include <errno.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fs.h"
+#include "netns.h"
 #include "parse.h"
 #include "podnet-config.h"
 #include "podnet-vm.h"
@@ -161,12 +160,12 @@ static int cmd_config(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "--netns")) {
-        int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-            fprintf(stderr, "error %s: entering %s: %s\n", strerrorname_np(errno), argv[2], strerror(errno));
-            return 1;
-        }
-        close(fd);
+        /* The whole run happens in that namespace: no way back needed. */
+        caa_error *e = NULL;
+        int origin;
+        if (caa_netns_enter_path(argv[2], &origin, &e) < 0)
+            return fail(e);
+        close(origin);
         argc -= 2;
         argv += 2;
     }

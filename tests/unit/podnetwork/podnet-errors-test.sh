@@ -43,8 +43,15 @@ expect_fail "inspect: namespace path does not exist" \
   '^error ENOENT: network namespace "/run/netns/caa-pne-[0-9]+-nope" does not exist' \
   drv_w inspect "$(pn_nspath nope)"
 touch "$PN_TMP/plain-file"
-expect_fail "inspect: path is not a network namespace" '^error EINVAL: ".*plain-file" is not a network namespace' \
-  drv_w inspect "$PN_TMP/plain-file"
+expect_fail "inspect: path is not a network namespace" \
+  '^error EINVAL: ".*plain-file" is not a network namespace \(a regular file\)' drv_w inspect "$PN_TMP/plain-file"
+# A FIFO without a writer: refused at once (timeout: a blocking open would hang here).
+mkfifo "$PN_TMP/fifo"
+expect_fail "inspect: FIFO refused without blocking" '^error EINVAL: ".*fifo" is not a network namespace \(a FIFO\)' \
+  timeout 30 "$driver" --netns "$WP" inspect "$PN_TMP/fifo"
+expect_fail "worker setup: pod path is another kind of namespace" \
+  '^error EINVAL: "/proc/self/ns/uts" is not a network namespace \(a UTS namespace\)' \
+  drv_w worker-setup /proc/self/ns/uts "$cfg" 198.18.0.9
 
 pn_addns noaddr && fake_dev noaddr eth0 && ip -n "$(pn_ns noaddr)" link set eth0 up &&
   ip -n "$(pn_ns noaddr)" route add default dev eth0
