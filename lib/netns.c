@@ -62,9 +62,36 @@ static int not_a_netns(caa_error **err, const char *path, const char *what)
     return caa_error_set(err, -EINVAL, "\"%s\" is not a network namespace (%s)", path, what);
 }
 
+/* The type checks on an O_PATH descriptor, which opens nothing: a device
+ * path never sees a real open() (opening some devices has side effects). */
+static int check_kind_before_open(const char *path, caa_error **err)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return caa_error_set(err, -ENOENT, "network namespace \"%s\" does not exist", path);
+        return caa_error_set_errno(err, -errno, "opening network namespace \"%s\"", path);
+    }
+    struct stat st;
+    struct statfs sfs;
+    int r = 0;
+    if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
+        r = caa_error_set_errno(err, -errno, "checking network namespace \"%s\"", path);
+    else if (!S_ISREG(st.st_mode))
+        r = not_a_netns(err, path, file_kind(st.st_mode));
+    else if (sfs.f_type != NSFS_MAGIC)
+        r = not_a_netns(err, path, "a regular file");
+    close(fd);
+    return r;
+}
+
 int caa_netns_open(const char *path, caa_error **err)
 {
-    /* O_NONBLOCK: a FIFO without a writer would otherwise stall the open;
+    int r = check_kind_before_open(path, err);
+    if (r < 0)
+        return r;
+    /* The path may have changed since; the same checks follow on what is
+     * really opened. O_NONBLOCK: a FIFO without a writer would otherwise stall the open;
      * O_NOCTTY: a terminal must not become the controlling one. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -78,7 +105,6 @@ int caa_netns_open(const char *path, caa_error **err)
      * something else to a device. */
     struct stat st;
     struct statfs sfs;
-    int r;
     if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
         r = caa_error_set_errno(err, -errno, "checking network namespace \"%s\"", path);
     else if (!S_ISREG(st.st_mode))
