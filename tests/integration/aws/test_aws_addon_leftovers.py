@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""No leaked add-on ENI or Elastic IP (external-net-via-pod-vm, -use-public-ip),
+whatever instant the process making them dies.
+
+Kill cells: the provider (aws-provider-driver, the module the daemon loads)
+creates a multi-NIC instance with -use-public-ip; the fake EC2 does one call
+(CreateNetworkInterface, AttachNetworkInterface, ModifyNetworkInterfaceAttribute,
+AllocateAddress, AssociateAddress) and never answers it ("late": done in the
+cloud, the answer lost), and the process is SIGKILLed by PID right then, so
+the next step never runs. A new provider's list then reports what a StopVM by
+name would take (the pod's instance and its unattached ENI / loose Elastic
+IP, under the pod's instance name). Restart: the real daemon, with no pod
+state for those pods, sweeps (grace 0) and must leave none of them, with
+pagination (5 per page) on the way.
+
+Never wrongly deleted: a foreign untagged ENI, another node's tagged ENI and
+Elastic IP, and a live pod's attached ENI and its unattached one (the pod's
+state still knows its name) survive; once that pod is stopped, the next sweep
+takes its leftovers too. Dry run deletes nothing. Prints the matrix."""
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import test_aws_daemon  # noqa: E402
+from aws_harness import NODE, Driver, Fake, Skip, Tap, base_args, base_env, check  # noqa: E402
+from caa_harness import pod_annotations, sandbox_id  # noqa: E402
+from test_aws_daemon import AwsDaemon  # noqa: E402
+
+DRIVER = os.environ.get("CAA_AWS_DRIVER", "")
+fake = None
+
+# (EC2 call left unanswered, what must exist in the fake when it was done)
+CELLS = [
+    ("CreateNetworkInterface", lambda st, iid: any(n["tags"][0][1] == "nic-" + iid for n in st["enis"])),
+    ("AttachNetworkInterface", lambda st, iid: any(n["attachment"] and n["attachment"]["instanceId"] == iid
+                                                   for n in st["enis"])),
+    ("ModifyNetworkInterfaceAttribute", lambda st, iid: any(n["attachment"] and n["attachment"]["instanceId"] == iid
+                                                            and n["attachment"]["deleteOnTermination"]
+                                                            for n in st["enis"])),
+    ("AllocateAddress", lambda st, iid: any(dict(a["tags"]).get("Name") == "eip-" + iid for a in st["addresses"])),
+    ("AssociateAddress", lambda st, iid: any(dict(a["tags"]).get("Name") == "eip-" + iid and a["associationId"]
+                                             for a in st["addresses"])),
+]
+
+
+def ours(st=None):
+    """This node's instances (not terminated), ENIs and Elastic IPs in the fake."""
+    st = st or fake.state()
+    inst = [i for i in st["instances"] if i["tags"].get("caa.node") == NODE
+            and i["state"] not in ("terminated", "shutting-down")]
+    enis = [n for n in st["enis"] if dict(n["tags"]).get("caa.node") == NODE]
+    eips = [a for a in st["addresses"] if dict(a.get("tags") or []).get("caa.node") == NODE]
+    return inst, enis, eips
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("%s within %ss: %s" % (what, timeout, fake.state()))
+
+
+def kill_cell(n, call):
+    """A create killed right after call was done in the cloud; returns the
+    pod's instance name, its instance id and what a new provider lists."""
+    name = "podvm-k%d-12345678" % n
+    fake.config(hostile={call: {"mode": "late", "count": 1}})
+    d = Driver(fake, base_args(**{"-use-public-ip": True}))
+    d.proc.stdin.write("create %s %016x multi_nic=1\n" % (name, 0xadd0 + n))
+    d.proc.stdin.flush()
+    done = dict(CELLS)[call]
+
+    def reached():
+        st = fake.state()
+        inst = [i for i in st["instances"] if i["tags"].get("Name") == name]
+        return bool(inst) and done(st, inst[0]["id"])
+
+    wait_for(reached, 60, "%s done in the fake" % call)
+    d.proc.kill()  # SIGKILL, by PID: the answer never reaches anyone
+    d.proc.wait(10)
+    fake.config(hostile={})
+    iid = [i for i in fake.instances() if i["tags"].get("Name") == name][0]["id"]
+    d2 = Driver(fake, base_args(**{"-use-public-ip": True}))
+    listed = d2.cmd("list")
+    check(listed["status"] == 0, "list after the kill: %s" % listed)
+    check(d2.close() == 0, "driver exit")
+    return name, iid, listed["instances"]
+
+
+def t_kill_matrix_then_sweep():
+    # A live pod of this node (its state file says ready), started by a daemon that then stops.
+    live = AwsDaemon(extra=["-orphan-sweep-interval", "0"]).start()
+    root = live.root
+    sid = sandbox_id(901)
+    live.ctl_ok("create", sid, *pod_annotations("live", "default"))
+    live.ctl_ok("start", sid, timeout=60)
+    live_state = live.pod_state(sid)
+    live_iid, live_name = live_state["instance_id"], live_state["instance_name"]
+    check(live.stop() == 0, "daemon exit")
+    own = [["caa.node", NODE], ["caa.sandbox-id", sid], ["caa.instance-name", live_name]]
+    # Its attached add-on ENI (DeleteOnTermination never set) and an unattached one.
+    live_attached = fake.add_eni(tags=own, instance_id=live_iid)["id"]
+    live_loose = fake.add_eni(tags=own)["id"]
+    # Bystanders: untagged, another node's ENI and Elastic IP.
+    foreign = fake.add_eni(tags=[["Name", "someone-else"]])["id"]
+    theirs = fake.add_eni(tags=[["caa.node", "other-node"], ["caa.sandbox-id", "x"], ["caa.instance-name", "p"]])["id"]
+    fake.add_address(public_ip="198.51.100.200", allocation_id="eipalloc-0ffffffffffffff01",
+                     tags=[["caa.node", "other-node"], ["caa.sandbox-id", "x"]])
+    # Enough leftovers of this node for two pages of DescribeNetworkInterfaces.
+    for k in range(6):
+        fake.add_eni(tags=[["caa.node", NODE], ["caa.sandbox-id", "%016x" % k]])
+
+    rows = []
+    for n, (call, _) in enumerate(CELLS):
+        name, iid, listed = kill_cell(n, call)
+        inst, enis, eips = ours()
+        mine = lambda xs: [x for x in xs if dict(x.get("tags") or []).get("caa.instance-name") == name]  # noqa: E731
+        by_name = sorted(e["id"] for e in listed if e.get("name") == name)
+        # What the StopVM by name (instance id unknown) takes: the instance, an unattached ENI, a loose address.
+        want = sorted([iid] + [e["id"] for e in mine(enis) if not e["attachment"]] +
+                      [a["allocationId"] for a in mine(eips) if not a["associationId"]])
+        check(by_name == want, "%s: listed under the pod's name %s, expected %s" % (call, by_name, want))
+        rows.append([call, len(mine(enis)), len(mine(eips)), len(by_name)])
+
+    fake.config(list_page_size=5)
+    d = AwsDaemon(extra=["-orphan-sweep-interval", "1s", "-orphan-sweep-grace", "0"], root=root).start()
+
+    def swept():
+        inst, enis, eips = ours()
+        return ({i["id"] for i in inst} == {live_iid} and {e["id"] for e in enis} == {live_attached, live_loose}
+                and eips == [])
+
+    wait_for(swept, 90, "the sweep leaves only the live pod's instance and ENIs")
+    st = fake.state()
+    ids = {n["id"] for n in st["enis"]}
+    check({foreign, theirs} <= ids, "bystander ENIs deleted: %s" % ids)
+    check(any(a["allocationId"] == "eipalloc-0ffffffffffffff01" for a in st["addresses"]),
+          "another node's Elastic IP released")
+    check(st["counts"].get("DescribeNetworkInterfaces", 0) >= 2, "ENI listing paged: %s" % st["counts"])
+    att = [n for n in st["enis"] if n["id"] == live_attached][0]["attachment"]
+    check(att and att["instanceId"] == live_iid, "the live pod's ENI is still attached: %s" % att)
+    for r in rows:
+        r.append(0)
+
+    # The pod stops: its instance goes, its ENI becomes available (no DeleteOnTermination) and the next sweep
+    # takes it and the one its name kept.
+    d.ctl_ok("stop", sid, timeout=60)
+    wait_for(lambda: ours() == ([], [], []), 60, "the stopped pod's ENIs swept")
+    ids = {n["id"] for n in fake.state()["enis"]}
+    check({foreign, theirs} <= ids, "bystander ENIs deleted after the stop: %s" % ids)
+    check(d.stop() == 0, "daemon exit")
+    check(fake.state()["sig_failures"] == 0, "every request was signed correctly")
+
+    print("# %-32s %5s %5s %15s %10s" % ("SIGKILL after", "ENIs", "EIPs", "listed by name", "after sweep"))
+    for r in rows:
+        print("# %-32s %5d %5d %15d %10d" % tuple(r))
+
+
+def t_dry_run():
+    """-orphan-sweep-dry-run: leftovers are logged, nothing is deleted."""
+    eni = fake.add_eni(tags=[["caa.node", NODE], ["caa.sandbox-id", "1"], ["caa.instance-name", "podvm-gone"]])["id"]
+    fake.add_address(public_ip="198.51.100.201", allocation_id="eipalloc-0eeeeeeeeeeeeee01",
+                     tags=[["caa.node", NODE], ["caa.sandbox-id", "1"]])
+    d = AwsDaemon(extra=["-orphan-sweep-interval", "1h", "-orphan-sweep-grace", "0", "-orphan-sweep-dry-run"]).start()
+    d.wait_log(r"orphan sweep: 2 unknown instance\(s\); 0 deleted", timeout=30)
+    check(d.count_log(r"%s \(podvm-gone\) belongs to no pod; dry run" % eni) == 1, d.log())
+    check(d.stop() == 0, "daemon exit")
+    _, enis, eips = ours()
+    check(len(enis) == 1 and len(eips) == 1, "dry run deleted something: %s %s" % (enis, eips))
+
+
+TESTS = [
+    ("SIGKILL after each ENI/EIP call: listed under the pod's name, swept, bystanders kept", t_kill_matrix_then_sweep),
+    ("dry run deletes no leftover ENI or Elastic IP", t_dry_run),
+]
+
+
+def main():
+    global fake
+    if not DRIVER or not os.path.exists(DRIVER) or not test_aws_daemon.REAL_DAEMON or \
+            not os.path.exists(test_aws_daemon.REAL_DAEMON):
+        print("1..0 # SKIP the aws driver or daemon not built")
+        return 77
+    try:
+        fake = Fake()
+    except Skip as e:
+        print("1..0 # SKIP %s" % e)
+        return 77
+    test_aws_daemon.fake = fake
+    tap = Tap()
+    for name, fn in TESTS:
+        fake.reset(private_ip_override="127.0.0.1")
+        tap.run(name, fn)
+    fake.stop()
+    return tap.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
