@@ -39,6 +39,8 @@ typedef enum op_phase {
     PH_DEL_ADDRS,
     PH_DEL_DISASSOC,
     PH_DEL_RELEASE,
+    PH_DEL_ENIS,
+    PH_DEL_ENI_MODIFY,
     PH_DEL_TERMINATE,
     PH_LIST,
     PH_LIST_ENIS,
@@ -85,6 +87,8 @@ struct aws_op {
     size_t addr_idx;
     caa_error *addr_err; /* an address could not be released */
     bool addon_delete;   /* deleting a leftover ENI or Elastic IP, not an instance */
+    ec2_eni_list enis;   /* the instance's ENIs of ours, to go with it */
+    size_t eni_idx;
 
     /* list */
     caa_instance **list;
@@ -117,6 +121,7 @@ static void op_free(caa_op *base)
     free(op->eni_allocation_id);
     free(op->id);
     ec2_address_list_done(&op->addrs);
+    ec2_eni_list_done(&op->enis);
     caa_error_free(op->addr_err);
     caa_instance_list_free(op->list);
     caa_strv_free(op->loose_enis);
@@ -253,6 +258,84 @@ static void del_terminate(aws_op *op)
     op_call(op, &params, on_terminate);
 }
 
+/* The start of a delete step's answer: true when the delete ended (cancelled). */
+static bool delete_cancelled(aws_op *op, int status, caa_error *e)
+{
+    op->call = NULL;
+    if (status != -ECANCELED)
+        return false;
+    delete_done(op, status, e);
+    return true;
+}
+
+/* An add-on ENI of ours attached without DeleteOnTermination (its create was
+ * killed between AttachNetworkInterface and the modify) would outlive the
+ * instance: it is made to go with it first. A failure here does not keep the
+ * instance alive; the orphan sweep takes such an ENI once it is unattached. */
+static void del_next_eni(aws_op *op);
+
+static void on_del_eni_modified(int status, caa_http_response *resp, const char *code, caa_error *e,
+                                void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    if (delete_cancelled(op, status, e))
+        return;
+    if (status >= 0)
+        status = ec2_parse_expect_root(r->body, r->body_len, "ModifyNetworkInterfaceAttributeResponse", &e);
+    if (status < 0)
+        log_warn("ENI %s of %s stays after it (the orphan sweep removes it): %s", op->enis.v[op->eni_idx].id,
+                 op->id, caa_error_msg(e));
+    caa_error_free(e);
+    op->eni_idx++;
+    del_next_eni(op);
+}
+
+static void del_next_eni(aws_op *op)
+{
+    for (; op->eni_idx < op->enis.n; op->eni_idx++) {
+        const ec2_eni *n = &op->enis.v[op->eni_idx];
+        if (n->delete_on_termination || !aws_resource_id_valid(n->id, "eni-") || !n->attachment_id ||
+            !n->attached_instance_id || strcmp(n->attached_instance_id, op->id) != 0)
+            continue;
+        op->phase = PH_DEL_ENI_MODIFY;
+        aws_params params = {0};
+        ec2_build_eni_delete_on_termination(n->id, n->attachment_id, &params);
+        op_call(op, &params, on_del_eni_modified);
+        return;
+    }
+    del_terminate(op);
+}
+
+static void on_del_enis(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    if (delete_cancelled(op, status, e))
+        return;
+    if (status >= 0)
+        status = ec2_parse_describe_network_interfaces(r->body, r->body_len, &op->enis, &e);
+    if (status < 0)
+        log_debug("DescribeNetworkInterfaces for %s: %s; terminating anyway", op->id, caa_error_msg(e));
+    caa_error_free(e);
+    op->eni_idx = 0;
+    del_next_eni(op);
+}
+
+static void del_enis(aws_op *op)
+{
+    char *instance[] = {op->id, NULL};
+    char *node[] = {op->p->node_name, NULL};
+    ec2_filter filters[] = {{"attachment.instance-id", instance}, {"tag:" AWS_TAG_NODE, node}};
+    ec2_eni_list_done(&op->enis);
+    op->phase = PH_DEL_ENIS;
+    aws_params params = {0};
+    ec2_build_describe_network_interfaces(filters, CAA_ARRAY_SIZE(filters), 0, NULL, &params);
+    op_call(op, &params, on_del_enis);
+}
+
 static void note_address_failure(aws_op *op, caa_error *e)
 {
     if (!op->addr_err)
@@ -337,7 +420,7 @@ static void del_next_address(aws_op *op)
         delete_done(op, e ? e->code : 0, e);
         return;
     }
-    del_terminate(op);
+    del_enis(op);
 }
 
 static void on_addresses(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
@@ -345,18 +428,15 @@ static void on_addresses(int status, caa_http_response *resp, const char *code, 
     (void)code;
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
-    op->call = NULL;
-    if (status == -ECANCELED) {
-        delete_done(op, status, e);
+    if (delete_cancelled(op, status, e))
         return;
-    }
     if (status >= 0)
         status = ec2_parse_describe_addresses(r->body, r->body_len, &op->addrs, &e);
     if (status < 0) {
         /* Not knowing the Elastic IPs must not keep the instance alive. */
         log_debug("DescribeAddresses for %s: %s; terminating anyway", op->id, caa_error_msg(e));
         caa_error_free(e);
-        del_terminate(op);
+        del_enis(op);
         return;
     }
     caa_error_free(e);

@@ -532,6 +532,7 @@ void ec2_eni_list_done(ec2_eni_list *l)
         free(l->v[i].id);
         free(l->v[i].status);
         free(l->v[i].attached_instance_id);
+        free(l->v[i].attachment_id);
         tags_free(l->v[i].tags, l->v[i].n_tags);
     }
     free(l->v);
@@ -556,6 +557,9 @@ int ec2_parse_describe_network_interfaces(const char *xml, size_t len, ec2_eni_l
         eni->id = path_text(c, "networkInterfaceId");
         eni->status = path_text(c, "status");
         eni->attached_instance_id = path_text(c, "attachment/instanceId");
+        eni->attachment_id = path_text(c, "attachment/attachmentId");
+        _cleanup_free_ char *dot = path_text(c, "attachment/deleteOnTermination");
+        eni->delete_on_termination = dot && strcmp(dot, "true") == 0;
         parse_tags(c, &eni->tags, &eni->n_tags);
     }
     ret->next_token = path_text(root, "nextToken");

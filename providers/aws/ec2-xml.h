@@ -4,6 +4,7 @@
  * unknown elements skipped, as the official SDK does. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -109,6 +110,8 @@ typedef struct ec2_eni {
     char *id;                   /* networkInterfaceId */
     char *status;               /* available, in-use, ... */
     char *attached_instance_id; /* attachment/instanceId */
+    char *attachment_id;        /* attachment/attachmentId */
+    bool delete_on_termination; /* attachment/deleteOnTermination is "true" */
     aws_kv *tags;               /* tagSet, owned strings */
     size_t n_tags;
 } ec2_eni;

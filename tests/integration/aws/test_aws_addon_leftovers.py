@@ -65,9 +65,12 @@ def wait_for(cond, timeout, what):
     raise AssertionError("%s within %ss: %s" % (what, timeout, fake.state()))
 
 
-def kill_cell(n, call):
+def kill_cell(n, call, stop_by_name):
     """A create killed right after call was done in the cloud; returns the
-    pod's instance name, its instance id and what a new provider lists."""
+    pod's instance name, its instance id and what a new provider lists. With
+    stop_by_name the new provider then does what StopVM does for a pod whose
+    instance id never came back (pod-lifecycle.c, TD_FIND_INSTANCE): delete
+    every listed entry named like the pod."""
     name = "podvm-k%d-12345678" % n
     fake.config(hostile={call: {"mode": "late", "count": 1}})
     d = Driver(fake, base_args(**{"-use-public-ip": True}))
@@ -88,8 +91,17 @@ def kill_cell(n, call):
     d2 = Driver(fake, base_args(**{"-use-public-ip": True}))
     listed = d2.cmd("list")
     check(listed["status"] == 0, "list after the kill: %s" % listed)
+    if stop_by_name:
+        for e in listed["instances"]:
+            if e.get("name") == name:
+                r = d2.cmd("delete " + e["id"])
+                check(r["status"] == 0, "%s: deleting %s: %s" % (call, e["id"], r))
     check(d2.close() == 0, "driver exit")
     return name, iid, listed["instances"]
+
+
+def of_pod(name, xs):
+    return [x for x in xs if dict(x.get("tags") or []).get("caa.instance-name") == name]
 
 
 def t_kill_matrix_then_sweep():
@@ -116,16 +128,26 @@ def t_kill_matrix_then_sweep():
         fake.add_eni(tags=[["caa.node", NODE], ["caa.sandbox-id", "%016x" % k]])
 
     rows = []
-    for n, (call, _) in enumerate(CELLS):
-        name, iid, listed = kill_cell(n, call)
-        inst, enis, eips = ours()
-        mine = lambda xs: [x for x in xs if dict(x.get("tags") or []).get("caa.instance-name") == name]  # noqa: E731
-        by_name = sorted(e["id"] for e in listed if e.get("name") == name)
-        # What the StopVM by name (instance id unknown) takes: the instance, an unattached ENI, a loose address.
-        want = sorted([iid] + [e["id"] for e in mine(enis) if not e["attachment"]] +
-                      [a["allocationId"] for a in mine(eips) if not a["associationId"]])
-        check(by_name == want, "%s: listed under the pod's name %s, expected %s" % (call, by_name, want))
-        rows.append([call, len(mine(enis)), len(mine(eips)), len(by_name)])
+    n = 0
+    for call, _ in CELLS:
+        for stop_by_name in (True, False):
+            n += 1
+            name, iid, listed = kill_cell(n, call, stop_by_name)
+            if stop_by_name:
+                # StopVM's deletes: the instance terminates (an attached ENI of ours was made to go with
+                # it), the unattached ENI and the loose address are gone; nothing waits for the sweep.
+                wait_for(lambda: [i["state"] for i in fake.instances() if i["id"] == iid] == ["terminated"], 30,
+                         "instance terminated")
+                _, enis, eips = ours()
+                rows.append([call, "StopVM by name", len(of_pod(name, enis)), len(of_pod(name, eips))])
+                continue
+            _, enis, eips = ours()
+            by_name = sorted(e["id"] for e in listed if e.get("name") == name)
+            # Listed under the pod's name: the instance, an unattached ENI, a loose address.
+            want = sorted([iid] + [e["id"] for e in of_pod(name, enis) if not e["attachment"]] +
+                          [a["allocationId"] for a in of_pod(name, eips) if not a["associationId"]])
+            check(by_name == want, "%s: listed under the pod's name %s, expected %s" % (call, by_name, want))
+            rows.append([call, "orphan sweep", name])
 
     fake.config(list_page_size=5)
     d = AwsDaemon(extra=["-orphan-sweep-interval", "1s", "-orphan-sweep-grace", "0"], root=root).start()
@@ -145,7 +167,8 @@ def t_kill_matrix_then_sweep():
     att = [n for n in st["enis"] if n["id"] == live_attached][0]["attachment"]
     check(att and att["instanceId"] == live_iid, "the live pod's ENI is still attached: %s" % att)
     for r in rows:
-        r.append(0)
+        if r[1] == "orphan sweep":
+            r[2:] = [0, 0]  # swept() above: nothing of this node but the live pod's
 
     # The pod stops: its instance goes, its ENI becomes available (no DeleteOnTermination) and the next sweep
     # takes it and the one its name kept.
@@ -156,9 +179,11 @@ def t_kill_matrix_then_sweep():
     check(d.stop() == 0, "daemon exit")
     check(fake.state()["sig_failures"] == 0, "every request was signed correctly")
 
-    print("# %-32s %5s %5s %15s %10s" % ("SIGKILL after", "ENIs", "EIPs", "listed by name", "after sweep"))
+    print("# %-32s %-16s %9s %9s" % ("SIGKILL after", "next", "ENIs left", "EIPs left"))
     for r in rows:
-        print("# %-32s %5d %5d %15d %10d" % tuple(r))
+        print("# %-32s %-16s %9d %9d" % tuple(r))
+    bad = [r for r in rows if r[2] or r[3]]
+    check(not bad, "cells with leftovers: %r" % bad)
 
 
 def t_dry_run():

@@ -351,9 +351,11 @@ static json_t *do_parse(json_t *c)
         if (ec2_parse_describe_network_interfaces(xml, len, &l, &e) >= 0) {
             json_t *arr = json_array();
             for (size_t i = 0; i < l.n; i++)
-                json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o}", "id", jstr(l.v[i].id), "status",
-                                                     jstr(l.v[i].status), "attached_instance_id",
-                                                     jstr(l.v[i].attached_instance_id), "tags",
+                json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "id", jstr(l.v[i].id),
+                                                     "status", jstr(l.v[i].status), "attached_instance_id",
+                                                     jstr(l.v[i].attached_instance_id), "attachment_id",
+                                                     jstr(l.v[i].attachment_id), "delete_on_termination",
+                                                     l.v[i].delete_on_termination, "tags",
                                                      tags_json(l.v[i].tags, l.v[i].n_tags)));
             out = json_pack("{s:o, s:o}", "enis", arr, "next_token", jstr(l.next_token));
             ec2_eni_list_done(&l);

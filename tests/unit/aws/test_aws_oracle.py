@@ -171,6 +171,9 @@ BUILD_CASES = [
     ("DescribeNetworkInterfaces: this node's unattached ENIs, paged",
      {"action": "DescribeNetworkInterfaces", "filters": [["tag:caa.node", ["worker 1"]], ["status", ["available"]]],
       "max_results": 1000, "next_token": "eyJ2IjoiMiJ9/+="}),
+    ("DescribeNetworkInterfaces: an instance's ENIs of this node (the delete)",
+     {"action": "DescribeNetworkInterfaces", "filters": [["attachment.instance-id", ["i-0123456789abcdef0"]],
+                                                         ["tag:caa.node", ["worker 1"]]]}),
     ("DescribeAddresses by tag", {"action": "DescribeAddresses", "filters": [["tag:caa.node", ["worker 1"]]]}),
     ("DescribeAddresses by allocation id", {"action": "DescribeAddresses",
                                             "allocation_id": "eipalloc-0123456789abcdef0"}),
@@ -291,7 +294,10 @@ PARSE_CASES = [
        "</item></tagSet></item><item><networkInterfaceId>eni-0fedcba9876543210</networkInterfaceId>"
        "<status>in-use</status><attachment><attachmentId>eni-attach-1</attachmentId><instanceId>"
        "i-0abc12345678def01</instanceId><deviceIndex>1</deviceIndex><status>attached</status>"
-       "<deleteOnTermination>true</deleteOnTermination></attachment></item></networkInterfaceSet>"
+       "<deleteOnTermination>true</deleteOnTermination></attachment></item><item><networkInterfaceId>"
+       "eni-0aaaaaaaaaaaaaaa1</networkInterfaceId><status>in-use</status><attachment><attachmentId>eni-attach-2"
+       "</attachmentId><instanceId>i-1</instanceId><deleteOnTermination>false</deleteOnTermination></attachment>"
+       "</item></networkInterfaceSet>"
        "<nextToken>page-2</nextToken>")),
     ("DescribeNetworkInterfaces empty", "DescribeNetworkInterfaces", 200,
      x("DescribeNetworkInterfacesResponse", "<networkInterfaceSet/>")),

@@ -285,6 +285,7 @@ async function parse(c) {
       case "DescribeNetworkInterfaces":
         return { enis: (out.NetworkInterfaces || []).map((n) => ({ id: nul(n.NetworkInterfaceId),
           status: nul(n.Status), attached_instance_id: nul(n.Attachment?.InstanceId),
+          attachment_id: nul(n.Attachment?.AttachmentId), delete_on_termination: n.Attachment?.DeleteOnTermination === true,
           tags: (n.TagSet || []).map((t) => [t.Key ?? "", t.Value ?? ""]) })),
           next_token: nul(out.NextToken) };
       default:
