@@ -95,11 +95,12 @@ int64_t aws_root_volume_size(const aws_provider *p, const aws_image_info *img);
 /* aws-ops.c */
 
 /* Ownership tags on every instance, add-on ENI and Elastic IP the provider
- * makes (the value of caa.instance-name: the pod's instance name, on the
- * ENI and the Elastic IP only). */
+ * makes (caa.instance-name, the pod's instance name, and caa.instance-id, the
+ * instance it was made for: on the ENI and the Elastic IP only). */
 #define AWS_TAG_NODE "caa.node"
 #define AWS_TAG_SANDBOX "caa.sandbox-id"
 #define AWS_TAG_INSTANCE_NAME "caa.instance-name"
+#define AWS_TAG_INSTANCE_ID "caa.instance-id"
 
 int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
                   caa_error **err);

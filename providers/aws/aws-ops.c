@@ -41,6 +41,7 @@ typedef enum op_phase {
     PH_DEL_RELEASE,
     PH_DEL_ENIS,
     PH_DEL_ENI_MODIFY,
+    PH_DEL_ENI_DELETE,
     PH_DEL_TERMINATE,
     PH_LIST,
     PH_LIST_ENIS,
@@ -268,25 +269,27 @@ static bool delete_cancelled(aws_op *op, int status, caa_error *e)
     return true;
 }
 
-/* An add-on ENI of ours attached without DeleteOnTermination (its create was
- * killed between AttachNetworkInterface and the modify) would outlive the
- * instance: it is made to go with it first. A failure here does not keep the
- * instance alive; the orphan sweep takes such an ENI once it is unattached. */
+/* The add-on ENIs made for this instance (tags caa.node and caa.instance-id)
+ * that would outlive it: one attached without DeleteOnTermination (its create
+ * was killed between AttachNetworkInterface and the modify) is made to go with
+ * it, an unattached one (killed, or cancelled, before the attach) is deleted.
+ * A failure here does not keep the instance alive; the orphan sweep takes
+ * such an ENI once it is unattached. */
 static void del_next_eni(aws_op *op);
 
-static void on_del_eni_modified(int status, caa_http_response *resp, const char *code, caa_error *e,
-                                void *opaque)
+static void on_del_eni_step(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
 {
-    (void)code;
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
     if (delete_cancelled(op, status, e))
         return;
+    const char *root = op->phase == PH_DEL_ENI_MODIFY ? "ModifyNetworkInterfaceAttributeResponse"
+                                                      : "DeleteNetworkInterfaceResponse";
     if (status >= 0)
-        status = ec2_parse_expect_root(r->body, r->body_len, "ModifyNetworkInterfaceAttributeResponse", &e);
-    if (status < 0)
-        log_warn("ENI %s of %s stays after it (the orphan sweep removes it): %s", op->enis.v[op->eni_idx].id,
-                 op->id, caa_error_msg(e));
+        status = ec2_parse_expect_root(r->body, r->body_len, root, &e);
+    if (status < 0 && !code_is(code, "InvalidNetworkInterfaceID.NotFound"))
+        log_warn("ENI %s of %s may stay after it (the orphan sweep removes it): %s",
+                 op->enis.v[op->eni_idx].id, op->id, caa_error_msg(e));
     caa_error_free(e);
     op->eni_idx++;
     del_next_eni(op);
@@ -296,13 +299,21 @@ static void del_next_eni(aws_op *op)
 {
     for (; op->eni_idx < op->enis.n; op->eni_idx++) {
         const ec2_eni *n = &op->enis.v[op->eni_idx];
-        if (n->delete_on_termination || !aws_resource_id_valid(n->id, "eni-") || !n->attachment_id ||
-            !n->attached_instance_id || strcmp(n->attached_instance_id, op->id) != 0)
+        if (!aws_resource_id_valid(n->id, "eni-"))
             continue;
-        op->phase = PH_DEL_ENI_MODIFY;
         aws_params params = {0};
-        ec2_build_eni_delete_on_termination(n->id, n->attachment_id, &params);
-        op_call(op, &params, on_del_eni_modified);
+        bool attached = n->attached_instance_id && *n->attached_instance_id;
+        if (!attached && n->status && strcmp(n->status, "available") == 0) {
+            op->phase = PH_DEL_ENI_DELETE;
+            ec2_build_delete_network_interface(n->id, &params);
+        } else if (attached && strcmp(n->attached_instance_id, op->id) == 0 && !n->delete_on_termination &&
+                   n->attachment_id) {
+            op->phase = PH_DEL_ENI_MODIFY;
+            ec2_build_eni_delete_on_termination(n->id, n->attachment_id, &params);
+        } else {
+            continue;
+        }
+        op_call(op, &params, on_del_eni_step);
         return;
     }
     del_terminate(op);
@@ -326,9 +337,9 @@ static void on_del_enis(int status, caa_http_response *resp, const char *code, c
 
 static void del_enis(aws_op *op)
 {
-    char *instance[] = {op->id, NULL};
     char *node[] = {op->p->node_name, NULL};
-    ec2_filter filters[] = {{"attachment.instance-id", instance}, {"tag:" AWS_TAG_NODE, node}};
+    char *instance[] = {op->id, NULL};
+    ec2_filter filters[] = {{"tag:" AWS_TAG_NODE, node}, {"tag:" AWS_TAG_INSTANCE_ID, instance}};
     ec2_eni_list_done(&op->enis);
     op->phase = PH_DEL_ENIS;
     aws_params params = {0};
@@ -568,12 +579,14 @@ static void poll_later(aws_op *op);
 /* The tags of what a create makes (borrowed strings; free the array only):
  * Name, the -tags, the pod's tags, and the ownership tags caa.node and
  * caa.sandbox-id. An add-on ENI or Elastic IP (addon) also names its pod's
- * instance (caa.instance-name): the pod state knows that name before it knows
- * the instance id, so the orphan sweep and a StopVM by name can tell whose it is. */
+ * instance (caa.instance-name: the pod state knows that name before it knows
+ * the instance id, so the orphan sweep and a StopVM by name can tell whose it
+ * is) and the instance it was made for (caa.instance-id: the instance's delete
+ * finds it, attached or not). */
 static aws_kv *ownership_tags(const aws_op *op, const char *name, bool addon, size_t *ret_n)
 {
     const aws_provider *p = op->p;
-    aws_kv *tags = xnew0(aws_kv, op->n_tags + p->n_tags + 4);
+    aws_kv *tags = xnew0(aws_kv, op->n_tags + p->n_tags + 5);
     size_t nt = 0;
     tags[nt++] = (aws_kv){"Name", name};
     for (size_t i = 0; i < p->n_tags; i++)
@@ -582,8 +595,10 @@ static aws_kv *ownership_tags(const aws_op *op, const char *name, bool addon, si
         tags[nt++] = op->tags[i];
     tags[nt++] = (aws_kv){AWS_TAG_NODE, p->node_name};
     tags[nt++] = (aws_kv){AWS_TAG_SANDBOX, op->sandbox_id};
-    if (addon)
+    if (addon) {
         tags[nt++] = (aws_kv){AWS_TAG_INSTANCE_NAME, op->name};
+        tags[nt++] = (aws_kv){AWS_TAG_INSTANCE_ID, op->instance_id};
+    }
     *ret_n = nt;
     return tags;
 }

@@ -65,12 +65,14 @@ def wait_for(cond, timeout, what):
     raise AssertionError("%s within %ss: %s" % (what, timeout, fake.state()))
 
 
-def kill_cell(n, call, stop_by_name):
+def kill_cell(n, call, then):
     """A create killed right after call was done in the cloud; returns the
-    pod's instance name, its instance id and what a new provider lists. With
-    stop_by_name the new provider then does what StopVM does for a pod whose
-    instance id never came back (pod-lifecycle.c, TD_FIND_INSTANCE): delete
-    every listed entry named like the pod."""
+    pod's instance name, its instance id and what a new provider lists. Then
+    the new provider does what StopVM does: "by name" for a pod whose instance
+    id never came back (pod-lifecycle.c, TD_FIND_INSTANCE: delete every listed
+    entry named like the pod), "by id" for one that has it (a create cancelled
+    by StopVM hands its instance back); "sweep": nothing, the daemon's orphan
+    sweep comes later."""
     name = "podvm-k%d-12345678" % n
     fake.config(hostile={call: {"mode": "late", "count": 1}})
     d = Driver(fake, base_args(**{"-use-public-ip": True}))
@@ -91,11 +93,11 @@ def kill_cell(n, call, stop_by_name):
     d2 = Driver(fake, base_args(**{"-use-public-ip": True}))
     listed = d2.cmd("list")
     check(listed["status"] == 0, "list after the kill: %s" % listed)
-    if stop_by_name:
-        for e in listed["instances"]:
-            if e.get("name") == name:
-                r = d2.cmd("delete " + e["id"])
-                check(r["status"] == 0, "%s: deleting %s: %s" % (call, e["id"], r))
+    doomed = [e["id"] for e in listed["instances"] if e.get("name") == name] if then == "by name" else \
+        [iid] if then == "by id" else []
+    for rid in doomed:
+        r = d2.cmd("delete " + rid)
+        check(r["status"] == 0, "%s: deleting %s: %s" % (call, rid, r))
     check(d2.close() == 0, "driver exit")
     return name, iid, listed["instances"]
 
@@ -128,18 +130,21 @@ def t_kill_matrix_then_sweep():
         fake.add_eni(tags=[["caa.node", NODE], ["caa.sandbox-id", "%016x" % k]])
 
     rows = []
+    swept_later = set()
     n = 0
     for call, _ in CELLS:
-        for stop_by_name in (True, False):
+        for then in ("by name", "by id", "sweep"):
             n += 1
-            name, iid, listed = kill_cell(n, call, stop_by_name)
-            if stop_by_name:
+            name, iid, listed = kill_cell(n, call, then)
+            if then != "sweep":
                 # StopVM's deletes: the instance terminates (an attached ENI of ours was made to go with
-                # it), the unattached ENI and the loose address are gone; nothing waits for the sweep.
+                # it, an unattached one deleted), a loose address listed under the pod's name is released.
                 wait_for(lambda: [i["state"] for i in fake.instances() if i["id"] == iid] == ["terminated"], 30,
                          "instance terminated")
                 _, enis, eips = ours()
-                rows.append([call, "StopVM by name", len(of_pod(name, enis)), len(of_pod(name, eips))])
+                rows.append([call, "StopVM " + then, len(of_pod(name, enis)), len(of_pod(name, eips))])
+                if then == "by id":
+                    swept_later.update(a["allocationId"] for a in of_pod(name, eips))
                 continue
             _, enis, eips = ours()
             by_name = sorted(e["id"] for e in listed if e.get("name") == name)
@@ -158,6 +163,7 @@ def t_kill_matrix_then_sweep():
                 and eips == [])
 
     wait_for(swept, 90, "the sweep leaves only the live pod's instance and ENIs")
+    check(swept_later, "the cell left for the sweep was seen")
     st = fake.state()
     ids = {n["id"] for n in st["enis"]}
     check({foreign, theirs} <= ids, "bystander ENIs deleted: %s" % ids)
@@ -179,10 +185,13 @@ def t_kill_matrix_then_sweep():
     check(d.stop() == 0, "daemon exit")
     check(fake.state()["sig_failures"] == 0, "every request was signed correctly")
 
+    # Known: an Elastic IP allocated but never associated is not the instance's to AWS; a delete by id
+    # (a create cancelled during AllocateAddress) leaves it to the sweep, which took it above.
+    gap = ["AllocateAddress", "StopVM by id", 0, 1]
     print("# %-32s %-16s %9s %9s" % ("SIGKILL after", "next", "ENIs left", "EIPs left"))
     for r in rows:
-        print("# %-32s %-16s %9d %9d" % tuple(r))
-    bad = [r for r in rows if r[2] or r[3]]
+        print("# %-32s %-16s %9d %9d" % tuple(r) + ("  (the orphan sweep then released it)" if r == gap else ""))
+    bad = [r for r in rows if (r[2] or r[3]) and r != gap]
     check(not bad, "cells with leftovers: %r" % bad)
 
 

@@ -359,7 +359,8 @@ def t_multi_nic():
     check(eni["subnet"] == SUBNET and eni["sgs"] == [SG1, SG2], "ENI subnet/groups %s" % eni)
     # Tagged in the CreateNetworkInterface call itself: no untagged window for the orphan sweep.
     check(eni["tags"] == [["Name", "nic-" + inst["id"]], ["caa.node", NODE], ["caa.sandbox-id", "6666666666666666"],
-                          ["caa.instance-name", "podvm-m-66666666"]], "ENI tags %s" % eni["tags"])
+                          ["caa.instance-name", "podvm-m-66666666"], ["caa.instance-id", inst["id"]]],
+          "ENI tags %s" % eni["tags"])
     att = eni["attachment"] or {}
     check(att.get("instanceId") == inst["id"] and att.get("deviceIndex") == 1 and att.get("deleteOnTermination") is True,
           "attachment %s" % att)
@@ -402,7 +403,8 @@ def t_multi_nic():
     check(eip["networkInterfaceId"] == eni["id"] and eip["instanceId"] == inst["id"] and eip["associationId"],
           "Elastic IP on the ENI %s" % eip)
     check(eip["tags"] == [["Name", "eip-" + inst["id"]], ["caa.node", NODE], ["caa.sandbox-id", "666666666666666a"],
-                          ["caa.instance-name", "podvm-r-66666666"]], "Elastic IP tags %s" % eip["tags"])
+                          ["caa.instance-name", "podvm-r-66666666"], ["caa.instance-id", inst["id"]]],
+          "Elastic IP tags %s" % eip["tags"])
     check(d.cmd("delete " + inst["id"])["status"] == 0, "delete")
     check(fake.state()["addresses"] == [], "Elastic IP released: %s" % fake.state()["addresses"])
     wait_terminated()

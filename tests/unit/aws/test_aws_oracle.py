@@ -130,7 +130,8 @@ def run(**over):
 def ADDON_TAGS(name):
     """The ownership tags of an add-on ENI or Elastic IP (aws-ops.c ownership_tags)."""
     return [["Name", name], ["team", "a=b&c d/\u00e9"], ["caa.node", "worker 1"],
-            ["caa.sandbox-id", "1234567890abcdef"], ["caa.instance-name", "podvm-nginx-12345678"]]
+            ["caa.sandbox-id", "1234567890abcdef"], ["caa.instance-name", "podvm-nginx-12345678"],
+            ["caa.instance-id", "i-0123456789abcdef0"]]
 
 
 BUILD_CASES = [
@@ -172,8 +173,8 @@ BUILD_CASES = [
      {"action": "DescribeNetworkInterfaces", "filters": [["tag:caa.node", ["worker 1"]], ["status", ["available"]]],
       "max_results": 1000, "next_token": "eyJ2IjoiMiJ9/+="}),
     ("DescribeNetworkInterfaces: an instance's ENIs of this node (the delete)",
-     {"action": "DescribeNetworkInterfaces", "filters": [["attachment.instance-id", ["i-0123456789abcdef0"]],
-                                                         ["tag:caa.node", ["worker 1"]]]}),
+     {"action": "DescribeNetworkInterfaces", "filters": [["tag:caa.node", ["worker 1"]],
+                                                         ["tag:caa.instance-id", ["i-0123456789abcdef0"]]]}),
     ("DescribeAddresses by tag", {"action": "DescribeAddresses", "filters": [["tag:caa.node", ["worker 1"]]]}),
     ("DescribeAddresses by allocation id", {"action": "DescribeAddresses",
                                             "allocation_id": "eipalloc-0123456789abcdef0"}),
