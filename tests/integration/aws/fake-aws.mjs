@@ -422,7 +422,8 @@ function eniMatches(eni, f) {
 }
 
 function describeNetworkInterfaces(p) {
-  [...st.instances.values()].forEach(tick);
+  // Bring the instances the ENIs are attached to up to date (an instance terminating frees its ENIs).
+  for (const n of [...st.enis]) if (n.attachment && st.instances.has(n.attachment.instanceId)) tick(st.instances.get(n.attachment.instanceId));
   let all = st.enis;
   const ids = list(p, "NetworkInterfaceId");
   const missing = ids.filter((id) => !all.some((n) => n.id === id));
