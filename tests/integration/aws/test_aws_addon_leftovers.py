@@ -16,7 +16,9 @@ pagination (5 per page) on the way.
 Never wrongly deleted: a foreign untagged ENI, another node's tagged ENI and
 Elastic IP, and a live pod's attached ENI and its unattached one (the pod's
 state still knows its name) survive; once that pod is stopped, the next sweep
-takes its leftovers too. Dry run deletes nothing. Prints the matrix."""
+takes its leftovers too. The real daemon's StopVM for a pod killed before its
+instance id was on disk deletes by name: the instance, its ENI and its Elastic
+IP. Dry run deletes nothing. Prints the matrix."""
 import os
 import sys
 import time
@@ -34,7 +36,7 @@ fake = None
 
 # (EC2 call left unanswered, what must exist in the fake when it was done)
 CELLS = [
-    ("CreateNetworkInterface", lambda st, iid: any(n["tags"][0][1] == "nic-" + iid for n in st["enis"])),
+    ("CreateNetworkInterface", lambda st, iid: any(dict(n["tags"]).get("Name") == "nic-" + iid for n in st["enis"])),
     ("AttachNetworkInterface", lambda st, iid: any(n["attachment"] and n["attachment"]["instanceId"] == iid
                                                    for n in st["enis"])),
     ("ModifyNetworkInterfaceAttribute", lambda st, iid: any(n["attachment"] and n["attachment"]["instanceId"] == iid
@@ -195,6 +197,49 @@ def t_kill_matrix_then_sweep():
     check(not bad, "cells with leftovers: %r" % bad)
 
 
+def t_daemon_stop_by_name():
+    """The real daemon's StopVM for a pod killed after its create answered but before the id was
+    on disk (failpoint provider:create-answered): the pod state knows only the instance name, so
+    StopVM lists and deletes every entry of that name. The ENI and Elastic IP a multi-NIC create
+    leaves when killed (tags as the kill cells above show them) go with the instance; another
+    pod's do not."""
+    if os.environ.get("CAA_FAILPOINTS") != "true":
+        return  # not compiled in (release build)
+    sid = sandbox_id(902)
+    fp = "provider:create-answered"
+    d = AwsDaemon(env=base_env(fake, CAA_FAILPOINT=fp), extra=["-orphan-sweep-interval", "0"]).start()
+    root = d.root
+    d.ctl_ok("create", sid, *pod_annotations("halfway", "default"))
+    d.ctl("start", sid, timeout=60)
+    d.wait_log(r"failpoint %s: killing the daemon" % fp, timeout=30)
+    d.proc.wait(20)
+    d.kill()
+    st = d.pod_state(sid)
+    check(st["state"] == "provisioning" and not st.get("instance_id"), "killed before the id was recorded: %s" % st)
+    name = st["instance_name"]
+    inst = [i for i in fake.instances() if i["tags"].get("Name") == name]
+    check(len(inst) == 1, "the instance was made: %s" % inst)
+    iid = inst[0]["id"]
+    own = [["Name", "nic-" + iid], ["caa.node", NODE], ["caa.sandbox-id", sid], ["caa.instance-name", name],
+           ["caa.instance-id", iid]]
+    eni = fake.add_eni(tags=own)["id"]
+    fake.add_address(public_ip="198.51.100.210", allocation_id="eipalloc-0ddddddddddddddd1", tags=own)
+    other = [["caa.node", NODE], ["caa.sandbox-id", "2"], ["caa.instance-name", "podvm-someone-else"]]
+    other_eni = fake.add_eni(tags=other)["id"]
+
+    d = AwsDaemon(extra=["-orphan-sweep-interval", "0"], root=root).start()
+    d.ctl_ok("stop", sid, timeout=60)
+    d.wait_log(r"deleted instance %s \(found by name\)" % eni, timeout=10)
+    wait_for(lambda: [i["state"] for i in fake.instances() if i["id"] == iid] == ["terminated"], 30,
+             "instance terminated")
+    st = fake.state()
+    enis = [n["id"] for n in st["enis"]]
+    check(eni not in enis and other_eni in enis, "ENIs left %s" % enis)
+    check(not any(a["allocationId"] == "eipalloc-0ddddddddddddddd1" for a in st["addresses"]),
+          "the pod's Elastic IP was released: %s" % st["addresses"])
+    check(d.stop() == 0, "daemon exit")
+
+
 def t_dry_run():
     """-orphan-sweep-dry-run: leftovers are logged, nothing is deleted."""
     eni = fake.add_eni(tags=[["caa.node", NODE], ["caa.sandbox-id", "1"], ["caa.instance-name", "podvm-gone"]])["id"]
@@ -210,6 +255,7 @@ def t_dry_run():
 
 TESTS = [
     ("SIGKILL after each ENI/EIP call: listed under the pod's name, swept, bystanders kept", t_kill_matrix_then_sweep),
+    ("the daemon's StopVM by name takes a killed create's ENI and Elastic IP", t_daemon_stop_by_name),
     ("dry run deletes no leftover ENI or Elastic IP", t_dry_run),
 ]
 
