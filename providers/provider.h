@@ -80,7 +80,10 @@ typedef struct caa_provider_ops {
     /* Idempotent: an instance that is already gone is success. */
     int (*delete_instance)(void *priv, const char *instance_id, caa_done_cb cb, void *opaque,
                            caa_error **err);
-    /* Instances this node created (ownership tags); for orphan collection. Optional. */
+    /* Instances this node created (ownership tags); for orphan collection. Optional.
+     * A provider may list other leftovers of its own among them (AWS: unattached add-on
+     * ENIs and Elastic IPs), named after their pod's instance; delete_instance takes
+     * them by the id listed. */
     int (*list_instances)(void *priv, caa_list_cb cb, void *opaque, caa_error **err);
     /* Looks up one instance (re-adoption after restart); -ENOENT when gone. Optional. */
     int (*get_instance)(void *priv, const char *instance_id, caa_instance_cb cb, void *opaque,

@@ -93,12 +93,25 @@ void aws_image_add(aws_provider *p, const ec2_image *img);
 int64_t aws_root_volume_size(const aws_provider *p, const aws_image_info *img);
 
 /* aws-ops.c */
+
+/* Ownership tags on every instance, add-on ENI and Elastic IP the provider
+ * makes (caa.instance-name, the pod's instance name, and caa.instance-id, the
+ * instance it was made for: on the ENI and the Elastic IP only). */
+#define AWS_TAG_NODE "caa.node"
+#define AWS_TAG_SANDBOX "caa.sandbox-id"
+#define AWS_TAG_INSTANCE_NAME "caa.instance-name"
+#define AWS_TAG_INSTANCE_ID "caa.instance-id"
+
 int aws_op_create(aws_provider *p, const caa_instance_spec *spec, caa_instance_cb cb, void *opaque,
                   caa_error **err);
-/* delete (id), list (id NULL) or get (id); cb set through the member of its kind. */
+/* delete (id), list (id NULL) or get (id); cb set through the member of its kind.
+ * A delete also takes a leftover add-on ENI ("eni-...") or Elastic IP
+ * ("eipalloc-...") that list reported. */
 int aws_op_start(aws_provider *p, caa_op_kind kind, const char *id, caa_op_cb cb, void *opaque,
                  caa_error **err);
 /* Startup reached a milestone, or failed (err): wakes the waiting ops. */
 void aws_ops_startup_event(aws_provider *p, const caa_error *err);
 /* Teardown: every op ends with -ECANCELED (partial instances returned). */
 bool aws_instance_id_valid(const char *id);
+/* An id of the form <prefix><8..17 lower-case hex digits> ("i-", "eni-", "eipalloc-"). */
+bool aws_resource_id_valid(const char *id, const char *prefix);

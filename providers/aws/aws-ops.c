@@ -39,8 +39,15 @@ typedef enum op_phase {
     PH_DEL_ADDRS,
     PH_DEL_DISASSOC,
     PH_DEL_RELEASE,
+    PH_DEL_ENIS,
+    PH_DEL_ENI_MODIFY,
+    PH_DEL_ENI_DELETE,
     PH_DEL_TERMINATE,
     PH_LIST,
+    PH_LIST_ENIS,
+    PH_LIST_EIPS,
+    PH_ADDON_ENI_DELETE,
+    PH_ADDON_EIP_DESCRIBE,
     PH_GET,
     PH_DONE,
 } op_phase;
@@ -80,10 +87,14 @@ struct aws_op {
     ec2_address_list addrs;
     size_t addr_idx;
     caa_error *addr_err; /* an address could not be released */
+    bool addon_delete;   /* deleting a leftover ENI or Elastic IP, not an instance */
+    ec2_eni_list enis;   /* the instance's ENIs of ours, to go with it */
+    size_t eni_idx;
 
     /* list */
     caa_instance **list;
     size_t n_list;
+    char **loose_enis; /* this node's unattached add-on ENIs, listed */
 };
 
 /* ---- lifecycle ---- */
@@ -111,8 +122,10 @@ static void op_free(caa_op *base)
     free(op->eni_allocation_id);
     free(op->id);
     ec2_address_list_done(&op->addrs);
+    ec2_eni_list_done(&op->enis);
     caa_error_free(op->addr_err);
     caa_instance_list_free(op->list);
+    caa_strv_free(op->loose_enis);
     free(op);
 }
 
@@ -246,6 +259,94 @@ static void del_terminate(aws_op *op)
     op_call(op, &params, on_terminate);
 }
 
+/* The start of a delete step's answer: true when the delete ended (cancelled). */
+static bool delete_cancelled(aws_op *op, int status, caa_error *e)
+{
+    op->call = NULL;
+    if (status != -ECANCELED)
+        return false;
+    delete_done(op, status, e);
+    return true;
+}
+
+/* The add-on ENIs made for this instance (tags caa.node and caa.instance-id)
+ * that would outlive it: one attached without DeleteOnTermination (its create
+ * was killed between AttachNetworkInterface and the modify) is made to go with
+ * it, an unattached one (killed, or cancelled, before the attach) is deleted.
+ * A failure here does not keep the instance alive; the orphan sweep takes
+ * such an ENI once it is unattached. */
+static void del_next_eni(aws_op *op);
+
+static void on_del_eni_step(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    if (delete_cancelled(op, status, e))
+        return;
+    const char *root = op->phase == PH_DEL_ENI_MODIFY ? "ModifyNetworkInterfaceAttributeResponse"
+                                                      : "DeleteNetworkInterfaceResponse";
+    if (status >= 0)
+        status = ec2_parse_expect_root(r->body, r->body_len, root, &e);
+    if (status < 0 && !code_is(code, "InvalidNetworkInterfaceID.NotFound"))
+        log_warn("ENI %s of %s may stay after it (the orphan sweep removes it): %s",
+                 op->enis.v[op->eni_idx].id, op->id, caa_error_msg(e));
+    caa_error_free(e);
+    op->eni_idx++;
+    del_next_eni(op);
+}
+
+static void del_next_eni(aws_op *op)
+{
+    for (; op->eni_idx < op->enis.n; op->eni_idx++) {
+        const ec2_eni *n = &op->enis.v[op->eni_idx];
+        if (!aws_resource_id_valid(n->id, "eni-"))
+            continue;
+        aws_params params = {0};
+        bool attached = n->attached_instance_id && *n->attached_instance_id;
+        if (!attached && n->status && strcmp(n->status, "available") == 0) {
+            op->phase = PH_DEL_ENI_DELETE;
+            ec2_build_delete_network_interface(n->id, &params);
+        } else if (attached && strcmp(n->attached_instance_id, op->id) == 0 && !n->delete_on_termination &&
+                   n->attachment_id) {
+            op->phase = PH_DEL_ENI_MODIFY;
+            ec2_build_eni_delete_on_termination(n->id, n->attachment_id, &params);
+        } else {
+            continue;
+        }
+        op_call(op, &params, on_del_eni_step);
+        return;
+    }
+    del_terminate(op);
+}
+
+static void on_del_enis(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    if (delete_cancelled(op, status, e))
+        return;
+    if (status >= 0)
+        status = ec2_parse_describe_network_interfaces(r->body, r->body_len, &op->enis, &e);
+    if (status < 0)
+        log_debug("DescribeNetworkInterfaces for %s: %s; terminating anyway", op->id, caa_error_msg(e));
+    caa_error_free(e);
+    op->eni_idx = 0;
+    del_next_eni(op);
+}
+
+static void del_enis(aws_op *op)
+{
+    char *node[] = {op->p->node_name, NULL};
+    char *instance[] = {op->id, NULL};
+    ec2_filter filters[] = {{"tag:" AWS_TAG_NODE, node}, {"tag:" AWS_TAG_INSTANCE_ID, instance}};
+    ec2_eni_list_done(&op->enis);
+    op->phase = PH_DEL_ENIS;
+    aws_params params = {0};
+    ec2_build_describe_network_interfaces(filters, CAA_ARRAY_SIZE(filters), 0, NULL, &params);
+    op_call(op, &params, on_del_enis);
+}
+
 static void note_address_failure(aws_op *op, caa_error *e)
 {
     if (!op->addr_err)
@@ -325,7 +426,12 @@ static void del_next_address(aws_op *op)
         }
         op->addr_idx++;
     }
-    del_terminate(op);
+    if (op->addon_delete) {
+        caa_error *e = TAKE_PTR(op->addr_err);
+        delete_done(op, e ? e->code : 0, e);
+        return;
+    }
+    del_enis(op);
 }
 
 static void on_addresses(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
@@ -333,18 +439,15 @@ static void on_addresses(int status, caa_http_response *resp, const char *code, 
     (void)code;
     aws_op *op = opaque;
     _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
-    op->call = NULL;
-    if (status == -ECANCELED) {
-        delete_done(op, status, e);
+    if (delete_cancelled(op, status, e))
         return;
-    }
     if (status >= 0)
         status = ec2_parse_describe_addresses(r->body, r->body_len, &op->addrs, &e);
     if (status < 0) {
         /* Not knowing the Elastic IPs must not keep the instance alive. */
         log_debug("DescribeAddresses for %s: %s; terminating anyway", op->id, caa_error_msg(e));
         caa_error_free(e);
-        del_terminate(op);
+        del_enis(op);
         return;
     }
     caa_error_free(e);
@@ -362,6 +465,62 @@ static void del_start(aws_op *op, const char *id)
     aws_params params = {0};
     ec2_build_describe_addresses(op->id, &params);
     op_call(op, &params, on_addresses);
+}
+
+/* ---- delete of a leftover add-on ENI or Elastic IP (listed by list) ---- */
+
+static void on_addon_eni_deleted(int status, caa_http_response *resp, const char *code, caa_error *e,
+                                 void *opaque)
+{
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status < 0 && code_is(code, "InvalidNetworkInterfaceID.NotFound")) {
+        caa_error_free(e);
+        e = NULL;
+        status = 0; /* already gone */
+    } else if (status >= 0) {
+        status = ec2_parse_expect_root(r->body, r->body_len, "DeleteNetworkInterfaceResponse", &e);
+    }
+    delete_done(op, status, e);
+}
+
+static void on_addon_eip_described(int status, caa_http_response *resp, const char *code, caa_error *e,
+                                   void *opaque)
+{
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    if (status < 0 && code_is(code, "InvalidAllocationID.NotFound")) {
+        caa_error_free(e);
+        delete_done(op, 0, NULL); /* already released */
+        return;
+    }
+    if (status >= 0)
+        status = ec2_parse_describe_addresses(r->body, r->body_len, &op->addrs, &e);
+    if (status < 0) {
+        delete_done(op, status, e);
+        return;
+    }
+    caa_error_free(e);
+    /* Disassociated (from a leftover ENI) first where it still is, then released. */
+    op->addr_idx = 0;
+    del_next_address(op);
+}
+
+static void addon_delete_start(aws_op *op)
+{
+    op->addon_delete = true;
+    aws_params params = {0};
+    if (strncmp(op->id, "eni-", 4) == 0) {
+        op->phase = PH_ADDON_ENI_DELETE;
+        ec2_build_delete_network_interface(op->id, &params);
+        op_call(op, &params, on_addon_eni_deleted);
+        return;
+    }
+    op->phase = PH_ADDON_EIP_DESCRIBE;
+    ec2_build_describe_addresses_by(op->id, NULL, 0, &params);
+    op_call(op, &params, on_addon_eip_described);
 }
 
 /* ---- create ---- */
@@ -384,7 +543,7 @@ static void delete_done(aws_op *op, int status, caa_error *e)
 {
     if (op->op.kind == CAA_OP_DELETE) {
         if (status < 0)
-            caa_error_prefix(&e, "deleting instance %s", op->id);
+            caa_error_prefix(&e, "deleting %s %s", op->addon_delete ? "leftover" : "instance", op->id);
         op_finish(op, status, NULL, e);
         return;
     }
@@ -416,6 +575,33 @@ static void create_succeed(aws_op *op)
 }
 
 static void poll_later(aws_op *op);
+
+/* The tags of what a create makes (borrowed strings; free the array only):
+ * Name, the -tags, the pod's tags, and the ownership tags caa.node and
+ * caa.sandbox-id. An add-on ENI or Elastic IP (addon) also names its pod's
+ * instance (caa.instance-name: the pod state knows that name before it knows
+ * the instance id, so the orphan sweep and a StopVM by name can tell whose it
+ * is) and the instance it was made for (caa.instance-id: the instance's delete
+ * finds it, attached or not). */
+static aws_kv *ownership_tags(const aws_op *op, const char *name, bool addon, size_t *ret_n)
+{
+    const aws_provider *p = op->p;
+    aws_kv *tags = xnew0(aws_kv, op->n_tags + p->n_tags + 5);
+    size_t nt = 0;
+    tags[nt++] = (aws_kv){"Name", name};
+    for (size_t i = 0; i < p->n_tags; i++)
+        tags[nt++] = p->tags[i];
+    for (size_t i = 0; i < op->n_tags; i++)
+        tags[nt++] = op->tags[i];
+    tags[nt++] = (aws_kv){AWS_TAG_NODE, p->node_name};
+    tags[nt++] = (aws_kv){AWS_TAG_SANDBOX, op->sandbox_id};
+    if (addon) {
+        tags[nt++] = (aws_kv){AWS_TAG_INSTANCE_NAME, op->name};
+        tags[nt++] = (aws_kv){AWS_TAG_INSTANCE_ID, op->instance_id};
+    }
+    *ret_n = nt;
+    return tags;
+}
 
 /* ---- external-net-via-pod-vm: the second ENI (upstream's createAddonNICforInstance) ---- */
 
@@ -521,8 +707,10 @@ static void on_eni_modified(int status, caa_http_response *resp, const char *cod
     }
     op->phase = PH_EIP_ALLOCATE;
     _cleanup_free_ char *name = xasprintf("eip-%s", op->instance_id);
+    size_t nt;
+    _cleanup_free_ aws_kv *tags = ownership_tags(op, name, true, &nt);
     aws_params params = {0};
-    ec2_build_allocate_address(name, &params);
+    ec2_build_allocate_address(tags, nt, &params);
     op_call(op, &params, on_eip_allocated);
 }
 
@@ -592,8 +780,10 @@ static void create_running(aws_op *op)
     _cleanup_free_ char *name = xasprintf("nic-%s", op->instance_id);
     /* One ENI per instance, whatever retries happen. */
     _cleanup_free_ char *token = xasprintf("%s-nic", op->instance_id);
+    size_t nt;
+    _cleanup_free_ aws_kv *tags = ownership_tags(op, name, true, &nt);
     aws_params params = {0};
-    ec2_build_create_network_interface(op->p->subnet_id, op->p->sg_ids, name, token, &params);
+    ec2_build_create_network_interface(op->p->subnet_id, op->p->sg_ids, tags, nt, token, &params);
     op_call(op, &params, on_eni_created);
 }
 
@@ -759,15 +949,8 @@ static void create_run(aws_op *op)
     aws_provider *p = op->p;
     const char *image = op->image ? op->image : p->image_id;
     const aws_image_info *img = aws_image_find(p, image);
-    aws_kv *tags = xnew0(aws_kv, op->n_tags + p->n_tags + 3);
-    size_t nt = 0;
-    tags[nt++] = (aws_kv){"Name", op->name};
-    for (size_t i = 0; i < p->n_tags; i++)
-        tags[nt++] = p->tags[i];
-    for (size_t i = 0; i < op->n_tags; i++)
-        tags[nt++] = op->tags[i];
-    tags[nt++] = (aws_kv){"caa.node", p->node_name};
-    tags[nt++] = (aws_kv){"caa.sandbox-id", op->sandbox_id};
+    size_t nt;
+    aws_kv *tags = ownership_tags(op, op->name, false, &nt);
     _cleanup_free_ char *token = client_token(op);
     ec2_run_request rr = {
         .image_id = image,
@@ -874,6 +1057,122 @@ static caa_instance *instance_of(const aws_provider *p, const ec2_instance *i)
 }
 
 static void list_page(aws_op *op, const char *next_token);
+static void list_enis_page(aws_op *op, const char *next_token);
+
+static void list_push(aws_op *op, caa_instance *inst)
+{
+    op->list = xrealloc(op->list, (op->n_list + 2) * sizeof(*op->list));
+    op->list[op->n_list++] = inst;
+    op->list[op->n_list] = NULL;
+}
+
+/* A leftover add-on ENI or Elastic IP becomes a list entry: its id, and as
+ * its name the pod instance it was made for (caa.instance-name), so a pod that
+ * the state still knows keeps it (orphan sweep) and a StopVM by name takes it
+ * along. The cloud filtered by tag:caa.node; checked here again: never
+ * anything without this node's ownership tags. */
+static void list_push_addon(aws_op *op, const char *id, const aws_kv *tags, size_t n_tags)
+{
+    const char *node = ec2_tag(tags, n_tags, AWS_TAG_NODE);
+    if (!node || strcmp(node, op->p->node_name) != 0 || !ec2_tag(tags, n_tags, AWS_TAG_SANDBOX))
+        return;
+    list_push(op, caa_instance_new(id, ec2_tag(tags, n_tags, AWS_TAG_INSTANCE_NAME)));
+}
+
+/* Part of the list that is not the instances failed: the instances are still
+ * reported (an account whose policy lacks ec2:DescribeNetworkInterfaces, where
+ * no add-on ENI was ever made, keeps its orphan sweep). */
+static bool addon_list_failed(aws_op *op, int status, caa_error *e, const char *what)
+{
+    if (status >= 0) {
+        caa_error_free(e);
+        return false;
+    }
+    if (status == -ECANCELED) {
+        op_finish(op, status, NULL, e);
+        return true;
+    }
+    log_warn("listing leftover %s: %s (instances listed; the next listing retries)", what, caa_error_msg(e));
+    caa_error_free(e);
+    return false;
+}
+
+static void on_list_eips(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    ec2_address_list l = {0};
+    if (status >= 0)
+        status = ec2_parse_describe_addresses(r->body, r->body_len, &l, &e);
+    if (addon_list_failed(op, status, e, "Elastic IPs"))
+        return;
+    for (size_t i = 0; i < l.n; i++) {
+        const ec2_address *a = &l.v[i];
+        if (!aws_resource_id_valid(a->allocation_id, "eipalloc-"))
+            continue;
+        /* Left over: associated with nothing, or with an ENI that is itself left over. */
+        bool loose = !a->association_id || !*a->association_id ||
+                     (a->network_interface_id && caa_strv_contains(op->loose_enis, a->network_interface_id));
+        if (loose)
+            list_push_addon(op, a->allocation_id, a->tags, a->n_tags);
+    }
+    ec2_address_list_done(&l);
+    op_finish(op, 0, NULL, NULL);
+}
+
+static void list_eips(aws_op *op)
+{
+    char *node[] = {op->p->node_name, NULL};
+    ec2_filter filters[] = {{"tag:" AWS_TAG_NODE, node}};
+    aws_params params = {0};
+    ec2_build_describe_addresses_by(NULL, filters, CAA_ARRAY_SIZE(filters), &params);
+    op->phase = PH_LIST_EIPS;
+    op_call(op, &params, on_list_eips);
+}
+
+static void on_list_enis(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
+{
+    (void)code;
+    aws_op *op = opaque;
+    _cleanup_(caa_http_response_freep) caa_http_response *r = resp;
+    op->call = NULL;
+    ec2_eni_list l = {0};
+    if (status >= 0)
+        status = ec2_parse_describe_network_interfaces(r->body, r->body_len, &l, &e);
+    if (addon_list_failed(op, status, e, "network interfaces"))
+        return;
+    if (status < 0) {
+        list_eips(op);
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        const ec2_eni *n = &l.v[i];
+        /* Only unattached ones: an attached ENI goes with its instance. */
+        if (!aws_resource_id_valid(n->id, "eni-") || !n->status || strcmp(n->status, "available") != 0 ||
+            (n->attached_instance_id && *n->attached_instance_id))
+            continue;
+        caa_strv_push(&op->loose_enis, n->id);
+        list_push_addon(op, n->id, n->tags, n->n_tags);
+    }
+    if (l.next_token && *l.next_token)
+        list_enis_page(op, l.next_token);
+    else
+        list_eips(op);
+    ec2_eni_list_done(&l);
+}
+
+static void list_enis_page(aws_op *op, const char *next_token)
+{
+    char *node[] = {op->p->node_name, NULL};
+    char *available[] = {"available", NULL};
+    ec2_filter filters[] = {{"tag:" AWS_TAG_NODE, node}, {"status", available}};
+    aws_params params = {0};
+    ec2_build_describe_network_interfaces(filters, CAA_ARRAY_SIZE(filters), LIST_PAGE, next_token, &params);
+    op->phase = PH_LIST_ENIS;
+    op_call(op, &params, on_list_enis);
+}
 
 static void on_list(int status, caa_http_response *resp, const char *code, caa_error *e, void *opaque)
 {
@@ -895,17 +1194,13 @@ static void on_list(int status, caa_http_response *resp, const char *code, caa_e
     for (size_t i = 0; i < l.n; i++) {
         if (!l.v[i].id || !aws_instance_id_valid(l.v[i].id))
             continue;
-        op->list = xrealloc(op->list, (op->n_list + 2) * sizeof(*op->list));
-        op->list[op->n_list++] = instance_of(op->p, &l.v[i]);
-        op->list[op->n_list] = NULL;
+        list_push(op, instance_of(op->p, &l.v[i]));
     }
-    if (l.next_token && *l.next_token) {
+    if (l.next_token && *l.next_token)
         list_page(op, l.next_token);
-        ec2_instance_list_done(&l);
-        return;
-    }
+    else
+        list_enis_page(op, NULL); /* then the leftover add-on ENIs and Elastic IPs */
     ec2_instance_list_done(&l);
-    op_finish(op, 0, NULL, NULL); /* no instance: an empty list */
 }
 
 static void list_page(aws_op *op, const char *next_token)
@@ -913,7 +1208,7 @@ static void list_page(aws_op *op, const char *next_token)
     aws_provider *p = op->p;
     char *node[] = {p->node_name, NULL};
     char *states[] = {"pending", "running", "stopping", "stopped", NULL};
-    ec2_filter filters[] = {{"tag:caa.node", node}, {"instance-state-name", states}};
+    ec2_filter filters[] = {{"tag:" AWS_TAG_NODE, node}, {"instance-state-name", states}};
     aws_params params = {0};
     ec2_build_describe_instances(NULL, filters, CAA_ARRAY_SIZE(filters), LIST_PAGE, next_token, &params);
     op->phase = PH_LIST;
@@ -961,7 +1256,10 @@ static void op_begin(aws_op *op)
         create_begin(op);
         break;
     case CAA_OP_DELETE:
-        del_start(op, op->id);
+        if (aws_instance_id_valid(op->id))
+            del_start(op, op->id);
+        else
+            addon_delete_start(op);
         break;
     case CAA_OP_LIST:
         list_page(op, NULL);
@@ -979,17 +1277,23 @@ static void op_begin(aws_op *op)
 
 /* ---- entry points ---- */
 
-bool aws_instance_id_valid(const char *id)
+bool aws_resource_id_valid(const char *id, const char *prefix)
 {
-    if (!id || strncmp(id, "i-", 2) != 0)
+    size_t lp = strlen(prefix);
+    if (!id || strncmp(id, prefix, lp) != 0)
         return false;
-    size_t n = strlen(id + 2);
+    size_t n = strlen(id + lp);
     if (n < 8 || n > 17)
         return false;
-    for (const char *q = id + 2; *q; q++)
+    for (const char *q = id + lp; *q; q++)
         if (!isxdigit((unsigned char)*q) || isupper((unsigned char)*q))
             return false;
     return true;
+}
+
+bool aws_instance_id_valid(const char *id)
+{
+    return aws_resource_id_valid(id, "i-");
 }
 
 static char *base64(const char *data, size_t len)
@@ -1049,7 +1353,9 @@ int aws_op_start(aws_provider *p, caa_op_kind kind, const char *id, caa_op_cb cb
 {
     if (p->stopping)
         return caa_error_set(err, -ECANCELED, "the AWS provider is shutting down");
-    if (kind != CAA_OP_LIST && !aws_instance_id_valid(id))
+    bool addon = kind == CAA_OP_DELETE &&
+                 (aws_resource_id_valid(id, "eni-") || aws_resource_id_valid(id, "eipalloc-"));
+    if (kind != CAA_OP_LIST && !addon && !aws_instance_id_valid(id))
         return caa_error_set(err, -EINVAL, "\"%.64s\" is not an EC2 instance id", id);
     aws_op *op = op_new(p, AWS_NEED_REGION);
     caa_op_add(&p->ops, &op->op, &aws_op_class, kind, cb, opaque);

@@ -84,6 +84,39 @@ static void add_list(aws_params *p, const char *prefix, char *const *items)
         aws_params_addf(p, items[i], "%s.%zu", prefix, i + 1);
 }
 
+/* TagSpecification.1: the tags of the resource the call creates, so it
+ * never exists untagged. */
+static void add_tag_spec(aws_params *out, const char *resource_type, const aws_kv *tags, size_t n_tags)
+{
+    if (!n_tags)
+        return;
+    aws_params_add(out, "TagSpecification.1.ResourceType", resource_type);
+    for (size_t i = 0; i < n_tags; i++) {
+        aws_params_addf(out, tags[i].key, "TagSpecification.1.Tag.%zu.Key", i + 1);
+        aws_params_addf(out, tags[i].value, "TagSpecification.1.Tag.%zu.Value", i + 1);
+    }
+}
+
+static void add_filters(aws_params *out, const ec2_filter *filters, size_t n_filters)
+{
+    for (size_t i = 0; i < n_filters; i++) {
+        aws_params_addf(out, filters[i].name, "Filter.%zu.Name", i + 1);
+        for (size_t j = 0; filters[i].values && filters[i].values[j]; j++)
+            aws_params_addf(out, filters[i].values[j], "Filter.%zu.Value.%zu", i + 1, j + 1);
+    }
+}
+
+static void add_page(aws_params *out, int max_results, const char *next_token)
+{
+    if (max_results > 0) {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", max_results);
+        aws_params_add(out, "MaxResults", n);
+    }
+    if (next_token && *next_token)
+        aws_params_add(out, "NextToken", next_token);
+}
+
 void ec2_build_run_instances(const ec2_run_request *r, aws_params *out)
 {
     aws_params_action(out, "RunInstances", EC2_API_VERSION);
@@ -121,13 +154,7 @@ void ec2_build_run_instances(const ec2_run_request *r, aws_params *out)
     if (r->user_data_b64 && *r->user_data_b64)
         aws_params_add(out, "UserData", r->user_data_b64);
     aws_params_add(out, "MetadataOptions.HttpTokens", "required");
-    if (r->n_tags) {
-        aws_params_add(out, "TagSpecification.1.ResourceType", "instance");
-        for (size_t i = 0; i < r->n_tags; i++) {
-            aws_params_addf(out, r->tags[i].key, "TagSpecification.1.Tag.%zu.Key", i + 1);
-            aws_params_addf(out, r->tags[i].value, "TagSpecification.1.Tag.%zu.Value", i + 1);
-        }
-    }
+    add_tag_spec(out, "instance", r->tags, r->n_tags);
     if (r->client_token && *r->client_token)
         aws_params_add(out, "ClientToken", r->client_token);
 }
@@ -143,18 +170,16 @@ void ec2_build_describe_instances(char *const *ids, const ec2_filter *filters, s
 {
     aws_params_action(out, "DescribeInstances", EC2_API_VERSION);
     add_list(out, "InstanceId", ids);
-    for (size_t i = 0; i < n_filters; i++) {
-        aws_params_addf(out, filters[i].name, "Filter.%zu.Name", i + 1);
-        for (size_t j = 0; filters[i].values && filters[i].values[j]; j++)
-            aws_params_addf(out, filters[i].values[j], "Filter.%zu.Value.%zu", i + 1, j + 1);
-    }
-    if (max_results > 0) {
-        char n[16];
-        snprintf(n, sizeof(n), "%d", max_results);
-        aws_params_add(out, "MaxResults", n);
-    }
-    if (next_token && *next_token)
-        aws_params_add(out, "NextToken", next_token);
+    add_filters(out, filters, n_filters);
+    add_page(out, max_results, next_token);
+}
+
+void ec2_build_describe_network_interfaces(const ec2_filter *filters, size_t n_filters, int max_results,
+                                           const char *next_token, aws_params *out)
+{
+    aws_params_action(out, "DescribeNetworkInterfaces", EC2_API_VERSION);
+    add_filters(out, filters, n_filters);
+    add_page(out, max_results, next_token);
 }
 
 void ec2_build_describe_instance_types(char *const *types, const char *next_token, aws_params *out)
@@ -178,6 +203,15 @@ void ec2_build_describe_addresses(const char *instance_id, aws_params *out)
     aws_params_add(out, "Filter.1.Value.1", instance_id);
 }
 
+void ec2_build_describe_addresses_by(const char *allocation_id, const ec2_filter *filters, size_t n_filters,
+                                     aws_params *out)
+{
+    aws_params_action(out, "DescribeAddresses", EC2_API_VERSION);
+    if (allocation_id)
+        aws_params_add(out, "AllocationId.1", allocation_id);
+    add_filters(out, filters, n_filters);
+}
+
 /* An EC2 action whose only parameter is one id. */
 static void ec2_action_on(const char *action, const char *key, const char *id, aws_params *out)
 {
@@ -195,23 +229,16 @@ void ec2_build_disassociate_address(const char *association_id, aws_params *out)
     ec2_action_on("DisassociateAddress", "AssociationId", association_id, out);
 }
 
-/* TagSpecification.1 for one resource with only a Name tag. */
-static void add_name_tag(aws_params *out, const char *resource_type, const char *name)
-{
-    aws_params_add(out, "TagSpecification.1.ResourceType", resource_type);
-    aws_params_add(out, "TagSpecification.1.Tag.1.Key", "Name");
-    aws_params_add(out, "TagSpecification.1.Tag.1.Value", name);
-}
-
 void ec2_build_create_network_interface(const char *subnet_id, char *const *security_group_ids,
-                                        const char *name, const char *client_token, aws_params *out)
+                                        const aws_kv *tags, size_t n_tags, const char *client_token,
+                                        aws_params *out)
 {
     aws_params_action(out, "CreateNetworkInterface", EC2_API_VERSION);
     aws_params_add(out, "ClientToken", client_token);
     add_list(out, "SecurityGroupId", security_group_ids);
     if (subnet_id && *subnet_id)
         aws_params_add(out, "SubnetId", subnet_id);
-    add_name_tag(out, "network-interface", name);
+    add_tag_spec(out, "network-interface", tags, n_tags);
 }
 
 void ec2_build_attach_network_interface(const char *instance_id, const char *eni_id, int device_index,
@@ -233,11 +260,11 @@ void ec2_build_eni_delete_on_termination(const char *eni_id, const char *attachm
     aws_params_add(out, "NetworkInterfaceId", eni_id);
 }
 
-void ec2_build_allocate_address(const char *name, aws_params *out)
+void ec2_build_allocate_address(const aws_kv *tags, size_t n_tags, aws_params *out)
 {
     aws_params_action(out, "AllocateAddress", EC2_API_VERSION);
     aws_params_add(out, "Domain", "vpc");
-    add_name_tag(out, "elastic-ip", name);
+    add_tag_spec(out, "elastic-ip", tags, n_tags);
 }
 
 void ec2_build_associate_address(const char *allocation_id, const char *eni_id, aws_params *out)

@@ -60,23 +60,31 @@ void ec2_build_describe_instances(char *const *ids, const ec2_filter *filters, s
 void ec2_build_describe_instance_types(char *const *types, const char *next_token, aws_params *out);
 void ec2_build_describe_images(char *const *image_ids, aws_params *out);
 void ec2_build_describe_addresses(const char *instance_id, aws_params *out);
+/* DescribeAddresses of one allocation (allocation_id, may be NULL) and/or by
+ * filters (e.g. tag:caa.node). The action has no pagination. */
+void ec2_build_describe_addresses_by(const char *allocation_id, const ec2_filter *filters, size_t n_filters,
+                                     aws_params *out);
+/* DescribeNetworkInterfaces by filters (e.g. tag:caa.node, status), paged. */
+void ec2_build_describe_network_interfaces(const ec2_filter *filters, size_t n_filters, int max_results,
+                                           const char *next_token, aws_params *out);
 void ec2_build_release_address(const char *allocation_id, aws_params *out);
 void ec2_build_disassociate_address(const char *association_id, aws_params *out);
 /* external-net-via-pod-vm's second ENI, as upstream's createAddonNICforInstance:
- * CreateNetworkInterface (tag Name=<name>), AttachNetworkInterface,
+ * CreateNetworkInterface (tagged at creation: tags), AttachNetworkInterface,
  * ModifyNetworkInterfaceAttribute (Attachment.DeleteOnTermination=true), and
  * DeleteNetworkInterface when the attach failed. */
 /* client_token: as the SDKs fill it in, so a retried call makes no second ENI. */
 void ec2_build_create_network_interface(const char *subnet_id, char *const *security_group_ids,
-                                        const char *name, const char *client_token, aws_params *out);
+                                        const aws_kv *tags, size_t n_tags, const char *client_token,
+                                        aws_params *out);
 void ec2_build_attach_network_interface(const char *instance_id, const char *eni_id, int device_index,
                                         aws_params *out);
 void ec2_build_eni_delete_on_termination(const char *eni_id, const char *attachment_id, aws_params *out);
 void ec2_build_delete_network_interface(const char *eni_id, aws_params *out);
 /* With -use-public-ip, the second ENI's Elastic IP (upstream's createElasticIPforInstance):
- * AllocateAddress (Domain=vpc, tag Name=<name>), AssociateAddress with the ENI; ReleaseAddress
+ * AllocateAddress (Domain=vpc, tagged at creation: tags), AssociateAddress with the ENI; ReleaseAddress
  * when the association fails. The delete releases it with the instance's other addresses. */
-void ec2_build_allocate_address(const char *name, aws_params *out);
+void ec2_build_allocate_address(const aws_kv *tags, size_t n_tags, aws_params *out);
 void ec2_build_associate_address(const char *allocation_id, const char *eni_id, aws_params *out);
 void sts_build_assume_role_with_web_identity(const char *role_arn, const char *session_name,
                                              const char *token, aws_params *out);

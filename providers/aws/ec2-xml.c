@@ -175,6 +175,50 @@ int ec2_parse_error(const char *xml, size_t len, ec2_error *ret)
 
 /* ---- instances ---- */
 
+static size_t count_items(const xmlNode *set)
+{
+    size_t n = 0;
+    for (xmlNodePtr c = set ? set->children : NULL; c; c = c->next)
+        n += is(c, "item");
+    return n;
+}
+
+/* item/tagSet/item/{key,value}; a missing key or value reads as "". */
+static void parse_tags(const xmlNode *item, aws_kv **ret, size_t *ret_n)
+{
+    xmlNodePtr tags = child(item, "tagSet");
+    size_t nt = count_items(tags);
+    if (!nt)
+        return;
+    *ret = xnew0(aws_kv, nt);
+    for (xmlNodePtr c = tags->children; c; c = c->next) {
+        if (!is(c, "item"))
+            continue;
+        char *k = path_text(c, "key");
+        char *v = path_text(c, "value");
+        (*ret)[*ret_n].key = k ? k : xstrdup("");
+        (*ret)[*ret_n].value = v ? v : xstrdup("");
+        (*ret_n)++;
+    }
+}
+
+static void tags_free(aws_kv *tags, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        free((char *)tags[k].key);
+        free((char *)tags[k].value);
+    }
+    free(tags);
+}
+
+const char *ec2_tag(const aws_kv *tags, size_t n_tags, const char *key)
+{
+    for (size_t i = 0; i < n_tags; i++)
+        if (strcmp(tags[i].key, key) == 0)
+            return tags[i].value;
+    return NULL;
+}
+
 static void instance_done(ec2_instance *i)
 {
     free(i->id);
@@ -187,11 +231,7 @@ static void instance_done(ec2_instance *i)
         free(i->nics[k].public_ip);
     }
     free(i->nics);
-    for (size_t k = 0; k < i->n_tags; k++) {
-        free((char *)i->tags[k].key);
-        free((char *)i->tags[k].value);
-    }
-    free(i->tags);
+    tags_free(i->tags, i->n_tags);
 }
 
 void ec2_instance_list_done(ec2_instance_list *l)
@@ -203,14 +243,6 @@ void ec2_instance_list_done(ec2_instance_list *l)
     free(l->v);
     free(l->next_token);
     memset(l, 0, sizeof(*l));
-}
-
-static size_t count_items(const xmlNode *set)
-{
-    size_t n = 0;
-    for (xmlNodePtr c = set ? set->children : NULL; c; c = c->next)
-        n += is(c, "item");
-    return n;
 }
 
 static int parse_instance(const xmlNode *item, ec2_instance *inst)
@@ -239,20 +271,7 @@ static int parse_instance(const xmlNode *item, ec2_instance *inst)
                 return r;
         }
     }
-    xmlNodePtr tags = child(item, "tagSet");
-    size_t nt = count_items(tags);
-    if (nt) {
-        inst->tags = xnew0(aws_kv, nt);
-        for (xmlNodePtr c = tags->children; c; c = c->next) {
-            if (!is(c, "item"))
-                continue;
-            char *k = path_text(c, "key");
-            char *v = path_text(c, "value");
-            inst->tags[inst->n_tags].key = k ? k : xstrdup("");
-            inst->tags[inst->n_tags].value = v ? v : xstrdup("");
-            inst->n_tags++;
-        }
-    }
+    parse_tags(item, &inst->tags, &inst->n_tags);
     return 0;
 }
 
@@ -323,10 +342,7 @@ int ec2_parse_terminate_instances(const char *xml, size_t len, ec2_instance_list
 
 const char *ec2_instance_tag(const ec2_instance *inst, const char *key)
 {
-    for (size_t i = 0; i < inst->n_tags; i++)
-        if (strcmp(inst->tags[i].key, key) == 0)
-            return inst->tags[i].value;
-    return NULL;
+    return ec2_tag(inst->tags, inst->n_tags, key);
 }
 
 static const ec2_nic *primary_nic(const ec2_instance *inst)
@@ -475,6 +491,8 @@ void ec2_address_list_done(ec2_address_list *l)
         free(l->v[i].allocation_id);
         free(l->v[i].association_id);
         free(l->v[i].instance_id);
+        free(l->v[i].network_interface_id);
+        tags_free(l->v[i].tags, l->v[i].n_tags);
     }
     free(l->v);
     memset(l, 0, sizeof(*l));
@@ -498,7 +516,53 @@ int ec2_parse_describe_addresses(const char *xml, size_t len, ec2_address_list *
         a->allocation_id = path_text(c, "allocationId");
         a->association_id = path_text(c, "associationId");
         a->instance_id = path_text(c, "instanceId");
+        a->network_interface_id = path_text(c, "networkInterfaceId");
+        parse_tags(c, &a->tags, &a->n_tags);
     }
+    return 0;
+}
+
+/* ---- network interfaces ---- */
+
+void ec2_eni_list_done(ec2_eni_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].id);
+        free(l->v[i].status);
+        free(l->v[i].attached_instance_id);
+        free(l->v[i].attachment_id);
+        tags_free(l->v[i].tags, l->v[i].n_tags);
+    }
+    free(l->v);
+    free(l->next_token);
+    memset(l, 0, sizeof(*l));
+}
+
+int ec2_parse_describe_network_interfaces(const char *xml, size_t len, ec2_eni_list *ret, caa_error **err)
+{
+    memset(ret, 0, sizeof(*ret));
+    _cleanup_doc_ xmlDocPtr d = NULL;
+    xmlNodePtr root = response_root(&d, xml, len, "DescribeNetworkInterfaces");
+    if (!root)
+        return bad(err, "DescribeNetworkInterfaces");
+    xmlNodePtr set = child(root, "networkInterfaceSet");
+    size_t n = count_items(set);
+    ret->v = xnew0(ec2_eni, n ? n : 1);
+    for (xmlNodePtr c = set ? set->children : NULL; c; c = c->next) {
+        if (!is(c, "item"))
+            continue;
+        ec2_eni *eni = &ret->v[ret->n++];
+        eni->id = path_text(c, "networkInterfaceId");
+        eni->status = path_text(c, "status");
+        eni->attached_instance_id = path_text(c, "attachment/instanceId");
+        eni->attachment_id = path_text(c, "attachment/attachmentId");
+        _cleanup_free_ char *dot = path_text(c, "attachment/deleteOnTermination");
+        eni->delete_on_termination = dot && strcmp(dot, "true") == 0;
+        parse_tags(c, &eni->tags, &eni->n_tags);
+    }
+    ret->next_token = path_text(root, "nextToken");
     return 0;
 }
 

@@ -4,6 +4,7 @@
  * unknown elements skipped, as the official SDK does. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,11 +85,17 @@ typedef struct ec2_image_list {
 int ec2_parse_describe_images(const char *xml, size_t len, ec2_image_list *ret, caa_error **err);
 void ec2_image_list_done(ec2_image_list *l);
 
+/* The value of tag key, NULL when absent. */
+const char *ec2_tag(const aws_kv *tags, size_t n_tags, const char *key);
+
 typedef struct ec2_address {
     char *public_ip;
     char *allocation_id;
     char *association_id;
     char *instance_id;
+    char *network_interface_id; /* the ENI it is associated with */
+    aws_kv *tags;               /* tagSet, owned strings */
+    size_t n_tags;
 } ec2_address;
 
 typedef struct ec2_address_list {
@@ -98,6 +105,26 @@ typedef struct ec2_address_list {
 
 int ec2_parse_describe_addresses(const char *xml, size_t len, ec2_address_list *ret, caa_error **err);
 void ec2_address_list_done(ec2_address_list *l);
+
+typedef struct ec2_eni {
+    char *id;                   /* networkInterfaceId */
+    char *status;               /* available, in-use, ... */
+    char *attached_instance_id; /* attachment/instanceId */
+    char *attachment_id;        /* attachment/attachmentId */
+    bool delete_on_termination; /* attachment/deleteOnTermination is "true" */
+    aws_kv *tags;               /* tagSet, owned strings */
+    size_t n_tags;
+} ec2_eni;
+
+typedef struct ec2_eni_list {
+    ec2_eni *v;
+    size_t n;
+    char *next_token;
+} ec2_eni_list;
+
+/* DescribeNetworkInterfacesResponse/networkInterfaceSet/item, and nextToken. */
+int ec2_parse_describe_network_interfaces(const char *xml, size_t len, ec2_eni_list *ret, caa_error **err);
+void ec2_eni_list_done(ec2_eni_list *l);
 
 /* Checks that the document's root element is `root` (e.g.
  * "TerminateInstancesResponse"). */

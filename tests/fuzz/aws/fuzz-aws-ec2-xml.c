@@ -74,8 +74,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     caa_error_free(err);
     err = NULL;
     ec2_address_list al;
-    if (ec2_parse_describe_addresses(xml, size, &al, &err) == 0)
+    if (ec2_parse_describe_addresses(xml, size, &al, &err) == 0) {
+        for (size_t i = 0; i < al.n; i++)
+            for (size_t k = 0; k < al.v[i].n_tags; k++)
+                if (!al.v[i].tags[k].key || !al.v[i].tags[k].value)
+                    abort();
         ec2_address_list_done(&al);
+    }
+    caa_error_free(err);
+    err = NULL;
+    ec2_eni_list el;
+    if (ec2_parse_describe_network_interfaces(xml, size, &el, &err) == 0) {
+        for (size_t i = 0; i < el.n; i++)
+            for (size_t k = 0; k < el.v[i].n_tags; k++)
+                if (!el.v[i].tags[k].key || !el.v[i].tags[k].value)
+                    abort();
+        ec2_eni_list_done(&el);
+    }
     caa_error_free(err);
     err = NULL;
     /* The id readers: success always means a non-empty id. */

@@ -102,6 +102,10 @@ class Fake:
     def add_address(self, **a):
         return self._post("/_fake/address", a)
 
+    def add_eni(self, **a):
+        """An ENI made outside the adaptor: tags (pairs), attached when instance_id is given. Returns {id}."""
+        return self._post("/_fake/eni", a)
+
     def plant(self, count, tags, sandbox_tag):
         """count running instances with tags (pairs), each with its own value under sandbox_tag."""
         return self._post("/_fake/plant", {"count": count, "tags": tags, "sandbox_tag": sandbox_tag})

@@ -67,7 +67,7 @@ let cfg = DEFAULT_CFG();
 let st;
 function resetState() {
   st = {
-    instances: new Map(), tokens: new Map(), addresses: [], enis: [], temp_keys: new Map(), imds_tokens: new Map(),
+    instances: new Map(), tokens: new Map(), eni_tokens: new Map(), addresses: [], enis: [], temp_keys: new Map(), imds_tokens: new Map(),
     counts: {}, errors: {}, buckets: {}, sig_failures: 0, sts_issued: 0, imds_creds_issued: 0, in_flight: 0, max_in_flight: 0,
     imds_tokens_issued: 0, imds_unauthorized: 0,
     seq: 0,
@@ -173,10 +173,32 @@ function tick(inst) {
   }
   if (inst.state === "shutting-down" && now >= inst.terminatedAt) {
     inst.state = "terminated";
-    // As EC2: attached ENIs go with the instance when DeleteOnTermination is set, else become available.
-    st.enis = st.enis.filter((n) => !(n.attachment && n.attachment.instanceId === inst.id && n.attachment.deleteOnTermination));
+    // As EC2: attached ENIs go with the instance when DeleteOnTermination is set, else become available
+    // (an Elastic IP stays associated with such an ENI, no longer with the instance).
+    for (const n of st.enis.filter((x) => x.attachment && x.attachment.instanceId === inst.id && x.attachment.deleteOnTermination)) removeEni(n);
     for (const n of st.enis) if (n.attachment && n.attachment.instanceId === inst.id) n.attachment = null;
+    for (const a of st.addresses) if (a.instanceId === inst.id) a.instanceId = null;
   }
+}
+
+// A deleted ENI takes its Elastic IP associations with it (the addresses stay allocated).
+function removeEni(eni) {
+  st.enis = st.enis.filter((n) => n !== eni);
+  for (const a of st.addresses) {
+    if (a.networkInterfaceId === eni.id) Object.assign(a, { associationId: null, networkInterfaceId: null, instanceId: null });
+  }
+}
+
+const tagMatch = (tags, f) => tags.some(([tk, tv]) => tk === f.name.slice(4) && f.values.includes(tv));
+
+// MaxResults/NextToken paging as EC2 does it (5..1000; the token is opaque).
+function paged(p, all) {
+  const max = p.has("MaxResults") ? +p.get("MaxResults") : all.length;
+  if (p.has("MaxResults") && (max < 5 || max > 1000)) throw new ApiError(400, "InvalidParameterValue", "MaxResults must be between 5 and 1000");
+  const start = p.has("NextToken") ? +Buffer.from(p.get("NextToken"), "base64").toString() : 0;
+  const page = all.slice(start, start + (cfg.list_page_size || max));
+  const next = start + page.length < all.length ? Buffer.from(String(start + page.length)).toString("base64") : null;
+  return [page, next];
 }
 
 function list(params, prefix) {
@@ -271,10 +293,7 @@ function runInstances(p) {
 function matches(inst, f) {
   if (f.name === "instance-state-name") return f.values.includes(inst.state);
   if (f.name === "instance-id") return f.values.includes(inst.id);
-  if (f.name.startsWith("tag:")) {
-    const k = f.name.slice(4);
-    return inst.tags.some(([tk, tv]) => tk === k && f.values.includes(tv));
-  }
+  if (f.name.startsWith("tag:")) return tagMatch(inst.tags, f);
   throw new ApiError(400, "InvalidParameterValue", `The filter '${f.name}' is invalid`);
 }
 
@@ -288,11 +307,7 @@ function describeInstances(p) {
     all = all.filter((i) => ids.includes(i.id));
   }
   for (const f of filters(p)) all = all.filter((i) => matches(i, f));
-  const max = p.has("MaxResults") ? +p.get("MaxResults") : all.length;
-  if (p.has("MaxResults") && (max < 5 || max > 1000)) throw new ApiError(400, "InvalidParameterValue", "MaxResults must be between 5 and 1000");
-  const start = p.has("NextToken") ? +Buffer.from(p.get("NextToken"), "base64").toString() : 0;
-  const page = all.slice(start, start + (cfg.list_page_size || max));
-  const next = start + page.length < all.length ? Buffer.from(String(start + page.length)).toString("base64") : null;
+  const [page, next] = paged(p, all);
   return ec2Doc("DescribeInstances", el("reservationSet", items(page, (i) => [txt("reservationId", "r-" + i.id.slice(2)),
     el("instancesSet", el("item", instanceXml(i)))])) + txt("nextToken", next));
 }
@@ -342,14 +357,26 @@ function describeImages(p) {
       txt("volumeSize", cfg.amis[id].size), txt("deleteOnTermination", "true"), txt("volumeType", "gp3"))))])));
 }
 
+function addressMatches(a, f) {
+  if (f.name === "instance-id") return f.values.includes(a.instanceId);
+  if (f.name === "allocation-id") return f.values.includes(a.allocationId);
+  if (f.name === "network-interface-id") return f.values.includes(a.networkInterfaceId);
+  if (f.name.startsWith("tag:")) return tagMatch(a.tags || [], f);
+  throw new ApiError(400, "InvalidParameterValue", `The filter '${f.name}' is invalid`);
+}
+
+// No paging: EC2's DescribeAddresses has none.
 function describeAddresses(p) {
   let addrs = st.addresses;
-  for (const f of filters(p)) {
-    if (f.name !== "instance-id") throw new ApiError(400, "InvalidParameterValue", `The filter '${f.name}' is invalid`);
-    addrs = addrs.filter((a) => f.values.includes(a.instanceId));
-  }
+  const ids = list(p, "AllocationId");
+  const missing = ids.filter((id) => !addrs.some((a) => a.allocationId === id));
+  if (missing.length) throw new ApiError(400, "InvalidAllocationID.NotFound", `The allocation IDs '${missing.join(", ")}' do not exist`);
+  if (ids.length) addrs = addrs.filter((a) => ids.includes(a.allocationId));
+  for (const f of filters(p)) addrs = addrs.filter((a) => addressMatches(a, f));
   return ec2Doc("DescribeAddresses", el("addressesSet", items(addrs, (a) => [txt("publicIp", a.publicIp),
-    txt("allocationId", a.allocationId), txt("domain", "vpc"), txt("instanceId", a.instanceId), txt("associationId", a.associationId)])));
+    txt("allocationId", a.allocationId), txt("domain", "vpc"), txt("instanceId", a.instanceId),
+    txt("associationId", a.associationId), txt("networkInterfaceId", a.networkInterfaceId),
+    (a.tags || []).length ? el("tagSet", items(a.tags, ([k, v]) => [txt("key", k), txt("value", v)])) : ""])));
 }
 
 function disassociateAddress(p) {
@@ -357,6 +384,7 @@ function disassociateAddress(p) {
   if (!a) throw new ApiError(400, "InvalidAssociationID.NotFound", `The association ID '${p.get("AssociationId")}' does not exist`);
   a.associationId = null;
   a.instanceId = null;
+  a.networkInterfaceId = null;
   return ec2Doc("DisassociateAddress", txt("return", "true"));
 }
 
@@ -376,7 +404,44 @@ function findEni(id) {
   return n;
 }
 
+function eniXml(eni) {
+  const att = eni.attachment;
+  return [txt("networkInterfaceId", eni.id), txt("subnetId", eni.subnet), txt("status", att ? "in-use" : "available"),
+    txt("privateIpAddress", eni.privateIp), el("groupSet", items(eni.sgs, (g) => txt("groupId", g))),
+    att ? el("attachment", txt("attachmentId", att.id), txt("instanceId", att.instanceId), txt("deviceIndex", att.deviceIndex),
+      txt("status", "attached"), txt("deleteOnTermination", att.deleteOnTermination)) : "",
+    el("tagSet", items(eni.tags, ([k, v]) => [txt("key", k), txt("value", v)]))];
+}
+
+function eniMatches(eni, f) {
+  if (f.name === "status") return f.values.includes(eni.attachment ? "in-use" : "available");
+  if (f.name === "network-interface-id") return f.values.includes(eni.id);
+  if (f.name === "attachment.instance-id") return !!eni.attachment && f.values.includes(eni.attachment.instanceId);
+  if (f.name.startsWith("tag:")) return tagMatch(eni.tags, f);
+  throw new ApiError(400, "InvalidParameterValue", `The filter '${f.name}' is invalid`);
+}
+
+function describeNetworkInterfaces(p) {
+  // Bring the instances the ENIs are attached to up to date (an instance terminating frees its ENIs).
+  for (const n of [...st.enis]) if (n.attachment && st.instances.has(n.attachment.instanceId)) tick(st.instances.get(n.attachment.instanceId));
+  let all = st.enis;
+  const ids = list(p, "NetworkInterfaceId");
+  const missing = ids.filter((id) => !all.some((n) => n.id === id));
+  if (missing.length) throw new ApiError(400, "InvalidNetworkInterfaceID.NotFound", `The networkInterface ID '${missing[0]}' does not exist`);
+  if (ids.length) all = all.filter((n) => ids.includes(n.id));
+  for (const f of filters(p)) all = all.filter((n) => eniMatches(n, f));
+  const [page, next] = paged(p, all);
+  return ec2Doc("DescribeNetworkInterfaces", el("networkInterfaceSet", items(page, eniXml)) + txt("nextToken", next));
+}
+
 function createNetworkInterface(p) {
+  // ClientToken: as EC2, a retried call returns the ENI the first one made.
+  const token = p.get("ClientToken") || "";
+  const known = token && st.eni_tokens.get(token);
+  if (known && st.enis.some((n) => n.id === known)) {
+    return ec2Doc("CreateNetworkInterface", el("networkInterface", eniXml(st.enis.find((n) => n.id === known))) +
+      txt("clientToken", token));
+  }
   const subnet = p.get("SubnetId");
   if (!subnet) throw new ApiError(400, "MissingParameter", "The request must contain the parameter subnetId");
   const tags = [];
@@ -386,6 +451,7 @@ function createNetworkInterface(p) {
   const eni = { id: "eni-" + hex(17), subnet, sgs: list(p, "SecurityGroupId"), tags, attachment: null,
     privateIp: `10.0.2.${(st.seq++ % 250) + 1}` };
   st.enis.push(eni);
+  if (token) st.eni_tokens.set(token, eni.id);
   return ec2Doc("CreateNetworkInterface", el("networkInterface", txt("networkInterfaceId", eni.id),
     txt("subnetId", subnet), txt("status", "pending"), txt("privateIpAddress", eni.privateIp),
     el("groupSet", items(eni.sgs, (g) => txt("groupId", g))),
@@ -422,7 +488,7 @@ function modifyNetworkInterfaceAttribute(p) {
 function deleteNetworkInterface(p) {
   const eni = findEni(p.get("NetworkInterfaceId"));
   if (eni.attachment) throw new ApiError(400, "InvalidNetworkInterface.InUse", `The network interface '${eni.id}' is currently in use.`);
-  st.enis = st.enis.filter((n) => n !== eni);
+  removeEni(eni);
   return ec2Doc("DeleteNetworkInterface", txt("return", "true"));
 }
 
@@ -455,6 +521,7 @@ const EC2 = {
   DisassociateAddress: disassociateAddress, ReleaseAddress: releaseAddress,
   CreateNetworkInterface: createNetworkInterface, AttachNetworkInterface: attachNetworkInterface,
   ModifyNetworkInterfaceAttribute: modifyNetworkInterfaceAttribute, DeleteNetworkInterface: deleteNetworkInterface,
+  DescribeNetworkInterfaces: describeNetworkInterfaces,
   AllocateAddress: allocateAddress, AssociateAddress: associateAddress,
 };
 
@@ -693,8 +760,19 @@ const server = http.createServer((req, res) => {
       }
       if (req.url === "/_fake/address" && req.method === "POST") {
         const a = JSON.parse(body);
-        st.addresses.push({ publicIp: a.public_ip, allocationId: a.allocation_id, associationId: a.association_id ?? null, instanceId: a.instance_id ?? null });
+        st.addresses.push({ publicIp: a.public_ip, allocationId: a.allocation_id, associationId: a.association_id ?? null,
+          instanceId: a.instance_id ?? null, networkInterfaceId: a.network_interface_id ?? null, tags: a.tags ?? [] });
         return send(res, 200, "{}", "application/json");
+      }
+      if (req.url === "/_fake/eni" && req.method === "POST") {
+        // {tags: [[key, value], ...], instance_id?, delete_on_termination?}: an ENI made outside the adaptor,
+        // attached at device index 2 when instance_id is given. Answers {id}.
+        const a = JSON.parse(body);
+        const eni = { id: "eni-" + hex(17), subnet: cfg.imds.subnet, sgs: [], tags: a.tags ?? [], privateIp: `10.0.3.${(st.seq++ % 250) + 1}`,
+          attachment: a.instance_id ? { id: "eni-attach-" + hex(17), instanceId: a.instance_id, deviceIndex: 2,
+            deleteOnTermination: !!a.delete_on_termination } : null };
+        st.enis.push(eni);
+        return send(res, 200, JSON.stringify({ id: eni.id }), "application/json");
       }
       return send(res, 404, "{}", "application/json");
     }

@@ -6,9 +6,9 @@
 //   node fake-sdk-check.mjs http://127.0.0.1:PORT
 import {
   EC2Client, RunInstancesCommand, DescribeInstancesCommand, TerminateInstancesCommand,
-  DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand,
+  DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand, ReleaseAddressCommand,
   CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand, ModifyNetworkInterfaceAttributeCommand,
-  DeleteNetworkInterfaceCommand, AllocateAddressCommand, AssociateAddressCommand,
+  DeleteNetworkInterfaceCommand, AllocateAddressCommand, AssociateAddressCommand, DescribeNetworkInterfacesCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 
@@ -104,6 +104,50 @@ const fa = (await state()).addresses.find((a) => a.allocationId === eip.Allocati
 ok(eip.AllocationId.startsWith("eipalloc-") && eip.PublicIp && assoc.AssociationId.startsWith("eipassoc-") &&
    fa && fa.networkInterfaceId === eniId && fa.instanceId === inst.InstanceId && fa.tags[0][1] === "eip-x",
    "AllocateAddress and AssociateAddress read by the SDK and the fake", { eip, assoc, fa });
+
+// The orphan sweep's listings: this node's unattached ENIs by tag and status, paged; its Elastic IPs by tag.
+const own = [{ Key: "caa.node", Value: "sdk-n" }, { Key: "caa.instance-name", Value: "podvm-x" }];
+const made = [];
+for (let i = 0; i < 6; i++) {
+  const r = await ec2.send(new CreateNetworkInterfaceCommand({ SubnetId: "subnet-1", ClientToken: `sdk-eni-${i}`,
+    TagSpecifications: [{ ResourceType: "network-interface", Tags: own }] }));
+  made.push(r.NetworkInterface.NetworkInterfaceId);
+}
+const retried = await ec2.send(new CreateNetworkInterfaceCommand({ SubnetId: "subnet-1", ClientToken: "sdk-eni-0",
+  TagSpecifications: [{ ResourceType: "network-interface", Tags: own }] }));
+ok(retried.NetworkInterface.NetworkInterfaceId === made[0], "CreateNetworkInterface client token idempotency as EC2");
+const seen = [];
+let pages = 0;
+let token;
+do {
+  const r = await ec2.send(new DescribeNetworkInterfacesCommand({ MaxResults: 5, NextToken: token,
+    Filters: [{ Name: "tag:caa.node", Values: ["sdk-n"] }, { Name: "status", Values: ["available"] }] }));
+  pages++;
+  for (const n of r.NetworkInterfaces) seen.push([n.NetworkInterfaceId, n.Status, n.TagSet.find((t) => t.Key === "caa.instance-name")?.Value]);
+  token = r.NextToken;
+} while (token);
+ok(pages === 2 && seen.length === 6 && seen.every(([id, status, name]) => made.includes(id) && status === "available" && name === "podvm-x"),
+   "DescribeNetworkInterfaces with tag/status filters and NextToken read by the SDK", { pages, seen });
+const attached = await ec2.send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: [eniId] }));
+ok(attached.NetworkInterfaces[0].Status === "in-use" && attached.NetworkInterfaces[0].Attachment.InstanceId === inst.InstanceId &&
+   attached.NetworkInterfaces[0].Attachment.DeleteOnTermination === true, "an attached ENI read by the SDK",
+   attached.NetworkInterfaces[0]);
+for (const id of made) await ec2.send(new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: id }));
+const tagged = await ec2.send(new AllocateAddressCommand({ Domain: "vpc",
+  TagSpecifications: [{ ResourceType: "elastic-ip", Tags: own }] }));
+const byTag = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: "tag:caa.node", Values: ["sdk-n"] }] }));
+const byId = await ec2.send(new DescribeAddressesCommand({ AllocationIds: [eip.AllocationId] }));
+ok(byTag.Addresses.length === 1 && byTag.Addresses[0].AllocationId === tagged.AllocationId &&
+   byTag.Addresses[0].Tags.find((t) => t.Key === "caa.instance-name").Value === "podvm-x" && !byTag.Addresses[0].AssociationId &&
+   byId.Addresses.length === 1 && byId.Addresses[0].NetworkInterfaceId === eniId && byId.Addresses[0].AssociationId === assoc.AssociationId,
+   "DescribeAddresses by tag and by allocation id read by the SDK", { byTag: byTag.Addresses, byId: byId.Addresses });
+try {
+  await ec2.send(new DescribeAddressesCommand({ AllocationIds: ["eipalloc-0000000000000dead"] }));
+  ok(false, "an unknown allocation id must fail");
+} catch (e) {
+  ok(e.name === "InvalidAllocationID.NotFound", "an unknown allocation id is refused with AWS's code", e.name);
+}
+await ec2.send(new ReleaseAddressCommand({ AllocationId: tagged.AllocationId }));
 
 const term = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [inst.InstanceId] }));
 ok(term.TerminatingInstances[0].CurrentState.Name === "shutting-down" &&

@@ -357,7 +357,10 @@ def t_multi_nic():
     check(r["instance"]["ips"] == [inst["private_ip"]], "ips: the primary interface only: %s" % r)
     eni = only(enis(), "one ENI")
     check(eni["subnet"] == SUBNET and eni["sgs"] == [SG1, SG2], "ENI subnet/groups %s" % eni)
-    check(eni["tags"] == [["Name", "nic-" + inst["id"]]], "ENI tags %s" % eni["tags"])
+    # Tagged in the CreateNetworkInterface call itself: no untagged window for the orphan sweep.
+    check(eni["tags"] == [["Name", "nic-" + inst["id"]], ["caa.node", NODE], ["caa.sandbox-id", "6666666666666666"],
+                          ["caa.instance-name", "podvm-m-66666666"], ["caa.instance-id", inst["id"]]],
+          "ENI tags %s" % eni["tags"])
     att = eni["attachment"] or {}
     check(att.get("instanceId") == inst["id"] and att.get("deviceIndex") == 1 and att.get("deleteOnTermination") is True,
           "attachment %s" % att)
@@ -399,7 +402,9 @@ def t_multi_nic():
     eip = only(fake.state()["addresses"], "one Elastic IP")
     check(eip["networkInterfaceId"] == eni["id"] and eip["instanceId"] == inst["id"] and eip["associationId"],
           "Elastic IP on the ENI %s" % eip)
-    check(eip["tags"] == [["Name", "eip-" + inst["id"]]], "Elastic IP tags %s" % eip["tags"])
+    check(eip["tags"] == [["Name", "eip-" + inst["id"]], ["caa.node", NODE], ["caa.sandbox-id", "666666666666666a"],
+                          ["caa.instance-name", "podvm-r-66666666"], ["caa.instance-id", inst["id"]]],
+          "Elastic IP tags %s" % eip["tags"])
     check(d.cmd("delete " + inst["id"])["status"] == 0, "delete")
     check(fake.state()["addresses"] == [], "Elastic IP released: %s" % fake.state()["addresses"])
     wait_terminated()
@@ -615,12 +620,63 @@ def t_no_secrets_in_output():
     no_leftovers()
 
 
+def t_addon_leftovers():
+    """list reports this node's unattached add-on ENIs and loose Elastic IPs (ids, named after their
+    pod's instance), never another node's, an untagged or an attached one; delete takes them by id
+    (gone already is success, an ENI in use is refused); a failing ENI listing still lists instances."""
+    own = [["caa.node", NODE], ["caa.sandbox-id", "77"], ["caa.instance-name", "podvm-l-77777777"]]
+    d = Driver(fake, base_args())
+    r = d.cmd("create podvm-l-77777777 7777777777777777")
+    iid = r["instance"]["id"]
+    loose = fake.add_eni(tags=own)["id"]
+    attached = fake.add_eni(tags=own, instance_id=iid)["id"]
+    fake.add_eni(tags=[["caa.node", "other-node"], ["caa.sandbox-id", "1"]])
+    fake.add_eni(tags=[["caa.node", NODE]])  # no caa.sandbox-id: not made by a create
+    fake.add_eni(tags=[])
+    fake.add_address(public_ip="198.51.100.90", allocation_id="eipalloc-0aaaaaaaaaaaaaa01", tags=own)
+    fake.add_address(public_ip="198.51.100.91", allocation_id="eipalloc-0aaaaaaaaaaaaaa02", tags=own,
+                     association_id="eipassoc-1", network_interface_id=loose)
+    fake.add_address(public_ip="198.51.100.92", allocation_id="eipalloc-0aaaaaaaaaaaaaa03", tags=own,
+                     association_id="eipassoc-2", network_interface_id=attached, instance_id=iid)
+    fake.add_address(public_ip="198.51.100.93", allocation_id="eipalloc-0aaaaaaaaaaaaaa04",
+                     tags=[["caa.node", "other-node"], ["caa.sandbox-id", "1"]])
+    fake.config(list_page_size=5)
+    r = d.cmd("list")
+    check(r["status"] == 0, "list %s" % r)
+    got = sorted((i["id"], i.get("name")) for i in r["instances"])
+    want = sorted([(iid, "podvm-l-77777777"), (loose, "podvm-l-77777777"),
+                   ("eipalloc-0aaaaaaaaaaaaaa01", "podvm-l-77777777"), ("eipalloc-0aaaaaaaaaaaaaa02", "podvm-l-77777777")])
+    check(got == want, "listed %s, expected %s" % (got, want))
+    # Delete: the associated address is disassociated first, then released; the ENI deleted.
+    for rid in ("eipalloc-0aaaaaaaaaaaaaa02", loose, "eipalloc-0aaaaaaaaaaaaaa01"):
+        check(d.cmd("delete " + rid)["status"] == 0, "delete " + rid)
+    st = fake.state()
+    check(loose not in [n["id"] for n in st["enis"]], "ENI deleted")
+    check(sorted(a["allocationId"] for a in st["addresses"]) == ["eipalloc-0aaaaaaaaaaaaaa03", "eipalloc-0aaaaaaaaaaaaaa04"],
+          "addresses left %s" % st["addresses"])
+    check(d.cmd("delete " + loose)["status"] == 0, "an ENI gone already is success")
+    check(d.cmd("delete eipalloc-0aaaaaaaaaaaaaa01")["status"] == 0, "an address gone already is success")
+    r = d.cmd("delete " + attached)
+    check(r["status"] < 0 and "InvalidNetworkInterface.InUse" in r["error"], "an attached ENI is refused: %s" % r)
+    r = d.cmd("delete eni-1&Action=x")
+    check(r["status"] == -22, "a malformed id is refused before any call: %s" % r)
+    # Without ec2:DescribeNetworkInterfaces the instances are still listed.
+    fake.config(fail={"DescribeNetworkInterfaces": {"code": "UnauthorizedOperation", "status": 403, "count": 1}})
+    r = d.cmd("list")
+    check(r["status"] == 0 and iid in [i["id"] for i in r["instances"]], "list without ENI rights %s" % r)
+    check("UnauthorizedOperation" in d.stderr(), "the failed ENI listing is logged")
+    check(d.cmd("delete " + iid)["status"] == 0, "delete")
+    check(d.close() == 0, "driver exit")
+    signatures_ok()
+
+
 TESTS = [
     ("create, get, delete with the default options", t_create_default),
     ("create is idempotent (client token)", t_idempotent_create),
     ("list: this node's live instances, paged", t_list_owned_only),
     ("public IP mode waits for running", t_public_ip),
     ("external-net-via-pod-vm: a second ENI at device index 1", t_multi_nic),
+    ("list and delete of leftover add-on ENIs and Elastic IPs", t_addon_leftovers),
     ("launch template mode", t_launch_template),
     ("CVM off, instance-type selection, SNP on a type without it", t_cvm_and_sizes),
     ("per-pod AMI, root volume raised to the AMI's size", t_image_per_pod_and_root_volume),

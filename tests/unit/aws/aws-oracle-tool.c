@@ -122,7 +122,8 @@ static void build_params(json_t *c, aws_params *p)
         caa_strv_free(sgs);
     } else if (strcmp(action, "TerminateInstances") == 0) {
         ec2_build_terminate_instances(str(c, "instance_id"), p);
-    } else if (strcmp(action, "DescribeInstances") == 0) {
+    } else if (strcmp(action, "DescribeInstances") == 0 || strcmp(action, "DescribeNetworkInterfaces") == 0 ||
+               (strcmp(action, "DescribeAddresses") == 0 && !str(c, "instance_id"))) {
         char **ids = strv_of(json_object_get(c, "ids"));
         json_t *fs = json_object_get(c, "filters");
         size_t nf = json_array_size(fs);
@@ -133,8 +134,13 @@ static void build_params(json_t *c, aws_params *p)
             vals[i] = strv_of(json_array_get(json_array_get(fs, i), 1));
             f[i].values = vals[i];
         }
-        ec2_build_describe_instances(ids, f, nf, (int)json_integer_value(json_object_get(c, "max_results")),
-                                     str(c, "next_token"), p);
+        int max_results = (int)json_integer_value(json_object_get(c, "max_results"));
+        if (strcmp(action, "DescribeInstances") == 0)
+            ec2_build_describe_instances(ids, f, nf, max_results, str(c, "next_token"), p);
+        else if (strcmp(action, "DescribeNetworkInterfaces") == 0)
+            ec2_build_describe_network_interfaces(f, nf, max_results, str(c, "next_token"), p);
+        else
+            ec2_build_describe_addresses_by(str(c, "allocation_id"), f, nf, p);
         for (size_t i = 0; i < nf; i++)
             caa_strv_free(vals[i]);
         free(vals);
@@ -156,7 +162,10 @@ static void build_params(json_t *c, aws_params *p)
         ec2_build_disassociate_address(str(c, "association_id"), p);
     } else if (strcmp(action, "CreateNetworkInterface") == 0) {
         char **sgs = strv_of(json_object_get(c, "sg_ids"));
-        ec2_build_create_network_interface(str(c, "subnet_id"), sgs, str(c, "name"), "oracle-token", p);
+        size_t nt;
+        aws_kv *tags = pairs(json_object_get(c, "tags"), &nt);
+        ec2_build_create_network_interface(str(c, "subnet_id"), sgs, tags, nt, "oracle-token", p);
+        free(tags);
         caa_strv_free(sgs);
     } else if (strcmp(action, "AttachNetworkInterface") == 0) {
         ec2_build_attach_network_interface(str(c, "instance_id"), str(c, "eni_id"),
@@ -166,7 +175,10 @@ static void build_params(json_t *c, aws_params *p)
     } else if (strcmp(action, "DeleteNetworkInterface") == 0) {
         ec2_build_delete_network_interface(str(c, "eni_id"), p);
     } else if (strcmp(action, "AllocateAddress") == 0) {
-        ec2_build_allocate_address(str(c, "name"), p);
+        size_t nt;
+        aws_kv *tags = pairs(json_object_get(c, "tags"), &nt);
+        ec2_build_allocate_address(tags, nt, p);
+        free(tags);
     } else if (strcmp(action, "AssociateAddress") == 0) {
         ec2_build_associate_address(str(c, "allocation_id"), str(c, "eni_id"), p);
     } else if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
@@ -225,6 +237,14 @@ static json_t *do_build(json_t *c)
     return json_pack("{s:o}", "params", arr);
 }
 
+static json_t *tags_json(const aws_kv *tags, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t k = 0; k < n; k++)
+        json_array_append_new(arr, json_pack("[s, s]", tags[k].key, tags[k].value));
+    return arr;
+}
+
 static json_t *instance_json(const ec2_instance *i)
 {
     json_t *nics = json_array(), *tags = json_array();
@@ -232,8 +252,8 @@ static json_t *instance_json(const ec2_instance *i)
         json_array_append_new(nics, json_pack("{s:o, s:o, s:I}", "private_ip", jstr(i->nics[k].private_ip),
                                               "public_ip", jstr(i->nics[k].public_ip), "device_index",
                                               (json_int_t)i->nics[k].device_index));
-    for (size_t k = 0; k < i->n_tags; k++)
-        json_array_append_new(tags, json_pack("[s, s]", i->tags[k].key, i->tags[k].value));
+    json_decref(tags);
+    tags = tags_json(i->tags, i->n_tags);
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", jstr(i->id), "state", jstr(i->state),
                      "type", jstr(i->instance_type), "private_ip", jstr(i->private_ip), "public_ip",
                      jstr(i->public_ip), "nics", nics, "tags", tags);
@@ -318,11 +338,27 @@ static json_t *do_parse(json_t *c)
             json_t *arr = json_array();
             for (size_t i = 0; i < l.n; i++)
                 json_array_append_new(
-                    arr, json_pack("{s:o, s:o, s:o, s:o}", "public_ip", jstr(l.v[i].public_ip),
+                    arr, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "public_ip", jstr(l.v[i].public_ip),
                                    "allocation_id", jstr(l.v[i].allocation_id), "association_id",
-                                   jstr(l.v[i].association_id), "instance_id", jstr(l.v[i].instance_id)));
+                                   jstr(l.v[i].association_id), "instance_id", jstr(l.v[i].instance_id),
+                                   "network_interface_id", jstr(l.v[i].network_interface_id), "tags",
+                                   tags_json(l.v[i].tags, l.v[i].n_tags)));
             out = json_pack("{s:o}", "addresses", arr);
             ec2_address_list_done(&l);
+        }
+    } else if (strcmp(action, "DescribeNetworkInterfaces") == 0) {
+        ec2_eni_list l;
+        if (ec2_parse_describe_network_interfaces(xml, len, &l, &e) >= 0) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < l.n; i++)
+                json_array_append_new(arr, json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "id", jstr(l.v[i].id),
+                                                     "status", jstr(l.v[i].status), "attached_instance_id",
+                                                     jstr(l.v[i].attached_instance_id), "attachment_id",
+                                                     jstr(l.v[i].attachment_id), "delete_on_termination",
+                                                     l.v[i].delete_on_termination, "tags",
+                                                     tags_json(l.v[i].tags, l.v[i].n_tags)));
+            out = json_pack("{s:o, s:o}", "enis", arr, "next_token", jstr(l.next_token));
+            ec2_eni_list_done(&l);
         }
     } else if (strcmp(action, "AssumeRoleWithWebIdentity") == 0) {
         aws_credentials cr;

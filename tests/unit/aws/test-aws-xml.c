@@ -291,6 +291,67 @@ static void test_network_interface(void **state)
     caa_error_free(e);
 }
 
+/* The orphan sweep's readers: tags (a missing key or value is ""), the
+ * attachment, the ENI an address is on; a wrong root or a DTD is refused
+ * with nothing allocated. */
+static void test_leftover_listings(void **state)
+{
+    (void)state;
+    ec2_eni_list l;
+    assert_int_equal(
+        ec2_parse_describe_network_interfaces(
+            S("<DescribeNetworkInterfacesResponse><networkInterfaceSet>"
+              "<item><networkInterfaceId>eni-0123456789abcdef0</networkInterfaceId>"
+              "<status>available</status><tagSet><item><key>caa.node</key><value>n 1</value></item>"
+              "<item><key>k</key></item><item><value>v</value></item></tagSet></item>"
+              "<item><networkInterfaceId>eni-2</networkInterfaceId><status>in-use</status>"
+              "<attachment><instanceId>i-0123456789abcdef0</instanceId></attachment></item>"
+              "</networkInterfaceSet><nextToken>t2</nextToken></DescribeNetworkInterfacesResponse>"),
+            &l, NULL),
+        0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0].status, "available");
+    assert_null(l.v[0].attached_instance_id);
+    assert_int_equal(l.v[0].n_tags, 3);
+    assert_string_equal(ec2_tag(l.v[0].tags, l.v[0].n_tags, "caa.node"), "n 1");
+    assert_string_equal(ec2_tag(l.v[0].tags, l.v[0].n_tags, "k"), "");
+    assert_string_equal(ec2_tag(l.v[0].tags, l.v[0].n_tags, ""), "v");
+    assert_null(ec2_tag(l.v[0].tags, l.v[0].n_tags, "caa.sandbox-id"));
+    assert_string_equal(l.v[1].attached_instance_id, "i-0123456789abcdef0");
+    assert_int_equal(l.v[1].n_tags, 0);
+    assert_string_equal(l.next_token, "t2");
+    ec2_eni_list_done(&l);
+
+    ec2_address_list al;
+    assert_int_equal(ec2_parse_describe_addresses(
+                         S("<DescribeAddressesResponse><addressesSet><item><allocationId>eipalloc-1"
+                           "</allocationId><networkInterfaceId>eni-1</networkInterfaceId><tagSet><item>"
+                           "<key>caa.node</key><value>n</value></item></tagSet></item></addressesSet>"
+                           "</DescribeAddressesResponse>"),
+                         &al, NULL),
+                     0);
+    assert_int_equal(al.n, 1);
+    assert_string_equal(al.v[0].network_interface_id, "eni-1");
+    assert_null(al.v[0].association_id);
+    assert_string_equal(ec2_tag(al.v[0].tags, al.v[0].n_tags, "caa.node"), "n");
+    ec2_address_list_done(&al);
+
+    static const char *const bad[] = {
+        "<DescribeAddressesResponse><networkInterfaceSet/></DescribeAddressesResponse>",
+        "<DescribeNetworkInterfacesResponse><networkInterfaceSet><item>",
+        "<!DOCTYPE x [<!ENTITY a "
+        "\"b\">]><DescribeNetworkInterfacesResponse>&a;</DescribeNetworkInterfacesResponse>",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        caa_error *e = NULL;
+        assert_int_equal(ec2_parse_describe_network_interfaces(bad[i], strlen(bad[i]), &l, &e), -EPROTO);
+        assert_null(l.v);
+        assert_int_equal(l.n, 0);
+        assert_non_null(e);
+        caa_error_free(e);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_sts_and_time),
         cmocka_unit_test(test_expect_root),
         cmocka_unit_test(test_network_interface),
+        cmocka_unit_test(test_leftover_listings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

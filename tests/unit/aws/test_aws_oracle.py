@@ -127,6 +127,13 @@ def run(**over):
     return {"action": "RunInstances", "run": r}
 
 
+def ADDON_TAGS(name):
+    """The ownership tags of an add-on ENI or Elastic IP (aws-ops.c ownership_tags)."""
+    return [["Name", name], ["team", "a=b&c d/\u00e9"], ["caa.node", "worker 1"],
+            ["caa.sandbox-id", "1234567890abcdef"], ["caa.instance-name", "podvm-nginx-12345678"],
+            ["caa.instance-id", "i-0123456789abcdef0"]]
+
+
 BUILD_CASES = [
     ("RunInstances default", run()),
     ("RunInstances disable-cvm", run(sev_snp=False)),
@@ -154,14 +161,23 @@ BUILD_CASES = [
     ("DisassociateAddress", {"action": "DisassociateAddress", "association_id": "eipassoc-0123456789abcdef0"}),
     ("CreateNetworkInterface", {"action": "CreateNetworkInterface", "subnet_id": "subnet-0a1b2c3d4e5f60718",
                                 "sg_ids": ["sg-0aaaaaaaaaaaaaaa1", "sg-0bbbbbbbbbbbbbbb2"],
-                                "name": "nic-i-0123456789abcdef0"}),
+                                "tags": ADDON_TAGS("nic-i-0123456789abcdef0")}),
     ("AttachNetworkInterface", {"action": "AttachNetworkInterface", "instance_id": "i-0123456789abcdef0",
                                 "eni_id": "eni-0123456789abcdef0", "device_index": 1}),
     ("ModifyNetworkInterfaceAttribute", {"action": "ModifyNetworkInterfaceAttribute",
                                          "eni_id": "eni-0123456789abcdef0",
                                          "attachment_id": "eni-attach-0123456789abcdef0"}),
     ("DeleteNetworkInterface", {"action": "DeleteNetworkInterface", "eni_id": "eni-0123456789abcdef0"}),
-    ("AllocateAddress", {"action": "AllocateAddress", "name": "eip-i-0123456789abcdef0"}),
+    ("AllocateAddress", {"action": "AllocateAddress", "tags": ADDON_TAGS("eip-i-0123456789abcdef0")}),
+    ("DescribeNetworkInterfaces: this node's unattached ENIs, paged",
+     {"action": "DescribeNetworkInterfaces", "filters": [["tag:caa.node", ["worker 1"]], ["status", ["available"]]],
+      "max_results": 1000, "next_token": "eyJ2IjoiMiJ9/+="}),
+    ("DescribeNetworkInterfaces: an instance's ENIs of this node (the delete)",
+     {"action": "DescribeNetworkInterfaces", "filters": [["tag:caa.node", ["worker 1"]],
+                                                         ["tag:caa.instance-id", ["i-0123456789abcdef0"]]]}),
+    ("DescribeAddresses by tag", {"action": "DescribeAddresses", "filters": [["tag:caa.node", ["worker 1"]]]}),
+    ("DescribeAddresses by allocation id", {"action": "DescribeAddresses",
+                                            "allocation_id": "eipalloc-0123456789abcdef0"}),
     ("AssociateAddress", {"action": "AssociateAddress", "allocation_id": "eipalloc-0123456789abcdef0",
                           "eni_id": "eni-0123456789abcdef0"}),
     ("STS AssumeRoleWithWebIdentity", {"action": "AssumeRoleWithWebIdentity",
@@ -262,6 +278,30 @@ PARSE_CASES = [
                                     "<associationId>eipassoc-1</associationId></item><item><publicIp>7.7.7.7"
                                     "</publicIp><allocationId>eipalloc-2</allocationId></item></addressesSet>")),
     ("DescribeAddresses empty", "DescribeAddresses", 200, x("DescribeAddressesResponse", "<addressesSet/>")),
+    ("DescribeAddresses with tags and an ENI", "DescribeAddresses", 200,
+     x("DescribeAddressesResponse", "<addressesSet><item><publicIp>198.51.100.7</publicIp><allocationId>"
+                                    "eipalloc-0123456789abcdef0</allocationId><domain>vpc</domain>"
+                                    "<associationId>eipassoc-1</associationId><networkInterfaceId>eni-1"
+                                    "</networkInterfaceId><networkInterfaceOwnerId>1</networkInterfaceOwnerId>"
+                                    "<tagSet><item><key>caa.node</key><value>w &amp; 1</value></item><item>"
+                                    "<key>caa.instance-name</key><value>podvm-a</value></item></tagSet></item>"
+                                    "</addressesSet>")),
+    ("DescribeNetworkInterfaces available and attached, next token", "DescribeNetworkInterfaces", 200,
+     x("DescribeNetworkInterfacesResponse",
+       "<networkInterfaceSet><item><networkInterfaceId>eni-0123456789abcdef0</networkInterfaceId>"
+       "<subnetId>subnet-1</subnetId><status>available</status><privateIpAddress>10.0.2.5</privateIpAddress>"
+       "<groupSet><item><groupId>sg-1</groupId><groupName>g</groupName></item></groupSet>"
+       "<tagSet><item><key>caa.node</key><value>worker-1</value></item><item><key>Name</key><value>nic-i-1</value>"
+       "</item></tagSet></item><item><networkInterfaceId>eni-0fedcba9876543210</networkInterfaceId>"
+       "<status>in-use</status><attachment><attachmentId>eni-attach-1</attachmentId><instanceId>"
+       "i-0abc12345678def01</instanceId><deviceIndex>1</deviceIndex><status>attached</status>"
+       "<deleteOnTermination>true</deleteOnTermination></attachment></item><item><networkInterfaceId>"
+       "eni-0aaaaaaaaaaaaaaa1</networkInterfaceId><status>in-use</status><attachment><attachmentId>eni-attach-2"
+       "</attachmentId><instanceId>i-1</instanceId><deleteOnTermination>false</deleteOnTermination></attachment>"
+       "</item></networkInterfaceSet>"
+       "<nextToken>page-2</nextToken>")),
+    ("DescribeNetworkInterfaces empty", "DescribeNetworkInterfaces", 200,
+     x("DescribeNetworkInterfacesResponse", "<networkInterfaceSet/>")),
     ("EC2 error document", "RunInstances", 500,
      '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InsufficientInstanceCapacity</Code>'
      "<Message>We currently do not have sufficient m6a.large capacity in the Availability Zone you requested "
@@ -301,7 +341,8 @@ def parse_cases():
                   "TerminateInstances": {"action": "TerminateInstances", "instance_id": "i-0abc12345678def01"},
                   "DescribeInstanceTypes": {"action": "DescribeInstanceTypes", "types": ["m6a.large"]},
                   "DescribeImages": {"action": "DescribeImages", "image_ids": ["ami-1"]},
-                  "DescribeAddresses": {"action": "DescribeAddresses", "instance_id": "i-1"}}
+                  "DescribeAddresses": {"action": "DescribeAddresses", "instance_id": "i-1"},
+                  "DescribeNetworkInterfaces": {"action": "DescribeNetworkInterfaces"}}
     for name, action, status, xml in PARSE_CASES:
         names.append(name)
         cases.append({"request": request_of[action], "status": status, "xml": xml})

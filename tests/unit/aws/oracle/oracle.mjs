@@ -17,7 +17,7 @@ import {
   DescribeInstanceTypesCommand, DescribeImagesCommand, DescribeAddressesCommand, ReleaseAddressCommand,
   DisassociateAddressCommand, CreateNetworkInterfaceCommand, AttachNetworkInterfaceCommand,
   ModifyNetworkInterfaceAttributeCommand, DeleteNetworkInterfaceCommand, AllocateAddressCommand,
-  AssociateAddressCommand,
+  AssociateAddressCommand, DescribeNetworkInterfacesCommand,
 } from "@aws-sdk/client-ec2";
 import { STSClient, AssumeRoleWithWebIdentityCommand } from "@aws-sdk/client-sts";
 import { Readable } from "node:stream";
@@ -137,8 +137,21 @@ function commandFor(c) {
     }
     case "DescribeImages":
       return new DescribeImagesCommand({ ImageIds: c.image_ids });
-    case "DescribeAddresses":
-      return new DescribeAddressesCommand({ Filters: [{ Name: "instance-id", Values: [c.instance_id] }] });
+    case "DescribeAddresses": {
+      if (c.instance_id) return new DescribeAddressesCommand({ Filters: [{ Name: "instance-id", Values: [c.instance_id] }] });
+      const input = {};
+      if (c.allocation_id) input.AllocationIds = [c.allocation_id];
+      if (c.filters && c.filters.length) input.Filters = c.filters.map(([Name, Values]) => ({ Name, Values }));
+      return new DescribeAddressesCommand(input);
+    }
+    // the orphan sweep's listing of leftover add-on ENIs
+    case "DescribeNetworkInterfaces": {
+      const input = {};
+      if (c.filters && c.filters.length) input.Filters = c.filters.map(([Name, Values]) => ({ Name, Values }));
+      if (c.max_results) input.MaxResults = c.max_results;
+      if (c.next_token) input.NextToken = c.next_token;
+      return new DescribeNetworkInterfacesCommand(input);
+    }
     case "ReleaseAddress":
       return new ReleaseAddressCommand({ AllocationId: c.allocation_id });
     case "DisassociateAddress":
@@ -147,7 +160,7 @@ function commandFor(c) {
     case "CreateNetworkInterface":
       return new CreateNetworkInterfaceCommand({
         SubnetId: c.subnet_id, Groups: c.sg_ids,
-        TagSpecifications: [{ ResourceType: "network-interface", Tags: [{ Key: "Name", Value: c.name }] }],
+        TagSpecifications: [{ ResourceType: "network-interface", Tags: c.tags.map(([Key, Value]) => ({ Key, Value })) }],
       });
     case "AttachNetworkInterface":
       return new AttachNetworkInterfaceCommand({
@@ -161,7 +174,7 @@ function commandFor(c) {
       return new DeleteNetworkInterfaceCommand({ NetworkInterfaceId: c.eni_id });
     case "AllocateAddress":
       return new AllocateAddressCommand({
-        Domain: "vpc", TagSpecifications: [{ ResourceType: "elastic-ip", Tags: [{ Key: "Name", Value: c.name }] }],
+        Domain: "vpc", TagSpecifications: [{ ResourceType: "elastic-ip", Tags: c.tags.map(([Key, Value]) => ({ Key, Value })) }],
       });
     case "AssociateAddress":
       return new AssociateAddressCommand({
@@ -267,7 +280,14 @@ async function parse(c) {
       case "DescribeAddresses":
         return { addresses: (out.Addresses || []).map((a) => ({ public_ip: nul(a.PublicIp),
           allocation_id: nul(a.AllocationId), association_id: nul(a.AssociationId),
-          instance_id: nul(a.InstanceId) })) };
+          instance_id: nul(a.InstanceId), network_interface_id: nul(a.NetworkInterfaceId),
+          tags: (a.Tags || []).map((t) => [t.Key ?? "", t.Value ?? ""]) })) };
+      case "DescribeNetworkInterfaces":
+        return { enis: (out.NetworkInterfaces || []).map((n) => ({ id: nul(n.NetworkInterfaceId),
+          status: nul(n.Status), attached_instance_id: nul(n.Attachment?.InstanceId),
+          attachment_id: nul(n.Attachment?.AttachmentId), delete_on_termination: n.Attachment?.DeleteOnTermination === true,
+          tags: (n.TagSet || []).map((t) => [t.Key ?? "", t.Value ?? ""]) })),
+          next_token: nul(out.NextToken) };
       default:
         return { ok: true };
     }
