@@ -105,7 +105,7 @@ class Aws(Cloud):
         self.fake = aws_harness.Fake()
         self.args = args
 
-    def configure(self, ip):
+    def configure(self, ip, shift=0.0):
         self.fake.reset(latency_ms=self.args.latency_ms, pending_ms=int(self.args.pending * 1000),
                         private_ip_override=ip, timeline=True)
 
@@ -138,8 +138,8 @@ class Azure(Cloud):
         self.fake = AzureFake()
         self.args = args
 
-    def configure(self, ip):
-        cfg = {"latency_ms": self.args.latency_ms, "provision_ms": int(self.args.provision * 1000),
+    def configure(self, ip, shift=0.0):
+        cfg = {"latency_ms": self.args.latency_ms, "provision_ms": int((self.args.provision + shift) * 1000),
                "private_ip_fixed": ip, "timeline": True, "retry_after": self.args.retry_after}
         # Not a reset: that would also forget the daemon's token.
         self.fake.config(**cfg)
@@ -264,9 +264,13 @@ def ctl(d, *args, timeout=120):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def one_run(cloud, d, n, boot, agent_sock, tmp):
+def one_run(cloud, d, n, rnd, args, agent_sock, tmp):
+    # Each run moves the cloud's waits by a different part of --phase, so they
+    # fall at every phase of the adaptor's polls and retries.
+    shift = (rnd * 0.377) % 1.0 * args.phase
+    boot = args.boot + shift
     ip = cloud.vm_address(n)
-    cloud.configure(ip)
+    cloud.configure(ip, shift)
     sid = sandbox_id(7000 + n)
     r = ctl(d, "create", sid, *pod_annotations("bench-%d" % n, "default"))
     if r.returncode != 0:
@@ -293,6 +297,7 @@ def one_run(cloud, d, n, boot, agent_sock, tmp):
         ctl(d, "stop", sid)
         vm.close()
     connected = log_time(d, r"agent proxy: connected to", sid)
+    dialing = log_time(d, r"agent proxy: connecting to", sid)
     startvm = log_time(d, r"StartVM$", sid)
     created_log = log_time(d, r"created instance", sid)
     cloud_iv = [(a, b, what) for a, b, what in calls] + vm.waits + [(vm.created, listening, "boot")]
@@ -308,7 +313,8 @@ def one_run(cloud, d, n, boot, agent_sock, tmp):
     return {
         "wall": wall, "cloud": covered, "adaptor": wall - covered, "cpu": cpu, "gaps": named,
         "calls": [(w, b - a) for a, b, w in calls], "api": sum(b - a for a, b, _ in calls),
-        "boot": listening - vm.created, "proxy_lag": connected - listening,
+        # The proxy's own lag: from the later of its first dial and the forwarder listening.
+        "boot": listening - vm.created, "proxy_lag": connected - max(listening, dialing),
         "ctl_to_startvm": startvm - t0 if startvm else None,
         "ip_known": created_log - t0 if created_log else None, "listening": listening - t0,
         "first_call": calls[0][0] - t0 if calls else None,
@@ -356,6 +362,8 @@ def main():
     a.add_argument("--runs", type=int, default=5)
     a.add_argument("--latency-ms", type=int, default=150)
     a.add_argument("--boot", type=float, default=25.0, help="seconds from create until the forwarder listens")
+    a.add_argument("--phase", type=float, default=2.0,
+                   help="each run delays boot and provisioning by a different part of this many seconds")
     a.add_argument("--pending", type=float, default=12.0, help="aws: pending -> running, seconds")
     a.add_argument("--provision", type=float, default=20.0, help="azure: PUT until the operation is done, seconds")
     a.add_argument("--retry-after", default=None, help="azure: Retry-After on operation answers (none: no header)")
@@ -383,7 +391,7 @@ def main():
                     # The builds take turns, run by run, so both see the same load.
                     for n in range(args.runs):
                         for k, (label, d) in enumerate(ds):
-                            r = one_run(cloud, d, n * len(ds) + k, args.boot, agent_sock, tmp)
+                            r = one_run(cloud, d, n * len(ds) + k, n, args, agent_sock, tmp)
                             runs[label].append(r)
                             load.append(os.getloadavg()[0])
                             print("# %s %s run %d: StartVM %.3f s, adaptor %.3f s (%.2f %%), gaps %s" % (

@@ -587,6 +587,9 @@ async def serve_one(writer, method, target, headers, raw):
             if S.cfg["latency_ms"]:
                 await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
             status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
+            if method == "GET" and path.startswith("/subscriptions/"):
+                # ARM tells every read how many reads the subscription has left.
+                extra = dict(extra, **{"x-ms-ratelimit-remaining-subscription-reads": str(reads_left())})
         S.log.append([method, path, status])
         delay = S.cfg["answer_delay_ms"].get(method) if "/oauth2/" not in path else None
         if delay:
@@ -634,6 +637,17 @@ def route(method, path, query, headers, raw, host):
         except ValueError:
             return (*arm_error(400, "InvalidRequestContent", "The request content was invalid"), None)
     return (*handle_arm(method, path, query, body, host), None)
+
+
+def reads_left():
+    """What x-ms-ratelimit-remaining-subscription-reads says: the reads bucket's
+    whole tokens; without a configured limit, a full documented bucket of 250
+    less this read."""
+    lim = S.cfg["rate_limit"].get("reads")
+    if not lim:
+        return 249
+    b = S.buckets.get("reads")
+    return int(b[0]) if b else int(lim["bucket"]) - 1
 
 
 def take_token(method):
