@@ -6,6 +6,7 @@
 #
 # usage: bench/startvm-cloud/run.sh [-b BUILD_DIR] [-B BEFORE_BUILD_DIR] [-c aws|azure] [-r RUNS]
 #                                   [-l LATENCY_MS] [-d BOOT_S] [-p PENDING_S] [-P PROVISION_S] [-R RETRY_AFTER]
+#                                   [-A DAEMON_FLAGS]
 #   -b  meson build dir (default: build)
 #   -B  another build dir whose daemon is measured in turn with this one ("before")
 #   -c  one cloud only (default: both)
@@ -34,7 +35,7 @@ while getopts "b:B:c:r:l:d:p:P:R:A:h" opt; do
     P) extra+=(--provision "$OPTARG") ;;
     R) extra+=(--retry-after "$OPTARG") ;;
     A) extra+=(--daemon-args "$OPTARG") ;;
-    *) sed -n '2,18p' "$0"; exit 2 ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
     esac
 done
 build=$(cd "$build" && pwd)
