@@ -28,14 +28,17 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
 /* A refused SYN means the VM's network is up and the forwarder is about to
- * listen (it starts a second or two after the VM's user-data). Retrying
- * fast then costs a SYN and a RST per attempt and notices the forwarder
- * within REFUSED_BACKOFF_MAX_MS instead of BACKOFF_MAX_MS. The fast pace
- * lasts REFUSED_FAST_WINDOW_MS from the first refusal in a row, so a VM
- * that refuses for good is not probed 40 times a second until the timeout. */
+ * listen. Retrying fast then costs a SYN and a RST per attempt and notices
+ * the forwarder within REFUSED_BACKOFF_MAX_MS instead of BACKOFF_MAX_MS. A
+ * VM that refuses for long (a cloud VM is reachable from the moment its
+ * address is known, tens of seconds before its forwarder runs) is probed
+ * more slowly as the refusals go on: the wait is 1/REFUSED_LAG_DIVISOR of
+ * the time refused so far, so the lag after the forwarder starts stays
+ * below 0.5 % of that time (and of StartVM), the attempts grow with the
+ * logarithm of the time, and the wait never exceeds BACKOFF_MAX_MS. */
 #define REFUSED_BACKOFF_FIRST_MS 5
 #define REFUSED_BACKOFF_MAX_MS 25
-#define REFUSED_FAST_WINDOW_MS 15000
+#define REFUSED_LAG_DIVISOR 200
 /* One dial + TLS handshake + health check: a VM that does not answer a SYN
  * is retried rather than waited for. */
 #define ATTEMPT_MAX_MS 10000
@@ -215,6 +218,17 @@ static uint64_t next_backoff(uint64_t *backoff_ms, uint64_t max_ms)
     return delay;
 }
 
+uint64_t caa_agent_proxy_refused_delay_ms(uint64_t refusing_for_ms, uint64_t *backoff_ms)
+{
+    if (*backoff_ms == 0)
+        *backoff_ms = REFUSED_BACKOFF_FIRST_MS;
+    uint64_t delay = next_backoff(backoff_ms, REFUSED_BACKOFF_MAX_MS);
+    uint64_t proportional = refusing_for_ms / REFUSED_LAG_DIVISOR;
+    if (proportional > delay)
+        delay = proportional;
+    return delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
+}
+
 /* refused: the attempt ended with a refused connect (see REFUSED_*). */
 static void schedule_retry_after(caa_agent_proxy *p, bool refused)
 {
@@ -228,11 +242,11 @@ static void schedule_retry_after(caa_agent_proxy *p, bool refused)
     uint64_t delay;
     if (refused && !p->refusing) {
         p->refused_since_ms = now;
-        p->refused_backoff_ms = REFUSED_BACKOFF_FIRST_MS;
+        p->refused_backoff_ms = 0;
     }
     p->refusing = refused;
-    if (refused && now - p->refused_since_ms < REFUSED_FAST_WINDOW_MS)
-        delay = next_backoff(&p->refused_backoff_ms, REFUSED_BACKOFF_MAX_MS);
+    if (refused)
+        delay = caa_agent_proxy_refused_delay_ms(now - p->refused_since_ms, &p->refused_backoff_ms);
     else
         delay = next_backoff(&p->backoff_ms, BACKOFF_MAX_MS);
     if (delay > p->cycle_deadline_ms - now)

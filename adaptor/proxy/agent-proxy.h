@@ -82,3 +82,8 @@ typedef struct caa_agent_proxy_stats {
 } caa_agent_proxy_stats;
 
 void caa_agent_proxy_get_stats(const caa_agent_proxy *p, caa_agent_proxy_stats *ret);
+
+/* The wait before the next dial while the forwarder's port refuses, after
+ * refusing_for_ms of refusals in a row. *backoff_ms is the fast ramp's state
+ * (5 ms doubling to 25 ms; 0 starts it over). Exposed for its unit test. */
+uint64_t caa_agent_proxy_refused_delay_ms(uint64_t refusing_for_ms, uint64_t *backoff_ms);

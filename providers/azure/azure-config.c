@@ -79,6 +79,10 @@ const caa_option az_options[AZ_N_OPTIONS] = {
                "deadline for deleting a VM"),
     CAA_OPTION(az_config, "poll-interval", "AZURE_POLL_INTERVAL", CAA_OPT_DURATION, poll_interval, "2s",
                "long-running operation poll interval when Azure sends no Retry-After"),
+    CAA_OPTION(az_config, "poll-interval-fast", "AZURE_POLL_INTERVAL_FAST", CAA_OPT_DURATION,
+               poll_interval_fast, "250ms",
+               "the same while ARM's last answer leaves at least 200 subscription reads (its "
+               "x-ms-ratelimit-remaining-subscription-reads header)"),
     CAA_OPTION(az_config, "retry-max-delay", "AZURE_RETRY_MAX_DELAY", CAA_OPT_DURATION, retry_max_delay,
                "60s", "cap on any Retry-After or back-off wait"),
     CAA_OPTION_INT(az_config, "max-retries", "AZURE_MAX_RETRIES", max_retries, "6", 0, 100,
@@ -352,9 +356,12 @@ static int validate(const az_config *c, az_settings *s, caa_error **err)
         (r = ms_of("create-timeout", c->create_timeout, 100, &s->create_timeout_ms, err)) < 0 ||
         (r = ms_of("delete-timeout", c->delete_timeout, 100, &s->delete_timeout_ms, err)) < 0 ||
         (r = ms_of("poll-interval", c->poll_interval, 0, &s->poll_interval_ms, err)) < 0 ||
+        (r = ms_of("poll-interval-fast", c->poll_interval_fast, 0, &s->poll_interval_fast_ms, err)) < 0 ||
         (r = ms_of("retry-max-delay", c->retry_max_delay, 0, &s->retry_max_delay_ms, err)) < 0)
         return r;
     s->max_retries = (unsigned)c->max_retries;
+    if (s->poll_interval_fast_ms > s->poll_interval_ms)
+        s->poll_interval_fast_ms = s->poll_interval_ms;
 
     s->authority = trim_slash(c->authority_host);
     s->arm = trim_slash(c->arm_endpoint);

@@ -23,7 +23,7 @@
 /* Azure's limit on VirtualMachine.properties.userData: 64 KiB of base64. */
 #define AZ_USERDATA_MAX_B64 (64u * 1024u)
 
-#define AZ_N_OPTIONS 34
+#define AZ_N_OPTIONS 35
 
 /* Filled by the daemon from az_options (strings and lists owned by it). */
 typedef struct az_config {
@@ -61,6 +61,7 @@ typedef struct az_config {
     int64_t create_timeout;
     int64_t delete_timeout;
     int64_t poll_interval;
+    int64_t poll_interval_fast;
     int64_t retry_max_delay;
     int64_t max_retries;
 } az_config;
@@ -95,6 +96,7 @@ typedef struct az_settings {
     uint64_t create_timeout_ms;
     uint64_t delete_timeout_ms;
     uint64_t poll_interval_ms;
+    uint64_t poll_interval_fast_ms; /* at most poll_interval_ms */
     uint64_t retry_max_delay_ms;
     unsigned max_retries;
 } az_settings;

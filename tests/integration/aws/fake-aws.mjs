@@ -53,6 +53,7 @@ const DEFAULT_CFG = () => ({
   fail: {},                   // action -> {code, status, message, count}
   answer_delay_ms: {},        // action -> ms: done at once, answered that much later (an answer on its way)
   types_page_size: 0,         // DescribeInstanceTypes page size (0: all)
+  timeline: false,            // keep {action, in_ms, out_ms, status} per API call (GET /_fake/state "timeline")
   sts_lifetime_s: 900,
   web_identity_token: "fake-web-identity-token",
   role_arn: "arn:aws:iam::123456789012:role/caa-test",
@@ -70,7 +71,7 @@ function resetState() {
     instances: new Map(), tokens: new Map(), eni_tokens: new Map(), addresses: [], enis: [], temp_keys: new Map(), imds_tokens: new Map(),
     counts: {}, errors: {}, buckets: {}, sig_failures: 0, sts_issued: 0, imds_creds_issued: 0, in_flight: 0, max_in_flight: 0,
     imds_tokens_issued: 0, imds_unauthorized: 0,
-    seq: 0,
+    seq: 0, timeline: [],
   };
 }
 resetState();
@@ -278,7 +279,7 @@ function runInstances(p) {
   }
   const n = st.seq++;
   const inst = {
-    id: "i-0" + hex(16), image, type, state: "pending", runningAt: Date.now() + cfg.pending_ms,
+    id: "i-0" + hex(16), image, type, state: "pending", createdAt: Date.now(), runningAt: Date.now() + cfg.pending_ms,
     privateIp: cfg.private_ip_override || `10.0.${(n >> 8) & 255}.${(n & 255) + 1}`, publicIp: null, wantsPublicIp: publicIp, tags,
     subnet: p.get("SubnetId") || p.get("NetworkInterface.1.SubnetId"),
     sgs: list(p, publicIp ? "NetworkInterface.1.SecurityGroupId" : "SecurityGroupId"),
@@ -656,6 +657,15 @@ function takeOne(table, action) {
 async function handleApi(req, res, body) {
   const p = new URLSearchParams(body);
   const action = p.get("Action") || "";
+  if (cfg.timeline) {
+    // Arrival = the whole request read; answer = the moment the answer is handed to the socket.
+    const entry = { action, in_ms: Date.now(), out_ms: null, status: null };
+    st.timeline.push(entry);
+    res.on("finish", () => {
+      entry.out_ms = Date.now();
+      entry.status = res.statusCode;
+    });
+  }
   st.counts[action] = (st.counts[action] || 0) + 1;
   const isSts = action === "AssumeRoleWithWebIdentity";
   try {
@@ -702,11 +712,11 @@ function stateJson() {
     instances: [...st.instances.values()].map((i) => ({ id: i.id, state: i.state, type: i.type, image: i.image,
       private_ip: i.privateIp, public_ip: i.publicIp, tags: Object.fromEntries(i.tags), subnet: i.subnet, sgs: i.sgs,
       key_name: i.keyName, user_data: i.userData, sev_snp: i.sevSnp, launch_template: i.launchTemplate,
-      root_volume: i.rootVolume, client_token: i.token })),
+      root_volume: i.rootVolume, client_token: i.token, created_ms: i.createdAt ?? null, running_ms: i.runningAt })),
     addresses: st.addresses, enis: st.enis, counts: st.counts, errors: st.errors, sig_failures: st.sig_failures,
     sts_issued: st.sts_issued, imds_creds_issued: st.imds_creds_issued, imds_tokens: st.imds_tokens.size,
     imds_tokens_issued: st.imds_tokens_issued, imds_unauthorized: st.imds_unauthorized,
-    max_in_flight: st.max_in_flight,
+    max_in_flight: st.max_in_flight, timeline: st.timeline,
   };
 }
 

@@ -51,6 +51,7 @@ DEFAULTS = {
     "token_fail": 0,  # next N token requests fail
     "token_fail_status": 500,
     "lro_polls": 1,  # operation GETs until the terminal status
+    "provision_ms": 0,  # and a create's operation runs at least this long after the PUT (the VM provisioning)
     "lro_result": "Succeeded",  # Succeeded | Failed | Canceled | never
     "lro_header": "azure-asyncoperation",  # | location | operation-location | none
     "retry_after": None,  # Retry-After on PUT/DELETE/poll answers
@@ -84,6 +85,7 @@ DEFAULTS = {
     "public_ip_address": True,  # False: public IPs without an address
     "url_base": None,  # base of the URLs we hand out (default: http://<Host header>)
     "nics_reversed": False,  # the VM lists its NICs last first (ARM does not promise an order)
+    "timeline": False,  # keep [arrival, answer, method, path, status] per request (epoch s; GET /_fake/state)
 }
 
 
@@ -99,6 +101,7 @@ class State:
         self.ops = {}
         self.tokens = {}  # token -> expiry (epoch seconds)
         self.log = []
+        self.timeline = []
         self.stats = {"token_requests": 0, "imds_requests": 0, "arm_requests": 0, "in_flight": 0,
                       "max_in_flight": 0, "rate_limited": 0, "scopes": [], "imds_resources": []}
         self.next_ip = 4
@@ -277,7 +280,8 @@ def handle_arm(method, path, query, body, host):
                 headers["Retry-After"] = str(c["retry_after"])
             if op["status"] is None:
                 need = op["polls_needed"]
-                if op["result"] == "never" and op["kind"] == "create" or op["polls"] < need:
+                if op["result"] == "never" and op["kind"] == "create" or op["polls"] < need or \
+                        time.time() < op["ready_at"]:
                     if op["mode"] == "location":
                         return 202, None, dict(headers, Location=op_url(host, op["id"]))
                     return 200, {"status": "InProgress", "name": op["id"]}, headers
@@ -349,8 +353,8 @@ def handle_arm(method, path, query, body, host):
         # operation URL (a cut PUT answer) sees it finish on the VM itself.
         if vm["state"] == "Creating" and S.ops[vm["op"]]["status"] is None:
             vm["body_polls"] += 1
-            if vm["body_polls"] >= c["lro_polls"] and vm["result"] != "never":
-                op = S.ops[vm["op"]]
+            op = S.ops[vm["op"]]
+            if vm["body_polls"] >= c["lro_polls"] and vm["result"] != "never" and time.time() >= op["ready_at"]:
                 op["status"], op["error"] = finish_op(op)
         return 200, vm_json(vm), {}
 
@@ -369,11 +373,14 @@ def handle_arm(method, path, query, body, host):
             vm["body"] = body
             return 200, vm_json(vm), {}
         op_id = secrets.token_hex(8)
+        now = time.time()
         vm = {"name": name, "body": body, "state": "Creating", "vmId": secrets.token_hex(16), "op": op_id,
-              "mode": c["lro_header"], "body_polls": 0, "result": c["lro_result"]}
+              "mode": c["lro_header"], "body_polls": 0, "result": c["lro_result"], "created": now,
+              "ready_at": now + c["provision_ms"] / 1000.0}
         S.vms[name] = vm
         S.ops[op_id] = {"id": op_id, "kind": "create", "vm": name, "polls": 0, "polls_needed": c["lro_polls"],
-                        "result": c["lro_result"], "status": None, "error": None, "mode": c["lro_header"]}
+                        "result": c["lro_result"], "status": None, "error": None, "mode": c["lro_header"],
+                        "ready_at": vm["ready_at"]}
         return 201, vm_json(vm), lro_headers(host, op_id)
 
     if method == "DELETE":
@@ -385,7 +392,8 @@ def handle_arm(method, path, query, body, host):
         op_id = secrets.token_hex(8)
         vm["state"] = "Deleting"
         S.ops[op_id] = {"id": op_id, "kind": "delete", "vm": name, "polls": 0, "polls_needed": c["delete_polls"],
-                        "result": "Succeeded", "status": None, "error": None, "mode": c["lro_header"]}
+                        "result": "Succeeded", "status": None, "error": None, "mode": c["lro_header"],
+                        "ready_at": 0}
         h = lro_headers(host, op_id)
         if c["lro_header"] == "none":
             S.vms.pop(name, None)
@@ -453,9 +461,10 @@ def handle_control(method, path, body):
     if path == "/_fake/state":
         return 200, {"vms": {n: {"state": v["state"], "tags": v["body"].get("tags", {}),
                                  "size": v["body"]["properties"]["hardwareProfile"]["vmSize"],
-                                 "nics": v.get("nics", [])}
+                                 "nics": v.get("nics", []), "created": v.get("created"),
+                                 "ready_at": v.get("ready_at")}
                              for n, v in S.vms.items()},
-                     "log": S.log, "stats": S.stats, "puts": S.puts, "ops": len(S.ops)}, {}
+                     "log": S.log, "timeline": S.timeline, "stats": S.stats, "puts": S.puts, "ops": len(S.ops)}, {}
     if path == "/_fake/config":
         S.cfg.update(body or {})
         return 200, {"ok": True}, {}
@@ -562,6 +571,7 @@ async def serve_one(writer, method, target, headers, raw):
 
     S.stats["in_flight"] += 1
     S.stats["max_in_flight"] = max(S.stats["max_in_flight"], S.stats["in_flight"])
+    arrival = time.time()
     try:
         late = hostile_hit(method, path, "delay_ms")
         cut = hostile_hit(method, path, "cut")
@@ -577,6 +587,9 @@ async def serve_one(writer, method, target, headers, raw):
             if S.cfg["latency_ms"]:
                 await asyncio.sleep(S.cfg["latency_ms"] / 1000.0)
             status, doc, extra, rawbody = route(method, path, query, headers, raw, host)
+            if method == "GET" and path.startswith("/subscriptions/"):
+                # ARM tells every read how many reads the subscription has left.
+                extra = dict(extra, **{"x-ms-ratelimit-remaining-subscription-reads": str(reads_left())})
         S.log.append([method, path, status])
         delay = S.cfg["answer_delay_ms"].get(method) if "/oauth2/" not in path else None
         if delay:
@@ -584,6 +597,8 @@ async def serve_one(writer, method, target, headers, raw):
         if late:  # done, but the answer comes late
             await asyncio.sleep(late["delay_ms"] / 1000.0)
         await respond(writer, status, doc, extra, rawbody, cut=cut is not None, truncate=truncate is not None)
+        if S.cfg["timeline"]:
+            S.timeline.append([arrival, time.time(), method, path, status])
     finally:
         S.stats["in_flight"] -= 1
 
@@ -622,6 +637,17 @@ def route(method, path, query, headers, raw, host):
         except ValueError:
             return (*arm_error(400, "InvalidRequestContent", "The request content was invalid"), None)
     return (*handle_arm(method, path, query, body, host), None)
+
+
+def reads_left():
+    """What x-ms-ratelimit-remaining-subscription-reads says: the reads bucket's
+    whole tokens; without a configured limit, a full documented bucket of 250
+    less this read."""
+    lim = S.cfg["rate_limit"].get("reads")
+    if not lim:
+        return 249
+    b = S.buckets.get("reads")
+    return int(b[0]) if b else int(lim["bucket"]) - 1
 
 
 def take_token(method):

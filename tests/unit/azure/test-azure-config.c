@@ -82,6 +82,7 @@ static void test_defaults(void **state)
         "/subscriptions/sub-1/resourceGroups/rg-1/providers/Microsoft.Compute/virtualMachines");
     assert_int_equal(s.create_timeout_ms, 600000);
     assert_int_equal(s.poll_interval_ms, 2000);
+    assert_int_equal(s.poll_interval_fast_ms, 250);
     assert_non_null(s.node_name);
     az_settings_done(&s);
     cfg_free(&cfg);

@@ -241,6 +241,39 @@ static void test_retry_after(void **state)
     az_test_provider_free(&loop, p);
 }
 
+/* Without Retry-After, polls follow -poll-interval-fast while ARM's answers
+ * say the subscription has reads to spare (x-ms-ratelimit-remaining-
+ * subscription-reads >= 200), and -poll-interval once its read bucket runs
+ * low. The first poll follows the PUT, whose answer counts writes: slow. */
+static void test_fast_poll(void **state)
+{
+    (void)state;
+    az_result r;
+    caa_provider *p =
+        provider(FLAGS("-poll-interval", "1s", "-poll-interval-fast", "50ms", "-retry-max-delay", "5s"));
+    az_fake_config(&fake, "{\"lro_polls\": 4}");
+    caa_instance_spec spec = az_test_spec(21);
+    uv_update_time(&loop);
+    uint64_t t0 = uv_now(&loop);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    uint64_t fast = uv_now(&loop) - t0;
+    az_result_done(&r);
+    /* One slow wait and three fast ones: about 1.15 s; all slow would be 4 s. */
+    if (!(fast >= 950 && fast < 2800))
+        fail_msg("fast polls took %llu ms", (unsigned long long)fast);
+
+    /* 100 reads in the bucket: fewer than 200 to spare, every wait is 1 s. */
+    az_fake_config(&fake, "{\"rate_limit\": {\"reads\": {\"bucket\": 100, \"refill_per_s\": 100}}}");
+    spec = az_test_spec(22);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    assert_int_equal(az_test_create(&loop, p, &spec, &r), 0);
+    assert_true(uv_now(&loop) - t0 >= 3900);
+    az_result_done(&r);
+    az_fake_config(&fake, "{\"rate_limit\": {}}");
+    az_test_provider_free(&loop, p);
+}
+
 /* The other ways ARM announces an operation. */
 static void test_lro_modes(void **state)
 {
@@ -887,6 +920,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lro_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lro_never, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_poll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lro_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota_and_sku, setup, teardown),

@@ -369,6 +369,37 @@ static void test_refused_retries_fast(void **state)
     assert_true(dt < 500);
 }
 
+/* The wait between dials while the port refuses: the fast ramp first, then
+ * a share of the time refused so far, so a forwarder that starts after a long
+ * cloud boot is still noticed within 0.5 % of the boot, with attempts growing
+ * with the logarithm of the time and never more than one a second apart. */
+static void test_refused_delay_schedule(void **state)
+{
+    (void)state;
+    uint64_t b = 0;
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(0, &b), 5);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(5, &b), 10);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(15, &b), 20);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(35, &b), 25);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(60, &b), 25);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(15000, &b), 75);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(60000, &b), 300);
+    assert_int_equal(caa_agent_proxy_refused_delay_ms(600000, &b), 1000);
+
+    /* One simulated minute of refusals: every wait within max(25 ms, 0.5 % of
+     * the time refused) and the attempts far fewer than 40 a second. */
+    b = 0;
+    uint64_t t = 0, attempts = 0;
+    while (t < 60000) {
+        uint64_t d = caa_agent_proxy_refused_delay_ms(t, &b);
+        assert_true(d >= 5);
+        assert_true(d <= 25 || d <= t / 200);
+        t += d;
+        attempts++;
+    }
+    assert_true(attempts > 400 && attempts < 800);
+}
+
 static void test_shutdown_before_ready(void **state)
 {
     fx *x = *state;
@@ -427,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_health_error_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_retries_fast, setup, teardown),
+        cmocka_unit_test(test_refused_delay_schedule),
         cmocka_unit_test_setup_teardown(test_shutdown_before_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
