@@ -14,10 +14,19 @@
 #include "tls-transport.h"
 #include "xalloc.h"
 
-struct caa_agent_dial {
+/* One SYN: a socket and its connect request. A redial abandons the try
+ * that waits for an answer (dial = NULL, socket closed); the try then lives
+ * on alone until libuv reports its connect cancelled, and frees itself. */
+typedef struct tcp_try {
     uv_connect_t req;
+    ttrpc_transport *tcp; /* until connected, abandoned or cancelled */
+    caa_agent_dial *dial; /* NULL once abandoned */
+} tcp_try;
+
+struct caa_agent_dial {
     uv_loop_t *loop;
-    ttrpc_transport *tcp; /* ours until connected (plain) or wrapped (TLS) */
+    struct sockaddr_storage addr;
+    tcp_try *connecting;  /* ours until its connect reports */
     ttrpc_transport *tls; /* ours during the handshake */
     SSL_CTX *ctx;         /* NULL: plain TCP */
     char *server_name;
@@ -27,13 +36,18 @@ struct caa_agent_dial {
     bool cancelled;
 };
 
+static void dial_free(caa_agent_dial *d)
+{
+    free(d->server_name);
+    free(d->where);
+    free(d);
+}
+
 static void dial_finish(caa_agent_dial *d, int status, ttrpc_transport *t, caa_error *err)
 {
     caa_agent_dial_cb cb = d->cb;
     void *opaque = d->opaque;
-    free(d->server_name);
-    free(d->where);
-    free(d);
+    dial_free(d);
     cb(status, t, err, opaque);
 }
 
@@ -65,11 +79,17 @@ static void on_handshake(ttrpc_transport *t, int status, const caa_error *err, v
 
 static void on_connect(uv_connect_t *req, int status)
 {
-    caa_agent_dial *d = CAA_CONTAINER_OF(req, caa_agent_dial, req);
-    ttrpc_transport *tcp = TAKE_PTR(d->tcp);
+    tcp_try *try = CAA_CONTAINER_OF(req, tcp_try, req);
+    caa_agent_dial *d = try->dial;
+    ttrpc_transport *tcp = TAKE_PTR(try->tcp);
+    free(try);
+    if (!d)
+        return; /* abandoned by a redial, which closed its socket */
+    d->connecting = NULL;
 
     if (status < 0 || d->cancelled) {
-        ttrpc_transport_close(tcp);
+        if (tcp)
+            ttrpc_transport_close(tcp);
         dial_fail(d, status < 0 ? status : -ECANCELED, "connect: %s", uv_strerror(status));
         return;
     }
@@ -95,6 +115,27 @@ static void on_connect(uv_connect_t *req, int status)
     }
 }
 
+/* Sends one SYN for d: a new socket and its connect request. */
+static int try_start(caa_agent_dial *d, tcp_try **ret, caa_error **err)
+{
+    ttrpc_transport *tcp = ttrpc_transport_uv_new(d->loop, UV_TCP, err);
+    if (!tcp)
+        return -ENOMEM;
+    tcp_try *try = xnew0(tcp_try, 1);
+    try->tcp = tcp;
+    try->dial = d;
+    int r = uv_tcp_connect(&try->req, (uv_tcp_t *)ttrpc_transport_uv_stream(tcp), (struct sockaddr *)&d->addr,
+                           on_connect);
+    if (r < 0) {
+        caa_error_set(err, r, "agent dial %s: %s", d->where, uv_strerror(r));
+        ttrpc_transport_close(tcp);
+        free(try);
+        return r;
+    }
+    *ret = try;
+    return 0;
+}
+
 static int dial_start(const caa_agent_dialer *dl, uv_loop_t *loop, const char *host, uint16_t port,
                       const char *server_name, caa_agent_dial_cb cb, void *opaque, caa_agent_dial **ret,
                       caa_error **err)
@@ -109,29 +150,36 @@ static int dial_start(const caa_agent_dialer *dl, uv_loop_t *loop, const char *h
     if (ctx && (!server_name || !*server_name))
         return caa_error_set(err, -EINVAL, "agent dial: TLS needs a server name");
 
-    ttrpc_transport *tcp = ttrpc_transport_uv_new(loop, UV_TCP, err);
-    if (!tcp)
-        return -ENOMEM;
     caa_agent_dial *d = xnew0(caa_agent_dial, 1);
     d->loop = loop;
-    d->tcp = tcp;
+    d->addr = ss;
     d->ctx = ctx;
     d->server_name = server_name ? xstrdup(server_name) : NULL;
     d->where = strchr(host, ':') ? xasprintf("[%s]:%u", host, port) : xasprintf("%s:%u", host, port);
     d->cb = cb;
     d->opaque = opaque;
-    int r = uv_tcp_connect(&d->req, (uv_tcp_t *)ttrpc_transport_uv_stream(tcp), (struct sockaddr *)&ss,
-                           on_connect);
+    int r = try_start(d, &d->connecting, err);
     if (r < 0) {
-        caa_error_set(err, r, "agent dial %s: %s", d->where, uv_strerror(r));
-        ttrpc_transport_close(tcp);
-        free(d->server_name);
-        free(d->where);
-        free(d);
+        dial_free(d);
         return r;
     }
     *ret = d;
     return 0;
+}
+
+static int dial_redial(caa_agent_dial *d, caa_error **err)
+{
+    if (d->cancelled || !d->connecting)
+        return 0;
+    tcp_try *fresh;
+    int r = try_start(d, &fresh, err);
+    if (r < 0)
+        return r;
+    tcp_try *stale = d->connecting;
+    stale->dial = NULL;
+    ttrpc_transport_close(TAKE_PTR(stale->tcp)); /* its connect reports cancelled */
+    d->connecting = fresh;
+    return 1;
 }
 
 static void dial_cancel(caa_agent_dial *d)
@@ -142,14 +190,15 @@ static void dial_cancel(caa_agent_dial *d)
     /* Closing what is in progress makes its callback report -ECANCELED. */
     if (d->tls)
         ttrpc_transport_close(d->tls);
-    else if (d->tcp)
-        ttrpc_transport_close(d->tcp);
+    else if (d->connecting)
+        ttrpc_transport_close(TAKE_PTR(d->connecting->tcp));
 }
 
 static const caa_agent_dialer tcp_dialer = {
     .name = "tcp",
     .dial = dial_start,
     .cancel = dial_cancel,
+    .redial = dial_redial,
     .priv = NULL,
 };
 
@@ -166,6 +215,7 @@ caa_agent_dialer *caa_agent_dialer_tls_new(SSL_CTX *ctx)
     d->name = "tls";
     d->dial = dial_start;
     d->cancel = dial_cancel;
+    d->redial = dial_redial;
     d->priv = ctx;
     return d;
 }

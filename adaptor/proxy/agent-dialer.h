@@ -32,6 +32,13 @@ struct caa_agent_dialer {
     /* Ends an attempt: its cb runs later with -ECANCELED (unless it has
      * already been called, in which case this must not be called). */
     void (*cancel)(caa_agent_dial *dial);
+    /* Optional (NULL: the transport has no SYN to lose). While the attempt
+     * still waits for its TCP connect, sends a fresh SYN from a new socket
+     * and closes the stale one, so an answer is not left to the kernel's
+     * exponential SYN retransmission: returns 1. Returns 0 when there is
+     * nothing to redo (connected, in the TLS handshake, cancelled), < 0 when
+     * no new socket could be made (the stale one keeps trying). */
+    int (*redial)(caa_agent_dial *dial, caa_error **err);
     void *priv;
 };
 
@@ -54,4 +61,9 @@ void caa_agent_dialer_ssh_free(caa_agent_dialer *d);
 static inline void caa_agent_dial_cancel(const caa_agent_dialer *d, caa_agent_dial *dial)
 {
     d->cancel(dial);
+}
+
+static inline int caa_agent_dial_redial(const caa_agent_dialer *d, caa_agent_dial *dial, caa_error **err)
+{
+    return d->redial ? d->redial(dial, err) : 0;
 }

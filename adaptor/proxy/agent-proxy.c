@@ -10,6 +10,7 @@
 #include "agent-proxy.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,17 @@
 /* One dial + TLS handshake + health check: a VM that does not answer a SYN
  * is retried rather than waited for. */
 #define ATTEMPT_MAX_MS 10000
+/* Before a VM's network is up, a cloud network usually drops its SYNs
+ * instead of refusing them. The kernel then resends the SYN at 1, 3, 7 s:
+ * a forwarder that starts listening in between is noticed up to 4 s late.
+ * A connect still unanswered after REDIAL_MS has lost its SYN (an answer,
+ * even a refusal, takes one round trip, well below a second inside a
+ * cloud region), so a new socket sends a fresh SYN and the stale one is
+ * closed. 1 s keeps the SYN rate of one connect's first second (the
+ * kernel's first resend comes at 1 s), sends nothing more than the kernel
+ * would to a host that answers slowly, and bounds the lag by a second,
+ * like the backoff of other failures (BACKOFF_MAX_MS). */
+#define REDIAL_MS 1000
 
 struct caa_agent_proxy {
     uv_loop_t *loop;
@@ -54,6 +66,7 @@ struct caa_agent_proxy {
     int64_t timeout_ns;
     unsigned gpus;
     bool retry_forever;
+    uint64_t redial_ms;
 
     caa_relay *relay;
     caa_relay_rewrite rewrites[1];
@@ -64,6 +77,7 @@ struct caa_agent_proxy {
     bool cycling;         /* a (re)connect cycle runs */
     uint64_t cycle_start_ms;
     uint64_t cycle_deadline_ms;
+    uint64_t attempt_deadline_ms;
     uint64_t backoff_ms;
     uint64_t refused_backoff_ms;
     bool refusing;             /* the last attempt was refused */
@@ -81,6 +95,7 @@ struct caa_agent_proxy {
 
     uint64_t connects;
     uint64_t dial_failures;
+    uint64_t redials;
 };
 
 #define ID(p) ((p)->sandbox_id)
@@ -343,9 +358,8 @@ static void on_dialed(int status, ttrpc_transport *t, caa_error *err, void *opaq
     }
 }
 
-static void on_attempt_timeout(uv_timer_t *t)
+static void attempt_timed_out(caa_agent_proxy *p)
 {
-    caa_agent_proxy *p = CAA_CONTAINER_OF(t, caa_agent_proxy, timer);
     set_last_error(p, caa_error_new(-ETIMEDOUT, "%s did not answer in time", p->where));
     if (p->dial) {
         caa_agent_dial_cancel(p->dialer, p->dial); /* on_dialed schedules the retry */
@@ -357,6 +371,42 @@ static void on_attempt_timeout(uv_timer_t *t)
         ttrpc_client_close(c);
         schedule_retry(p);
     }
+}
+
+/* The attempt timer: every redial_ms while the TCP connect waits, a fresh
+ * SYN (REDIAL_MS); then (TLS handshake, health check) only the attempt's
+ * deadline, which times the attempt out. */
+static void arm_attempt_timer(caa_agent_proxy *p, bool connecting);
+
+static void on_attempt_timer(uv_timer_t *t)
+{
+    caa_agent_proxy *p = CAA_CONTAINER_OF(t, caa_agent_proxy, timer);
+    if (uv_now(p->loop) >= p->attempt_deadline_ms) {
+        attempt_timed_out(p);
+        return;
+    }
+    if (!p->dial) { /* connected, health check in flight */
+        arm_attempt_timer(p, false);
+        return;
+    }
+    _cleanup_error_ caa_error *e = NULL;
+    int r = caa_agent_dial_redial(p->dialer, p->dial, &e);
+    if (r > 0) {
+        p->redials++;
+        log_pod_debug(ID(p), "agent proxy: no answer from %s within %" PRIu64 " ms, sending a fresh SYN",
+                      p->where, p->redial_ms);
+    } else if (r < 0) {
+        log_pod_debug(ID(p), "agent proxy: redial: %s (the pending connect goes on)", caa_error_msg(e));
+    }
+    arm_attempt_timer(p, r != 0);
+}
+
+static void arm_attempt_timer(caa_agent_proxy *p, bool connecting)
+{
+    uint64_t left = p->attempt_deadline_ms - uv_now(p->loop);
+    if (connecting && p->redial_ms < left)
+        left = p->redial_ms;
+    uv_timer_start(&p->timer, on_attempt_timer, left, 0);
 }
 
 static void attempt(caa_agent_proxy *p)
@@ -378,7 +428,8 @@ static void attempt(caa_agent_proxy *p)
         return;
     }
     uint64_t limit = p->cycle_deadline_ms - now;
-    uv_timer_start(&p->timer, on_attempt_timeout, limit < ATTEMPT_MAX_MS ? limit : ATTEMPT_MAX_MS, 0);
+    p->attempt_deadline_ms = now + (limit < ATTEMPT_MAX_MS ? limit : ATTEMPT_MAX_MS);
+    arm_attempt_timer(p, true);
 }
 
 static void start_cycle(caa_agent_proxy *p)
@@ -441,6 +492,7 @@ int caa_agent_proxy_start(uv_loop_t *loop, const caa_agent_proxy_config *cfg,
     p->timeout_ns = cfg->timeout_ns ? cfg->timeout_ns : CAA_AGENT_PROXY_DEFAULT_TIMEOUT_NS;
     p->gpus = cfg->gpus;
     p->retry_forever = cfg->retry_forever;
+    p->redial_ms = cfg->redial_ms ? cfg->redial_ms : REDIAL_MS;
     p->ready_cb = ready_cb;
     p->ready_opaque = opaque;
     p->rewrites[0] = (caa_relay_rewrite){CAA_AGENT_SERVICE, "CreateContainer", rewrite_create_container};
@@ -497,6 +549,7 @@ void caa_agent_proxy_get_stats(const caa_agent_proxy *p, caa_agent_proxy_stats *
         .rewritten = rs.rewritten,
         .connects = p->connects,
         .dial_failures = p->dial_failures,
+        .redials = p->redials,
         .connected = caa_relay_upstream_state_get(p->relay) == CAA_RELAY_UPSTREAM_UP,
         .reconnecting = p->cycling,
     };

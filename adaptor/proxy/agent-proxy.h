@@ -55,6 +55,9 @@ typedef struct caa_agent_proxy_config {
     /* Never give up: a pod whose VM is known to run (a recovered ready pod).
      * ready_cb still reports the first cycle's timeout (once). */
     bool retry_forever;
+    /* A connect whose SYN got no answer for this long is started again from
+     * a new socket (see REDIAL_MS in agent-proxy.c); 0: 1000 ms. */
+    unsigned redial_ms;
 } caa_agent_proxy_config;
 
 /* Listens at once (errors here are synchronous: bad socket path, bind) and
@@ -77,6 +80,7 @@ typedef struct caa_agent_proxy_stats {
     uint64_t rewritten; /* of those, rewritten (CreateContainer with GPUs) */
     uint64_t connects;  /* successful (re)connections */
     uint64_t dial_failures;
+    uint64_t redials; /* fresh SYNs sent for a connect that got no answer */
     int connected;    /* 1 while the forwarder connection is up */
     int reconnecting; /* 1 while a (re)connect cycle runs */
 } caa_agent_proxy_stats;
