@@ -3,7 +3,6 @@
  * socket file handling, GPU rewrite, reconnect, retries and timeouts,
  * shutdown before ready, argument errors; as root, dropped SYNs in a
  * network namespace of the test's own. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -511,14 +510,13 @@ static void vm_network_up(void)
     assert_int_equal(run_quietly(del), 0);
 }
 
+/* Open descriptors among the first 4096 (the test uses a few dozen; a
+ * valgrind's own lie above the limit it sets). */
 static int count_fds(void)
 {
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
     int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
     return n;
 }
 
