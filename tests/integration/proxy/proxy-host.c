@@ -184,14 +184,16 @@ static void print_stats(host *h)
         sum.rewritten += s.rewritten;
         sum.connects += s.connects;
         sum.dial_failures += s.dial_failures;
+        sum.redials += s.redials;
         sum.connected += s.connected;
     }
     struct mallinfo2 mi = mallinfo2();
     printf("STATS pods=%zu shim=%zu inflight=%zu queued=%zu relayed=%llu rewritten=%llu connects=%llu "
-           "dial_failures=%llu connected=%d rss_kb=%ld heap_bytes=%zu\n",
+           "dial_failures=%llu redials=%llu connected=%d rss_kb=%ld heap_bytes=%zu\n",
            h->n_pods, sum.shim_connections, sum.inflight, sum.queued, (unsigned long long)sum.relayed,
            (unsigned long long)sum.rewritten, (unsigned long long)sum.connects,
-           (unsigned long long)sum.dial_failures, sum.connected, rss_kb(), mi.uordblks);
+           (unsigned long long)sum.dial_failures, (unsigned long long)sum.redials, sum.connected, rss_kb(),
+           mi.uordblks);
     fflush(stdout);
 }
 
