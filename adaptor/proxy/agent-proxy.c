@@ -52,7 +52,9 @@
  * closed. 1 s keeps the SYN rate of one connect's first second (the
  * kernel's first resend comes at 1 s), sends nothing more than the kernel
  * would to a host that answers slowly, and bounds the lag by a second,
- * like the backoff of other failures (BACKOFF_MAX_MS). */
+ * like the backoff of other failures (BACKOFF_MAX_MS). The price: a path
+ * whose round trip exceeds REDIAL_MS never connects (the worker and its pod
+ * VMs share a VPC/VNet, with round trips in milliseconds). */
 #define REDIAL_MS 1000
 
 struct caa_agent_proxy {
