@@ -14,9 +14,12 @@
 #include "tls-transport.h"
 #include "xalloc.h"
 
-/* One SYN: a socket and its connect request. A redial abandons the try
- * that waits for an answer (dial = NULL, socket closed); the try then lives
- * on alone until libuv reports its connect cancelled, and frees itself. */
+/* One SYN: a socket and its connect request. A redial keeps the try that
+ * waits for an answer as the previous one (a path slower than one redial
+ * interval can still complete it) and abandons the one before (dial = NULL,
+ * socket closed); an abandoned try lives on alone until libuv reports its
+ * connect cancelled, and frees itself. Whichever try of a dial reports
+ * first decides it; the other one is abandoned then. */
 typedef struct tcp_try {
     uv_connect_t req;
     ttrpc_transport *tcp; /* until connected, abandoned or cancelled */
@@ -26,7 +29,8 @@ typedef struct tcp_try {
 struct caa_agent_dial {
     uv_loop_t *loop;
     struct sockaddr_storage addr;
-    tcp_try *connecting;  /* ours until its connect reports */
+    tcp_try *connecting;  /* the newest SYN: ours until its connect reports */
+    tcp_try *previous;    /* the one before it, still given its chance */
     ttrpc_transport *tls; /* ours during the handshake */
     SSL_CTX *ctx;         /* NULL: plain TCP */
     char *server_name;
@@ -77,15 +81,27 @@ static void on_handshake(ttrpc_transport *t, int status, const caa_error *err, v
     dial_fail(d, status, "TLS handshake: %s", err ? caa_error_msg(err) : "failed");
 }
 
+static void try_abandon(tcp_try *try)
+{
+    if (!try)
+        return;
+    try->dial = NULL;
+    ttrpc_transport_close(TAKE_PTR(try->tcp)); /* its connect reports cancelled */
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     tcp_try *try = CAA_CONTAINER_OF(req, tcp_try, req);
     caa_agent_dial *d = try->dial;
     ttrpc_transport *tcp = TAKE_PTR(try->tcp);
+    if (d) {
+        /* This try decides the dial: the other one is not needed any more. */
+        try_abandon(d->connecting == try ? d->previous : d->connecting);
+        d->connecting = d->previous = NULL;
+    }
     free(try);
     if (!d)
-        return; /* abandoned by a redial, which closed its socket */
-    d->connecting = NULL;
+        return; /* abandoned, its socket closed */
 
     if (status < 0 || d->cancelled) {
         if (tcp)
@@ -175,9 +191,8 @@ static int dial_redial(caa_agent_dial *d, caa_error **err)
     int r = try_start(d, &fresh, err);
     if (r < 0)
         return r;
-    tcp_try *stale = d->connecting;
-    stale->dial = NULL;
-    ttrpc_transport_close(TAKE_PTR(stale->tcp)); /* its connect reports cancelled */
+    try_abandon(d->previous);
+    d->previous = d->connecting;
     d->connecting = fresh;
     return 1;
 }
@@ -190,8 +205,11 @@ static void dial_cancel(caa_agent_dial *d)
     /* Closing what is in progress makes its callback report -ECANCELED. */
     if (d->tls)
         ttrpc_transport_close(d->tls);
-    else if (d->connecting)
+    else if (d->connecting) {
+        /* The newest try reports -ECANCELED; the one before goes quietly. */
+        try_abandon(TAKE_PTR(d->previous));
         ttrpc_transport_close(TAKE_PTR(d->connecting->tcp));
+    }
 }
 
 static const caa_agent_dialer tcp_dialer = {

@@ -48,13 +48,13 @@
  * a forwarder that starts listening in between is noticed up to 4 s late.
  * A connect still unanswered after REDIAL_MS has lost its SYN (an answer,
  * even a refusal, takes one round trip, well below a second inside a
- * cloud region), so a new socket sends a fresh SYN and the stale one is
- * closed. 1 s keeps the SYN rate of one connect's first second (the
- * kernel's first resend comes at 1 s), sends nothing more than the kernel
- * would to a host that answers slowly, and bounds the lag by a second,
- * like the backoff of other failures (BACKOFF_MAX_MS). The price: a path
- * whose round trip exceeds REDIAL_MS never connects (the worker and its pod
- * VMs share a VPC/VNet, with round trips in milliseconds). */
+ * cloud region), so a new socket sends a fresh SYN; the previous one stays
+ * open for one more interval (a slow path can still complete it) and the
+ * one before is closed. 1 s keeps the SYN rate of one connect's first
+ * second (the kernel's first resend comes at 1 s) and bounds the lag by a
+ * second, like the backoff of other failures (BACKOFF_MAX_MS). A path whose
+ * round trip exceeds 2 × REDIAL_MS would never connect (the worker and its
+ * pod VMs share a VPC/VNet, with round trips in milliseconds). */
 #define REDIAL_MS 1000
 
 struct caa_agent_proxy {
