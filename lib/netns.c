@@ -62,60 +62,54 @@ static int not_a_netns(caa_error **err, const char *path, const char *what)
     return caa_error_set(err, -EINVAL, "\"%s\" is not a network namespace (%s)", path, what);
 }
 
-/* The type checks on an O_PATH descriptor, which opens nothing: a device
- * path never sees a real open() (opening some devices has side effects). */
-static int check_kind_before_open(const char *path, caa_error **err)
+/* Opens path with flags and checks that it is a file on nsfs: file type and
+ * file system only, nothing that could mean something else to a device.
+ * Returns the descriptor or a negative errno with err set. */
+static int open_nsfs_file(const char *path, int flags, caa_error **err)
 {
-    int fd = open(path, O_PATH | O_CLOEXEC);
+    int fd = open(path, flags);
     if (fd < 0) {
         if (errno == ENOENT)
             return caa_error_set(err, -ENOENT, "network namespace \"%s\" does not exist", path);
+        if (errno == ENXIO) /* a UNIX socket, opened without O_PATH */
+            return not_a_netns(err, path, "a socket");
         return caa_error_set_errno(err, -errno, "opening network namespace \"%s\"", path);
     }
     struct stat st;
     struct statfs sfs;
-    int r = 0;
+    int r;
     if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
         r = caa_error_set_errno(err, -errno, "checking network namespace \"%s\"", path);
     else if (!S_ISREG(st.st_mode))
         r = not_a_netns(err, path, file_kind(st.st_mode));
     else if (sfs.f_type != NSFS_MAGIC)
         r = not_a_netns(err, path, "a regular file");
+    else
+        return fd;
     close(fd);
     return r;
 }
 
 int caa_netns_open(const char *path, caa_error **err)
 {
-    int r = check_kind_before_open(path, err);
-    if (r < 0)
-        return r;
-    /* The path may have changed since; the same checks follow on what is
-     * really opened. O_NONBLOCK: a FIFO without a writer would otherwise stall the open;
-     * O_NOCTTY: a terminal must not become the controlling one. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return caa_error_set(err, -ENOENT, "network namespace \"%s\" does not exist", path);
-        if (errno == ENXIO) /* a UNIX socket */
-            return not_a_netns(err, path, "a socket");
-        return caa_error_set_errno(err, -errno, "opening network namespace \"%s\"", path);
-    }
-    /* File type and file system before the ioctl: an ioctl number means
-     * something else to a device. */
-    struct stat st;
-    struct statfs sfs;
-    if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
-        r = caa_error_set_errno(err, -errno, "checking network namespace \"%s\"", path);
-    else if (!S_ISREG(st.st_mode))
-        r = not_a_netns(err, path, file_kind(st.st_mode));
-    else if (sfs.f_type != NSFS_MAGIC)
-        r = not_a_netns(err, path, "a regular file");
-    else if ((r = ioctl(fd, NS_GET_NSTYPE)) != CLONE_NEWNET)
-        r = r < 0 ? caa_error_set_errno(err, -errno, "checking network namespace \"%s\"", path)
-                  : not_a_netns(err, path, namespace_kind(r));
-    else
+    /* First on an O_PATH descriptor, which opens nothing: a device path never
+     * sees a real open() (opening some devices has side effects). */
+    int fd = open_nsfs_file(path, O_PATH | O_CLOEXEC, err);
+    if (fd < 0)
         return fd;
+    close(fd);
+    /* The path may have changed since, so the real open is checked again.
+     * O_NONBLOCK: a FIFO without a writer would otherwise stall the open;
+     * O_NOCTTY: a terminal must not become the controlling one. */
+    fd = open_nsfs_file(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, err);
+    if (fd < 0)
+        return fd;
+    /* The ioctl only on a file known to be on nsfs. */
+    int type = ioctl(fd, NS_GET_NSTYPE);
+    if (type == CLONE_NEWNET)
+        return fd;
+    int r = type < 0 ? caa_error_set_errno(err, -errno, "checking network namespace \"%s\"", path)
+                     : not_a_netns(err, path, namespace_kind(type));
     close(fd);
     return r;
 }
