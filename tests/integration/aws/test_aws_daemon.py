@@ -12,7 +12,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from aws_harness import AMI, NODE, Fake, Skip, Tap, base_args, base_env, check  # noqa: E402
+from aws_harness import AMI, NODE, Tap, base_args, base_env, check, fake_or_skip  # noqa: E402
 from caa_harness import Daemon, FakeForwarder, pod_annotations, sandbox_id  # noqa: E402
 
 REAL_DAEMON = os.environ.get("CAA_DAEMON", "")
@@ -225,13 +225,8 @@ TESTS = [
 
 def main():
     global fake
-    if not REAL_DAEMON or not os.path.exists(REAL_DAEMON):
-        print("1..0 # SKIP CAA_DAEMON not built")
-        return 77
-    try:
-        fake = Fake()
-    except Skip as e:
-        print("1..0 # SKIP %s" % e)
+    fake = fake_or_skip(REAL_DAEMON, "CAA_DAEMON")
+    if fake is None:
         return 77
     tap = Tap()
     for name, fn in TESTS:
